@@ -1,1 +1,28 @@
-fn main() {}
+//! Project automation, run as `cargo xtask <command>` (see `.cargo/config.toml`).
+//!
+//! - `cargo xtask codegen`: regenerate `cdc-models/src/generated/` from `model-schemas/`.
+//! - `cargo xtask codegen --check`: fail, listing stale, missing and leftover files, when the
+//!   generated code is not what the schemas produce. A `#[test]` runs the same check, so a plain
+//!   `cargo test` fails on stale output (rust-analyzer's pattern).
+
+mod codegen;
+
+use anyhow::{bail, Result};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("codegen") => {
+            let mode = match args.get(1).map(String::as_str) {
+                None => codegen::Mode::Overwrite,
+                Some("--check") => codegen::Mode::Check,
+                Some(other) => bail!("unknown codegen flag `{other}` (expected --check)"),
+            };
+            codegen::run(mode)
+        }
+        _ => {
+            eprintln!("usage: cargo xtask codegen [--check]");
+            bail!("unknown or missing command")
+        }
+    }
+}
