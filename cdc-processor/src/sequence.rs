@@ -1,0 +1,127 @@
+//! Kinesis sequence numbers, compared as numbers.
+
+use serde::{Deserialize, Serialize};
+use std::cmp::Ordering;
+use std::fmt;
+
+/// A Kinesis sequence number: a decimal string of up to 129 digits (real ones have 56).
+///
+/// Too big for `u128`, and comparing strings of different lengths is wrong (`"9" > "10"`), so
+/// ordering compares the digit strings without leading zeros by length, then lexically.
+///
+/// ```
+/// use cdc_processor::sequence::SequenceNumber;
+/// let a: SequenceNumber = "9".parse().unwrap();
+/// let b: SequenceNumber = "10".parse().unwrap();
+/// assert!(a < b);
+/// assert!("0x1".parse::<SequenceNumber>().is_err());
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct SequenceNumber(String);
+
+/// Maximum number of digits Kinesis uses.
+pub const MAX_DIGITS: usize = 129;
+
+/// A string that is not a valid sequence number.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid sequence number: {0}")]
+pub struct InvalidSequenceNumber(&'static str);
+
+impl SequenceNumber {
+    /// The digits without leading zeros (`"0"` for zero).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for SequenceNumber {
+    type Err = InvalidSequenceNumber;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.is_empty() {
+            return Err(InvalidSequenceNumber("empty"));
+        }
+        if !s.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(InvalidSequenceNumber("not a decimal number"));
+        }
+        let trimmed = s.trim_start_matches('0');
+        let digits = if trimmed.is_empty() { "0" } else { trimmed };
+        if digits.len() > MAX_DIGITS {
+            return Err(InvalidSequenceNumber("more than 129 digits"));
+        }
+        Ok(SequenceNumber(digits.to_string()))
+    }
+}
+
+impl TryFrom<String> for SequenceNumber {
+    type Error = InvalidSequenceNumber;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<SequenceNumber> for String {
+    fn from(s: SequenceNumber) -> String {
+        s.0
+    }
+}
+
+impl Ord for SequenceNumber {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0
+            .len()
+            .cmp(&other.0.len())
+            .then_with(|| self.0.cmp(&other.0))
+    }
+}
+
+impl PartialOrd for SequenceNumber {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl fmt::Display for SequenceNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for SequenceNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SequenceNumber({})", self.0)
+    }
+}
+
+/// A position in a shard: the record's sequence number and, for a user record inside a KPL
+/// aggregate, its sub-sequence number. Orders by sequence, then sub-sequence (a plain record sorts
+/// before the sub-records of the same sequence number, which cannot both exist).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Position {
+    /// The Kinesis sequence number.
+    pub sequence: SequenceNumber,
+    /// Index inside a KPL aggregate.
+    pub sub_sequence: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(x: &str) -> SequenceNumber {
+        x.parse().unwrap()
+    }
+
+    #[test]
+    fn numeric_order_across_lengths() {
+        assert!(s("9") < s("10"));
+        assert!(s("0009") == s("9"));
+        let real = "49590338271490256608559692538361571095921575989136588898";
+        let bigger = "49590338271490256608559692540925702759324208523137515618";
+        assert!(s(real) < s(bigger));
+        let max = "9".repeat(129);
+        assert!(s(real) < s(&max));
+        assert!(max.parse::<SequenceNumber>().is_ok());
+        assert!("1".repeat(130).parse::<SequenceNumber>().is_err());
+    }
+}
