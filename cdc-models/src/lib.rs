@@ -13,7 +13,7 @@
 //! - [`Operation`]: the kind of change.
 //!
 //! ```
-//! use cdc_models::{Table, TableImage, Redactor, Redactions, Column};
+//! use cdc_models::{Column, DynImage, Redactions, Redactor, Table, TableImage};
 //! use cdc_models::generated::users::UserImage;
 //!
 //! let mut image: UserImage = serde_json::from_str(
@@ -23,7 +23,7 @@
 //!
 //! let redactor = Redactor::new(b"a key given at run time".to_vec()).unwrap();
 //! let mut applied = Redactions::default();
-//! image.redact(&redactor, &mut applied);
+//! TableImage::redact(&mut image, &redactor, &mut applied);
 //! assert_eq!(image.email, Column::Value("[REDACTED]".to_string()));
 //! assert_eq!(Table::from_name("users"), Some(Table::Users));
 //! ```

@@ -62,7 +62,7 @@ pub struct AgentScheduleActivitiesItem {
     ///Block end.
     pub ends_at: ::chrono::DateTime<::chrono::offset::Utc>,
     ///Queue the block is planned for, null for any.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
     pub queue_id: ::std::option::Option<::uuid::Uuid>,
     ///Block start.
     pub starts_at: ::chrono::DateTime<::chrono::offset::Utc>,
