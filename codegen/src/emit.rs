@@ -39,14 +39,22 @@ fn run_typify(t: &TableSchema) -> Result<TokenStream, SchemaError> {
     });
     match result {
         Ok(Ok(tokens)) => Ok(tokens),
-        Ok(Err(e)) => Err(SchemaError::new(&t.file, "", format!("typify rejected the schema: {e}"))),
+        Ok(Err(e)) => Err(SchemaError::new(
+            &t.file,
+            "",
+            format!("typify rejected the schema: {e}"),
+        )),
         Err(panic) => {
             let msg = panic
                 .downcast_ref::<String>()
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "unknown panic".to_string());
-            Err(SchemaError::new(&t.file, "", format!("typify panicked: {msg}")))
+            Err(SchemaError::new(
+                &t.file,
+                "",
+                format!("typify panicked: {msg}"),
+            ))
         }
     }
 }
@@ -216,7 +224,11 @@ fn extra_items(t: &TableSchema, fields: &[Field<'_>], c: &syn::Path) -> TokenStr
     let title = &t.title;
     let table_variant = format_ident!("{}", pascal(&t.name));
     let n = fields.len();
-    let all_bits: u128 = if n >= 128 { u128::MAX } else { (1u128 << n) - 1 };
+    let all_bits: u128 = if n >= 128 {
+        u128::MAX
+    } else {
+        (1u128 << n) - 1
+    };
     let not_null_bits: u128 = fields
         .iter()
         .enumerate()
@@ -252,7 +264,10 @@ fn extra_items(t: &TableSchema, fields: &[Field<'_>], c: &syn::Path) -> TokenStr
             quote!(&#base.#ident)
         }
     };
-    let row_debug: Vec<TokenStream> = fields.iter().map(|f| debug_value(f, quote!(self))).collect();
+    let row_debug: Vec<TokenStream> = fields
+        .iter()
+        .map(|f| debug_value(f, quote!(self)))
+        .collect();
     let image_debug = row_debug.clone();
 
     let to_row: Vec<TokenStream> = fields
@@ -318,7 +333,12 @@ fn extra_items(t: &TableSchema, fields: &[Field<'_>], c: &syn::Path) -> TokenStr
     let key_fields: Vec<&Field<'_>> = t
         .primary_key
         .iter()
-        .map(|k| fields.iter().find(|f| &f.col.name == k).expect("checked key"))
+        .map(|k| {
+            fields
+                .iter()
+                .find(|f| &f.col.name == k)
+                .expect("checked key")
+        })
         .collect();
     let key_names: Vec<&str> = key_fields.iter().map(|f| f.col.name.as_str()).collect();
     let key_idents: Vec<&syn::Ident> = key_fields.iter().map(|f| &f.ident).collect();
@@ -362,7 +382,10 @@ fn extra_items(t: &TableSchema, fields: &[Field<'_>], c: &syn::Path) -> TokenStr
         t.name
     );
     let key_doc = format!("The primary key of table `{}`.", t.name);
-    let skip = format!("{}::Column::is_absent", quote!(#c).to_string().replace(' ', ""));
+    let skip = format!(
+        "{}::Column::is_absent",
+        quote!(#c).to_string().replace(' ', "")
+    );
 
     quote! {
         impl ::std::fmt::Debug for #row {
@@ -487,7 +510,10 @@ pub(crate) fn registry(tables: &[TableSchema], settings: &Settings) -> String {
         .map(|t| format_ident!("{}", pascal(&t.name)))
         .collect();
     let names: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
-    let rows: Vec<syn::Ident> = tables.iter().map(|t| format_ident!("{}", t.title)).collect();
+    let rows: Vec<syn::Ident> = tables
+        .iter()
+        .map(|t| format_ident!("{}", t.title))
+        .collect();
     let images: Vec<syn::Ident> = tables.iter().map(image_ident).collect();
     let keys: Vec<syn::Ident> = tables.iter().map(key_ident).collect();
     let mod_docs: Vec<String> = tables
@@ -635,7 +661,9 @@ pub(crate) fn registry(tables: &[TableSchema], settings: &Settings) -> String {
     };
     let file: syn::File = syn::parse2(tokens).expect("registry parses");
     let mut out = header("model-schemas/*.json");
-    out.push_str("//! The generated table registry: one module per table, and the types that span them.\n\n");
+    out.push_str(
+        "//! The generated table registry: one module per table, and the types that span them.\n\n",
+    );
     out.push_str(&prettyplease::unparse(&file));
     out
 }

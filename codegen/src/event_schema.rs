@@ -35,8 +35,10 @@ fn to_draft4(v: &Value) -> Value {
 pub(crate) fn render(t: &TableSchema) -> String {
     let mut image_props = Map::new();
     for col in &t.columns {
-        let included =
-            col.key || t.include.as_ref().is_none_or(|inc| inc.iter().any(|c| c == &col.name));
+        let included = col.key
+            || t.include
+                .as_ref()
+                .is_none_or(|inc| inc.iter().any(|c| c == &col.name));
         if !included || col.policy == Some(Policy::Remove) {
             continue;
         }
@@ -53,7 +55,9 @@ pub(crate) fn render(t: &TableSchema) -> String {
             );
             let how = match p {
                 Policy::Mask => "masked as \"[REDACTED]\"".to_string(),
-                Policy::Hash => "replaced by a keyed HMAC-SHA256 pseudonym \"hmac-sha256:<hex>\"".to_string(),
+                Policy::Hash => {
+                    "replaced by a keyed HMAC-SHA256 pseudonym \"hmac-sha256:<hex>\"".to_string()
+                }
                 Policy::Partial(n) => format!("all but the last {n} characters replaced by '*'"),
                 Policy::Remove => unreachable!(),
             };
@@ -71,12 +75,17 @@ pub(crate) fn render(t: &TableSchema) -> String {
     }
     let mut key_props = Map::new();
     for k in &t.primary_key {
-        let col = t.columns.iter().find(|c| &c.name == k).expect("checked key");
+        let col = t
+            .columns
+            .iter()
+            .find(|c| &c.name == k)
+            .expect("checked key");
         key_props.insert(k.clone(), to_draft4(&col.schema));
     }
     let image_name = format!("{}Image", t.title);
     let key_name = format!("{}Key", t.title);
-    let nullable_image = json!({"oneOf": [{"type": "null"}, {"$ref": format!("#/definitions/{image_name}")}]});
+    let nullable_image =
+        json!({"oneOf": [{"type": "null"}, {"$ref": format!("#/definitions/{image_name}")}]});
     let image_kind = json!({"type": ["string", "null"], "enum": ["full", "partial", null]});
     let redactable: Vec<&str> = t
         .columns

@@ -168,7 +168,10 @@ fn check_one(file: &str, text: &str) -> Result<TableSchema, Vec<SchemaError>> {
         .unwrap_or_default()
         .to_string();
     if !event_type.ends_with(".changed") {
-        cx.err("/x-cdc/eventType", "event type must look like `<entity>.changed`");
+        cx.err(
+            "/x-cdc/eventType",
+            "event type must look like `<entity>.changed`",
+        );
     }
     let category = xcdc
         .get("category")
@@ -326,7 +329,12 @@ fn walk_unsupported(v: &Value, ptr: String, cx: &mut Ctx<'_>) {
             for (k, child) in m {
                 let p = format!("{ptr}/{}", escape(k));
                 if UNSUPPORTED_KEYWORDS.contains(&k.as_str()) {
-                    cx.err(&p, format!("`{k}` is not supported by typify 0.8 (draft-07 without conditionals)"));
+                    cx.err(
+                        &p,
+                        format!(
+                            "`{k}` is not supported by typify 0.8 (draft-07 without conditionals)"
+                        ),
+                    );
                 }
                 if k == "$ref" {
                     match child.as_str() {
@@ -432,25 +440,27 @@ fn check_column(
             }
             None
         }
-        Some(Value::String(s)) => match s.as_str() {
-            "remove" => Some(Policy::Remove),
-            "mask" => Some(Policy::Mask),
-            "hash" => Some(Policy::Hash),
-            "partial" => {
-                cx.err(
+        Some(Value::String(s)) => {
+            match s.as_str() {
+                "remove" => Some(Policy::Remove),
+                "mask" => Some(Policy::Mask),
+                "hash" => Some(Policy::Hash),
+                "partial" => {
+                    cx.err(
                     format!("{ptr}/x-redact"),
                     "`partial` needs the object form {\"policy\": \"partial\", \"keepLast\": N}",
                 );
-                return None;
-            }
-            other => {
-                cx.err(
+                    return None;
+                }
+                other => {
+                    cx.err(
                     format!("{ptr}/x-redact"),
                     format!("unknown redaction policy `{other}` (remove, mask, hash, partial, none)"),
                 );
-                return None;
+                    return None;
+                }
             }
-        },
+        }
         Some(Value::Object(o)) => match o.get("policy").and_then(Value::as_str) {
             Some("partial") => match o.get("keepLast").and_then(Value::as_u64) {
                 Some(n @ 1..=16) => Some(Policy::Partial(n as u8)),
@@ -470,7 +480,10 @@ fn check_column(
             other => {
                 cx.err(
                     format!("{ptr}/x-redact/policy"),
-                    format!("unknown redaction policy `{}`", other.unwrap_or("<missing>")),
+                    format!(
+                        "unknown redaction policy `{}`",
+                        other.unwrap_or("<missing>")
+                    ),
                 );
                 return None;
             }
@@ -487,7 +500,9 @@ fn check_column(
         if key {
             cx.err(
                 format!("{ptr}/x-redact"),
-                format!("key column `{name}` cannot be redacted: keys are always published as they are"),
+                format!(
+                    "key column `{name}` cannot be redacted: keys are always published as they are"
+                ),
             );
         }
         if p != Policy::Remove {
