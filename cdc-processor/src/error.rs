@@ -43,6 +43,14 @@ impl ErrorCode {
         }
     }
 
+    /// Whether a record failing with this category is retried (reported to Lambda as a batch
+    /// item failure) rather than dead-lettered: `TRANSFORMATION_ERROR` and `STATE_ERROR`.
+    /// `EVENTBRIDGE_ERROR` is dead-lettered when EventBridge rejected the entry; a transient
+    /// EventBridge failure is a `PublishOutcome::Failed`, retried without a category.
+    pub fn is_retryable(self) -> bool {
+        matches!(self, ErrorCode::TransformationError | ErrorCode::StateError)
+    }
+
     /// Every category.
     pub const ALL: &'static [ErrorCode] = &[
         ErrorCode::ParseError,

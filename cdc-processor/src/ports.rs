@@ -57,7 +57,10 @@ pub enum PublishOutcome {
 /// request size limit), retrying transient per-entry failures itself.
 pub trait Publisher: Send + Sync {
     /// Publishes the entries and returns one outcome per entry, in order.
-    fn publish(&self, entries: &[PreparedEntry]) -> impl Future<Output = Vec<PublishOutcome>> + Send;
+    fn publish(
+        &self,
+        entries: &[PreparedEntry],
+    ) -> impl Future<Output = Vec<PublishOutcome>> + Send;
 }
 
 /// Identifies one checkpoint: a processor reading one shard of one stream.
@@ -191,4 +194,38 @@ pub trait DeadLetterSink: Send + Sync {
         &self,
         letters: &[DeadLetter],
     ) -> impl Future<Output = Vec<Result<(), SinkError>>> + Send;
+}
+
+impl<T: Publisher + ?Sized> Publisher for std::sync::Arc<T> {
+    fn publish(
+        &self,
+        entries: &[PreparedEntry],
+    ) -> impl Future<Output = Vec<PublishOutcome>> + Send {
+        (**self).publish(entries)
+    }
+}
+
+impl<T: CheckpointStore + ?Sized> CheckpointStore for std::sync::Arc<T> {
+    fn load(
+        &self,
+        key: &CheckpointKey,
+    ) -> impl Future<Output = Result<Option<Position>, StateError>> + Send {
+        (**self).load(key)
+    }
+    fn advance(
+        &self,
+        key: &CheckpointKey,
+        to: &Position,
+    ) -> impl Future<Output = Result<Advance, StateError>> + Send {
+        (**self).advance(key, to)
+    }
+}
+
+impl<T: DeadLetterSink + ?Sized> DeadLetterSink for std::sync::Arc<T> {
+    fn send(
+        &self,
+        letters: &[DeadLetter],
+    ) -> impl Future<Output = Vec<Result<(), SinkError>>> + Send {
+        (**self).send(letters)
+    }
 }

@@ -1,0 +1,285 @@
+//! [`Publisher`] on EventBridge `PutEvents`.
+//!
+//! One call per publish-plan batch (≤ 10 entries, within the request size limit). When the answer
+//! has `FailedEntryCount > 0`, only the failed entries are sent again, decided per entry by its
+//! `ErrorCode`:
+//!
+//! | per-entry code | outcome |
+//! |---|---|
+//! | `ThrottlingException`, `InternalFailure` (and the other transient codes of [`is_transient_code`]) | retried with backoff; still failing after `MAX_RETRY_ATTEMPTS` retries → [`PublishOutcome::Failed`] (reported to Lambda, retried in order) |
+//! | `InvalidArgument`, `MalformedDetail`, `AccessDeniedException`, anything else | [`PublishOutcome::Rejected`] (dead-lettered as `EVENTBRIDGE_ERROR`) |
+//!
+//! A whole call that fails with a transient SDK error (timeout, I/O, throttling, 5xx) is retried on
+//! the same policy; one that fails otherwise (missing bus, access denied on the bus, validation of
+//! the request) is a problem of the deployment rather than of the records, so its entries are
+//! [`PublishOutcome::Failed`]: reported, never dropped nor dead-lettered.
+//!
+//! Retries use `backon`'s exponential backoff with jitter (base 100 ms, doubling, capped at 5 s).
+//! The SDK's own retries are off on this client so one policy governs and every retry is counted.
+
+use super::metrics::PublishStats;
+use super::{classify, is_transient_code, truncate, CallError, RetryPolicy};
+use crate::ports::{PreparedEntry, PublishOutcome, Publisher};
+use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+use backon::Retryable;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// Publishes to one event bus.
+#[derive(Clone, Debug)]
+pub struct EventBridgePublisher {
+    client: aws_sdk_eventbridge::Client,
+    bus: String,
+    retry: RetryPolicy,
+    stats: Arc<PublishStats>,
+}
+
+/// Why an attempt asks for another one: some entries (or the whole call) failed transiently.
+#[derive(Debug)]
+struct Transient {
+    code: String,
+    message: String,
+}
+
+/// The entries still to send and the outcomes decided so far.
+struct Progress {
+    outcomes: Vec<Option<PublishOutcome>>,
+    /// Indices (into the caller's slice) still to send, in order.
+    pending: Vec<usize>,
+    /// The last transient failure of each pending entry.
+    last_failure: Vec<Option<(String, String)>>,
+}
+
+impl EventBridgePublisher {
+    /// A publisher sending to `bus` (name or ARN) with `client` (built with the SDK's retries off,
+    /// see [`super::config::Clients`]).
+    pub fn new(
+        client: aws_sdk_eventbridge::Client,
+        bus: impl Into<String>,
+        retry: RetryPolicy,
+        stats: Arc<PublishStats>,
+    ) -> Self {
+        EventBridgePublisher {
+            client,
+            bus: bus.into(),
+            retry,
+            stats,
+        }
+    }
+
+    fn request_entry(&self, e: &PreparedEntry) -> PutEventsRequestEntry {
+        PutEventsRequestEntry::builder()
+            .event_bus_name(&self.bus)
+            .source(&e.source)
+            .detail_type(&e.detail_type)
+            .detail(&e.detail)
+            .set_time(e.time.map(|t| {
+                aws_smithy_types::DateTime::from_secs_and_nanos(
+                    t.timestamp(),
+                    t.timestamp_subsec_nanos(),
+                )
+            }))
+            .build()
+    }
+
+    /// One `PutEvents` call with the pending entries; updates `progress`.
+    async fn attempt(
+        &self,
+        entries: &[PreparedEntry],
+        progress: &Mutex<Progress>,
+    ) -> Result<(), Transient> {
+        let pending = progress.lock().expect("progress lock").pending.clone();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let request: Vec<PutEventsRequestEntry> = pending
+            .iter()
+            .map(|&i| self.request_entry(&entries[i]))
+            .collect();
+        let started = Instant::now();
+        let result = self
+            .client
+            .put_events()
+            .set_entries(Some(request))
+            .send()
+            .await;
+        self.stats.record_call(started.elapsed(), pending.len());
+
+        let mut p = progress.lock().expect("progress lock");
+        match result {
+            Ok(out) => {
+                let results = out.entries();
+                let mut still = Vec::new();
+                let mut first: Option<(String, String)> = None;
+                for (k, &i) in pending.iter().enumerate() {
+                    let (code, message) = match results.get(k) {
+                        Some(r) if r.error_code().is_none() => {
+                            p.outcomes[i] = Some(PublishOutcome::Published);
+                            continue;
+                        }
+                        Some(r) => (
+                            r.error_code().unwrap_or_default().to_string(),
+                            truncate(r.error_message().unwrap_or_default(), 512),
+                        ),
+                        // Fewer results than entries: treat the missing ones as not published.
+                        None => (
+                            "InternalFailure".to_string(),
+                            "PutEvents returned no result for this entry".to_string(),
+                        ),
+                    };
+                    if is_transient_code(&code) {
+                        first.get_or_insert_with(|| (code.clone(), message.clone()));
+                        p.last_failure[i] = Some((code, message));
+                        still.push(i);
+                    } else {
+                        p.outcomes[i] = Some(PublishOutcome::Rejected { code, message });
+                    }
+                }
+                p.pending = still;
+                match first {
+                    None => Ok(()),
+                    Some((code, message)) => Err(Transient { code, message }),
+                }
+            }
+            Err(err) => {
+                let CallError {
+                    transient,
+                    code,
+                    message,
+                } = classify(&err);
+                if transient {
+                    for &i in &pending {
+                        p.last_failure[i] = Some((code.clone(), message.clone()));
+                    }
+                    Err(Transient { code, message })
+                } else {
+                    tracing::error!(
+                        error.code = %code,
+                        error.message = %message,
+                        entries = pending.len(),
+                        "PutEvents failed; the entries are reported for retry"
+                    );
+                    for &i in &pending {
+                        p.outcomes[i] = Some(PublishOutcome::Failed {
+                            code: code.clone(),
+                            message: message.clone(),
+                        });
+                    }
+                    p.pending.clear();
+                    Ok(())
+                }
+            }
+        }
+    }
+}
+
+impl Publisher for EventBridgePublisher {
+    async fn publish(&self, entries: &[PreparedEntry]) -> Vec<PublishOutcome> {
+        if entries.is_empty() {
+            return Vec::new();
+        }
+        let progress = Mutex::new(Progress {
+            outcomes: vec![None; entries.len()],
+            pending: (0..entries.len()).collect(),
+            last_failure: vec![None; entries.len()],
+        });
+        let max_delay = self.retry.max_delay;
+        let stats = &self.stats;
+        let result = (|| self.attempt(entries, &progress))
+            .retry(self.retry.backoff())
+            .sleep(tokio::time::sleep)
+            .adjust(move |_, d| d.map(|d| d.min(max_delay)))
+            .notify(|e: &Transient, delay| {
+                stats.record_retry();
+                tracing::warn!(
+                    error.code = %e.code,
+                    delay_ms = delay.as_millis() as u64,
+                    "PutEvents: transient failure, retrying the failed entries"
+                );
+            })
+            .await;
+        let mut p = progress.into_inner().expect("progress lock");
+        if let Err(last) = result {
+            tracing::warn!(
+                error.code = %last.code,
+                entries = p.pending.len(),
+                "PutEvents: entries still failing after the retries; reported for retry"
+            );
+            for i in std::mem::take(&mut p.pending) {
+                let (code, message) = p.last_failure[i]
+                    .take()
+                    .unwrap_or((last.code.clone(), last.message.clone()));
+                p.outcomes[i] = Some(PublishOutcome::Failed { code, message });
+            }
+        }
+        p.outcomes
+            .into_iter()
+            .map(|o| {
+                o.unwrap_or(PublishOutcome::Failed {
+                    code: "InternalFailure".into(),
+                    message: "no outcome".into(),
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_eventbridge::operation::put_events::PutEventsError;
+    use aws_smithy_runtime_api::client::result::SdkError;
+    use aws_smithy_runtime_api::http::{Response, StatusCode};
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    fn service_error(code: &str, status: u16) -> SdkError<PutEventsError, Response> {
+        SdkError::service_error(
+            PutEventsError::generic(ErrorMetadata::builder().code(code).message("m").build()),
+            Response::new(StatusCode::try_from(status).unwrap(), SdkBody::empty()),
+        )
+    }
+
+    #[test]
+    fn call_errors_are_classified() {
+        assert!(classify(&service_error("ThrottlingException", 400)).transient);
+        assert!(classify(&service_error("InternalException", 500)).transient);
+        assert!(classify(&service_error("Whatever", 503)).transient);
+        assert!(classify(&service_error("Whatever", 429)).transient);
+        let e = classify(&service_error("ResourceNotFoundException", 400));
+        assert!(!e.transient);
+        assert_eq!(e.code, "ResourceNotFoundException");
+        assert!(!classify(&service_error("AccessDeniedException", 400)).transient);
+        assert!(!classify(&service_error("ValidationException", 400)).transient);
+    }
+
+    #[test]
+    fn entry_codes_are_classified() {
+        assert!(is_transient_code("ThrottlingException"));
+        assert!(is_transient_code("InternalFailure"));
+        for c in [
+            "InvalidArgument",
+            "MalformedDetail",
+            "AccessDeniedException",
+            "NotAuthorizedForSourceException",
+        ] {
+            assert!(!is_transient_code(c), "{c}");
+        }
+    }
+
+    #[test]
+    fn backoff_follows_the_policy() {
+        use backon::BackoffBuilder;
+        let p = RetryPolicy {
+            max_retries: 7,
+            ..RetryPolicy::default()
+        };
+        let delays: Vec<_> = p.backoff().build().collect();
+        assert_eq!(delays.len(), 7);
+        for (n, d) in delays.iter().enumerate() {
+            // base · 2ⁿ capped at 5 s, plus jitter below the same amount.
+            let floor = (p.base_delay * 2u32.pow(n as u32)).min(p.max_delay);
+            assert!(*d >= floor && *d < floor * 2, "retry {n}: {d:?}");
+        }
+    }
+}

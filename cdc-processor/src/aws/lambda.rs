@@ -1,0 +1,467 @@
+//! The `cdc-processor` Lambda: Kinesis trigger in, `KinesisEventResponse` (ReportBatchItemFailures)
+//! out, on the real Lambda runtime.
+//!
+//! [`run`] reads the configuration and builds the SDK clients and the pipeline once, at init, then
+//! serves invocations with [`handler`], a plain async function that tests call with fixture events.
+//!
+//! Per shard, in order (the pipeline's rules): non-retryable failures (`PARSE_ERROR`,
+//! `VALIDATION_ERROR`, `ENTRY_TOO_LARGE`, rejected entries) go to the DLQ and processing continues;
+//! a record still failing transiently after the retries is reported, with every later record of its
+//! shard, so Lambda resumes from it in order; a record whose dead letter cannot be written is
+//! reported too. After the batch the handler moves the state item of each shard, writes the EMF
+//! metrics and returns the failures.
+
+use super::config::{fetch_hmac_key, load_sdk_config, Clients, ConfigError, Settings};
+use super::dynamodb::{DynamoCheckpointStore, DynamoStateStore, ShardCheckpoints};
+use super::eventbridge::EventBridgePublisher;
+use super::metrics::{InvocationMetrics, MetricsSink, PublishStats};
+use super::sqs::SqsDeadLetterSink;
+use crate::config::PipelineConfig;
+use crate::pipeline::{BatchReport, Disposition, Pipeline};
+use crate::sequence::Position;
+use aws_config::SdkConfig;
+use aws_lambda_events::event::kinesis::KinesisEvent;
+use aws_lambda_events::event::streams::KinesisEventResponse;
+use chrono::{DateTime, Utc};
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::Instrument;
+
+/// The pipeline on EventBridge, DynamoDB and SQS.
+pub type AwsPipeline = Pipeline<EventBridgePublisher, ShardCheckpoints, SqsDeadLetterSink>;
+
+/// Why init failed: a variable (named, with its expected form) or the key's secret.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    /// An AWS-side variable ([`Settings`]) or the HMAC key secret.
+    #[error(transparent)]
+    Aws(#[from] ConfigError),
+    /// A pipeline variable ([`PipelineConfig::from_lookup`]).
+    #[error(transparent)]
+    Pipeline(#[from] crate::config::ConfigError),
+}
+
+/// Everything built once at init and shared by every invocation.
+pub struct AppState {
+    pipeline: AwsPipeline,
+    state: DynamoStateStore,
+    settings: Settings,
+    stats: Arc<PublishStats>,
+    metrics: MetricsSink,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// Init from the process environment: the settings, the SDK configuration from aws-config's
+    /// default chain (credentials, `AWS_ENDPOINT_URL`), the clients and the pipeline. Metrics go to
+    /// stdout.
+    pub async fn from_env() -> Result<AppState, InitError> {
+        let lookup = |k: &str| std::env::var(k).ok();
+        let settings = Settings::from_lookup(lookup)?;
+        let sdk = load_sdk_config(&settings).await;
+        AppState::init(lookup, &sdk, MetricsSink::Stdout).await
+    }
+
+    /// Init from variables given by `lookup`, with a ready SDK configuration (tests pass a map and
+    /// the emulator's configuration).
+    pub async fn init(
+        lookup: impl Fn(&str) -> Option<String>,
+        sdk: &SdkConfig,
+        metrics: MetricsSink,
+    ) -> Result<AppState, InitError> {
+        let settings = Settings::from_lookup(&lookup)?;
+        let key = match &settings.redaction_hmac_key_secret {
+            Some(secret) => {
+                let key = fetch_hmac_key(sdk, secret).await?;
+                if key.len() < super::config::MIN_HMAC_KEY_BYTES {
+                    return Err(ConfigError::Invalid {
+                        name: "REDACTION_HMAC_KEY_SECRET_ARN",
+                        expected: "a secret whose SecretString has at least 32 bytes",
+                        problem: format!("the secret's key has {} bytes", key.len()),
+                    }
+                    .into());
+                }
+                Some(key)
+            }
+            None => None,
+        };
+        if let (Some(event), Some(entry)) = (
+            settings.max_event_size_bytes,
+            lookup("MAX_ENTRY_SIZE_BYTES").filter(|v| !v.trim().is_empty()),
+        ) {
+            if entry.trim() != event.to_string() {
+                return Err(ConfigError::Invalid {
+                    name: "MAX_EVENT_SIZE_BYTES",
+                    expected: "one of MAX_EVENT_SIZE_BYTES and MAX_ENTRY_SIZE_BYTES, or both equal",
+                    problem: "differs from MAX_ENTRY_SIZE_BYTES".into(),
+                }
+                .into());
+            }
+        }
+        let config = PipelineConfig::from_lookup(|k| match k {
+            "REDACTION_HMAC_KEY" if key.is_some() => key.clone(),
+            "MAX_ENTRY_SIZE_BYTES" => settings
+                .max_event_size_bytes
+                .map(|n| n.to_string())
+                .or_else(|| lookup(k)),
+            _ => lookup(k),
+        })?;
+        Ok(AppState::build(settings, config, sdk, metrics))
+    }
+
+    /// Builds the clients, the adapters and the pipeline from validated configuration.
+    pub fn build(
+        settings: Settings,
+        config: PipelineConfig,
+        sdk: &SdkConfig,
+        metrics: MetricsSink,
+    ) -> AppState {
+        let clients = Clients::new(sdk, &settings);
+        let stats = Arc::new(PublishStats::default());
+        let publisher = EventBridgePublisher::new(
+            clients.eventbridge,
+            config.event_bus_name(),
+            settings.retry_policy(),
+            stats.clone(),
+        );
+        let checkpoints = if settings.kinesis_parallelization_factor > 1 {
+            ShardCheckpoints::Off
+        } else {
+            ShardCheckpoints::Dynamo(
+                DynamoCheckpointStore::new(
+                    clients.dynamodb.clone(),
+                    &settings.checkpoint_table_name,
+                )
+                .with_ttl(Duration::from_secs(
+                    u64::from(settings.checkpoint_ttl_days) * 86_400,
+                )),
+            )
+        };
+        let dead_letters = SqsDeadLetterSink::new(clients.sqs, &settings.dlq_queue_url);
+        let state = DynamoStateStore::new(clients.dynamodb, &settings.state_table_name);
+        AppState {
+            pipeline: Pipeline::new(config, publisher, checkpoints, dead_letters),
+            state,
+            settings,
+            stats,
+            metrics,
+        }
+    }
+
+    /// The pipeline.
+    pub fn pipeline(&self) -> &AwsPipeline {
+        &self.pipeline
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The state store.
+    pub fn state_store(&self) -> &DynamoStateStore {
+        &self.state
+    }
+}
+
+/// Handles one batch: runs the pipeline, records the state of each shard, writes the metrics and
+/// returns the records to retry. Failures of single records are in the response, never an `Err`.
+pub async fn handler(
+    state: &AppState,
+    event: LambdaEvent<KinesisEvent>,
+) -> Result<KinesisEventResponse, Error> {
+    let (payload, context) = event.into_parts();
+    let span = tracing::info_span!(
+        "invocation",
+        request_id = %context.request_id,
+        records = payload.records.len()
+    );
+    handle(state, payload).instrument(span).await
+}
+
+async fn handle(state: &AppState, payload: KinesisEvent) -> Result<KinesisEventResponse, Error> {
+    let settings = &state.settings;
+    let received = Utc::now();
+    if payload.records.len() > settings.kinesis_batch_size as usize {
+        tracing::warn!(
+            records = payload.records.len(),
+            batch_size = settings.kinesis_batch_size,
+            "batch larger than KINESIS_BATCH_SIZE"
+        );
+    }
+    let report = state
+        .pipeline
+        .process_kinesis_event(&payload, &settings.processor_name)
+        .await;
+
+    let mut state_errors = 0u64;
+    for p in shard_progress(&report) {
+        let id = format!("{}#{}", settings.processor_name, p.shard);
+        if let Err(e) = state
+            .state
+            .record_progress(&id, &p.last, p.handled, Utc::now())
+            .await
+        {
+            // The state is informational (checkpoints decide what is skipped): log, count, go on.
+            state_errors += 1;
+            tracing::error!(shard = %p.shard, error = %e, "state update failed");
+        }
+    }
+
+    let metrics = invocation_metrics(
+        &report,
+        batch_age_ms(&payload, received),
+        state.stats.take(),
+    );
+    state.metrics.write(&metrics.emf_lines(
+        &settings.metrics_namespace,
+        &settings.processor_name,
+        received.timestamp_millis(),
+    ));
+    tracing::info!(
+        records_in = report.counts.records_in,
+        published = report.counts.published,
+        acknowledged = report.counts.acknowledged,
+        skipped = report.counts.skipped,
+        dead_lettered = report.counts.dead_lettered_total(),
+        failed = report.counts.failed,
+        state_errors,
+        "batch done"
+    );
+    Ok(report.to_response())
+}
+
+/// The function's main loop: JSON logs, init once, then serve invocations until the runtime stops.
+pub async fn run() -> Result<(), Error> {
+    init_tracing();
+    let state = match AppState::from_env().await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "init failed");
+            return Err(e.into());
+        }
+    };
+    let s = &state.settings;
+    tracing::info!(
+        processor = %s.processor_name,
+        bus = %state.pipeline.config().event_bus_name(),
+        redaction = state.pipeline.config().redaction().is_enabled(),
+        checkpoints = s.kinesis_parallelization_factor == 1,
+        max_retry_attempts = s.max_retry_attempts,
+        emulator = s.endpoint_url.is_some(),
+        "init done"
+    );
+    let state = &state;
+    lambda_runtime::run(service_fn(move |event| handler(state, event))).await
+}
+
+/// JSON logs through `tracing` on stdout (CloudWatch Logs), filtered by `RUST_LOG` (default
+/// `info`). Logs carry tables, operations, sequence numbers, counts and error codes — never column
+/// values. Calling it twice is harmless.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_target(false)
+        .with_ansi(false)
+        .try_init();
+}
+
+/// Now minus the oldest record's `approximateArrivalTimestamp`, in milliseconds (the batch's
+/// iterator age as this invocation sees it).
+pub fn batch_age_ms(event: &KinesisEvent, now: DateTime<Utc>) -> Option<f64> {
+    event
+        .records
+        .iter()
+        .map(|r| *r.kinesis.approximate_arrival_timestamp)
+        .min()
+        .map(|oldest| (now - oldest).num_milliseconds().max(0) as f64)
+}
+
+/// The metrics of one batch.
+pub fn invocation_metrics(
+    report: &BatchReport,
+    batch_age_ms: Option<f64>,
+    publish: super::metrics::PublishSnapshot,
+) -> InvocationMetrics {
+    let mut skipped: BTreeMap<String, u64> = BTreeMap::new();
+    for r in &report.records {
+        match &r.disposition {
+            Disposition::Skipped => *skipped.entry("checkpoint".into()).or_default() += 1,
+            Disposition::Acknowledged { reason } => {
+                *skipped.entry(reason.as_str().into()).or_default() += 1
+            }
+            _ => {}
+        }
+    }
+    InvocationMetrics {
+        records_in: report.counts.records_in,
+        published: report.counts.published,
+        skipped,
+        dead_lettered: report
+            .counts
+            .dead_lettered
+            .iter()
+            .map(|(code, n)| (code.as_str().to_string(), *n))
+            .collect(),
+        failed: report.counts.failed,
+        batch_age_ms,
+        publish,
+    }
+}
+
+/// What a batch did to one shard, for the state table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShardProgress {
+    /// The shard id.
+    pub shard: String,
+    /// The last record of the shard handled in this batch.
+    pub last: Position,
+    /// Records of the shard handled (published, acknowledged or dead-lettered) in this batch;
+    /// records skipped at the checkpoint were counted when first handled.
+    pub handled: u64,
+}
+
+/// Per shard: the records before the first one reported for retry (Lambda resumes there, so the
+/// ones after it are not done).
+pub fn shard_progress(report: &BatchReport) -> Vec<ShardProgress> {
+    // shard -> (last position, handled, stopped)
+    let mut out: BTreeMap<&str, (Option<Position>, u64, bool)> = BTreeMap::new();
+    for r in &report.records {
+        let e = out.entry(r.shard.as_str()).or_insert((None, 0, false));
+        if e.2 {
+            continue;
+        }
+        let counted = match r.disposition {
+            Disposition::Failed { .. } => {
+                e.2 = true;
+                continue;
+            }
+            Disposition::Skipped => false,
+            _ => true,
+        };
+        if let Ok(sequence) = r.sequence_number.parse() {
+            let p = Position {
+                sequence,
+                sub_sequence: r.sub_sequence_number,
+            };
+            if e.0.as_ref().is_none_or(|last| &p > last) {
+                e.0 = Some(p);
+            }
+        }
+        if counted {
+            e.1 += 1;
+        }
+    }
+    out.into_iter()
+        .filter_map(|(shard, (last, handled, _))| {
+            last.map(|last| ShardProgress {
+                shard: shard.to_string(),
+                last,
+                handled,
+            })
+        })
+        .filter(|p| p.handled > 0)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+    use crate::pipeline::RecordOutcome;
+
+    fn outcome(
+        shard: &str,
+        seq: &str,
+        sub: Option<u64>,
+        disposition: Disposition,
+    ) -> RecordOutcome {
+        RecordOutcome {
+            shard: shard.into(),
+            sequence_number: seq.into(),
+            sub_sequence_number: sub,
+            event_id: None,
+            table: None,
+            source_format: None,
+            disposition,
+        }
+    }
+
+    #[test]
+    fn progress_stops_at_the_first_failure_of_each_shard() {
+        let failed = || Disposition::Failed { reason: "x".into() };
+        let dead = || Disposition::DeadLettered {
+            code: ErrorCode::ParseError,
+            message: "m".into(),
+        };
+        let report = BatchReport {
+            records: vec![
+                outcome("a", "9", None, Disposition::Skipped),
+                outcome("a", "10", Some(0), Disposition::Published),
+                outcome("a", "10", Some(1), dead()),
+                outcome("b", "5", None, failed()),
+                outcome("b", "6", None, Disposition::Published),
+                outcome("a", "11", None, failed()),
+                outcome("a", "12", None, Disposition::Published),
+                outcome("c", "1", None, Disposition::Skipped),
+            ],
+            ..BatchReport::default()
+        };
+        let p = shard_progress(&report);
+        assert_eq!(
+            p,
+            vec![ShardProgress {
+                shard: "a".into(),
+                last: Position {
+                    sequence: "10".parse().unwrap(),
+                    sub_sequence: Some(1)
+                },
+                handled: 2,
+            }],
+            "b failed first, c only skipped"
+        );
+    }
+
+    #[test]
+    fn metrics_count_skips_by_reason_and_dead_letters_by_code() {
+        let mut report = BatchReport {
+            records: vec![
+                outcome("a", "1", None, Disposition::Skipped),
+                outcome(
+                    "a",
+                    "2",
+                    None,
+                    Disposition::Acknowledged {
+                        reason: crate::formats::AckReason::Tombstone,
+                    },
+                ),
+            ],
+            ..BatchReport::default()
+        };
+        report.counts.records_in = 3;
+        report
+            .counts
+            .dead_lettered
+            .insert(ErrorCode::ValidationError, 1);
+        let m = invocation_metrics(&report, Some(5.0), Default::default());
+        assert_eq!(m.records_in, 3);
+        assert_eq!(m.skipped.get("checkpoint"), Some(&1));
+        assert_eq!(m.skipped.get("tombstone"), Some(&1));
+        assert_eq!(m.dead_lettered.get("VALIDATION_ERROR"), Some(&1));
+        assert_eq!(m.batch_age_ms, Some(5.0));
+    }
+}

@@ -1,0 +1,92 @@
+//! The CoreDB trigger format (defined in `docs/formats.md`):
+//!
+//! ```json
+//! {"table": "users", "operation": "UPDATE", "timestamp": "2024-01-15T10:30:00Z",
+//!  "transaction_id": "txn-456", "before": {"id": "…", "status": "active"}, "after": {…}}
+//! ```
+
+use super::{non_null, parse_error, parse_timestamp, string_or_number, Decoded, Fields, RawChange};
+use super::{Cow, SourceFormat};
+use crate::error::RecordError;
+use cdc_models::Operation;
+
+pub(super) fn read<'a>(fields: &Fields<'a>) -> Result<Decoded<'a>, RecordError> {
+    let table = fields
+        .get("table")
+        .ok_or_else(|| parse_error("coredb-trigger record without `table`"))?;
+    let table: Cow<'a, str> = serde_json::from_str::<Cow<'a, str>>(table.get())
+        .map_err(|_| parse_error("coredb-trigger `table` is not a string"))?;
+    let operation = fields
+        .get("operation")
+        .ok_or_else(|| parse_error("coredb-trigger record without `operation`"))?;
+    let operation: Operation = serde_json::from_str::<Cow<'_, str>>(operation.get())
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| {
+            parse_error(
+                "coredb-trigger `operation` must be INSERT, UPDATE, DELETE, TRUNCATE or SNAPSHOT",
+            )
+        })?;
+    let timestamp = match non_null(fields.get("timestamp")) {
+        Some(raw) => Some(parse_timestamp("coredb-trigger `timestamp`", raw)?),
+        None => return Err(parse_error("coredb-trigger record without `timestamp`")),
+    };
+    let transaction_id = non_null(fields.get("transaction_id")).and_then(string_or_number);
+    let snapshot = match non_null(fields.get("snapshot")) {
+        None => operation == Operation::Snapshot,
+        Some(raw) => serde_json::from_str::<bool>(raw.get())
+            .map_err(|_| parse_error("coredb-trigger `snapshot` is not a boolean"))?,
+    };
+    Ok(Decoded::Change(RawChange {
+        format: SourceFormat::CoredbTrigger,
+        table,
+        operation,
+        timestamp,
+        transaction_id,
+        snapshot,
+        before: non_null(fields.get("before")),
+        after: non_null(fields.get("after")),
+        debezium_schema: None,
+        before_has_placeholder_nulls: false,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{decode, FormatOptions};
+    use super::*;
+
+    #[test]
+    fn reads_a_trigger_record() {
+        let text = r#"{"table": "users", "operation": "update", "timestamp": "2024-01-15T12:30:00+02:00",
+            "transaction_id": 456, "before": {"id": "x"}, "after": null}"#;
+        let Decoded::Change(c) =
+            decode(text.as_bytes(), &FormatOptions::default(), &mut None).unwrap()
+        else {
+            panic!("not a change")
+        };
+        assert_eq!(c.format, SourceFormat::CoredbTrigger);
+        assert_eq!(c.table, "users");
+        assert_eq!(c.operation, Operation::Update);
+        assert_eq!(
+            c.timestamp.unwrap().to_rfc3339(),
+            "2024-01-15T10:30:00+00:00"
+        );
+        assert_eq!(c.transaction_id.as_deref(), Some("456"));
+        assert_eq!(c.before.unwrap().get(), r#"{"id": "x"}"#);
+        assert!(c.after.is_none());
+    }
+
+    #[test]
+    fn rejects_bad_envelopes() {
+        for text in [
+            r#"{"table": "users", "operation": "UPSERT", "timestamp": "2024-01-15T10:30:00Z"}"#,
+            r#"{"table": 5, "operation": "INSERT", "timestamp": "2024-01-15T10:30:00Z"}"#,
+            r#"{"table": "users", "operation": "INSERT"}"#,
+            r#"{"table": "users", "operation": "INSERT", "timestamp": "yesterday"}"#,
+        ] {
+            let err = decode(text.as_bytes(), &FormatOptions::default(), &mut None).unwrap_err();
+            assert_eq!(err.code, crate::ErrorCode::ParseError, "{text}");
+        }
+    }
+}

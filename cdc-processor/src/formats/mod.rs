@@ -1,0 +1,337 @@
+//! Input formats: the CoreDB trigger format, Debezium (with or without the JsonConverter
+//! `{schema, payload}` wrapper) and AWS DMS, detected per record or forced by configuration.
+//!
+//! Every format is read into one [`RawChange`]: table, operation, timestamp, transaction id and the
+//! before/after images as borrowed JSON (they are deserialized into the table's typed image by
+//! [`crate::validate`], normalizing the format's column encodings on the way, see [`normalize`]).
+//! Records that are not table changes (Debezium tombstones, transaction markers and messages, DMS
+//! control records) are [`Decoded::Acknowledged`]. See `docs/formats.md`.
+
+mod coredb;
+mod debezium;
+mod dms;
+pub mod normalize;
+pub(crate) mod object;
+
+use crate::error::{ErrorCode, RecordError};
+use cdc_models::Operation;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+
+pub use debezium::{DebeziumSchema, FieldHint};
+pub(crate) use object::Fields;
+
+/// A change-record format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum SourceFormat {
+    /// The CoreDB database triggers' format (`docs/formats.md`).
+    #[serde(rename = "coredb-trigger")]
+    CoredbTrigger,
+    /// Debezium change events, with or without the JsonConverter `{schema, payload}` wrapper.
+    #[serde(rename = "debezium")]
+    Debezium,
+    /// AWS DMS messages (`{data, metadata}` / `{control, metadata}`).
+    #[serde(rename = "dms")]
+    Dms,
+}
+
+impl SourceFormat {
+    /// The name used in `metadata.sourceFormat` and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceFormat::CoredbTrigger => "coredb-trigger",
+            SourceFormat::Debezium => "debezium",
+            SourceFormat::Dms => "dms",
+        }
+    }
+
+    /// Every format.
+    pub const ALL: &'static [SourceFormat] = &[
+        SourceFormat::CoredbTrigger,
+        SourceFormat::Debezium,
+        SourceFormat::Dms,
+    ];
+}
+
+impl std::fmt::Display for SourceFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An unknown format name.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("unknown source format (expected coredb-trigger, debezium or dms)")]
+pub struct UnknownFormat;
+
+impl std::str::FromStr for SourceFormat {
+    type Err = UnknownFormat;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        SourceFormat::ALL
+            .iter()
+            .copied()
+            .find(|f| f.as_str() == s)
+            .ok_or(UnknownFormat)
+    }
+}
+
+/// Why a record is acknowledged without publishing a table change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum AckReason {
+    /// A Debezium tombstone (null or empty value after a delete, for log compaction).
+    Tombstone,
+    /// A Debezium transaction BEGIN/END marker.
+    TransactionMarker,
+    /// A Debezium logical-decoding message (`op: m`), not a table change.
+    Message,
+    /// A DMS control record (create-table, drop-table, …).
+    DmsControl,
+    /// A change of a table the configuration does not capture.
+    TableNotCaptured,
+    /// A KPL aggregate that holds no user records.
+    EmptyAggregate,
+}
+
+impl AckReason {
+    /// Short name for logs and summaries.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AckReason::Tombstone => "tombstone",
+            AckReason::TransactionMarker => "transaction-marker",
+            AckReason::Message => "message",
+            AckReason::DmsControl => "dms-control",
+            AckReason::TableNotCaptured => "table-not-captured",
+            AckReason::EmptyAggregate => "empty-aggregate",
+        }
+    }
+}
+
+/// One change as read from any format, before typed validation. Images are borrowed JSON.
+#[derive(Debug, Clone)]
+pub struct RawChange<'a> {
+    /// The format it was read from.
+    pub format: SourceFormat,
+    /// Source table name.
+    pub table: Cow<'a, str>,
+    /// What happened.
+    pub operation: Operation,
+    /// When it happened at the source (commit time when the format carries it).
+    pub timestamp: Option<DateTime<Utc>>,
+    /// Source transaction id.
+    pub transaction_id: Option<String>,
+    /// Whether the change comes from a snapshot.
+    pub snapshot: bool,
+    /// The row before the change (`None`: not sent).
+    pub before: Option<&'a RawValue>,
+    /// The row after the change (`None`: not sent).
+    pub after: Option<&'a RawValue>,
+    /// The Debezium JsonConverter `schema` block, when the record has one.
+    pub debezium_schema: Option<&'a RawValue>,
+    /// DMS deletes carry the key and `null` for every other column: those nulls are not values.
+    pub before_has_placeholder_nulls: bool,
+}
+
+/// What a record is.
+#[derive(Debug, Clone)]
+pub enum Decoded<'a> {
+    /// A table change.
+    Change(RawChange<'a>),
+    /// Not a table change; acknowledged and not published.
+    Acknowledged(AckReason),
+}
+
+/// Options of format reading.
+#[derive(Clone, Debug)]
+pub struct FormatOptions {
+    /// Read every record as this format instead of detecting it.
+    pub forced: Option<SourceFormat>,
+    /// Name of the DMS before-image field.
+    pub dms_before_image_field: String,
+}
+
+impl Default for FormatOptions {
+    fn default() -> Self {
+        FormatOptions {
+            forced: None,
+            dms_before_image_field: crate::config::DEFAULT_DMS_BEFORE_IMAGE_FIELD.to_string(),
+        }
+    }
+}
+
+pub(crate) fn parse_error(message: impl Into<String>) -> RecordError {
+    RecordError::new(ErrorCode::ParseError, message)
+}
+
+/// Reads one user record. `detected` is set to the format as soon as it is known (also when the
+/// record then fails), for dead letters and metrics.
+///
+/// Empty data and JSON `null` are Debezium tombstones (the Debezium Server Kinesis sink writes a
+/// tombstone as empty data) unless a format other than Debezium is forced.
+pub fn decode<'a>(
+    data: &'a [u8],
+    options: &FormatOptions,
+    detected: &mut Option<SourceFormat>,
+) -> Result<Decoded<'a>, RecordError> {
+    *detected = options.forced;
+    let text = std::str::from_utf8(data).map_err(|e| {
+        parse_error(format!(
+            "record is not valid UTF-8 (invalid byte sequence at offset {})",
+            e.valid_up_to()
+        ))
+    })?;
+    let trimmed = text.trim_start();
+    let tombstones_allowed = matches!(options.forced, None | Some(SourceFormat::Debezium));
+    if trimmed.is_empty() || trimmed.trim_end() == "null" {
+        return if tombstones_allowed {
+            *detected = Some(SourceFormat::Debezium);
+            Ok(Decoded::Acknowledged(AckReason::Tombstone))
+        } else {
+            Err(parse_error(
+                "empty record (a tombstone, but the forced format has none)",
+            ))
+        };
+    }
+    if !trimmed.starts_with('{') {
+        return Err(parse_error(match trimmed.as_bytes()[0] {
+            b'[' => "record is a JSON array, expected one change record (a JSON object)",
+            _ => "record is not a JSON object",
+        }));
+    }
+    let fields = object::scan(text).map_err(|e| json_error("record", &e))?;
+    let format = match options.forced {
+        Some(f) => f,
+        None => detect(&fields).ok_or_else(|| {
+            parse_error(
+                "unrecognized change record: not the CoreDB trigger format (table, operation), \
+                 Debezium (op, source or schema/payload, or a transaction marker) or DMS (metadata \
+                 with data or control)",
+            )
+        })?,
+    };
+    *detected = Some(format);
+    match format {
+        SourceFormat::CoredbTrigger => coredb::read(&fields),
+        SourceFormat::Debezium => debezium::read(&fields),
+        SourceFormat::Dms => dms::read(&fields, &options.dms_before_image_field),
+    }
+}
+
+/// Detects the format from the record's top-level keys.
+fn detect(fields: &Fields<'_>) -> Option<SourceFormat> {
+    if fields.has("metadata") && (fields.has("data") || fields.has("control")) {
+        Some(SourceFormat::Dms)
+    } else if (fields.has("schema") && fields.has("payload"))
+        || fields.has("op")
+        || (fields.has("status") && fields.has("id") && !fields.has("table"))
+    {
+        Some(SourceFormat::Debezium)
+    } else if fields.has("table") && fields.has("operation") {
+        Some(SourceFormat::CoredbTrigger)
+    } else {
+        None
+    }
+}
+
+/// A serde_json error as a PARSE_ERROR message: category and position only (serde_json's own
+/// messages may quote input).
+pub(crate) fn json_error(what: &str, e: &serde_json::Error) -> RecordError {
+    use serde_json::error::Category;
+    let reason = match e.classify() {
+        Category::Io => "I/O error",
+        Category::Syntax => "invalid JSON",
+        Category::Data => "unexpected JSON structure",
+        Category::Eof => "truncated JSON",
+    };
+    parse_error(format!(
+        "{what}: {reason} at line {} column {}",
+        e.line(),
+        e.column()
+    ))
+}
+
+/// Reads a string-or-number field (transaction ids) as text, exactly as written.
+pub(crate) fn string_or_number(raw: &RawValue) -> Option<String> {
+    let text = raw.get();
+    if text.starts_with('"') {
+        serde_json::from_str::<String>(text).ok()
+    } else if text != "null" && !text.starts_with(['{', '[', 't', 'f']) {
+        Some(text.to_string())
+    } else {
+        None
+    }
+}
+
+/// Parses an RFC 3339 timestamp (any offset, converted to UTC).
+pub(crate) fn parse_timestamp(what: &str, raw: &RawValue) -> Result<DateTime<Utc>, RecordError> {
+    let s: Cow<'_, str> = serde_json::from_str(raw.get())
+        .map_err(|_| parse_error(format!("{what} is not a string")))?;
+    DateTime::parse_from_rfc3339(&s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| parse_error(format!("{what} is not an RFC 3339 timestamp")))
+}
+
+/// Converts an epoch value in the given unit (1 = seconds, 1000 = ms, …) to a UTC instant.
+pub(crate) fn epoch_to_datetime(value: i64, per_second: i64) -> Option<DateTime<Utc>> {
+    let secs = value.div_euclid(per_second);
+    let rem = value.rem_euclid(per_second);
+    let nanos = rem.checked_mul(1_000_000_000 / per_second)?;
+    DateTime::from_timestamp(secs, u32::try_from(nanos).ok()?)
+}
+
+/// `None` for JSON `null`, the value otherwise.
+pub(crate) fn non_null(raw: Option<&RawValue>) -> Option<&RawValue> {
+    raw.filter(|r| r.get() != "null")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dec(s: &str) -> Result<Decoded<'_>, RecordError> {
+        decode(s.as_bytes(), &FormatOptions::default(), &mut None)
+    }
+
+    #[test]
+    fn tombstones_and_garbage() {
+        assert!(matches!(
+            dec("").unwrap(),
+            Decoded::Acknowledged(AckReason::Tombstone)
+        ));
+        assert!(matches!(
+            dec(" null\n").unwrap(),
+            Decoded::Acknowledged(AckReason::Tombstone)
+        ));
+        assert_eq!(dec("[1]").unwrap_err().code, ErrorCode::ParseError);
+        assert_eq!(dec("{\"a\":").unwrap_err().code, ErrorCode::ParseError);
+        assert_eq!(dec("{\"a\": 1}").unwrap_err().code, ErrorCode::ParseError);
+        let err = decode(&[b'{', 0xff, b'}'], &FormatOptions::default(), &mut None).unwrap_err();
+        assert!(err.message.contains("UTF-8"));
+        let forced = FormatOptions {
+            forced: Some(SourceFormat::Dms),
+            ..FormatOptions::default()
+        };
+        assert_eq!(
+            decode(b"", &forced, &mut None).unwrap_err().code,
+            ErrorCode::ParseError
+        );
+    }
+
+    #[test]
+    fn json_errors_do_not_quote_input() {
+        let e = dec("{\"secret-value\": tru}").unwrap_err();
+        assert!(!e.message.contains("secret"), "{}", e.message);
+    }
+
+    #[test]
+    fn epoch_conversion() {
+        let t = epoch_to_datetime(1_465_491_411_815, 1000).unwrap();
+        assert_eq!(t.to_rfc3339(), "2016-06-09T16:56:51.815+00:00");
+        let t = epoch_to_datetime(-1, 1_000_000).unwrap();
+        assert_eq!(t.timestamp_subsec_micros(), 999_999);
+    }
+}

@@ -1,0 +1,998 @@
+//! The pipeline: a Lambda Kinesis batch (or raw change records) → published events, dead letters,
+//! checkpoints and the batch item failures Lambda retries.
+//!
+//! Per shard, in order:
+//!
+//! 1. load the shard's checkpoint (a failure reports every record of the shard: `STATE_ERROR`);
+//! 2. decode every record (base64, KPL, format, validation, projection, redaction, entry);
+//!    records at or below the checkpoint (and repeated positions) are skipped;
+//! 3. dead-letter the non-retryable failures (`PARSE_ERROR`, `VALIDATION_ERROR`,
+//!    `ENTRY_TOO_LARGE`); a retryable one (`TRANSFORMATION_ERROR`) is reported;
+//! 4. publish the entries in the requests of the [`crate::plan`]; an entry EventBridge rejects
+//!    is dead-lettered (`EVENTBRIDGE_ERROR`), one still failing after the publisher's retries
+//!    is reported;
+//! 5. after each request, move the checkpoint past the records resolved so far, in order.
+//!
+//! A reported record is reported together with every later record of its shard in the batch
+//! (Lambda resumes from the lowest reported sequence number, so per-key order holds); later
+//! records are then not published in this invocation. A dead letter that cannot be written makes
+//! its record reported: a record is never dropped.
+
+use crate::config::PipelineConfig;
+use crate::decode::kinesis::shard_id;
+use crate::decode::{
+    deaggregate, event_id_for_bytes, event_id_for_pointer, LenientKinesisEvent,
+    LenientKinesisRecord, RawInput, RecordPointer, UserRecord,
+};
+use crate::error::{ErrorCode, RecordError};
+use crate::event::{self, EventOptions};
+use crate::formats::{self, AckReason, Decoded, FormatOptions, SourceFormat};
+use crate::plan::{self, PlanLimits};
+use crate::ports::{
+    CheckpointKey, CheckpointStore, DeadLetter, DeadLetterError, DeadLetterSink, KinesisPointer,
+    PreparedEntry, PublishOutcome, Publisher,
+};
+use crate::sequence::{Position, SequenceNumber};
+use crate::transform;
+use crate::validate::{self, ValidateOptions};
+use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
+use aws_lambda_events::event::streams::KinesisEventResponse;
+use base64::Engine;
+use cdc_models::Table;
+use serde::Serialize;
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+/// The largest position seen in a shard's batch, to skip repeated ones. Kinesis delivers
+/// increasing positions, so the common case is one comparison; a position at or below the largest
+/// is looked up among the units decoded so far (rare).
+#[derive(Default)]
+struct Seen {
+    max: Option<Position>,
+}
+
+impl Seen {
+    /// `false` when the position was seen before.
+    fn insert(&mut self, p: &Position, units: &[Unit]) -> bool {
+        match &self.max {
+            Some(m) if p <= m => !units.iter().any(|u| u.position.as_ref() == Some(p)),
+            _ => {
+                self.max = Some(p.clone());
+                true
+            }
+        }
+    }
+}
+use std::sync::Arc;
+use tracing::field::Empty;
+
+/// Record counts of a batch.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Counts {
+    /// User records in (a KPL aggregate counts its user records).
+    pub records_in: u64,
+    /// Published to EventBridge.
+    pub published: u64,
+    /// Acknowledged without publishing (tombstones, DMS control, Debezium transaction markers and
+    /// messages, tables not captured).
+    pub acknowledged: u64,
+    /// At or below the checkpoint (already processed), or a repeated position.
+    pub skipped: u64,
+    /// Dead-lettered, per category.
+    pub dead_lettered: BTreeMap<ErrorCode, u64>,
+    /// Reported to Lambda for retry.
+    pub failed: u64,
+    /// Source columns unknown to the schema, dropped (a column counts once per record).
+    pub dropped_columns: u64,
+    /// PutEvents requests made.
+    pub put_events_requests: u64,
+}
+
+impl Counts {
+    /// Dead letters of every category.
+    pub fn dead_lettered_total(&self) -> u64 {
+        self.dead_lettered.values().sum()
+    }
+
+    /// Adds another batch's counts.
+    pub fn add(&mut self, other: &Counts) {
+        self.records_in += other.records_in;
+        self.published += other.published;
+        self.acknowledged += other.acknowledged;
+        self.skipped += other.skipped;
+        for (code, n) in &other.dead_lettered {
+            *self.dead_lettered.entry(*code).or_default() += n;
+        }
+        self.failed += other.failed;
+        self.dropped_columns += other.dropped_columns;
+        self.put_events_requests += other.put_events_requests;
+    }
+}
+
+impl std::fmt::Display for Counts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "records in: {}, published: {}, acknowledged: {}, skipped: {}, dead-lettered: {}",
+            self.records_in,
+            self.published,
+            self.acknowledged,
+            self.skipped,
+            self.dead_lettered_total()
+        )?;
+        if !self.dead_lettered.is_empty() {
+            let by: Vec<String> = self
+                .dead_lettered
+                .iter()
+                .map(|(c, n)| format!("{c} {n}"))
+                .collect();
+            write!(f, " ({})", by.join(", "))?;
+        }
+        write!(
+            f,
+            ", failed (reported for retry): {}, dropped columns: {}, PutEvents requests: {}",
+            self.failed, self.dropped_columns, self.put_events_requests
+        )
+    }
+}
+
+/// How one user record ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "disposition", rename_all = "kebab-case")]
+pub enum Disposition {
+    /// Published to EventBridge.
+    Published,
+    /// Acknowledged without publishing.
+    Acknowledged {
+        /// Why.
+        reason: AckReason,
+    },
+    /// At or below the checkpoint, or a repeated position.
+    Skipped,
+    /// Dead-lettered.
+    DeadLettered {
+        /// Category.
+        code: ErrorCode,
+        /// Reason (no column values).
+        message: String,
+    },
+    /// Reported to Lambda for retry.
+    Failed {
+        /// Why (no column values).
+        reason: String,
+    },
+}
+
+/// The outcome of one user record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordOutcome {
+    /// Shard id.
+    pub shard: String,
+    /// Kinesis sequence number (as received).
+    pub sequence_number: String,
+    /// Index inside a KPL aggregate.
+    pub sub_sequence_number: Option<u64>,
+    /// Event id (when the record's position is valid).
+    pub event_id: Option<String>,
+    /// Table, when known.
+    pub table: Option<&'static str>,
+    /// Format, when known.
+    pub source_format: Option<SourceFormat>,
+    /// How it ended.
+    #[serde(flatten)]
+    pub disposition: Disposition,
+}
+
+/// The result of processing one batch.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchReport {
+    /// Kinesis sequence numbers to return in `KinesisEventResponse.batchItemFailures` (each once,
+    /// in batch order).
+    pub batch_item_failures: Vec<String>,
+    /// Counts.
+    pub counts: Counts,
+    /// One outcome per user record, in batch order.
+    pub records: Vec<RecordOutcome>,
+}
+
+impl BatchReport {
+    /// The response for Lambda's `ReportBatchItemFailures`.
+    pub fn to_response(&self) -> KinesisEventResponse {
+        let mut r = KinesisEventResponse::default();
+        r.set_failures(self.batch_item_failures.iter().cloned());
+        r
+    }
+}
+
+/// Where a record's raw form comes from, for dead letters.
+enum Original<'e> {
+    Kinesis(&'e KinesisEventRecord),
+    Lenient(&'e LenientKinesisRecord),
+    Raw(&'e RawInput),
+}
+
+impl Original<'_> {
+    fn to_json(&self) -> serde_json::Value {
+        match self {
+            Original::Kinesis(r) => serde_json::to_value(r).unwrap_or(serde_json::Value::Null),
+            Original::Lenient(r) => serde_json::to_value(r).unwrap_or(serde_json::Value::Null),
+            Original::Raw(r) => serde_json::json!({
+                "eventSource": "local",
+                "kinesis": {
+                    "partitionKey": "",
+                    "sequenceNumber": r.sequence.as_str(),
+                    "data": base64::engine::general_purpose::STANDARD.encode(&r.data),
+                },
+                "eventID": format!("{}:{}", r.shard, r.sequence),
+                "eventSourceARN": r.stream,
+            }),
+        }
+    }
+}
+
+/// One Kinesis record (or raw record) of a batch.
+struct Input<'e> {
+    stream: Arc<str>,
+    shard: Arc<str>,
+    raw_sequence: &'e str,
+    sequence: Result<SequenceNumber, String>,
+    partition_key: &'e str,
+    data: Result<Cow<'e, [u8]>, RecordError>,
+    original: Original<'e>,
+    /// Raw records have no Kinesis pointer: their id is over their bytes.
+    id_from_bytes: bool,
+}
+
+enum State {
+    Entry(Box<PreparedEntry>),
+    Pending,
+    Published,
+    Acknowledged(AckReason),
+    Skipped,
+    Error(RecordError),
+    DeadLettered(ErrorCode, String),
+    Failed(String),
+}
+
+impl State {
+    fn resolved(&self) -> bool {
+        matches!(
+            self,
+            State::Published | State::Acknowledged(_) | State::Skipped | State::DeadLettered(..)
+        )
+    }
+}
+
+/// One user record in flight.
+struct Unit {
+    input: usize,
+    position: Option<Position>,
+    sub_sequence: Option<u64>,
+    event_id: Option<String>,
+    format: Option<SourceFormat>,
+    table: Option<&'static str>,
+    span: tracing::Span,
+    state: State,
+}
+
+/// The pipeline core, generic over its ports. See the [module docs](self).
+pub struct Pipeline<P: Publisher, C: CheckpointStore, D: DeadLetterSink> {
+    config: PipelineConfig,
+    publisher: P,
+    checkpoints: C,
+    dead_letters: D,
+    format_options: FormatOptions,
+    validate_options: ValidateOptions,
+    event_options: EventOptions,
+    limits: PlanLimits,
+}
+
+impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> std::fmt::Debug for Pipeline<P, C, D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("config", &self.config)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
+    /// A pipeline with this configuration and these ports.
+    pub fn new(config: PipelineConfig, publisher: P, checkpoints: C, dead_letters: D) -> Self {
+        let format_options = FormatOptions {
+            forced: config.forced_format(),
+            dms_before_image_field: config.dms_before_image_field().to_string(),
+        };
+        let validate_options = ValidateOptions {
+            epoch_unit: config.epoch_unit(),
+        };
+        let event_options = EventOptions {
+            source: config.event_source().to_string(),
+            max_entry_size: config.max_entry_size(),
+        };
+        let limits = PlanLimits {
+            max_entries: crate::config::MAX_ENTRIES_PER_REQUEST,
+            max_request_bytes: config.max_request_size(),
+        };
+        Pipeline {
+            config,
+            publisher,
+            checkpoints,
+            dead_letters,
+            format_options,
+            validate_options,
+            event_options,
+            limits,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &PipelineConfig {
+        &self.config
+    }
+
+    /// The publisher.
+    pub fn publisher(&self) -> &P {
+        &self.publisher
+    }
+
+    /// The checkpoint store.
+    pub fn checkpoints(&self) -> &C {
+        &self.checkpoints
+    }
+
+    /// The dead-letter sink.
+    pub fn dead_letters(&self) -> &D {
+        &self.dead_letters
+    }
+
+    /// Processes one Lambda Kinesis batch. Never panics on bad input; every record ends
+    /// published, acknowledged-not-published, skipped, dead-lettered, or reported in
+    /// `batch_item_failures`.
+    pub async fn process_kinesis_event(
+        &self,
+        event: &KinesisEvent,
+        processor: &str,
+    ) -> BatchReport {
+        let mut names = Names::default();
+        let inputs = event
+            .records
+            .iter()
+            .map(|r| Input {
+                stream: names.get(r.event_source_arn.as_deref().unwrap_or("")),
+                shard: names.get(shard_id(r.event_id.as_deref()).unwrap_or("unknown")),
+                raw_sequence: &r.kinesis.sequence_number,
+                sequence: r
+                    .kinesis
+                    .sequence_number
+                    .parse()
+                    .map_err(|e: crate::sequence::InvalidSequenceNumber| e.to_string()),
+                partition_key: &r.kinesis.partition_key,
+                data: Ok(Cow::Borrowed(&r.kinesis.data.0[..])),
+                original: Original::Kinesis(r),
+                id_from_bytes: false,
+            })
+            .collect();
+        self.process_inputs(inputs, processor).await
+    }
+
+    /// Same as [`Self::process_kinesis_event`] for an event read with [`LenientKinesisEvent`]:
+    /// a record whose `data` is not valid base64 is that record's `PARSE_ERROR`.
+    pub async fn process_lenient_event(
+        &self,
+        event: &LenientKinesisEvent,
+        processor: &str,
+    ) -> BatchReport {
+        let mut names = Names::default();
+        let inputs = event
+            .records
+            .iter()
+            .map(|r| Input {
+                stream: names.get(r.event_source_arn.as_deref().unwrap_or("")),
+                shard: names.get(shard_id(r.event_id.as_deref()).unwrap_or("unknown")),
+                raw_sequence: &r.kinesis.sequence_number,
+                sequence: r
+                    .kinesis
+                    .sequence_number
+                    .parse()
+                    .map_err(|e: crate::sequence::InvalidSequenceNumber| e.to_string()),
+                partition_key: &r.kinesis.partition_key,
+                data: base64::engine::general_purpose::STANDARD
+                    .decode(r.kinesis.data.as_bytes())
+                    .map(Cow::Owned)
+                    .map_err(|_| {
+                        RecordError::new(ErrorCode::ParseError, "Kinesis data is not valid base64")
+                    }),
+                original: Original::Lenient(r),
+                id_from_bytes: false,
+            })
+            .collect();
+        self.process_inputs(inputs, processor).await
+    }
+
+    /// Same for raw change records (local mode JSON lines), with their synthetic
+    /// stream/shard/sequence. Their event id is over their bytes.
+    pub async fn process_raw_records(
+        &self,
+        records: Vec<RawInput>,
+        processor: &str,
+    ) -> BatchReport {
+        let mut names = Names::default();
+        let inputs = records
+            .iter()
+            .map(|r| Input {
+                stream: names.get(&r.stream),
+                shard: names.get(&r.shard),
+                raw_sequence: r.sequence.as_str(),
+                sequence: Ok(r.sequence.clone()),
+                partition_key: "",
+                data: Ok(Cow::Borrowed(&r.data[..])),
+                original: Original::Raw(r),
+                id_from_bytes: true,
+            })
+            .collect();
+        self.process_inputs(inputs, processor).await
+    }
+
+    async fn process_inputs(&self, inputs: Vec<Input<'_>>, processor: &str) -> BatchReport {
+        // Group by (stream, shard), keeping each shard's order.
+        let mut groups: Vec<(Arc<str>, Arc<str>, Vec<Input<'_>>)> = Vec::new();
+        for input in inputs {
+            match groups
+                .iter_mut()
+                .find(|(s, sh, _)| *s == input.stream && *sh == input.shard)
+            {
+                Some(g) => g.2.push(input),
+                None => groups.push((input.stream.clone(), input.shard.clone(), vec![input])),
+            }
+        }
+        let mut report = BatchReport::default();
+        for (stream, shard, inputs) in groups {
+            let key = CheckpointKey {
+                processor: processor.to_string(),
+                stream: stream.to_string(),
+                shard: shard.to_string(),
+            };
+            self.process_shard(&key, &inputs, &mut report).await;
+        }
+        report
+    }
+
+    async fn process_shard(
+        &self,
+        key: &CheckpointKey,
+        inputs: &[Input<'_>],
+        report: &mut BatchReport,
+    ) {
+        let checkpoint = match self.checkpoints.load(key).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(shard = %key.shard, error = %e, "checkpoint load failed; reporting the shard's records");
+                for input in inputs {
+                    report.counts.records_in += 1;
+                    report.counts.failed += 1;
+                    push_failure(report, input.raw_sequence);
+                    report.records.push(RecordOutcome {
+                        shard: key.shard.clone(),
+                        sequence_number: input.raw_sequence.to_string(),
+                        sub_sequence_number: None,
+                        event_id: None,
+                        table: None,
+                        source_format: None,
+                        disposition: Disposition::Failed {
+                            reason: format!("{}: {e}", ErrorCode::StateError),
+                        },
+                    });
+                }
+                return;
+            }
+        };
+
+        // 1. Decode everything (CPU only).
+        let mut units: Vec<Unit> = Vec::with_capacity(inputs.len());
+        let mut seen = Seen::default();
+        let mut dropped_columns = 0u64;
+        for (i, input) in inputs.iter().enumerate() {
+            self.expand(
+                i,
+                input,
+                checkpoint.as_ref(),
+                &mut seen,
+                &mut units,
+                &mut dropped_columns,
+            );
+        }
+        report.counts.dropped_columns += dropped_columns;
+
+        // The first unit reported to Lambda; it and every later unit are reported.
+        let mut min_failed = units.len();
+        for (i, u) in units.iter_mut().enumerate() {
+            if let State::Error(e) = &u.state {
+                if e.code.is_retryable() {
+                    let reason = e.to_string();
+                    u.span.in_scope(
+                        || tracing::warn!(code = %e.code, error = %e.message, "retryable failure"),
+                    );
+                    u.state = State::Failed(reason);
+                    min_failed = min_failed.min(i);
+                }
+            }
+        }
+
+        // 2. Dead letters of the non-retryable failures before the first reported unit.
+        let failing: Vec<usize> = (0..min_failed)
+            .filter(|&i| matches!(units[i].state, State::Error(_)))
+            .collect();
+        self.dead_letter(&failing, inputs, key, &mut units, &mut min_failed)
+            .await;
+
+        // 3. Publish in the plan's requests, advancing the checkpoint after each.
+        let mut prefix = Prefix {
+            end: 0,
+            max: None,
+            durable: checkpoint,
+        };
+        let mut entry_units = Vec::new();
+        let mut entries = Vec::new();
+        for (i, u) in units.iter_mut().enumerate().take(min_failed) {
+            if matches!(u.state, State::Entry(_)) {
+                let State::Entry(e) = std::mem::replace(&mut u.state, State::Pending) else {
+                    unreachable!("matched above")
+                };
+                entry_units.push(i);
+                entries.push(*e);
+            }
+        }
+        let requests = plan::plan(&entries, &self.limits);
+        let mut slots: Vec<Option<PreparedEntry>> = entries.into_iter().map(Some).collect();
+        for request in requests {
+            let mut batch = Vec::with_capacity(request.len());
+            let mut batch_units = Vec::with_capacity(request.len());
+            for k in request {
+                let entry = slots[k].take().expect("each entry is planned once");
+                if entry_units[k] < min_failed {
+                    batch_units.push(entry_units[k]);
+                    batch.push(entry);
+                }
+            }
+            if batch.is_empty() {
+                continue;
+            }
+            let outcomes = self.publisher.publish(&batch).await;
+            report.counts.put_events_requests += 1;
+            let mut rejected = Vec::new();
+            for (j, &u) in batch_units.iter().enumerate() {
+                let outcome = outcomes.get(j).cloned().unwrap_or(PublishOutcome::Failed {
+                    code: "MissingOutcome".into(),
+                    message: format!(
+                        "the publisher returned {} outcomes for {} entries",
+                        outcomes.len(),
+                        batch.len()
+                    ),
+                });
+                let unit = &mut units[u];
+                match outcome {
+                    PublishOutcome::Published => unit.state = State::Published,
+                    PublishOutcome::Rejected { code, message } => {
+                        unit.state = State::Error(RecordError::new(
+                            ErrorCode::EventbridgeError,
+                            format!("EventBridge rejected the entry: {code}: {message}"),
+                        ));
+                        rejected.push(u);
+                    }
+                    PublishOutcome::Failed { code, message } => {
+                        unit.span.in_scope(|| {
+                            tracing::warn!(code = %code, error = %message, "publish failed after retries")
+                        });
+                        unit.state = State::Failed(format!("EventBridge: {code}: {message}"));
+                        min_failed = min_failed.min(u);
+                    }
+                }
+            }
+            self.dead_letter(&rejected, inputs, key, &mut units, &mut min_failed)
+                .await;
+            self.advance(key, &units, &mut prefix, &mut min_failed)
+                .await;
+        }
+        self.advance(key, &units, &mut prefix, &mut min_failed)
+            .await;
+
+        // 4. Report.
+        for (i, u) in units.into_iter().enumerate() {
+            let input = &inputs[u.input];
+            let disposition = if i >= min_failed {
+                let reason = match u.state {
+                    State::Failed(r) => r,
+                    _ => "reported for retry behind an earlier failure in the shard".to_string(),
+                };
+                push_failure(report, input.raw_sequence);
+                report.counts.failed += 1;
+                Disposition::Failed { reason }
+            } else {
+                match u.state {
+                    State::Published => {
+                        report.counts.published += 1;
+                        Disposition::Published
+                    }
+                    State::Acknowledged(reason) => {
+                        report.counts.acknowledged += 1;
+                        Disposition::Acknowledged { reason }
+                    }
+                    State::Skipped => {
+                        report.counts.skipped += 1;
+                        Disposition::Skipped
+                    }
+                    State::DeadLettered(code, message) => {
+                        *report.counts.dead_lettered.entry(code).or_default() += 1;
+                        Disposition::DeadLettered { code, message }
+                    }
+                    // Unreachable by construction; never drop a record if it happens anyway.
+                    State::Entry(_) | State::Pending | State::Error(_) | State::Failed(_) => {
+                        push_failure(report, input.raw_sequence);
+                        report.counts.failed += 1;
+                        Disposition::Failed {
+                            reason: "unresolved".into(),
+                        }
+                    }
+                }
+            };
+            u.span.in_scope(|| match &disposition {
+                Disposition::Failed { reason } => {
+                    tracing::warn!(reason = %reason, "reported for retry")
+                }
+                Disposition::DeadLettered { code, message } => {
+                    tracing::warn!(code = %code, error = %message, "dead-lettered")
+                }
+                d => tracing::debug!(outcome = ?d, "done"),
+            });
+            report.counts.records_in += 1;
+            report.records.push(RecordOutcome {
+                shard: key.shard.clone(),
+                sequence_number: input.raw_sequence.to_string(),
+                sub_sequence_number: u.sub_sequence,
+                event_id: u.event_id,
+                table: u.table,
+                source_format: u.format,
+                disposition,
+            });
+        }
+    }
+
+    /// Turns one Kinesis record into its user records' units.
+    fn expand(
+        &self,
+        index: usize,
+        input: &Input<'_>,
+        checkpoint: Option<&Position>,
+        seen: &mut Seen,
+        units: &mut Vec<Unit>,
+        dropped_columns: &mut u64,
+    ) {
+        let sequence = match &input.sequence {
+            Ok(s) => s,
+            Err(e) => {
+                let span = tracing::info_span!("record", shard = %input.shard, sequence_number = %input.raw_sequence);
+                units.push(Unit {
+                    input: index,
+                    position: None,
+                    sub_sequence: None,
+                    event_id: None,
+                    format: None,
+                    table: None,
+                    span,
+                    state: State::Error(RecordError::new(ErrorCode::ParseError, e.clone())),
+                });
+                return;
+            }
+        };
+        let users: Vec<UserRecord<'_>> = match &input.data {
+            Err(e) => vec![UserRecord {
+                sub_sequence: None,
+                partition_key: None,
+                data: Err(e.clone()),
+            }],
+            Ok(data) if input.id_from_bytes => vec![UserRecord {
+                sub_sequence: None,
+                partition_key: None,
+                data: Ok(Cow::Borrowed(&data[..])),
+            }],
+            Ok(data) => deaggregate(data),
+        };
+        if users.is_empty() {
+            let position = Position {
+                sequence: sequence.clone(),
+                sub_sequence: None,
+            };
+            let skipped = checkpoint.is_some_and(|c| position <= *c);
+            units.push(Unit {
+                input: index,
+                event_id: Some(event_id_for_pointer(&input.stream, &input.shard, sequence.as_str(), None)),
+                position: Some(position),
+                sub_sequence: None,
+                format: None,
+                table: None,
+                span: tracing::info_span!("record", shard = %input.shard, sequence_number = %sequence),
+                state: if skipped {
+                    State::Skipped
+                } else {
+                    State::Acknowledged(AckReason::EmptyAggregate)
+                },
+            });
+            return;
+        }
+        for user in users {
+            let position = Position {
+                sequence: sequence.clone(),
+                sub_sequence: user.sub_sequence,
+            };
+            let event_id = match (&input.data, input.id_from_bytes) {
+                (Ok(data), true) => event_id_for_bytes(data),
+                _ => event_id_for_pointer(
+                    &input.stream,
+                    &input.shard,
+                    sequence.as_str(),
+                    user.sub_sequence,
+                ),
+            };
+            let span = tracing::info_span!(
+                "record",
+                shard = %input.shard,
+                sequence_number = %sequence,
+                sub_sequence_number = user.sub_sequence,
+                event_id = %event_id,
+                table = Empty,
+                operation = Empty,
+                source_format = Empty,
+            );
+            let mut unit = Unit {
+                input: index,
+                position: Some(position.clone()),
+                sub_sequence: user.sub_sequence,
+                event_id: Some(event_id.clone()),
+                format: None,
+                table: None,
+                span,
+                state: State::Skipped,
+            };
+            if checkpoint.is_some_and(|c| position <= *c) || !seen.insert(&position, units) {
+                units.push(unit);
+                continue;
+            }
+            let pointer = RecordPointer {
+                stream: input.stream.clone(),
+                shard: input.shard.clone(),
+                position,
+                event_id,
+            };
+            let span = unit.span.clone();
+            let state = span.in_scope(|| match &user.data {
+                Err(e) => State::Error(e.clone()),
+                Ok(data) => self.process_user_record(data, pointer, &mut unit, dropped_columns),
+            });
+            unit.state = state;
+            units.push(unit);
+        }
+    }
+
+    /// Decode → validate → transform → event, for one user record.
+    fn process_user_record(
+        &self,
+        data: &[u8],
+        pointer: RecordPointer,
+        unit: &mut Unit,
+        dropped_columns: &mut u64,
+    ) -> State {
+        let mut detected = None;
+        let decoded = formats::decode(data, &self.format_options, &mut detected);
+        unit.format = detected;
+        if let Some(f) = detected {
+            unit.span.record("source_format", f.as_str());
+        }
+        let raw = match decoded {
+            Err(e) => return State::Error(e),
+            Ok(Decoded::Acknowledged(reason)) => return State::Acknowledged(reason),
+            Ok(Decoded::Change(raw)) => raw,
+        };
+        unit.span.record("operation", raw.operation.as_str());
+        let Some(table) = Table::from_name(&raw.table) else {
+            return State::Error(RecordError::new(
+                ErrorCode::ValidationError,
+                format!("unknown table {}", printable_name(&raw.table)),
+            ));
+        };
+        unit.table = Some(table.name());
+        unit.span.record("table", table.name());
+        let settings = self.config.table(table);
+        if !settings.captured {
+            return State::Acknowledged(AckReason::TableNotCaptured);
+        }
+        let change = match validate::validate(raw, table, pointer, &self.validate_options) {
+            Ok(c) => c,
+            Err(e) => return State::Error(e),
+        };
+        if !change.dropped_columns.is_empty() {
+            *dropped_columns += change.dropped_columns.len() as u64;
+            tracing::warn!(columns = ?change.dropped_columns, "dropped source columns unknown to the schema");
+        }
+        let redacted = match transform::apply(change, settings, self.config.redaction()) {
+            Ok(r) => r,
+            Err(e) => return State::Error(e),
+        };
+        match event::build(&redacted, &self.event_options) {
+            Ok(entry) => State::Entry(Box::new(entry)),
+            Err(e) => State::Error(e),
+        }
+    }
+
+    /// Sends the dead letters of these units (in `State::Error`); a unit whose letter cannot be
+    /// written is reported.
+    async fn dead_letter(
+        &self,
+        failing: &[usize],
+        inputs: &[Input<'_>],
+        key: &CheckpointKey,
+        units: &mut [Unit],
+        min_failed: &mut usize,
+    ) {
+        if failing.is_empty() {
+            return;
+        }
+        let now = chrono::Utc::now();
+        let letters: Vec<DeadLetter> = failing
+            .iter()
+            .map(|&i| {
+                let u = &units[i];
+                let input = &inputs[u.input];
+                let State::Error(e) = &u.state else {
+                    unreachable!("only failing units are dead-lettered")
+                };
+                DeadLetter {
+                    original_event: input.original.to_json(),
+                    error: DeadLetterError {
+                        message: e.message.clone(),
+                        code: e.code,
+                        stack: format!("cdc-processor::{}: {}", stage_of(e.code), e.code),
+                    },
+                    attempts: 1,
+                    last_attempt: now,
+                    kinesis: KinesisPointer {
+                        stream_arn: Some(key.stream.clone()).filter(|s| !s.is_empty()),
+                        shard_id: Some(key.shard.clone()),
+                        sequence_number: Some(input.raw_sequence.to_string()),
+                        sub_sequence_number: u.sub_sequence,
+                        partition_key: Some(input.partition_key.to_string())
+                            .filter(|p| !p.is_empty()),
+                    },
+                    source_format: u.format.map(|f| f.as_str().to_string()),
+                    event_id: u.event_id.clone(),
+                }
+            })
+            .collect();
+        let results = self.dead_letters.send(&letters).await;
+        for (j, &i) in failing.iter().enumerate() {
+            let u = &mut units[i];
+            let State::Error(e) = std::mem::replace(&mut u.state, State::Pending) else {
+                unreachable!("checked above")
+            };
+            match results.get(j) {
+                Some(Ok(())) => u.state = State::DeadLettered(e.code, e.message),
+                Some(Err(sink)) => {
+                    u.span.in_scope(|| tracing::error!(code = %e.code, error = %sink, "dead letter could not be written"));
+                    u.state = State::Failed(format!(
+                        "{e}; and the dead letter could not be written: {sink}"
+                    ));
+                    *min_failed = (*min_failed).min(i);
+                }
+                None => {
+                    u.state =
+                        State::Failed(format!("{e}; the dead-letter sink returned no result"));
+                    *min_failed = (*min_failed).min(i);
+                }
+            }
+        }
+    }
+
+    /// Moves the checkpoint past the resolved prefix of the shard's units.
+    async fn advance(
+        &self,
+        key: &CheckpointKey,
+        units: &[Unit],
+        prefix: &mut Prefix,
+        min_failed: &mut usize,
+    ) {
+        let limit = (*min_failed).min(units.len());
+        if prefix.end > limit {
+            // A failure below the prefix (only a checkpoint failure does that): start over.
+            prefix.end = 0;
+            prefix.max = None;
+        }
+        while prefix.end < limit && units[prefix.end].state.resolved() {
+            if let Some(p) = &units[prefix.end].position {
+                if prefix.max.as_ref().is_none_or(|m| p > m) {
+                    prefix.max = Some(p.clone());
+                }
+            }
+            prefix.end += 1;
+        }
+        let Some(target) = &prefix.max else {
+            return;
+        };
+        if prefix.durable.as_ref().is_some_and(|d| target <= d) {
+            return;
+        }
+        match self.checkpoints.advance(key, target).await {
+            Ok(_) => prefix.durable = Some(target.clone()),
+            Err(e) => {
+                tracing::error!(shard = %key.shard, error = %e, "checkpoint advance failed; reporting the records after it");
+                let durable = prefix.durable.as_ref();
+                let first = units
+                    .iter()
+                    .position(|u| match (&u.position, durable) {
+                        (Some(p), Some(d)) => p > d,
+                        (Some(_), None) => true,
+                        (None, _) => false,
+                    })
+                    .unwrap_or(units.len());
+                *min_failed = (*min_failed).min(first);
+            }
+        }
+    }
+}
+
+/// The resolved prefix of a shard's units and the checkpoint written so far.
+struct Prefix {
+    end: usize,
+    max: Option<Position>,
+    durable: Option<Position>,
+}
+
+fn push_failure(report: &mut BatchReport, sequence: &str) {
+    if report.batch_item_failures.last().map(String::as_str) != Some(sequence)
+        && !report.batch_item_failures.iter().any(|s| s == sequence)
+    {
+        report.batch_item_failures.push(sequence.to_string());
+    }
+}
+
+fn stage_of(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::ParseError => "decode",
+        ErrorCode::ValidationError => "validate",
+        ErrorCode::EntryTooLarge => "event",
+        ErrorCode::TransformationError => "transform",
+        ErrorCode::EventbridgeError => "publish",
+        _ => "state",
+    }
+}
+
+/// A table name as it may appear in messages: short identifiers only.
+fn printable_name(name: &str) -> String {
+    if !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+    {
+        format!("`{name}`")
+    } else {
+        "(a name that is not a plain identifier)".to_string()
+    }
+}
+
+/// Interns stream and shard names per batch.
+#[derive(Default)]
+struct Names(Vec<Arc<str>>);
+
+impl Names {
+    fn get(&mut self, name: &str) -> Arc<str> {
+        if let Some(n) = self.0.iter().find(|n| &***n == name) {
+            return n.clone();
+        }
+        let n: Arc<str> = Arc::from(name);
+        self.0.push(n.clone());
+        n
+    }
+}

@@ -1,0 +1,213 @@
+//! The publish plan: entries grouped into PutEvents requests of at most 10 entries and at most the
+//! request size limit, never reordering two changes of the same key.
+//!
+//! A request holds at most one entry per ordering key, so a partial failure of a request (some
+//! entries published, a failed one retried later) cannot reorder a key either. Entries of
+//! different keys may move to an earlier request with room, which keeps requests full when a key
+//! repeats. A TRUNCATE (ordering key `<table>/*`) is a barrier for its table: it goes after every
+//! earlier change of the table, and every later change of the table goes after it.
+
+use crate::config::{DEFAULT_MAX_REQUEST_SIZE, MAX_ENTRIES_PER_REQUEST};
+use crate::ports::PreparedEntry;
+use cdc_models::{AnyKey, Table};
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// FxHash (rustc's hasher): the plan hashes short ordering keys, many times per batch; validation
+/// looks column names up with it.
+#[derive(Default)]
+pub(crate) struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let v = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+            self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+pub(crate) type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+/// Limits of one PutEvents request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlanLimits {
+    /// Entries per request (EventBridge: 10).
+    pub max_entries: usize,
+    /// Sum of entry sizes per request.
+    pub max_request_bytes: usize,
+}
+
+impl Default for PlanLimits {
+    fn default() -> Self {
+        PlanLimits {
+            max_entries: MAX_ENTRIES_PER_REQUEST,
+            max_request_bytes: DEFAULT_MAX_REQUEST_SIZE,
+        }
+    }
+}
+
+/// The ordering key of a change: `<table>/<key JSON>`, or `<table>/*` for a whole-table change.
+pub fn ordering_key(table: Table, key: Option<&AnyKey>) -> String {
+    match key {
+        Some(k) => {
+            let mut s = String::with_capacity(64);
+            s.push_str(table.name());
+            s.push('/');
+            s.push_str(&serde_json::to_string(k).expect("generated key types serialize"));
+            s
+        }
+        None => format!("{}/*", table.name()),
+    }
+}
+
+fn split(key: &str) -> (&str, bool) {
+    match key.split_once('/') {
+        Some((table, rest)) => (table, rest == "*"),
+        None => (key, false),
+    }
+}
+
+/// Groups entries into requests: each request is a list of indices into `entries`, in input order.
+/// Requests are meant to be sent one after another, in the returned order.
+pub fn plan(entries: &[PreparedEntry], limits: &PlanLimits) -> Vec<Vec<usize>> {
+    struct Req {
+        entries: Vec<usize>,
+        bytes: usize,
+    }
+    let max_entries = limits.max_entries.max(1);
+    let mut reqs: Vec<Req> = Vec::new();
+    let mut last_of_key: FxMap<&str, usize> = FxMap::default();
+    let mut last_of_table: FxMap<&str, usize> = FxMap::default();
+    let mut barrier_of_table: FxMap<&str, usize> = FxMap::default();
+    let mut first_open = 0usize;
+    for (i, e) in entries.iter().enumerate() {
+        let (table, barrier) = split(&e.ordering_key);
+        let min = if barrier {
+            last_of_table.get(table).map_or(0, |r| r + 1)
+        } else {
+            let after_key = last_of_key
+                .get(e.ordering_key.as_str())
+                .map_or(0, |r| r + 1);
+            let after_barrier = barrier_of_table.get(table).map_or(0, |r| r + 1);
+            after_key.max(after_barrier)
+        };
+        while first_open < reqs.len() && reqs[first_open].entries.len() >= max_entries {
+            first_open += 1;
+        }
+        let start = min.max(first_open);
+        let fits = |r: &Req| {
+            r.entries.len() < max_entries
+                && (r.entries.is_empty() || r.bytes + e.size <= limits.max_request_bytes)
+        };
+        let r = match (start..reqs.len()).find(|&r| fits(&reqs[r])) {
+            Some(r) => r,
+            None => {
+                reqs.push(Req {
+                    entries: Vec::with_capacity(max_entries),
+                    bytes: 0,
+                });
+                reqs.len() - 1
+            }
+        };
+        reqs[r].entries.push(i);
+        reqs[r].bytes += e.size;
+        last_of_key.insert(e.ordering_key.as_str(), r);
+        let t = last_of_table.entry(table).or_insert(r);
+        *t = (*t).max(r);
+        if barrier {
+            barrier_of_table.insert(table, r);
+        }
+    }
+    reqs.into_iter().map(|r| r.entries).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(key: &str, size: usize) -> PreparedEntry {
+        PreparedEntry {
+            event_id: String::new(),
+            source: String::new(),
+            detail_type: String::new(),
+            detail: String::new(),
+            time: None,
+            size,
+            ordering_key: key.to_string(),
+        }
+    }
+
+    fn check_order(entries: &[PreparedEntry], reqs: &[Vec<usize>]) {
+        let mut req_of = vec![usize::MAX; entries.len()];
+        for (r, req) in reqs.iter().enumerate() {
+            for &i in req {
+                req_of[i] = r;
+            }
+        }
+        assert!(
+            req_of.iter().all(|r| *r != usize::MAX),
+            "every entry planned"
+        );
+        for i in 0..entries.len() {
+            for j in i + 1..entries.len() {
+                let (ti, bi) = split(&entries[i].ordering_key);
+                let (tj, bj) = split(&entries[j].ordering_key);
+                let related =
+                    entries[i].ordering_key == entries[j].ordering_key || (ti == tj && (bi || bj));
+                if related {
+                    assert!(
+                        req_of[i] < req_of[j],
+                        "entries {i} and {j} reordered or together"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn ten_per_request_for_distinct_keys() {
+        let entries: Vec<_> = (0..1000).map(|i| entry(&format!("t/{i}"), 500)).collect();
+        let reqs = plan(&entries, &PlanLimits::default());
+        assert_eq!(reqs.len(), 100);
+        check_order(&entries, &reqs);
+    }
+
+    #[test]
+    fn size_limit_forces_smaller_requests() {
+        let entries: Vec<_> = (0..10)
+            .map(|i| entry(&format!("t/{i}"), 100 * 1024))
+            .collect();
+        let reqs = plan(&entries, &PlanLimits::default());
+        assert!(reqs.iter().all(|r| r.len() <= 2));
+        assert_eq!(reqs.len(), 5);
+    }
+
+    #[test]
+    fn hot_keys_and_truncates_keep_order() {
+        let mut entries = Vec::new();
+        for i in 0..60 {
+            entries.push(entry(&format!("t/{}", i % 3), 10));
+            if i == 30 {
+                entries.push(entry("t/*", 10));
+            }
+            entries.push(entry(&format!("u/{i}"), 10));
+        }
+        let reqs = plan(&entries, &PlanLimits::default());
+        check_order(&entries, &reqs);
+        for req in &reqs {
+            assert!(req.len() <= 10);
+            assert!(req.windows(2).all(|w| w[0] < w[1]));
+        }
+        // 121 entries: the hot keys of `t` cannot share requests, but `u` fills them up.
+        assert!(reqs.len() <= 25, "{} requests", reqs.len());
+    }
+}

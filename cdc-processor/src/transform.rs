@@ -1,0 +1,107 @@
+//! Transform: projection (`includeFields`, key columns always kept) and redaction (`x-redact`
+//! policies when `ENABLE_DATA_REDACTION=true`), per table from the generated metadata and the
+//! configuration's overrides.
+//!
+//! Leaking is hard by construction: [`Redacted`] can only be made by [`apply`], has no mutable
+//! access to what it wraps, and [`crate::event`] builds entries only from a `Redacted<Change>`.
+
+use crate::config::{Redaction, TableSettings};
+use crate::error::{ErrorCode, RecordError};
+use crate::validate::Change;
+use cdc_models::{AnyImage, RedactPolicy, Redactions, Redactor};
+use std::sync::{Arc, OnceLock};
+
+/// A value that went through projection and redaction as configured. Only [`apply`] makes one.
+#[derive(Debug)]
+pub struct Redacted<T> {
+    value: T,
+    redactions: Redactions,
+    event_type: Arc<str>,
+}
+
+impl<T> Redacted<T> {
+    /// The projected, redacted value (read-only).
+    pub fn value(&self) -> &T {
+        &self.value
+    }
+
+    /// The columns redacted, and how (the event's `redactions` map).
+    pub fn redactions(&self) -> &Redactions {
+        &self.redactions
+    }
+
+    /// The event type configured for the table.
+    pub fn event_type(&self) -> &str {
+        &self.event_type
+    }
+}
+
+/// Projects and redacts both images of a change.
+///
+/// With redaction on but no HMAC key, a change that would publish a value of a `hash` column fails
+/// with `TRANSFORMATION_ERROR` (retryable) instead of being published unredacted.
+pub fn apply(
+    mut change: Change,
+    settings: &TableSettings,
+    redaction: &Redaction,
+) -> Result<Redacted<Change>, RecordError> {
+    let mut redactions = Redactions::default();
+    let projection = settings.projection;
+    let meta = change.table.meta();
+    let images = [change.before.as_mut(), change.after.as_mut()];
+    let mut images: Vec<&mut AnyImage> = images
+        .into_iter()
+        .flatten()
+        .map(|i| &mut *i.image)
+        .collect();
+    if !projection.is_all(meta) {
+        for image in images.iter_mut() {
+            image.as_dyn_mut().project(&projection);
+        }
+    }
+    if let Redaction::Enabled { redactor } = redaction {
+        let redactor = match redactor {
+            Some(r) => r,
+            None => {
+                if let Some(column) = images.iter().find_map(|i| hashed_value_present(i)) {
+                    return Err(RecordError::new(
+                        ErrorCode::TransformationError,
+                        format!(
+                            "column `{column}` needs `hash` redaction but no HMAC key is \
+                             configured (REDACTION_HMAC_KEY)"
+                        ),
+                    ));
+                }
+                unused_redactor()
+            }
+        };
+        for image in images.iter_mut() {
+            image.as_dyn_mut().redact(redactor, &mut redactions);
+        }
+    }
+    Ok(Redacted {
+        value: change,
+        redactions,
+        event_type: settings.event_type.clone(),
+    })
+}
+
+/// The first `hash` column holding a value, if any.
+fn hashed_value_present(image: &AnyImage) -> Option<&'static str> {
+    let d = image.as_dyn();
+    let values = d.present_bits() & !d.null_bits();
+    d.meta()
+        .fields
+        .iter()
+        .enumerate()
+        .find(|(i, f)| f.policy == Some(RedactPolicy::Hash) && values & (1u128 << i) != 0)
+        .map(|(_, f)| f.name)
+}
+
+/// A redactor for images known to hold no `hash` value: its key is never used.
+fn unused_redactor() -> &'static Redactor {
+    static R: OnceLock<Redactor> = OnceLock::new();
+    R.get_or_init(|| {
+        Redactor::new(b"key-never-used-no-hash-values".to_vec()).expect("long enough key")
+    })
+}

@@ -1,0 +1,1091 @@
+//! Validation: a [`RawChange`] becomes a typed [`Change`] of a known table.
+//!
+//! Each image is read straight from its raw JSON into the table's generated image type
+//! ([`AnyImage::deserialize`]), column by column from borrowed `(name, raw value)` pairs, so:
+//!
+//! - columns the schema does not know are dropped, counted and named in the change (never
+//!   published: they have no redaction policy);
+//! - a column whose JSON type differs from the schema's is normalized first (see
+//!   [`crate::formats::normalize`]); if the typed image still rejects the row, strings are
+//!   normalized too (other timestamp layouts, decimal scales) and it is tried once more;
+//! - constraints the Rust types do not carry (`minimum`/`maximum`, `minLength`/`maxLength`,
+//!   nested constraints, `format: email`) are checked from the table's JSON Schema;
+//! - errors name the image, the column and the reason, never the value.
+//!
+//! Full and partial images are told apart ([`Completeness`]): INSERT and SNAPSHOT require a full
+//! `after`; Debezium `before` under `REPLICA IDENTITY DEFAULT` and DMS deletes are partial.
+
+use crate::config::EpochUnit;
+use crate::decode::RecordPointer;
+use crate::error::{ErrorCode, RecordError};
+use crate::formats::normalize::{self, Level};
+use crate::formats::object::{self, json_type};
+use crate::formats::{DebeziumSchema, RawChange, SourceFormat};
+use cdc_models::{AnyImage, AnyKey, ColumnKind, FieldMeta, Operation, Table};
+use chrono::{DateTime, Utc};
+use serde::de::value::MapDeserializer;
+use serde_json::value::RawValue;
+use serde_json::Value;
+use std::borrow::Cow;
+use std::sync::OnceLock;
+
+/// Whether an image holds every column of the table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Completeness {
+    /// The source sent every column.
+    Full,
+    /// The source sent only some columns (or, for DMS deletes, the key and placeholder nulls).
+    Partial,
+}
+
+impl Completeness {
+    /// `full` or `partial`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Completeness::Full => "full",
+            Completeness::Partial => "partial",
+        }
+    }
+}
+
+/// A typed row image and whether it is complete.
+#[derive(Clone, Debug)]
+pub struct Image {
+    /// The typed image (boxed: the largest tables' images are kilobytes).
+    pub image: Box<AnyImage>,
+    /// Full or partial.
+    pub completeness: Completeness,
+}
+
+/// One change of a known table, typed: what every input format maps to.
+#[derive(Clone, Debug)]
+pub struct Change {
+    /// The table.
+    pub table: Table,
+    /// What happened.
+    pub operation: Operation,
+    /// When it happened at the source.
+    pub timestamp: DateTime<Utc>,
+    /// Source transaction id.
+    pub transaction_id: Option<String>,
+    /// Whether it comes from a snapshot.
+    pub snapshot: bool,
+    /// The format it was read from.
+    pub format: SourceFormat,
+    /// The row before the change.
+    pub before: Option<Image>,
+    /// The row after the change.
+    pub after: Option<Image>,
+    /// The primary key (from `after`, or `before` for DELETE); `None` only for TRUNCATE.
+    pub key: Option<AnyKey>,
+    /// Source columns the schema does not know (dropped, never published).
+    pub dropped_columns: Vec<String>,
+    /// Where the record came from.
+    pub pointer: RecordPointer,
+}
+
+/// Options of validation.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ValidateOptions {
+    /// Unit of integer timestamps without a Debezium schema.
+    pub epoch_unit: EpochUnit,
+}
+
+fn invalid(message: impl Into<String>) -> RecordError {
+    RecordError::new(ErrorCode::ValidationError, message)
+}
+
+/// Validates a change of `table` (already resolved from the record's table name).
+pub fn validate(
+    raw: RawChange<'_>,
+    table: Table,
+    pointer: RecordPointer,
+    options: &ValidateOptions,
+) -> Result<Change, RecordError> {
+    let mut reader = ImageReader {
+        table,
+        rules: TableRules::get(table),
+        format: raw.format,
+        epoch_unit: options.epoch_unit,
+        schema_raw: raw.debezium_schema,
+        schema: None,
+        dropped: Vec::new(),
+    };
+    let before = match raw.before {
+        Some(r) => reader.read("before", r)?,
+        None => None,
+    };
+    let after = match raw.after {
+        Some(r) => reader.read("after", r)?,
+        None => None,
+    };
+    let op = raw.operation;
+    let placeholder_nulls = raw.before_has_placeholder_nulls;
+    match op {
+        Operation::Insert | Operation::Snapshot => {
+            let a = after
+                .as_ref()
+                .ok_or_else(|| invalid(format!("{op} without an `after` image")))?;
+            check("after", a, true, true, false)?;
+            if let Some(b) = &before {
+                check("before", b, false, false, false)?;
+            }
+        }
+        Operation::Update => {
+            let a = after
+                .as_ref()
+                .ok_or_else(|| invalid("UPDATE without an `after` image"))?;
+            check("after", a, false, true, false)?;
+            if let Some(b) = &before {
+                check("before", b, false, false, false)?;
+            }
+        }
+        Operation::Delete => {
+            if after.is_some() {
+                return Err(invalid("DELETE with an `after` image"));
+            }
+            let b = before
+                .as_ref()
+                .ok_or_else(|| invalid("DELETE without a `before` image (its key is needed)"))?;
+            check("before", b, false, true, placeholder_nulls)?;
+        }
+        Operation::Truncate => {
+            if before.is_some() || after.is_some() {
+                return Err(invalid("TRUNCATE with a row image"));
+            }
+        }
+        _ => return Err(invalid(format!("unsupported operation {op}"))),
+    }
+    let key = match op {
+        Operation::Truncate => None,
+        Operation::Delete => before.as_ref().and_then(|b| b.key()),
+        _ => after.as_ref().and_then(|a| a.key()),
+    };
+    if key.is_none() && op != Operation::Truncate {
+        // `check` requires the key columns, so this cannot happen; keep it an error, not a panic.
+        return Err(invalid("the change has no primary key"));
+    }
+    let timestamp = raw
+        .timestamp
+        .ok_or_else(|| invalid("the record carries no timestamp"))?;
+    let completeness = |image: &AnyImage, placeholders: bool| {
+        if image.as_dyn().is_full() && !placeholders {
+            Completeness::Full
+        } else {
+            Completeness::Partial
+        }
+    };
+    let before = before.map(|image| Image {
+        completeness: completeness(&image, placeholder_nulls),
+        image,
+    });
+    let after = after.map(|image| Image {
+        completeness: completeness(&image, false),
+        image,
+    });
+    Ok(Change {
+        table,
+        operation: op,
+        timestamp,
+        transaction_id: raw.transaction_id,
+        snapshot: raw.snapshot,
+        format: raw.format,
+        before,
+        after,
+        key,
+        dropped_columns: reader.dropped,
+        pointer,
+    })
+}
+
+/// Checks key columns (present, not null), NOT NULL columns (unless the nulls are DMS
+/// placeholders) and, when `full`, that every column is present.
+fn check(
+    which: &str,
+    image: &AnyImage,
+    full: bool,
+    key_required: bool,
+    placeholder_nulls: bool,
+) -> Result<(), RecordError> {
+    let d = image.as_dyn();
+    let meta = d.meta();
+    let present = d.present_bits();
+    let nulls = d.null_bits();
+    let names = |pred: &dyn Fn(usize, &FieldMeta) -> bool| -> Vec<&'static str> {
+        meta.fields
+            .iter()
+            .enumerate()
+            .filter(|(i, f)| pred(*i, f))
+            .map(|(_, f)| f.name)
+            .collect()
+    };
+    let bit = |bits: u128, i: usize| bits & (1u128 << i) != 0;
+    if key_required {
+        let bad = names(&|i, f| f.key && (!bit(present, i) || bit(nulls, i)));
+        if !bad.is_empty() {
+            return Err(invalid(format!(
+                "{which}: key column(s) {} missing or null",
+                bad.join(", ")
+            )));
+        }
+    } else {
+        let bad = names(&|i, f| f.key && bit(nulls, i));
+        if !bad.is_empty() {
+            return Err(invalid(format!(
+                "{which}: key column(s) {} null",
+                bad.join(", ")
+            )));
+        }
+    }
+    if !placeholder_nulls {
+        let bad = names(&|i, f| !f.nullable && bit(nulls, i));
+        if !bad.is_empty() {
+            return Err(invalid(format!(
+                "{which}: column(s) {} must not be null",
+                bad.join(", ")
+            )));
+        }
+    }
+    if full && !d.is_full() {
+        return Err(invalid(format!(
+            "{which}: a full row is required; missing column(s) {}",
+            d.missing_columns().join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// The raw text of one column value: borrowed from the record, or normalized.
+enum Val<'a> {
+    Borrowed(&'a RawValue),
+    Owned(Box<RawValue>),
+}
+
+impl Val<'_> {
+    fn raw(&self) -> &RawValue {
+        match self {
+            Val::Borrowed(r) => r,
+            Val::Owned(r) => r,
+        }
+    }
+}
+
+/// Debezium's `unavailable.value.placeholder` (TOASTed columns not sent), as text and as base64.
+const DEBEZIUM_UNAVAILABLE: [&str; 2] = [
+    "\"__debezium_unavailable_value\"",
+    "\"X19kZWJleml1bV91bmF2YWlsYWJsZV92YWx1ZQ==\"",
+];
+
+struct ImageReader<'a> {
+    table: Table,
+    rules: &'static TableRules,
+    format: SourceFormat,
+    epoch_unit: EpochUnit,
+    schema_raw: Option<&'a RawValue>,
+    schema: Option<Result<DebeziumSchema, RecordError>>,
+    dropped: Vec<String>,
+}
+
+impl<'a> ImageReader<'a> {
+    fn schema(&mut self) -> Result<Option<&DebeziumSchema>, RecordError> {
+        let Some(raw) = self.schema_raw else {
+            return Ok(None);
+        };
+        match self
+            .schema
+            .get_or_insert_with(|| DebeziumSchema::parse(raw))
+        {
+            Ok(s) => Ok(Some(s)),
+            Err(e) => Err(e.clone()),
+        }
+    }
+
+    /// Reads one image; `None` for an image without any column (DMS `before-image: {}`).
+    fn read(
+        &mut self,
+        which: &'static str,
+        raw: &'a RawValue,
+    ) -> Result<Option<Box<AnyImage>>, RecordError> {
+        if !raw.get().starts_with('{') {
+            return Err(invalid(format!(
+                "`{which}` is {}, expected a JSON object",
+                json_type(raw)
+            )));
+        }
+        let dropped_before = self.dropped.len();
+        if let Some(result) = self.fast_read(raw) {
+            return Ok(result);
+        }
+        // The fast path declined or failed: read column by column, normalizing, and find out why.
+        self.dropped.truncate(dropped_before);
+        let fields = object::scan(raw.get())
+            .map_err(|_| invalid(format!("`{which}` is not a JSON object")))?;
+        let meta = self.table.meta();
+        let mut seen = 0u128;
+        let mut cols: Vec<(usize, Val<'a>)> = Vec::with_capacity(fields.0.len());
+        for (name, value) in fields.0 {
+            match self.rules.index(&name).ok_or(()) {
+                Ok(i) => {
+                    if seen & (1u128 << i) != 0 {
+                        return Err(invalid(format!("{which}.{name}: column appears twice")));
+                    }
+                    seen |= 1u128 << i;
+                    if self.format == SourceFormat::Debezium
+                        && DEBEZIUM_UNAVAILABLE.contains(&value.get())
+                    {
+                        // Not sent by the source: the column is absent from this image.
+                        continue;
+                    }
+                    cols.push((i, Val::Borrowed(value)));
+                }
+                Err(_) => {
+                    if !self.dropped.iter().any(|d| *d == name) {
+                        self.dropped.push(name.into_owned());
+                    }
+                }
+            }
+        }
+        if cols.is_empty() && seen == 0 {
+            return Ok(None);
+        }
+        let after = which == "after";
+        self.normalize_all(which, after, &mut cols, Level::Mismatch)?;
+        let image = match deserialize(self.table, &cols) {
+            Ok(image) => image,
+            Err(_) => {
+                self.normalize_all(which, after, &mut cols, Level::Full)?;
+                match deserialize(self.table, &cols) {
+                    Ok(image) => image,
+                    Err(_) => return Err(self.isolate(which, &cols)),
+                }
+            }
+        };
+        for (i, v) in &cols {
+            self.rules.columns[*i]
+                .check(v.raw())
+                .map_err(|reason| invalid(format!("{which}.{}: {reason}", meta.fields[*i].name)))?;
+        }
+        Ok(Some(image))
+    }
+
+    /// One pass from the image's text into the typed image: unknown columns are skipped (and
+    /// named), columns with schema constraints are checked on their raw text, every other value is
+    /// parsed straight into its Rust type. `None` when anything does not fit (a value needing
+    /// normalization, a constraint violated, a Debezium placeholder): the caller then takes the
+    /// column-by-column path, which normalizes or names the problem.
+    fn fast_read(&mut self, raw: &'a RawValue) -> Option<Option<Box<AnyImage>>> {
+        let text = raw.get();
+        if self.format == SourceFormat::Debezium
+            && text.contains("X19kZWJleml1bV91bmF2YWlsYWJsZV92YWx1ZQ==")
+        {
+            return None;
+        }
+        if self.format == SourceFormat::Debezium && text.contains("__debezium_unavailable_value") {
+            return None;
+        }
+        let mut ctx = FastContext {
+            table: self.table,
+            rules: self.rules,
+            dropped: &mut self.dropped,
+            columns: 0,
+        };
+        let mut de = serde_json::Deserializer::from_str(text);
+        let image = AnyImage::deserialize(
+            self.table,
+            FastImage {
+                de: &mut de,
+                ctx: &mut ctx,
+            },
+        )
+        .ok()?;
+        de.end().ok()?;
+        if ctx.columns == 0 {
+            return Some(None);
+        }
+        Some(Some(Box::new(image)))
+    }
+
+    fn normalize_all(
+        &mut self,
+        which: &str,
+        after: bool,
+        cols: &mut [(usize, Val<'a>)],
+        level: Level,
+    ) -> Result<(), RecordError> {
+        let meta = self.table.meta();
+        for (i, v) in cols.iter_mut() {
+            let field = &meta.fields[*i];
+            if level == Level::Mismatch && !type_mismatch(field.kind, v.raw()) {
+                continue;
+            }
+            let rules = self.rules;
+            let format = self.format;
+            let epoch_unit = self.epoch_unit;
+            let schema = self.schema()?;
+            let hint = schema.and_then(|s| s.hint(after, field.name));
+            let ctx = normalize::Context {
+                format,
+                epoch_unit,
+                decimal_scale: rules.columns[*i].decimal_scale,
+                hint,
+            };
+            match normalize::normalize(field, v.raw(), level, &ctx) {
+                Ok(Some(new)) => *v = Val::Owned(new),
+                Ok(None) => {}
+                Err(reason) => {
+                    return Err(invalid(format!("{which}.{}: {reason}", field.name)));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Finds the first column the typed image rejects and says why, without its value.
+    fn isolate(&self, which: &str, cols: &[(usize, Val<'a>)]) -> RecordError {
+        let meta = self.table.meta();
+        for (i, v) in cols {
+            let one = [(*i, Val::Borrowed(v.raw()))];
+            if deserialize(self.table, &one).is_err() {
+                let field = &meta.fields[*i];
+                return invalid(format!(
+                    "{which}.{}: got {}, expected {}",
+                    field.name,
+                    json_type(v.raw()),
+                    self.rules.columns[*i].expected(field)
+                ));
+            }
+        }
+        invalid(format!(
+            "{which}: the row does not match table `{}`",
+            meta.name
+        ))
+    }
+}
+
+/// State of a one-pass image read.
+struct FastContext<'r> {
+    table: Table,
+    rules: &'static TableRules,
+    dropped: &'r mut Vec<String>,
+    columns: usize,
+}
+
+/// The typed image's deserializer for the fast path: a JSON object whose members are looked up in
+/// the table's metadata as they stream by.
+struct FastImage<'d, 'r, 'de> {
+    de: &'d mut serde_json::Deserializer<serde_json::de::StrRead<'de>>,
+    ctx: &'d mut FastContext<'r>,
+}
+
+impl<'de> serde::Deserializer<'de> for FastImage<'_, '_, 'de> {
+    type Error = serde_json::Error;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        serde::Deserializer::deserialize_map(
+            &mut *self.de,
+            FastVisitor {
+                inner: visitor,
+                ctx: self.ctx,
+            },
+        )
+    }
+
+    fn deserialize_struct<V: serde::de::Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        self.deserialize_any(visitor)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf option unit unit_struct newtype_struct seq tuple
+        tuple_struct map enum identifier ignored_any
+    }
+}
+
+struct FastVisitor<'d, 'r, V> {
+    inner: V,
+    ctx: &'d mut FastContext<'r>,
+}
+
+impl<'de, V: serde::de::Visitor<'de>> serde::de::Visitor<'de> for FastVisitor<'_, '_, V> {
+    type Value = V::Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        self.inner.visit_map(FastMap {
+            map,
+            ctx: self.ctx,
+            current: 0,
+        })
+    }
+}
+
+struct FastMap<'d, 'r, A> {
+    map: A,
+    ctx: &'d mut FastContext<'r>,
+    current: usize,
+}
+
+impl<'de, A: serde::de::MapAccess<'de>> serde::de::MapAccess<'de> for FastMap<'_, '_, A> {
+    type Error = A::Error;
+
+    fn next_key_seed<K: serde::de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Self::Error> {
+        loop {
+            let Some(object::Key(key)) = self.map.next_key::<object::Key<'de>>()? else {
+                return Ok(None);
+            };
+            match self.ctx.rules.index(&key) {
+                Some(i) => {
+                    self.current = i;
+                    self.ctx.columns += 1;
+                    let key = serde::de::value::StrDeserializer::<A::Error>::new(
+                        self.ctx.table.meta().fields[i].name,
+                    );
+                    return seed.deserialize(key).map(Some);
+                }
+                None => {
+                    self.map.next_value::<serde::de::IgnoredAny>()?;
+                    if !self.ctx.dropped.iter().any(|d| *d == key) {
+                        self.ctx.dropped.push(key.into_owned());
+                    }
+                }
+            }
+        }
+    }
+
+    fn next_value_seed<S: serde::de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: S,
+    ) -> Result<S::Value, Self::Error> {
+        let rules = &self.ctx.rules.columns[self.current];
+        if !rules.constrained() {
+            return self.map.next_value_seed(seed);
+        }
+        let raw: &'de RawValue = self.map.next_value()?;
+        let field = &self.ctx.table.meta().fields[self.current];
+        if type_mismatch(field.kind, raw) || rules.check(raw).is_err() {
+            return Err(serde::de::Error::custom("column needs the careful path"));
+        }
+        seed.deserialize(raw).map_err(serde::de::Error::custom)
+    }
+}
+
+fn deserialize(
+    table: Table,
+    cols: &[(usize, Val<'_>)],
+) -> Result<Box<AnyImage>, serde_json::Error> {
+    let fields = table.meta().fields;
+    let iter = cols.iter().map(|(i, v)| (fields[*i].name, v.raw()));
+    AnyImage::deserialize(table, MapDeserializer::<_, serde_json::Error>::new(iter)).map(Box::new)
+}
+
+/// Whether the value's JSON type differs from what the column's Rust type reads (cheap: looks at
+/// the first bytes only).
+fn type_mismatch(kind: ColumnKind, raw: &RawValue) -> bool {
+    let text = raw.get();
+    if text == "null" {
+        return false;
+    }
+    let first = text.as_bytes()[0];
+    let number = first == b'-' || first.is_ascii_digit();
+    match kind {
+        ColumnKind::String
+        | ColumnKind::Uuid
+        | ColumnKind::DateTime
+        | ColumnKind::Date
+        | ColumnKind::Decimal => first != b'"',
+        ColumnKind::Integer => !number || text.contains(['.', 'e', 'E']),
+        ColumnKind::Number => !number,
+        ColumnKind::Boolean => text != "true" && text != "false",
+        ColumnKind::Object => first != b'{',
+        ColumnKind::Array => first != b'[',
+        _ => false,
+    }
+}
+
+/// Constraints of one column that its Rust type does not enforce, from the table's JSON Schema.
+#[derive(Default)]
+pub struct ColumnRules {
+    minimum: Option<f64>,
+    maximum: Option<f64>,
+    exclusive_minimum: Option<f64>,
+    exclusive_maximum: Option<f64>,
+    min_length: Option<u64>,
+    max_length: Option<u64>,
+    /// Scale required by a `decimal` column's pattern (`\.[0-9]{2}$` → 2).
+    pub decimal_scale: Option<u32>,
+    enum_values: Option<Vec<String>>,
+    has_pattern: bool,
+    nested: Option<jsonschema::Validator>,
+}
+
+impl std::fmt::Debug for ColumnRules {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ColumnRules")
+            .field("minimum", &self.minimum)
+            .field("maximum", &self.maximum)
+            .field("max_length", &self.max_length)
+            .field("decimal_scale", &self.decimal_scale)
+            .field("nested", &self.nested.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ColumnRules {
+    fn from_schema(column: &Value) -> ColumnRules {
+        let num = |k: &str| column.get(k).and_then(Value::as_f64);
+        let int = |k: &str| column.get(k).and_then(Value::as_u64);
+        let pattern = column.get("pattern").and_then(Value::as_str);
+        let decimal_scale = pattern.and_then(|p| {
+            let rest = &p[p.find("\\.[0-9]{")? + "\\.[0-9]{".len()..];
+            rest[..rest.find('}')?].parse().ok()
+        });
+        let enum_values = column.get("enum").and_then(Value::as_array).map(|vs| {
+            vs.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        });
+        let needs_validator = column.get("format").and_then(Value::as_str) == Some("email")
+            || ["minItems", "maxItems", "uniqueItems"]
+                .iter()
+                .any(|k| column.get(*k).is_some())
+            || ["items", "properties", "additionalProperties"]
+                .iter()
+                .filter_map(|k| column.get(*k))
+                .any(has_constraints);
+        let nested = needs_validator.then(|| {
+            jsonschema::options()
+                .with_draft(jsonschema::Draft::Draft7)
+                .should_validate_formats(true)
+                .build(column)
+                .expect("model schemas are valid draft-07 (checked by cdc-models tests)")
+        });
+        ColumnRules {
+            minimum: num("minimum"),
+            maximum: num("maximum"),
+            exclusive_minimum: num("exclusiveMinimum"),
+            exclusive_maximum: num("exclusiveMaximum"),
+            min_length: int("minLength"),
+            max_length: int("maxLength"),
+            decimal_scale,
+            enum_values,
+            has_pattern: pattern.is_some(),
+            nested,
+        }
+    }
+
+    /// Whether the column has a constraint its Rust type does not check.
+    fn constrained(&self) -> bool {
+        self.minimum.is_some()
+            || self.maximum.is_some()
+            || self.exclusive_minimum.is_some()
+            || self.exclusive_maximum.is_some()
+            || self.min_length.is_some()
+            || self.max_length.is_some()
+            || self.nested.is_some()
+    }
+
+    /// Checks a (normalized) value; the reason never quotes it.
+    pub fn check(&self, raw: &RawValue) -> Result<(), String> {
+        let text = raw.get();
+        if text == "null" {
+            return Ok(());
+        }
+        let bounded = self.minimum.is_some()
+            || self.maximum.is_some()
+            || self.exclusive_minimum.is_some()
+            || self.exclusive_maximum.is_some();
+        if bounded {
+            if let Ok(v) = text.parse::<f64>() {
+                if let Some(m) = self.minimum.filter(|m| v < *m) {
+                    return Err(format!("below the minimum {m}"));
+                }
+                if let Some(m) = self.maximum.filter(|m| v > *m) {
+                    return Err(format!("above the maximum {m}"));
+                }
+                if let Some(m) = self.exclusive_minimum.filter(|m| v <= *m) {
+                    return Err(format!("not above the exclusive minimum {m}"));
+                }
+                if let Some(m) = self.exclusive_maximum.filter(|m| v >= *m) {
+                    return Err(format!("not below the exclusive maximum {m}"));
+                }
+            }
+        }
+        if self.min_length.is_some() || self.max_length.is_some() {
+            if let Ok(s) = serde_json::from_str::<Cow<'_, str>>(text) {
+                let n = s.chars().count() as u64;
+                if let Some(m) = self.max_length.filter(|m| n > *m) {
+                    return Err(format!("longer than {m} characters"));
+                }
+                if let Some(m) = self.min_length.filter(|m| n < *m) {
+                    return Err(format!("shorter than {m} characters"));
+                }
+            }
+        }
+        if let Some(validator) = &self.nested {
+            let value: Value =
+                serde_json::from_str(text).map_err(|_| "not valid JSON".to_string())?;
+            let first = validator
+                .iter_errors(&value)
+                .next()
+                .map(|e| describe_schema_error(&e));
+            if let Some(reason) = first {
+                return Err(reason);
+            }
+        }
+        Ok(())
+    }
+
+    fn expected(&self, field: &FieldMeta) -> String {
+        if let Some(values) = &self.enum_values {
+            let list = values.join(", ");
+            return if list.len() <= 200 {
+                format!("one of: {list}")
+            } else {
+                "one of the column's enum values".to_string()
+            };
+        }
+        match field.kind {
+            ColumnKind::String if self.has_pattern => {
+                "a string matching the column's pattern".into()
+            }
+            ColumnKind::String => "a string".into(),
+            ColumnKind::Uuid => "a UUID string".into(),
+            ColumnKind::DateTime => "an RFC 3339 timestamp".into(),
+            ColumnKind::Date => "a YYYY-MM-DD date".into(),
+            ColumnKind::Integer => "a 64-bit integer".into(),
+            ColumnKind::Number => "a number".into(),
+            ColumnKind::Boolean => "a boolean".into(),
+            ColumnKind::Decimal => match self.decimal_scale {
+                Some(s) => format!("a decimal string with {s} decimal places"),
+                None => "a decimal string".into(),
+            },
+            ColumnKind::Object => "a JSON object of the column's shape".into(),
+            ColumnKind::Array => "a JSON array of the column's item type".into(),
+            _ => "a value of the column's type".into(),
+        }
+    }
+}
+
+fn has_constraints(schema: &Value) -> bool {
+    const KEYWORDS: [&str; 12] = [
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+        "minLength",
+        "maxLength",
+        "minItems",
+        "maxItems",
+        "uniqueItems",
+        "multipleOf",
+        "minProperties",
+        "maxProperties",
+    ];
+    match schema {
+        Value::Object(map) => {
+            KEYWORDS.iter().any(|k| map.contains_key(*k))
+                || map.get("format").and_then(Value::as_str) == Some("email")
+                || map.values().any(has_constraints)
+        }
+        Value::Array(items) => items.iter().any(has_constraints),
+        _ => false,
+    }
+}
+
+/// A JSON Schema error as keyword and limit: never the instance (it may be personal data).
+pub fn describe_schema_error(e: &jsonschema::ValidationError<'_>) -> String {
+    use jsonschema::error::ValidationErrorKind as K;
+    let at = e.instance_path().as_str();
+    let at = if at.is_empty() {
+        String::new()
+    } else {
+        format!(" (at {})", path_shape(at))
+    };
+    let what = match e.kind() {
+        K::Minimum { limit } => format!("below the minimum {limit}"),
+        K::Maximum { limit } => format!("above the maximum {limit}"),
+        K::ExclusiveMinimum { limit } => format!("not above the exclusive minimum {limit}"),
+        K::ExclusiveMaximum { limit } => format!("not below the exclusive maximum {limit}"),
+        K::MinLength { limit } => format!("shorter than {limit} characters"),
+        K::MaxLength { limit } => format!("longer than {limit} characters"),
+        K::MinItems { limit } => format!("fewer than {limit} items"),
+        K::MaxItems { limit } => format!("more than {limit} items"),
+        K::UniqueItems => "items are not unique".into(),
+        K::Format { format } => format!("not a valid `{format}`"),
+        K::Pattern { pattern } => format!("does not match the pattern {pattern}"),
+        K::Enum { .. } => "not one of the allowed values".into(),
+        K::Type { kind } => format!("wrong JSON type (expected {kind:?})"),
+        K::Required { property } => format!("missing required member {property}"),
+        K::AdditionalProperties { .. } => "has members the schema does not allow".into(),
+        K::MultipleOf { .. } => "not a multiple of the required step".into(),
+        _ => format!("violates the schema keyword `{}`", e.kind().keyword()),
+    };
+    format!("{what}{at}")
+}
+
+/// A JSON pointer with array indices kept and object member names kept only when they are
+/// schema-defined identifiers (letters, digits, `_`), so no free-form data is echoed.
+fn path_shape(pointer: &str) -> String {
+    pointer
+        .split('/')
+        .skip(1)
+        .map(|seg| {
+            if seg.len() <= 64 && seg.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                seg
+            } else {
+                "…"
+            }
+        })
+        .fold(String::new(), |mut acc, seg| {
+            acc.push('/');
+            acc.push_str(seg);
+            acc
+        })
+}
+
+/// Per-table constraints from the JSON Schema, built once per table on first use.
+#[derive(Debug)]
+pub struct TableRules {
+    /// One per column, in [`cdc_models::TableMeta::fields`] order.
+    pub columns: Vec<ColumnRules>,
+    by_name: crate::plan::FxMap<&'static str, usize>,
+}
+
+impl TableRules {
+    /// The rules of a table.
+    pub fn get(table: Table) -> &'static TableRules {
+        static ALL: OnceLock<Vec<OnceLock<TableRules>>> = OnceLock::new();
+        let all = ALL.get_or_init(|| Table::ALL.iter().map(|_| OnceLock::new()).collect());
+        let i = Table::ALL.binary_search(&table).expect("known table");
+        all[i].get_or_init(|| TableRules::build(table))
+    }
+
+    fn build(table: Table) -> TableRules {
+        let schema: Value =
+            serde_json::from_str(table.schema_json()).expect("generated schemas are valid JSON");
+        let properties = schema.get("properties");
+        let columns = table
+            .meta()
+            .fields
+            .iter()
+            .map(|f| {
+                properties
+                    .and_then(|p| p.get(f.name))
+                    .map(ColumnRules::from_schema)
+                    .unwrap_or_default()
+            })
+            .collect();
+        let by_name = table
+            .meta()
+            .fields
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.name, i))
+            .collect();
+        TableRules { columns, by_name }
+    }
+
+    /// Index of a column by name.
+    pub fn index(&self, name: &str) -> Option<usize> {
+        self.by_name.get(name).copied()
+    }
+}
+
+/// Validates one full row of a table, as the `validate` command does: against the table's JSON
+/// Schema (a real validator, formats on) and by typed deserialization. Errors name the column
+/// path and the reason, never the value.
+pub fn validate_row(table: Table, row: &str) -> Result<(), Vec<String>> {
+    let mut problems = Vec::new();
+    match serde_json::from_str::<Value>(row) {
+        Err(e) => {
+            return Err(vec![crate::formats::json_error("row", &e).message]);
+        }
+        Ok(value) => {
+            let schema: Value = serde_json::from_str(table.schema_json())
+                .expect("generated schemas are valid JSON");
+            let validator = jsonschema::options()
+                .with_draft(jsonschema::Draft::Draft7)
+                .should_validate_formats(true)
+                .build(&schema)
+                .expect("model schemas are valid draft-07");
+            for e in validator.iter_errors(&value) {
+                let column = path_shape(e.instance_path().as_str());
+                let column = if column.is_empty() {
+                    "(row)".to_string()
+                } else {
+                    column
+                };
+                problems.push(format!("schema: {column}: {}", describe_schema_error(&e)));
+            }
+        }
+    }
+    let raw: Box<RawValue> = match serde_json::from_str(row) {
+        Ok(r) => r,
+        Err(e) => return Err(vec![crate::formats::json_error("row", &e).message]),
+    };
+    let mut reader = ImageReader {
+        table,
+        rules: TableRules::get(table),
+        format: SourceFormat::CoredbTrigger,
+        epoch_unit: EpochUnit::Auto,
+        schema_raw: None,
+        schema: None,
+        dropped: Vec::new(),
+    };
+    match reader.read("row", &raw) {
+        Err(e) => problems.push(format!("typed: {}", e.message)),
+        Ok(None) => problems.push("typed: row: the row has no column".into()),
+        Ok(Some(image)) => {
+            if let Err(e) = check("row", &image, true, true, false) {
+                problems.push(format!("typed: {}", e.message));
+            }
+        }
+    }
+    for d in &reader.dropped {
+        problems.push(format!(
+            "typed: row.{d}: column not in the schema of `{}`",
+            table.name()
+        ));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::formats::{decode, Decoded, FormatOptions};
+    use crate::sequence::Position;
+    use std::sync::Arc;
+
+    fn pointer() -> RecordPointer {
+        RecordPointer {
+            stream: Arc::from("s"),
+            shard: Arc::from("shard"),
+            position: Position {
+                sequence: "1".parse().unwrap(),
+                sub_sequence: None,
+            },
+            event_id: "x".into(),
+        }
+    }
+
+    fn example(table: &str) -> serde_json::Map<String, Value> {
+        let path = format!(
+            "{}/../model-schemas/examples/{table}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    fn run(record: &Value) -> Result<Change, RecordError> {
+        let text = record.to_string();
+        let Decoded::Change(raw) = decode(text.as_bytes(), &FormatOptions::default(), &mut None)?
+        else {
+            panic!("not a change")
+        };
+        let table = Table::from_name(&raw.table).unwrap();
+        validate(raw, table, pointer(), &ValidateOptions::default())
+    }
+
+    fn trigger(op: &str, before: Value, after: Value) -> Value {
+        serde_json::json!({"table": "users", "operation": op, "timestamp": "2024-01-15T10:30:00Z",
+            "transaction_id": "t1", "before": before, "after": after})
+    }
+
+    #[test]
+    fn full_insert_and_partial_update() {
+        let row = Value::Object(example("users"));
+        let c = run(&trigger("INSERT", Value::Null, row.clone())).unwrap();
+        assert_eq!(c.after.unwrap().completeness, Completeness::Full);
+        assert!(c.key.is_some());
+        let mut partial = example("users");
+        partial.retain(|k, _| k == "id" || k == "status");
+        let c = run(&trigger("UPDATE", Value::Object(partial.clone()), row)).unwrap();
+        assert_eq!(c.before.unwrap().completeness, Completeness::Partial);
+        let err = run(&trigger("INSERT", Value::Null, Value::Object(partial))).unwrap_err();
+        assert_eq!(err.code, ErrorCode::ValidationError);
+        assert!(err.message.contains("full row"), "{}", err.message);
+    }
+
+    #[test]
+    fn unknown_columns_are_dropped_and_named() {
+        let mut row = example("users");
+        row.insert("shoe_size".into(), Value::from(44));
+        let c = run(&trigger("INSERT", Value::Null, Value::Object(row))).unwrap();
+        assert_eq!(c.dropped_columns, vec!["shoe_size".to_string()]);
+    }
+
+    #[test]
+    fn errors_name_the_column_not_the_value() {
+        let mut row = example("users");
+        row.insert("status".into(), Value::from("secret-status"));
+        let err = run(&trigger("INSERT", Value::Null, Value::Object(row))).unwrap_err();
+        assert!(err.message.contains("after.status"), "{}", err.message);
+        assert!(!err.message.contains("secret"), "{}", err.message);
+        let mut row = example("users");
+        row.insert("email".into(), Value::from(17));
+        let err = run(&trigger("INSERT", Value::Null, Value::Object(row))).unwrap_err();
+        assert!(err.message.contains("after.email"), "{}", err.message);
+        let mut row = example("users");
+        row.insert("email".into(), Value::from("secret-not-an-email"));
+        let err = run(&trigger("INSERT", Value::Null, Value::Object(row))).unwrap_err();
+        assert!(err.message.contains("after.email"), "{}", err.message);
+        assert!(!err.message.contains("secret"), "{}", err.message);
+    }
+
+    #[test]
+    fn bounds_from_the_schema() {
+        let mut row = example("calls");
+        row.insert("wait_seconds".into(), Value::from(-5));
+        let mut t = trigger("INSERT", Value::Null, Value::Object(row));
+        t["table"] = Value::from("calls");
+        let err = run(&t).unwrap_err();
+        assert!(err.message.contains("wait_seconds"), "{}", err.message);
+        assert!(err.message.contains("minimum"), "{}", err.message);
+    }
+
+    #[test]
+    fn delete_needs_the_key_and_truncate_has_no_rows() {
+        let err = run(&trigger(
+            "DELETE",
+            serde_json::json!({"status": "active"}),
+            Value::Null,
+        ))
+        .unwrap_err();
+        assert!(err.message.contains("key"), "{}", err.message);
+        let c = run(&trigger("TRUNCATE", Value::Null, Value::Null)).unwrap();
+        assert!(c.key.is_none());
+    }
+
+    #[test]
+    fn validate_row_reports_paths() {
+        let row = Value::Object(example("customers")).to_string();
+        assert_eq!(validate_row(Table::Customers, &row), Ok(()));
+        let mut bad = example("customers");
+        bad.remove("email");
+        bad.insert("id".into(), Value::from(0));
+        let problems = validate_row(Table::Customers, &Value::Object(bad).to_string()).unwrap_err();
+        let text = problems.join("\n");
+        assert!(text.contains("email"), "{text}");
+        assert!(text.contains("/id"), "{text}");
+    }
+}
