@@ -113,6 +113,8 @@ impl<T: Serialize> Serialize for Column<T> {
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Column<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Ok(Column::from_nullable(Option::<T>::deserialize(deserializer)?))
+        Ok(Column::from_nullable(Option::<T>::deserialize(
+            deserializer,
+        )?))
     }
 }

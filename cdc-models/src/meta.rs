@@ -161,7 +161,11 @@ impl Projection {
     /// Every column of the table.
     pub fn all(meta: &TableMeta) -> Self {
         let n = meta.fields.len();
-        Projection(if n >= 128 { u128::MAX } else { (1u128 << n) - 1 })
+        Projection(if n >= 128 {
+            u128::MAX
+        } else {
+            (1u128 << n) - 1
+        })
     }
 
     /// The named columns plus the key columns; an unknown name is returned as the error.

@@ -146,7 +146,9 @@ fn check_table<I: TableImage>(table: Table, failures: &mut Vec<String>) {
                 failures.push(format!("{table}: image of a row is not full"));
             }
             if serde_json::to_value(&image).unwrap() != row {
-                failures.push(format!("{table}: image serializes differently from the row"));
+                failures.push(format!(
+                    "{table}: image serializes differently from the row"
+                ));
             }
             match image.into_row() {
                 Ok(again) => {
@@ -164,10 +166,16 @@ fn check_table<I: TableImage>(table: Table, failures: &mut Vec<String>) {
     for field in I::meta().fields.iter().filter(|f| !f.nullable) {
         let bad = wrong_type(&row, field.name);
         if serde_json::from_value::<I::Row>(bad.clone()).is_ok() {
-            failures.push(format!("{table}.{}: wrong type accepted by the row", field.name));
+            failures.push(format!(
+                "{table}.{}: wrong type accepted by the row",
+                field.name
+            ));
         }
         if serde_json::from_value::<I>(bad).is_ok() {
-            failures.push(format!("{table}.{}: wrong type accepted by the image", field.name));
+            failures.push(format!(
+                "{table}.{}: wrong type accepted by the image",
+                field.name
+            ));
         }
     }
 
@@ -230,7 +238,11 @@ fn check_table<I: TableImage>(table: Table, failures: &mut Vec<String>) {
             RedactPolicy::Partial { keep_last } => {
                 let v = redacted[field.name].as_str().unwrap_or_default();
                 let n = needle.chars().count();
-                let keep = if n <= usize::from(keep_last) { 0 } else { usize::from(keep_last) };
+                let keep = if n <= usize::from(keep_last) {
+                    0
+                } else {
+                    usize::from(keep_last)
+                };
                 let tail: String = needle.chars().skip(n - keep).collect();
                 if v.chars().count() != n || !v.ends_with(&tail) || !v.starts_with('*') {
                     failures.push(format!("{table}.{}: partial redaction wrong", field.name));
@@ -248,7 +260,12 @@ fn check_table<I: TableImage>(table: Table, failures: &mut Vec<String>) {
 #[test]
 fn every_table_round_trips_rejects_wrong_types_and_redacts() {
     let failures = check_all_tables();
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -280,7 +297,10 @@ fn debug_never_prints_sensitive_values() {
         assert!(!text.contains("priya.raman@acme-support.example"), "{text}");
         assert!(!text.contains("QQ 12 34 56 C"), "{text}");
         assert!(text.contains("Sensitive Data Redacted"));
-        assert!(text.contains("Priya Raman"), "non-sensitive columns still print: {text}");
+        assert!(
+            text.contains("Priya Raman"),
+            "non-sensitive columns still print: {text}"
+        );
     }
 }
 
@@ -310,7 +330,10 @@ fn column_states_are_distinct() {
         .collect();
     assert_eq!(
         names,
-        ["id", "name", "status", "updated_at"].iter().map(|s| s.to_string()).collect()
+        ["id", "name", "status", "updated_at"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
     );
 }
 

@@ -64,7 +64,9 @@ fn existing_files(dir: &Path) -> Result<BTreeSet<PathBuf>> {
 pub(crate) fn sync(mode: Mode) -> Result<Drift> {
     let root = project_root();
     let generator = ::codegen::Generator::new(::codegen::Settings::new(root.join("model-schemas")));
-    let files = generator.generate().context("generating from model-schemas")?;
+    let files = generator
+        .generate()
+        .context("generating from model-schemas")?;
     let out = out_dir();
     let mut drift = Drift::default();
     let mut expected = BTreeSet::new();
