@@ -277,3 +277,74 @@ async fn only_the_dead_lettered_user_record_of_a_kpl_aggregate_is_redriven() -> 
     assert!(s.drain(&s.dlq).await?.is_empty());
     Ok(())
 }
+
+#[tokio::test]
+async fn a_letter_whose_event_id_its_record_does_not_yield_publishes_nothing() -> Result<()> {
+    let s = Stack::start().await?;
+    let processor = s.processor(&[("MAX_EVENT_SIZE_BYTES", "1536")]).await?;
+    let events = s.put_and_read(&[("agents#1", big_agent())]).await?;
+    s.process(&processor, &events).await?;
+    let (event, _) = s.receive_event(&s.dlq).await?;
+    let mut letter = letter_of(&event, 0);
+    letter.event_id = Some("0".repeat(32));
+
+    let (redriver, _) = s.redriver(&[]).await?;
+    let outcome = redriver.redrive(letter).await;
+    assert!(
+        matches!(&outcome, RedriveOutcome::DeadLetteredAgain { code, attempts: 2 } if code.as_str() == "PARSE_ERROR"),
+        "{outcome:?}"
+    );
+    assert!(s.drain(&s.routed).await?.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_local_mode_letter_is_redriven_under_its_byte_derived_event_id() -> Result<()> {
+    use cdc_processor::config::PipelineConfig;
+    use cdc_processor::decode::RawInput;
+    use cdc_processor::testing::{MemoryCheckpointStore, MemoryDeadLetterSink, MemoryPublisher};
+    use cdc_processor::Pipeline;
+
+    let s = Stack::start().await?;
+    // The local mode with a 1.5 KiB limit dead-letters the large agent (a raw JSON line).
+    let mut config = PipelineConfig::from_lookup(|k| match k {
+        "REDACTION_HMAC_KEY" => Some(HMAC_KEY.to_string()),
+        "CDC_TABLE_OVERRIDES" => Some(r#"{"agents": {"includeFields": ["*"]}}"#.to_string()),
+        _ => None,
+    })?;
+    config.set_max_entry_size(1536)?;
+    let local = Pipeline::new(
+        config,
+        MemoryPublisher::new(),
+        MemoryCheckpointStore::new(),
+        MemoryDeadLetterSink::new(),
+    );
+    let lines = RawInput::from_json_lines("file:agents.jsonl", &big_agent());
+    local.process_raw_records(lines, "local").await;
+    let letters = local.dead_letters().letters();
+    assert_eq!(letters.len(), 1);
+    let letter = letters[0].clone();
+    assert_eq!(letter.original_event["eventSource"], "local");
+
+    let (redriver, _) = s.redriver(&[]).await?;
+    let outcome = redriver
+        .redrive_message("local-1", &serde_json::to_string(&letter)?)
+        .await;
+    let event_id = letter.event_id.clone().unwrap();
+    assert_eq!(
+        outcome,
+        RedriveOutcome::Published {
+            event_id: event_id.clone()
+        }
+    );
+    let published = s.drain(&s.routed).await?;
+    assert_eq!(published.len(), 1);
+    assert_eq!(published[0]["detail"]["eventId"], event_id.as_str());
+    assert_eq!(
+        redriver
+            .redrive_message("local-2", &serde_json::to_string(&letter)?)
+            .await,
+        RedriveOutcome::AlreadyRedriven { event_id }
+    );
+    Ok(())
+}

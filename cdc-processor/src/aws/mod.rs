@@ -9,9 +9,9 @@
 //! | [`sqs`] | [`DeadLetterSink`](crate::ports::DeadLetterSink): `SendMessageBatch` to the DLQ |
 //! | [`metrics`] | CloudWatch Embedded Metric Format lines on stdout |
 //! | [`lambda`] | the handler and the runtime loop |
-//! | [`health`] | the `health-check` function: bus, stream, tables, DLQ depth, checkpoint age |
-//! | [`redrive`] | the `dead-letter-processor` function: re-drives dead letters through the pipeline |
-//! | [`ops`] | operator actions behind the `cdc-ops` CLI (checkpoints, dead letters) |
+//! | [`health`](crate::aws::health) | the `health-check` function: bus, stream, tables, DLQ depth, checkpoint age |
+//! | [`redrive`](crate::aws::redrive) | the `dead-letter-processor` function: re-drives dead letters through the pipeline |
+//! | [`ops`](crate::aws::ops) | operator actions behind the `cdc-ops` CLI (checkpoints, dead letters) |
 //!
 //! Nothing here logs, measures or puts in an error message a column value: errors carry AWS error
 //! codes and messages, counts, sizes and Kinesis positions only.

@@ -382,16 +382,16 @@ impl DeadLetterSink for CaptureSink {
     }
 }
 
-/// The re-driven record's outcome in the report: matched by event id, or the only record.
+/// The re-driven record's outcome in the report: the record with the letter's event id; for a
+/// letter without one (its position was not a valid sequence number) the only record there is.
 fn target_record<'r>(report: &'r BatchReport, target: Option<&str>) -> Option<&'r RecordOutcome> {
-    target
-        .and_then(|t| {
-            report
-                .records
-                .iter()
-                .find(|r| r.event_id.as_deref() == Some(t))
-        })
-        .or_else(|| (report.records.len() == 1).then(|| &report.records[0]))
+    match target {
+        Some(t) => report
+            .records
+            .iter()
+            .find(|r| r.event_id.as_deref() == Some(t)),
+        None => (report.records.len() == 1).then(|| &report.records[0]),
+    }
 }
 
 impl Redriver {
