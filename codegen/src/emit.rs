@@ -92,7 +92,7 @@ fn option_inner(ty: &syn::Type) -> Option<syn::Type> {
     }
 }
 
-fn strip_debug(attrs: &mut Vec<syn::Attribute>) {
+fn strip_debug(attrs: &mut [syn::Attribute]) {
     for attr in attrs.iter_mut() {
         if !attr.path().is_ident("derive") {
             continue;
