@@ -25,6 +25,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'echo "lambda-smoke: interrupted" >&2; tail -40 "$work/watch.log" "$work/invoke.err" >&2 2>/dev/null; exit 130' INT TERM
 
 moto_port=$(free_port)
 .venv/bin/moto_server -H 127.0.0.1 -p "$moto_port" >"$work/moto.log" 2>&1 &
@@ -48,9 +49,12 @@ invoke() {
 }
 
 # The first invoke waits for the build (debug, shared target dir); retry while the server starts.
+# Once the function has initialized ("init done" in its log), a few failures are enough to tell.
 deadline=$((SECONDS + 1500))
+failures_after_init=0
 until invoke "$work/response1.json"; do
-  if [ $SECONDS -ge $deadline ] || ! kill -0 "$watch_pid" 2>/dev/null; then
+  grep -q '"init done"' "$work/watch.log" && failures_after_init=$((failures_after_init + 1))
+  if [ $SECONDS -ge $deadline ] || [ $failures_after_init -ge 3 ] || ! kill -0 "$watch_pid" 2>/dev/null; then
     echo "lambda-smoke: the function did not answer" >&2
     tail -50 "$work/watch.log" "$work/invoke.err" >&2
     exit 1

@@ -183,10 +183,9 @@ def check(endpoint, event_file, response_file, log_file, again):
     with open(log_file, errors="replace") as f:
         log = f.read()
     for r in records:
-        decoded = base64.b64decode(r["kinesis"]["data"])
         try:
-            row = json.loads(decoded)
-        except ValueError:
+            row = json.loads(base64.b64decode(r["kinesis"]["data"], validate=True))
+        except ValueError:  # bad base64 (binascii.Error) or not JSON: no columns to look for
             continue
         after = row.get("after") if isinstance(row, dict) else None
         if isinstance(after, dict):

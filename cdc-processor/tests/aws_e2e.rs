@@ -12,7 +12,7 @@ use aws_sdk_kinesis::primitives::Blob;
 use aws_support::{bus_to_queue, create_queue, create_table, drain, drain_messages};
 use base64::Engine;
 use cdc_processor::aws::dynamodb::encode_position;
-use cdc_processor::aws::lambda::{handler, AppState};
+use cdc_processor::aws::lambda::{handler, lenient_handler, AppState};
 use cdc_processor::aws::metrics::MetricsSink;
 use cdc_processor::ports::StateStore;
 use cdc_processor::sequence::Position;
@@ -220,7 +220,7 @@ fn env(moto: &testkit::Moto, dlq: &str) -> HashMap<&'static str, String> {
     .collect()
 }
 
-async fn world(dlq_exists: bool) -> Result<World> {
+async fn world(dlq_exists: bool, extra: &[(&'static str, &str)]) -> Result<World> {
     let moto = testkit::Moto::start();
     let sdk = moto.sdk_config().await;
     let kinesis = aws_sdk_kinesis::Client::new(&sdk);
@@ -255,7 +255,8 @@ async fn world(dlq_exists: bool) -> Result<World> {
         .send()
         .await?;
     let (sink, metrics) = MetricsSink::memory();
-    let vars = env(&moto, &dlq);
+    let mut vars = env(&moto, &dlq);
+    vars.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
     let state = AppState::init(|k| vars.get(k).cloned(), &sdk, sink).await?;
     Ok(World {
         moto,
@@ -287,6 +288,15 @@ async fn put_all(w: &World, puts: &[Put]) -> Result<Vec<(String, String)>> {
 
 /// GetRecords of every shard, in the shape Lambda hands the function: one event per shard.
 async fn lambda_events(w: &World) -> Result<Vec<KinesisEvent>> {
+    lambda_event_json(w)
+        .await?
+        .into_iter()
+        .map(|v| Ok(serde_json::from_value(v)?))
+        .collect()
+}
+
+/// The events of [`lambda_events`] as JSON, as the runtime receives them.
+async fn lambda_event_json(w: &World) -> Result<Vec<Value>> {
     let kinesis = aws_sdk_kinesis::Client::new(&w.sdk);
     let shards = kinesis.list_shards().stream_name(STREAM).send().await?;
     let mut events = Vec::new();
@@ -333,7 +343,7 @@ async fn lambda_events(w: &World) -> Result<Vec<KinesisEvent>> {
             })
             .collect();
         if !records.is_empty() {
-            events.push(serde_json::from_value(json!({ "Records": records }))?);
+            events.push(json!({ "Records": records }));
         }
     }
     Ok(events)
@@ -366,7 +376,7 @@ fn is_hex(s: &str, len: usize) -> bool {
 
 #[tokio::test]
 async fn records_of_every_format_flow_from_kinesis_to_the_bus_once() -> Result<()> {
-    let w = world(true).await?;
+    let w = world(true, &[]).await?;
     let puts = records();
     let pointers = put_all(&w, &puts).await?;
     let events = lambda_events(&w).await?;
@@ -636,18 +646,18 @@ async fn records_of_every_format_flow_from_kinesis_to_the_bus_once() -> Result<(
 #[tokio::test]
 async fn a_record_whose_dead_letter_cannot_be_written_is_reported_with_the_rest_of_its_shard(
 ) -> Result<()> {
-    let w = world(false).await?;
+    let w = world(false, &[]).await?;
     // All on one partition key, so on one shard, in this order.
-    let good = |n: u32| {
+    let good = |n: u32, status: &str| {
         json!({"table": "users", "operation": "UPDATE", "timestamp": format!("2026-11-25T08:0{n}:00Z"),
-               "before": null, "after": user(USER_ID, if n % 2 == 0 { "active" } else { "inactive" })})
+               "before": null, "after": user(USER_ID, status)})
         .to_string()
         .into_bytes()
     };
     let puts = vec![
         Put {
             key: "k".into(),
-            data: good(1),
+            data: good(1, "inactive"),
             expect: Expect::Event {
                 table: "users",
                 operation: "UPDATE",
@@ -660,7 +670,7 @@ async fn a_record_whose_dead_letter_cannot_be_written_is_reported_with_the_rest_
         },
         Put {
             key: "k".into(),
-            data: good(2),
+            data: good(2, "active"),
             expect: Expect::Event {
                 table: "users",
                 operation: "UPDATE",
@@ -745,5 +755,98 @@ async fn init_fails_naming_the_variable() -> Result<()> {
         .await
         .unwrap_err();
     assert!(err.to_string().starts_with("MAX_EVENT_SIZE_BYTES"), "{err}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_runtime_handler_dead_letters_a_record_with_bad_base64() -> Result<()> {
+    let w = world(true, &[]).await?;
+    let puts = vec![Put {
+        key: format!("users#{USER_ID}"),
+        data: json!({"table": "users", "operation": "INSERT", "timestamp": "2026-11-25T08:00:00Z",
+                     "before": null, "after": user(USER_ID, "active")})
+        .to_string()
+        .into_bytes(),
+        expect: Expect::Event {
+            table: "users",
+            operation: "INSERT",
+        },
+    }];
+    put_all(&w, &puts).await?;
+    let events = lambda_event_json(&w).await?;
+    // The event as the runtime receives it, plus a record whose data is not base64 (the typed
+    // `KinesisEvent` would refuse the whole batch).
+    let mut raw = events[0].clone();
+    let mut bad = raw["Records"][0].clone();
+    bad["kinesis"]["data"] = json!("***not base64***");
+    bad["kinesis"]["sequenceNumber"] = json!("999");
+    bad["eventID"] = json!(format!(
+        "{}:999",
+        bad["eventID"].as_str().unwrap().rsplit_once(':').unwrap().0
+    ));
+    raw["Records"].as_array_mut().unwrap().push(bad);
+    assert!(serde_json::from_value::<KinesisEvent>(raw.clone()).is_err());
+    let lenient = serde_json::from_value(raw)?;
+    let response = lenient_handler(
+        &w.state,
+        LambdaEvent::new(lenient, LambdaContext::default()),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("handler error: {e}"))?;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    let sqs = aws_sdk_sqs::Client::new(&w.sdk);
+    assert_eq!(drain(&sqs, &w.routed_queue).await?.len(), 1);
+    let letters = drain(&sqs, &w.dlq).await?;
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0]["error"]["code"], "PARSE_ERROR");
+    assert_eq!(
+        letters[0]["originalEvent"]["kinesis"]["data"],
+        "***not base64***"
+    );
+    assert_eq!(letters[0]["kinesis"]["sequenceNumber"], "999");
+    Ok(())
+}
+
+#[tokio::test]
+async fn with_a_parallelization_factor_above_one_nothing_is_skipped_and_ids_are_stable(
+) -> Result<()> {
+    let w = world(true, &[("KINESIS_PARALLELIZATION_FACTOR", "2")]).await?;
+    let puts: Vec<Put> = (0..3)
+        .map(|n| Put {
+            key: format!("users#{n}"),
+            data:
+                json!({"table": "users", "operation": "UPDATE", "timestamp": "2026-11-25T08:00:00Z",
+                         "before": null, "after": user(USER_ID, "active")})
+                .to_string()
+                .into_bytes(),
+            expect: Expect::Event {
+                table: "users",
+                operation: "UPDATE",
+            },
+        })
+        .collect();
+    put_all(&w, &puts).await?;
+    let events = lambda_events(&w).await?;
+    let sqs = aws_sdk_sqs::Client::new(&w.sdk);
+    let ids = |routed: &[Value]| {
+        let mut v: Vec<String> = routed
+            .iter()
+            .map(|m| m["detail"]["eventId"].as_str().unwrap().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    assert!(invoke_all(&w, &events).await?.is_empty());
+    let first = ids(&drain(&sqs, &w.routed_queue).await?);
+    assert_eq!(first.len(), 3);
+    // No checkpoint is written or read: a retried batch publishes again, under the same ids.
+    let items = aws_sdk_dynamodb::Client::new(&w.sdk)
+        .scan()
+        .table_name("cdc-pipeline-checkpoints")
+        .send()
+        .await?;
+    assert_eq!(items.count(), 0);
+    assert!(invoke_all(&w, &events).await?.is_empty());
+    assert_eq!(ids(&drain(&sqs, &w.routed_queue).await?), first);
     Ok(())
 }

@@ -123,7 +123,7 @@ async fn routed_event_ids(s: &Setup) -> Vec<String> {
 async fn publishes_a_batch_and_the_rule_routes_it() {
     let s = setup(3, BUS).await;
     let mut entries: Vec<_> = (0..9)
-        .map(|n| entry(n, if n % 2 == 0 { "users" } else { "orders" }))
+        .map(|n| entry(n, ["users", "orders"][n & 1]))
         .collect();
     entries.push(entry(9, "agents")); // not matched by the rule
     let outcomes = s.publisher.publish(&entries).await;

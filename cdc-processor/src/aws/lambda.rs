@@ -2,7 +2,8 @@
 //! out, on the real Lambda runtime.
 //!
 //! [`run`] reads the configuration and builds the SDK clients and the pipeline once, at init, then
-//! serves invocations with [`handler`], a plain async function that tests call with fixture events.
+//! serves invocations with [`lenient_handler`]; [`handler`] is the same for an already typed
+//! `KinesisEvent`. Both are plain async functions that tests call with fixture events.
 //!
 //! Per shard, in order (the pipeline's rules): non-retryable failures (`PARSE_ERROR`,
 //! `VALIDATION_ERROR`, `ENTRY_TOO_LARGE`, rejected entries) go to the DLQ and processing continues;
@@ -17,6 +18,7 @@ use super::eventbridge::EventBridgePublisher;
 use super::metrics::{InvocationMetrics, MetricsSink, PublishStats};
 use super::sqs::SqsDeadLetterSink;
 use crate::config::PipelineConfig;
+use crate::decode::LenientKinesisEvent;
 use crate::pipeline::{BatchReport, Disposition, Pipeline};
 use crate::sequence::Position;
 use aws_config::SdkConfig;
@@ -180,29 +182,71 @@ pub async fn handler(
     event: LambdaEvent<KinesisEvent>,
 ) -> Result<KinesisEventResponse, Error> {
     let (payload, context) = event.into_parts();
-    let span = tracing::info_span!(
-        "invocation",
-        request_id = %context.request_id,
-        records = payload.records.len()
-    );
-    handle(state, payload).instrument(span).await
+    let received = Utc::now();
+    let span = invocation_span(&context, payload.records.len());
+    async {
+        check_batch_size(state, payload.records.len());
+        let report = state
+            .pipeline
+            .process_kinesis_event(&payload, &state.settings.processor_name)
+            .await;
+        finish(state, report, batch_age_ms(&payload, received), received).await
+    }
+    .instrument(span)
+    .await
 }
 
-async fn handle(state: &AppState, payload: KinesisEvent) -> Result<KinesisEventResponse, Error> {
-    let settings = &state.settings;
+/// [`handler`] for the event as the runtime hands it over, read leniently: a record whose `data`
+/// is not valid base64 becomes that record's `PARSE_ERROR` (dead-lettered) instead of failing the
+/// whole invocation (which Lambda would retry as a whole until the batch expired). [`run`] serves
+/// this one.
+pub async fn lenient_handler(
+    state: &AppState,
+    event: LambdaEvent<LenientKinesisEvent>,
+) -> Result<KinesisEventResponse, Error> {
+    let (payload, context) = event.into_parts();
     let received = Utc::now();
-    if payload.records.len() > settings.kinesis_batch_size as usize {
+    let span = invocation_span(&context, payload.records.len());
+    async {
+        check_batch_size(state, payload.records.len());
+        let report = state
+            .pipeline
+            .process_lenient_event(&payload, &state.settings.processor_name)
+            .await;
+        let oldest = payload
+            .records
+            .iter()
+            .filter_map(|r| r.kinesis.approximate_arrival_timestamp)
+            .reduce(f64::min);
+        let age = oldest.map(|t| (received.timestamp_millis() as f64 - t * 1000.0).max(0.0));
+        finish(state, report, age, received).await
+    }
+    .instrument(span)
+    .await
+}
+
+fn invocation_span(context: &lambda_runtime::Context, records: usize) -> tracing::Span {
+    tracing::info_span!("invocation", request_id = %context.request_id, records)
+}
+
+fn check_batch_size(state: &AppState, records: usize) {
+    if records > state.settings.kinesis_batch_size as usize {
         tracing::warn!(
-            records = payload.records.len(),
-            batch_size = settings.kinesis_batch_size,
+            records,
+            batch_size = state.settings.kinesis_batch_size,
             "batch larger than KINESIS_BATCH_SIZE"
         );
     }
-    let report = state
-        .pipeline
-        .process_kinesis_event(&payload, &settings.processor_name)
-        .await;
+}
 
+/// After the pipeline: state per shard, metrics, summary log, response.
+async fn finish(
+    state: &AppState,
+    report: BatchReport,
+    batch_age_ms: Option<f64>,
+    received: DateTime<Utc>,
+) -> Result<KinesisEventResponse, Error> {
+    let settings = &state.settings;
     let mut state_errors = 0u64;
     for p in shard_progress(&report) {
         let id = format!("{}#{}", settings.processor_name, p.shard);
@@ -217,11 +261,7 @@ async fn handle(state: &AppState, payload: KinesisEvent) -> Result<KinesisEventR
         }
     }
 
-    let metrics = invocation_metrics(
-        &report,
-        batch_age_ms(&payload, received),
-        state.stats.take(),
-    );
+    let metrics = invocation_metrics(&report, batch_age_ms, state.stats.take());
     state.metrics.write(&metrics.emf_lines(
         &settings.metrics_namespace,
         &settings.processor_name,
@@ -261,7 +301,7 @@ pub async fn run() -> Result<(), Error> {
         "init done"
     );
     let state = &state;
-    lambda_runtime::run(service_fn(move |event| handler(state, event))).await
+    lambda_runtime::run(service_fn(move |event| lenient_handler(state, event))).await
 }
 
 /// JSON logs through `tracing` on stdout (CloudWatch Logs), filtered by `RUST_LOG` (default
