@@ -350,16 +350,12 @@ impl<'a> ImageReader<'a> {
             return Ok(None);
         }
         let after = which == "after";
-        self.normalize_all(which, after, &mut cols, Level::Mismatch)?;
+        // The fast path found a value that does not fit as it is: normalize every column (values of
+        // another JSON type, and strings in other layouts), then read once more.
+        self.normalize_all(which, after, &mut cols, Level::Full)?;
         let image = match deserialize(self.table, &cols) {
             Ok(image) => image,
-            Err(_) => {
-                self.normalize_all(which, after, &mut cols, Level::Full)?;
-                match deserialize(self.table, &cols) {
-                    Ok(image) => image,
-                    Err(_) => return Err(self.isolate(which, &cols)),
-                }
-            }
+            Err(_) => return Err(self.isolate(which, &cols)),
         };
         for (i, v) in &cols {
             self.rules.columns[*i]
