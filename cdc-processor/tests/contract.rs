@@ -1,6 +1,7 @@
 //! Contract test between the producer and its consumers: every event the processor publishes —
 //! every table, the three input formats, every operation, redaction on and off — parses with
-//! `consumer-sdk` into the variant of its table, with values equal to what was published.
+//! `consumer-sdk` into the variant of its table, with values equal to what was published, and
+//! validates against the table's generated Draft 4 event schema (what non-Rust consumers use).
 
 use cdc_models::{Operation, Table};
 use cdc_processor::config::{PipelineConfig, Redaction};
@@ -113,9 +114,37 @@ async fn run(redaction: Redaction) -> (usize, usize) {
     );
     let mut per_table: BTreeMap<&str, usize> = BTreeMap::new();
     let mut redacted_columns = 0;
+    let event_schemas: BTreeMap<&str, jsonschema::Validator> = Table::ALL
+        .iter()
+        .map(|t| {
+            let path = format!(
+                "{}/../cdc-models/src/generated/event-schemas/{}.json",
+                env!("CARGO_MANIFEST_DIR"),
+                t.name()
+            );
+            let schema: Value =
+                serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+            (
+                t.name(),
+                jsonschema::options()
+                    .should_validate_formats(true)
+                    .build(&schema)
+                    .unwrap(),
+            )
+        })
+        .collect();
     let mut seen = std::collections::BTreeSet::new();
     for entry in &published {
         let detail: Value = serde_json::from_str(&entry.detail).unwrap();
+        let schema = &event_schemas[detail["table"].as_str().unwrap()];
+        let errors: Vec<String> = schema
+            .iter_errors(&detail)
+            .map(|e| format!("{e} at {}", e.instance_path()))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "detail violates its Draft 4 event schema: {errors:#?}"
+        );
         // Raw records get their line number (from 1) as sequence number.
         let line: usize = detail["metadata"]["sequenceNumber"]
             .as_str()

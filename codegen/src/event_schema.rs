@@ -114,7 +114,13 @@ pub(crate) fn render(t: &TableSchema) -> String {
             "after": nullable_image,
             "beforeImage": image_kind.clone(),
             "afterImage": image_kind,
-            "keys": {"$ref": format!("#/definitions/{key_name}")},
+            "keys": {
+                "description": "The primary key; an empty object for TRUNCATE, which has no row.",
+                "anyOf": [
+                    {"$ref": format!("#/definitions/{key_name}")},
+                    {"type": "object", "maxProperties": 0}
+                ]
+            },
             "redactions": {
                 "type": "object",
                 "description": format!("Columns redacted in before/after and how. Columns that may appear: {}.", if redactable.is_empty() { "none".to_string() } else { redactable.join(", ") }),
