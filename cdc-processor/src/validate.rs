@@ -627,6 +627,10 @@ pub struct ColumnRules {
     enum_values: Option<Vec<String>>,
     has_pattern: bool,
     nested: Option<jsonschema::Validator>,
+    /// The column can hold JSON integers (integer, object or array columns): each must fit in an
+    /// `i64`, the only integers EventBridge's `PutEvents` accepts (and serde_json would turn
+    /// larger ones into lossy floats inside jsonb columns).
+    integers: bool,
 }
 
 impl std::fmt::Debug for ColumnRules {
@@ -670,7 +674,16 @@ impl ColumnRules {
                 .build(column)
                 .expect("model schemas are valid draft-07 (checked by cdc-models tests)")
         });
+        let types: Vec<&str> = match column.get("type") {
+            Some(Value::String(t)) => vec![t.as_str()],
+            Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        };
+        let integers = types
+            .iter()
+            .any(|t| matches!(*t, "integer" | "object" | "array"));
         ColumnRules {
+            integers,
             minimum: num("minimum"),
             maximum: num("maximum"),
             exclusive_minimum: num("exclusiveMinimum"),
@@ -693,6 +706,7 @@ impl ColumnRules {
             || self.min_length.is_some()
             || self.max_length.is_some()
             || self.nested.is_some()
+            || self.integers
     }
 
     /// Checks a (normalized) value; the reason never quotes it.
@@ -700,6 +714,9 @@ impl ColumnRules {
         let text = raw.get();
         if text == "null" {
             return Ok(());
+        }
+        if self.integers && !integers_fit_i64(text) {
+            return Err("holds an integer outside the signed 64-bit range".to_string());
         }
         let bounded = self.minimum.is_some()
             || self.maximum.is_some()
@@ -775,6 +792,37 @@ impl ColumnRules {
             _ => "a value of the column's type".into(),
         }
     }
+}
+
+/// Whether every integer literal of a JSON text (outside strings) fits in an `i64`.
+fn integers_fit_i64(text: &str) -> bool {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                i += 1;
+                while i < b.len() && matches!(b[i], b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-')
+                {
+                    i += 1;
+                }
+                let token = &text[start..i];
+                if !token.contains(['.', 'e', 'E']) && token.parse::<i64>().is_err() {
+                    return false;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    true
 }
 
 fn has_constraints(schema: &Value) -> bool {
@@ -1046,6 +1094,19 @@ mod tests {
         let err = run(&trigger("INSERT", Value::Null, Value::Object(row))).unwrap_err();
         assert!(err.message.contains("after.email"), "{}", err.message);
         assert!(!err.message.contains("secret"), "{}", err.message);
+    }
+
+    #[test]
+    fn integers_beyond_i64_are_found_outside_strings() {
+        assert!(integers_fit_i64(
+            r#"{"a": [1, -9223372036854775808, 1.5e400, "99999999999999999999"]}"#
+        ));
+        assert!(integers_fit_i64("9223372036854775807"));
+        assert!(!integers_fit_i64("9223372036854775808"));
+        assert!(!integers_fit_i64(
+            r#"{"x": "\"", "big": 123456789012345678901234567890}"#
+        ));
+        assert!(!integers_fit_i64("[-9223372036854775809]"));
     }
 
     #[test]

@@ -7,6 +7,10 @@
 //!
 //! A missing emulator is a test failure with instructions, never a silent skip.
 
+pub mod fault_proxy;
+mod http1;
+pub mod lambda_runtime_api;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;

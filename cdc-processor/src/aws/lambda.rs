@@ -309,7 +309,14 @@ pub async fn run() -> Result<(), Error> {
 /// values. Calling it twice is harmless.
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+        // `lambda_runtime` logs every raw event it receives (record contents, personal data) at
+        // TRACE: never, whatever RUST_LOG says (the most specific directive wins).
+        .add_directive(
+            "lambda_runtime::layers::api_response=debug"
+                .parse()
+                .expect("a valid directive"),
+        );
     let _ = tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)

@@ -415,6 +415,11 @@ impl Decimal {
         if bytes.len() > 64 {
             return Err("binary decimal longer than 64 bytes".into());
         }
+        // As for `parse`'s exponent: a scale is written out digit by digit (`to_plain_string`,
+        // `rescale`), so an unbounded one from a record would allocate without bound.
+        if scale.unsigned_abs() > 400 {
+            return Err("decimal scale out of range (at most 400 either way)".into());
+        }
         let negative = bytes.first().is_some_and(|b| b & 0x80 != 0);
         let magnitude: Vec<u8> = if negative {
             // Two's complement: invert and add one.
@@ -529,6 +534,17 @@ mod tests {
             key: false,
             policy: None::<RedactPolicy>,
         }
+    }
+
+    #[test]
+    fn a_huge_scale_is_rejected_not_written_out() {
+        for scale in [3_333_333_333, -3_333_333_333, i64::MAX, i64::MIN] {
+            assert!(
+                Decimal::from_twos_complement(&[1], scale).is_err(),
+                "{scale}"
+            );
+        }
+        assert!(Decimal::from_twos_complement(&[1], 400).is_ok());
     }
 
     fn ctx(hint: Option<&FieldHint>, scale: Option<u32>) -> Context<'_> {

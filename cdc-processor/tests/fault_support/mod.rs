@@ -1,0 +1,452 @@
+//! Shared by the reliability and PII tests (`reliability_faults.rs`, `pii_canary.rs`): moto behind
+//! the fault proxy with the function's resources, the function's configuration, a Lambda-style
+//! driver (ReportBatchItemFailures: redeliver from the lowest reported sequence number until the
+//! batch is done, bounded), and the real `cdc-processor` binary on the Lambda Runtime API
+//! emulator.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use anyhow::{bail, ensure, Context, Result};
+use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
+use cdc_processor::aws::lambda::{handler, AppState};
+use cdc_processor::aws::metrics::MetricsSink;
+use cdc_processor::sequence::SequenceNumber;
+use lambda_runtime::{Context as LambdaContext, LambdaEvent};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use testkit::fault_proxy::{sdk_config_with_timeout, FaultProxy};
+use testkit::lambda_runtime_api::{InvocationResult, RuntimeApi};
+
+/// The stream ARN of the synthetic Kinesis records.
+pub const STREAM_ARN: &str = "arn:aws:kinesis:us-east-1:123456789012:stream/coredb-cdc-stream";
+/// Event bus.
+pub const BUS: &str = "cdc-events";
+/// Checkpoint table.
+pub const CHECKPOINTS: &str = "cdc-pipeline-checkpoints";
+/// State table.
+pub const STATE: &str = "cdc-pipeline-state";
+/// HMAC key of `hash` redaction (≥ 32 bytes).
+pub const HMAC_KEY: &str = "reliability-test-hmac-key-0123456789abcdef";
+
+/// moto, the proxy in front of it, and the function's resources.
+pub struct World {
+    /// The emulator.
+    pub moto: testkit::Moto,
+    /// The fault proxy every client under test goes through.
+    pub proxy: FaultProxy,
+    /// SDK config straight to moto (set-up and ground truth, never faulted).
+    pub direct: aws_config::SdkConfig,
+    /// SDK config through the proxy, with a short per-attempt timeout.
+    pub via_proxy: aws_config::SdkConfig,
+    /// The dead-letter queue URL.
+    pub dlq_url: String,
+    /// A queue the bus's rule routes every event to, when asked for.
+    pub routed_url: Option<String>,
+}
+
+/// Starts moto and the proxy and creates the bus, the tables and the DLQ (and, with `routed`, a
+/// rule sending every `CDC.TableChange` to a queue).
+pub async fn world(attempt_timeout: Duration, routed: bool) -> Result<World> {
+    let moto = testkit::Moto::start();
+    let proxy = FaultProxy::start(&moto.endpoint());
+    let direct = moto.sdk_config().await;
+    let eb = aws_sdk_eventbridge::Client::new(&direct);
+    eb.create_event_bus().name(BUS).send().await?;
+    let ddb = aws_sdk_dynamodb::Client::new(&direct);
+    create_table(&ddb, CHECKPOINTS, "pk").await?;
+    create_table(&ddb, STATE, "processor").await?;
+    let sqs = aws_sdk_sqs::Client::new(&direct);
+    let dlq_url = sqs
+        .create_queue()
+        .queue_name("cdc-pipeline-dlq")
+        .send()
+        .await?
+        .queue_url
+        .context("dlq url")?;
+    let routed_url = if routed {
+        let url = sqs
+            .create_queue()
+            .queue_name("all-changes")
+            .send()
+            .await?
+            .queue_url
+            .context("queue url")?;
+        let arn = sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await?
+            .attributes()
+            .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+            .context("queue arn")?
+            .clone();
+        eb.put_rule()
+            .name("all-changes")
+            .event_bus_name(BUS)
+            .event_pattern(
+                serde_json::json!({"source": ["cdc-pipeline"], "detail-type": ["CDC.TableChange"]})
+                    .to_string(),
+            )
+            .send()
+            .await?;
+        eb.put_targets()
+            .rule("all-changes")
+            .event_bus_name(BUS)
+            .targets(
+                aws_sdk_eventbridge::types::Target::builder()
+                    .id("queue")
+                    .arn(arn)
+                    .build()?,
+            )
+            .send()
+            .await?;
+        Some(url)
+    } else {
+        None
+    };
+    let via_proxy = sdk_config_with_timeout(&proxy.endpoint(), attempt_timeout).await;
+    Ok(World {
+        moto,
+        proxy,
+        direct,
+        via_proxy,
+        dlq_url,
+        routed_url,
+    })
+}
+
+/// Creates a table with one string partition key.
+pub async fn create_table(ddb: &aws_sdk_dynamodb::Client, name: &str, key: &str) -> Result<()> {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    ddb.create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(key)
+                .attribute_type(ScalarAttributeType::S)
+                .build()?,
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(key)
+                .key_type(KeyType::Hash)
+                .build()?,
+        )
+        .send()
+        .await?;
+    Ok(())
+}
+
+/// The function's variables for this world (the endpoint is the proxy).
+pub fn function_env(w: &World, max_retry_attempts: u32) -> HashMap<String, String> {
+    [
+        ("AWS_REGION", "us-east-1".to_string()),
+        ("KINESIS_STREAM_NAME", "coredb-cdc-stream".to_string()),
+        ("KINESIS_BATCH_SIZE", "10000".to_string()),
+        ("EVENT_BUS_NAME", BUS.to_string()),
+        ("EVENT_SOURCE", "cdc-pipeline".to_string()),
+        ("STATE_TABLE_NAME", STATE.to_string()),
+        ("CHECKPOINT_TABLE_NAME", CHECKPOINTS.to_string()),
+        ("ENABLE_DATA_REDACTION", "true".to_string()),
+        ("REDACTION_HMAC_KEY", HMAC_KEY.to_string()),
+        ("MAX_RETRY_ATTEMPTS", max_retry_attempts.to_string()),
+        ("DLQ_QUEUE_URL", w.dlq_url.clone()),
+        ("AWS_ENDPOINT_URL", w.proxy.endpoint()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+/// The function's init, in process, with the proxied SDK config; metrics kept in memory.
+pub async fn app_state(
+    w: &World,
+    vars: &HashMap<String, String>,
+) -> Result<(AppState, Arc<Mutex<Vec<String>>>)> {
+    let (sink, lines) = MetricsSink::memory();
+    let state = AppState::init(|k| vars.get(k).cloned(), &w.via_proxy, sink).await?;
+    Ok((state, lines))
+}
+
+/// Reads every message of a queue straight from moto, deleting them, until it stays empty.
+pub async fn drain(sdk: &aws_config::SdkConfig, url: &str) -> Result<Vec<Value>> {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let mut out = Vec::new();
+    let mut empty_polls = 0;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while empty_polls < 3 {
+        ensure!(Instant::now() < deadline, "draining {url} took over 120 s");
+        let got = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .send()
+            .await?;
+        let msgs = got.messages();
+        if msgs.is_empty() {
+            empty_polls += 1;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        }
+        empty_polls = 0;
+        let mut entries = Vec::new();
+        for (i, m) in msgs.iter().enumerate() {
+            out.push(serde_json::from_str(m.body().context("body")?).context("JSON body")?);
+            entries.push(
+                aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(m.receipt_handle().context("receipt")?)
+                    .build()?,
+            );
+        }
+        sqs.delete_message_batch()
+            .queue_url(url)
+            .set_entries(Some(entries))
+            .send()
+            .await?;
+    }
+    Ok(out)
+}
+
+/// The sequence numbers a response reports (`batchItemFailures[].itemIdentifier`).
+pub fn reported(response: &Value) -> Result<Vec<String>> {
+    response["batchItemFailures"]
+        .as_array()
+        .context("batchItemFailures")?
+        .iter()
+        .map(|f| {
+            f["itemIdentifier"]
+                .as_str()
+                .map(str::to_string)
+                .context("itemIdentifier")
+        })
+        .collect()
+}
+
+/// Bounds of a Lambda-style drive.
+#[derive(Clone, Copy, Debug)]
+pub struct Bounds {
+    /// Records per invocation.
+    pub batch_size: usize,
+    /// Invocations per shard, at most.
+    pub max_invocations: usize,
+    /// Wall time, at most.
+    pub max_time: Duration,
+}
+
+/// What a drive did.
+#[derive(Clone, Debug, Default)]
+pub struct Drive {
+    /// Invocations made.
+    pub invocations: usize,
+    /// Invocations that reported failures (each followed by a redelivery).
+    pub redeliveries: usize,
+    /// How many invocations each Kinesis record was delivered in, by sequence number.
+    pub deliveries: HashMap<String, u32>,
+}
+
+impl Drive {
+    /// Adds another drive's counts.
+    pub fn merge(&mut self, other: Drive) {
+        self.invocations += other.invocations;
+        self.redeliveries += other.redeliveries;
+        for (k, v) in other.deliveries {
+            *self.deliveries.entry(k).or_default() += v;
+        }
+    }
+}
+
+/// Where Lambda resumes after a response that reports `failures`: the index (in `batch`) of the
+/// lowest reported sequence number.
+pub fn resume_index(batch: &[KinesisEventRecord], failures: &[String]) -> Result<usize> {
+    let lowest = failures
+        .iter()
+        .map(|s| s.parse::<SequenceNumber>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow::anyhow!("reported a bad sequence number: {e}"))?
+        .into_iter()
+        .min()
+        .context("no failures")?;
+    batch
+        .iter()
+        .position(|r| r.kinesis.sequence_number == lowest.as_str())
+        .with_context(|| format!("reported {lowest}, which is not in the batch"))
+}
+
+/// Drives one shard's records through the in-process handler as Lambda does with
+/// `ReportBatchItemFailures`: batches in order; after a response reporting failures, the next
+/// batch starts at the lowest reported sequence number. Bounded in invocations and time.
+pub async fn drive_shard(
+    state: &AppState,
+    records: &[KinesisEventRecord],
+    bounds: Bounds,
+) -> Result<Drive> {
+    let started = Instant::now();
+    let mut d = Drive::default();
+    let mut start = 0;
+    while start < records.len() {
+        ensure!(
+            d.invocations < bounds.max_invocations,
+            "shard not done after {} invocations (at record {start} of {})",
+            d.invocations,
+            records.len()
+        );
+        ensure!(
+            started.elapsed() < bounds.max_time,
+            "shard not done after {:?} (at record {start} of {})",
+            bounds.max_time,
+            records.len()
+        );
+        let end = (start + bounds.batch_size).min(records.len());
+        let batch = &records[start..end];
+        for r in batch {
+            *d.deliveries
+                .entry(r.kinesis.sequence_number.clone())
+                .or_default() += 1;
+        }
+        let mut event = KinesisEvent::default();
+        event.records = batch.to_vec();
+        let response = handler(state, LambdaEvent::new(event, LambdaContext::default()))
+            .await
+            .map_err(|e| anyhow::anyhow!("handler error: {e}"))?;
+        d.invocations += 1;
+        let failures = reported(&serde_json::to_value(&response)?)?;
+        if failures.is_empty() {
+            start = end;
+        } else {
+            d.redeliveries += 1;
+            start += resume_index(batch, &failures)?;
+        }
+    }
+    Ok(d)
+}
+
+/// The JSON Lambda hands the function for these records. (`aws_lambda_events` writes
+/// `approximateArrivalTimestamp` as a string it does not read back; Lambda sends a number.)
+pub fn event_json(records: &[KinesisEventRecord], arrival: f64) -> Result<Vec<u8>> {
+    let mut event = KinesisEvent::default();
+    event.records = records.to_vec();
+    let mut v = serde_json::to_value(&event)?;
+    for r in v["Records"].as_array_mut().context("Records")? {
+        r["kinesis"]["approximateArrivalTimestamp"] = serde_json::json!(arrival);
+    }
+    Ok(serde_json::to_vec(&v)?)
+}
+
+/// Seconds since the epoch, now.
+pub fn now_seconds() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default()
+}
+
+/// Path of the `cdc-processor` binary cargo built for this test run.
+pub fn processor_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_cdc-processor"))
+}
+
+/// The real `cdc-processor` binary as a Lambda function on the runtime API emulator.
+pub struct FunctionProcess {
+    /// The process.
+    pub child: Child,
+    /// Where its stdout (JSON logs, EMF metrics) goes.
+    pub stdout: PathBuf,
+    /// Where its stderr goes.
+    pub stderr: PathBuf,
+}
+
+impl FunctionProcess {
+    /// Starts the binary in Lambda mode (no subcommand) with exactly these variables (the
+    /// environment is cleared first) plus the runtime's.
+    pub fn start(
+        api: &RuntimeApi,
+        vars: &HashMap<String, String>,
+        dir: &std::path::Path,
+        n: usize,
+    ) -> Result<FunctionProcess> {
+        let stdout = dir.join(format!("function-{n}.stdout"));
+        let stderr = dir.join(format!("function-{n}.stderr"));
+        let mut cmd = Command::new(processor_binary());
+        cmd.env_clear()
+            .envs(vars)
+            .envs(api.lambda_env("cdc-processor"))
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&stdout)?)
+            .stderr(std::fs::File::create(&stderr)?);
+        let child = cmd.spawn().context("starting cdc-processor")?;
+        Ok(FunctionProcess {
+            child,
+            stdout,
+            stderr,
+        })
+    }
+
+    /// SIGKILL and reap.
+    pub fn kill(&mut self) -> Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
+    }
+
+    /// Everything it wrote (stdout then stderr).
+    pub fn output(&self) -> String {
+        let mut s = std::fs::read_to_string(&self.stdout).unwrap_or_default();
+        s.push_str(&std::fs::read_to_string(&self.stderr).unwrap_or_default());
+        s
+    }
+}
+
+impl Drop for FunctionProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits for an invocation's response on the runtime API, failing early if the process dies.
+pub fn wait_response(
+    api: &RuntimeApi,
+    id: &str,
+    process: &mut FunctionProcess,
+    timeout: Duration,
+) -> Result<Value> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(r) = api.wait(id, Duration::from_millis(100)) {
+            return match r {
+                InvocationResult::Response(body) => Ok(serde_json::from_slice(&body)?),
+                InvocationResult::Error(body) => bail!(
+                    "the function reported an error: {}\n{}",
+                    String::from_utf8_lossy(&body),
+                    process.output()
+                ),
+            };
+        }
+        if let Some(status) = process.child.try_wait()? {
+            bail!(
+                "the function exited with {status} before answering; init errors: {:?}\n{}",
+                api.init_errors()
+                    .iter()
+                    .map(|e| String::from_utf8_lossy(e).to_string())
+                    .collect::<Vec<_>>(),
+                process.output()
+            );
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "no response within {timeout:?}\n{}",
+            process.output()
+        );
+    }
+}

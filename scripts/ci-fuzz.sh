@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# CI: a bounded run of every cargo-fuzz target (run by .ci/run, or alone: scripts/ci-fuzz.sh).
+#
+#   FUZZ_SECONDS   seconds per target (default 60)
+#   FUZZ_TARGETS   space-separated targets (default: every target of fuzz/Cargo.toml)
+#
+# cargo-fuzz is installed into .tools if missing. It builds on the stable toolchain without a
+# sanitizer (`-s none`): libFuzzer's coverage guidance and Rust's panics and debug assertions
+# (overflow checks included) find the bugs. Each target starts from its committed seeds
+# (fuzz/seeds/<target>, from fuzz/seeds/generate.py), its kept crash inputs
+# (fuzz/regressions/<target>) and the working corpus of earlier runs (fuzz/corpus/<target>,
+# git-ignored). A crash fails the run; libFuzzer writes the input to fuzz/artifacts/<target>/.
+# Keep it in fuzz/regressions/<target>/ (cargo test replays those through fuzz/checks/), fix the
+# bug, and note it in fuzz/regressions/README.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+seconds=${FUZZ_SECONDS:-60}
+cargo_fuzz=.tools/bin/cargo-fuzz
+if [ ! -x "$cargo_fuzz" ]; then
+  cargo install cargo-fuzz --locked --root .tools
+fi
+
+cd fuzz
+targets=${FUZZ_TARGETS:-$(../$cargo_fuzz list)}
+echo "ci-fuzz: building $(echo $targets | wc -w) targets"
+../$cargo_fuzz build -s none
+
+failed=()
+for t in $targets; do
+  mkdir -p "corpus/$t" "artifacts/$t"
+  dirs=("corpus/$t")
+  [ -d "seeds/$t" ] && dirs+=("seeds/$t")
+  [ -d "regressions/$t" ] && dirs+=("regressions/$t")
+  echo "ci-fuzz: $t for ${seconds}s"
+  # -rss_limit_mb: an input that makes the code allocate without bound is a crash too.
+  # -timeout: one input running 10 s is a hang.
+  if ! ../$cargo_fuzz run "$t" -s none "${dirs[@]}" -- \
+      -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
+      >"artifacts/$t.log" 2>&1; then
+    echo "ci-fuzz: $t FAILED; last lines of its log:" >&2
+    tail -40 "artifacts/$t.log" >&2
+    failed+=("$t")
+  else
+    grep -E "^(stat::number_of_executed_units|stat::peak_rss_mb|#[0-9]+ *DONE)" "artifacts/$t.log" | tr '\n' ' '
+    echo
+  fi
+done
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "ci-fuzz: crashes in: ${failed[*]} (inputs in fuzz/artifacts/<target>/)" >&2
+  exit 1
+fi
+echo "ci-fuzz: ok"
