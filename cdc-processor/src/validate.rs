@@ -679,9 +679,14 @@ impl ColumnRules {
             Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
             _ => Vec::new(),
         };
+        // Arrays of strings (uuids, e-mails, tags) hold no numbers: their Rust type rejects any.
+        let string_items = column
+            .get("items")
+            .and_then(|i| i.get("type"))
+            .is_some_and(|t| t == "string");
         let integers = types
             .iter()
-            .any(|t| matches!(*t, "integer" | "object" | "array"));
+            .any(|t| matches!(*t, "integer" | "object") || (*t == "array" && !string_items));
         ColumnRules {
             integers,
             minimum: num("minimum"),

@@ -470,6 +470,12 @@ async fn no_canary_leaves_the_pipeline() -> Result<()> {
         )
         .seed(7),
     );
+    println!(
+        "{} records, {} canaries in {} tables",
+        data.len(),
+        c.labels.len(),
+        Table::ALL.len()
+    );
     let records = kinesis_records(&data, "shardId-000000000000");
     let drive = drive_shard(
         &state,

@@ -340,12 +340,14 @@ pub fn event_json(records: &[KinesisEventRecord], arrival: f64) -> Result<Vec<u8
     Ok(serde_json::to_vec(&v)?)
 }
 
-/// Seconds since the epoch, now.
+/// Seconds since the epoch, now, to the millisecond as Lambda writes it (`aws_lambda_events`
+/// reads the fraction's digits as milliseconds: more than three fail the whole event).
 pub fn now_seconds() -> f64 {
-    std::time::SystemTime::now()
+    let ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or_default()
+        .map(|d| d.as_millis())
+        .unwrap_or_default();
+    ms as f64 / 1000.0
 }
 
 /// Path of the `cdc-processor` binary cargo built for this test run.
