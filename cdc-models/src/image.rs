@@ -70,6 +70,9 @@ pub trait TableImage:
     fn into_row(self) -> Result<Self::Row, Self>;
     /// The image of a full row.
     fn from_row(row: Self::Row) -> Self;
+    /// Writes the image as a JSON object: the same bytes as `serde_json::to_writer(out, self)`,
+    /// written by generated code without going through `serde` for the common column types.
+    fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()>;
 
     /// The table's metadata.
     fn meta() -> &'static TableMeta {
@@ -181,7 +184,7 @@ impl<T: TableImage> DynImage for T {
             .map(|k| serde_json::to_value(k).expect("generated key types serialize to JSON"))
     }
     fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
-        serde_json::to_writer(out, self)
+        TableImage::write_json(self, out)
     }
     fn to_json_value(&self) -> serde_json::Value {
         serde_json::to_value(self).expect("generated image types serialize to JSON")

@@ -30,6 +30,7 @@
 
 mod column;
 mod image;
+pub mod json;
 mod meta;
 mod operation;
 mod redact;

@@ -124,6 +124,7 @@ macro_rules! per_table_checks {
         fn check_all_tables() -> Vec<String> {
             let mut failures = Vec::new();
             $( check_table::<cdc_models::generated::$module::$image>(Table::$variant, &mut failures); )*
+            $( check_write_json_variants::<cdc_models::generated::$module::$image>(Table::$variant, &mut failures); )*
             failures
         }
     };
@@ -255,6 +256,54 @@ fn check_table<I: TableImage>(table: Table, failures: &mut Vec<String>) {
     if serde_json::from_str::<I>(&out).is_err() {
         failures.push(format!("{table}: redacted image does not deserialize"));
     }
+    check_write_json(table, &image, "redacted", failures);
+}
+
+/// The generated `write_json` writes exactly what `serde_json` writes through `Serialize`, for the
+/// full example, the redacted image, a partial image with nulls and the key.
+fn check_write_json<I: TableImage>(
+    table: Table,
+    image: &I,
+    what: &str,
+    failures: &mut Vec<String>,
+) {
+    let mut fast = Vec::new();
+    TableImage::write_json(image, &mut fast).unwrap();
+    if fast != serde_json::to_vec(image).unwrap() {
+        failures.push(format!(
+            "{table}: write_json of the {what} image differs from serde_json:\n{}\n{}",
+            String::from_utf8_lossy(&fast),
+            serde_json::to_string(image).unwrap()
+        ));
+    }
+    if let Some(key) = image.key() {
+        let any =
+            cdc_models::AnyKey::deserialize(table, serde_json::to_value(&key).unwrap()).unwrap();
+        let mut fast = Vec::new();
+        any.write_json(&mut fast).unwrap();
+        if fast != serde_json::to_vec(&key).unwrap() {
+            failures.push(format!("{table}: key write_json differs from serde_json"));
+        }
+    }
+}
+
+fn check_write_json_variants<I: TableImage>(table: Table, failures: &mut Vec<String>) {
+    let row = example(table.name());
+    let image: I = serde_json::from_value(row.clone()).unwrap();
+    check_write_json(table, &image, "example", failures);
+    // Every nullable column NULL, every other odd column absent.
+    let mut sparse = row.as_object().unwrap().clone();
+    for (i, f) in I::meta().fields.iter().enumerate() {
+        if f.nullable {
+            sparse.insert(f.name.to_string(), Value::Null);
+        } else if i % 2 == 1 && !f.key {
+            sparse.remove(f.name);
+        }
+    }
+    let image: I = serde_json::from_value(Value::Object(sparse)).unwrap();
+    check_write_json(table, &image, "sparse", failures);
+    let empty = I::default();
+    check_write_json(table, &empty, "empty", failures);
 }
 
 #[test]

@@ -314,7 +314,7 @@ impl<'a> ImageReader<'a> {
             )));
         }
         let dropped_before = self.dropped.len();
-        if let Some(result) = self.fast_read(raw) {
+        if let Some(result) = self.fast_read(which, raw) {
             return Ok(result);
         }
         // The fast path declined or failed: read column by column, normalizing, and find out why.
@@ -370,7 +370,7 @@ impl<'a> ImageReader<'a> {
     /// parsed straight into its Rust type. `None` when anything does not fit (a value needing
     /// normalization, a constraint violated, a Debezium placeholder): the caller then takes the
     /// column-by-column path, which normalizes or names the problem.
-    fn fast_read(&mut self, raw: &'a RawValue) -> Option<Option<Box<AnyImage>>> {
+    fn fast_read(&mut self, which: &str, raw: &'a RawValue) -> Option<Option<Box<AnyImage>>> {
         let text = raw.get();
         if self.format == SourceFormat::Debezium
             && text.contains("X19kZWJleml1bV91bmF2YWlsYWJsZV92YWx1ZQ==")
@@ -380,11 +380,26 @@ impl<'a> ImageReader<'a> {
         if self.format == SourceFormat::Debezium && text.contains("__debezium_unavailable_value") {
             return None;
         }
+        if self.schema.is_none() {
+            if let Some(raw) = self.schema_raw {
+                self.schema = Some(DebeziumSchema::parse(raw));
+            }
+        }
+        let schema = match &self.schema {
+            None => Ok(None),
+            Some(Ok(s)) => Ok(Some(s)),
+            // The careful path reports the schema's problem if a column needs it.
+            Some(Err(_)) => Err(()),
+        };
         let mut ctx = FastContext {
             table: self.table,
             rules: self.rules,
             dropped: &mut self.dropped,
             columns: 0,
+            format: self.format,
+            epoch_unit: self.epoch_unit,
+            schema,
+            after: which == "after",
         };
         let mut de = serde_json::Deserializer::from_str(text);
         let image = AnyImage::deserialize(
@@ -465,6 +480,65 @@ struct FastContext<'r> {
     rules: &'static TableRules,
     dropped: &'r mut Vec<String>,
     columns: usize,
+    format: SourceFormat,
+    epoch_unit: EpochUnit,
+    /// The Debezium schema, when the record has one; `Err` when it does not parse (then nothing is
+    /// normalized here: the careful path reports it).
+    schema: Result<Option<&'r DebeziumSchema>, ()>,
+    after: bool,
+}
+
+impl FastContext<'_> {
+    /// Whether the fast path looks at this column's raw text before reading it: columns with
+    /// schema constraints, and, for formats whose encodings differ from the schema types, the
+    /// kinds they encode differently.
+    fn inspects(&self, kind: ColumnKind, rules: &ColumnRules) -> bool {
+        rules.constrained()
+            || (self.format != SourceFormat::CoredbTrigger
+                && matches!(
+                    kind,
+                    ColumnKind::DateTime
+                        | ColumnKind::Date
+                        | ColumnKind::Decimal
+                        | ColumnKind::Object
+                        | ColumnKind::Array
+                        | ColumnKind::Boolean
+                        | ColumnKind::Integer
+                        | ColumnKind::Number
+                ))
+    }
+
+    /// The value normalized the way the careful path would (`None`: leave it to that path).
+    fn normalize(
+        &self,
+        field: &FieldMeta,
+        rules: &ColumnRules,
+        raw: &RawValue,
+    ) -> Option<Box<RawValue>> {
+        let schema = self.schema.ok()?;
+        let ctx = normalize::Context {
+            format: self.format,
+            epoch_unit: self.epoch_unit,
+            decimal_scale: rules.decimal_scale,
+            hint: schema.and_then(|s| s.hint(self.after, field.name)),
+        };
+        let new = normalize::normalize(field, raw, Level::Full, &ctx).ok()??;
+        (!type_mismatch(field.kind, &new) && rules.check(&new).is_ok()).then_some(new)
+    }
+}
+
+/// Whether a timestamp column's value is a string in the layout the image type reads directly.
+fn timestamp_fits(raw: &RawValue) -> bool {
+    let text = raw.get();
+    if text == "null" {
+        return true;
+    }
+    match text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+        Some(inner) if !inner.contains('\\') => {
+            cdc_models::json::parse_timestamp(inner, cdc_models::json::Zone::Required).is_some()
+        }
+        _ => false,
+    }
 }
 
 /// The typed image's deserializer for the fast path: a JSON object whose members are looked up in
@@ -568,15 +642,28 @@ impl<'de, A: serde::de::MapAccess<'de>> serde::de::MapAccess<'de> for FastMap<'_
         seed: S,
     ) -> Result<S::Value, Self::Error> {
         let rules = &self.ctx.rules.columns[self.current];
-        if !rules.constrained() {
+        let field = &self.ctx.table.meta().fields[self.current];
+        if !self.ctx.inspects(field.kind, rules) {
             return self.map.next_value_seed(seed);
         }
         let raw: &'de RawValue = self.map.next_value()?;
-        let field = &self.ctx.table.meta().fields[self.current];
-        if type_mismatch(field.kind, raw) || rules.check(raw).is_err() {
-            return Err(serde::de::Error::custom("column needs the careful path"));
+        let fits = !type_mismatch(field.kind, raw)
+            && (field.kind != ColumnKind::DateTime || timestamp_fits(raw))
+            && rules.check(raw).is_ok();
+        if fits {
+            return seed.deserialize(raw).map_err(serde::de::Error::custom);
         }
-        seed.deserialize(raw).map_err(serde::de::Error::custom)
+        // Normalize this value while streaming, as the careful path would; anything it cannot
+        // settle goes to the careful path, which names the problem.
+        match self.ctx.normalize(field, rules, raw) {
+            // An owned value: the seed reads with the input's lifetime, which `new` does not have.
+            Some(new) => {
+                let value: Value =
+                    serde_json::from_str(new.get()).map_err(serde::de::Error::custom)?;
+                seed.deserialize(value).map_err(serde::de::Error::custom)
+            }
+            None => Err(serde::de::Error::custom("column needs the careful path")),
+        }
     }
 }
 

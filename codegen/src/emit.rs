@@ -119,6 +119,39 @@ fn policy_tokens(c: &syn::Path, p: Policy) -> TokenStream {
     }
 }
 
+/// How `write_json` writes a value of this Rust type: a fast writer of `cdc_models::json` for
+/// the common column types, `serde_json` for the rest (typify's enums, newtypes, nested objects).
+fn value_writer(c: &syn::Path, ty: &syn::Type, value: TokenStream) -> TokenStream {
+    let spelled = quote!(#ty).to_string().replace(' ', "");
+    match spelled.as_str() {
+        "::uuid::Uuid" => quote!(#c::json::write_uuid(out, #value)),
+        "::chrono::DateTime<::chrono::offset::Utc>" => {
+            quote!(#c::json::write_datetime(out, #value))
+        }
+        "::std::string::String" => quote!(#c::json::write_str(out, #value)),
+        "i64" => quote!(#c::json::write_i64(out, *#value)),
+        "u64" => quote!(#c::json::write_u64(out, *#value)),
+        "::std::num::NonZeroU64" => {
+            quote!(#c::json::write_u64(out, ::std::num::NonZeroU64::get(*#value)))
+        }
+        "::chrono::naive::NaiveDate" => quote!(#c::json::write_date(out, #value)),
+        "bool" => quote!(#c::json::write_bool(out, *#value)),
+        _ => quote!(#c::json::write_serde(out, #value)?),
+    }
+}
+
+/// `"name":` as JSON bytes, escaped at generation time.
+fn key_literal(name: &str) -> syn::LitByteStr {
+    let mut key = serde_json::to_string(name).expect("a string serializes");
+    key.push(':');
+    syn::LitByteStr::new(key.as_bytes(), proc_macro2::Span::call_site())
+}
+
+/// Whether the column's type is the timestamp type typify produces for `format: date-time`.
+fn is_datetime(ty: &syn::Type) -> bool {
+    quote!(#ty).to_string().replace(' ', "") == "::chrono::DateTime<::chrono::offset::Utc>"
+}
+
 fn image_ident(t: &TableSchema) -> syn::Ident {
     format_ident!("{}Image", t.title)
 }
@@ -224,6 +257,10 @@ fn extra_items(t: &TableSchema, fields: &[Field<'_>], c: &syn::Path) -> TokenStr
     let title = &t.title;
     let table_variant = format_ident!("{}", pascal(&t.name));
     let n = fields.len();
+    let skip_path = format!(
+        "{}::Column::is_absent",
+        quote!(#c).to_string().replace(' ', "")
+    );
     let all_bits: u128 = if n >= 128 {
         u128::MAX
     } else {
@@ -252,6 +289,43 @@ fn extra_items(t: &TableSchema, fields: &[Field<'_>], c: &syn::Path) -> TokenStr
             match f.col.policy {
                 Some(p) => format!("{d}\n\nRedaction: `{}`.", policy_name(p)),
                 None => d,
+            }
+        })
+        .collect();
+
+    let image_writes: Vec<TokenStream> = fields
+        .iter()
+        .map(|f| {
+            let ident = &f.ident;
+            let key = key_literal(&f.col.name);
+            let write = value_writer(c, &f.inner, quote!(v));
+            quote! {
+                match &self.#ident {
+                    #c::Column::Absent => {}
+                    #c::Column::Null => {
+                        #c::json::write_key(out, &mut first, #key);
+                        out.extend_from_slice(b"null");
+                    }
+                    #c::Column::Value(v) => {
+                        #c::json::write_key(out, &mut first, #key);
+                        #write;
+                    }
+                }
+            }
+        })
+        .collect();
+    let image_serde_attrs: Vec<TokenStream> = fields
+        .iter()
+        .map(|f| {
+            let name = &f.col.name;
+            if is_datetime(&f.inner) {
+                let with = format!(
+                    "{}::json::deserialize_datetime_column",
+                    quote!(#c).to_string().replace(' ', "")
+                );
+                quote!(#[serde(rename = #name, default, skip_serializing_if = #skip_path, deserialize_with = #with)])
+            } else {
+                quote!(#[serde(rename = #name, default, skip_serializing_if = #skip_path)])
             }
         })
         .collect();
@@ -343,6 +417,18 @@ fn extra_items(t: &TableSchema, fields: &[Field<'_>], c: &syn::Path) -> TokenStr
     let key_names: Vec<&str> = key_fields.iter().map(|f| f.col.name.as_str()).collect();
     let key_idents: Vec<&syn::Ident> = key_fields.iter().map(|f| &f.ident).collect();
     let key_types: Vec<&syn::Type> = key_fields.iter().map(|f| &f.inner).collect();
+    let key_writes: Vec<TokenStream> = key_fields
+        .iter()
+        .map(|f| {
+            let ident = &f.ident;
+            let key = key_literal(&f.col.name);
+            let write = value_writer(c, &f.inner, quote!(&self.#ident));
+            quote! {
+                #c::json::write_key(out, &mut first, #key);
+                #write;
+            }
+        })
+        .collect();
 
     let field_metas: Vec<TokenStream> = fields
         .iter()
@@ -382,10 +468,6 @@ fn extra_items(t: &TableSchema, fields: &[Field<'_>], c: &syn::Path) -> TokenStr
         t.name
     );
     let key_doc = format!("The primary key of table `{}`.", t.name);
-    let skip = format!(
-        "{}::Column::is_absent",
-        quote!(#c).to_string().replace(' ', "")
-    );
 
     quote! {
         impl ::std::fmt::Debug for #row {
@@ -401,7 +483,7 @@ fn extra_items(t: &TableSchema, fields: &[Field<'_>], c: &syn::Path) -> TokenStr
         pub struct #image {
             #(
                 #[doc = #docs]
-                #[serde(rename = #names, default, skip_serializing_if = #skip)]
+                #image_serde_attrs
                 pub #idents: #c::Column<#inners>,
             )*
         }
@@ -471,6 +553,27 @@ fn extra_items(t: &TableSchema, fields: &[Field<'_>], c: &syn::Path) -> TokenStr
 
             fn from_row(row: #row) -> Self {
                 Self { #( #from_row, )* }
+            }
+
+            fn write_json(&self, out: &mut ::std::vec::Vec<u8>) -> ::serde_json::Result<()> {
+                out.push(b'{');
+                let mut first = true;
+                #( #image_writes )*
+                let _ = first;
+                out.push(b'}');
+                Ok(())
+            }
+        }
+
+        impl #key {
+            /// Writes the key as a JSON object: the same bytes as `serde_json::to_writer`.
+            pub fn write_json(&self, out: &mut ::std::vec::Vec<u8>) -> ::serde_json::Result<()> {
+                out.push(b'{');
+                let mut first = true;
+                #( #key_writes )*
+                let _ = first;
+                out.push(b'}');
+                Ok(())
             }
         }
 
@@ -611,6 +714,11 @@ pub(crate) fn registry(tables: &[TableSchema], settings: &Settings) -> String {
                 match self { #( AnyImage::#variants(i) => i, )* }
             }
 
+            /// Writes the image as a JSON object: the same bytes as `serde_json::to_writer`.
+            pub fn write_json(&self, out: &mut ::std::vec::Vec<u8>) -> ::serde_json::Result<()> {
+                match self { #( AnyImage::#variants(i) => #c::TableImage::write_json(i, out), )* }
+            }
+
             /// The key of this image, if every key column is present.
             pub fn key(&self) -> ::std::option::Option<AnyKey> {
                 match self { #( AnyImage::#variants(i) => #c::TableImage::key(i).map(AnyKey::#variants), )* }
@@ -641,6 +749,11 @@ pub(crate) fn registry(tables: &[TableSchema], settings: &Settings) -> String {
             /// The table of this key.
             pub fn table(&self) -> Table {
                 match self { #( AnyKey::#variants(_) => Table::#variants, )* }
+            }
+
+            /// Writes the key as a JSON object: the same bytes as `serde_json::to_writer`.
+            pub fn write_json(&self, out: &mut ::std::vec::Vec<u8>) -> ::serde_json::Result<()> {
+                match self { #( AnyKey::#variants(k) => k.write_json(out), )* }
             }
         }
 

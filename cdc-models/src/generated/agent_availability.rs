@@ -262,7 +262,8 @@ pub struct AgentAvailabilityImage {
     #[serde(
         rename = "blocked_until",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_datetime_column"
     )]
     pub blocked_until: crate::Column<::chrono::DateTime<::chrono::offset::Utc>>,
     ///Channel this capacity row is for.
@@ -283,21 +284,24 @@ pub struct AgentAvailabilityImage {
     #[serde(
         rename = "idle_since",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_datetime_column"
     )]
     pub idle_since: crate::Column<::chrono::DateTime<::chrono::offset::Utc>>,
     ///When the agent last accepted an offered interaction on this channel.
     #[serde(
         rename = "last_accepted_at",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_datetime_column"
     )]
     pub last_accepted_at: crate::Column<::chrono::DateTime<::chrono::offset::Utc>>,
     ///When routing last offered the agent an interaction on this channel.
     #[serde(
         rename = "last_offered_at",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_datetime_column"
     )]
     pub last_offered_at: crate::Column<::chrono::DateTime<::chrono::offset::Utc>>,
     ///Interactions of this channel the agent may handle at once.
@@ -339,7 +343,8 @@ pub struct AgentAvailabilityImage {
     #[serde(
         rename = "updated_at",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_datetime_column"
     )]
     pub updated_at: crate::Column<::chrono::DateTime<::chrono::offset::Utc>>,
 }
@@ -646,6 +651,200 @@ impl crate::TableImage for AgentAvailabilityImage {
             tenant_id: crate::Column::Value(row.tenant_id),
             updated_at: crate::Column::Value(row.updated_at),
         }
+    }
+    fn write_json(&self, out: &mut ::std::vec::Vec<u8>) -> ::serde_json::Result<()> {
+        out.push(b'{');
+        let mut first = true;
+        match &self.active_interactions {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"active_interactions\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"active_interactions\":");
+                crate::json::write_i64(out, *v);
+            }
+        }
+        match &self.agent_id {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"agent_id\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"agent_id\":");
+                crate::json::write_uuid(out, v);
+            }
+        }
+        match &self.block_reason {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"block_reason\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"block_reason\":");
+                crate::json::write_serde(out, v)?;
+            }
+        }
+        match &self.blocked_until {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"blocked_until\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"blocked_until\":");
+                crate::json::write_datetime(out, v);
+            }
+        }
+        match &self.channel {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"channel\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"channel\":");
+                crate::json::write_serde(out, v)?;
+            }
+        }
+        match &self.consecutive_missed_offers {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(
+                    out,
+                    &mut first,
+                    b"\"consecutive_missed_offers\":",
+                );
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(
+                    out,
+                    &mut first,
+                    b"\"consecutive_missed_offers\":",
+                );
+                crate::json::write_i64(out, *v);
+            }
+        }
+        match &self.idle_since {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"idle_since\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"idle_since\":");
+                crate::json::write_datetime(out, v);
+            }
+        }
+        match &self.last_accepted_at {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"last_accepted_at\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"last_accepted_at\":");
+                crate::json::write_datetime(out, v);
+            }
+        }
+        match &self.last_offered_at {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"last_offered_at\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"last_offered_at\":");
+                crate::json::write_datetime(out, v);
+            }
+        }
+        match &self.max_concurrent {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"max_concurrent\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"max_concurrent\":");
+                crate::json::write_i64(out, *v);
+            }
+        }
+        match &self.occupancy_ratio {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"occupancy_ratio\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"occupancy_ratio\":");
+                crate::json::write_serde(out, v)?;
+            }
+        }
+        match &self.routable {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"routable\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"routable\":");
+                crate::json::write_bool(out, *v);
+            }
+        }
+        match &self.team_id {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"team_id\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"team_id\":");
+                crate::json::write_uuid(out, v);
+            }
+        }
+        match &self.tenant_id {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"tenant_id\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"tenant_id\":");
+                crate::json::write_uuid(out, v);
+            }
+        }
+        match &self.updated_at {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"updated_at\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"updated_at\":");
+                crate::json::write_datetime(out, v);
+            }
+        }
+        let _ = first;
+        out.push(b'}');
+        Ok(())
+    }
+}
+impl AgentAvailabilityKey {
+    /// Writes the key as a JSON object: the same bytes as `serde_json::to_writer`.
+    pub fn write_json(&self, out: &mut ::std::vec::Vec<u8>) -> ::serde_json::Result<()> {
+        out.push(b'{');
+        let mut first = true;
+        crate::json::write_key(out, &mut first, b"\"agent_id\":");
+        crate::json::write_uuid(out, &self.agent_id);
+        crate::json::write_key(out, &mut first, b"\"channel\":");
+        crate::json::write_serde(out, &self.channel)?;
+        let _ = first;
+        out.push(b'}');
+        Ok(())
     }
 }
 /// Metadata of this table, from its schema's `x-cdc` and `x-redact` annotations.

@@ -359,7 +359,8 @@ pub struct ApiKeyImage {
     #[serde(
         rename = "created_at",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_datetime_column"
     )]
     pub created_at: crate::Column<::chrono::DateTime<::chrono::offset::Utc>>,
     ///Administrator (users.id) who created the key.
@@ -380,7 +381,8 @@ pub struct ApiKeyImage {
     #[serde(
         rename = "expires_at",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_datetime_column"
     )]
     pub expires_at: crate::Column<::chrono::DateTime<::chrono::offset::Utc>>,
     ///Algorithm of key_hash.
@@ -413,7 +415,8 @@ Redaction: `remove`.*/
     #[serde(
         rename = "last_used_at",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_datetime_column"
     )]
     pub last_used_at: crate::Column<::chrono::DateTime<::chrono::offset::Utc>>,
     /**Source IP address of the last request.
@@ -446,7 +449,8 @@ Redaction: `hash`.*/
     #[serde(
         rename = "revoked_at",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_datetime_column"
     )]
     pub revoked_at: crate::Column<::chrono::DateTime<::chrono::offset::Utc>>,
     ///Administrator (users.id) who revoked the key.
@@ -481,7 +485,8 @@ Redaction: `hash`.*/
     #[serde(
         rename = "updated_at",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_datetime_column"
     )]
     pub updated_at: crate::Column<::chrono::DateTime<::chrono::offset::Utc>>,
     ///Requests made with the key.
@@ -910,6 +915,256 @@ impl crate::TableImage for ApiKeyImage {
             updated_at: crate::Column::Value(row.updated_at),
             usage_count: crate::Column::Value(row.usage_count),
         }
+    }
+    fn write_json(&self, out: &mut ::std::vec::Vec<u8>) -> ::serde_json::Result<()> {
+        out.push(b'{');
+        let mut first = true;
+        match &self.allowed_cidrs {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"allowed_cidrs\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"allowed_cidrs\":");
+                crate::json::write_serde(out, v)?;
+            }
+        }
+        match &self.created_at {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"created_at\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"created_at\":");
+                crate::json::write_datetime(out, v);
+            }
+        }
+        match &self.created_by_user_id {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"created_by_user_id\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"created_by_user_id\":");
+                crate::json::write_uuid(out, v);
+            }
+        }
+        match &self.environment {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"environment\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"environment\":");
+                crate::json::write_serde(out, v)?;
+            }
+        }
+        match &self.expires_at {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"expires_at\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"expires_at\":");
+                crate::json::write_datetime(out, v);
+            }
+        }
+        match &self.hash_algorithm {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"hash_algorithm\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"hash_algorithm\":");
+                crate::json::write_serde(out, v)?;
+            }
+        }
+        match &self.id {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"id\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"id\":");
+                crate::json::write_uuid(out, v);
+            }
+        }
+        match &self.key_hash {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"key_hash\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"key_hash\":");
+                crate::json::write_str(out, v);
+            }
+        }
+        match &self.key_prefix {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"key_prefix\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"key_prefix\":");
+                crate::json::write_serde(out, v)?;
+            }
+        }
+        match &self.last_used_at {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"last_used_at\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"last_used_at\":");
+                crate::json::write_datetime(out, v);
+            }
+        }
+        match &self.last_used_ip {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"last_used_ip\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"last_used_ip\":");
+                crate::json::write_str(out, v);
+            }
+        }
+        match &self.name {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"name\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"name\":");
+                crate::json::write_str(out, v);
+            }
+        }
+        match &self.rate_limit_per_minute {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"rate_limit_per_minute\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"rate_limit_per_minute\":");
+                crate::json::write_u64(out, ::std::num::NonZeroU64::get(*v));
+            }
+        }
+        match &self.revocation_reason {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"revocation_reason\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"revocation_reason\":");
+                crate::json::write_str(out, v);
+            }
+        }
+        match &self.revoked_at {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"revoked_at\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"revoked_at\":");
+                crate::json::write_datetime(out, v);
+            }
+        }
+        match &self.revoked_by_user_id {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"revoked_by_user_id\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"revoked_by_user_id\":");
+                crate::json::write_uuid(out, v);
+            }
+        }
+        match &self.scopes {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"scopes\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"scopes\":");
+                crate::json::write_serde(out, v)?;
+            }
+        }
+        match &self.status {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"status\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"status\":");
+                crate::json::write_serde(out, v)?;
+            }
+        }
+        match &self.tenant_id {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"tenant_id\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"tenant_id\":");
+                crate::json::write_uuid(out, v);
+            }
+        }
+        match &self.updated_at {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"updated_at\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"updated_at\":");
+                crate::json::write_datetime(out, v);
+            }
+        }
+        match &self.usage_count {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"usage_count\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"usage_count\":");
+                crate::json::write_i64(out, *v);
+            }
+        }
+        let _ = first;
+        out.push(b'}');
+        Ok(())
+    }
+}
+impl ApiKeyKey {
+    /// Writes the key as a JSON object: the same bytes as `serde_json::to_writer`.
+    pub fn write_json(&self, out: &mut ::std::vec::Vec<u8>) -> ::serde_json::Result<()> {
+        out.push(b'{');
+        let mut first = true;
+        crate::json::write_key(out, &mut first, b"\"id\":");
+        crate::json::write_uuid(out, &self.id);
+        let _ = first;
+        out.push(b'}');
+        Ok(())
     }
 }
 /// Metadata of this table, from its schema's `x-cdc` and `x-redact` annotations.

@@ -423,7 +423,8 @@ pub struct HolidayImage {
     #[serde(
         rename = "created_at",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_datetime_column"
     )]
     pub created_at: crate::Column<::chrono::DateTime<::chrono::offset::Utc>>,
     ///Last day of the holiday (equal to starts_on for one-day holidays).
@@ -478,7 +479,8 @@ pub struct HolidayImage {
     #[serde(
         rename = "updated_at",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_datetime_column"
     )]
     pub updated_at: crate::Column<::chrono::DateTime<::chrono::offset::Utc>>,
 }
@@ -783,6 +785,190 @@ impl crate::TableImage for HolidayImage {
             tenant_id: crate::Column::Value(row.tenant_id),
             updated_at: crate::Column::Value(row.updated_at),
         }
+    }
+    fn write_json(&self, out: &mut ::std::vec::Vec<u8>) -> ::serde_json::Result<()> {
+        out.push(b'{');
+        let mut first = true;
+        match &self.announcement_text {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"announcement_text\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"announcement_text\":");
+                crate::json::write_str(out, v);
+            }
+        }
+        match &self.business_hours_id {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"business_hours_id\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"business_hours_id\":");
+                crate::json::write_uuid(out, v);
+            }
+        }
+        match &self.close_time {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"close_time\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"close_time\":");
+                crate::json::write_serde(out, v)?;
+            }
+        }
+        match &self.closure_kind {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"closure_kind\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"closure_kind\":");
+                crate::json::write_serde(out, v)?;
+            }
+        }
+        match &self.country_code {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"country_code\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"country_code\":");
+                crate::json::write_serde(out, v)?;
+            }
+        }
+        match &self.created_at {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"created_at\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"created_at\":");
+                crate::json::write_datetime(out, v);
+            }
+        }
+        match &self.ends_on {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"ends_on\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"ends_on\":");
+                crate::json::write_date(out, v);
+            }
+        }
+        match &self.id {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"id\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"id\":");
+                crate::json::write_uuid(out, v);
+            }
+        }
+        match &self.name {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"name\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"name\":");
+                crate::json::write_serde(out, v)?;
+            }
+        }
+        match &self.open_time {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"open_time\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"open_time\":");
+                crate::json::write_serde(out, v)?;
+            }
+        }
+        match &self.recurs_yearly {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"recurs_yearly\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"recurs_yearly\":");
+                crate::json::write_bool(out, *v);
+            }
+        }
+        match &self.region_code {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"region_code\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"region_code\":");
+                crate::json::write_str(out, v);
+            }
+        }
+        match &self.starts_on {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"starts_on\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"starts_on\":");
+                crate::json::write_date(out, v);
+            }
+        }
+        match &self.tenant_id {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"tenant_id\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"tenant_id\":");
+                crate::json::write_uuid(out, v);
+            }
+        }
+        match &self.updated_at {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"updated_at\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"updated_at\":");
+                crate::json::write_datetime(out, v);
+            }
+        }
+        let _ = first;
+        out.push(b'}');
+        Ok(())
+    }
+}
+impl HolidayKey {
+    /// Writes the key as a JSON object: the same bytes as `serde_json::to_writer`.
+    pub fn write_json(&self, out: &mut ::std::vec::Vec<u8>) -> ::serde_json::Result<()> {
+        out.push(b'{');
+        let mut first = true;
+        crate::json::write_key(out, &mut first, b"\"id\":");
+        crate::json::write_uuid(out, &self.id);
+        let _ = first;
+        out.push(b'}');
+        Ok(())
     }
 }
 /// Metadata of this table, from its schema's `x-cdc` and `x-redact` annotations.

@@ -835,7 +835,8 @@ Redaction: `mask`.*/
     #[serde(
         rename = "created_at",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_datetime_column"
     )]
     pub created_at: crate::Column<::chrono::DateTime<::chrono::offset::Utc>>,
     ///ISO 4217 currency code.
@@ -911,7 +912,8 @@ Redaction: `mask`.*/
     #[serde(
         rename = "paid_at",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_datetime_column"
     )]
     pub paid_at: crate::Column<::chrono::DateTime<::chrono::offset::Utc>>,
     ///Days between issue and due date.
@@ -972,7 +974,8 @@ Redaction: `remove`.*/
     #[serde(
         rename = "updated_at",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_datetime_column"
     )]
     pub updated_at: crate::Column<::chrono::DateTime<::chrono::offset::Utc>>,
 }
@@ -1512,6 +1515,322 @@ impl crate::TableImage for InvoiceImage {
             total: crate::Column::Value(row.total),
             updated_at: crate::Column::Value(row.updated_at),
         }
+    }
+    fn write_json(&self, out: &mut ::std::vec::Vec<u8>) -> ::serde_json::Result<()> {
+        out.push(b'{');
+        let mut first = true;
+        match &self.amount_due {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"amount_due\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"amount_due\":");
+                crate::json::write_serde(out, v)?;
+            }
+        }
+        match &self.amount_paid {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"amount_paid\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"amount_paid\":");
+                crate::json::write_serde(out, v)?;
+            }
+        }
+        match &self.billing_address {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"billing_address\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"billing_address\":");
+                crate::json::write_serde(out, v)?;
+            }
+        }
+        match &self.billing_email {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"billing_email\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"billing_email\":");
+                crate::json::write_str(out, v);
+            }
+        }
+        match &self.billing_name {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"billing_name\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"billing_name\":");
+                crate::json::write_str(out, v);
+            }
+        }
+        match &self.created_at {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"created_at\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"created_at\":");
+                crate::json::write_datetime(out, v);
+            }
+        }
+        match &self.currency {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"currency\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"currency\":");
+                crate::json::write_serde(out, v)?;
+            }
+        }
+        match &self.customer_id {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"customer_id\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"customer_id\":");
+                crate::json::write_u64(out, ::std::num::NonZeroU64::get(*v));
+            }
+        }
+        match &self.customer_tax_id {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"customer_tax_id\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"customer_tax_id\":");
+                crate::json::write_str(out, v);
+            }
+        }
+        match &self.discount_total {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"discount_total\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"discount_total\":");
+                crate::json::write_serde(out, v)?;
+            }
+        }
+        match &self.due_date {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"due_date\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"due_date\":");
+                crate::json::write_date(out, v);
+            }
+        }
+        match &self.id {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"id\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"id\":");
+                crate::json::write_uuid(out, v);
+            }
+        }
+        match &self.invoice_number {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"invoice_number\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"invoice_number\":");
+                crate::json::write_serde(out, v)?;
+            }
+        }
+        match &self.issue_date {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"issue_date\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"issue_date\":");
+                crate::json::write_date(out, v);
+            }
+        }
+        match &self.lines {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"lines\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"lines\":");
+                crate::json::write_serde(out, v)?;
+            }
+        }
+        match &self.memo {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"memo\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"memo\":");
+                crate::json::write_str(out, v);
+            }
+        }
+        match &self.order_id {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"order_id\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"order_id\":");
+                crate::json::write_uuid(out, v);
+            }
+        }
+        match &self.paid_at {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"paid_at\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"paid_at\":");
+                crate::json::write_datetime(out, v);
+            }
+        }
+        match &self.payment_terms_days {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"payment_terms_days\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"payment_terms_days\":");
+                crate::json::write_i64(out, *v);
+            }
+        }
+        match &self.pdf_url {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"pdf_url\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"pdf_url\":");
+                crate::json::write_str(out, v);
+            }
+        }
+        match &self.status {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"status\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"status\":");
+                crate::json::write_serde(out, v)?;
+            }
+        }
+        match &self.subscription_id {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"subscription_id\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"subscription_id\":");
+                crate::json::write_uuid(out, v);
+            }
+        }
+        match &self.subtotal {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"subtotal\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"subtotal\":");
+                crate::json::write_serde(out, v)?;
+            }
+        }
+        match &self.tax_total {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"tax_total\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"tax_total\":");
+                crate::json::write_serde(out, v)?;
+            }
+        }
+        match &self.tenant_id {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"tenant_id\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"tenant_id\":");
+                crate::json::write_uuid(out, v);
+            }
+        }
+        match &self.total {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"total\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"total\":");
+                crate::json::write_serde(out, v)?;
+            }
+        }
+        match &self.updated_at {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"updated_at\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"updated_at\":");
+                crate::json::write_datetime(out, v);
+            }
+        }
+        let _ = first;
+        out.push(b'}');
+        Ok(())
+    }
+}
+impl InvoiceKey {
+    /// Writes the key as a JSON object: the same bytes as `serde_json::to_writer`.
+    pub fn write_json(&self, out: &mut ::std::vec::Vec<u8>) -> ::serde_json::Result<()> {
+        out.push(b'{');
+        let mut first = true;
+        crate::json::write_key(out, &mut first, b"\"id\":");
+        crate::json::write_uuid(out, &self.id);
+        let _ = first;
+        out.push(b'}');
+        Ok(())
     }
 }
 /// Metadata of this table, from its schema's `x-cdc` and `x-redact` annotations.

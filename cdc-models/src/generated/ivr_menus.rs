@@ -369,7 +369,8 @@ pub struct IvrMenuImage {
     #[serde(
         rename = "created_at",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_datetime_column"
     )]
     pub created_at: crate::Column<::chrono::DateTime<::chrono::offset::Utc>>,
     ///Queue (queues.id) used by the default_queue fallback.
@@ -438,7 +439,8 @@ pub struct IvrMenuImage {
     #[serde(
         rename = "published_at",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_datetime_column"
     )]
     pub published_at: crate::Column<::chrono::DateTime<::chrono::offset::Utc>>,
     ///User (users.id) who published the current version.
@@ -487,7 +489,8 @@ pub struct IvrMenuImage {
     #[serde(
         rename = "updated_at",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_datetime_column"
     )]
     pub updated_at: crate::Column<::chrono::DateTime<::chrono::offset::Utc>>,
     ///Published version number, incremented on every publication.
@@ -907,6 +910,256 @@ impl crate::TableImage for IvrMenuImage {
             updated_at: crate::Column::Value(row.updated_at),
             version: crate::Column::Value(row.version),
         }
+    }
+    fn write_json(&self, out: &mut ::std::vec::Vec<u8>) -> ::serde_json::Result<()> {
+        out.push(b'{');
+        let mut first = true;
+        match &self.business_hours_id {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"business_hours_id\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"business_hours_id\":");
+                crate::json::write_uuid(out, v);
+            }
+        }
+        match &self.created_at {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"created_at\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"created_at\":");
+                crate::json::write_datetime(out, v);
+            }
+        }
+        match &self.default_queue_id {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"default_queue_id\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"default_queue_id\":");
+                crate::json::write_uuid(out, v);
+            }
+        }
+        match &self.dtmf_enabled {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"dtmf_enabled\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"dtmf_enabled\":");
+                crate::json::write_bool(out, *v);
+            }
+        }
+        match &self.entry_number {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"entry_number\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"entry_number\":");
+                crate::json::write_str(out, v);
+            }
+        }
+        match &self.fallback_action {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"fallback_action\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"fallback_action\":");
+                crate::json::write_serde(out, v)?;
+            }
+        }
+        match &self.id {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"id\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"id\":");
+                crate::json::write_uuid(out, v);
+            }
+        }
+        match &self.input_timeout_seconds {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"input_timeout_seconds\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"input_timeout_seconds\":");
+                crate::json::write_u64(out, ::std::num::NonZeroU64::get(*v));
+            }
+        }
+        match &self.language_tag {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"language_tag\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"language_tag\":");
+                crate::json::write_serde(out, v)?;
+            }
+        }
+        match &self.max_retries {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"max_retries\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"max_retries\":");
+                crate::json::write_i64(out, *v);
+            }
+        }
+        match &self.menu_tree {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"menu_tree\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"menu_tree\":");
+                crate::json::write_serde(out, v)?;
+            }
+        }
+        match &self.name {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"name\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"name\":");
+                crate::json::write_serde(out, v)?;
+            }
+        }
+        match &self.published_at {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"published_at\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"published_at\":");
+                crate::json::write_datetime(out, v);
+            }
+        }
+        match &self.published_by {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"published_by\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"published_by\":");
+                crate::json::write_uuid(out, v);
+            }
+        }
+        match &self.speech_enabled {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"speech_enabled\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"speech_enabled\":");
+                crate::json::write_bool(out, *v);
+            }
+        }
+        match &self.status {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"status\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"status\":");
+                crate::json::write_serde(out, v)?;
+            }
+        }
+        match &self.summary {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"summary\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"summary\":");
+                crate::json::write_str(out, v);
+            }
+        }
+        match &self.tenant_id {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"tenant_id\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"tenant_id\":");
+                crate::json::write_uuid(out, v);
+            }
+        }
+        match &self.tts_voice {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"tts_voice\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"tts_voice\":");
+                crate::json::write_str(out, v);
+            }
+        }
+        match &self.updated_at {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"updated_at\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"updated_at\":");
+                crate::json::write_datetime(out, v);
+            }
+        }
+        match &self.version {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"version\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"version\":");
+                crate::json::write_u64(out, ::std::num::NonZeroU64::get(*v));
+            }
+        }
+        let _ = first;
+        out.push(b'}');
+        Ok(())
+    }
+}
+impl IvrMenuKey {
+    /// Writes the key as a JSON object: the same bytes as `serde_json::to_writer`.
+    pub fn write_json(&self, out: &mut ::std::vec::Vec<u8>) -> ::serde_json::Result<()> {
+        out.push(b'{');
+        let mut first = true;
+        crate::json::write_key(out, &mut first, b"\"id\":");
+        crate::json::write_uuid(out, &self.id);
+        let _ = first;
+        out.push(b'}');
+        Ok(())
     }
 }
 /// Metadata of this table, from its schema's `x-cdc` and `x-redact` annotations.

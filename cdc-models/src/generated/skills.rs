@@ -413,7 +413,8 @@ pub struct SkillImage {
     #[serde(
         rename = "archived_at",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_datetime_column"
     )]
     pub archived_at: crate::Column<::chrono::DateTime<::chrono::offset::Utc>>,
     ///Days a certification for this skill stays valid, null if it never expires.
@@ -437,7 +438,8 @@ pub struct SkillImage {
     #[serde(
         rename = "created_at",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_datetime_column"
     )]
     pub created_at: crate::Column<::chrono::DateTime<::chrono::offset::Utc>>,
     ///User (users.id) who created the skill, null for system-provisioned skills.
@@ -506,7 +508,8 @@ pub struct SkillImage {
     #[serde(
         rename = "updated_at",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_datetime_column"
     )]
     pub updated_at: crate::Column<::chrono::DateTime<::chrono::offset::Utc>>,
 }
@@ -834,6 +837,209 @@ impl crate::TableImage for SkillImage {
             tenant_id: crate::Column::Value(row.tenant_id),
             updated_at: crate::Column::Value(row.updated_at),
         }
+    }
+    fn write_json(&self, out: &mut ::std::vec::Vec<u8>) -> ::serde_json::Result<()> {
+        out.push(b'{');
+        let mut first = true;
+        match &self.archived_at {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"archived_at\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"archived_at\":");
+                crate::json::write_datetime(out, v);
+            }
+        }
+        match &self.certification_validity_days {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(
+                    out,
+                    &mut first,
+                    b"\"certification_validity_days\":",
+                );
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(
+                    out,
+                    &mut first,
+                    b"\"certification_validity_days\":",
+                );
+                crate::json::write_u64(out, ::std::num::NonZeroU64::get(*v));
+            }
+        }
+        match &self.channels {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"channels\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"channels\":");
+                crate::json::write_serde(out, v)?;
+            }
+        }
+        match &self.code {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"code\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"code\":");
+                crate::json::write_serde(out, v)?;
+            }
+        }
+        match &self.created_at {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"created_at\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"created_at\":");
+                crate::json::write_datetime(out, v);
+            }
+        }
+        match &self.created_by {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"created_by\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"created_by\":");
+                crate::json::write_uuid(out, v);
+            }
+        }
+        match &self.id {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"id\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"id\":");
+                crate::json::write_uuid(out, v);
+            }
+        }
+        match &self.is_active {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"is_active\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"is_active\":");
+                crate::json::write_bool(out, *v);
+            }
+        }
+        match &self.language_tag {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"language_tag\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"language_tag\":");
+                crate::json::write_serde(out, v)?;
+            }
+        }
+        match &self.max_proficiency {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"max_proficiency\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"max_proficiency\":");
+                crate::json::write_u64(out, ::std::num::NonZeroU64::get(*v));
+            }
+        }
+        match &self.name {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"name\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"name\":");
+                crate::json::write_serde(out, v)?;
+            }
+        }
+        match &self.requires_certification {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"requires_certification\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"requires_certification\":");
+                crate::json::write_bool(out, *v);
+            }
+        }
+        match &self.skill_kind {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"skill_kind\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"skill_kind\":");
+                crate::json::write_serde(out, v)?;
+            }
+        }
+        match &self.summary {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"summary\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"summary\":");
+                crate::json::write_str(out, v);
+            }
+        }
+        match &self.tenant_id {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"tenant_id\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"tenant_id\":");
+                crate::json::write_uuid(out, v);
+            }
+        }
+        match &self.updated_at {
+            crate::Column::Absent => {}
+            crate::Column::Null => {
+                crate::json::write_key(out, &mut first, b"\"updated_at\":");
+                out.extend_from_slice(b"null");
+            }
+            crate::Column::Value(v) => {
+                crate::json::write_key(out, &mut first, b"\"updated_at\":");
+                crate::json::write_datetime(out, v);
+            }
+        }
+        let _ = first;
+        out.push(b'}');
+        Ok(())
+    }
+}
+impl SkillKey {
+    /// Writes the key as a JSON object: the same bytes as `serde_json::to_writer`.
+    pub fn write_json(&self, out: &mut ::std::vec::Vec<u8>) -> ::serde_json::Result<()> {
+        out.push(b'{');
+        let mut first = true;
+        crate::json::write_key(out, &mut first, b"\"id\":");
+        crate::json::write_uuid(out, &self.id);
+        let _ = first;
+        out.push(b'}');
+        Ok(())
     }
 }
 /// Metadata of this table, from its schema's `x-cdc` and `x-redact` annotations.

@@ -22,7 +22,7 @@ use super::{epoch_to_datetime, FieldHint, SourceFormat};
 use crate::config::EpochUnit;
 use base64::Engine;
 use cdc_models::{ColumnKind, FieldMeta};
-use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 
@@ -300,11 +300,14 @@ fn epoch_by_unit(v: i64, unit: EpochUnit) -> Result<Option<DateTime<Utc>>, Strin
 
 /// RFC 3339 UTC with fractional seconds only when present.
 pub fn format_datetime(dt: DateTime<Utc>) -> String {
-    dt.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+    cdc_models::json::format_datetime(&dt)
 }
 
 /// Parses RFC 3339 and the common database layouts (space separator, no zone = UTC, `+HH`).
 pub fn parse_datetime_lenient(s: &str) -> Option<DateTime<Utc>> {
+    if let Some(t) = cdc_models::json::parse_timestamp(s, cdc_models::json::Zone::UtcIfMissing) {
+        return Some(t);
+    }
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&Utc));
     }

@@ -1,0 +1,521 @@
+//! Fast JSON codecs for the hot path: the writers the generated `write_json` methods call, and a
+//! timestamp parser for the common RFC 3339 layout.
+//!
+//! Every writer produces exactly the bytes `serde_json` produces for the same value through the
+//! types' `Serialize` impls (tests compare them), only without going through `core::fmt`:
+//! a UUID or a timestamp is formatted into a stack buffer and copied, a string without characters
+//! to escape is copied as it is, column names arrive pre-escaped from the generator.
+//!
+//! [`parse_timestamp`] reads the layout sources actually send (`2024-01-15T10:30:00.123456Z`,
+//! `+02:00` offsets, a space instead of `T`) directly and returns `None` for anything else, so
+//! callers fall back to `chrono`: it never accepts a string `chrono` rejects, and agrees with it
+//! on every string it accepts (tested against `chrono` over generated inputs).
+
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Timelike, Utc};
+use serde::Serialize;
+
+/// Writes `s` as a JSON string (quoted, escaped like `serde_json`).
+#[inline]
+pub fn write_str(out: &mut Vec<u8>, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        serde_json::to_writer(out, s).expect("writing a string to a Vec cannot fail");
+    }
+}
+
+/// Writes an integer.
+#[inline]
+pub fn write_i64(out: &mut Vec<u8>, v: i64) {
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+}
+
+/// Writes an unsigned integer.
+#[inline]
+pub fn write_u64(out: &mut Vec<u8>, v: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+}
+
+/// Writes `true` or `false`.
+#[inline]
+pub fn write_bool(out: &mut Vec<u8>, v: bool) {
+    out.extend_from_slice(if v { b"true" } else { b"false" });
+}
+
+/// Writes a UUID as a quoted, lower-case, hyphenated string (as `uuid`'s `Serialize` does).
+#[inline]
+pub fn write_uuid(out: &mut Vec<u8>, v: &uuid::Uuid) {
+    let mut buf = [0u8; 38];
+    buf[0] = b'"';
+    v.hyphenated().encode_lower(&mut buf[1..37]);
+    buf[37] = b'"';
+    out.extend_from_slice(&buf);
+}
+
+/// Writes a timestamp as a quoted RFC 3339 string, as `chrono`'s `Serialize` does
+/// (`to_rfc3339_opts(SecondsFormat::AutoSi, true)`: `Z`, fractional digits only when needed, in
+/// groups of 3).
+#[inline]
+pub fn write_datetime(out: &mut Vec<u8>, v: &DateTime<Utc>) {
+    let mut buf = [0u8; 32];
+    match format_into(v, &mut buf) {
+        Some(n) => {
+            out.push(b'"');
+            out.extend_from_slice(&buf[..n]);
+            out.push(b'"');
+        }
+        None => write_str(out, &v.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+    }
+}
+
+/// Writes a date as a quoted `YYYY-MM-DD` string (as `chrono`'s `Serialize` does).
+#[inline]
+pub fn write_date(out: &mut Vec<u8>, v: &NaiveDate) {
+    let year = v.year();
+    if !(0..=9999).contains(&year) {
+        return write_str(out, &v.to_string());
+    }
+    let y = year as u32;
+    let (m, d) = (v.month(), v.day());
+    let digit = |x: u32| b'0' + x as u8;
+    out.extend_from_slice(&[
+        b'"',
+        digit(y / 1000),
+        digit(y / 100 % 10),
+        digit(y / 10 % 10),
+        digit(y % 10),
+        b'-',
+        digit(m / 10),
+        digit(m % 10),
+        b'-',
+        digit(d / 10),
+        digit(d % 10),
+        b'"',
+    ]);
+}
+
+/// The timestamp as `chrono`'s `to_rfc3339_opts(SecondsFormat::AutoSi, true)` formats it.
+pub fn format_datetime(v: &DateTime<Utc>) -> String {
+    let mut buf = [0u8; 32];
+    match format_into(v, &mut buf) {
+        Some(n) => std::str::from_utf8(&buf[..n])
+            .expect("ASCII digits and separators")
+            .to_string(),
+        None => v.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+    }
+}
+
+/// Formats years 0–9999 without leap seconds; `None` for the rest (left to `chrono`).
+#[inline]
+fn format_into(v: &DateTime<Utc>, buf: &mut [u8; 32]) -> Option<usize> {
+    let year = v.year();
+    let nanos = v.nanosecond();
+    if !(0..=9999).contains(&year) || nanos >= 1_000_000_000 {
+        return None;
+    }
+    fn two(buf: &mut [u8], at: usize, v: u32) {
+        buf[at] = b'0' + (v / 10) as u8;
+        buf[at + 1] = b'0' + (v % 10) as u8;
+    }
+    let y = year as u32;
+    two(buf, 0, y / 100);
+    two(buf, 2, y % 100);
+    buf[4] = b'-';
+    two(buf, 5, v.month());
+    buf[7] = b'-';
+    two(buf, 8, v.day());
+    buf[10] = b'T';
+    two(buf, 11, v.hour());
+    buf[13] = b':';
+    two(buf, 14, v.minute());
+    buf[16] = b':';
+    two(buf, 17, v.second());
+    let mut n = 19;
+    let (digits, mut frac) = if nanos == 0 {
+        (0, 0)
+    } else if nanos % 1_000_000 == 0 {
+        (3, nanos / 1_000_000)
+    } else if nanos % 1_000 == 0 {
+        (6, nanos / 1_000)
+    } else {
+        (9, nanos)
+    };
+    if digits > 0 {
+        buf[n] = b'.';
+        for i in (0..digits).rev() {
+            buf[n + 1 + i] = b'0' + (frac % 10) as u8;
+            frac /= 10;
+        }
+        n += 1 + digits;
+    }
+    buf[n] = b'Z';
+    Some(n + 1)
+}
+
+/// Writes any serializable value with `serde_json` (the fallback for types without a writer).
+#[inline]
+pub fn write_serde<T: Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) -> serde_json::Result<()> {
+    serde_json::to_writer(out, v)
+}
+
+/// Writes an object member's key (given pre-escaped, with its quotes and the colon), preceded by a
+/// comma unless it is the first member.
+#[inline]
+pub fn write_key(out: &mut Vec<u8>, first: &mut bool, key: &[u8]) {
+    if !*first {
+        out.push(b',');
+    }
+    *first = false;
+    out.extend_from_slice(key);
+}
+
+/// Whether a timestamp without a zone is accepted by [`parse_timestamp`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Zone {
+    /// A zone (`Z` or `±HH:MM`) is required, as RFC 3339 requires.
+    Required,
+    /// A missing zone means UTC, and `±HH` / `±HHMM` offsets are read too (database layouts such
+    /// as AWS DMS's `2024-07-29 01:09:25.366257`).
+    UtcIfMissing,
+}
+
+/// Parses `YYYY-MM-DD(T|t| )HH:MM:SS[.f{1,9}](Z|z|±HH:MM)` (and, with [`Zone::UtcIfMissing`], the
+/// same without a zone or with a short offset). `None` for anything else, including strings that
+/// `chrono` may still accept (leap seconds, more than 9 fractional digits): callers fall back to
+/// `chrono` then.
+pub fn parse_timestamp(s: &str, zone: Zone) -> Option<DateTime<Utc>> {
+    let b = s.as_bytes();
+    if b.len() < 19 {
+        return None;
+    }
+    fn digits(b: &[u8]) -> Option<u32> {
+        let mut v = 0u32;
+        for &c in b {
+            if !c.is_ascii_digit() {
+                return None;
+            }
+            v = v * 10 + (c - b'0') as u32;
+        }
+        Some(v)
+    }
+    if b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let year = digits(&b[0..4])? as i32;
+    let month = digits(&b[5..7])?;
+    let day = digits(&b[8..10])?;
+    let hour = digits(&b[11..13])?;
+    let minute = digits(&b[14..16])?;
+    let second = digits(&b[17..19])?;
+    if second > 59 {
+        return None;
+    }
+    let mut i = 19;
+    let mut nanos = 0u32;
+    if b.get(i) == Some(&b'.') {
+        let start = i + 1;
+        let mut end = start;
+        while end < b.len() && b[end].is_ascii_digit() {
+            end += 1;
+        }
+        let n = end - start;
+        if n == 0 || n > 9 {
+            return None;
+        }
+        nanos = digits(&b[start..end])? * 10u32.pow((9 - n) as u32);
+        i = end;
+    }
+    // The database layouts (no zone, short offsets) are read with an upper-case `T` or a space.
+    let database_layout = zone == Zone::UtcIfMissing && b[10] != b't';
+    let offset_seconds: i32 = match &b[i..] {
+        [] if database_layout => 0,
+        [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), rest @ ..] => {
+            let (h, m) = match rest {
+                [h1, h2, b':', m1, m2] => (digits(&[*h1, *h2])?, digits(&[*m1, *m2])?),
+                [h1, h2, m1, m2] if database_layout => (digits(&[*h1, *h2])?, digits(&[*m1, *m2])?),
+                [h1, h2] if database_layout => (digits(&[*h1, *h2])?, 0),
+                _ => return None,
+            };
+            if h > 23 || m > 59 {
+                return None;
+            }
+            let v = (h * 3600 + m * 60) as i32;
+            if *sign == b'-' {
+                -v
+            } else {
+                v
+            }
+        }
+        _ => return None,
+    };
+    let date = NaiveDate::from_ymd_opt(year, month, day)?;
+    let time = NaiveTime::from_hms_nano_opt(hour, minute, second, nanos)?;
+    let naive = date.and_time(time) - chrono::TimeDelta::seconds(offset_seconds as i64);
+    Some(naive.and_utc())
+}
+
+/// `serde(deserialize_with)` for timestamp columns of generated images: the same values and
+/// errors as `chrono`'s `Deserialize` for `DateTime<Utc>`, with the common layout read by
+/// [`parse_timestamp`].
+pub fn deserialize_datetime_column<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<crate::Column<DateTime<Utc>>, D::Error> {
+    struct Nullable;
+    impl<'de> serde::de::Visitor<'de> for Nullable {
+        type Value = crate::Column<DateTime<Utc>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an RFC 3339 timestamp or null")
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(crate::Column::Null)
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(crate::Column::Null)
+        }
+        fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_str(Timestamp).map(crate::Column::Value)
+        }
+    }
+    struct Timestamp;
+    impl serde::de::Visitor<'_> for Timestamp {
+        type Value = DateTime<Utc>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an RFC 3339 formatted date and time string")
+        }
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
+            if let Some(t) = parse_timestamp(s, Zone::Required) {
+                return Ok(t);
+            }
+            s.parse::<DateTime<chrono::FixedOffset>>()
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(E::custom)
+        }
+    }
+    deserializer.deserialize_option(Nullable)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn serde_of<T: Serialize>(v: &T) -> Vec<u8> {
+        serde_json::to_vec(v).unwrap()
+    }
+
+    #[test]
+    fn writers_match_serde_json() {
+        for s in [
+            "",
+            "plain",
+            "quote\"d",
+            "back\\slash",
+            "tab\t",
+            "\u{1}",
+            "é ✓ /",
+            "\u{7f}",
+        ] {
+            let mut out = Vec::new();
+            write_str(&mut out, s);
+            assert_eq!(out, serde_of(&s), "{s:?}");
+        }
+        for v in [0i64, -1, i64::MIN, i64::MAX, 42] {
+            let mut out = Vec::new();
+            write_i64(&mut out, v);
+            assert_eq!(out, serde_of(&v));
+        }
+        for d in [
+            NaiveDate::from_ymd_opt(2024, 2, 29).unwrap(),
+            NaiveDate::from_ymd_opt(0, 1, 1).unwrap(),
+            NaiveDate::from_ymd_opt(10000, 1, 1).unwrap(),
+            NaiveDate::from_ymd_opt(-5, 12, 31).unwrap(),
+        ] {
+            let mut out = Vec::new();
+            write_date(&mut out, &d);
+            assert_eq!(out, serde_of(&d), "{d}");
+        }
+        let u = uuid::Uuid::parse_str("A1B2C3D4-0000-4000-8000-00000000000F").unwrap();
+        let mut out = Vec::new();
+        write_uuid(&mut out, &u);
+        assert_eq!(out, serde_of(&u));
+    }
+
+    #[test]
+    fn timestamps_match_chrono() {
+        let base = Utc.with_ymd_and_hms(2026, 11, 25, 10, 14, 31).unwrap();
+        let mut cases = vec![
+            Utc.with_ymd_and_hms(0, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap(),
+            Utc.with_ymd_and_hms(10000, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(-1, 1, 1, 0, 0, 0).unwrap(),
+        ];
+        for nanos in [
+            0,
+            1,
+            10,
+            999,
+            1_000,
+            120_000,
+            366_257_000,
+            120_000_000,
+            999_999_999,
+        ] {
+            cases.push(base + chrono::TimeDelta::nanoseconds(nanos));
+        }
+        // A leap second.
+        cases.push(
+            NaiveDate::from_ymd_opt(2016, 12, 31)
+                .unwrap()
+                .and_hms_nano_opt(23, 59, 59, 1_500_000_000)
+                .unwrap()
+                .and_utc(),
+        );
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..20_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let secs = (seed % 253_402_300_799) as i64;
+            let nanos = match seed % 4 {
+                0 => 0,
+                1 => (seed >> 20) as u32 % 1000 * 1_000_000,
+                2 => (seed >> 20) as u32 % 1_000_000 * 1_000,
+                _ => (seed >> 20) as u32 % 1_000_000_000,
+            };
+            cases.push(DateTime::from_timestamp(secs, nanos).unwrap());
+        }
+        for t in cases {
+            let mut out = Vec::new();
+            write_datetime(&mut out, &t);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                String::from_utf8(serde_of(&t)).unwrap()
+            );
+            let text = format_datetime(&t);
+            assert_eq!(text, t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true));
+            if (0..=9999).contains(&t.year()) && t.nanosecond() < 1_000_000_000 {
+                assert_eq!(parse_timestamp(&text, Zone::Required), Some(t), "{text}");
+            }
+        }
+    }
+
+    /// The layouts the processor accepted with chrono alone before this parser existed.
+    fn lenient_chrono(s: &str) -> Option<DateTime<Utc>> {
+        if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+            return Some(t.with_timezone(&Utc));
+        }
+        for layout in ["%Y-%m-%d %H:%M:%S%.f%#z", "%Y-%m-%dT%H:%M:%S%.f%#z"] {
+            if let Ok(t) = DateTime::parse_from_str(s, layout) {
+                return Some(t.with_timezone(&Utc));
+            }
+        }
+        for layout in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
+            if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, layout) {
+                return Some(t.and_utc());
+            }
+        }
+        None
+    }
+
+    /// Every string the fast parser accepts, chrono accepts with the same instant; the layouts
+    /// sources send are accepted.
+    #[test]
+    fn parser_agrees_with_chrono() {
+        let parts = [
+            ["2024", "1999", "0000", "9999", "2024x", "24"].as_slice(),
+            ["-"].as_slice(),
+            ["01", "02", "12", "13", "00", "1"].as_slice(),
+            ["-"].as_slice(),
+            ["01", "28", "29", "30", "31", "00"].as_slice(),
+            ["T", "t", " ", "_"].as_slice(),
+            ["00", "10", "23", "24"].as_slice(),
+            [":"].as_slice(),
+            ["00", "30", "59", "60"].as_slice(),
+            [":"].as_slice(),
+            ["00", "31", "59", "60", "5"].as_slice(),
+            [
+                "",
+                ".",
+                ".1",
+                ".123",
+                ".366257",
+                ".123456789",
+                ".1234567891",
+                ".12a",
+            ]
+            .as_slice(),
+            [
+                "", "Z", "z", "+02:00", "-05:30", "+0200", "+02", "+24:00", "+02:60", "UTC", "Zx",
+            ]
+            .as_slice(),
+        ];
+        let mut combos: Vec<String> = vec![String::new()];
+        for options in parts {
+            combos = combos
+                .iter()
+                .flat_map(|c| options.iter().map(move |o| format!("{c}{o}")))
+                .collect();
+            if combos.len() > 400_000 {
+                // Keep it quick: sample every 7th combination beyond this size.
+                combos = combos.into_iter().step_by(7).collect();
+            }
+        }
+        let mut accepted = 0;
+        for s in &combos {
+            let chrono_strict = s.parse::<DateTime<chrono::FixedOffset>>().ok();
+            if let Some(t) = parse_timestamp(s, Zone::Required) {
+                accepted += 1;
+                assert_eq!(Some(t), chrono_strict.map(|c| c.with_timezone(&Utc)), "{s}");
+            }
+            if let Some(t) = parse_timestamp(s, Zone::UtcIfMissing) {
+                assert_eq!(Some(t), lenient_chrono(s), "{s}");
+            }
+        }
+        assert!(accepted > 1000, "{accepted}");
+        for s in [
+            "2024-01-15T10:30:00Z",
+            "2024-01-15T10:30:00.123456Z",
+            "2024-01-15 10:30:00+02:00",
+            "2024-01-15t10:30:00.1-05:30",
+        ] {
+            assert!(parse_timestamp(s, Zone::Required).is_some(), "{s}");
+        }
+        for s in [
+            "2024-07-29 01:09:25.366257",
+            "2024-07-29 01:09:25+00",
+            "2024-07-29T01:09:25-0130",
+        ] {
+            assert!(parse_timestamp(s, Zone::UtcIfMissing).is_some(), "{s}");
+            assert!(parse_timestamp(s, Zone::Required).is_none(), "{s}");
+        }
+    }
+
+    #[test]
+    fn column_deserializer_matches_chrono() {
+        let read = |s: &str| -> Result<crate::Column<DateTime<Utc>>, String> {
+            let mut de = serde_json::Deserializer::from_str(s);
+            deserialize_datetime_column(&mut de).map_err(|e| e.to_string())
+        };
+        assert_eq!(read("null").unwrap(), crate::Column::Null);
+        for s in [
+            "\"2024-01-15T10:30:00Z\"",
+            "\"2024-01-15T12:30:00.5+02:00\"",
+            "\"2016-12-31T23:59:60Z\"",
+            "\"2024-01-15T10:30:00.1234567891Z\"",
+        ] {
+            let expected: DateTime<Utc> = serde_json::from_str(s).unwrap();
+            assert_eq!(read(s).unwrap(), crate::Column::Value(expected), "{s}");
+        }
+        for s in ["\"2024-01-15 10:30:00\"", "\"yesterday\"", "5", "{}"] {
+            assert!(read(s).is_err(), "{s}");
+            assert!(serde_json::from_str::<DateTime<Utc>>(s).is_err(), "{s}");
+        }
+    }
+}
