@@ -18,7 +18,7 @@ use std::fmt;
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct SequenceNumber(String);
+pub struct SequenceNumber(std::sync::Arc<str>);
 
 /// Maximum number of digits Kinesis uses.
 pub const MAX_DIGITS: usize = 129;
@@ -49,7 +49,7 @@ impl std::str::FromStr for SequenceNumber {
         if digits.len() > MAX_DIGITS {
             return Err(InvalidSequenceNumber("more than 129 digits"));
         }
-        Ok(SequenceNumber(digits.to_string()))
+        Ok(SequenceNumber(std::sync::Arc::from(digits)))
     }
 }
 
@@ -62,7 +62,7 @@ impl TryFrom<String> for SequenceNumber {
 
 impl From<SequenceNumber> for String {
     fn from(s: SequenceNumber) -> String {
-        s.0
+        s.0.to_string()
     }
 }
 

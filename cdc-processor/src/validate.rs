@@ -622,9 +622,9 @@ impl<'de, A: serde::de::MapAccess<'de>> serde::de::MapAccess<'de> for FastMap<'_
                 Some(i) => {
                     self.current = i;
                     self.ctx.columns += 1;
-                    let key = serde::de::value::StrDeserializer::<A::Error>::new(
-                        self.ctx.table.meta().fields[i].name,
-                    );
+                    // The generated image declares its fields in metadata order, so the field's
+                    // index identifies it (serde's derived field visitor reads indices).
+                    let key = serde::de::value::U64Deserializer::<A::Error>::new(i as u64);
                     return seed.deserialize(key).map(Some);
                 }
                 None => {

@@ -270,6 +270,11 @@ pub(crate) fn string_or_number(raw: &RawValue) -> Option<String> {
 pub(crate) fn parse_timestamp(what: &str, raw: &RawValue) -> Result<DateTime<Utc>, RecordError> {
     let s: Cow<'_, str> = serde_json::from_str(raw.get())
         .map_err(|_| parse_error(format!("{what} is not a string")))?;
+    if s.as_bytes().get(10) == Some(&b'T') {
+        if let Some(t) = cdc_models::json::parse_timestamp(&s, cdc_models::json::Zone::Required) {
+            return Ok(t);
+        }
+    }
     DateTime::parse_from_rfc3339(&s)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|_| parse_error(format!("{what} is not an RFC 3339 timestamp")))
