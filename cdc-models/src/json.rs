@@ -282,6 +282,10 @@ pub fn deserialize_datetime_column<'de, D: serde::Deserializer<'de>>(
         fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
             d.deserialize_str(Timestamp).map(crate::Column::Value)
         }
+        // Deserializers that are not JSON may hand the string over directly.
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
+            serde::de::Visitor::visit_str(Timestamp, s).map(crate::Column::Value)
+        }
     }
     struct Timestamp;
     impl serde::de::Visitor<'_> for Timestamp {
@@ -513,6 +517,14 @@ mod tests {
             let expected: DateTime<Utc> = serde_json::from_str(s).unwrap();
             assert_eq!(read(s).unwrap(), crate::Column::Value(expected), "{s}");
         }
+        let direct: Result<crate::Column<DateTime<Utc>>, serde::de::value::Error> =
+            deserialize_datetime_column(serde::de::value::StringDeserializer::new(
+                "2024-01-15T10:30:00Z".to_string(),
+            ));
+        assert_eq!(
+            direct.unwrap(),
+            crate::Column::Value(Utc.with_ymd_and_hms(2024, 1, 15, 10, 30, 0).unwrap())
+        );
         for s in ["\"2024-01-15 10:30:00\"", "\"yesterday\"", "5", "{}"] {
             assert!(read(s).is_err(), "{s}");
             assert!(serde_json::from_str::<DateTime<Utc>>(s).is_err(), "{s}");

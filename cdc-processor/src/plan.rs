@@ -96,7 +96,8 @@ pub fn plan(entries: &[PreparedEntry], limits: &PlanLimits) -> Vec<Vec<usize>> {
     }
     let max_entries = limits.max_entries.max(1);
     let mut reqs: Vec<Req> = Vec::new();
-    let mut last_of_key: FxMap<&str, usize> = FxMap::default();
+    let mut last_of_key: FxMap<&str, usize> =
+        FxMap::with_capacity_and_hasher(entries.len(), Default::default());
     let mut last_of_table: FxMap<&str, usize> = FxMap::default();
     let mut barrier_of_table: FxMap<&str, usize> = FxMap::default();
     let mut first_open = 0usize;

@@ -653,6 +653,24 @@ impl<'de, A: serde::de::MapAccess<'de>> serde::de::MapAccess<'de> for FastMap<'_
         if fits {
             return seed.deserialize(raw).map_err(serde::de::Error::custom);
         }
+        // A timestamp in a database layout (DMS: `2024-07-29 01:09:25.366257`, zone-less = UTC):
+        // read it here, as normalization would, without its allocations.
+        if field.kind == ColumnKind::DateTime && !rules.constrained() {
+            if let Some(t) = raw
+                .get()
+                .strip_prefix('"')
+                .and_then(|t| t.strip_suffix('"'))
+                .filter(|t| !t.contains('\\'))
+                .and_then(|t| {
+                    cdc_models::json::parse_timestamp(t, cdc_models::json::Zone::UtcIfMissing)
+                })
+            {
+                let canonical = cdc_models::json::format_datetime(&t);
+                return seed.deserialize(serde::de::value::StringDeserializer::<A::Error>::new(
+                    canonical,
+                ));
+            }
+        }
         // Normalize this value while streaming, as the careful path would; anything it cannot
         // settle goes to the careful path, which names the problem.
         match self.ctx.normalize(field, rules, raw) {

@@ -308,15 +308,10 @@ pub async fn run() -> Result<(), Error> {
 /// `info`). Logs carry tables, operations, sequence numbers, counts and error codes — never column
 /// values. Calling it twice is harmless.
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
-        // `lambda_runtime` logs every raw event it receives (record contents, personal data) at
-        // TRACE: never, whatever RUST_LOG says (the most specific directive wins).
-        .add_directive(
-            "lambda_runtime::layers::api_response=debug"
-                .parse()
-                .expect("a valid directive"),
-        );
+    let filter = cap_sensitive_targets(
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+    );
     let _ = tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
@@ -325,6 +320,29 @@ pub fn init_tracing() {
         .with_target(false)
         .with_ansi(false)
         .try_init();
+}
+
+/// Caps the log targets that print payloads at TRACE, whatever `RUST_LOG` asks (the most specific
+/// directive wins): `lambda_runtime` logs every raw event it receives (record contents, personal
+/// data), and the AWS SDK's orchestrator and HTTP stack log request and response contents (dead
+/// letters read from SQS, event details sent to EventBridge).
+pub fn cap_sensitive_targets(
+    filter: tracing_subscriber::EnvFilter,
+) -> tracing_subscriber::EnvFilter {
+    [
+        "lambda_runtime::layers::api_response=debug",
+        "aws_smithy_runtime=debug",
+        "aws_smithy_runtime_api=debug",
+        "aws_smithy_http_client=debug",
+        "hyper=info",
+        "hyper_util=info",
+        "h2=info",
+        "rustls=info",
+    ]
+    .into_iter()
+    .fold(filter, |f, d| {
+        f.add_directive(d.parse().expect("a valid directive"))
+    })
 }
 
 /// Now minus the oldest record's `approximateArrivalTimestamp`, in milliseconds (the batch's

@@ -202,8 +202,10 @@ fn main() -> ExitCode {
 /// Logs on stderr (warnings by default; RUST_LOG for more). They carry codes, positions and
 /// counts, never column values.
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let filter = cdc_processor::aws::lambda::cap_sensitive_targets(
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+    );
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -45,18 +45,35 @@ pub fn event_id_for_pointer(
     if let Some(sub) = sub_sequence {
         h.update(sub.to_string().as_bytes());
     }
-    hex::encode(&h.finalize()[..16])
+    hex_id(&h.finalize()[..16])
+}
+
+/// Lower-case hex of an id's bytes (as `hex::encode`, without building it char by char).
+fn hex_id(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    out
 }
 
 /// The stable event id of a record without a Kinesis pointer (local JSON lines): 32 hex digits of
 /// SHA-256 over the record's bytes.
 pub fn event_id_for_bytes(data: &[u8]) -> String {
-    hex::encode(&Sha256::digest(data)[..16])
+    hex_id(&Sha256::digest(data)[..16])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_matches_the_hex_crate() {
+        let bytes: Vec<u8> = (0..=255).collect();
+        assert_eq!(hex_id(&bytes), hex::encode(&bytes));
+    }
 
     #[test]
     fn ids_are_stable_and_distinct() {
