@@ -200,7 +200,7 @@ impl PipelineConfig {
     /// | `CDC_TABLES` | tables with `capturedByDefault` | comma-separated table names |
     /// | `CDC_SOURCE_FORMAT` | `auto` | `auto`, `coredb-trigger`, `debezium`, `dms` |
     /// | `CDC_TABLE_OVERRIDES` | none | JSON `{"table": {"eventType": "…", "includeFields": ["…"]}}` |
-    /// | `MAX_ENTRY_SIZE_BYTES` | `262144` | integer ≥ 1024 |
+    /// | `MAX_EVENT_SIZE_BYTES` | `262144` | integer ≥ 1024 (the Lambda also caps it at 1048576) |
     /// | `MAX_REQUEST_SIZE_BYTES` | max(262144, entry size) | integer ≥ entry size |
     /// | `DMS_BEFORE_IMAGE_FIELD` | `before-image` | non-empty string |
     /// | `DEBEZIUM_EPOCH_UNIT` | `auto` | `auto`, `ms`, `us`, `ns` |
@@ -262,8 +262,16 @@ impl PipelineConfig {
                     .map_err(|e| ConfigError::new("CDC_TABLE_OVERRIDES", e.problem, e.expected))?;
             }
         }
-        if let Some(size) = get("MAX_ENTRY_SIZE_BYTES") {
-            let size = parse_size("MAX_ENTRY_SIZE_BYTES", &size)?;
+        if get("MAX_ENTRY_SIZE_BYTES").is_some() {
+            // The name of earlier versions: refuse it rather than silently ignore a limit.
+            return Err(ConfigError::new(
+                "MAX_ENTRY_SIZE_BYTES",
+                "is no longer read",
+                "MAX_EVENT_SIZE_BYTES (the same limit, under the name the deployment uses)",
+            ));
+        }
+        if let Some(size) = get("MAX_EVENT_SIZE_BYTES") {
+            let size = parse_size("MAX_EVENT_SIZE_BYTES", &size)?;
             config.set_max_entry_size(size)?;
         }
         if let Some(size) = get("MAX_REQUEST_SIZE_BYTES") {
@@ -333,7 +341,7 @@ impl PipelineConfig {
     pub fn set_max_entry_size(&mut self, bytes: usize) -> Result<&mut Self, ConfigError> {
         if bytes < 1024 {
             return Err(ConfigError::new(
-                "MAX_ENTRY_SIZE_BYTES",
+                "MAX_EVENT_SIZE_BYTES",
                 "too small",
                 "at least 1024 bytes (EventBridge: 262144, or 1048576 on 1 MiB buses)",
             ));
@@ -521,7 +529,7 @@ mod tests {
                 "CDC_TABLE_OVERRIDES",
                 r#"{"users": {"eventType": "person.changed", "includeFields": ["email"]}}"#,
             ),
-            ("MAX_ENTRY_SIZE_BYTES", "1048576"),
+            ("MAX_EVENT_SIZE_BYTES", "1048576"),
             ("CDC_SOURCE_FORMAT", "dms"),
         ]))
         .unwrap();

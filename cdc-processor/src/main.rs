@@ -28,7 +28,7 @@ enum Command {
     /// same input publishes nothing again), writes dead letters to a JSON-lines file and prints a
     /// summary on stderr. Other settings come from the same environment variables as the Lambda
     /// (EVENT_SOURCE, EVENT_BUS_NAME, REDACTION_HMAC_KEY, CDC_TABLES, CDC_TABLE_OVERRIDES,
-    /// MAX_ENTRY_SIZE_BYTES, DMS_BEFORE_IMAGE_FIELD, DEBEZIUM_EPOCH_UNIT).
+    /// MAX_EVENT_SIZE_BYTES, DMS_BEFORE_IMAGE_FIELD, DEBEZIUM_EPOCH_UNIT).
     Local {
         /// A Lambda Kinesis event JSON file, or JSON lines of raw change records.
         input: PathBuf,

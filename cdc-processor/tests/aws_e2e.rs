@@ -745,12 +745,22 @@ async fn init_fails_naming_the_variable() -> Result<()> {
         .unwrap_err();
     assert!(err.to_string().starts_with("CDC_SOURCE_FORMAT"), "{err}");
 
-    // Conflicting size limits.
+    // The size limit's old name is refused, not silently ignored.
     let mut vars = env(&moto, "http://127.0.0.1:1/q");
     vars.remove("REDACTION_HMAC_KEY_SECRET_ARN");
     vars.insert("REDACTION_HMAC_KEY", HMAC_KEY.into());
-    vars.insert("MAX_EVENT_SIZE_BYTES", "262144".into());
     vars.insert("MAX_ENTRY_SIZE_BYTES", "1048576".into());
+    let err = AppState::init(|k| vars.get(k).cloned(), &sdk, MetricsSink::memory().0)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().starts_with("MAX_ENTRY_SIZE_BYTES"), "{err}");
+    assert!(err.to_string().contains("MAX_EVENT_SIZE_BYTES"), "{err}");
+
+    // Out of range for EventBridge.
+    let mut vars = env(&moto, "http://127.0.0.1:1/q");
+    vars.remove("REDACTION_HMAC_KEY_SECRET_ARN");
+    vars.insert("REDACTION_HMAC_KEY", HMAC_KEY.into());
+    vars.insert("MAX_EVENT_SIZE_BYTES", "2000000".into());
     let err = AppState::init(|k| vars.get(k).cloned(), &sdk, MetricsSink::memory().0)
         .await
         .unwrap_err();

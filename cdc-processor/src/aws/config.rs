@@ -3,7 +3,7 @@
 //!
 //! Every variable read here is listed in [`VARIABLES`] (and in `docs/configuration.md`,
 //! `.env.example`). The pipeline's own variables — `EVENT_BUS_NAME`, `EVENT_SOURCE`,
-//! `ENABLE_DATA_REDACTION`, `REDACTION_HMAC_KEY`, `MAX_ENTRY_SIZE_BYTES`, the table overrides — are
+//! `ENABLE_DATA_REDACTION`, `REDACTION_HMAC_KEY`, `MAX_EVENT_SIZE_BYTES`, the table overrides — are
 //! read by [`crate::config::PipelineConfig::from_lookup`] from the same environment, once, at the
 //! same init. A missing or invalid variable fails init with its name and the expected form; the
 //! value itself is never echoed.
@@ -57,7 +57,7 @@ pub const VARIABLES: &[Variable] = &[
     var("CHECKPOINT_TABLE_NAME", "a DynamoDB table name (3-255 of `a-zA-Z0-9_.-`) with partition key `pk` (S)", None, true),
     var("MAX_RETRY_ATTEMPTS", "an integer 0..=10: retries after the first attempt for transient AWS failures", Some("3"), false),
     var("DLQ_QUEUE_URL", "the dead-letter SQS queue URL (`https://sqs.<region>.amazonaws.com/<account>/<name>`, or an emulator's `http://…`)", None, true),
-    var("MAX_EVENT_SIZE_BYTES", "an integer 1024..=1048576: the EventBridge entry size limit (256 KiB, or 1 MiB on buses that allow it); applied to the pipeline's MAX_ENTRY_SIZE_BYTES (set at most one of the two)", Some("262144"), false),
+    var("MAX_EVENT_SIZE_BYTES", "an integer 1024..=1048576: the EventBridge entry size limit (256 KiB, or 1 MiB on buses that allow it); a larger entry is dead-lettered as ENTRY_TOO_LARGE", Some("262144"), false),
     var("REDACTION_HMAC_KEY", "the HMAC-SHA256 key of `hash` redaction, at least 32 bytes, for local runs; required (or REDACTION_HMAC_KEY_SECRET_ARN) when ENABLE_DATA_REDACTION=true", None, false),
     var("REDACTION_HMAC_KEY_SECRET_ARN", "the ARN (or name) of a Secrets Manager secret whose SecretString is the HMAC key, read once at init; the deployed way to give REDACTION_HMAC_KEY (set at most one of the two)", None, false),
     var("CHECKPOINT_TTL_DAYS", "an integer 1..=3650: days after its last write a checkpoint item may expire (`expiresAt`)", Some("30"), false),

@@ -96,25 +96,9 @@ impl AppState {
             }
             None => None,
         };
-        if let (Some(event), Some(entry)) = (
-            settings.max_event_size_bytes,
-            lookup("MAX_ENTRY_SIZE_BYTES").filter(|v| !v.trim().is_empty()),
-        ) {
-            if entry.trim() != event.to_string() {
-                return Err(ConfigError::Invalid {
-                    name: "MAX_EVENT_SIZE_BYTES",
-                    expected: "one of MAX_EVENT_SIZE_BYTES and MAX_ENTRY_SIZE_BYTES, or both equal",
-                    problem: "differs from MAX_ENTRY_SIZE_BYTES".into(),
-                }
-                .into());
-            }
-        }
+        // MAX_EVENT_SIZE_BYTES: range-checked by `Settings` (≤ 1 MiB), applied by the pipeline.
         let config = PipelineConfig::from_lookup(|k| match k {
             "REDACTION_HMAC_KEY" if key.is_some() => key.clone(),
-            "MAX_ENTRY_SIZE_BYTES" => settings
-                .max_event_size_bytes
-                .map(|n| n.to_string())
-                .or_else(|| lookup(k)),
             _ => lookup(k),
         })?;
         Ok(AppState::build(settings, config, sdk, metrics))
