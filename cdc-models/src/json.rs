@@ -79,22 +79,12 @@ pub fn write_date(out: &mut Vec<u8>, v: &NaiveDate) {
         return write_str(out, &v.to_string());
     }
     let y = year as u32;
-    let (m, d) = (v.month(), v.day());
-    let digit = |x: u32| b'0' + x as u8;
-    out.extend_from_slice(&[
-        b'"',
-        digit(y / 1000),
-        digit(y / 100 % 10),
-        digit(y / 10 % 10),
-        digit(y % 10),
-        b'-',
-        digit(m / 10),
-        digit(m % 10),
-        b'-',
-        digit(d / 10),
-        digit(d % 10),
-        b'"',
-    ]);
+    let mut buf = [b'"', 0, 0, 0, 0, b'-', 0, 0, b'-', 0, 0, b'"'];
+    two(&mut buf, 1, y / 100);
+    two(&mut buf, 3, y % 100);
+    two(&mut buf, 6, v.month());
+    two(&mut buf, 9, v.day());
+    out.extend_from_slice(&buf);
 }
 
 /// The timestamp as `chrono`'s `to_rfc3339_opts(SecondsFormat::AutoSi, true)` formats it.
@@ -108,6 +98,13 @@ pub fn format_datetime(v: &DateTime<Utc>) -> String {
     }
 }
 
+/// Writes `v` (0–99) as two ASCII digits at `buf[at..at + 2]`.
+#[inline]
+fn two(buf: &mut [u8], at: usize, v: u32) {
+    buf[at] = b'0' + (v / 10) as u8;
+    buf[at + 1] = b'0' + (v % 10) as u8;
+}
+
 /// Formats years 0–9999 without leap seconds; `None` for the rest (left to `chrono`).
 #[inline]
 fn format_into(v: &DateTime<Utc>, buf: &mut [u8; 32]) -> Option<usize> {
@@ -115,10 +112,6 @@ fn format_into(v: &DateTime<Utc>, buf: &mut [u8; 32]) -> Option<usize> {
     let nanos = v.nanosecond();
     if !(0..=9999).contains(&year) || nanos >= 1_000_000_000 {
         return None;
-    }
-    fn two(buf: &mut [u8], at: usize, v: u32) {
-        buf[at] = b'0' + (v / 10) as u8;
-        buf[at + 1] = b'0' + (v % 10) as u8;
     }
     let y = year as u32;
     two(buf, 0, y / 100);
@@ -159,6 +152,60 @@ fn format_into(v: &DateTime<Utc>, buf: &mut [u8; 32]) -> Option<usize> {
 #[inline]
 pub fn write_serde<T: Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) -> serde_json::Result<()> {
     serde_json::to_writer(out, v)
+}
+
+/// A column value type with a fast writer, for the generated `write_json` methods (other types are
+/// written with [`write_serde`]).
+pub trait WriteJson {
+    /// Writes `value` as JSON: the same bytes as `serde_json::to_writer`.
+    fn write_json(out: &mut Vec<u8>, value: &Self) -> serde_json::Result<()>;
+}
+
+macro_rules! write_json_impls {
+    ($( $ty:ty => |$out:ident, $v:ident| $body:expr; )*) => {
+        $( impl WriteJson for $ty {
+            #[inline]
+            fn write_json($out: &mut Vec<u8>, $v: &Self) -> serde_json::Result<()> {
+                $body;
+                Ok(())
+            }
+        } )*
+    };
+}
+
+write_json_impls! {
+    String => |out, v| write_str(out, v);
+    i64 => |out, v| write_i64(out, *v);
+    u64 => |out, v| write_u64(out, *v);
+    std::num::NonZeroU64 => |out, v| write_u64(out, v.get());
+    bool => |out, v| write_bool(out, *v);
+    uuid::Uuid => |out, v| write_uuid(out, v);
+    DateTime<Utc> => |out, v| write_datetime(out, v);
+    NaiveDate => |out, v| write_date(out, v);
+}
+
+/// Writes one member of an image: nothing for an absent column, `"key":null` for `NULL`, the key
+/// and `write`'s output for a value.
+#[inline]
+pub fn write_column<T>(
+    out: &mut Vec<u8>,
+    first: &mut bool,
+    key: &[u8],
+    column: &crate::Column<T>,
+    write: impl FnOnce(&mut Vec<u8>, &T) -> serde_json::Result<()>,
+) -> serde_json::Result<()> {
+    match column {
+        crate::Column::Absent => Ok(()),
+        crate::Column::Null => {
+            write_key(out, first, key);
+            out.extend_from_slice(b"null");
+            Ok(())
+        }
+        crate::Column::Value(v) => {
+            write_key(out, first, key);
+            write(out, v)
+        }
+    }
 }
 
 /// Writes an object member's key (given pre-escaped, with its quotes and the colon), preceded by a

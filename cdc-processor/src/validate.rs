@@ -527,18 +527,20 @@ impl FastContext<'_> {
     }
 }
 
+/// The contents of a JSON string without escapes (`None` for other values).
+fn plain_string(raw: &RawValue) -> Option<&str> {
+    raw.get()
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .filter(|t| !t.contains('\\'))
+}
+
 /// Whether a timestamp column's value is a string in the layout the image type reads directly.
 fn timestamp_fits(raw: &RawValue) -> bool {
-    let text = raw.get();
-    if text == "null" {
-        return true;
-    }
-    match text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
-        Some(inner) if !inner.contains('\\') => {
-            cdc_models::json::parse_timestamp(inner, cdc_models::json::Zone::Required).is_some()
-        }
-        _ => false,
-    }
+    raw.get() == "null"
+        || plain_string(raw).is_some_and(|t| {
+            cdc_models::json::parse_timestamp(t, cdc_models::json::Zone::Required).is_some()
+        })
 }
 
 /// The typed image's deserializer for the fast path: a JSON object whose members are looked up in
@@ -656,15 +658,9 @@ impl<'de, A: serde::de::MapAccess<'de>> serde::de::MapAccess<'de> for FastMap<'_
         // A timestamp in a database layout (DMS: `2024-07-29 01:09:25.366257`, zone-less = UTC):
         // read it here, as normalization would, without its allocations.
         if field.kind == ColumnKind::DateTime && !rules.constrained() {
-            if let Some(t) = raw
-                .get()
-                .strip_prefix('"')
-                .and_then(|t| t.strip_suffix('"'))
-                .filter(|t| !t.contains('\\'))
-                .and_then(|t| {
-                    cdc_models::json::parse_timestamp(t, cdc_models::json::Zone::UtcIfMissing)
-                })
-            {
+            if let Some(t) = plain_string(raw).and_then(|t| {
+                cdc_models::json::parse_timestamp(t, cdc_models::json::Zone::UtcIfMissing)
+            }) {
                 let canonical = cdc_models::json::format_datetime(&t);
                 return seed.deserialize(serde::de::value::StringDeserializer::<A::Error>::new(
                     canonical,

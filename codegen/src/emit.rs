@@ -119,24 +119,21 @@ fn policy_tokens(c: &syn::Path, p: Policy) -> TokenStream {
     }
 }
 
-/// How `write_json` writes a value of this Rust type: a fast writer of `cdc_models::json` for
-/// the common column types, `serde_json` for the rest (typify's enums, newtypes, nested objects).
-fn value_writer(c: &syn::Path, ty: &syn::Type, value: TokenStream) -> TokenStream {
+/// The function `write_json` writes a value of this Rust type with: the fast writer
+/// (`cdc_models::json::WriteJson`) of the common column types, `serde_json` for the rest (typify's
+/// enums, newtypes, nested objects, floats).
+fn value_writer(c: &syn::Path, ty: &syn::Type) -> TokenStream {
     let spelled = quote!(#ty).to_string().replace(' ', "");
     match spelled.as_str() {
-        "::uuid::Uuid" => quote!(#c::json::write_uuid(out, #value)),
-        "::chrono::DateTime<::chrono::offset::Utc>" => {
-            quote!(#c::json::write_datetime(out, #value))
-        }
-        "::std::string::String" => quote!(#c::json::write_str(out, #value)),
-        "i64" => quote!(#c::json::write_i64(out, *#value)),
-        "u64" => quote!(#c::json::write_u64(out, *#value)),
-        "::std::num::NonZeroU64" => {
-            quote!(#c::json::write_u64(out, ::std::num::NonZeroU64::get(*#value)))
-        }
-        "::chrono::naive::NaiveDate" => quote!(#c::json::write_date(out, #value)),
-        "bool" => quote!(#c::json::write_bool(out, *#value)),
-        _ => quote!(#c::json::write_serde(out, #value)?),
+        "::uuid::Uuid"
+        | "::chrono::DateTime<::chrono::offset::Utc>"
+        | "::chrono::naive::NaiveDate"
+        | "::std::string::String"
+        | "::std::num::NonZeroU64"
+        | "i64"
+        | "u64"
+        | "bool" => quote!(#c::json::WriteJson::write_json),
+        _ => quote!(#c::json::write_serde),
     }
 }
 
@@ -298,20 +295,8 @@ fn extra_items(t: &TableSchema, fields: &[Field<'_>], c: &syn::Path) -> TokenStr
         .map(|f| {
             let ident = &f.ident;
             let key = key_literal(&f.col.name);
-            let write = value_writer(c, &f.inner, quote!(v));
-            quote! {
-                match &self.#ident {
-                    #c::Column::Absent => {}
-                    #c::Column::Null => {
-                        #c::json::write_key(out, &mut first, #key);
-                        out.extend_from_slice(b"null");
-                    }
-                    #c::Column::Value(v) => {
-                        #c::json::write_key(out, &mut first, #key);
-                        #write;
-                    }
-                }
-            }
+            let write = value_writer(c, &f.inner);
+            quote!(#c::json::write_column(out, &mut first, #key, &self.#ident, #write)?;)
         })
         .collect();
     let image_serde_attrs: Vec<TokenStream> = fields
@@ -422,10 +407,10 @@ fn extra_items(t: &TableSchema, fields: &[Field<'_>], c: &syn::Path) -> TokenStr
         .map(|f| {
             let ident = &f.ident;
             let key = key_literal(&f.col.name);
-            let write = value_writer(c, &f.inner, quote!(&self.#ident));
+            let write = value_writer(c, &f.inner);
             quote! {
                 #c::json::write_key(out, &mut first, #key);
-                #write;
+                #write(out, &self.#ident)?;
             }
         })
         .collect();

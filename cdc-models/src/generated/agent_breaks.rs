@@ -736,204 +736,132 @@ impl crate::TableImage for AgentBreakImage {
     fn write_json(&self, out: &mut ::std::vec::Vec<u8>) -> ::serde_json::Result<()> {
         out.push(b'{');
         let mut first = true;
-        match &self.agent_id {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"agent_id\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"agent_id\":");
-                crate::json::write_uuid(out, v);
-            }
-        }
-        match &self.approved_by {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"approved_by\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"approved_by\":");
-                crate::json::write_uuid(out, v);
-            }
-        }
-        match &self.break_kind {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"break_kind\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"break_kind\":");
-                crate::json::write_serde(out, v)?;
-            }
-        }
-        match &self.created_at {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"created_at\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"created_at\":");
-                crate::json::write_datetime(out, v);
-            }
-        }
-        match &self.duration_seconds {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"duration_seconds\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"duration_seconds\":");
-                crate::json::write_i64(out, *v);
-            }
-        }
-        match &self.ended_at {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"ended_at\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"ended_at\":");
-                crate::json::write_datetime(out, v);
-            }
-        }
-        match &self.id {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"id\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"id\":");
-                crate::json::write_uuid(out, v);
-            }
-        }
-        match &self.is_paid {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"is_paid\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"is_paid\":");
-                crate::json::write_bool(out, *v);
-            }
-        }
-        match &self.is_scheduled {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"is_scheduled\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"is_scheduled\":");
-                crate::json::write_bool(out, *v);
-            }
-        }
-        match &self.notes {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"notes\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"notes\":");
-                crate::json::write_str(out, v);
-            }
-        }
-        match &self.overrun_seconds {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"overrun_seconds\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"overrun_seconds\":");
-                crate::json::write_i64(out, *v);
-            }
-        }
-        match &self.planned_minutes {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"planned_minutes\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"planned_minutes\":");
-                crate::json::write_u64(out, ::std::num::NonZeroU64::get(*v));
-            }
-        }
-        match &self.planned_start {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"planned_start\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"planned_start\":");
-                crate::json::write_datetime(out, v);
-            }
-        }
-        match &self.shift_id {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"shift_id\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"shift_id\":");
-                crate::json::write_uuid(out, v);
-            }
-        }
-        match &self.started_at {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"started_at\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"started_at\":");
-                crate::json::write_datetime(out, v);
-            }
-        }
-        match &self.status {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"status\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"status\":");
-                crate::json::write_serde(out, v)?;
-            }
-        }
-        match &self.tenant_id {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"tenant_id\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"tenant_id\":");
-                crate::json::write_uuid(out, v);
-            }
-        }
-        match &self.updated_at {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"updated_at\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"updated_at\":");
-                crate::json::write_datetime(out, v);
-            }
-        }
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"agent_id\":",
+            &self.agent_id,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"approved_by\":",
+            &self.approved_by,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"break_kind\":",
+            &self.break_kind,
+            crate::json::write_serde,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"created_at\":",
+            &self.created_at,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"duration_seconds\":",
+            &self.duration_seconds,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"ended_at\":",
+            &self.ended_at,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"id\":",
+            &self.id,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"is_paid\":",
+            &self.is_paid,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"is_scheduled\":",
+            &self.is_scheduled,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"notes\":",
+            &self.notes,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"overrun_seconds\":",
+            &self.overrun_seconds,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"planned_minutes\":",
+            &self.planned_minutes,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"planned_start\":",
+            &self.planned_start,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"shift_id\":",
+            &self.shift_id,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"started_at\":",
+            &self.started_at,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"status\":",
+            &self.status,
+            crate::json::write_serde,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"tenant_id\":",
+            &self.tenant_id,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"updated_at\":",
+            &self.updated_at,
+            crate::json::WriteJson::write_json,
+        )?;
         let _ = first;
         out.push(b'}');
         Ok(())
@@ -945,7 +873,7 @@ impl AgentBreakKey {
         out.push(b'{');
         let mut first = true;
         crate::json::write_key(out, &mut first, b"\"id\":");
-        crate::json::write_uuid(out, &self.id);
+        crate::json::WriteJson::write_json(out, &self.id)?;
         let _ = first;
         out.push(b'}');
         Ok(())

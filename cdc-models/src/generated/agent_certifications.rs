@@ -799,212 +799,132 @@ impl crate::TableImage for AgentCertificationImage {
     fn write_json(&self, out: &mut ::std::vec::Vec<u8>) -> ::serde_json::Result<()> {
         out.push(b'{');
         let mut first = true;
-        match &self.agent_id {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"agent_id\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"agent_id\":");
-                crate::json::write_uuid(out, v);
-            }
-        }
-        match &self.certificate_number {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"certificate_number\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"certificate_number\":");
-                crate::json::write_str(out, v);
-            }
-        }
-        match &self.certification_name {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"certification_name\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"certification_name\":");
-                crate::json::write_serde(out, v)?;
-            }
-        }
-        match &self.created_at {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"created_at\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"created_at\":");
-                crate::json::write_datetime(out, v);
-            }
-        }
-        match &self.expires_on {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"expires_on\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"expires_on\":");
-                crate::json::write_date(out, v);
-            }
-        }
-        match &self.id {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"id\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"id\":");
-                crate::json::write_uuid(out, v);
-            }
-        }
-        match &self.issued_on {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"issued_on\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"issued_on\":");
-                crate::json::write_date(out, v);
-            }
-        }
-        match &self.issuing_body {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"issuing_body\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"issuing_body\":");
-                crate::json::write_str(out, v);
-            }
-        }
-        match &self.level {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"level\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"level\":");
-                crate::json::write_serde(out, v)?;
-            }
-        }
-        match &self.notes {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"notes\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"notes\":");
-                crate::json::write_str(out, v);
-            }
-        }
-        match &self.renewal_reminder_sent_at {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(
-                    out,
-                    &mut first,
-                    b"\"renewal_reminder_sent_at\":",
-                );
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(
-                    out,
-                    &mut first,
-                    b"\"renewal_reminder_sent_at\":",
-                );
-                crate::json::write_datetime(out, v);
-            }
-        }
-        match &self.score_percent {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"score_percent\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"score_percent\":");
-                crate::json::write_serde(out, v)?;
-            }
-        }
-        match &self.skill_id {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"skill_id\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"skill_id\":");
-                crate::json::write_uuid(out, v);
-            }
-        }
-        match &self.status {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"status\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"status\":");
-                crate::json::write_serde(out, v)?;
-            }
-        }
-        match &self.tenant_id {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"tenant_id\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"tenant_id\":");
-                crate::json::write_uuid(out, v);
-            }
-        }
-        match &self.updated_at {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"updated_at\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"updated_at\":");
-                crate::json::write_datetime(out, v);
-            }
-        }
-        match &self.verified_at {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"verified_at\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"verified_at\":");
-                crate::json::write_datetime(out, v);
-            }
-        }
-        match &self.verified_by {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"verified_by\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"verified_by\":");
-                crate::json::write_uuid(out, v);
-            }
-        }
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"agent_id\":",
+            &self.agent_id,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"certificate_number\":",
+            &self.certificate_number,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"certification_name\":",
+            &self.certification_name,
+            crate::json::write_serde,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"created_at\":",
+            &self.created_at,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"expires_on\":",
+            &self.expires_on,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"id\":",
+            &self.id,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"issued_on\":",
+            &self.issued_on,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"issuing_body\":",
+            &self.issuing_body,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"level\":",
+            &self.level,
+            crate::json::write_serde,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"notes\":",
+            &self.notes,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"renewal_reminder_sent_at\":",
+            &self.renewal_reminder_sent_at,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"score_percent\":",
+            &self.score_percent,
+            crate::json::write_serde,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"skill_id\":",
+            &self.skill_id,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"status\":",
+            &self.status,
+            crate::json::write_serde,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"tenant_id\":",
+            &self.tenant_id,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"updated_at\":",
+            &self.updated_at,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"verified_at\":",
+            &self.verified_at,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"verified_by\":",
+            &self.verified_by,
+            crate::json::WriteJson::write_json,
+        )?;
         let _ = first;
         out.push(b'}');
         Ok(())
@@ -1016,7 +936,7 @@ impl AgentCertificationKey {
         out.push(b'{');
         let mut first = true;
         crate::json::write_key(out, &mut first, b"\"id\":");
-        crate::json::write_uuid(out, &self.id);
+        crate::json::WriteJson::write_json(out, &self.id)?;
         let _ = first;
         out.push(b'}');
         Ok(())

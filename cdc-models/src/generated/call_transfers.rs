@@ -932,226 +932,146 @@ impl crate::TableImage for CallTransferImage {
     fn write_json(&self, out: &mut ::std::vec::Vec<u8>) -> ::serde_json::Result<()> {
         out.push(b'{');
         let mut first = true;
-        match &self.call_id {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"call_id\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"call_id\":");
-                crate::json::write_uuid(out, v);
-            }
-        }
-        match &self.completed_at {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"completed_at\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"completed_at\":");
-                crate::json::write_datetime(out, v);
-            }
-        }
-        match &self.consult_seconds {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"consult_seconds\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"consult_seconds\":");
-                crate::json::write_i64(out, *v);
-            }
-        }
-        match &self.consult_started_at {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"consult_started_at\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"consult_started_at\":");
-                crate::json::write_datetime(out, v);
-            }
-        }
-        match &self.created_at {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"created_at\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"created_at\":");
-                crate::json::write_datetime(out, v);
-            }
-        }
-        match &self.external_number {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"external_number\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"external_number\":");
-                crate::json::write_str(out, v);
-            }
-        }
-        match &self.from_agent_id {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"from_agent_id\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"from_agent_id\":");
-                crate::json::write_uuid(out, v);
-            }
-        }
-        match &self.from_queue_id {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"from_queue_id\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"from_queue_id\":");
-                crate::json::write_uuid(out, v);
-            }
-        }
-        match &self.handover_note {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"handover_note\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"handover_note\":");
-                crate::json::write_str(out, v);
-            }
-        }
-        match &self.id {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"id\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"id\":");
-                crate::json::write_uuid(out, v);
-            }
-        }
-        match &self.initiated_by {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"initiated_by\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"initiated_by\":");
-                crate::json::write_serde(out, v)?;
-            }
-        }
-        match &self.reason_code {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"reason_code\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"reason_code\":");
-                crate::json::write_str(out, v);
-            }
-        }
-        match &self.requested_at {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"requested_at\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"requested_at\":");
-                crate::json::write_datetime(out, v);
-            }
-        }
-        match &self.status {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"status\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"status\":");
-                crate::json::write_serde(out, v)?;
-            }
-        }
-        match &self.target_kind {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"target_kind\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"target_kind\":");
-                crate::json::write_serde(out, v)?;
-            }
-        }
-        match &self.tenant_id {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"tenant_id\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"tenant_id\":");
-                crate::json::write_uuid(out, v);
-            }
-        }
-        match &self.to_agent_id {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"to_agent_id\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"to_agent_id\":");
-                crate::json::write_uuid(out, v);
-            }
-        }
-        match &self.to_queue_id {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"to_queue_id\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"to_queue_id\":");
-                crate::json::write_uuid(out, v);
-            }
-        }
-        match &self.transfer_kind {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"transfer_kind\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"transfer_kind\":");
-                crate::json::write_serde(out, v)?;
-            }
-        }
-        match &self.updated_at {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"updated_at\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"updated_at\":");
-                crate::json::write_datetime(out, v);
-            }
-        }
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"call_id\":",
+            &self.call_id,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"completed_at\":",
+            &self.completed_at,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"consult_seconds\":",
+            &self.consult_seconds,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"consult_started_at\":",
+            &self.consult_started_at,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"created_at\":",
+            &self.created_at,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"external_number\":",
+            &self.external_number,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"from_agent_id\":",
+            &self.from_agent_id,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"from_queue_id\":",
+            &self.from_queue_id,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"handover_note\":",
+            &self.handover_note,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"id\":",
+            &self.id,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"initiated_by\":",
+            &self.initiated_by,
+            crate::json::write_serde,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"reason_code\":",
+            &self.reason_code,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"requested_at\":",
+            &self.requested_at,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"status\":",
+            &self.status,
+            crate::json::write_serde,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"target_kind\":",
+            &self.target_kind,
+            crate::json::write_serde,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"tenant_id\":",
+            &self.tenant_id,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"to_agent_id\":",
+            &self.to_agent_id,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"to_queue_id\":",
+            &self.to_queue_id,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"transfer_kind\":",
+            &self.transfer_kind,
+            crate::json::write_serde,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"updated_at\":",
+            &self.updated_at,
+            crate::json::WriteJson::write_json,
+        )?;
         let _ = first;
         out.push(b'}');
         Ok(())
@@ -1163,7 +1083,7 @@ impl CallTransferKey {
         out.push(b'{');
         let mut first = true;
         crate::json::write_key(out, &mut first, b"\"id\":");
-        crate::json::write_uuid(out, &self.id);
+        crate::json::WriteJson::write_json(out, &self.id)?;
         let _ = first;
         out.push(b'}');
         Ok(())

@@ -787,226 +787,146 @@ impl crate::TableImage for CsatSummaryImage {
     fn write_json(&self, out: &mut ::std::vec::Vec<u8>) -> ::serde_json::Result<()> {
         out.push(b'{');
         let mut first = true;
-        match &self.channel {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"channel\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"channel\":");
-                crate::json::write_serde(out, v)?;
-            }
-        }
-        match &self.computed_at {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"computed_at\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"computed_at\":");
-                crate::json::write_datetime(out, v);
-            }
-        }
-        match &self.created_at {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"created_at\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"created_at\":");
-                crate::json::write_datetime(out, v);
-            }
-        }
-        match &self.csat_average {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"csat_average\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"csat_average\":");
-                crate::json::write_serde(out, v)?;
-            }
-        }
-        match &self.csat_pct {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"csat_pct\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"csat_pct\":");
-                crate::json::write_serde(out, v)?;
-            }
-        }
-        match &self.detractors {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"detractors\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"detractors\":");
-                crate::json::write_u64(out, *v);
-            }
-        }
-        match &self.id {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"id\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"id\":");
-                crate::json::write_uuid(out, v);
-            }
-        }
-        match &self.nps {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"nps\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"nps\":");
-                crate::json::write_serde(out, v)?;
-            }
-        }
-        match &self.passives {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"passives\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"passives\":");
-                crate::json::write_u64(out, *v);
-            }
-        }
-        match &self.promoters {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"promoters\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"promoters\":");
-                crate::json::write_u64(out, *v);
-            }
-        }
-        match &self.response_rate_pct {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"response_rate_pct\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"response_rate_pct\":");
-                crate::json::write_serde(out, v)?;
-            }
-        }
-        match &self.responses {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"responses\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"responses\":");
-                crate::json::write_u64(out, *v);
-            }
-        }
-        match &self.scope_id {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"scope_id\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"scope_id\":");
-                crate::json::write_uuid(out, v);
-            }
-        }
-        match &self.scope_kind {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"scope_kind\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"scope_kind\":");
-                crate::json::write_serde(out, v)?;
-            }
-        }
-        match &self.score_distribution {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"score_distribution\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"score_distribution\":");
-                crate::json::write_serde(out, v)?;
-            }
-        }
-        match &self.summary_date {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"summary_date\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"summary_date\":");
-                crate::json::write_date(out, v);
-            }
-        }
-        match &self.surveys_sent {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"surveys_sent\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"surveys_sent\":");
-                crate::json::write_u64(out, *v);
-            }
-        }
-        match &self.tenant_id {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"tenant_id\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"tenant_id\":");
-                crate::json::write_uuid(out, v);
-            }
-        }
-        match &self.top_themes {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"top_themes\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"top_themes\":");
-                crate::json::write_serde(out, v)?;
-            }
-        }
-        match &self.updated_at {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"updated_at\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"updated_at\":");
-                crate::json::write_datetime(out, v);
-            }
-        }
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"channel\":",
+            &self.channel,
+            crate::json::write_serde,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"computed_at\":",
+            &self.computed_at,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"created_at\":",
+            &self.created_at,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"csat_average\":",
+            &self.csat_average,
+            crate::json::write_serde,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"csat_pct\":",
+            &self.csat_pct,
+            crate::json::write_serde,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"detractors\":",
+            &self.detractors,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"id\":",
+            &self.id,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"nps\":",
+            &self.nps,
+            crate::json::write_serde,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"passives\":",
+            &self.passives,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"promoters\":",
+            &self.promoters,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"response_rate_pct\":",
+            &self.response_rate_pct,
+            crate::json::write_serde,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"responses\":",
+            &self.responses,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"scope_id\":",
+            &self.scope_id,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"scope_kind\":",
+            &self.scope_kind,
+            crate::json::write_serde,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"score_distribution\":",
+            &self.score_distribution,
+            crate::json::write_serde,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"summary_date\":",
+            &self.summary_date,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"surveys_sent\":",
+            &self.surveys_sent,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"tenant_id\":",
+            &self.tenant_id,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"top_themes\":",
+            &self.top_themes,
+            crate::json::write_serde,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"updated_at\":",
+            &self.updated_at,
+            crate::json::WriteJson::write_json,
+        )?;
         let _ = first;
         out.push(b'}');
         Ok(())
@@ -1018,7 +938,7 @@ impl CsatSummaryKey {
         out.push(b'{');
         let mut first = true;
         crate::json::write_key(out, &mut first, b"\"id\":");
-        crate::json::write_uuid(out, &self.id);
+        crate::json::WriteJson::write_json(out, &self.id)?;
         let _ = first;
         out.push(b'}');
         Ok(())

@@ -742,182 +742,118 @@ impl crate::TableImage for DispositionImage {
     fn write_json(&self, out: &mut ::std::vec::Vec<u8>) -> ::serde_json::Result<()> {
         out.push(b'{');
         let mut first = true;
-        match &self.channels {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"channels\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"channels\":");
-                crate::json::write_serde(out, v)?;
-            }
-        }
-        match &self.code {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"code\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"code\":");
-                crate::json::write_serde(out, v)?;
-            }
-        }
-        match &self.counts_as_resolved {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"counts_as_resolved\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"counts_as_resolved\":");
-                crate::json::write_bool(out, *v);
-            }
-        }
-        match &self.created_at {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"created_at\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"created_at\":");
-                crate::json::write_datetime(out, v);
-            }
-        }
-        match &self.help_text {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"help_text\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"help_text\":");
-                crate::json::write_str(out, v);
-            }
-        }
-        match &self.id {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"id\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"id\":");
-                crate::json::write_uuid(out, v);
-            }
-        }
-        match &self.is_active {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"is_active\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"is_active\":");
-                crate::json::write_bool(out, *v);
-            }
-        }
-        match &self.label {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"label\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"label\":");
-                crate::json::write_str(out, v);
-            }
-        }
-        match &self.outcome {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"outcome\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"outcome\":");
-                crate::json::write_serde(out, v)?;
-            }
-        }
-        match &self.parent_id {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"parent_id\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"parent_id\":");
-                crate::json::write_uuid(out, v);
-            }
-        }
-        match &self.queue_ids {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"queue_ids\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"queue_ids\":");
-                crate::json::write_serde(out, v)?;
-            }
-        }
-        match &self.requires_note {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"requires_note\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"requires_note\":");
-                crate::json::write_bool(out, *v);
-            }
-        }
-        match &self.schedules_callback {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"schedules_callback\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"schedules_callback\":");
-                crate::json::write_bool(out, *v);
-            }
-        }
-        match &self.sort_order {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"sort_order\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"sort_order\":");
-                crate::json::write_i64(out, *v);
-            }
-        }
-        match &self.tenant_id {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"tenant_id\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"tenant_id\":");
-                crate::json::write_uuid(out, v);
-            }
-        }
-        match &self.updated_at {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"updated_at\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"updated_at\":");
-                crate::json::write_datetime(out, v);
-            }
-        }
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"channels\":",
+            &self.channels,
+            crate::json::write_serde,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"code\":",
+            &self.code,
+            crate::json::write_serde,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"counts_as_resolved\":",
+            &self.counts_as_resolved,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"created_at\":",
+            &self.created_at,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"help_text\":",
+            &self.help_text,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"id\":",
+            &self.id,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"is_active\":",
+            &self.is_active,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"label\":",
+            &self.label,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"outcome\":",
+            &self.outcome,
+            crate::json::write_serde,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"parent_id\":",
+            &self.parent_id,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"queue_ids\":",
+            &self.queue_ids,
+            crate::json::write_serde,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"requires_note\":",
+            &self.requires_note,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"schedules_callback\":",
+            &self.schedules_callback,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"sort_order\":",
+            &self.sort_order,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"tenant_id\":",
+            &self.tenant_id,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"updated_at\":",
+            &self.updated_at,
+            crate::json::WriteJson::write_json,
+        )?;
         let _ = first;
         out.push(b'}');
         Ok(())
@@ -929,7 +865,7 @@ impl DispositionKey {
         out.push(b'{');
         let mut first = true;
         crate::json::write_key(out, &mut first, b"\"id\":");
-        crate::json::write_uuid(out, &self.id);
+        crate::json::WriteJson::write_json(out, &self.id)?;
         let _ = first;
         out.push(b'}');
         Ok(())

@@ -985,354 +985,202 @@ impl crate::TableImage for QueueMetricImage {
     fn write_json(&self, out: &mut ::std::vec::Vec<u8>) -> ::serde_json::Result<()> {
         out.push(b'{');
         let mut first = true;
-        match &self.abandon_rate_pct {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"abandon_rate_pct\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"abandon_rate_pct\":");
-                crate::json::write_serde(out, v)?;
-            }
-        }
-        match &self.abandoned_today {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"abandoned_today\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"abandoned_today\":");
-                crate::json::write_u64(out, *v);
-            }
-        }
-        match &self.agents_after_contact_work {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(
-                    out,
-                    &mut first,
-                    b"\"agents_after_contact_work\":",
-                );
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(
-                    out,
-                    &mut first,
-                    b"\"agents_after_contact_work\":",
-                );
-                crate::json::write_u64(out, *v);
-            }
-        }
-        match &self.agents_available {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"agents_available\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"agents_available\":");
-                crate::json::write_u64(out, *v);
-            }
-        }
-        match &self.agents_busy {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"agents_busy\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"agents_busy\":");
-                crate::json::write_u64(out, *v);
-            }
-        }
-        match &self.agents_logged_in {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"agents_logged_in\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"agents_logged_in\":");
-                crate::json::write_u64(out, *v);
-            }
-        }
-        match &self.agents_not_ready {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"agents_not_ready\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"agents_not_ready\":");
-                crate::json::write_u64(out, *v);
-            }
-        }
-        match &self.average_handle_seconds {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"average_handle_seconds\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"average_handle_seconds\":");
-                crate::json::write_serde(out, v)?;
-            }
-        }
-        match &self.average_speed_of_answer_seconds {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(
-                    out,
-                    &mut first,
-                    b"\"average_speed_of_answer_seconds\":",
-                );
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(
-                    out,
-                    &mut first,
-                    b"\"average_speed_of_answer_seconds\":",
-                );
-                crate::json::write_serde(out, v)?;
-            }
-        }
-        match &self.business_day {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"business_day\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"business_day\":");
-                crate::json::write_date(out, v);
-            }
-        }
-        match &self.callbacks_waiting {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"callbacks_waiting\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"callbacks_waiting\":");
-                crate::json::write_u64(out, *v);
-            }
-        }
-        match &self.channel {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"channel\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"channel\":");
-                crate::json::write_serde(out, v)?;
-            }
-        }
-        match &self.contacts_waiting {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"contacts_waiting\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"contacts_waiting\":");
-                crate::json::write_u64(out, *v);
-            }
-        }
-        match &self.estimated_wait_seconds {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"estimated_wait_seconds\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"estimated_wait_seconds\":");
-                crate::json::write_u64(out, *v);
-            }
-        }
-        match &self.handled_today {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"handled_today\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"handled_today\":");
-                crate::json::write_u64(out, *v);
-            }
-        }
-        match &self.is_open {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"is_open\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"is_open\":");
-                crate::json::write_bool(out, *v);
-            }
-        }
-        match &self.longest_wait_seconds {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"longest_wait_seconds\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"longest_wait_seconds\":");
-                crate::json::write_u64(out, *v);
-            }
-        }
-        match &self.occupancy_pct {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"occupancy_pct\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"occupancy_pct\":");
-                crate::json::write_serde(out, v)?;
-            }
-        }
-        match &self.offered_today {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"offered_today\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"offered_today\":");
-                crate::json::write_u64(out, *v);
-            }
-        }
-        match &self.oldest_contact_queued_at {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(
-                    out,
-                    &mut first,
-                    b"\"oldest_contact_queued_at\":",
-                );
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(
-                    out,
-                    &mut first,
-                    b"\"oldest_contact_queued_at\":",
-                );
-                crate::json::write_datetime(out, v);
-            }
-        }
-        match &self.queue_id {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"queue_id\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"queue_id\":");
-                crate::json::write_uuid(out, v);
-            }
-        }
-        match &self.queue_name {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"queue_name\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"queue_name\":");
-                crate::json::write_str(out, v);
-            }
-        }
-        match &self.service_level_pct {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"service_level_pct\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"service_level_pct\":");
-                crate::json::write_serde(out, v)?;
-            }
-        }
-        match &self.service_level_target_pct {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(
-                    out,
-                    &mut first,
-                    b"\"service_level_target_pct\":",
-                );
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(
-                    out,
-                    &mut first,
-                    b"\"service_level_target_pct\":",
-                );
-                crate::json::write_serde(out, v)?;
-            }
-        }
-        match &self.service_level_threshold_seconds {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(
-                    out,
-                    &mut first,
-                    b"\"service_level_threshold_seconds\":",
-                );
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(
-                    out,
-                    &mut first,
-                    b"\"service_level_threshold_seconds\":",
-                );
-                crate::json::write_i64(out, *v);
-            }
-        }
-        match &self.tenant_id {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"tenant_id\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"tenant_id\":");
-                crate::json::write_uuid(out, v);
-            }
-        }
-        match &self.transferred_out_today {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"transferred_out_today\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"transferred_out_today\":");
-                crate::json::write_u64(out, *v);
-            }
-        }
-        match &self.updated_at {
-            crate::Column::Absent => {}
-            crate::Column::Null => {
-                crate::json::write_key(out, &mut first, b"\"updated_at\":");
-                out.extend_from_slice(b"null");
-            }
-            crate::Column::Value(v) => {
-                crate::json::write_key(out, &mut first, b"\"updated_at\":");
-                crate::json::write_datetime(out, v);
-            }
-        }
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"abandon_rate_pct\":",
+            &self.abandon_rate_pct,
+            crate::json::write_serde,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"abandoned_today\":",
+            &self.abandoned_today,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"agents_after_contact_work\":",
+            &self.agents_after_contact_work,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"agents_available\":",
+            &self.agents_available,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"agents_busy\":",
+            &self.agents_busy,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"agents_logged_in\":",
+            &self.agents_logged_in,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"agents_not_ready\":",
+            &self.agents_not_ready,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"average_handle_seconds\":",
+            &self.average_handle_seconds,
+            crate::json::write_serde,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"average_speed_of_answer_seconds\":",
+            &self.average_speed_of_answer_seconds,
+            crate::json::write_serde,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"business_day\":",
+            &self.business_day,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"callbacks_waiting\":",
+            &self.callbacks_waiting,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"channel\":",
+            &self.channel,
+            crate::json::write_serde,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"contacts_waiting\":",
+            &self.contacts_waiting,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"estimated_wait_seconds\":",
+            &self.estimated_wait_seconds,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"handled_today\":",
+            &self.handled_today,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"is_open\":",
+            &self.is_open,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"longest_wait_seconds\":",
+            &self.longest_wait_seconds,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"occupancy_pct\":",
+            &self.occupancy_pct,
+            crate::json::write_serde,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"offered_today\":",
+            &self.offered_today,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"oldest_contact_queued_at\":",
+            &self.oldest_contact_queued_at,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"queue_id\":",
+            &self.queue_id,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"queue_name\":",
+            &self.queue_name,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"service_level_pct\":",
+            &self.service_level_pct,
+            crate::json::write_serde,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"service_level_target_pct\":",
+            &self.service_level_target_pct,
+            crate::json::write_serde,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"service_level_threshold_seconds\":",
+            &self.service_level_threshold_seconds,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"tenant_id\":",
+            &self.tenant_id,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"transferred_out_today\":",
+            &self.transferred_out_today,
+            crate::json::WriteJson::write_json,
+        )?;
+        crate::json::write_column(
+            out,
+            &mut first,
+            b"\"updated_at\":",
+            &self.updated_at,
+            crate::json::WriteJson::write_json,
+        )?;
         let _ = first;
         out.push(b'}');
         Ok(())
@@ -1344,7 +1192,7 @@ impl QueueMetricKey {
         out.push(b'{');
         let mut first = true;
         crate::json::write_key(out, &mut first, b"\"queue_id\":");
-        crate::json::write_uuid(out, &self.queue_id);
+        crate::json::WriteJson::write_json(out, &self.queue_id)?;
         let _ = first;
         out.push(b'}');
         Ok(())
