@@ -9,12 +9,13 @@ use crate::ports::PreparedEntry;
 use crate::transform::Redacted;
 use crate::validate::{Change, Image};
 use cdc_models::{json, DETAIL_VERSION};
+use std::sync::Arc;
 
 /// What the event builder needs besides the change.
 #[derive(Clone, Debug)]
 pub struct EventOptions {
     /// `Source` (`EVENT_SOURCE`).
-    pub source: String,
+    pub source: Arc<str>,
     /// Largest entry published (bytes as EventBridge counts them).
     pub max_entry_size: usize,
 }
@@ -157,7 +158,7 @@ pub fn build(
     Ok(PreparedEntry {
         event_id: c.pointer.event_id.clone(),
         source: options.source.clone(),
-        detail_type: DETAIL_TYPE.to_string(),
+        detail_type: DETAIL_TYPE,
         detail,
         time: Some(c.timestamp),
         size,
@@ -328,7 +329,7 @@ mod tests {
                                 .unwrap(),
                             sub_sequence: (n % 3 == 0).then_some(n as u64),
                         },
-                        event_id: format!("{n:032x}"),
+                        event_id: format!("{n:032x}").into(),
                     };
                     let change =
                         validate::validate(raw, *table, pointer, &ValidateOptions::default())

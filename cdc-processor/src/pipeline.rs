@@ -21,8 +21,8 @@
 use crate::config::PipelineConfig;
 use crate::decode::kinesis::shard_id;
 use crate::decode::{
-    deaggregate, event_id_for_bytes, event_id_for_pointer, LenientKinesisEvent,
-    LenientKinesisRecord, RawInput, RecordPointer, UserRecord,
+    deaggregate, event_id_for_bytes, kpl, LenientKinesisEvent, LenientKinesisRecord, RawInput,
+    RecordPointer, ShardHasher, UserRecord,
 };
 use crate::error::{ErrorCode, RecordError};
 use crate::event::{self, EventOptions};
@@ -169,13 +169,13 @@ pub enum Disposition {
 #[serde(rename_all = "camelCase")]
 pub struct RecordOutcome {
     /// Shard id.
-    pub shard: String,
+    pub shard: Arc<str>,
     /// Kinesis sequence number (as received).
     pub sequence_number: String,
     /// Index inside a KPL aggregate.
     pub sub_sequence_number: Option<u64>,
     /// Event id (when the record's position is valid).
-    pub event_id: Option<String>,
+    pub event_id: Option<Arc<str>>,
     /// Table, when known.
     pub table: Option<&'static str>,
     /// Format, when known.
@@ -266,12 +266,20 @@ impl State {
     }
 }
 
+/// What every record of a shard's batch is expanded against.
+struct ShardContext<'a> {
+    /// Event ids continue from the hashed stream/shard prefix.
+    hasher: ShardHasher,
+    /// Records at or below it are skipped.
+    checkpoint: Option<&'a Position>,
+}
+
 /// One user record in flight.
 struct Unit {
     input: usize,
     position: Option<Position>,
     sub_sequence: Option<u64>,
-    event_id: Option<String>,
+    event_id: Option<Arc<str>>,
     format: Option<SourceFormat>,
     table: Option<&'static str>,
     span: tracing::Span,
@@ -310,7 +318,7 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
             epoch_unit: config.epoch_unit(),
         };
         let event_options = EventOptions {
-            source: config.event_source().to_string(),
+            source: config.event_source().into(),
             max_entry_size: config.max_entry_size(),
         };
         let limits = PlanLimits {
@@ -456,7 +464,7 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
                 stream: stream.to_string(),
                 shard: shard.to_string(),
             };
-            self.process_shard(&key, &inputs, &mut report).await;
+            self.process_shard(&key, &shard, &inputs, &mut report).await;
         }
         report
     }
@@ -464,6 +472,7 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
     async fn process_shard(
         &self,
         key: &CheckpointKey,
+        shard: &Arc<str>,
         inputs: &[Input<'_>],
         report: &mut BatchReport,
     ) {
@@ -476,7 +485,7 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
                     report.counts.failed += 1;
                     push_failure(report, input.raw_sequence);
                     report.records.push(RecordOutcome {
-                        shard: key.shard.clone(),
+                        shard: shard.clone(),
                         sequence_number: input.raw_sequence.to_string(),
                         sub_sequence_number: None,
                         event_id: None,
@@ -495,11 +504,15 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
         let mut units: Vec<Unit> = Vec::with_capacity(inputs.len());
         let mut seen = Seen::default();
         let mut dropped_columns = 0u64;
+        let shard_context = ShardContext {
+            hasher: ShardHasher::new(&key.stream, &key.shard),
+            checkpoint: checkpoint.as_ref(),
+        };
         for (i, input) in inputs.iter().enumerate() {
             self.expand(
                 i,
                 input,
-                checkpoint.as_ref(),
+                &shard_context,
                 &mut seen,
                 &mut units,
                 &mut dropped_columns,
@@ -650,7 +663,7 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
             });
             report.counts.records_in += 1;
             report.records.push(RecordOutcome {
-                shard: key.shard.clone(),
+                shard: shard.clone(),
                 sequence_number: input.raw_sequence.to_string(),
                 sub_sequence_number: u.sub_sequence,
                 event_id: u.event_id,
@@ -666,7 +679,7 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
         &self,
         index: usize,
         input: &Input<'_>,
-        checkpoint: Option<&Position>,
+        shard: &ShardContext<'_>,
         seen: &mut Seen,
         units: &mut Vec<Unit>,
         dropped_columns: &mut u64,
@@ -688,28 +701,36 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
                 return;
             }
         };
-        let users: Vec<UserRecord<'_>> = match &input.data {
-            Err(e) => vec![UserRecord {
-                sub_sequence: None,
-                partition_key: None,
-                data: Err(e.clone()),
-            }],
-            Ok(data) if input.id_from_bytes => vec![UserRecord {
-                sub_sequence: None,
-                partition_key: None,
-                data: Ok(Cow::Borrowed(&data[..])),
-            }],
-            Ok(data) => deaggregate(data),
+        // A plain record is the common case: one user record, without a Vec.
+        let (single, aggregated): (Option<UserRecord<'_>>, Vec<UserRecord<'_>>) = match &input.data
+        {
+            Err(e) => (
+                Some(UserRecord {
+                    sub_sequence: None,
+                    partition_key: None,
+                    data: Err(e.clone()),
+                }),
+                Vec::new(),
+            ),
+            Ok(data) if input.id_from_bytes || !kpl::has_magic(data) => (
+                Some(UserRecord {
+                    sub_sequence: None,
+                    partition_key: None,
+                    data: Ok(Cow::Borrowed(&data[..])),
+                }),
+                Vec::new(),
+            ),
+            Ok(data) => (None, deaggregate(data)),
         };
-        if users.is_empty() {
+        if single.is_none() && aggregated.is_empty() {
             let position = Position {
                 sequence: sequence.clone(),
                 sub_sequence: None,
             };
-            let skipped = checkpoint.is_some_and(|c| position <= *c);
+            let skipped = shard.checkpoint.is_some_and(|c| position <= *c);
             units.push(Unit {
                 input: index,
-                event_id: Some(event_id_for_pointer(&input.stream, &input.shard, sequence.as_str(), None)),
+                event_id: Some(shard.hasher.event_id(sequence.as_str(), None)),
                 position: Some(position),
                 sub_sequence: None,
                 format: None,
@@ -723,19 +744,14 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
             });
             return;
         }
-        for user in users {
+        for user in single.into_iter().chain(aggregated) {
             let position = Position {
                 sequence: sequence.clone(),
                 sub_sequence: user.sub_sequence,
             };
             let event_id = match (&input.data, input.id_from_bytes) {
                 (Ok(data), true) => event_id_for_bytes(data),
-                _ => event_id_for_pointer(
-                    &input.stream,
-                    &input.shard,
-                    sequence.as_str(),
-                    user.sub_sequence,
-                ),
+                _ => shard.hasher.event_id(sequence.as_str(), user.sub_sequence),
             };
             let span = tracing::info_span!(
                 "record",
@@ -757,7 +773,7 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
                 span,
                 state: State::Skipped,
             };
-            if checkpoint.is_some_and(|c| position <= *c) || !seen.insert(&position, units) {
+            if shard.checkpoint.is_some_and(|c| position <= *c) || !seen.insert(&position, units) {
                 units.push(unit);
                 continue;
             }
@@ -867,7 +883,7 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
                             .filter(|p| !p.is_empty()),
                     },
                     source_format: u.format.map(|f| f.as_str().to_string()),
-                    event_id: u.event_id.clone(),
+                    event_id: u.event_id.as_deref().map(str::to_string),
                 }
             })
             .collect();

@@ -148,9 +148,9 @@ mod tests {
 
     fn entry(key: &str, size: usize) -> PreparedEntry {
         PreparedEntry {
-            event_id: String::new(),
-            source: String::new(),
-            detail_type: String::new(),
+            event_id: "".into(),
+            source: "".into(),
+            detail_type: "",
             detail: String::new(),
             time: None,
             size,

@@ -9,16 +9,17 @@ use crate::sequence::Position;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::future::Future;
+use std::sync::Arc;
 
 /// One EventBridge entry ready to send (its detail is already redacted).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PreparedEntry {
     /// The detail's `eventId` (stable across retries and re-drives).
-    pub event_id: String,
-    /// `Source`.
-    pub source: String,
+    pub event_id: Arc<str>,
+    /// `Source` (shared by every entry of a pipeline).
+    pub source: Arc<str>,
     /// `DetailType`.
-    pub detail_type: String,
+    pub detail_type: &'static str,
     /// `Detail` (JSON text).
     pub detail: String,
     /// `Time`, the change's source timestamp.

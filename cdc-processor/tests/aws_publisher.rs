@@ -47,9 +47,9 @@ fn entry(n: usize, table: &str) -> PreparedEntry {
     .to_string();
     PreparedEntry {
         size: SOURCE.len() + "CDC.TableChange".len() + detail.len() + 14,
-        event_id,
+        event_id: event_id.into(),
         source: SOURCE.into(),
-        detail_type: "CDC.TableChange".into(),
+        detail_type: "CDC.TableChange",
         detail,
         time: Some(chrono::Utc::now()),
         ordering_key: format!("{table}#{n}"),
@@ -100,7 +100,7 @@ async fn setup(retries: u32, bus_for_publisher: &str) -> Setup {
 }
 
 fn ids(entries: &[PreparedEntry]) -> Vec<String> {
-    entries.iter().map(|e| e.event_id.clone()).collect()
+    entries.iter().map(|e| e.event_id.to_string()).collect()
 }
 
 async fn routed_event_ids(s: &Setup) -> Vec<String> {
@@ -151,7 +151,7 @@ async fn only_failed_entries_are_retried_with_backoff() {
     let outcomes = s.publisher.publish(&entries).await;
     let took = started.elapsed();
     assert_eq!(outcomes, vec![PublishOutcome::Published; 6]);
-    let e = |i: usize| entries[i].event_id.clone();
+    let e = |i: usize| entries[i].event_id.to_string();
     assert_eq!(
         s.faults.calls(),
         vec![ids(&entries), vec![e(2), e(5)], vec![e(5)]],
@@ -182,12 +182,15 @@ async fn an_entry_still_throttled_after_the_retries_fails_alone() {
         other => panic!("expected Failed, got {other:?}"),
     }
     // First attempt + MAX_RETRY_ATTEMPTS (2) retries of the failed entry only.
-    let e1 = entries[1].event_id.clone();
+    let e1 = entries[1].event_id.to_string();
     assert_eq!(
         s.faults.calls(),
         vec![ids(&entries), vec![e1.clone()], vec![e1]]
     );
-    let mut want = vec![entries[0].event_id.clone(), entries[2].event_id.clone()];
+    let mut want = vec![
+        entries[0].event_id.to_string(),
+        entries[2].event_id.to_string(),
+    ];
     want.sort();
     assert_eq!(routed_event_ids(&s).await, want);
 }
@@ -211,11 +214,11 @@ async fn malformed_detail_is_rejected_by_moto_and_not_retried() {
     }
     let calls = s.faults.calls();
     assert_eq!(calls.len(), 2);
-    assert_eq!(calls[1], vec![entries[3].event_id.clone()]);
+    assert_eq!(calls[1], vec![entries[3].event_id.to_string()]);
     let mut want = vec![
-        entries[0].event_id.clone(),
-        entries[2].event_id.clone(),
-        entries[3].event_id.clone(),
+        entries[0].event_id.to_string(),
+        entries[2].event_id.to_string(),
+        entries[3].event_id.to_string(),
     ];
     want.sort();
     assert_eq!(routed_event_ids(&s).await, want);

@@ -157,7 +157,7 @@ async fn run(redaction: Redaction) -> (usize, usize) {
             .unwrap_or_else(|e| panic!("{table} {op}: consumer cannot parse the event: {e}"));
         assert_eq!(change.table(), Some(*table), "right variant");
         assert_eq!(change.operation(), *op);
-        assert_eq!(change.info().event_id, entry.event_id);
+        assert_eq!(change.info().event_id, &*entry.event_id);
         assert_eq!(change.info().table, table.name());
         assert_eq!(
             change.info().event_type,

@@ -278,7 +278,7 @@ async fn records_at_or_below_the_checkpoint_are_skipped_and_ids_are_stable() {
         p.publisher()
             .published()
             .iter()
-            .map(|e| e.event_id.clone())
+            .map(|e| e.event_id.to_string())
             .collect()
     };
     assert_eq!(ids(&p), ids(&other));
@@ -393,7 +393,7 @@ async fn detail_follows_the_contract() {
         .await;
     assert_eq!(report.counts.published, 1);
     let e = &p.publisher().published()[0];
-    assert_eq!(e.source, "cdc-pipeline");
+    assert_eq!(&*e.source, "cdc-pipeline");
     assert_eq!(e.detail_type, "CDC.TableChange");
     assert_eq!(
         e.size,

@@ -164,7 +164,7 @@ fn workload(n: usize, bad_every: usize) -> Workload {
         let pk = format!("users#{}", user_id(s, k));
         let key = format!("users/{}", user_id(s, k));
         let mut push_user = |sub: Option<u64>, expect: Expect, users: &mut HashMap<_, _>| {
-            let id = event_id_for_pointer(STREAM_ARN, SHARDS[s], &seq, sub);
+            let id = event_id_for_pointer(STREAM_ARN, SHARDS[s], &seq, sub).to_string();
             users.insert(
                 id,
                 UserRec {
@@ -335,7 +335,7 @@ fn check(
         let shard = k["shardId"].as_str().context("letter shardId")?;
         let seq = k["sequenceNumber"].as_str().context("letter sequence")?;
         let sub = k["subSequenceNumber"].as_u64();
-        let id = event_id_for_pointer(STREAM_ARN, shard, seq, sub);
+        let id = event_id_for_pointer(STREAM_ARN, shard, seq, sub).to_string();
         ensure!(
             w.users.contains_key(&id),
             "a dead letter for no input record: {shard} {seq} {sub:?}"

@@ -70,8 +70,8 @@ impl EventBridgePublisher {
     fn request_entry(&self, e: &PreparedEntry) -> PutEventsRequestEntry {
         PutEventsRequestEntry::builder()
             .event_bus_name(&self.bus)
-            .source(&e.source)
-            .detail_type(&e.detail_type)
+            .source(&*e.source)
+            .detail_type(e.detail_type)
             .detail(&e.detail)
             .set_time(e.time.map(|t| {
                 aws_smithy_types::DateTime::from_secs_and_nanos(

@@ -390,7 +390,7 @@ pub fn shard_progress(report: &BatchReport) -> Vec<ShardProgress> {
     // shard -> (last position, handled, stopped)
     let mut out: BTreeMap<&str, (Option<Position>, u64, bool)> = BTreeMap::new();
     for r in &report.records {
-        let e = out.entry(r.shard.as_str()).or_insert((None, 0, false));
+        let e = out.entry(&*r.shard).or_insert((None, 0, false));
         if e.2 {
             continue;
         }

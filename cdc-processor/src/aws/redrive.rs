@@ -565,17 +565,17 @@ impl Redriver {
             });
         match &record.disposition {
             Disposition::Published => {
-                let event_id = record.event_id.clone().unwrap_or_default();
+                let event_id = record.event_id.as_deref().unwrap_or_default().to_string();
                 self.remember(key.as_ref(), position.as_ref()).await;
                 RedriveOutcome::Published { event_id }
             }
             Disposition::Skipped => RedriveOutcome::AlreadyRedriven {
-                event_id: record.event_id.clone().unwrap_or_default(),
+                event_id: record.event_id.as_deref().unwrap_or_default().to_string(),
             },
             Disposition::Acknowledged { reason } => {
                 self.remember(key.as_ref(), position.as_ref()).await;
                 RedriveOutcome::Acknowledged {
-                    event_id: record.event_id.clone(),
+                    event_id: record.event_id.as_deref().map(str::to_string),
                     reason: reason.as_str().to_string(),
                 }
             }

@@ -74,6 +74,12 @@ pub fn aggregate(record: &AggregatedRecord) -> Vec<u8> {
     out
 }
 
+/// Whether the data starts like a KPL aggregate (magic and room for the MD5 trailer). Data that
+/// does not is one plain user record.
+pub fn has_magic(data: &[u8]) -> bool {
+    data.len() >= MAGIC.len() + MD5_LEN && data[..MAGIC.len()] == MAGIC
+}
+
 /// Splits a Kinesis record's data into user records.
 ///
 /// Not an aggregate (no magic, too short, or an MD5 mismatch): one plain user record. An
@@ -87,7 +93,7 @@ pub fn deaggregate(data: &[u8]) -> Vec<UserRecord<'_>> {
             data: Ok(Cow::Borrowed(data)),
         }]
     };
-    if data.len() < MAGIC.len() + MD5_LEN || data[..4] != MAGIC {
+    if !has_magic(data) {
         return plain();
     }
     let body = &data[4..data.len() - MD5_LEN];

@@ -23,7 +23,7 @@ pub struct RecordPointer {
     /// Sequence and sub-sequence number.
     pub position: Position,
     /// The event id the record publishes under (see [`event_id_for_pointer`]).
-    pub event_id: String,
+    pub event_id: Arc<str>,
 }
 
 /// The stable event id of a record identified by its Kinesis pointer: 32 hex digits of
@@ -34,34 +34,55 @@ pub fn event_id_for_pointer(
     shard_id: &str,
     sequence_number: &str,
     sub_sequence: Option<u64>,
-) -> String {
-    let mut h = Sha256::new();
-    h.update(stream_arn.as_bytes());
-    h.update(b"\n");
-    h.update(shard_id.as_bytes());
-    h.update(b"\n");
-    h.update(sequence_number.as_bytes());
-    h.update(b"\n");
-    if let Some(sub) = sub_sequence {
-        h.update(sub.to_string().as_bytes());
-    }
-    hex_id(&h.finalize()[..16])
+) -> Arc<str> {
+    ShardHasher::new(stream_arn, shard_id).event_id(sequence_number, sub_sequence)
 }
 
-/// Lower-case hex of an id's bytes (as `hex::encode`, without building it char by char).
-fn hex_id(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)] as char);
-        out.push(DIGITS[usize::from(b & 15)] as char);
+/// [`event_id_for_pointer`] for the records of one shard: the stream ARN and shard id are hashed
+/// once, and each record's id continues from that state.
+#[derive(Clone)]
+pub struct ShardHasher(Sha256);
+
+impl ShardHasher {
+    /// The hash state after `stream ARN \n shard id \n`.
+    pub fn new(stream_arn: &str, shard_id: &str) -> ShardHasher {
+        let mut h = Sha256::new();
+        h.update(stream_arn.as_bytes());
+        h.update(b"\n");
+        h.update(shard_id.as_bytes());
+        h.update(b"\n");
+        ShardHasher(h)
     }
-    out
+
+    /// The event id of the record at this position of the shard.
+    pub fn event_id(&self, sequence_number: &str, sub_sequence: Option<u64>) -> Arc<str> {
+        let mut h = self.0.clone();
+        h.update(sequence_number.as_bytes());
+        h.update(b"\n");
+        if let Some(sub) = sub_sequence {
+            h.update(itoa::Buffer::new().format(sub).as_bytes());
+        }
+        hex_id(&h.finalize()[..16])
+    }
+}
+
+/// Lower-case hex of a 16-byte id (as `hex::encode`), in one allocation.
+fn hex_id(bytes: &[u8]) -> Arc<str> {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 32];
+    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 15)];
+    }
+    match std::str::from_utf8(&out[..bytes.len() * 2]) {
+        Ok(s) => Arc::from(s),
+        Err(_) => unreachable!("hex digits are ASCII"),
+    }
 }
 
 /// The stable event id of a record without a Kinesis pointer (local JSON lines): 32 hex digits of
 /// SHA-256 over the record's bytes.
-pub fn event_id_for_bytes(data: &[u8]) -> String {
+pub fn event_id_for_bytes(data: &[u8]) -> Arc<str> {
     hex_id(&Sha256::digest(data)[..16])
 }
 
@@ -72,7 +93,35 @@ mod tests {
     #[test]
     fn hex_matches_the_hex_crate() {
         let bytes: Vec<u8> = (0..=255).collect();
-        assert_eq!(hex_id(&bytes), hex::encode(&bytes));
+        for id in bytes.chunks(16) {
+            assert_eq!(&*hex_id(id), hex::encode(id));
+        }
+    }
+
+    #[test]
+    fn shard_prefix_gives_the_documented_hash() {
+        let seq = "49590338271490256608559692538361571095921575989136588898";
+        for sub in [None, Some(0), Some(7), Some(u64::MAX)] {
+            let text = format!(
+                "arn:aws:kinesis:eu-west-1:1:stream/s\nshardId-000000000001\n{seq}\n{}",
+                sub.map(|s: u64| s.to_string()).unwrap_or_default()
+            );
+            let expected = hex::encode(&Sha256::digest(text.as_bytes())[..16]);
+            let hasher = ShardHasher::new(
+                "arn:aws:kinesis:eu-west-1:1:stream/s",
+                "shardId-000000000001",
+            );
+            assert_eq!(&*hasher.event_id(seq, sub), expected);
+            assert_eq!(
+                &*event_id_for_pointer(
+                    "arn:aws:kinesis:eu-west-1:1:stream/s",
+                    "shardId-000000000001",
+                    seq,
+                    sub
+                ),
+                expected
+            );
+        }
     }
 
     #[test]

@@ -5,8 +5,9 @@
 //!  "transaction_id": "txn-456", "before": {"id": "…", "status": "active"}, "after": {…}}
 //! ```
 
-use super::{non_null, parse_error, parse_timestamp, string_or_number, Decoded, Fields, RawChange};
+use super::{json_str, non_null, parse_error, parse_timestamp, string_or_number};
 use super::{Cow, SourceFormat};
+use super::{Decoded, Fields, RawChange};
 use crate::error::RecordError;
 use cdc_models::Operation;
 
@@ -14,13 +15,12 @@ pub(super) fn read<'a>(fields: &Fields<'a>) -> Result<Decoded<'a>, RecordError> 
     let table = fields
         .get("table")
         .ok_or_else(|| parse_error("coredb-trigger record without `table`"))?;
-    let table: Cow<'a, str> = serde_json::from_str::<Cow<'a, str>>(table.get())
-        .map_err(|_| parse_error("coredb-trigger `table` is not a string"))?;
+    let table: Cow<'a, str> =
+        json_str(table).ok_or_else(|| parse_error("coredb-trigger `table` is not a string"))?;
     let operation = fields
         .get("operation")
         .ok_or_else(|| parse_error("coredb-trigger record without `operation`"))?;
-    let operation: Operation = serde_json::from_str::<Cow<'_, str>>(operation.get())
-        .ok()
+    let operation: Operation = json_str(operation)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| {
             parse_error(

@@ -266,10 +266,16 @@ pub(crate) fn string_or_number(raw: &RawValue) -> Option<String> {
     }
 }
 
+/// A JSON string's contents, borrowed unless it has escapes (`None` for other values).
+pub(crate) fn json_str(raw: &RawValue) -> Option<Cow<'_, str>> {
+    serde_json::from_str::<object::Key<'_>>(raw.get())
+        .ok()
+        .map(|k| k.0)
+}
+
 /// Parses an RFC 3339 timestamp (any offset, converted to UTC).
 pub(crate) fn parse_timestamp(what: &str, raw: &RawValue) -> Result<DateTime<Utc>, RecordError> {
-    let s: Cow<'_, str> = serde_json::from_str(raw.get())
-        .map_err(|_| parse_error(format!("{what} is not a string")))?;
+    let s = json_str(raw).ok_or_else(|| parse_error(format!("{what} is not a string")))?;
     if s.as_bytes().get(10) == Some(&b'T') {
         if let Some(t) = cdc_models::json::parse_timestamp(&s, cdc_models::json::Zone::Required) {
             return Ok(t);

@@ -49,7 +49,7 @@ impl FilePublisher {
                 &Line {
                     event_bus_name: &self.bus,
                     source: &e.source,
-                    detail_type: &e.detail_type,
+                    detail_type: e.detail_type,
                     detail: &e.detail,
                     time: e.time.map(crate::formats::normalize::format_datetime),
                 },
