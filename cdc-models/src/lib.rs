@@ -21,7 +21,7 @@
 //! ).unwrap();
 //! assert!(!image.is_full()); // only three of the table's columns are present
 //!
-//! let redactor = Redactor::new(b"a key given at run time".to_vec()).unwrap();
+//! let redactor = Redactor::new(b"a key of 32 bytes given at run time".to_vec()).unwrap();
 //! let mut applied = Redactions::default();
 //! TableImage::redact(&mut image, &redactor, &mut applied);
 //! assert_eq!(image.email, Column::Value("[REDACTED]".to_string()));
@@ -45,7 +45,9 @@ pub use generated::{AnyImage, AnyKey, Table};
 pub use image::{DynImage, ImageError, TableImage};
 pub use meta::{Category, ColumnKind, FieldMeta, Include, Projection, TableMeta};
 pub use operation::Operation;
-pub use redact::{RedactPolicy, Redactions, Redactor, RedactorError, Sensitive, MASK};
+pub use redact::{
+    RedactPolicy, Redactions, Redactor, RedactorError, Sensitive, MASK, MIN_KEY_BYTES,
+};
 
 /// The version of the `detail` structure of published `CDC.TableChange` events.
 pub const DETAIL_VERSION: &str = "1.0";

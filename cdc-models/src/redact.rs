@@ -42,12 +42,17 @@ impl RedactPolicy {
     }
 }
 
+/// The shortest HMAC key a [`Redactor`] accepts: the SHA-256 output length (RFC 2104 strongly
+/// discourages HMAC keys shorter than the hash output). The one rule for local runs and the
+/// Lambdas alike.
+pub const MIN_KEY_BYTES: usize = 32;
+
 /// Errors building a [`Redactor`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RedactorError {
-    /// The HMAC key is shorter than 16 bytes.
-    #[error("the redaction HMAC key must be at least 16 bytes, got {0}")]
+    /// The HMAC key is shorter than [`MIN_KEY_BYTES`].
+    #[error("the redaction HMAC key must be at least {MIN_KEY_BYTES} bytes, got {0}")]
     KeyTooShort(usize),
 }
 
@@ -55,7 +60,7 @@ pub enum RedactorError {
 ///
 /// ```
 /// use cdc_models::{Redactor, RedactPolicy};
-/// let r = Redactor::new(b"0123456789abcdef".to_vec()).unwrap();
+/// let r = Redactor::new(b"0123456789abcdef0123456789abcdef".to_vec()).unwrap();
 /// let mut phone = "+44 7700 900123".to_string();
 /// r.apply_str(RedactPolicy::Partial { keep_last: 4 }, &mut phone);
 /// assert_eq!(phone, "***********0123");
@@ -75,9 +80,9 @@ impl std::fmt::Debug for Redactor {
 }
 
 impl Redactor {
-    /// A redactor with this HMAC key (at least 16 bytes).
+    /// A redactor with this HMAC key (at least [`MIN_KEY_BYTES`] bytes).
     pub fn new(key: Vec<u8>) -> Result<Self, RedactorError> {
-        if key.len() < 16 {
+        if key.len() < MIN_KEY_BYTES {
             return Err(RedactorError::KeyTooShort(key.len()));
         }
         let mac = Hmac::<Sha256>::new_from_slice(&key).expect("HMAC accepts keys of any length");

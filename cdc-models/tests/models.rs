@@ -18,7 +18,7 @@ fn example(table: &str) -> Value {
 }
 
 fn redactor() -> Redactor {
-    Redactor::new(b"test-key-0123456789abcdef".to_vec()).unwrap()
+    Redactor::new(b"test-key-0123456789abcdef-0123456789".to_vec()).unwrap()
 }
 
 #[test]
@@ -329,12 +329,15 @@ fn every_policy_is_used_somewhere() {
 
 #[test]
 fn pseudonyms_are_stable_per_key_and_differ_across_keys() {
-    let a = Redactor::new(b"key-number-one-0123456789".to_vec()).unwrap();
-    let b = Redactor::new(b"key-number-two-0123456789".to_vec()).unwrap();
+    let a = Redactor::new(b"key-number-one-0123456789-0123456789".to_vec()).unwrap();
+    let b = Redactor::new(b"key-number-two-0123456789-0123456789".to_vec()).unwrap();
     assert_eq!(a.pseudonym("x@example.com"), a.pseudonym("x@example.com"));
     assert_ne!(a.pseudonym("x@example.com"), a.pseudonym("y@example.com"));
     assert_ne!(a.pseudonym("x@example.com"), b.pseudonym("x@example.com"));
     assert!(Redactor::new(b"short".to_vec()).is_err());
+    // One rule everywhere: the SHA-256 output length.
+    assert!(Redactor::new(vec![7; cdc_models::MIN_KEY_BYTES - 1]).is_err());
+    assert!(Redactor::new(vec![7; cdc_models::MIN_KEY_BYTES]).is_ok());
 }
 
 #[test]

@@ -37,7 +37,7 @@ fn bench(c: &mut Criterion) {
             });
             for redaction in [true, false] {
                 let r = if redaction {
-                    Redaction::with_key(b"bench-hmac-key-0123456789".to_vec()).unwrap()
+                    Redaction::with_key(b"bench-hmac-key-0123456789abcdef-0123".to_vec()).unwrap()
                 } else {
                     Redaction::Disabled
                 };
@@ -66,6 +66,20 @@ fn bench(c: &mut Criterion) {
                 group.bench_with_input(BenchmarkId::new(name, &id), &event, |b, e| {
                     b.iter(|| rt.block_on(pipeline.process_lenient_event(e, "bench")))
                 });
+                // With the Lambda's log subscriber (JSON, `info`, one span per record) writing
+                // to a sink: what logging costs in production, where the others measure none.
+                if !redaction {
+                    let logs = tracing::Dispatch::new(cdc_processor::aws::lambda::json_subscriber(
+                        std::io::sink,
+                    ));
+                    group.bench_with_input(BenchmarkId::new("typed+logs", &id), &event, |b, e| {
+                        b.iter(|| {
+                            tracing::dispatcher::with_default(&logs, || {
+                                rt.block_on(pipeline.process_lenient_event(e, "bench"))
+                            })
+                        })
+                    });
+                }
             }
         }
     }

@@ -44,7 +44,7 @@ fn main() {
     drop(records);
 
     let mut config = PipelineConfig::new(
-        Redaction::with_key(b"bench-hmac-key-0123456789".to_vec()).expect("key"),
+        Redaction::with_key(b"bench-hmac-key-0123456789abcdef-0123".to_vec()).expect("key"),
     );
     config
         .set_table_allow_list(Table::ALL.iter().map(|t| t.name()))

@@ -63,10 +63,14 @@ pub enum Redaction {
 }
 
 impl Redaction {
-    /// Redaction on, with this HMAC key (at least 16 bytes).
+    /// Redaction on, with this HMAC key (at least [`cdc_models::MIN_KEY_BYTES`] bytes).
     pub fn with_key(key: impl Into<Vec<u8>>) -> Result<Self, ConfigError> {
         let redactor = Redactor::new(key.into()).map_err(|e| {
-            ConfigError::new("REDACTION_HMAC_KEY", e.to_string(), "at least 16 bytes")
+            ConfigError::new(
+                "REDACTION_HMAC_KEY",
+                e.to_string(),
+                format!("at least {} bytes", cdc_models::MIN_KEY_BYTES),
+            )
         })?;
         Ok(Redaction::Enabled {
             redactor: Some(redactor),
@@ -196,7 +200,7 @@ impl PipelineConfig {
     /// | `EVENT_SOURCE` | `cdc-pipeline` | non-empty string |
     /// | `EVENT_BUS_NAME` | `cdc-events` | non-empty string |
     /// | `ENABLE_DATA_REDACTION` | `true` | `true` or `false` |
-    /// | `REDACTION_HMAC_KEY` | — (required when redaction is on) | at least 16 bytes |
+    /// | `REDACTION_HMAC_KEY` | — (required when redaction is on) | at least 32 bytes |
     /// | `CDC_TABLES` | tables with `capturedByDefault` | comma-separated table names |
     /// | `CDC_SOURCE_FORMAT` | `auto` | `auto`, `coredb-trigger`, `debezium`, `dms` |
     /// | `CDC_TABLE_OVERRIDES` | none | JSON `{"table": {"eventType": "…", "includeFields": ["…"]}}` |
@@ -213,7 +217,7 @@ impl PipelineConfig {
                     return Err(ConfigError::new(
                         "REDACTION_HMAC_KEY",
                         "missing while ENABLE_DATA_REDACTION is true",
-                        "a secret of at least 16 bytes",
+                        format!("a secret of at least {} bytes", cdc_models::MIN_KEY_BYTES),
                     ))
                 }
             },
@@ -517,13 +521,21 @@ mod tests {
         ]))
         .unwrap_err();
         assert_eq!(err.setting, "REDACTION_HMAC_KEY");
+        // The Lambdas' rule: 31 bytes is too short here as well.
+        let err = PipelineConfig::from_lookup(lookup(&[
+            ("ENABLE_DATA_REDACTION", "true"),
+            ("REDACTION_HMAC_KEY", "0123456789abcdef0123456789abcde"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.setting, "REDACTION_HMAC_KEY");
+        assert_eq!(err.expected, "at least 32 bytes");
     }
 
     #[test]
     fn overrides_and_allow_list() {
         let c = PipelineConfig::from_lookup(lookup(&[
             ("ENABLE_DATA_REDACTION", "true"),
-            ("REDACTION_HMAC_KEY", "0123456789abcdef0123"),
+            ("REDACTION_HMAC_KEY", "0123456789abcdef0123456789abcdef"),
             ("CDC_TABLES", "users, orders"),
             (
                 "CDC_TABLE_OVERRIDES",

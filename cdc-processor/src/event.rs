@@ -283,7 +283,7 @@ mod tests {
         let mut checked = 0;
         for redaction in [
             Redaction::Disabled,
-            Redaction::with_key(b"event-test-hmac-key-0123".to_vec()).unwrap(),
+            Redaction::with_key(b"event-test-hmac-key-0123456789abcdef".to_vec()).unwrap(),
         ] {
             let mut config = PipelineConfig::new(redaction);
             config

@@ -266,6 +266,27 @@ impl State {
     }
 }
 
+/// A log event about one record, with the record's identity as fields. The record span is at
+/// DEBUG: at INFO, creating it and recording its fields cost more than the rest of a record's
+/// processing (docs/benchmarks.md, "Logging"), so events at INFO and above name the record
+/// themselves (and still carry the span when DEBUG is on).
+macro_rules! record_event {
+    ($level:ident, $shard:expr, $sequence:expr, $unit:expr, $($rest:tt)+) => {
+        $unit.span.in_scope(|| {
+            tracing::$level!(
+                shard = %$shard,
+                sequence_number = %$sequence,
+                sub_sequence_number = $unit.sub_sequence,
+                event_id = $unit.event_id.as_deref(),
+                table = $unit.table,
+                operation = $unit.operation,
+                source_format = $unit.format.map(SourceFormat::as_str),
+                $($rest)+
+            )
+        })
+    };
+}
+
 /// What every record of a shard's batch is expanded against.
 struct ShardContext<'a> {
     /// Event ids continue from the hashed stream/shard prefix.
@@ -282,6 +303,8 @@ struct Unit {
     event_id: Option<Arc<str>>,
     format: Option<SourceFormat>,
     table: Option<&'static str>,
+    operation: Option<&'static str>,
+    /// The record's span (DEBUG level; see [`record_event`]).
     span: tracing::Span,
     state: State,
 }
@@ -526,9 +549,8 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
             if let State::Error(e) = &u.state {
                 if e.code.is_retryable() {
                     let reason = e.to_string();
-                    u.span.in_scope(
-                        || tracing::warn!(code = %e.code, error = %e.message, "retryable failure"),
-                    );
+                    let sequence = inputs[u.input].raw_sequence;
+                    record_event!(warn, shard, sequence, u, code = %e.code, error = %e.message, "retryable failure");
                     u.state = State::Failed(reason);
                     min_failed = min_failed.min(i);
                 }
@@ -597,9 +619,8 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
                         rejected.push(u);
                     }
                     PublishOutcome::Failed { code, message } => {
-                        unit.span.in_scope(|| {
-                            tracing::warn!(code = %code, error = %message, "publish failed after retries")
-                        });
+                        let sequence = inputs[unit.input].raw_sequence;
+                        record_event!(warn, shard, sequence, unit, code = %code, error = %message, "publish failed after retries");
                         unit.state = State::Failed(format!("EventBridge: {code}: {message}"));
                         min_failed = min_failed.min(u);
                     }
@@ -652,15 +673,16 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
                     }
                 }
             };
-            u.span.in_scope(|| match &disposition {
+            let sequence = input.raw_sequence;
+            match &disposition {
                 Disposition::Failed { reason } => {
-                    tracing::warn!(reason = %reason, "reported for retry")
+                    record_event!(warn, shard, sequence, u, reason = %reason, "reported for retry")
                 }
                 Disposition::DeadLettered { code, message } => {
-                    tracing::warn!(code = %code, error = %message, "dead-lettered")
+                    record_event!(warn, shard, sequence, u, code = %code, error = %message, "dead-lettered")
                 }
-                d => tracing::debug!(outcome = ?d, "done"),
-            });
+                d => u.span.in_scope(|| tracing::debug!(outcome = ?d, "done")),
+            }
             report.counts.records_in += 1;
             report.records.push(RecordOutcome {
                 shard: shard.clone(),
@@ -687,7 +709,7 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
         let sequence = match &input.sequence {
             Ok(s) => s,
             Err(e) => {
-                let span = tracing::info_span!("record", shard = %input.shard, sequence_number = %input.raw_sequence);
+                let span = tracing::debug_span!("record", shard = %input.shard, sequence_number = %input.raw_sequence);
                 units.push(Unit {
                     input: index,
                     position: None,
@@ -695,6 +717,7 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
                     event_id: None,
                     format: None,
                     table: None,
+                    operation: None,
                     span,
                     state: State::Error(RecordError::new(ErrorCode::ParseError, e.clone())),
                 });
@@ -735,7 +758,8 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
                 sub_sequence: None,
                 format: None,
                 table: None,
-                span: tracing::info_span!("record", shard = %input.shard, sequence_number = %sequence),
+                operation: None,
+                span: tracing::debug_span!("record", shard = %input.shard, sequence_number = %sequence),
                 state: if skipped {
                     State::Skipped
                 } else {
@@ -753,7 +777,7 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
                 (Ok(data), true) => event_id_for_bytes(data),
                 _ => shard.hasher.event_id(sequence.as_str(), user.sub_sequence),
             };
-            let span = tracing::info_span!(
+            let span = tracing::debug_span!(
                 "record",
                 shard = %input.shard,
                 sequence_number = %sequence,
@@ -770,6 +794,7 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
                 event_id: Some(event_id.clone()),
                 format: None,
                 table: None,
+                operation: None,
                 span,
                 state: State::Skipped,
             };
@@ -812,6 +837,7 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
             Ok(Decoded::Acknowledged(reason)) => return State::Acknowledged(reason),
             Ok(Decoded::Change(raw)) => raw,
         };
+        unit.operation = Some(raw.operation.as_str());
         unit.span.record("operation", raw.operation.as_str());
         let Some(table) = Table::from_name(&raw.table) else {
             return State::Error(RecordError::new(
@@ -831,7 +857,11 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
         };
         if !change.dropped_columns.is_empty() {
             *dropped_columns += change.dropped_columns.len() as u64;
-            tracing::warn!(columns = ?change.dropped_columns, "dropped source columns unknown to the schema");
+            let (shard, sequence) = (
+                &change.pointer.shard,
+                change.pointer.position.sequence.as_str(),
+            );
+            record_event!(warn, shard, sequence, unit, columns = ?change.dropped_columns, "dropped source columns unknown to the schema");
         }
         let redacted = match transform::apply(change, settings, self.config.redaction()) {
             Ok(r) => r,
@@ -896,7 +926,8 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
             match results.get(j) {
                 Some(Ok(())) => u.state = State::DeadLettered(e.code, e.message),
                 Some(Err(sink)) => {
-                    u.span.in_scope(|| tracing::error!(code = %e.code, error = %sink, "dead letter could not be written"));
+                    let sequence = inputs[u.input].raw_sequence;
+                    record_event!(error, key.shard, sequence, u, code = %e.code, error = %sink, "dead letter could not be written");
                     u.state = State::Failed(format!(
                         "{e}; and the dead letter could not be written: {sink}"
                     ));

@@ -102,6 +102,6 @@ fn hashed_value_present(image: &AnyImage) -> Option<&'static str> {
 fn unused_redactor() -> &'static Redactor {
     static R: OnceLock<Redactor> = OnceLock::new();
     R.get_or_init(|| {
-        Redactor::new(b"key-never-used-no-hash-values".to_vec()).expect("long enough key")
+        Redactor::new(b"key-never-used-no-hash-values-present".to_vec()).expect("long enough key")
     })
 }

@@ -21,7 +21,9 @@ fn options(input: &str, dir: &Path) -> LocalOptions {
 }
 
 fn config() -> PipelineConfig {
-    PipelineConfig::new(Redaction::with_key(b"local-test-key-0123456789".to_vec()).unwrap())
+    PipelineConfig::new(
+        Redaction::with_key(b"local-test-key-0123456789abcdef-0123".to_vec()).unwrap(),
+    )
 }
 
 fn lines(path: &Path) -> usize {

@@ -440,7 +440,7 @@ fn the_canary_scanner_finds_what_it_must() {
     );
     // `partial` keeps the last 4 characters: they carry no marker.
     let mut partial = s.clone();
-    cdc_models::Redactor::new(b"0123456789abcdef".to_vec())
+    cdc_models::Redactor::new(b"0123456789abcdef0123456789abcdef".to_vec())
         .unwrap()
         .apply_str(RedactPolicy::Partial { keep_last: 4 }, &mut partial);
     assert!(c.find(&partial).is_empty(), "{partial}");

@@ -15,8 +15,8 @@ pub fn run(data: &[u8]) {
     };
     let dyn_image = image.as_dyn_mut();
     let _ = dyn_image.check(true);
-    let redactor =
-        Redactor::new(b"fuzz-key-0123456789abcdef".to_vec()).expect("key is long enough");
+    let redactor = Redactor::new(b"fuzz-key-0123456789abcdef-0123456789".to_vec())
+        .expect("key is long enough");
     let mut applied = Redactions::default();
     dyn_image.redact(&redactor, &mut applied);
     dyn_image.project(&table.meta().default_projection());

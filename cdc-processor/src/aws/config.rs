@@ -45,7 +45,7 @@ const fn var(
 }
 
 /// Minimum length of the HMAC key in bytes.
-pub const MIN_HMAC_KEY_BYTES: usize = 32;
+pub const MIN_HMAC_KEY_BYTES: usize = cdc_models::MIN_KEY_BYTES;
 
 /// Every variable the function reads, in the order of `docs/configuration.md`.
 pub const VARIABLES: &[Variable] = &[

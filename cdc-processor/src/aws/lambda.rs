@@ -292,18 +292,30 @@ pub async fn run() -> Result<(), Error> {
 /// `info`). Logs carry tables, operations, sequence numbers, counts and error codes — never column
 /// values. Calling it twice is harmless.
 pub fn init_tracing() {
+    use tracing_subscriber::util::SubscriberInitExt;
+    let _ = json_subscriber(std::io::stdout).try_init();
+}
+
+/// The functions' log subscriber ([`init_tracing`]) writing to `writer`: JSON lines with the
+/// current span's fields (one span per record), filtered by `RUST_LOG` (default `info`) with the
+/// payload-logging targets capped. The pipeline benchmark measures it on a sink.
+pub fn json_subscriber<W>(writer: W) -> impl tracing::Subscriber + Send + Sync + 'static
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     let filter = cap_sensitive_targets(
         tracing_subscriber::EnvFilter::try_from_default_env()
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
     );
-    let _ = tracing_subscriber::fmt()
+    tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
         .with_current_span(true)
         .with_span_list(false)
         .with_target(false)
         .with_ansi(false)
-        .try_init();
+        .with_writer(writer)
+        .finish()
 }
 
 /// Caps the log targets that print payloads at TRACE, whatever `RUST_LOG` asks (the most specific

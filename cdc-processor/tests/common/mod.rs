@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use std::path::PathBuf;
 
 /// The test HMAC key.
-pub const KEY: &[u8] = b"test-hmac-key-0123456789abcdef";
+pub const KEY: &[u8] = b"test-hmac-key-0123456789abcdef-0123";
 /// A stream ARN for synthetic events.
 pub const STREAM: &str = "arn:aws:kinesis:eu-west-1:123456789012:stream/coredb-cdc";
 /// A shard id for synthetic events.
