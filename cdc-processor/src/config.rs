@@ -21,6 +21,9 @@ pub const DETAIL_TYPE: &str = "CDC.TableChange";
 pub const DEFAULT_MAX_ENTRY_SIZE: usize = 256 * 1024;
 /// Default maximum size of one PutEvents request (sum of its entries' sizes).
 pub const DEFAULT_MAX_REQUEST_SIZE: usize = 256 * 1024;
+/// The largest `MAX_EVENT_SIZE_BYTES` accepted: EventBridge's entry limit on buses that allow
+/// 1 MiB events.
+pub const MAX_EVENT_SIZE_LIMIT: usize = 1024 * 1024;
 /// Maximum number of entries in one PutEvents request.
 pub const MAX_ENTRIES_PER_REQUEST: usize = 10;
 /// Default name of the DMS before-image field (`BeforeImageSettings.FieldName`).
@@ -204,7 +207,7 @@ impl PipelineConfig {
     /// | `CDC_TABLES` | tables with `capturedByDefault` | comma-separated table names |
     /// | `CDC_SOURCE_FORMAT` | `auto` | `auto`, `coredb-trigger`, `debezium`, `dms` |
     /// | `CDC_TABLE_OVERRIDES` | none | JSON `{"table": {"eventType": "…", "includeFields": ["…"]}}` |
-    /// | `MAX_EVENT_SIZE_BYTES` | `262144` | integer ≥ 1024 (the Lambda also caps it at 1048576) |
+    /// | `MAX_EVENT_SIZE_BYTES` | `262144` | integer 1024–1048576 |
     /// | `MAX_REQUEST_SIZE_BYTES` | max(262144, entry size) | integer ≥ entry size |
     /// | `DMS_BEFORE_IMAGE_FIELD` | `before-image` | non-empty string |
     /// | `DEBEZIUM_EPOCH_UNIT` | `auto` | `auto`, `ms`, `us`, `ns` |
@@ -340,14 +343,19 @@ impl PipelineConfig {
         self.max_entry_size
     }
 
-    /// Sets the largest entry size (at least 1024 bytes). The request size limit is raised to it
-    /// when smaller.
+    /// Sets the largest entry size (1024 bytes up to [`MAX_EVENT_SIZE_LIMIT`]). The request size
+    /// limit is raised to it when smaller. The one check of `MAX_EVENT_SIZE_BYTES`, for local runs
+    /// and the Lambdas alike.
     pub fn set_max_entry_size(&mut self, bytes: usize) -> Result<&mut Self, ConfigError> {
-        if bytes < 1024 {
+        if !(1024..=MAX_EVENT_SIZE_LIMIT).contains(&bytes) {
             return Err(ConfigError::new(
                 "MAX_EVENT_SIZE_BYTES",
-                "too small",
-                "at least 1024 bytes (EventBridge: 262144, or 1048576 on 1 MiB buses)",
+                if bytes < 1024 {
+                    "too small"
+                } else {
+                    "too large"
+                },
+                "1024 to 1048576 bytes (EventBridge: 262144, or 1048576 on 1 MiB buses)",
             ));
         }
         self.max_entry_size = bytes;
@@ -521,6 +529,29 @@ mod tests {
         ]))
         .unwrap_err();
         assert_eq!(err.setting, "REDACTION_HMAC_KEY");
+        // Entry size: 1024 bytes up to EventBridge's 1 MiB, here as in the Lambdas.
+        for (size, ok) in [
+            ("1023", false),
+            ("1024", true),
+            ("1048576", true),
+            ("1048577", false),
+        ] {
+            let r = PipelineConfig::from_lookup(lookup(&[
+                ("ENABLE_DATA_REDACTION", "false"),
+                ("MAX_EVENT_SIZE_BYTES", size),
+            ]));
+            match r {
+                Ok(_) => assert!(ok, "{size} accepted"),
+                Err(e) => {
+                    assert!(!ok, "{size} refused: {e:?}");
+                    assert_eq!(e.setting, "MAX_EVENT_SIZE_BYTES");
+                    assert!(
+                        !e.to_string().contains(size),
+                        "the value is not echoed: {e}"
+                    );
+                }
+            }
+        }
         // The Lambdas' rule: 31 bytes is too short here as well.
         let err = PipelineConfig::from_lookup(lookup(&[
             ("ENABLE_DATA_REDACTION", "true"),

@@ -27,7 +27,7 @@ use serde::de::value::MapDeserializer;
 use serde_json::value::RawValue;
 use serde_json::Value;
 use std::borrow::Cow;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 /// Whether an image holds every column of the table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -283,7 +283,7 @@ struct ImageReader<'a> {
     format: SourceFormat,
     epoch_unit: EpochUnit,
     schema_raw: Option<&'a RawValue>,
-    schema: Option<Result<DebeziumSchema, RecordError>>,
+    schema: Option<Result<Arc<DebeziumSchema>, RecordError>>,
     dropped: Vec<String>,
 }
 
@@ -294,9 +294,9 @@ impl<'a> ImageReader<'a> {
         };
         match self
             .schema
-            .get_or_insert_with(|| DebeziumSchema::parse(raw))
+            .get_or_insert_with(|| DebeziumSchema::parse_cached(raw))
         {
-            Ok(s) => Ok(Some(s)),
+            Ok(s) => Ok(Some(&**s)),
             Err(e) => Err(e.clone()),
         }
     }
@@ -382,12 +382,12 @@ impl<'a> ImageReader<'a> {
         }
         if self.schema.is_none() {
             if let Some(raw) = self.schema_raw {
-                self.schema = Some(DebeziumSchema::parse(raw));
+                self.schema = Some(DebeziumSchema::parse_cached(raw));
             }
         }
         let schema = match &self.schema {
             None => Ok(None),
-            Some(Ok(s)) => Ok(Some(s)),
+            Some(Ok(s)) => Ok(Some(&**s)),
             // The careful path reports the schema's problem if a column needs it.
             Some(Err(_)) => Err(()),
         };

@@ -110,8 +110,6 @@ pub struct Settings {
     pub max_retry_attempts: u32,
     /// `DLQ_QUEUE_URL`.
     pub dlq_queue_url: String,
-    /// `MAX_EVENT_SIZE_BYTES`, when set.
-    pub max_event_size_bytes: Option<usize>,
     /// `REDACTION_HMAC_KEY_SECRET_ARN`, when set.
     pub redaction_hmac_key_secret: Option<String>,
     /// `CHECKPOINT_TTL_DAYS`.
@@ -261,10 +259,6 @@ impl Settings {
         let max_retry_attempts = r.integer("MAX_RETRY_ATTEMPTS", 0u32..=10)?;
         let dlq_queue_url = r.required("DLQ_QUEUE_URL")?;
         check_url("DLQ_QUEUE_URL", &dlq_queue_url)?;
-        let max_event_size_bytes = match r.raw("MAX_EVENT_SIZE_BYTES") {
-            Some(_) => Some(r.integer("MAX_EVENT_SIZE_BYTES", 1024usize..=1_048_576)?),
-            None => None,
-        };
         if let Some(key) = r.raw("REDACTION_HMAC_KEY") {
             if key.len() < MIN_HMAC_KEY_BYTES {
                 return Err(R::invalid(
@@ -312,7 +306,6 @@ impl Settings {
             checkpoint_table_name,
             max_retry_attempts,
             dlq_queue_url,
-            max_event_size_bytes,
             redaction_hmac_key_secret,
             checkpoint_ttl_days,
             endpoint_url,
@@ -454,7 +447,6 @@ mod tests {
         assert_eq!(s.processor_name, "cdc-processor");
         assert_eq!(s.endpoint_url, None);
         assert_eq!(s.metrics_namespace, "CdcPipeline");
-        assert_eq!(s.max_event_size_bytes, None);
         assert_eq!(s.checkpoint_ttl_days, 30);
     }
 
@@ -487,7 +479,6 @@ mod tests {
             ("AWS_LAMBDA_FUNCTION_NAME", "my function"),
             ("STATE_TABLE_NAME", "state table"),
             ("AWS_REGION", "US EAST"),
-            ("MAX_EVENT_SIZE_BYTES", "2000000"),
             ("CHECKPOINT_TTL_DAYS", "99999"),
             ("KINESIS_PARALLELIZATION_FACTOR", "11"),
             ("REDACTION_HMAC_KEY", "short-secret-value"),

@@ -96,7 +96,7 @@ impl AppState {
             }
             None => None,
         };
-        // MAX_EVENT_SIZE_BYTES: range-checked by `Settings` (≤ 1 MiB), applied by the pipeline.
+        // MAX_EVENT_SIZE_BYTES (1024..=1 MiB) is checked and applied by the pipeline config.
         let config = PipelineConfig::from_lookup(|k| match k {
             "REDACTION_HMAC_KEY" if key.is_some() => key.clone(),
             _ => lookup(k),

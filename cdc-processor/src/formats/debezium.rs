@@ -7,6 +7,7 @@ use cdc_models::Operation;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use std::sync::{Arc, Mutex, OnceLock};
 
 #[derive(Deserialize, Default)]
 struct Source<'a> {
@@ -161,6 +162,24 @@ pub struct DebeziumSchema {
     pub after: Vec<FieldHint>,
 }
 
+/// Distinct schema blocks [`DebeziumSchema::parse_cached`] keeps.
+pub const SCHEMA_CACHE_ENTRIES: usize = 256;
+/// Largest schema block (bytes of JSON text) [`DebeziumSchema::parse_cached`] keeps.
+pub const SCHEMA_CACHE_MAX_TEXT: usize = 64 * 1024;
+
+/// A schema block's text and what it parses to.
+type CachedSchema = (Box<str>, Arc<DebeziumSchema>);
+
+/// Parsed schema blocks by their text, grouped by length (a lookup compares texts of one length
+/// only; no hash over the text).
+#[derive(Default)]
+struct SchemaCache {
+    by_len: crate::plan::FxMap<usize, Vec<CachedSchema>>,
+    entries: usize,
+}
+
+static SCHEMA_CACHE: OnceLock<Mutex<SchemaCache>> = OnceLock::new();
+
 #[derive(Deserialize)]
 struct SchemaNode {
     #[serde(default, rename = "type")]
@@ -209,6 +228,40 @@ impl DebeziumSchema {
             }
         }
         Ok(out)
+    }
+
+    /// [`DebeziumSchema::parse`], remembered by the block's text: a connector sends the same
+    /// block with every record of a table, so each distinct block is parsed once per process (at
+    /// most [`SCHEMA_CACHE_ENTRIES`] blocks of up to [`SCHEMA_CACHE_MAX_TEXT`] bytes are kept; a
+    /// full cache starts over). Errors are not remembered.
+    pub fn parse_cached(raw: &RawValue) -> Result<Arc<Self>, RecordError> {
+        let text = raw.get();
+        if text.len() > SCHEMA_CACHE_MAX_TEXT {
+            return Self::parse(raw).map(Arc::new);
+        }
+        let cache = SCHEMA_CACHE.get_or_init(Default::default);
+        let lookup = |c: &SchemaCache| {
+            c.by_len
+                .get(&text.len())
+                .and_then(|v| v.iter().find(|(t, _)| **t == *text))
+                .map(|(_, s)| s.clone())
+        };
+        if let Some(s) = lookup(&cache.lock().unwrap_or_else(|e| e.into_inner())) {
+            return Ok(s);
+        }
+        let parsed = Arc::new(Self::parse(raw)?);
+        let mut c = cache.lock().unwrap_or_else(|e| e.into_inner());
+        if c.entries >= SCHEMA_CACHE_ENTRIES {
+            *c = SchemaCache::default();
+        }
+        if lookup(&c).is_none() {
+            c.entries += 1;
+            c.by_len
+                .entry(text.len())
+                .or_default()
+                .push((text.into(), parsed.clone()));
+        }
+        Ok(parsed)
     }
 
     /// The hint for a column of `before` (`after == false`) or `after`.
@@ -264,5 +317,23 @@ mod tests {
         assert_eq!(h.scale, Some(2));
         assert_eq!(s.hint(false, "created").unwrap().connect_type, "int64");
         assert!(s.hint(true, "nope").is_none());
+        // The cached parse gives the same schema, the same `Arc` for the same text, and a
+        // different schema for a different text of the same length.
+        let a = DebeziumSchema::parse_cached(&raw).unwrap();
+        assert_eq!(*a, s);
+        assert!(Arc::ptr_eq(
+            &a,
+            &DebeziumSchema::parse_cached(&raw).unwrap()
+        ));
+        let other: Box<RawValue> =
+            serde_json::from_str(&raw.get().replace("\"scale\":\"2\"", "\"scale\":\"3\"")).unwrap();
+        assert_eq!(other.get().len(), raw.get().len());
+        let b = DebeziumSchema::parse_cached(&other).unwrap();
+        assert_eq!(b.hint(true, "total").unwrap().scale, Some(3));
+        assert_eq!(a.hint(true, "total").unwrap().scale, Some(2));
+        // Errors are errors every time.
+        let bad: Box<RawValue> = serde_json::from_str(r#"{"fields": 5}"#).unwrap();
+        assert!(DebeziumSchema::parse_cached(&bad).is_err());
+        assert!(DebeziumSchema::parse_cached(&bad).is_err());
     }
 }
