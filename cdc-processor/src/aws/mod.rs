@@ -3,12 +3,12 @@
 //!
 //! | module | what |
 //! |---|---|
-//! | [`config`] | environment variables, validated at init; the SDK clients, built once |
-//! | [`eventbridge`] | [`Publisher`](crate::ports::Publisher): `PutEvents`, per-entry retries |
-//! | [`dynamodb`] | [`CheckpointStore`](crate::ports::CheckpointStore) (forward-only, numeric) and [`StateStore`](crate::ports::StateStore) |
-//! | [`sqs`] | [`DeadLetterSink`](crate::ports::DeadLetterSink): `SendMessageBatch` to the DLQ |
-//! | [`metrics`] | CloudWatch Embedded Metric Format lines on stdout |
-//! | [`lambda`] | the handler and the runtime loop |
+//! | [`config`](crate::aws::config) | environment variables, validated at init; the SDK clients, built once |
+//! | [`eventbridge`](crate::aws::eventbridge) | [`Publisher`](crate::ports::Publisher): `PutEvents`, per-entry retries |
+//! | [`dynamodb`](crate::aws::dynamodb) | [`CheckpointStore`](crate::ports::CheckpointStore) (forward-only, numeric) and [`StateStore`](crate::ports::StateStore) |
+//! | [`sqs`](crate::aws::sqs) | [`DeadLetterSink`](crate::ports::DeadLetterSink): `SendMessageBatch` to the DLQ |
+//! | [`metrics`](crate::aws::metrics) | CloudWatch Embedded Metric Format lines on stdout |
+//! | [`lambda`](crate::aws::lambda) | the handler and the runtime loop |
 //! | [`health`](crate::aws::health) | the `health-check` function: bus, stream, tables, DLQ depth, checkpoint age |
 //! | [`redrive`](crate::aws::redrive) | the `dead-letter-processor` function: re-drives dead letters through the pipeline |
 //! | [`ops`](crate::aws::ops) | operator actions behind the `cdc-ops` CLI (checkpoints, dead letters) |

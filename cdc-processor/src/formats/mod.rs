@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 
-pub use debezium::{DebeziumSchema, FieldHint};
+pub use debezium::{DebeziumSchema, FieldHint, SCHEMA_CACHE_ENTRIES, SCHEMA_CACHE_MAX_TEXT};
 pub(crate) use object::Fields;
 
 /// A change-record format.
