@@ -66,8 +66,8 @@ fn bench(c: &mut Criterion) {
                 group.bench_with_input(BenchmarkId::new(name, &id), &event, |b, e| {
                     b.iter(|| rt.block_on(pipeline.process_lenient_event(e, "bench")))
                 });
-                // With the Lambda's log subscriber (JSON, `info`, one span per record) writing
-                // to a sink: what logging costs in production, where the others measure none.
+                // With the Lambda's log subscriber (JSON, `info`) writing to a sink: what logging
+                // costs in production, where the others measure none (docs/benchmarks.md).
                 if !redaction {
                     let logs = tracing::Dispatch::new(cdc_processor::aws::lambda::json_subscriber(
                         std::io::sink,

@@ -297,8 +297,9 @@ pub fn init_tracing() {
 }
 
 /// The functions' log subscriber ([`init_tracing`]) writing to `writer`: JSON lines with the
-/// current span's fields (one span per record), filtered by `RUST_LOG` (default `info`) with the
-/// payload-logging targets capped. The pipeline benchmark measures it on a sink.
+/// current span's fields, filtered by `RUST_LOG` (default `info`) with the payload-logging targets
+/// capped. The per-record span is DEBUG (at `info`, a record's warnings carry its identity as
+/// fields). The pipeline benchmark measures it on a sink.
 pub fn json_subscriber<W>(writer: W) -> impl tracing::Subscriber + Send + Sync + 'static
 where
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
