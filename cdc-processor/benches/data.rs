@@ -243,6 +243,27 @@ pub fn baseline(event: &LenientKinesisEvent) -> usize {
     total
 }
 
+/// The pipeline the benchmark and the examples run: every table captured, the given redaction,
+/// ports that do nothing.
+pub fn pipeline(
+    redaction: cdc_processor::config::Redaction,
+) -> cdc_processor::Pipeline<
+    NullPublisher,
+    NullCheckpoints,
+    cdc_processor::testing::MemoryDeadLetterSink,
+> {
+    let mut config = cdc_processor::config::PipelineConfig::new(redaction);
+    config
+        .set_table_allow_list(Table::ALL.iter().map(|t| t.name()))
+        .expect("every table is known");
+    cdc_processor::Pipeline::new(
+        config,
+        NullPublisher::default(),
+        NullCheckpoints,
+        cdc_processor::testing::MemoryDeadLetterSink::new(),
+    )
+}
+
 /// Publishes nothing, accepts everything, counts requests and entries.
 #[derive(Default)]
 pub struct NullPublisher {

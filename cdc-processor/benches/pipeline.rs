@@ -9,11 +9,9 @@
 mod data;
 
 use cdc_models::Table;
-use cdc_processor::config::{PipelineConfig, Redaction};
-use cdc_processor::testing::MemoryDeadLetterSink;
-use cdc_processor::Pipeline;
+use cdc_processor::config::Redaction;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use data::{Fmt, NullCheckpoints, NullPublisher};
+use data::Fmt;
 use std::time::Duration;
 
 const BATCH: usize = 1000;
@@ -41,16 +39,7 @@ fn bench(c: &mut Criterion) {
                 } else {
                     Redaction::Disabled
                 };
-                let mut config = PipelineConfig::new(r);
-                config
-                    .set_table_allow_list(Table::ALL.iter().map(|t| t.name()))
-                    .unwrap();
-                let pipeline = Pipeline::new(
-                    config,
-                    NullPublisher::default(),
-                    NullCheckpoints,
-                    MemoryDeadLetterSink::new(),
-                );
+                let pipeline = data::pipeline(r);
                 let report = rt.block_on(pipeline.process_lenient_event(&event, "bench"));
                 assert_eq!(
                     report.counts.published,

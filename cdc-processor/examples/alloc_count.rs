@@ -6,10 +6,8 @@
 mod data;
 
 use cdc_models::Table;
-use cdc_processor::config::{PipelineConfig, Redaction};
-use cdc_processor::testing::MemoryDeadLetterSink;
-use cdc_processor::Pipeline;
-use data::{Fmt, NullCheckpoints, NullPublisher};
+use cdc_processor::config::Redaction;
+use data::Fmt;
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
 use std::alloc::System;
 
@@ -46,16 +44,7 @@ fn main() {
                 continue;
             }
             let event = data::event(&data::records(fmt, table, N));
-            let mut config = PipelineConfig::new(Redaction::Disabled);
-            config
-                .set_table_allow_list(Table::ALL.iter().map(|t| t.name()))
-                .expect("tables");
-            let pipeline = Pipeline::new(
-                config,
-                NullPublisher::default(),
-                NullCheckpoints,
-                MemoryDeadLetterSink::new(),
-            );
+            let pipeline = data::pipeline(Redaction::Disabled);
             let (base, _) = count(|| data::baseline(&event));
             let (typed, bytes) =
                 count(|| rt.block_on(pipeline.process_lenient_event(&event, "allocs")));

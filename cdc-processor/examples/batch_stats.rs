@@ -12,10 +12,8 @@
 mod data;
 
 use cdc_models::Table;
-use cdc_processor::config::{PipelineConfig, Redaction};
-use cdc_processor::testing::MemoryDeadLetterSink;
-use cdc_processor::Pipeline;
-use data::{Fmt, NullCheckpoints, NullPublisher};
+use cdc_processor::config::Redaction;
+use data::Fmt;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
@@ -43,17 +41,8 @@ fn main() {
     let input_bytes: usize = event.records.iter().map(|r| r.kinesis.data.len()).sum();
     drop(records);
 
-    let mut config = PipelineConfig::new(
+    let pipeline = data::pipeline(
         Redaction::with_key(b"bench-hmac-key-0123456789abcdef-0123".to_vec()).expect("key"),
-    );
-    config
-        .set_table_allow_list(Table::ALL.iter().map(|t| t.name()))
-        .expect("tables");
-    let pipeline = Pipeline::new(
-        config,
-        NullPublisher::default(),
-        NullCheckpoints,
-        MemoryDeadLetterSink::new(),
     );
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()

@@ -6,31 +6,6 @@ mod common;
 
 use common::*;
 use serde_json::{json, Value};
-use std::sync::{Arc, Mutex};
-
-/// A log sink shared with the subscriber.
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Buffer {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Buffer {
-    fn lines(&self) -> Vec<Value> {
-        String::from_utf8(self.0.lock().unwrap().clone())
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-}
 
 /// One good record, then one the schema rejects (dead-lettered), then one good record.
 async fn run_batch() -> cdc_processor::BatchReport {
@@ -49,7 +24,7 @@ async fn run_batch() -> cdc_processor::BatchReport {
 
 #[tokio::test]
 async fn at_info_a_failed_record_names_itself_and_published_ones_are_silent() {
-    let buf = Buffer::default();
+    let buf = LogBuffer::default();
     let writer = buf.clone();
     // The Lambdas' own subscriber, at its default level.
     let subscriber = cdc_processor::aws::lambda::json_subscriber(move || writer.clone());
@@ -59,7 +34,7 @@ async fn at_info_a_failed_record_names_itself_and_published_ones_are_silent() {
     };
     assert_eq!(report.counts.published, 2);
     assert_eq!(report.counts.dead_lettered_total(), 1);
-    let lines = buf.lines();
+    let lines = buf.json_lines();
     let dead: Vec<&Value> = lines
         .iter()
         .filter(|l| l["fields"]["message"] == "dead-lettered")
@@ -88,7 +63,7 @@ async fn at_info_a_failed_record_names_itself_and_published_ones_are_silent() {
 
 #[tokio::test]
 async fn at_debug_every_record_has_its_span() {
-    let buf = Buffer::default();
+    let buf = LogBuffer::default();
     let writer = buf.clone();
     let subscriber = tracing_subscriber::fmt()
         .json()
@@ -100,7 +75,7 @@ async fn at_debug_every_record_has_its_span() {
         let _guard = tracing::subscriber::set_default(subscriber);
         run_batch().await
     };
-    let lines = buf.lines();
+    let lines = buf.json_lines();
     for (i, outcome) in report.records.iter().enumerate() {
         let id = json!(outcome.event_id.as_deref());
         let in_span: Vec<&Value> = lines

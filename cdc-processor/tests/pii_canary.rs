@@ -29,8 +29,7 @@ use cdc_processor::config::{PipelineConfig, Redaction, TableOverride};
 use fault_support::*;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeSet;
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 use testkit::fault_proxy::{Fault, Rule};
 
@@ -351,25 +350,11 @@ fn kinesis_records(
         .collect()
 }
 
-/// A writer into a shared buffer, for the TRACE subscriber.
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// Every log line of this test binary, at every level, with every span field.
-fn logs() -> &'static Buffer {
-    static LOGS: OnceLock<Buffer> = OnceLock::new();
+fn logs() -> &'static common::LogBuffer {
+    static LOGS: OnceLock<common::LogBuffer> = OnceLock::new();
     LOGS.get_or_init(|| {
-        let buf = Buffer::default();
+        let buf = common::LogBuffer::default();
         let writer = buf.clone();
         let subscriber = tracing_subscriber::fmt()
             .json()

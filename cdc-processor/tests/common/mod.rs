@@ -7,6 +7,7 @@ use cdc_processor::testing::{MemoryCheckpointStore, MemoryDeadLetterSink, Memory
 use cdc_processor::Pipeline;
 use serde_json::{Map, Value};
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 /// The test HMAC key.
 pub const KEY: &[u8] = b"test-hmac-key-0123456789abcdef-0123";
@@ -109,4 +110,30 @@ pub fn insert_example(table: &str, overrides: &[(&str, Value)]) -> Vec<u8> {
 /// The detail of a published entry.
 pub fn detail(entry: &cdc_processor::ports::PreparedEntry) -> Value {
     serde_json::from_str(&entry.detail).unwrap()
+}
+
+/// A writer into a shared buffer, for tests that capture log lines (clone it into the
+/// subscriber's `with_writer`).
+#[derive(Clone, Default)]
+pub struct LogBuffer(pub Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LogBuffer {
+    /// Every line written so far, as JSON.
+    pub fn json_lines(&self) -> Vec<Value> {
+        String::from_utf8(self.0.lock().unwrap().clone())
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
 }
