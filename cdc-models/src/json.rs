@@ -333,6 +333,9 @@ pub fn deserialize_datetime_column<'de, D: serde::Deserializer<'de>>(
         fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
             serde::de::Visitor::visit_str(Timestamp, s).map(crate::Column::Value)
         }
+        fn visit_i128<E: serde::de::Error>(self, nanos: i128) -> Result<Self::Value, E> {
+            serde::de::Visitor::visit_i128(Timestamp, nanos).map(crate::Column::Value)
+        }
     }
     struct Timestamp;
     impl serde::de::Visitor<'_> for Timestamp {
@@ -348,8 +351,64 @@ pub fn deserialize_datetime_column<'de, D: serde::Deserializer<'de>>(
                 .map(|t| t.with_timezone(&Utc))
                 .map_err(E::custom)
         }
+        // An instant already read ([`InstantDeserializer`]).
+        fn visit_i128<E: serde::de::Error>(self, nanos: i128) -> Result<Self::Value, E> {
+            instant_from_nanos(nanos).ok_or_else(|| E::custom("instant out of range"))
+        }
     }
     deserializer.deserialize_option(Nullable)
+}
+
+/// Nanoseconds since the Unix epoch of an instant (`None` for a leap second, which has no
+/// such number).
+fn instant_to_nanos(t: &DateTime<Utc>) -> Option<i128> {
+    let sub = t.timestamp_subsec_nanos();
+    (sub < 1_000_000_000).then(|| i128::from(t.timestamp()) * 1_000_000_000 + i128::from(sub))
+}
+
+fn instant_from_nanos(nanos: i128) -> Option<DateTime<Utc>> {
+    let secs = i64::try_from(nanos.div_euclid(1_000_000_000)).ok()?;
+    let sub = u32::try_from(nanos.rem_euclid(1_000_000_000)).ok()?;
+    DateTime::from_timestamp(secs, sub)
+}
+
+/// Hands an instant that was already parsed to a timestamp column's deserializer
+/// ([`deserialize_datetime_column`]), so that it is not formatted and parsed again: a reader that
+/// accepts more layouts than RFC 3339 (the processor's, for database layouts) reads the value
+/// once. It presents the instant as an `i128` of nanoseconds since the Unix epoch, which JSON
+/// deserializers never produce for a timestamp column.
+#[derive(Debug)]
+pub struct InstantDeserializer<E> {
+    nanos: i128,
+    error: std::marker::PhantomData<E>,
+}
+
+impl<E> InstantDeserializer<E> {
+    /// `None` for a leap second (read it from its text instead).
+    pub fn new(t: &DateTime<Utc>) -> Option<Self> {
+        Some(InstantDeserializer {
+            nanos: instant_to_nanos(t)?,
+            error: std::marker::PhantomData,
+        })
+    }
+}
+
+impl<'de, E: serde::de::Error> serde::Deserializer<'de> for InstantDeserializer<E> {
+    type Error = E;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, E> {
+        visitor.visit_i128(self.nanos)
+    }
+
+    fn deserialize_option<V: serde::de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, E> {
+        visitor.visit_some(self)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf unit unit_struct newtype_struct seq tuple
+        tuple_struct map struct enum identifier ignored_any
+    }
 }
 
 #[cfg(test)]
@@ -549,6 +608,28 @@ mod tests {
     }
 
     #[test]
+    fn instants_are_handed_over_exactly() {
+        let read = |t: &DateTime<Utc>| -> crate::Column<DateTime<Utc>> {
+            let de = InstantDeserializer::<serde::de::value::Error>::new(t).unwrap();
+            deserialize_datetime_column(de).unwrap()
+        };
+        for s in [
+            "2024-01-15T10:30:00Z",
+            "2024-01-15T10:30:00.123456789Z",
+            "1969-12-31T23:59:59.999999999Z",
+            "1900-02-28T00:00:00.000001Z",
+            "0001-01-01T00:00:00Z",
+            "9999-12-31T23:59:59.999999999Z",
+        ] {
+            let t = parse_timestamp(s, Zone::Required).unwrap();
+            assert_eq!(read(&t), crate::Column::Value(t), "{s}");
+        }
+        // A leap second has no nanosecond count: it is read from its text instead.
+        let leap: DateTime<Utc> = serde_json::from_str("\"2016-12-31T23:59:60Z\"").unwrap();
+        assert!(InstantDeserializer::<serde::de::value::Error>::new(&leap).is_none());
+    }
+
+    #[test]
     fn column_deserializer_matches_chrono() {
         let read = |s: &str| -> Result<crate::Column<DateTime<Utc>>, String> {
             let mut de = serde_json::Deserializer::from_str(s);
@@ -572,7 +653,16 @@ mod tests {
             direct.unwrap(),
             crate::Column::Value(Utc.with_ymd_and_hms(2024, 1, 15, 10, 30, 0).unwrap())
         );
-        for s in ["\"2024-01-15 10:30:00\"", "\"yesterday\"", "5", "{}"] {
+        // Integers in JSON are not instants, however large (only [`InstantDeserializer`] hands
+        // over an `i128`).
+        for s in [
+            "\"2024-01-15 10:30:00\"",
+            "\"yesterday\"",
+            "5",
+            "{}",
+            "1705314600000000000",
+            "170531460000000000000000000000",
+        ] {
             assert!(read(s).is_err(), "{s}");
             assert!(serde_json::from_str::<DateTime<Utc>>(s).is_err(), "{s}");
         }

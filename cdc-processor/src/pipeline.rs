@@ -21,8 +21,8 @@
 use crate::config::PipelineConfig;
 use crate::decode::kinesis::shard_id;
 use crate::decode::{
-    deaggregate, event_id_for_bytes, kpl, LenientKinesisEvent, LenientKinesisRecord, RawInput,
-    RecordPointer, ShardHasher, UserRecord,
+    deaggregate, decode_base64, event_id_for_bytes, kpl, LenientKinesisEvent, LenientKinesisRecord,
+    RawInput, RecordPointer, ShardHasher, UserRecord,
 };
 use crate::error::{ErrorCode, RecordError};
 use crate::event::{self, EventOptions};
@@ -171,7 +171,7 @@ pub struct RecordOutcome {
     /// Shard id.
     pub shard: Arc<str>,
     /// Kinesis sequence number (as received).
-    pub sequence_number: String,
+    pub sequence_number: Arc<str>,
     /// Index inside a KPL aggregate.
     pub sub_sequence_number: Option<u64>,
     /// Event id (when the record's position is valid).
@@ -244,6 +244,17 @@ struct Input<'e> {
     original: Original<'e>,
     /// Raw records have no Kinesis pointer: their id is over their bytes.
     id_from_bytes: bool,
+}
+
+impl Input<'_> {
+    /// The sequence number as received, for the report: shared with the parsed one when they are
+    /// the same text (no leading zeros), which is every real Kinesis sequence number.
+    fn reported_sequence(&self) -> Arc<str> {
+        match &self.sequence {
+            Ok(s) if s.as_str() == self.raw_sequence => s.shared(),
+            _ => Arc::from(self.raw_sequence),
+        }
+    }
 }
 
 enum State {
@@ -431,8 +442,7 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
                     .parse()
                     .map_err(|e: crate::sequence::InvalidSequenceNumber| e.to_string()),
                 partition_key: &r.kinesis.partition_key,
-                data: base64::engine::general_purpose::STANDARD
-                    .decode(r.kinesis.data.as_bytes())
+                data: decode_base64(r.kinesis.data.as_bytes())
                     .map(Cow::Owned)
                     .map_err(|_| {
                         RecordError::new(ErrorCode::ParseError, "Kinesis data is not valid base64")
@@ -509,7 +519,7 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
                     push_failure(report, input.raw_sequence);
                     report.records.push(RecordOutcome {
                         shard: shard.clone(),
-                        sequence_number: input.raw_sequence.to_string(),
+                        sequence_number: input.reported_sequence(),
                         sub_sequence_number: None,
                         event_id: None,
                         table: None,
@@ -686,7 +696,7 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
             report.counts.records_in += 1;
             report.records.push(RecordOutcome {
                 shard: shard.clone(),
-                sequence_number: input.raw_sequence.to_string(),
+                sequence_number: input.reported_sequence(),
                 sub_sequence_number: u.sub_sequence,
                 event_id: u.event_id,
                 table: u.table,

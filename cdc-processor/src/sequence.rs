@@ -33,6 +33,11 @@ impl SequenceNumber {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The digits without leading zeros, shared (no copy).
+    pub fn shared(&self) -> std::sync::Arc<str> {
+        self.0.clone()
+    }
 }
 
 impl std::str::FromStr for SequenceNumber {

@@ -620,7 +620,12 @@ impl<'de, A: serde::de::MapAccess<'de>> serde::de::MapAccess<'de> for FastMap<'_
             let Some(object::Key(key)) = self.map.next_key::<object::Key<'de>>()? else {
                 return Ok(None);
             };
-            match self.ctx.rules.index(&key) {
+            let expected = if self.ctx.columns == 0 {
+                0
+            } else {
+                self.current + 1
+            };
+            match self.ctx.rules.index_expecting(expected, &key) {
                 Some(i) => {
                     self.current = i;
                     self.ctx.columns += 1;
@@ -649,23 +654,24 @@ impl<'de, A: serde::de::MapAccess<'de>> serde::de::MapAccess<'de> for FastMap<'_
             return self.map.next_value_seed(seed);
         }
         let raw: &'de RawValue = self.map.next_value()?;
+        // A timestamp: read it once, in RFC 3339 or a database layout (DMS:
+        // `2024-07-29 01:09:25.366257`, zone-less = UTC, as normalization reads it), and hand the
+        // instant over without formatting and parsing it again.
+        if field.kind == ColumnKind::DateTime && !rules.constrained() {
+            if let Some(instant) = plain_string(raw)
+                .and_then(|t| {
+                    cdc_models::json::parse_timestamp(t, cdc_models::json::Zone::UtcIfMissing)
+                })
+                .and_then(|t| cdc_models::json::InstantDeserializer::<A::Error>::new(&t))
+            {
+                return seed.deserialize(instant);
+            }
+        }
         let fits = !type_mismatch(field.kind, raw)
             && (field.kind != ColumnKind::DateTime || timestamp_fits(raw))
             && rules.check(raw).is_ok();
         if fits {
             return seed.deserialize(raw).map_err(serde::de::Error::custom);
-        }
-        // A timestamp in a database layout (DMS: `2024-07-29 01:09:25.366257`, zone-less = UTC):
-        // read it here, as normalization would, without its allocations.
-        if field.kind == ColumnKind::DateTime && !rules.constrained() {
-            if let Some(t) = plain_string(raw).and_then(|t| {
-                cdc_models::json::parse_timestamp(t, cdc_models::json::Zone::UtcIfMissing)
-            }) {
-                let canonical = cdc_models::json::format_datetime(&t);
-                return seed.deserialize(serde::de::value::StringDeserializer::<A::Error>::new(
-                    canonical,
-                ));
-            }
         }
         // Normalize this value while streaming, as the careful path would; anything it cannot
         // settle goes to the careful path, which names the problem.
@@ -1014,6 +1020,7 @@ pub struct TableRules {
     /// One per column, in [`cdc_models::TableMeta::fields`] order.
     pub columns: Vec<ColumnRules>,
     by_name: crate::plan::FxMap<&'static str, usize>,
+    names: Vec<&'static str>,
 }
 
 impl TableRules {
@@ -1047,12 +1054,26 @@ impl TableRules {
             .enumerate()
             .map(|(i, f)| (f.name, i))
             .collect();
-        TableRules { columns, by_name }
+        let names = table.meta().fields.iter().map(|f| f.name).collect();
+        TableRules {
+            columns,
+            by_name,
+            names,
+        }
     }
 
     /// Index of a column by name.
     pub fn index(&self, name: &str) -> Option<usize> {
         self.by_name.get(name).copied()
+    }
+
+    /// [`Self::index`], trying `expected` first: rows usually list their columns in the table's
+    /// order (the triggers' `row_to_json`, Debezium and DMS all do), so one comparison finds most.
+    pub fn index_expecting(&self, expected: usize, name: &str) -> Option<usize> {
+        match self.names.get(expected) {
+            Some(n) if *n == name => Some(expected),
+            _ => self.index(name),
+        }
     }
 }
 
@@ -1125,6 +1146,24 @@ mod tests {
     use crate::formats::{decode, Decoded, FormatOptions};
     use crate::sequence::Position;
     use std::sync::Arc;
+
+    #[test]
+    fn index_expecting_finds_columns_in_any_order() {
+        let rules = TableRules::get(Table::TeamMembers);
+        let fields = Table::TeamMembers.meta().fields;
+        for (i, f) in fields.iter().enumerate() {
+            for expected in [0, i, i + 1, fields.len(), usize::MAX] {
+                assert_eq!(
+                    rules.index_expecting(expected, f.name),
+                    Some(i),
+                    "{}",
+                    f.name
+                );
+            }
+        }
+        assert_eq!(rules.index_expecting(0, "no_such_column"), None);
+        assert_eq!(rules.index_expecting(usize::MAX, "no_such_column"), None);
+    }
 
     fn pointer() -> RecordPointer {
         RecordPointer {

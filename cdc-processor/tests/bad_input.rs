@@ -386,7 +386,7 @@ async fn every_bad_record_gets_its_category_and_the_batch_goes_on() {
     // Each record's category (and, when published, its operation).
     let mut wrong = Vec::new();
     for (outcome, (seq, sub, want, case)) in report.records.iter().zip(&expect) {
-        assert_eq!(&outcome.sequence_number, seq);
+        assert_eq!(&*outcome.sequence_number, seq.as_str());
         let name = cases.get(*case).map_or("good record", |c| c.name);
         let got = match &outcome.disposition {
             Disposition::Published => Published(""),
