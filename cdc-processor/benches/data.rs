@@ -198,9 +198,89 @@ pub fn records(fmt: Fmt, table: Table, n: usize) -> Vec<Vec<u8>> {
                     r
                 }
             };
-            serde_json::to_vec(&v).unwrap()
+            let mut out = String::new();
+            write_in_source_order(&v, table, &mut out);
+            out.into_bytes()
         })
         .collect()
+}
+
+/// Writes `v` as JSON with each object's members in the order the sources write them (serde_json's
+/// maps sort members by name): the CoreDB triggers `table, operation, timestamp, transaction_id,
+/// before, after`; Debezium `before, after, source, op, ts_ms` (its `source` block and the
+/// `{schema, payload}` wrapper in their order); DMS `data, before-image, metadata`; rows in the
+/// table's column order (`row_to_json`, Debezium and DMS all write them so).
+fn write_in_source_order(v: &Value, table: Table, out: &mut String) {
+    const ORDERS: &[&[&str]] = &[
+        &["schema", "payload"],
+        &[
+            "table",
+            "operation",
+            "timestamp",
+            "transaction_id",
+            "before",
+            "after",
+        ],
+        &["before", "after", "source", "op", "ts_ms", "transaction"],
+        &[
+            "version",
+            "connector",
+            "name",
+            "ts_ms",
+            "snapshot",
+            "db",
+            "schema",
+            "table",
+            "txId",
+            "lsn",
+        ],
+        &["data", "before-image", "metadata"],
+        &[
+            "timestamp",
+            "record-type",
+            "operation",
+            "partition-key-type",
+            "schema-name",
+            "table-name",
+            "commit-timestamp",
+            "transaction-id",
+            "transaction-record-id",
+        ],
+    ];
+    match v {
+        Value::Object(map) => {
+            let columns: Vec<&str> = table.meta().fields.iter().map(|f| f.name).collect();
+            let order: Vec<&str> = ORDERS
+                .iter()
+                .find(|o| map.keys().all(|k| o.contains(&k.as_str())))
+                .map(|o| o.to_vec())
+                .filter(|_| !map.keys().all(|k| columns.contains(&k.as_str())) || map.is_empty())
+                .unwrap_or_else(|| columns.clone());
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort_by_key(|k| order.iter().position(|o| o == k).unwrap_or(usize::MAX));
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&serde_json::to_string(k).unwrap());
+                out.push(':');
+                write_in_source_order(&map[k], table, out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_in_source_order(item, table, out);
+            }
+            out.push(']');
+        }
+        v => out.push_str(&v.to_string()),
+    }
 }
 
 /// A Lambda Kinesis event (base64 data, 56-digit sequence numbers) of these records.

@@ -16,6 +16,7 @@ pub mod error;
 pub mod event;
 pub mod formats;
 pub mod local;
+mod one_pass;
 pub mod pipeline;
 pub mod plan;
 pub mod ports;

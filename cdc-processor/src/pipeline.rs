@@ -34,7 +34,7 @@ use crate::ports::{
 };
 use crate::sequence::{Position, SequenceNumber};
 use crate::transform;
-use crate::validate::{self, ValidateOptions};
+use crate::validate::{self, Change, ValidateOptions};
 use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
 use aws_lambda_events::event::streams::KinesisEventResponse;
 use base64::Engine;
@@ -836,35 +836,11 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
         unit: &mut Unit,
         dropped_columns: &mut u64,
     ) -> State {
-        let mut detected = None;
-        let decoded = formats::decode(data, &self.format_options, &mut detected);
-        unit.format = detected;
-        if let Some(f) = detected {
-            unit.span.record("source_format", f.as_str());
-        }
-        let raw = match decoded {
-            Err(e) => return State::Error(e),
-            Ok(Decoded::Acknowledged(reason)) => return State::Acknowledged(reason),
-            Ok(Decoded::Change(raw)) => raw,
+        let (table, change) = match self.read_change(data, pointer, unit) {
+            Ok(read) => read,
+            Err(state) => return state,
         };
-        unit.operation = Some(raw.operation.as_str());
-        unit.span.record("operation", raw.operation.as_str());
-        let Some(table) = Table::from_name(&raw.table) else {
-            return State::Error(RecordError::new(
-                ErrorCode::ValidationError,
-                format!("unknown table {}", printable_name(&raw.table)),
-            ));
-        };
-        unit.table = Some(table.name());
-        unit.span.record("table", table.name());
         let settings = self.config.table(table);
-        if !settings.captured {
-            return State::Acknowledged(AckReason::TableNotCaptured);
-        }
-        let change = match validate::validate(raw, table, pointer, &self.validate_options) {
-            Ok(c) => c,
-            Err(e) => return State::Error(e),
-        };
         if !change.dropped_columns.is_empty() {
             *dropped_columns += change.dropped_columns.len() as u64;
             let (shard, sequence) = (
@@ -881,6 +857,70 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
             Ok(entry) => State::Entry(Box::new(entry)),
             Err(e) => State::Error(e),
         }
+    }
+
+    /// Decode → validate: the record's table (captured) and typed change, or how it ends.
+    ///
+    /// The CoreDB trigger format's common shape is read in one pass ([`crate::one_pass`], the
+    /// same results in less time); every other record, and any that pass declines, the general
+    /// way.
+    fn read_change(
+        &self,
+        data: &[u8],
+        pointer: RecordPointer,
+        unit: &mut Unit,
+    ) -> Result<(Table, Change), State> {
+        if matches!(
+            self.format_options.forced,
+            None | Some(SourceFormat::CoredbTrigger)
+        ) {
+            let captured =
+                |name: &str| Table::from_name(name).filter(|t| self.config.table(*t).captured);
+            if let Some(read) = crate::one_pass::read(data, &captured, &self.validate_options) {
+                identify(unit, SourceFormat::CoredbTrigger);
+                unit.operation = Some(read.envelope.operation.as_str());
+                unit.span
+                    .record("operation", read.envelope.operation.as_str());
+                unit.table = Some(read.table.name());
+                unit.span.record("table", read.table.name());
+                return validate::assemble(
+                    read.table,
+                    read.envelope,
+                    read.before,
+                    read.after,
+                    read.dropped_columns,
+                    pointer,
+                )
+                .map(|change| (read.table, change))
+                .map_err(State::Error);
+            }
+        }
+        let mut detected = None;
+        let decoded = formats::decode(data, &self.format_options, &mut detected);
+        if let Some(f) = detected {
+            identify(unit, f);
+        }
+        let raw = match decoded {
+            Err(e) => return Err(State::Error(e)),
+            Ok(Decoded::Acknowledged(reason)) => return Err(State::Acknowledged(reason)),
+            Ok(Decoded::Change(raw)) => raw,
+        };
+        unit.operation = Some(raw.operation.as_str());
+        unit.span.record("operation", raw.operation.as_str());
+        let Some(table) = Table::from_name(&raw.table) else {
+            return Err(State::Error(RecordError::new(
+                ErrorCode::ValidationError,
+                format!("unknown table {}", printable_name(&raw.table)),
+            )));
+        };
+        unit.table = Some(table.name());
+        unit.span.record("table", table.name());
+        if !self.config.table(table).captured {
+            return Err(State::Acknowledged(AckReason::TableNotCaptured));
+        }
+        validate::validate(raw, table, pointer, &self.validate_options)
+            .map(|change| (table, change))
+            .map_err(State::Error)
     }
 
     /// Sends the dead letters of these units (in `State::Error`); a unit whose letter cannot be
@@ -1004,6 +1044,12 @@ struct Prefix {
     end: usize,
     max: Option<Position>,
     durable: Option<Position>,
+}
+
+/// Records the record's format on its unit and span.
+fn identify(unit: &mut Unit, format: SourceFormat) {
+    unit.format = Some(format);
+    unit.span.record("source_format", format.as_str());
 }
 
 fn push_failure(report: &mut BatchReport, sequence: &str) {

@@ -103,15 +103,7 @@ pub fn validate(
     pointer: RecordPointer,
     options: &ValidateOptions,
 ) -> Result<Change, RecordError> {
-    let mut reader = ImageReader {
-        table,
-        rules: TableRules::get(table),
-        format: raw.format,
-        epoch_unit: options.epoch_unit,
-        schema_raw: raw.debezium_schema,
-        schema: None,
-        dropped: Vec::new(),
-    };
+    let mut reader = ImageReader::new(table, raw.format, options, raw.debezium_schema);
     let before = match raw.before {
         Some(r) => reader.read("before", r)?,
         None => None,
@@ -120,6 +112,44 @@ pub fn validate(
         Some(r) => reader.read("after", r)?,
         None => None,
     };
+    let envelope = Envelope {
+        format: raw.format,
+        operation: raw.operation,
+        timestamp: raw.timestamp,
+        transaction_id: raw.transaction_id,
+        snapshot: raw.snapshot,
+        before_has_placeholder_nulls: raw.before_has_placeholder_nulls,
+    };
+    assemble(
+        table,
+        envelope,
+        before,
+        after,
+        reader.into_dropped(),
+        pointer,
+    )
+}
+
+/// What a change carries besides its table and images (from [`RawChange`]).
+pub(crate) struct Envelope {
+    pub(crate) format: SourceFormat,
+    pub(crate) operation: Operation,
+    pub(crate) timestamp: Option<DateTime<Utc>>,
+    pub(crate) transaction_id: Option<String>,
+    pub(crate) snapshot: bool,
+    pub(crate) before_has_placeholder_nulls: bool,
+}
+
+/// The change of the images read: the operation's rules on them (which images, full rows, keys,
+/// NOT NULL), the key, and each image's completeness.
+pub(crate) fn assemble(
+    table: Table,
+    raw: Envelope,
+    before: Option<Box<AnyImage>>,
+    after: Option<Box<AnyImage>>,
+    dropped_columns: Vec<String>,
+    pointer: RecordPointer,
+) -> Result<Change, RecordError> {
     let op = raw.operation;
     let placeholder_nulls = raw.before_has_placeholder_nulls;
     match op {
@@ -194,7 +224,7 @@ pub fn validate(
         before,
         after,
         key,
-        dropped_columns: reader.dropped,
+        dropped_columns,
         pointer,
     })
 }
@@ -277,7 +307,9 @@ const DEBEZIUM_UNAVAILABLE: [&str; 2] = [
     "\"X19kZWJleml1bV91bmF2YWlsYWJsZV92YWx1ZQ==\"",
 ];
 
-struct ImageReader<'a> {
+/// Reads the images of one change of a table: the fast path (one streaming read into the typed
+/// image), and the careful path (column by column, normalizing) when the fast one declines.
+pub(crate) struct ImageReader<'a> {
     table: Table,
     rules: &'static TableRules,
     format: SourceFormat,
@@ -288,6 +320,51 @@ struct ImageReader<'a> {
 }
 
 impl<'a> ImageReader<'a> {
+    pub(crate) fn new(
+        table: Table,
+        format: SourceFormat,
+        options: &ValidateOptions,
+        schema_raw: Option<&'a RawValue>,
+    ) -> Self {
+        ImageReader {
+            table,
+            rules: TableRules::get(table),
+            format,
+            epoch_unit: options.epoch_unit,
+            schema_raw,
+            schema: None,
+            dropped: Vec::new(),
+        }
+    }
+
+    /// The source columns the schema does not know, of the images read so far.
+    pub(crate) fn into_dropped(self) -> Vec<String> {
+        self.dropped
+    }
+
+    /// The fast path on a deserializer positioned at an image of the CoreDB trigger format (a
+    /// format without a Debezium schema or placeholder values): `Err` where [`Self::read`] would
+    /// take the careful path, which the caller then runs on the whole record.
+    pub(crate) fn read_in_stream<'de, D: serde::Deserializer<'de>>(
+        &mut self,
+        which: &str,
+        de: D,
+    ) -> Result<Option<Box<AnyImage>>, D::Error> {
+        debug_assert!(self.format == SourceFormat::CoredbTrigger && self.schema_raw.is_none());
+        let mut ctx = FastContext {
+            table: self.table,
+            rules: self.rules,
+            dropped: &mut self.dropped,
+            columns: 0,
+            format: self.format,
+            epoch_unit: self.epoch_unit,
+            schema: Ok(None),
+            after: which == "after",
+        };
+        let image = AnyImage::deserialize(self.table, FastImage { de, ctx: &mut ctx })?;
+        Ok((ctx.columns > 0).then(|| Box::new(image)))
+    }
+
     fn schema(&mut self) -> Result<Option<&DebeziumSchema>, RecordError> {
         let Some(raw) = self.schema_raw else {
             return Ok(None);
@@ -545,25 +622,25 @@ fn timestamp_fits(raw: &RawValue) -> bool {
 
 /// The typed image's deserializer for the fast path: a JSON object whose members are looked up in
 /// the table's metadata as they stream by.
-struct FastImage<'d, 'r, 'de> {
-    de: &'d mut serde_json::Deserializer<serde_json::de::StrRead<'de>>,
+///
+/// `D` is serde_json's deserializer (the members are captured as `RawValue`s where they are
+/// inspected): on the image's own text, or on the whole record in [`crate::one_pass`].
+struct FastImage<'d, 'r, D> {
+    de: D,
     ctx: &'d mut FastContext<'r>,
 }
 
-impl<'de> serde::Deserializer<'de> for FastImage<'_, '_, 'de> {
-    type Error = serde_json::Error;
+impl<'de, D: serde::Deserializer<'de>> serde::Deserializer<'de> for FastImage<'_, '_, D> {
+    type Error = D::Error;
 
     fn deserialize_any<V: serde::de::Visitor<'de>>(
         self,
         visitor: V,
     ) -> Result<V::Value, Self::Error> {
-        serde::Deserializer::deserialize_map(
-            &mut *self.de,
-            FastVisitor {
-                inner: visitor,
-                ctx: self.ctx,
-            },
-        )
+        self.de.deserialize_map(FastVisitor {
+            inner: visitor,
+            ctx: self.ctx,
+        })
     }
 
     fn deserialize_struct<V: serde::de::Visitor<'de>>(
