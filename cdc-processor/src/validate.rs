@@ -307,6 +307,19 @@ const DEBEZIUM_UNAVAILABLE: [&str; 2] = [
     "\"X19kZWJleml1bV91bmF2YWlsYWJsZV92YWx1ZQ==\"",
 ];
 
+/// Whether an image's text holds Debezium's placeholder anywhere (then the careful path reads it,
+/// column by column). SIMD substring search: this runs on every Debezium image.
+fn has_debezium_placeholder(text: &str) -> bool {
+    static FINDERS: OnceLock<[memchr::memmem::Finder<'static>; 2]> = OnceLock::new();
+    let finders = FINDERS.get_or_init(|| {
+        [
+            memchr::memmem::Finder::new("__debezium_unavailable_value"),
+            memchr::memmem::Finder::new("X19kZWJleml1bV91bmF2YWlsYWJsZV92YWx1ZQ=="),
+        ]
+    });
+    finders.iter().any(|f| f.find(text.as_bytes()).is_some())
+}
+
 /// Reads the images of one change of a table: the fast path (one streaming read into the typed
 /// image), and the careful path (column by column, normalizing) when the fast one declines.
 pub(crate) struct ImageReader<'a> {
@@ -449,12 +462,7 @@ impl<'a> ImageReader<'a> {
     /// column-by-column path, which normalizes or names the problem.
     fn fast_read(&mut self, which: &str, raw: &'a RawValue) -> Option<Option<Box<AnyImage>>> {
         let text = raw.get();
-        if self.format == SourceFormat::Debezium
-            && text.contains("X19kZWJleml1bV91bmF2YWlsYWJsZV92YWx1ZQ==")
-        {
-            return None;
-        }
-        if self.format == SourceFormat::Debezium && text.contains("__debezium_unavailable_value") {
+        if self.format == SourceFormat::Debezium && has_debezium_placeholder(text) {
             return None;
         }
         if self.schema.is_none() {
@@ -1223,6 +1231,22 @@ mod tests {
     use crate::formats::{decode, Decoded, FormatOptions};
     use crate::sequence::Position;
     use std::sync::Arc;
+
+    #[test]
+    fn debezium_placeholders_are_found_anywhere() {
+        for (text, found) in [
+            (r#"{"a":"__debezium_unavailable_value"}"#, true),
+            (
+                r#"{"a":1,"b":"X19kZWJleml1bV91bmF2YWlsYWJsZV92YWx1ZQ=="}"#,
+                true,
+            ),
+            (r#"{"a":"__debezium_unavailable_valu"}"#, false),
+            (r#"{"a":"X19kZWJleml1bV91bmF2YWlsYWJsZV92YWx1ZQ"}"#, false),
+            ("{}", false),
+        ] {
+            assert_eq!(has_debezium_placeholder(text), found, "{text}");
+        }
+    }
 
     #[test]
     fn index_expecting_finds_columns_in_any_order() {
