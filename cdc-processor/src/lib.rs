@@ -6,9 +6,12 @@
 //! redaction) → [`event`] (the EventBridge entry) → [`plan`] (PutEvents requests).
 //! [`pipeline`] runs them per shard with checkpoints and dead letters; [`ports`] holds the
 //! interfaces to publishing, checkpoints and dead letters; [`local`] implements them with files
-//! (the local mode, no AWS).
+//! (the local mode, no AWS). [`aws`] implements them on AWS and holds the Lambda handlers; it and
+//! the binaries need the default `aws` feature (without it the crate builds without the AWS SDK).
 
-/// The deployed function: the ports on EventBridge, DynamoDB and SQS, and the Lambda handler.
+/// The deployed function: the ports on EventBridge, DynamoDB and SQS, and the Lambda handler
+/// (the default `aws` feature).
+#[cfg(feature = "aws")]
 pub mod aws;
 pub mod config;
 pub mod decode;
