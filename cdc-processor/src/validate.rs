@@ -364,6 +364,21 @@ impl<'a> ImageReader<'a> {
         de: D,
     ) -> Result<Option<Box<AnyImage>>, D::Error> {
         debug_assert!(self.format == SourceFormat::CoredbTrigger && self.schema_raw.is_none());
+        self.stream(which, de)
+    }
+
+    /// The fast path's read of one image from `de` (`None`: an image without any column).
+    fn stream<'de, D: serde::Deserializer<'de>>(
+        &mut self,
+        which: &str,
+        de: D,
+    ) -> Result<Option<Box<AnyImage>>, D::Error> {
+        let schema = match &self.schema {
+            None => Ok(None),
+            Some(Ok(s)) => Ok(Some(&**s)),
+            // The careful path reports the schema's problem if a column needs it.
+            Some(Err(_)) => Err(()),
+        };
         let mut ctx = FastContext {
             table: self.table,
             rules: self.rules,
@@ -371,7 +386,7 @@ impl<'a> ImageReader<'a> {
             columns: 0,
             format: self.format,
             epoch_unit: self.epoch_unit,
-            schema: Ok(None),
+            schema,
             after: which == "after",
         };
         let image = AnyImage::deserialize(self.table, FastImage { de, ctx: &mut ctx })?;
@@ -470,36 +485,10 @@ impl<'a> ImageReader<'a> {
                 self.schema = Some(DebeziumSchema::parse_cached(raw));
             }
         }
-        let schema = match &self.schema {
-            None => Ok(None),
-            Some(Ok(s)) => Ok(Some(&**s)),
-            // The careful path reports the schema's problem if a column needs it.
-            Some(Err(_)) => Err(()),
-        };
-        let mut ctx = FastContext {
-            table: self.table,
-            rules: self.rules,
-            dropped: &mut self.dropped,
-            columns: 0,
-            format: self.format,
-            epoch_unit: self.epoch_unit,
-            schema,
-            after: which == "after",
-        };
         let mut de = serde_json::Deserializer::from_str(text);
-        let image = AnyImage::deserialize(
-            self.table,
-            FastImage {
-                de: &mut de,
-                ctx: &mut ctx,
-            },
-        )
-        .ok()?;
+        let image = self.stream(which, &mut de).ok()?;
         de.end().ok()?;
-        if ctx.columns == 0 {
-            return Some(None);
-        }
-        Some(Some(Box::new(image)))
+        Some(image)
     }
 
     fn normalize_all(
