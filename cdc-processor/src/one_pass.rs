@@ -21,11 +21,10 @@
 //! the time. No error comes from here: a record it declines gets its error (and category) from
 //! the general path.
 
-use crate::formats::{self, object::Key};
+use crate::formats::{self, coredb, object::Key};
 use crate::validate::{Envelope, ImageReader, ValidateOptions};
-use cdc_models::{AnyImage, Operation, Table};
+use cdc_models::{AnyImage, Table};
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, Visitor};
-use serde_json::value::RawValue;
 use std::fmt;
 
 /// A record read in one pass.
@@ -105,10 +104,7 @@ impl<'de> Visitor<'de> for RecordVisitor<'_> {
             None,
         );
         let mut seen = 0u8;
-        let mut operation = None;
-        let mut timestamp = None;
-        let mut transaction_id = None;
-        let mut snapshot = None;
+        let mut members = coredb::Members::default();
         let mut before = None;
         let mut after = None;
         while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
@@ -130,30 +126,10 @@ impl<'de> Visitor<'de> for RecordVisitor<'_> {
             }
             seen |= bit;
             match bit {
-                1 => {
-                    let Key(s) = map.next_value::<Key<'de>>()?;
-                    operation = Some(s.parse::<Operation>().map_err(|_| decline::<A::Error>())?);
-                }
-                2 => {
-                    let raw: &RawValue = map.next_value()?;
-                    timestamp =
-                        Some(formats::parse_timestamp("", raw).map_err(|_| decline::<A::Error>())?);
-                }
-                4 => {
-                    let raw: &RawValue = map.next_value()?;
-                    transaction_id =
-                        formats::non_null(Some(raw)).and_then(formats::string_or_number);
-                }
-                8 => {
-                    let raw: &RawValue = map.next_value()?;
-                    snapshot = match formats::non_null(Some(raw)) {
-                        None => None,
-                        Some(raw) => Some(
-                            serde_json::from_str::<bool>(raw.get())
-                                .map_err(|_| decline::<A::Error>())?,
-                        ),
-                    };
-                }
+                1 => members.operation = Some(map.next_value()?),
+                2 => members.timestamp = Some(map.next_value()?),
+                4 => members.transaction_id = Some(map.next_value()?),
+                8 => members.snapshot = Some(map.next_value()?),
                 64 => {
                     map.next_value::<serde::de::IgnoredAny>()?;
                 }
@@ -171,17 +147,16 @@ impl<'de> Visitor<'de> for RecordVisitor<'_> {
                 }
             }
         }
-        let (Some(operation), Some(timestamp)) = (operation, timestamp) else {
-            return Err(decline());
-        };
+        // What the general path would make of the members, or its error: declined.
+        let header = coredb::header(&members).map_err(|_| decline::<A::Error>())?;
         Ok(OnePass {
             table,
             envelope: Envelope {
                 format: formats::SourceFormat::CoredbTrigger,
-                operation,
-                timestamp: Some(timestamp),
-                transaction_id,
-                snapshot: snapshot.unwrap_or(operation == Operation::Snapshot),
+                operation: header.operation,
+                timestamp: Some(header.timestamp),
+                transaction_id: header.transaction_id,
+                snapshot: header.snapshot,
                 before_has_placeholder_nulls: false,
             },
             before,

@@ -10,6 +10,8 @@ use super::{Cow, SourceFormat};
 use super::{Decoded, Fields, RawChange};
 use crate::error::RecordError;
 use cdc_models::Operation;
+use chrono::{DateTime, Utc};
+use serde_json::value::RawValue;
 
 pub(super) fn read<'a>(fields: &Fields<'a>) -> Result<Decoded<'a>, RecordError> {
     let table = fields
@@ -17,8 +19,48 @@ pub(super) fn read<'a>(fields: &Fields<'a>) -> Result<Decoded<'a>, RecordError> 
         .ok_or_else(|| parse_error("coredb-trigger record without `table`"))?;
     let table: Cow<'a, str> =
         json_str(table).ok_or_else(|| parse_error("coredb-trigger `table` is not a string"))?;
-    let operation = fields
-        .get("operation")
+    let header = header(&Members {
+        operation: fields.get("operation"),
+        timestamp: fields.get("timestamp"),
+        transaction_id: fields.get("transaction_id"),
+        snapshot: fields.get("snapshot"),
+    })?;
+    Ok(Decoded::Change(RawChange {
+        format: SourceFormat::CoredbTrigger,
+        table,
+        operation: header.operation,
+        timestamp: Some(header.timestamp),
+        transaction_id: header.transaction_id,
+        snapshot: header.snapshot,
+        before: non_null(fields.get("before")),
+        after: non_null(fields.get("after")),
+        debezium_schema: None,
+        before_has_placeholder_nulls: false,
+    }))
+}
+
+/// A trigger record's members besides `table` and the images, as raw JSON (`None`: absent).
+#[derive(Default)]
+pub(crate) struct Members<'a> {
+    pub(crate) operation: Option<&'a RawValue>,
+    pub(crate) timestamp: Option<&'a RawValue>,
+    pub(crate) transaction_id: Option<&'a RawValue>,
+    pub(crate) snapshot: Option<&'a RawValue>,
+}
+
+/// What those members say.
+pub(crate) struct Header {
+    pub(crate) operation: Operation,
+    pub(crate) timestamp: DateTime<Utc>,
+    pub(crate) transaction_id: Option<String>,
+    pub(crate) snapshot: bool,
+}
+
+/// Reads the members (the general path, and [`crate::one_pass`] which captures them as it
+/// streams by): the one place that decides what a trigger record's envelope means.
+pub(crate) fn header(m: &Members<'_>) -> Result<Header, RecordError> {
+    let operation = m
+        .operation
         .ok_or_else(|| parse_error("coredb-trigger record without `operation`"))?;
     let operation: Operation = json_str(operation)
         .and_then(|s| s.parse().ok())
@@ -27,28 +69,22 @@ pub(super) fn read<'a>(fields: &Fields<'a>) -> Result<Decoded<'a>, RecordError> 
                 "coredb-trigger `operation` must be INSERT, UPDATE, DELETE, TRUNCATE or SNAPSHOT",
             )
         })?;
-    let timestamp = match non_null(fields.get("timestamp")) {
-        Some(raw) => Some(parse_timestamp("coredb-trigger `timestamp`", raw)?),
+    let timestamp = match non_null(m.timestamp) {
+        Some(raw) => parse_timestamp("coredb-trigger `timestamp`", raw)?,
         None => return Err(parse_error("coredb-trigger record without `timestamp`")),
     };
-    let transaction_id = non_null(fields.get("transaction_id")).and_then(string_or_number);
-    let snapshot = match non_null(fields.get("snapshot")) {
+    let transaction_id = non_null(m.transaction_id).and_then(string_or_number);
+    let snapshot = match non_null(m.snapshot) {
         None => operation == Operation::Snapshot,
         Some(raw) => serde_json::from_str::<bool>(raw.get())
             .map_err(|_| parse_error("coredb-trigger `snapshot` is not a boolean"))?,
     };
-    Ok(Decoded::Change(RawChange {
-        format: SourceFormat::CoredbTrigger,
-        table,
+    Ok(Header {
         operation,
         timestamp,
         transaction_id,
         snapshot,
-        before: non_null(fields.get("before")),
-        after: non_null(fields.get("after")),
-        debezium_schema: None,
-        before_has_placeholder_nulls: false,
-    }))
+    })
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 //! Records that are not table changes (Debezium tombstones, transaction markers and messages, DMS
 //! control records) are [`Decoded::Acknowledged`]. See `docs/formats.md`.
 
-mod coredb;
+pub(crate) mod coredb;
 mod debezium;
 mod dms;
 pub mod normalize;
