@@ -32,6 +32,15 @@ fn there_are_75_tables_and_enough_captured_by_default() {
 }
 
 #[test]
+fn tables_are_sorted_and_indexed_in_order() {
+    for (i, table) in Table::ALL.iter().enumerate() {
+        assert_eq!(table.index(), i, "{table:?}");
+    }
+    assert!(Table::ALL.windows(2).all(|w| w[0] < w[1]));
+    assert!(Table::ALL.windows(2).all(|w| w[0].name() < w[1].name()));
+}
+
+#[test]
 fn seed_transformers_come_out_exactly() {
     let users = Table::Users.meta();
     assert_eq!(users.event_type, "user.changed");

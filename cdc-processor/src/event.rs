@@ -55,17 +55,12 @@ pub fn build(
             .map_or(0, |i| i.image.as_dyn().present_bits().count_ones() as usize)
     };
     let mut out: Vec<u8> = Vec::with_capacity(640 + 56 * (columns(&c.before) + columns(&c.after)));
-    let mut key_json: Vec<u8> = Vec::with_capacity(64);
     let detail_error = |e: serde_json::Error| {
         RecordError::new(
             ErrorCode::TransformationError,
             format!("serializing the event detail failed: {}", e.classify_name()),
         )
     };
-    match &c.key {
-        Some(k) => k.write_json(&mut key_json).map_err(detail_error)?,
-        None => key_json.extend_from_slice(b"{}"),
-    }
     out.extend_from_slice(b"{\"version\":");
     json::write_str(&mut out, DETAIL_VERSION);
     out.extend_from_slice(b",\"eventId\":");
@@ -99,7 +94,13 @@ pub fn build(
         }
     }
     out.extend_from_slice(b",\"keys\":");
-    out.extend_from_slice(&key_json);
+    // The key's JSON is also its ordering key: written once, into the detail.
+    let key_start = out.len();
+    match &c.key {
+        Some(k) => k.write_json(&mut out).map_err(detail_error)?,
+        None => out.extend_from_slice(b"{}"),
+    }
+    let key_json = key_start..out.len();
     out.extend_from_slice(b",\"redactions\":{");
     for (i, (column, policy)) in change.redactions().iter().enumerate() {
         if i > 0 {
@@ -155,6 +156,8 @@ pub fn build(
             ),
         ));
     }
+    let ordering_key =
+        ordering_key_from_json(c.table, c.key.as_ref().map(|_| &detail[key_json]));
     Ok(PreparedEntry {
         event_id: c.pointer.event_id.clone(),
         source: options.source.clone(),
@@ -162,7 +165,7 @@ pub fn build(
         detail,
         time: Some(c.timestamp),
         size,
-        ordering_key: ordering_key_from_json(c.table, c.key.as_ref().map(|_| &key_json[..])),
+        ordering_key,
     })
 }
 

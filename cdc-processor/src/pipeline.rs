@@ -258,7 +258,8 @@ impl Input<'_> {
 }
 
 enum State {
-    Entry(Box<PreparedEntry>),
+    /// Its entry, at this index of the shard's prepared entries (in unit order).
+    Entry(usize),
     Pending,
     Published,
     Acknowledged(AckReason),
@@ -304,6 +305,15 @@ struct ShardContext<'a> {
     hasher: ShardHasher,
     /// Records at or below it are skipped.
     checkpoint: Option<&'a Position>,
+}
+
+/// A shard's records as they are decoded.
+struct Decoding {
+    units: Vec<Unit>,
+    /// The entries of the units in [`State::Entry`], in unit order.
+    prepared: Vec<PreparedEntry>,
+    seen: Seen,
+    dropped_columns: u64,
 }
 
 /// One user record in flight.
@@ -534,23 +544,25 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
         };
 
         // 1. Decode everything (CPU only).
-        let mut units: Vec<Unit> = Vec::with_capacity(inputs.len());
-        let mut seen = Seen::default();
-        let mut dropped_columns = 0u64;
+        let mut decoding = Decoding {
+            units: Vec::with_capacity(inputs.len()),
+            prepared: Vec::with_capacity(inputs.len()),
+            seen: Seen::default(),
+            dropped_columns: 0,
+        };
         let shard_context = ShardContext {
             hasher: ShardHasher::new(&key.stream, &key.shard),
             checkpoint: checkpoint.as_ref(),
         };
         for (i, input) in inputs.iter().enumerate() {
-            self.expand(
-                i,
-                input,
-                &shard_context,
-                &mut seen,
-                &mut units,
-                &mut dropped_columns,
-            );
+            self.expand(i, input, &shard_context, &mut decoding);
         }
+        let Decoding {
+            mut units,
+            mut prepared,
+            dropped_columns,
+            ..
+        } = decoding;
         report.counts.dropped_columns += dropped_columns;
 
         // The first unit reported to Lambda; it and every later unit are reported.
@@ -580,17 +592,18 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
             max: None,
             durable: checkpoint,
         };
-        let mut entry_units = Vec::new();
-        let mut entries = Vec::new();
+        // Entries were prepared in unit order, so those of the units before the first reported
+        // one are a prefix of them.
+        let mut entry_units = Vec::with_capacity(prepared.len());
         for (i, u) in units.iter_mut().enumerate().take(min_failed) {
-            if matches!(u.state, State::Entry(_)) {
-                let State::Entry(e) = std::mem::replace(&mut u.state, State::Pending) else {
-                    unreachable!("matched above")
-                };
+            if let State::Entry(k) = u.state {
+                debug_assert_eq!(k, entry_units.len(), "entries are prepared in unit order");
+                u.state = State::Pending;
                 entry_units.push(i);
-                entries.push(*e);
             }
         }
+        prepared.truncate(entry_units.len());
+        let entries = prepared;
         let requests = plan::plan(&entries, &self.limits);
         let mut slots: Vec<Option<PreparedEntry>> = entries.into_iter().map(Some).collect();
         for request in requests {
@@ -712,15 +725,13 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
         index: usize,
         input: &Input<'_>,
         shard: &ShardContext<'_>,
-        seen: &mut Seen,
-        units: &mut Vec<Unit>,
-        dropped_columns: &mut u64,
+        out: &mut Decoding,
     ) {
         let sequence = match &input.sequence {
             Ok(s) => s,
             Err(e) => {
                 let span = tracing::debug_span!("record", shard = %input.shard, sequence_number = %input.raw_sequence);
-                units.push(Unit {
+                out.units.push(Unit {
                     input: index,
                     position: None,
                     sub_sequence: None,
@@ -761,7 +772,7 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
                 sub_sequence: None,
             };
             let skipped = shard.checkpoint.is_some_and(|c| position <= *c);
-            units.push(Unit {
+            out.units.push(Unit {
                 input: index,
                 event_id: Some(shard.hasher.event_id(sequence.as_str(), None)),
                 position: Some(position),
@@ -808,8 +819,10 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
                 span,
                 state: State::Skipped,
             };
-            if shard.checkpoint.is_some_and(|c| position <= *c) || !seen.insert(&position, units) {
-                units.push(unit);
+            if shard.checkpoint.is_some_and(|c| position <= *c)
+                || !out.seen.insert(&position, &out.units)
+            {
+                out.units.push(unit);
                 continue;
             }
             let pointer = RecordPointer {
@@ -821,10 +834,16 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
             let span = unit.span.clone();
             let state = span.in_scope(|| match &user.data {
                 Err(e) => State::Error(e.clone()),
-                Ok(data) => self.process_user_record(data, pointer, &mut unit, dropped_columns),
+                Ok(data) => self.process_user_record(
+                    data,
+                    pointer,
+                    &mut unit,
+                    &mut out.prepared,
+                    &mut out.dropped_columns,
+                ),
             });
             unit.state = state;
-            units.push(unit);
+            out.units.push(unit);
         }
     }
 
@@ -834,6 +853,7 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
         data: &[u8],
         pointer: RecordPointer,
         unit: &mut Unit,
+        prepared: &mut Vec<PreparedEntry>,
         dropped_columns: &mut u64,
     ) -> State {
         let (table, change) = match self.read_change(data, pointer, unit) {
@@ -854,7 +874,10 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
             Err(e) => return State::Error(e),
         };
         match event::build(&redacted, &self.event_options) {
-            Ok(entry) => State::Entry(Box::new(entry)),
+            Ok(entry) => {
+                prepared.push(entry);
+                State::Entry(prepared.len() - 1)
+            }
             Err(e) => State::Error(e),
         }
     }

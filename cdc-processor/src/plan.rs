@@ -58,22 +58,22 @@ impl Default for PlanLimits {
 /// The ordering key of a change: `<table>/<key JSON>`, or `<table>/*` for a whole-table change.
 pub fn ordering_key(table: Table, key: Option<&AnyKey>) -> String {
     let json = key.map(|k| {
-        let mut out = Vec::with_capacity(64);
+        let mut out = Vec::with_capacity(128);
         k.write_json(&mut out)
             .expect("generated key types serialize");
-        out
+        String::from_utf8(out).expect("JSON written from Rust strings is UTF-8")
     });
     ordering_key_from_json(table, json.as_deref())
 }
 
 /// [`ordering_key`] from the key's JSON (as `AnyKey::write_json` writes it).
-pub fn ordering_key_from_json(table: Table, key_json: Option<&[u8]>) -> String {
+pub fn ordering_key_from_json(table: Table, key_json: Option<&str>) -> String {
     match key_json {
         Some(k) => {
             let mut s = String::with_capacity(table.name().len() + 1 + k.len());
             s.push_str(table.name());
             s.push('/');
-            s.push_str(std::str::from_utf8(k).expect("JSON written from Rust strings is UTF-8"));
+            s.push_str(k);
             s
         }
         None => format!("{}/*", table.name()),

@@ -48,14 +48,12 @@ pub fn apply(
     let mut redactions = Redactions::default();
     let projection = settings.projection;
     let meta = change.table.meta();
-    let images = [change.before.as_mut(), change.after.as_mut()];
-    let mut images: Vec<&mut AnyImage> = images
-        .into_iter()
-        .flatten()
-        .map(|i| &mut *i.image)
-        .collect();
+    let mut images: [Option<&mut AnyImage>; 2] = [
+        change.before.as_mut().map(|i| &mut *i.image),
+        change.after.as_mut().map(|i| &mut *i.image),
+    ];
     if !projection.is_all(meta) {
-        for image in images.iter_mut() {
+        for image in images.iter_mut().flatten() {
             image.as_dyn_mut().project(&projection);
         }
     }
@@ -63,7 +61,8 @@ pub fn apply(
         let redactor = match redactor {
             Some(r) => r,
             None => {
-                if let Some(column) = images.iter().find_map(|i| hashed_value_present(i)) {
+                if let Some(column) = images.iter().flatten().find_map(|i| hashed_value_present(i))
+                {
                     return Err(RecordError::new(
                         ErrorCode::TransformationError,
                         format!(
@@ -75,7 +74,7 @@ pub fn apply(
                 unused_redactor()
             }
         };
-        for image in images.iter_mut() {
+        for image in images.iter_mut().flatten() {
             image.as_dyn_mut().redact(redactor, &mut redactions);
         }
     }

@@ -239,51 +239,50 @@ fn check(
     placeholder_nulls: bool,
 ) -> Result<(), RecordError> {
     let d = image.as_dyn();
-    let meta = d.meta();
     let present = d.present_bits();
     let nulls = d.null_bits();
-    let names = |pred: &dyn Fn(usize, &FieldMeta) -> bool| -> Vec<&'static str> {
-        meta.fields
+    let rules = TableRules::get(image.table());
+    // The common case in a few bit operations; the names are only gathered for the error.
+    let bad_keys = if key_required {
+        rules.key_bits & (!present | nulls)
+    } else {
+        rules.key_bits & nulls
+    };
+    let bad_nulls = if placeholder_nulls {
+        0
+    } else {
+        rules.not_null_bits & nulls
+    };
+    if bad_keys == 0 && bad_nulls == 0 && (!full || d.is_full()) {
+        return Ok(());
+    }
+    let names = |bits: u128| -> String {
+        d.meta()
+            .fields
             .iter()
             .enumerate()
-            .filter(|(i, f)| pred(*i, f))
+            .filter(|(i, _)| bits & (1u128 << i) != 0)
             .map(|(_, f)| f.name)
-            .collect()
+            .collect::<Vec<_>>()
+            .join(", ")
     };
-    let bit = |bits: u128, i: usize| bits & (1u128 << i) != 0;
-    if key_required {
-        let bad = names(&|i, f| f.key && (!bit(present, i) || bit(nulls, i)));
-        if !bad.is_empty() {
-            return Err(invalid(format!(
-                "{which}: key column(s) {} missing or null",
-                bad.join(", ")
-            )));
-        }
-    } else {
-        let bad = names(&|i, f| f.key && bit(nulls, i));
-        if !bad.is_empty() {
-            return Err(invalid(format!(
-                "{which}: key column(s) {} null",
-                bad.join(", ")
-            )));
-        }
-    }
-    if !placeholder_nulls {
-        let bad = names(&|i, f| !f.nullable && bit(nulls, i));
-        if !bad.is_empty() {
-            return Err(invalid(format!(
-                "{which}: column(s) {} must not be null",
-                bad.join(", ")
-            )));
-        }
-    }
-    if full && !d.is_full() {
+    if bad_keys != 0 {
+        let problem = if key_required { "missing or null" } else { "null" };
         return Err(invalid(format!(
-            "{which}: a full row is required; missing column(s) {}",
-            d.missing_columns().join(", ")
+            "{which}: key column(s) {} {problem}",
+            names(bad_keys)
         )));
     }
-    Ok(())
+    if bad_nulls != 0 {
+        return Err(invalid(format!(
+            "{which}: column(s) {} must not be null",
+            names(bad_nulls)
+        )));
+    }
+    Err(invalid(format!(
+        "{which}: a full row is required; missing column(s) {}",
+        d.missing_columns().join(", ")
+    )))
 }
 
 /// The raw text of one column value: borrowed from the record, or normalized.
@@ -1095,6 +1094,10 @@ pub struct TableRules {
     pub columns: Vec<ColumnRules>,
     by_name: crate::plan::FxMap<&'static str, usize>,
     names: Vec<&'static str>,
+    /// Bit `i` set when column `i` is a key column.
+    key_bits: u128,
+    /// Bit `i` set when column `i` is NOT NULL.
+    not_null_bits: u128,
 }
 
 impl TableRules {
@@ -1102,8 +1105,7 @@ impl TableRules {
     pub fn get(table: Table) -> &'static TableRules {
         static ALL: OnceLock<Vec<OnceLock<TableRules>>> = OnceLock::new();
         let all = ALL.get_or_init(|| Table::ALL.iter().map(|_| OnceLock::new()).collect());
-        let i = Table::ALL.binary_search(&table).expect("known table");
-        all[i].get_or_init(|| TableRules::build(table))
+        all[table.index()].get_or_init(|| TableRules::build(table))
     }
 
     fn build(table: Table) -> TableRules {
@@ -1129,10 +1131,21 @@ impl TableRules {
             .map(|(i, f)| (f.name, i))
             .collect();
         let names = table.meta().fields.iter().map(|f| f.name).collect();
+        let bits = |pred: fn(&FieldMeta) -> bool| {
+            table
+                .meta()
+                .fields
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| pred(f))
+                .fold(0u128, |bits, (i, _)| bits | 1u128 << i)
+        };
         TableRules {
             columns,
             by_name,
             names,
+            key_bits: bits(|f| f.key),
+            not_null_bits: bits(|f| !f.nullable),
         }
     }
 

@@ -639,6 +639,11 @@ pub(crate) fn registry(tables: &[TableSchema], settings: &Settings) -> String {
             /// Number of tables.
             pub const COUNT: usize = #count;
 
+            /// The table's position in [`Table::ALL`] (for per-table arrays).
+            pub const fn index(self) -> usize {
+                self as usize
+            }
+
             /// The table's metadata.
             pub fn meta(self) -> &'static #c::TableMeta {
                 match self { #( Table::#variants => &#mods::META, )* }

@@ -475,6 +475,10 @@ impl Table {
     ];
     /// Number of tables.
     pub const COUNT: usize = 75usize;
+    /// The table's position in [`Table::ALL`] (for per-table arrays).
+    pub const fn index(self) -> usize {
+        self as usize
+    }
     /// The table's metadata.
     pub fn meta(self) -> &'static crate::TableMeta {
         match self {

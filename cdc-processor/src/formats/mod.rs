@@ -268,7 +268,15 @@ pub(crate) fn string_or_number(raw: &RawValue) -> Option<String> {
 
 /// A JSON string's contents, borrowed unless it has escapes (`None` for other values).
 pub(crate) fn json_str(raw: &RawValue) -> Option<Cow<'_, str>> {
-    serde_json::from_str::<object::Key<'_>>(raw.get())
+    // A raw value is one valid JSON value: quoted text without a backslash or a control
+    // character is its own contents. Anything else is read by `serde_json`.
+    let text = raw.get();
+    if let Some(inner) = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+        if inner.bytes().all(|b| b >= 0x20 && b != b'\\' && b != b'"') {
+            return Some(Cow::Borrowed(inner));
+        }
+    }
+    serde_json::from_str::<object::Key<'_>>(text)
         .ok()
         .map(|k| k.0)
 }
@@ -305,6 +313,37 @@ mod tests {
 
     fn dec(s: &str) -> Result<Decoded<'_>, RecordError> {
         decode(s.as_bytes(), &FormatOptions::default(), &mut None)
+    }
+
+    /// The borrowed fast path of `json_str` agrees with `serde_json` on plain, escaped and
+    /// non-ASCII strings and on other values.
+    #[test]
+    fn json_str_reads_like_serde_json() {
+        for text in [
+            r#""users""#,
+            r#""""#,
+            r#""a\"b""#,
+            r#""tab\there""#,
+            r#""\u00e9t\u00e9""#,
+            r#""été 🚀""#,
+            r#""back\\slash""#,
+            "5",
+            "null",
+            "true",
+            r#"{"a":1}"#,
+            r#"["x"]"#,
+        ] {
+            let raw: Box<RawValue> = serde_json::from_str(text).unwrap();
+            let expected = serde_json::from_str::<String>(text).ok();
+            assert_eq!(
+                json_str(&raw).map(Cow::into_owned),
+                expected,
+                "{text}"
+            );
+            if !text.contains('\\') && text.starts_with('"') {
+                assert!(matches!(json_str(&raw), Some(Cow::Borrowed(_))), "{text}");
+            }
+        }
     }
 
     #[test]
