@@ -314,6 +314,8 @@ struct Decoding {
     prepared: Vec<PreparedEntry>,
     seen: Seen,
     dropped_columns: u64,
+    /// Where each entry's detail is written (see [`event::build_with_buffer`]).
+    buffer: Vec<u8>,
 }
 
 /// One user record in flight.
@@ -549,6 +551,7 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
             prepared: Vec::with_capacity(inputs.len()),
             seen: Seen::default(),
             dropped_columns: 0,
+            buffer: Vec::new(),
         };
         let shard_context = ShardContext {
             hasher: ShardHasher::new(&key.stream, &key.shard),
@@ -623,14 +626,17 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
             report.counts.put_events_requests += 1;
             let mut rejected = Vec::new();
             for (j, &u) in batch_units.iter().enumerate() {
-                let outcome = outcomes.get(j).cloned().unwrap_or(PublishOutcome::Failed {
-                    code: "MissingOutcome".into(),
-                    message: format!(
-                        "the publisher returned {} outcomes for {} entries",
-                        outcomes.len(),
-                        batch.len()
-                    ),
-                });
+                let outcome = outcomes
+                    .get(j)
+                    .cloned()
+                    .unwrap_or_else(|| PublishOutcome::Failed {
+                        code: "MissingOutcome".into(),
+                        message: format!(
+                            "the publisher returned {} outcomes for {} entries",
+                            outcomes.len(),
+                            batch.len()
+                        ),
+                    });
                 let unit = &mut units[u];
                 match outcome {
                     PublishOutcome::Published => unit.state = State::Published,
@@ -834,13 +840,7 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
             let span = unit.span.clone();
             let state = span.in_scope(|| match &user.data {
                 Err(e) => State::Error(e.clone()),
-                Ok(data) => self.process_user_record(
-                    data,
-                    pointer,
-                    &mut unit,
-                    &mut out.prepared,
-                    &mut out.dropped_columns,
-                ),
+                Ok(data) => self.process_user_record(data, pointer, &mut unit, out),
             });
             unit.state = state;
             out.units.push(unit);
@@ -853,8 +853,7 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
         data: &[u8],
         pointer: RecordPointer,
         unit: &mut Unit,
-        prepared: &mut Vec<PreparedEntry>,
-        dropped_columns: &mut u64,
+        out: &mut Decoding,
     ) -> State {
         let (table, change) = match self.read_change(data, pointer, unit) {
             Ok(read) => read,
@@ -862,7 +861,7 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
         };
         let settings = self.config.table(table);
         if !change.dropped_columns.is_empty() {
-            *dropped_columns += change.dropped_columns.len() as u64;
+            out.dropped_columns += change.dropped_columns.len() as u64;
             let (shard, sequence) = (
                 &change.pointer.shard,
                 change.pointer.position.sequence.as_str(),
@@ -873,10 +872,10 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
             Ok(r) => r,
             Err(e) => return State::Error(e),
         };
-        match event::build(&redacted, &self.event_options) {
+        match event::build_with_buffer(&redacted, &self.event_options, &mut out.buffer) {
             Ok(entry) => {
-                prepared.push(entry);
-                State::Entry(prepared.len() - 1)
+                out.prepared.push(entry);
+                State::Entry(out.prepared.len() - 1)
             }
             Err(e) => State::Error(e),
         }

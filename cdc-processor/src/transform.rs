@@ -61,7 +61,10 @@ pub fn apply(
         let redactor = match redactor {
             Some(r) => r,
             None => {
-                if let Some(column) = images.iter().flatten().find_map(|i| hashed_value_present(i))
+                if let Some(column) = images
+                    .iter()
+                    .flatten()
+                    .find_map(|i| hashed_value_present(i))
                 {
                     return Err(RecordError::new(
                         ErrorCode::TransformationError,

@@ -267,7 +267,11 @@ fn check(
             .join(", ")
     };
     if bad_keys != 0 {
-        let problem = if key_required { "missing or null" } else { "null" };
+        let problem = if key_required {
+            "missing or null"
+        } else {
+            "null"
+        };
         return Err(invalid(format!(
             "{which}: key column(s) {} {problem}",
             names(bad_keys)

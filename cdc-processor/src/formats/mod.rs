@@ -335,11 +335,7 @@ mod tests {
         ] {
             let raw: Box<RawValue> = serde_json::from_str(text).unwrap();
             let expected = serde_json::from_str::<String>(text).ok();
-            assert_eq!(
-                json_str(&raw).map(Cow::into_owned),
-                expected,
-                "{text}"
-            );
+            assert_eq!(json_str(&raw).map(Cow::into_owned), expected, "{text}");
             if !text.contains('\\') && text.starts_with('"') {
                 assert!(matches!(json_str(&raw), Some(Cow::Borrowed(_))), "{text}");
             }
