@@ -21,8 +21,8 @@
 use crate::config::PipelineConfig;
 use crate::decode::kinesis::shard_id;
 use crate::decode::{
-    deaggregate, decode_base64, event_id_for_bytes, kpl, LenientKinesisEvent, LenientKinesisRecord,
-    RawInput, RecordPointer, ShardHasher, UserRecord,
+    deaggregate, decode_base64_into, event_id_for_bytes, kpl, LenientKinesisEvent,
+    LenientKinesisRecord, RawInput, RecordPointer, ShardHasher, UserRecord,
 };
 use crate::error::{ErrorCode, RecordError};
 use crate::event::{self, EventOptions};
@@ -240,10 +240,20 @@ struct Input<'e> {
     raw_sequence: &'e str,
     sequence: Result<SequenceNumber, String>,
     partition_key: &'e str,
-    data: Result<Cow<'e, [u8]>, RecordError>,
+    data: Data<'e>,
     original: Original<'e>,
     /// Raw records have no Kinesis pointer: their id is over their bytes.
     id_from_bytes: bool,
+}
+
+/// A record's data as received.
+#[derive(Clone, Copy)]
+enum Data<'e> {
+    /// Bytes.
+    Bytes(&'e [u8]),
+    /// Base64 text, decoded when the record is processed (into a buffer reused for the batch, so
+    /// a batch's decoded records are never all held at once).
+    Base64(&'e str),
 }
 
 impl Input<'_> {
@@ -316,6 +326,8 @@ struct Decoding {
     dropped_columns: u64,
     /// Where each entry's detail is written (see [`event::build_with_buffer`]).
     buffer: Vec<u8>,
+    /// Where each record's base64 data is decoded.
+    data: Vec<u8>,
 }
 
 /// One user record in flight.
@@ -425,7 +437,7 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
                     .parse()
                     .map_err(|e: crate::sequence::InvalidSequenceNumber| e.to_string()),
                 partition_key: &r.kinesis.partition_key,
-                data: Ok(Cow::Borrowed(&r.kinesis.data.0[..])),
+                data: Data::Bytes(&r.kinesis.data.0[..]),
                 original: Original::Kinesis(r),
                 id_from_bytes: false,
             })
@@ -454,11 +466,7 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
                     .parse()
                     .map_err(|e: crate::sequence::InvalidSequenceNumber| e.to_string()),
                 partition_key: &r.kinesis.partition_key,
-                data: decode_base64(r.kinesis.data.as_bytes())
-                    .map(Cow::Owned)
-                    .map_err(|_| {
-                        RecordError::new(ErrorCode::ParseError, "Kinesis data is not valid base64")
-                    }),
+                data: Data::Base64(&r.kinesis.data),
                 original: Original::Lenient(r),
                 id_from_bytes: false,
             })
@@ -482,7 +490,7 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
                 raw_sequence: r.sequence.as_str(),
                 sequence: Ok(r.sequence.clone()),
                 partition_key: "",
-                data: Ok(Cow::Borrowed(&r.data[..])),
+                data: Data::Bytes(&r.data[..]),
                 original: Original::Raw(r),
                 id_from_bytes: true,
             })
@@ -552,6 +560,7 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
             seen: Seen::default(),
             dropped_columns: 0,
             buffer: Vec::new(),
+            data: Vec::new(),
         };
         let shard_context = ShardContext {
             hasher: ShardHasher::new(&key.stream, &key.shard),
@@ -733,6 +742,30 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
         shard: &ShardContext<'_>,
         out: &mut Decoding,
     ) {
+        let mut buffer = std::mem::take(&mut out.data);
+        let data = match input.data {
+            Data::Bytes(bytes) => Ok(bytes),
+            Data::Base64(text) => match decode_base64_into(text.as_bytes(), &mut buffer) {
+                Ok(()) => Ok(&buffer[..]),
+                Err(_) => Err(RecordError::new(
+                    ErrorCode::ParseError,
+                    "Kinesis data is not valid base64",
+                )),
+            },
+        };
+        self.expand_data(index, input, data, shard, out);
+        out.data = buffer;
+    }
+
+    /// [`Self::expand`] with the record's data decoded.
+    fn expand_data(
+        &self,
+        index: usize,
+        input: &Input<'_>,
+        data: Result<&[u8], RecordError>,
+        shard: &ShardContext<'_>,
+        out: &mut Decoding,
+    ) {
         let sequence = match &input.sequence {
             Ok(s) => s,
             Err(e) => {
@@ -752,8 +785,7 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
             }
         };
         // A plain record is the common case: one user record, without a Vec.
-        let (single, aggregated): (Option<UserRecord<'_>>, Vec<UserRecord<'_>>) = match &input.data
-        {
+        let (single, aggregated): (Option<UserRecord<'_>>, Vec<UserRecord<'_>>) = match &data {
             Err(e) => (
                 Some(UserRecord {
                     sub_sequence: None,
@@ -766,7 +798,7 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
                 Some(UserRecord {
                     sub_sequence: None,
                     partition_key: None,
-                    data: Ok(Cow::Borrowed(&data[..])),
+                    data: Ok(Cow::Borrowed(data)),
                 }),
                 Vec::new(),
             ),
@@ -800,7 +832,7 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
                 sequence: sequence.clone(),
                 sub_sequence: user.sub_sequence,
             };
-            let event_id = match (&input.data, input.id_from_bytes) {
+            let event_id = match (&data, input.id_from_bytes) {
                 (Ok(data), true) => event_id_for_bytes(data),
                 _ => shard.hasher.event_id(sequence.as_str(), user.sub_sequence),
             };

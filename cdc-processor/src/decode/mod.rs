@@ -91,8 +91,17 @@ pub struct InvalidBase64;
 /// decoder on records of a few hundred bytes (docs/benchmarks.md). It accepts and rejects exactly
 /// what `base64::engine::general_purpose::STANDARD` does, a property test checks it.
 pub fn decode_base64(text: &[u8]) -> Result<Vec<u8>, InvalidBase64> {
+    let mut out = Vec::new();
+    decode_base64_into(text, &mut out)?;
+    Ok(out)
+}
+
+/// [`decode_base64`] into `out` (its contents are replaced), so that one buffer can serve a whole
+/// batch. On an error, `out` holds no meaningful bytes.
+pub fn decode_base64_into(text: &[u8], out: &mut Vec<u8>) -> Result<(), InvalidBase64> {
+    out.clear();
     base64_simd::STANDARD
-        .decode_to_vec(text)
+        .decode_append(text, out)
         .map_err(|_| InvalidBase64)
 }
 
@@ -119,6 +128,10 @@ mod tests {
             use base64::Engine;
             let std = base64::engine::general_purpose::STANDARD;
             let encoded = std.encode(&bytes);
+            // A reused buffer (with earlier contents) holds exactly the decoded bytes.
+            let mut reused = text.as_bytes().to_vec();
+            proptest::prop_assert_eq!(decode_base64_into(encoded.as_bytes(), &mut reused), Ok(()));
+            proptest::prop_assert_eq!(&reused, &bytes);
             proptest::prop_assert_eq!(decode_base64(encoded.as_bytes()), Ok(bytes));
             proptest::prop_assert_eq!(
                 decode_base64(text.as_bytes()).ok(),
