@@ -1,0 +1,72 @@
+//! Typed ÷ baseline throughput, measured so that the ratio is reproducible on a noisy machine:
+//! the two run alternately, one batch each, many rounds, and each side keeps its fastest batch
+//! (the time least disturbed by other work). `pipeline` (criterion) gives rates with confidence
+//! intervals; this gives the ratio the goal is about. See docs/benchmarks.md.
+//!
+//! `cargo bench -p cdc-processor --bench ratio [-- ROUNDS]`
+
+#[path = "data.rs"]
+mod data;
+
+use cdc_models::Table;
+use cdc_processor::config::Redaction;
+use data::Fmt;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+const BATCH: usize = 1000;
+
+fn fastest(times: &[Duration]) -> f64 {
+    times.iter().min().expect("at least one round").as_secs_f64()
+}
+
+fn main() {
+    let rounds: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(200);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a current-thread runtime");
+    let batches: Vec<_> = [Table::TeamMembers, Table::Calls]
+        .into_iter()
+        .flat_map(|table| Fmt::ALL.map(move |fmt| (fmt, table)))
+        .map(|(fmt, table)| {
+            let event = data::event(&data::records(fmt, table, BATCH));
+            let pipeline = data::pipeline(Redaction::Disabled);
+            let report = rt.block_on(pipeline.process_lenient_event(&event, "ratio"));
+            assert_eq!(report.counts.published, BATCH as u64);
+            (fmt, table, event, pipeline)
+        })
+        .collect();
+    // Every round times every batch, so that a slow spell of the machine hits all of them alike.
+    let mut times = vec![(Vec::new(), Vec::new()); batches.len()];
+    for round in 0..rounds + 10 {
+        for ((_, _, event, pipeline), (base, typed)) in batches.iter().zip(&mut times) {
+            let t = Instant::now();
+            black_box(data::baseline(black_box(event)));
+            let b = t.elapsed();
+            let t = Instant::now();
+            black_box(rt.block_on(pipeline.process_lenient_event(black_box(event), "ratio")));
+            let p = t.elapsed();
+            // The first rounds warm caches and the allocator up.
+            if round >= 10 {
+                base.push(b);
+                typed.push(p);
+            }
+        }
+    }
+    println!("| batch | baseline ns/record | typed ns/record | typed ÷ baseline (records/s) |");
+    println!("|---|---|---|---|");
+    for ((fmt, table, _, _), (base, typed)) in batches.iter().zip(&times) {
+        let (b, p) = (fastest(base), fastest(typed));
+        println!(
+            "| {} {} | {:.0} | {:.0} | {:.2}× |",
+            fmt.name(),
+            table.name(),
+            b * 1e9 / BATCH as f64,
+            p * 1e9 / BATCH as f64,
+            b / p
+        );
+    }
+}
