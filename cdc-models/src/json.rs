@@ -315,8 +315,12 @@ pub fn parse_timestamp(s: &str, zone: Zone) -> Option<DateTime<Utc>> {
     };
     let date = NaiveDate::from_ymd_opt(year, month, day)?;
     let time = NaiveTime::from_hms_nano_opt(hour, minute, second, nanos)?;
-    let naive = date.and_time(time) - chrono::TimeDelta::seconds(offset_seconds as i64);
-    Some(naive.and_utc())
+    let naive = date.and_time(time);
+    // Most timestamps are in UTC already: no date arithmetic for them.
+    if offset_seconds == 0 {
+        return Some(naive.and_utc());
+    }
+    Some((naive - chrono::TimeDelta::seconds(offset_seconds as i64)).and_utc())
 }
 
 /// `serde(deserialize_with)` for timestamp columns of generated images: the same values and

@@ -17,7 +17,11 @@ use std::time::{Duration, Instant};
 const BATCH: usize = 1000;
 
 fn fastest(times: &[Duration]) -> f64 {
-    times.iter().min().expect("at least one round").as_secs_f64()
+    times
+        .iter()
+        .min()
+        .expect("at least one round")
+        .as_secs_f64()
 }
 
 fn main() {

@@ -4,8 +4,7 @@
 
 use crate::config::DETAIL_TYPE;
 use crate::error::{ErrorCode, RecordError};
-use crate::plan::ordering_key_from_json;
-use crate::ports::PreparedEntry;
+use crate::ports::{OrderingKey, PreparedEntry};
 use crate::transform::Redacted;
 use crate::validate::{Change, Image};
 use cdc_models::{json, DETAIL_VERSION};
@@ -172,7 +171,13 @@ pub fn build_with_buffer(
             ),
         ));
     }
-    let ordering_key = ordering_key_from_json(c.table, c.key.as_ref().map(|_| &detail[key_json]));
+    let ordering_key = match c.key {
+        Some(_) => OrderingKey::Row {
+            table: c.table,
+            key: key_json,
+        },
+        None => OrderingKey::Table(c.table),
+    };
     Ok(PreparedEntry {
         event_id: c.pointer.event_id.clone(),
         source: options.source.clone(),
@@ -356,10 +361,17 @@ mod tests {
                         transform::apply(change, config.table(*table), config.redaction()).unwrap();
                     let entry = build(&redacted, &options).unwrap();
                     assert_eq!(entry.detail, oracle(&redacted), "{table} {op}");
-                    assert_eq!(
-                        entry.ordering_key,
-                        crate::plan::ordering_key(*table, redacted.value().key.as_ref())
-                    );
+                    // The ordering key is the table and the key's JSON in the detail.
+                    assert_eq!(entry.ordering_key.table(), *table);
+                    let detail: serde_json::Value = serde_json::from_str(&entry.detail).unwrap();
+                    match entry.row_key() {
+                        Some(key) => {
+                            assert_ne!(op, "TRUNCATE", "{table} {op}");
+                            let key: serde_json::Value = serde_json::from_str(key).unwrap();
+                            assert_eq!(key, detail["keys"], "{table} {op}");
+                        }
+                        None => assert_eq!(op, "TRUNCATE"),
+                    }
                     checked += 1;
                 }
             }

@@ -4,12 +4,12 @@
 //! A request holds at most one entry per ordering key, so a partial failure of a request (some
 //! entries published, a failed one retried later) cannot reorder a key either. Entries of
 //! different keys may move to an earlier request with room, which keeps requests full when a key
-//! repeats. A TRUNCATE (ordering key `<table>/*`) is a barrier for its table: it goes after every
+//! repeats. A TRUNCATE ([`crate::ports::OrderingKey::Table`]) is a barrier for its table: it goes after every
 //! earlier change of the table, and every later change of the table goes after it.
 
 use crate::config::{DEFAULT_MAX_REQUEST_SIZE, MAX_ENTRIES_PER_REQUEST};
 use crate::ports::PreparedEntry;
-use cdc_models::{AnyKey, Table};
+use cdc_models::Table;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -55,38 +55,6 @@ impl Default for PlanLimits {
     }
 }
 
-/// The ordering key of a change: `<table>/<key JSON>`, or `<table>/*` for a whole-table change.
-pub fn ordering_key(table: Table, key: Option<&AnyKey>) -> String {
-    let json = key.map(|k| {
-        let mut out = Vec::with_capacity(128);
-        k.write_json(&mut out)
-            .expect("generated key types serialize");
-        String::from_utf8(out).expect("JSON written from Rust strings is UTF-8")
-    });
-    ordering_key_from_json(table, json.as_deref())
-}
-
-/// [`ordering_key`] from the key's JSON (as `AnyKey::write_json` writes it).
-pub fn ordering_key_from_json(table: Table, key_json: Option<&str>) -> String {
-    match key_json {
-        Some(k) => {
-            let mut s = String::with_capacity(table.name().len() + 1 + k.len());
-            s.push_str(table.name());
-            s.push('/');
-            s.push_str(k);
-            s
-        }
-        None => format!("{}/*", table.name()),
-    }
-}
-
-fn split(key: &str) -> (&str, bool) {
-    match key.split_once('/') {
-        Some((table, rest)) => (table, rest == "*"),
-        None => (key, false),
-    }
-}
-
 /// Groups entries into requests: each request is a list of indices into `entries`, in input order.
 /// Requests are meant to be sent one after another, in the returned order.
 pub fn plan(entries: &[PreparedEntry], limits: &PlanLimits) -> Vec<Vec<usize>> {
@@ -96,21 +64,21 @@ pub fn plan(entries: &[PreparedEntry], limits: &PlanLimits) -> Vec<Vec<usize>> {
     }
     let max_entries = limits.max_entries.max(1);
     let mut reqs: Vec<Req> = Vec::new();
-    let mut last_of_key: FxMap<&str, usize> =
+    let mut last_of_key: FxMap<(Table, &str), usize> =
         FxMap::with_capacity_and_hasher(entries.len(), Default::default());
-    let mut last_of_table: FxMap<&str, usize> = FxMap::default();
-    let mut barrier_of_table: FxMap<&str, usize> = FxMap::default();
+    let mut last_of_table: FxMap<Table, usize> = FxMap::default();
+    let mut barrier_of_table: FxMap<Table, usize> = FxMap::default();
     let mut first_open = 0usize;
     for (i, e) in entries.iter().enumerate() {
-        let (table, barrier) = split(&e.ordering_key);
-        let min = if barrier {
-            last_of_table.get(table).map_or(0, |r| r + 1)
-        } else {
-            let after_key = last_of_key
-                .get(e.ordering_key.as_str())
-                .map_or(0, |r| r + 1);
-            let after_barrier = barrier_of_table.get(table).map_or(0, |r| r + 1);
-            after_key.max(after_barrier)
+        let table = e.ordering_key.table();
+        let row = e.row_key();
+        let min = match row {
+            None => last_of_table.get(&table).map_or(0, |r| r + 1),
+            Some(key) => {
+                let after_key = last_of_key.get(&(table, key)).map_or(0, |r| r + 1);
+                let after_barrier = barrier_of_table.get(&table).map_or(0, |r| r + 1);
+                after_key.max(after_barrier)
+            }
         };
         while first_open < reqs.len() && reqs[first_open].entries.len() >= max_entries {
             first_open += 1;
@@ -132,11 +100,15 @@ pub fn plan(entries: &[PreparedEntry], limits: &PlanLimits) -> Vec<Vec<usize>> {
         };
         reqs[r].entries.push(i);
         reqs[r].bytes += e.size;
-        last_of_key.insert(e.ordering_key.as_str(), r);
         let t = last_of_table.entry(table).or_insert(r);
         *t = (*t).max(r);
-        if barrier {
-            barrier_of_table.insert(table, r);
+        match row {
+            Some(key) => {
+                last_of_key.insert((table, key), r);
+            }
+            None => {
+                barrier_of_table.insert(table, r);
+            }
         }
     }
     reqs.into_iter().map(|r| r.entries).collect()
@@ -145,16 +117,32 @@ pub fn plan(entries: &[PreparedEntry], limits: &PlanLimits) -> Vec<Vec<usize>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ports::OrderingKey;
 
+    /// An entry of `<t>/<key>` (`<t>/*`: a whole-table change); `t` is one table, any other
+    /// name another.
     fn entry(key: &str, size: usize) -> PreparedEntry {
+        let (table, row) = key.split_once('/').expect("table/key");
+        let table = match table {
+            "t" => Table::Users,
+            _ => Table::Teams,
+        };
+        let ordering_key = if row == "*" {
+            OrderingKey::Table(table)
+        } else {
+            OrderingKey::Row {
+                table,
+                key: 0..row.len(),
+            }
+        };
         PreparedEntry {
             event_id: "".into(),
             source: "".into(),
             detail_type: "",
-            detail: String::new(),
+            detail: row.to_string(),
             time: None,
             size,
-            ordering_key: key.to_string(),
+            ordering_key,
         }
     }
 
@@ -171,10 +159,9 @@ mod tests {
         );
         for i in 0..entries.len() {
             for j in i + 1..entries.len() {
-                let (ti, bi) = split(&entries[i].ordering_key);
-                let (tj, bj) = split(&entries[j].ordering_key);
-                let related =
-                    entries[i].ordering_key == entries[j].ordering_key || (ti == tj && (bi || bj));
+                let (ti, ki) = (entries[i].ordering_key.table(), entries[i].row_key());
+                let (tj, kj) = (entries[j].ordering_key.table(), entries[j].row_key());
+                let related = ti == tj && (ki.is_none() || kj.is_none() || ki == kj);
                 if related {
                     assert!(
                         req_of[i] < req_of[j],

@@ -27,8 +27,43 @@ pub struct PreparedEntry {
     /// Size as EventBridge counts it (UTF-8 bytes of Source, DetailType, Detail, Resources, plus
     /// 14 for Time).
     pub size: usize,
-    /// Changes with the same ordering key (table + primary key) must never be reordered.
-    pub ordering_key: String,
+    /// Which changes this one must never be reordered with (see [`crate::plan`]).
+    pub ordering_key: OrderingKey,
+}
+
+impl PreparedEntry {
+    /// The primary key's JSON (as in the detail's `keys`), `None` for a whole-table change.
+    pub fn row_key(&self) -> Option<&str> {
+        match &self.ordering_key {
+            OrderingKey::Row { key, .. } => Some(self.detail.get(key.clone()).unwrap_or("")),
+            OrderingKey::Table(_) => None,
+        }
+    }
+}
+
+/// What an entry keeps its order with: the changes of its row, or of its whole table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OrderingKey {
+    /// A change of one row: never reordered with another change of the same row.
+    Row {
+        /// The table.
+        table: cdc_models::Table,
+        /// Where the primary key's JSON is in the entry's detail (the row's identity, without a
+        /// copy of it).
+        key: std::ops::Range<usize>,
+    },
+    /// A change of the whole table (TRUNCATE): after every earlier change of the table, before
+    /// every later one.
+    Table(cdc_models::Table),
+}
+
+impl OrderingKey {
+    /// The table.
+    pub fn table(&self) -> cdc_models::Table {
+        match self {
+            OrderingKey::Row { table, .. } | OrderingKey::Table(table) => *table,
+        }
+    }
 }
 
 /// What happened to one entry of a publish call.

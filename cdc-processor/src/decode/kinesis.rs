@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 /// Shard id from a Lambda Kinesis `eventID` (`shardId-000000000006:4959…`).
 pub fn shard_id(event_id: Option<&str>) -> Option<&str> {
     let id = event_id?;
-    Some(id.split_once(':').map_or(id, |(shard, _)| shard))
+    Some(memchr::memchr(b':', id.as_bytes()).map_or(id, |i| &id[..i]))
 }
 
 /// A Lambda Kinesis event whose records keep their `data` as text.
