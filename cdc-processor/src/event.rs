@@ -152,7 +152,7 @@ pub fn build_with_buffer(
         out.push(b']');
     }
     out.extend_from_slice(b"}}");
-    let detail = std::str::from_utf8(out)
+    let detail = crate::decode::utf8(out)
         .map_err(|_| {
             RecordError::new(
                 ErrorCode::TransformationError,

@@ -53,7 +53,7 @@ pub(crate) fn read(
     if !starts_with_table(data) {
         return None;
     }
-    let text = std::str::from_utf8(data).ok()?;
+    let text = crate::decode::utf8(data).ok()?;
     let mut de = serde_json::Deserializer::from_str(text);
     let read = de
         .deserialize_map(RecordVisitor { captured, options })

@@ -105,6 +105,15 @@ pub fn decode_base64_into(text: &[u8], out: &mut Vec<u8>) -> Result<(), InvalidB
         .map_err(|_| InvalidBase64)
 }
 
+/// The bytes as UTF-8 text: `std::str::from_utf8`'s result, SIMD-validated (`simdutf8`, about 3×
+/// faster on the ASCII text records and details mostly are); an error is `std`'s, with its offset.
+pub fn utf8(bytes: &[u8]) -> Result<&str, std::str::Utf8Error> {
+    match simdutf8::basic::from_utf8(bytes) {
+        Ok(text) => Ok(text),
+        Err(_) => std::str::from_utf8(bytes),
+    }
+}
+
 /// The stable event id of a record without a Kinesis pointer (local JSON lines): 32 hex digits of
 /// SHA-256 over the record's bytes.
 pub fn event_id_for_bytes(data: &[u8]) -> Arc<str> {
@@ -137,6 +146,27 @@ mod tests {
                 decode_base64(text.as_bytes()).ok(),
                 std.decode(text.as_bytes()).ok()
             );
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// The same verdict (and error offset) as `std` on arbitrary bytes and on text with a
+        /// byte spliced in.
+        #[test]
+        fn utf8_agrees_with_std(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+            text in "\\PC{0,80}",
+            at in 0usize..80,
+            byte in proptest::prelude::any::<u8>(),
+        ) {
+            let std_result = |b: &[u8]| std::str::from_utf8(b).map_err(|e| e.valid_up_to());
+            proptest::prop_assert_eq!(utf8(&bytes).map_err(|e| e.valid_up_to()), std_result(&bytes));
+            let mut spliced = text.into_bytes();
+            let at = at.min(spliced.len());
+            spliced.insert(at, byte);
+            proptest::prop_assert_eq!(utf8(&spliced).map_err(|e| e.valid_up_to()), std_result(&spliced));
         }
     }
 

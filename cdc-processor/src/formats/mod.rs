@@ -178,7 +178,7 @@ pub fn decode<'a>(
     detected: &mut Option<SourceFormat>,
 ) -> Result<Decoded<'a>, RecordError> {
     *detected = options.forced;
-    let text = std::str::from_utf8(data).map_err(|e| {
+    let text = crate::decode::utf8(data).map_err(|e| {
         parse_error(format!(
             "record is not valid UTF-8 (invalid byte sequence at offset {})",
             e.valid_up_to()
