@@ -161,7 +161,9 @@ mod tests {
             at in 0usize..80,
             byte in proptest::prelude::any::<u8>(),
         ) {
-            let std_result = |b: &[u8]| std::str::from_utf8(b).map_err(|e| e.valid_up_to());
+            fn std_result(b: &[u8]) -> Result<&str, usize> {
+                std::str::from_utf8(b).map_err(|e| e.valid_up_to())
+            }
             proptest::prop_assert_eq!(utf8(&bytes).map_err(|e| e.valid_up_to()), std_result(&bytes));
             let mut spliced = text.into_bytes();
             let at = at.min(spliced.len());
