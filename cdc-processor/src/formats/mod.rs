@@ -268,11 +268,11 @@ pub(crate) fn string_or_number(raw: &RawValue) -> Option<String> {
 
 /// A JSON string's contents, borrowed unless it has escapes (`None` for other values).
 pub(crate) fn json_str(raw: &RawValue) -> Option<Cow<'_, str>> {
-    // A raw value is one valid JSON value: quoted text without a backslash or a control
-    // character is its own contents. Anything else is read by `serde_json`.
+    // A raw value is one valid JSON value: quoted text with nothing JSON escapes is its own
+    // contents. Anything else is read by `serde_json`.
     let text = raw.get();
     if let Some(inner) = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
-        if inner.bytes().all(|b| b >= 0x20 && b != b'\\' && b != b'"') {
+        if !cdc_models::json::needs_escape(inner) {
             return Some(Cow::Borrowed(inner));
         }
     }
