@@ -59,10 +59,8 @@ pub fn write_bool(out: &mut Vec<u8>, v: bool) {
 /// Writes a UUID as a quoted, lower-case, hyphenated string (as `uuid`'s `Serialize` does).
 #[inline]
 pub fn write_uuid(out: &mut Vec<u8>, v: &uuid::Uuid) {
-    let mut buf = [0u8; 38];
-    buf[0] = b'"';
-    v.hyphenated().encode_lower(&mut buf[1..37]);
-    buf[37] = b'"';
+    let mut buf = [b'"'; 38];
+    buf[1..37].copy_from_slice(&crate::hex_text::format_hyphenated(v));
     out.extend_from_slice(&buf);
 }
 
@@ -387,6 +385,62 @@ fn instant_from_nanos(nanos: i128) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(secs, sub)
 }
 
+/// `serde(deserialize_with)` for UUID columns of generated images: the same values and errors as
+/// `uuid`'s `Deserialize` for `Uuid` (a string in any of its forms, bytes, or a sequence of 16
+/// bytes), with the hyphenated form read by [`crate::hex_text::parse_hyphenated`].
+pub fn deserialize_uuid_column<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<crate::Column<uuid::Uuid>, D::Error> {
+    struct Nullable;
+    impl<'de> serde::de::Visitor<'de> for Nullable {
+        type Value = crate::Column<uuid::Uuid>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a UUID string or null")
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(crate::Column::Null)
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(crate::Column::Null)
+        }
+        fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            if d.is_human_readable() {
+                d.deserialize_str(Readable).map(crate::Column::Value)
+            } else {
+                serde::Deserialize::deserialize(d).map(crate::Column::Value)
+            }
+        }
+        // Deserializers that are not JSON may hand the string over directly.
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
+            serde::de::Visitor::visit_str(Readable, s).map(crate::Column::Value)
+        }
+    }
+    /// `uuid`'s visitor for human-readable formats, with the fast path for the hyphenated form.
+    struct Readable;
+    impl<'de> serde::de::Visitor<'de> for Readable {
+        type Value = uuid::Uuid;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a formatted UUID string")
+        }
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
+            match crate::hex_text::parse_hyphenated(s) {
+                Some(v) => Ok(v),
+                None => s
+                    .parse()
+                    .map_err(|e| E::custom(format_args!("UUID parsing failed: {e}"))),
+            }
+        }
+        fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Self::Value, E> {
+            uuid::Uuid::from_slice(v)
+                .map_err(|e| E::custom(format_args!("UUID parsing failed: {e}")))
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+            serde::Deserialize::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
+        }
+    }
+    deserializer.deserialize_option(Nullable)
+}
+
 /// Hands an instant that was already parsed to a timestamp column's deserializer
 /// ([`deserialize_datetime_column`]), so that it is not formatted and parsed again: a reader that
 /// accepts more layouts than RFC 3339 (the processor's, for database layouts) reads the value
@@ -681,5 +735,45 @@ mod tests {
             assert!(read(s).is_err(), "{s}");
             assert!(serde_json::from_str::<DateTime<Utc>>(s).is_err(), "{s}");
         }
+    }
+
+    #[test]
+    fn uuid_column_deserializer_matches_uuid() {
+        let ours = |s: &str| -> Result<crate::Column<uuid::Uuid>, String> {
+            let mut de = serde_json::Deserializer::from_str(s);
+            deserialize_uuid_column(&mut de).map_err(|e| e.to_string())
+        };
+        let theirs = |s: &str| -> Result<crate::Column<uuid::Uuid>, String> {
+            serde_json::from_str(s).map_err(|e| e.to_string())
+        };
+        for s in [
+            "null",
+            "\"67e55044-10b1-426f-9247-bb680e5fe0c8\"",
+            "\"67E55044-10B1-426F-9247-BB680E5FE0C8\"",
+            "\"67e5504410b1426f9247bb680e5fe0c8\"",
+            "\"{67e55044-10b1-426f-9247-bb680e5fe0c8}\"",
+            "\"urn:uuid:67e55044-10b1-426f-9247-bb680e5fe0c8\"",
+            "\"67e55044-10b1-426f-9247-bb680e5fe0cg\"",
+            "\"67e55044_10b1-426f-9247-bb680e5fe0c8\"",
+            "\"67e55044-10b1-426f-9247-bb680e5fe0c\"",
+            "\"67e55044-10b1-426f-9247-bb680e5fe0\\u0063\"",
+            "\"\"",
+            "[103,229,80,68,16,177,66,111,146,71,187,104,14,95,224,200]",
+            "[1,2,3]",
+            "[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17]",
+            "5",
+            "true",
+            "{}",
+        ] {
+            assert_eq!(ours(s), theirs(s), "{s}");
+        }
+        let direct: Result<crate::Column<uuid::Uuid>, serde::de::value::Error> =
+            deserialize_uuid_column(serde::de::value::StrDeserializer::new(
+                "67e55044-10b1-426f-9247-bb680e5fe0c8",
+            ));
+        assert_eq!(
+            direct.unwrap(),
+            crate::Column::Value(uuid::uuid!("67e55044-10b1-426f-9247-bb680e5fe0c8"))
+        );
     }
 }

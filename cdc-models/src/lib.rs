@@ -29,6 +29,7 @@
 //! ```
 
 mod column;
+pub mod hex_text;
 mod image;
 pub mod json;
 mod meta;

@@ -302,7 +302,8 @@ pub struct AgentCertificationImage {
     #[serde(
         rename = "agent_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub agent_id: crate::Column<::uuid::Uuid>,
     /**Certificate or licence number printed on the certificate; identifies the person with the issuer.
@@ -337,7 +338,12 @@ Redaction: `partial, keep last 4`.*/
     )]
     pub expires_on: crate::Column<::chrono::naive::NaiveDate>,
     ///Primary key.
-    #[serde(rename = "id", default, skip_serializing_if = "crate::Column::is_absent")]
+    #[serde(
+        rename = "id",
+        default,
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
+    )]
     pub id: crate::Column<::uuid::Uuid>,
     ///Date of issue.
     #[serde(
@@ -382,7 +388,8 @@ Redaction: `mask`.*/
     #[serde(
         rename = "skill_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub skill_id: crate::Column<::uuid::Uuid>,
     ///Current status.
@@ -396,7 +403,8 @@ Redaction: `mask`.*/
     #[serde(
         rename = "tenant_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub tenant_id: crate::Column<::uuid::Uuid>,
     ///Last modification time.
@@ -419,7 +427,8 @@ Redaction: `mask`.*/
     #[serde(
         rename = "verified_by",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub verified_by: crate::Column<::uuid::Uuid>,
 }

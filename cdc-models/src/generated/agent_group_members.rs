@@ -210,14 +210,16 @@ pub struct AgentGroupMemberImage {
     #[serde(
         rename = "added_by",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub added_by: crate::Column<::uuid::Uuid>,
     ///Member agent (agents.id).
     #[serde(
         rename = "agent_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub agent_id: crate::Column<::uuid::Uuid>,
     ///Row creation time.
@@ -240,7 +242,8 @@ pub struct AgentGroupMemberImage {
     #[serde(
         rename = "group_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub group_id: crate::Column<::uuid::Uuid>,
     ///When the membership took effect.
@@ -269,7 +272,8 @@ pub struct AgentGroupMemberImage {
     #[serde(
         rename = "tenant_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub tenant_id: crate::Column<::uuid::Uuid>,
     ///Last modification time.

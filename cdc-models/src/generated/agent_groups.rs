@@ -252,7 +252,12 @@ pub struct AgentGroupImage {
     )]
     pub group_kind: crate::Column<AgentGroupGroupKind>,
     ///Primary key.
-    #[serde(rename = "id", default, skip_serializing_if = "crate::Column::is_absent")]
+    #[serde(
+        rename = "id",
+        default,
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
+    )]
     pub id: crate::Column<::uuid::Uuid>,
     ///Whether the group can be targeted by routing.
     #[serde(
@@ -284,14 +289,16 @@ pub struct AgentGroupImage {
     #[serde(
         rename = "parent_group_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub parent_group_id: crate::Column<::uuid::Uuid>,
     ///Site (sites.id) the group is tied to, null for multi-site groups.
     #[serde(
         rename = "site_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub site_id: crate::Column<::uuid::Uuid>,
     ///Administrator's explanation of the group's purpose.
@@ -305,7 +312,8 @@ pub struct AgentGroupImage {
     #[serde(
         rename = "supervisor_user_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub supervisor_user_id: crate::Column<::uuid::Uuid>,
     ///Free labels used to filter groups.
@@ -315,7 +323,8 @@ pub struct AgentGroupImage {
     #[serde(
         rename = "tenant_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub tenant_id: crate::Column<::uuid::Uuid>,
     ///IANA time zone used for the group's reports.

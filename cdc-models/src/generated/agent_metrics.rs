@@ -222,7 +222,8 @@ pub struct AgentMetricImage {
     #[serde(
         rename = "agent_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub agent_id: crate::Column<::uuid::Uuid>,
     ///Seconds available and waiting for work today.
@@ -257,14 +258,16 @@ pub struct AgentMetricImage {
     #[serde(
         rename = "current_interaction_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub current_interaction_id: crate::Column<::uuid::Uuid>,
     ///Queue (queues.id) of the interaction being handled, null if none.
     #[serde(
         rename = "current_queue_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub current_queue_id: crate::Column<::uuid::Uuid>,
     ///Contacts handled today.
@@ -346,14 +349,16 @@ pub struct AgentMetricImage {
     #[serde(
         rename = "team_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub team_id: crate::Column<::uuid::Uuid>,
     ///Owning tenant.
     #[serde(
         rename = "tenant_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub tenant_id: crate::Column<::uuid::Uuid>,
     ///Contacts the agent transferred away today.

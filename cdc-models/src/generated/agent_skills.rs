@@ -158,7 +158,8 @@ pub struct AgentSkillImage {
     #[serde(
         rename = "agent_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub agent_id: crate::Column<::uuid::Uuid>,
     ///When the proficiency was last rated.
@@ -173,7 +174,8 @@ pub struct AgentSkillImage {
     #[serde(
         rename = "assessed_by",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub assessed_by: crate::Column<::uuid::Uuid>,
     ///Row creation time.
@@ -216,7 +218,8 @@ pub struct AgentSkillImage {
     #[serde(
         rename = "skill_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub skill_id: crate::Column<::uuid::Uuid>,
     ///How the skill was granted.
@@ -230,7 +233,8 @@ pub struct AgentSkillImage {
     #[serde(
         rename = "tenant_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub tenant_id: crate::Column<::uuid::Uuid>,
     ///Last modification time.

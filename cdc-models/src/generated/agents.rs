@@ -251,7 +251,8 @@ pub struct AgentImage {
     #[serde(
         rename = "default_queue_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub default_queue_id: crate::Column<::uuid::Uuid>,
     ///Name shown on wallboards and to supervisors.
@@ -269,7 +270,12 @@ pub struct AgentImage {
     )]
     pub extension: crate::Column<::std::string::String>,
     ///Primary key.
-    #[serde(rename = "id", default, skip_serializing_if = "crate::Column::is_absent")]
+    #[serde(
+        rename = "id",
+        default,
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
+    )]
     pub id: crate::Column<::uuid::Uuid>,
     ///Voice calls the agent may handle at once.
     #[serde(
@@ -289,7 +295,8 @@ pub struct AgentImage {
     #[serde(
         rename = "site_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub site_id: crate::Column<::uuid::Uuid>,
     ///Whether the agent can be routed work at all.
@@ -306,14 +313,16 @@ pub struct AgentImage {
     #[serde(
         rename = "team_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub team_id: crate::Column<::uuid::Uuid>,
     ///Owning tenant.
     #[serde(
         rename = "tenant_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub tenant_id: crate::Column<::uuid::Uuid>,
     ///Last modification time.
@@ -328,7 +337,8 @@ pub struct AgentImage {
     #[serde(
         rename = "user_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub user_id: crate::Column<::uuid::Uuid>,
     ///After-contact work time granted after each interaction.

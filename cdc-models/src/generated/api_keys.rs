@@ -367,7 +367,8 @@ pub struct ApiKeyImage {
     #[serde(
         rename = "created_by_user_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub created_by_user_id: crate::Column<::uuid::Uuid>,
     ///Whether the key reaches live data or the sandbox.
@@ -393,7 +394,12 @@ pub struct ApiKeyImage {
     )]
     pub hash_algorithm: crate::Column<ApiKeyHashAlgorithm>,
     ///Primary key.
-    #[serde(rename = "id", default, skip_serializing_if = "crate::Column::is_absent")]
+    #[serde(
+        rename = "id",
+        default,
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
+    )]
     pub id: crate::Column<::uuid::Uuid>,
     /**Argon2id hash of the full key; secret.
 
@@ -457,7 +463,8 @@ Redaction: `hash`.*/
     #[serde(
         rename = "revoked_by_user_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub revoked_by_user_id: crate::Column<::uuid::Uuid>,
     ///API scopes granted to the key.
@@ -478,7 +485,8 @@ Redaction: `hash`.*/
     #[serde(
         rename = "tenant_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub tenant_id: crate::Column<::uuid::Uuid>,
     ///Last modification time.

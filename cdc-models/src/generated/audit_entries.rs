@@ -368,7 +368,8 @@ pub struct AuditEntryImage {
     #[serde(
         rename = "actor_api_key_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub actor_api_key_id: crate::Column<::uuid::Uuid>,
     ///Kind of actor.
@@ -382,7 +383,8 @@ pub struct AuditEntryImage {
     #[serde(
         rename = "actor_user_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub actor_user_id: crate::Column<::uuid::Uuid>,
     /**Before and after values of the changed columns; may contain any personal data of the target record.
@@ -405,7 +407,12 @@ Redaction: `remove`.*/
     )]
     pub created_at: crate::Column<::chrono::DateTime<::chrono::offset::Utc>>,
     ///Primary key.
-    #[serde(rename = "id", default, skip_serializing_if = "crate::Column::is_absent")]
+    #[serde(
+        rename = "id",
+        default,
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
+    )]
     pub id: crate::Column<::uuid::Uuid>,
     /**Reason typed by the actor (required for support access and recording playback); may mention customers.
 
@@ -449,7 +456,8 @@ Redaction: `mask`.*/
     #[serde(
         rename = "session_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub session_id: crate::Column<::uuid::Uuid>,
     ///Importance for security monitoring.
@@ -486,7 +494,8 @@ Redaction: `hash`.*/
     #[serde(
         rename = "tenant_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub tenant_id: crate::Column<::uuid::Uuid>,
     /**User-Agent of the client.

@@ -1142,14 +1142,16 @@ pub struct BusinessHoursImage {
     #[serde(
         rename = "after_hours_prompt_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub after_hours_prompt_id: crate::Column<::uuid::Uuid>,
     ///Queue (queues.id) contacts go to when after_hours_action is transfer_queue.
     #[serde(
         rename = "after_hours_queue_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub after_hours_queue_id: crate::Column<::uuid::Uuid>,
     ///Row creation time.
@@ -1175,7 +1177,12 @@ pub struct BusinessHoursImage {
     )]
     pub effective_until: crate::Column<::chrono::naive::NaiveDate>,
     ///Primary key.
-    #[serde(rename = "id", default, skip_serializing_if = "crate::Column::is_absent")]
+    #[serde(
+        rename = "id",
+        default,
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
+    )]
     pub id: crate::Column<::uuid::Uuid>,
     ///Whether the calendar is in use.
     #[serde(
@@ -1205,7 +1212,8 @@ pub struct BusinessHoursImage {
     #[serde(
         rename = "tenant_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub tenant_id: crate::Column<::uuid::Uuid>,
     ///IANA time zone the opening times are expressed in.

@@ -277,14 +277,16 @@ pub struct CallLegImage {
     #[serde(
         rename = "agent_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub agent_id: crate::Column<::uuid::Uuid>,
     ///Call (calls.id) the leg belongs to.
     #[serde(
         rename = "call_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub call_id: crate::Column<::uuid::Uuid>,
     ///Negotiated audio codec, e.g. opus or PCMA.
@@ -338,7 +340,12 @@ Redaction: `partial, keep last 4`.*/
     )]
     pub hangup_cause: crate::Column<::std::string::String>,
     ///Primary key.
-    #[serde(rename = "id", default, skip_serializing_if = "crate::Column::is_absent")]
+    #[serde(
+        rename = "id",
+        default,
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
+    )]
     pub id: crate::Column<::uuid::Uuid>,
     ///Average interarrival jitter in milliseconds, null if not measured.
     #[serde(
@@ -424,7 +431,8 @@ Redaction: `hash`.*/
     #[serde(
         rename = "tenant_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub tenant_id: crate::Column<::uuid::Uuid>,
     /**Destination number of the leg (E.164 or extension), null for IVR legs.

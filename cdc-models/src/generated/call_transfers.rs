@@ -383,7 +383,8 @@ pub struct CallTransferImage {
     #[serde(
         rename = "call_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub call_id: crate::Column<::uuid::Uuid>,
     ///Time the call was handed over, null if not (yet) completed.
@@ -430,14 +431,16 @@ Redaction: `partial, keep last 4`.*/
     #[serde(
         rename = "from_agent_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub from_agent_id: crate::Column<::uuid::Uuid>,
     ///Queue (queues.id) the call was in before the transfer, null if none.
     #[serde(
         rename = "from_queue_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub from_queue_id: crate::Column<::uuid::Uuid>,
     /**Note the transferring agent typed for the receiving agent; usually describes the customer and their issue.
@@ -450,7 +453,12 @@ Redaction: `mask`.*/
     )]
     pub handover_note: crate::Column<::std::string::String>,
     ///Primary key.
-    #[serde(rename = "id", default, skip_serializing_if = "crate::Column::is_absent")]
+    #[serde(
+        rename = "id",
+        default,
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
+    )]
     pub id: crate::Column<::uuid::Uuid>,
     ///Who started the transfer.
     #[serde(
@@ -492,21 +500,24 @@ Redaction: `mask`.*/
     #[serde(
         rename = "tenant_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub tenant_id: crate::Column<::uuid::Uuid>,
     ///Agent (agents.id) who received the call, null if the target was not an agent.
     #[serde(
         rename = "to_agent_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub to_agent_id: crate::Column<::uuid::Uuid>,
     ///Queue (queues.id) the call was transferred to, null if the target was not a queue.
     #[serde(
         rename = "to_queue_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub to_queue_id: crate::Column<::uuid::Uuid>,
     ///How the transfer was performed.

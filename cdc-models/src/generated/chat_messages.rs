@@ -260,7 +260,8 @@ Redaction: `mask`.*/
     #[serde(
         rename = "chat_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub chat_id: crate::Column<::uuid::Uuid>,
     ///Idempotency id the sending client assigned, null for server-generated messages.
@@ -301,7 +302,12 @@ Redaction: `mask`.*/
     )]
     pub edited: crate::Column<bool>,
     ///Primary key.
-    #[serde(rename = "id", default, skip_serializing_if = "crate::Column::is_absent")]
+    #[serde(
+        rename = "id",
+        default,
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
+    )]
     pub id: crate::Column<::uuid::Uuid>,
     ///Whether the message is an internal whisper between agents, not shown to the customer.
     #[serde(
@@ -329,7 +335,8 @@ Redaction: `mask`.*/
     #[serde(
         rename = "sender_agent_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub sender_agent_id: crate::Column<::uuid::Uuid>,
     ///Who sent the message.
@@ -358,7 +365,8 @@ Redaction: `mask`.*/
     #[serde(
         rename = "tenant_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub tenant_id: crate::Column<::uuid::Uuid>,
     ///Last modification time.

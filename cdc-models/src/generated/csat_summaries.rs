@@ -295,7 +295,12 @@ pub struct CsatSummaryImage {
     )]
     pub detractors: crate::Column<u64>,
     ///Primary key.
-    #[serde(rename = "id", default, skip_serializing_if = "crate::Column::is_absent")]
+    #[serde(
+        rename = "id",
+        default,
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
+    )]
     pub id: crate::Column<::uuid::Uuid>,
     ///Net promoter score (-100 to 100), null without NPS answers.
     #[serde(rename = "nps", default, skip_serializing_if = "crate::Column::is_absent")]
@@ -332,7 +337,8 @@ pub struct CsatSummaryImage {
     #[serde(
         rename = "scope_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub scope_id: crate::Column<::uuid::Uuid>,
     ///What the summary aggregates over.
@@ -367,7 +373,8 @@ pub struct CsatSummaryImage {
     #[serde(
         rename = "tenant_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub tenant_id: crate::Column<::uuid::Uuid>,
     ///Most frequent comment themes detected by text analytics (labels only, no verbatims).

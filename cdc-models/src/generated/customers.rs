@@ -585,7 +585,8 @@ Redaction: `partial, keep last 4`.*/
     #[serde(
         rename = "tenant_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub tenant_id: crate::Column<::uuid::Uuid>,
     ///IANA time zone of the customer, used to schedule callbacks; null if unknown.

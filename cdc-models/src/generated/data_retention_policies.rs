@@ -427,7 +427,8 @@ pub struct DataRetentionPolicyImage {
     #[serde(
         rename = "approved_by_user_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub approved_by_user_id: crate::Column<::uuid::Uuid>,
     ///Row creation time.
@@ -453,7 +454,12 @@ pub struct DataRetentionPolicyImage {
     )]
     pub description: crate::Column<::std::string::String>,
     ///Primary key.
-    #[serde(rename = "id", default, skip_serializing_if = "crate::Column::is_absent")]
+    #[serde(
+        rename = "id",
+        default,
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
+    )]
     pub id: crate::Column<::uuid::Uuid>,
     ///Whether the purge job applies the policy.
     #[serde(
@@ -534,7 +540,8 @@ pub struct DataRetentionPolicyImage {
     #[serde(
         rename = "tenant_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub tenant_id: crate::Column<::uuid::Uuid>,
     ///Last modification time.

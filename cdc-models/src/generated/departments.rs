@@ -362,7 +362,8 @@ pub struct DepartmentImage {
     #[serde(
         rename = "head_user_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub head_user_id: crate::Column<::uuid::Uuid>,
     ///Planned headcount.
@@ -373,7 +374,12 @@ pub struct DepartmentImage {
     )]
     pub headcount_target: crate::Column<i64>,
     ///Primary key.
-    #[serde(rename = "id", default, skip_serializing_if = "crate::Column::is_absent")]
+    #[serde(
+        rename = "id",
+        default,
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
+    )]
     pub id: crate::Column<::uuid::Uuid>,
     ///Department name.
     #[serde(rename = "name", default, skip_serializing_if = "crate::Column::is_absent")]
@@ -382,7 +388,8 @@ pub struct DepartmentImage {
     #[serde(
         rename = "parent_department_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub parent_department_id: crate::Column<::uuid::Uuid>,
     ///Whether the department is in use.
@@ -396,7 +403,8 @@ pub struct DepartmentImage {
     #[serde(
         rename = "tenant_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub tenant_id: crate::Column<::uuid::Uuid>,
     ///Last modification time.

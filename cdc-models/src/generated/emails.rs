@@ -352,7 +352,8 @@ pub struct EmailImage {
     #[serde(
         rename = "agent_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub agent_id: crate::Column<::uuid::Uuid>,
     ///Number of attachments.
@@ -445,7 +446,12 @@ Redaction: `mask`.*/
     )]
     pub has_attachments: crate::Column<bool>,
     ///Primary key.
-    #[serde(rename = "id", default, skip_serializing_if = "crate::Column::is_absent")]
+    #[serde(
+        rename = "id",
+        default,
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
+    )]
     pub id: crate::Column<::uuid::Uuid>,
     ///Message-ID this e-mail replies to, null for a new thread.
     #[serde(
@@ -458,7 +464,8 @@ Redaction: `mask`.*/
     #[serde(
         rename = "interaction_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub interaction_id: crate::Column<::uuid::Uuid>,
     ///RFC 5322 Message-ID header, used for threading.
@@ -479,7 +486,8 @@ Redaction: `mask`.*/
     #[serde(
         rename = "queue_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub queue_id: crate::Column<::uuid::Uuid>,
     ///Time the message was received, null for outbound e-mail.
@@ -532,14 +540,16 @@ Redaction: `mask`.*/
     #[serde(
         rename = "tenant_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub tenant_id: crate::Column<::uuid::Uuid>,
     ///Conversation thread grouping an e-mail with its replies.
     #[serde(
         rename = "thread_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub thread_id: crate::Column<::uuid::Uuid>,
     /**Primary recipient e-mail address: the customer's on outbound mail.

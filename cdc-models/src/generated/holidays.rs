@@ -395,7 +395,8 @@ pub struct HolidayImage {
     #[serde(
         rename = "business_hours_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub business_hours_id: crate::Column<::uuid::Uuid>,
     ///Closing time HH:MM local on reduced or extended days, null when closed.
@@ -435,7 +436,12 @@ pub struct HolidayImage {
     )]
     pub ends_on: crate::Column<::chrono::naive::NaiveDate>,
     ///Primary key.
-    #[serde(rename = "id", default, skip_serializing_if = "crate::Column::is_absent")]
+    #[serde(
+        rename = "id",
+        default,
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
+    )]
     pub id: crate::Column<::uuid::Uuid>,
     ///Holiday name (e.g. "Christmas Day").
     #[serde(rename = "name", default, skip_serializing_if = "crate::Column::is_absent")]
@@ -472,7 +478,8 @@ pub struct HolidayImage {
     #[serde(
         rename = "tenant_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub tenant_id: crate::Column<::uuid::Uuid>,
     ///Last modification time.

@@ -379,7 +379,8 @@ pub struct InteractionImage {
     #[serde(
         rename = "agent_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub agent_id: crate::Column<::uuid::Uuid>,
     ///Time an agent answered or accepted, null if not answered.
@@ -412,7 +413,8 @@ Redaction: `remove`.*/
     #[serde(
         rename = "channel_record_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub channel_record_id: crate::Column<::uuid::Uuid>,
     ///Row creation time.
@@ -455,7 +457,8 @@ Redaction: `remove`.*/
     #[serde(
         rename = "disposition_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub disposition_id: crate::Column<::uuid::Uuid>,
     ///Time the customer-facing part ended, null while active.
@@ -474,13 +477,19 @@ Redaction: `remove`.*/
     )]
     pub handle_seconds: crate::Column<i64>,
     ///Primary key.
-    #[serde(rename = "id", default, skip_serializing_if = "crate::Column::is_absent")]
+    #[serde(
+        rename = "id",
+        default,
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
+    )]
     pub id: crate::Column<::uuid::Uuid>,
     ///Interaction this one continues (callback, follow-up e-mail), null for a new contact.
     #[serde(
         rename = "parent_interaction_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub parent_interaction_id: crate::Column<::uuid::Uuid>,
     ///Routing priority; higher is offered to agents first.
@@ -494,7 +503,8 @@ Redaction: `remove`.*/
     #[serde(
         rename = "queue_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub queue_id: crate::Column<::uuid::Uuid>,
     ///Seconds spent waiting in queue.
@@ -554,14 +564,16 @@ Redaction: `mask`.*/
     #[serde(
         rename = "team_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub team_id: crate::Column<::uuid::Uuid>,
     ///Owning tenant.
     #[serde(
         rename = "tenant_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub tenant_id: crate::Column<::uuid::Uuid>,
     ///Last modification time.

@@ -877,7 +877,12 @@ Redaction: `mask`.*/
     )]
     pub due_date: crate::Column<::chrono::naive::NaiveDate>,
     ///Primary key.
-    #[serde(rename = "id", default, skip_serializing_if = "crate::Column::is_absent")]
+    #[serde(
+        rename = "id",
+        default,
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
+    )]
     pub id: crate::Column<::uuid::Uuid>,
     ///Sequential invoice number, unique per tenant.
     #[serde(
@@ -905,7 +910,8 @@ Redaction: `mask`.*/
     #[serde(
         rename = "order_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub order_id: crate::Column<::uuid::Uuid>,
     ///Time the invoice was fully paid.
@@ -943,7 +949,8 @@ Redaction: `remove`.*/
     #[serde(
         rename = "subscription_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub subscription_id: crate::Column<::uuid::Uuid>,
     ///Sum of lines before discount and tax, decimal string in major units.
@@ -964,7 +971,8 @@ Redaction: `remove`.*/
     #[serde(
         rename = "tenant_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub tenant_id: crate::Column<::uuid::Uuid>,
     ///Invoice total, decimal string in major units.

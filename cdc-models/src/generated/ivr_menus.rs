@@ -362,7 +362,8 @@ pub struct IvrMenuImage {
     #[serde(
         rename = "business_hours_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub business_hours_id: crate::Column<::uuid::Uuid>,
     ///Row creation time.
@@ -377,7 +378,8 @@ pub struct IvrMenuImage {
     #[serde(
         rename = "default_queue_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub default_queue_id: crate::Column<::uuid::Uuid>,
     ///Whether keypad input is accepted.
@@ -402,7 +404,12 @@ pub struct IvrMenuImage {
     )]
     pub fallback_action: crate::Column<IvrMenuFallbackAction>,
     ///Primary key.
-    #[serde(rename = "id", default, skip_serializing_if = "crate::Column::is_absent")]
+    #[serde(
+        rename = "id",
+        default,
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
+    )]
     pub id: crate::Column<::uuid::Uuid>,
     ///Seconds the menu waits for input before repeating the prompt.
     #[serde(
@@ -447,7 +454,8 @@ pub struct IvrMenuImage {
     #[serde(
         rename = "published_by",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub published_by: crate::Column<::uuid::Uuid>,
     ///Whether spoken input is recognised.
@@ -475,7 +483,8 @@ pub struct IvrMenuImage {
     #[serde(
         rename = "tenant_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub tenant_id: crate::Column<::uuid::Uuid>,
     ///Text-to-speech voice used to render prompts.

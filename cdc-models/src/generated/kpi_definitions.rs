@@ -469,7 +469,8 @@ pub struct KpiDefinitionImage {
     #[serde(
         rename = "created_by_user_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub created_by_user_id: crate::Column<::uuid::Uuid>,
     ///Value at which the KPI turns red and alerts, null for no alert.
@@ -517,7 +518,12 @@ pub struct KpiDefinitionImage {
     )]
     pub help_text: crate::Column<::std::string::String>,
     ///Primary key.
-    #[serde(rename = "id", default, skip_serializing_if = "crate::Column::is_absent")]
+    #[serde(
+        rename = "id",
+        default,
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
+    )]
     pub id: crate::Column<::uuid::Uuid>,
     ///Whether the KPI is computed and selectable.
     #[serde(
@@ -568,7 +574,8 @@ pub struct KpiDefinitionImage {
     #[serde(
         rename = "tenant_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub tenant_id: crate::Column<::uuid::Uuid>,
     ///Unit of the value.

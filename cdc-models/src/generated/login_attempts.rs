@@ -343,7 +343,12 @@ Redaction: `remove`.*/
     )]
     pub geo_country: crate::Column<::std::string::String>,
     ///Primary key.
-    #[serde(rename = "id", default, skip_serializing_if = "crate::Column::is_absent")]
+    #[serde(
+        rename = "id",
+        default,
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
+    )]
     pub id: crate::Column<::uuid::Uuid>,
     /**Client IP address.
 
@@ -386,7 +391,8 @@ Redaction: `hash`.*/
     #[serde(
         rename = "session_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub session_id: crate::Column<::uuid::Uuid>,
     /**User name or e-mail address exactly as typed; hashed so distinct targeted accounts can still be counted.
@@ -402,7 +408,8 @@ Redaction: `hash`.*/
     #[serde(
         rename = "tenant_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub tenant_id: crate::Column<::uuid::Uuid>,
     ///Whether this attempt locked the account.
@@ -425,7 +432,8 @@ Redaction: `mask`.*/
     #[serde(
         rename = "user_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub user_id: crate::Column<::uuid::Uuid>,
 }

@@ -583,7 +583,12 @@ Redaction: `mask`.*/
     )]
     pub gift_message: crate::Column<::std::string::String>,
     ///Primary key.
-    #[serde(rename = "id", default, skip_serializing_if = "crate::Column::is_absent")]
+    #[serde(
+        rename = "id",
+        default,
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
+    )]
     pub id: crate::Column<::uuid::Uuid>,
     ///Kind of line.
     #[serde(
@@ -610,7 +615,8 @@ Redaction: `mask`.*/
     #[serde(
         rename = "order_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub order_id: crate::Column<::uuid::Uuid>,
     ///Product name as shown to the customer.
@@ -634,7 +640,8 @@ Redaction: `mask`.*/
     #[serde(
         rename = "subscription_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub subscription_id: crate::Column<::uuid::Uuid>,
     ///Tax on the line, decimal string in major units.
@@ -655,7 +662,8 @@ Redaction: `mask`.*/
     #[serde(
         rename = "tenant_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub tenant_id: crate::Column<::uuid::Uuid>,
     ///Price of one unit before discount and tax, decimal string in major units.

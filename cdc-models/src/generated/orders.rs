@@ -413,13 +413,19 @@ pub struct OrderImage {
     )]
     pub customer_id: crate::Column<::std::num::NonZeroU64>,
     ///Primary key.
-    #[serde(rename = "id", default, skip_serializing_if = "crate::Column::is_absent")]
+    #[serde(
+        rename = "id",
+        default,
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
+    )]
     pub id: crate::Column<::uuid::Uuid>,
     ///Interaction during which the order was taken, if any.
     #[serde(
         rename = "interaction_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub interaction_id: crate::Column<::uuid::Uuid>,
     /**Free-text notes the agent typed, which often quote the customer.
@@ -459,7 +465,8 @@ Redaction: `remove`.*/
     #[serde(
         rename = "tenant_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub tenant_id: crate::Column<::uuid::Uuid>,
     ///Amount charged, decimal string in major units.
@@ -477,7 +484,8 @@ Redaction: `remove`.*/
     #[serde(
         rename = "user_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub user_id: crate::Column<::uuid::Uuid>,
 }

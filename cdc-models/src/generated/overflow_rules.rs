@@ -337,7 +337,12 @@ pub struct OverflowRuleImage {
     )]
     pub evaluation_order: crate::Column<i64>,
     ///Primary key.
-    #[serde(rename = "id", default, skip_serializing_if = "crate::Column::is_absent")]
+    #[serde(
+        rename = "id",
+        default,
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
+    )]
     pub id: crate::Column<::uuid::Uuid>,
     ///Whether the rule is evaluated.
     #[serde(
@@ -358,7 +363,8 @@ pub struct OverflowRuleImage {
     #[serde(
         rename = "message_prompt_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub message_prompt_id: crate::Column<::uuid::Uuid>,
     ///Rule name shown in routing configuration.
@@ -389,28 +395,32 @@ pub struct OverflowRuleImage {
     #[serde(
         rename = "source_queue_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub source_queue_id: crate::Column<::uuid::Uuid>,
     ///Agent group (agent_groups.id) for expand_to_group.
     #[serde(
         rename = "target_group_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub target_group_id: crate::Column<::uuid::Uuid>,
     ///Queue (queues.id) for transfer_queue.
     #[serde(
         rename = "target_queue_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub target_queue_id: crate::Column<::uuid::Uuid>,
     ///Owning tenant.
     #[serde(
         rename = "tenant_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub tenant_id: crate::Column<::uuid::Uuid>,
     ///Threshold for the trigger: seconds for wait_time and estimated_wait, contacts for queue_length, percent for sla_at_risk; ignored otherwise.

@@ -661,7 +661,12 @@ pub struct PhoneNumberImage {
     )]
     pub e164_number: crate::Column<PhoneNumberE164Number>,
     ///Primary key.
-    #[serde(rename = "id", default, skip_serializing_if = "crate::Column::is_absent")]
+    #[serde(
+        rename = "id",
+        default,
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
+    )]
     pub id: crate::Column<::uuid::Uuid>,
     ///Friendly label, e.g. "Billing hotline UK".
     #[serde(rename = "label", default, skip_serializing_if = "crate::Column::is_absent")]
@@ -714,7 +719,8 @@ pub struct PhoneNumberImage {
     #[serde(
         rename = "routing_target_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub routing_target_id: crate::Column<::uuid::Uuid>,
     ///What inbound contacts to the number are routed to.
@@ -728,7 +734,8 @@ pub struct PhoneNumberImage {
     #[serde(
         rename = "site_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub site_id: crate::Column<::uuid::Uuid>,
     ///Provisioning status.
@@ -742,7 +749,8 @@ pub struct PhoneNumberImage {
     #[serde(
         rename = "tenant_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub tenant_id: crate::Column<::uuid::Uuid>,
     ///Last modification time.

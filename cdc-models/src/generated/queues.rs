@@ -466,7 +466,8 @@ pub struct QueueImage {
     #[serde(
         rename = "business_hours_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub business_hours_id: crate::Column<::uuid::Uuid>,
     ///Whether waiting callers are offered a callback instead of holding.
@@ -495,11 +496,17 @@ pub struct QueueImage {
     #[serde(
         rename = "default_ivr_menu_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub default_ivr_menu_id: crate::Column<::uuid::Uuid>,
     ///Primary key.
-    #[serde(rename = "id", default, skip_serializing_if = "crate::Column::is_absent")]
+    #[serde(
+        rename = "id",
+        default,
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
+    )]
     pub id: crate::Column<::uuid::Uuid>,
     ///BCP 47 language tag contacts in this queue are served in.
     #[serde(
@@ -536,7 +543,8 @@ pub struct QueueImage {
     #[serde(
         rename = "overflow_queue_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub overflow_queue_id: crate::Column<::uuid::Uuid>,
     ///Queue priority when an agent is eligible for several queues; higher is served first.
@@ -578,7 +586,8 @@ pub struct QueueImage {
     #[serde(
         rename = "sla_policy_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub sla_policy_id: crate::Column<::uuid::Uuid>,
     ///Operational status; paused queues keep contacts but offer none, draining queues accept no new contacts.
@@ -602,14 +611,16 @@ pub struct QueueImage {
     #[serde(
         rename = "team_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub team_id: crate::Column<::uuid::Uuid>,
     ///Owning tenant.
     #[serde(
         rename = "tenant_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub tenant_id: crate::Column<::uuid::Uuid>,
     ///Last modification time.

@@ -160,28 +160,32 @@ pub struct RolePermissionImage {
     #[serde(
         rename = "granted_by_user_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub granted_by_user_id: crate::Column<::uuid::Uuid>,
     ///Permission (permissions.id).
     #[serde(
         rename = "permission_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub permission_id: crate::Column<::uuid::Uuid>,
     ///Role (roles.id).
     #[serde(
         rename = "role_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub role_id: crate::Column<::uuid::Uuid>,
     ///Tenant owning the role; null for system roles.
     #[serde(
         rename = "tenant_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub tenant_id: crate::Column<::uuid::Uuid>,
     ///Last modification time.

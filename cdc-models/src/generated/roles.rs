@@ -302,7 +302,8 @@ pub struct RoleImage {
     #[serde(
         rename = "created_by_user_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub created_by_user_id: crate::Column<::uuid::Uuid>,
     ///What the role is for.
@@ -313,7 +314,12 @@ pub struct RoleImage {
     )]
     pub description: crate::Column<::std::string::String>,
     ///Primary key.
-    #[serde(rename = "id", default, skip_serializing_if = "crate::Column::is_absent")]
+    #[serde(
+        rename = "id",
+        default,
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
+    )]
     pub id: crate::Column<::uuid::Uuid>,
     ///Whether newly invited users receive this role automatically.
     #[serde(
@@ -350,7 +356,8 @@ pub struct RoleImage {
     #[serde(
         rename = "parent_role_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub parent_role_id: crate::Column<::uuid::Uuid>,
     ///Ordering when roles conflict; higher wins.
@@ -377,7 +384,8 @@ pub struct RoleImage {
     #[serde(
         rename = "tenant_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub tenant_id: crate::Column<::uuid::Uuid>,
     ///Last modification time.

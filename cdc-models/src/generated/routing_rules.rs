@@ -450,7 +450,8 @@ pub struct RoutingRuleImage {
     #[serde(
         rename = "created_by",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub created_by: crate::Column<::uuid::Uuid>,
     ///Start of the rule's validity window, null for no start limit.
@@ -477,7 +478,12 @@ pub struct RoutingRuleImage {
     )]
     pub evaluation_order: crate::Column<i64>,
     ///Primary key.
-    #[serde(rename = "id", default, skip_serializing_if = "crate::Column::is_absent")]
+    #[serde(
+        rename = "id",
+        default,
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
+    )]
     pub id: crate::Column<::uuid::Uuid>,
     ///Whether the rule is evaluated.
     #[serde(
@@ -529,7 +535,8 @@ pub struct RoutingRuleImage {
     #[serde(
         rename = "queue_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub queue_id: crate::Column<::uuid::Uuid>,
     ///Skills (skills.id) the rule adds to the contact's requirements.
@@ -557,21 +564,24 @@ pub struct RoutingRuleImage {
     #[serde(
         rename = "target_group_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub target_group_id: crate::Column<::uuid::Uuid>,
     ///Queue (queues.id) a reroute rule sends the contact to.
     #[serde(
         rename = "target_queue_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub target_queue_id: crate::Column<::uuid::Uuid>,
     ///Owning tenant.
     #[serde(
         rename = "tenant_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub tenant_id: crate::Column<::uuid::Uuid>,
     ///Last modification time.

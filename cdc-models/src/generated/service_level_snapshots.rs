@@ -322,7 +322,12 @@ pub struct ServiceLevelSnapshotImage {
     )]
     pub created_at: crate::Column<::chrono::DateTime<::chrono::offset::Utc>>,
     ///Primary key.
-    #[serde(rename = "id", default, skip_serializing_if = "crate::Column::is_absent")]
+    #[serde(
+        rename = "id",
+        default,
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
+    )]
     pub id: crate::Column<::uuid::Uuid>,
     ///Wait of the oldest waiting contact at capture time.
     #[serde(
@@ -342,7 +347,8 @@ pub struct ServiceLevelSnapshotImage {
     #[serde(
         rename = "scope_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub scope_id: crate::Column<::uuid::Uuid>,
     ///What the snapshot measures.
@@ -377,7 +383,8 @@ pub struct ServiceLevelSnapshotImage {
     #[serde(
         rename = "tenant_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub tenant_id: crate::Column<::uuid::Uuid>,
     ///Answer-time threshold used.

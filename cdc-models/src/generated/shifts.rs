@@ -433,14 +433,16 @@ pub struct ShiftImage {
     #[serde(
         rename = "agent_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub agent_id: crate::Column<::uuid::Uuid>,
     ///Supervisor (users.id) who approved the timesheet, null until approved.
     #[serde(
         rename = "approved_by",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub approved_by: crate::Column<::uuid::Uuid>,
     ///Minutes spent on breaks and lunch during the shift.
@@ -489,7 +491,12 @@ pub struct ShiftImage {
     )]
     pub hourly_rate: crate::Column<ShiftHourlyRate>,
     ///Primary key.
-    #[serde(rename = "id", default, skip_serializing_if = "crate::Column::is_absent")]
+    #[serde(
+        rename = "id",
+        default,
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
+    )]
     pub id: crate::Column<::uuid::Uuid>,
     ///Cost of the shift (worked time at hourly rate plus overtime premium), null while open.
     #[serde(
@@ -527,7 +534,8 @@ Redaction: `remove`.*/
     #[serde(
         rename = "schedule_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub schedule_id: crate::Column<::uuid::Uuid>,
     ///Planned end of the shift.
@@ -550,7 +558,8 @@ Redaction: `remove`.*/
     #[serde(
         rename = "site_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub site_id: crate::Column<::uuid::Uuid>,
     ///Shift lifecycle status.
@@ -564,7 +573,8 @@ Redaction: `remove`.*/
     #[serde(
         rename = "tenant_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub tenant_id: crate::Column<::uuid::Uuid>,
     ///Last modification time.

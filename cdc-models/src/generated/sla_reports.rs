@@ -435,7 +435,12 @@ pub struct SlaReportImage {
     )]
     pub generated_at: crate::Column<::chrono::DateTime<::chrono::offset::Utc>>,
     ///Primary key.
-    #[serde(rename = "id", default, skip_serializing_if = "crate::Column::is_absent")]
+    #[serde(
+        rename = "id",
+        default,
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
+    )]
     pub id: crate::Column<::uuid::Uuid>,
     ///Whether the target was met, null when nothing was offered.
     #[serde(rename = "met", default, skip_serializing_if = "crate::Column::is_absent")]
@@ -487,14 +492,16 @@ pub struct SlaReportImage {
     #[serde(
         rename = "published_by_user_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub published_by_user_id: crate::Column<::uuid::Uuid>,
     ///Queue (queues.id) the report covers, null for a tenant-wide report.
     #[serde(
         rename = "queue_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub queue_id: crate::Column<::uuid::Uuid>,
     ///Abandons faster than this are excluded from the calculation.
@@ -536,7 +543,8 @@ pub struct SlaReportImage {
     #[serde(
         rename = "tenant_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub tenant_id: crate::Column<::uuid::Uuid>,
     ///Agreed answer-time threshold.

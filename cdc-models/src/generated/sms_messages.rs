@@ -420,7 +420,8 @@ pub struct SmsMessageImage {
     #[serde(
         rename = "agent_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub agent_id: crate::Column<::uuid::Uuid>,
     /**Message text.
@@ -432,7 +433,8 @@ Redaction: `mask`.*/
     #[serde(
         rename = "campaign_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub campaign_id: crate::Column<::uuid::Uuid>,
     ///Row creation time.
@@ -496,13 +498,19 @@ Redaction: `partial, keep last 4`.*/
     )]
     pub from_number: crate::Column<::std::string::String>,
     ///Primary key.
-    #[serde(rename = "id", default, skip_serializing_if = "crate::Column::is_absent")]
+    #[serde(
+        rename = "id",
+        default,
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
+    )]
     pub id: crate::Column<::uuid::Uuid>,
     ///Interaction (interactions.id) the message belongs to, null for stand-alone notifications.
     #[serde(
         rename = "interaction_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub interaction_id: crate::Column<::uuid::Uuid>,
     ///Price charged by the provider, decimal string in major units; null until billed.
@@ -548,7 +556,8 @@ Redaction: `partial, keep last 4`.*/
     #[serde(
         rename = "tenant_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub tenant_id: crate::Column<::uuid::Uuid>,
     /**Recipient number (E.164): the customer's on outbound messages.

@@ -456,7 +456,12 @@ Redaction: `mask`.*/
     )]
     pub discount_percent: crate::Column<f64>,
     ///Primary key.
-    #[serde(rename = "id", default, skip_serializing_if = "crate::Column::is_absent")]
+    #[serde(
+        rename = "id",
+        default,
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
+    )]
     pub id: crate::Column<::uuid::Uuid>,
     ///Integration data (CRM ids, promotion codes).
     #[serde(
@@ -499,14 +504,16 @@ Redaction: `mask`.*/
     #[serde(
         rename = "retained_by_user_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub retained_by_user_id: crate::Column<::uuid::Uuid>,
     ///Agent (users.id) who sold the subscription.
     #[serde(
         rename = "sold_by_user_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub sold_by_user_id: crate::Column<::uuid::Uuid>,
     ///Start of the subscription.
@@ -528,7 +535,8 @@ Redaction: `mask`.*/
     #[serde(
         rename = "tenant_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub tenant_id: crate::Column<::uuid::Uuid>,
     ///Last day of the trial, if any.

@@ -151,7 +151,8 @@ pub struct TeamMemberImage {
     #[serde(
         rename = "added_by_user_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub added_by_user_id: crate::Column<::uuid::Uuid>,
     ///Share of the member's time allocated to this team.
@@ -195,14 +196,16 @@ pub struct TeamMemberImage {
     #[serde(
         rename = "team_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub team_id: crate::Column<::uuid::Uuid>,
     ///Owning tenant.
     #[serde(
         rename = "tenant_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub tenant_id: crate::Column<::uuid::Uuid>,
     ///Last modification time.
@@ -217,7 +220,8 @@ pub struct TeamMemberImage {
     #[serde(
         rename = "user_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub user_id: crate::Column<::uuid::Uuid>,
 }

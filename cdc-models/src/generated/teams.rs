@@ -304,7 +304,8 @@ pub struct TeamImage {
     #[serde(
         rename = "department_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub department_id: crate::Column<::uuid::Uuid>,
     ///What the team handles.
@@ -315,7 +316,12 @@ pub struct TeamImage {
     )]
     pub description: crate::Column<::std::string::String>,
     ///Primary key.
-    #[serde(rename = "id", default, skip_serializing_if = "crate::Column::is_absent")]
+    #[serde(
+        rename = "id",
+        default,
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
+    )]
     pub id: crate::Column<::uuid::Uuid>,
     ///Maximum team size, null for no limit.
     #[serde(
@@ -338,7 +344,8 @@ pub struct TeamImage {
     #[serde(
         rename = "parent_team_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub parent_team_id: crate::Column<::uuid::Uuid>,
     ///Queues (queues.id) the team serves.
@@ -359,7 +366,8 @@ pub struct TeamImage {
     #[serde(
         rename = "site_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub site_id: crate::Column<::uuid::Uuid>,
     ///Whether the team is in use.
@@ -373,7 +381,8 @@ pub struct TeamImage {
     #[serde(
         rename = "supervisor_user_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub supervisor_user_id: crate::Column<::uuid::Uuid>,
     ///Answer-time threshold of the service level.
@@ -394,7 +403,8 @@ pub struct TeamImage {
     #[serde(
         rename = "tenant_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub tenant_id: crate::Column<::uuid::Uuid>,
     ///Last modification time.

@@ -520,7 +520,12 @@ Redaction: `hash`.*/
     )]
     pub features: crate::Column<::std::vec::Vec<::std::string::String>>,
     ///Primary key.
-    #[serde(rename = "id", default, skip_serializing_if = "crate::Column::is_absent")]
+    #[serde(
+        rename = "id",
+        default,
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
+    )]
     pub id: crate::Column<::uuid::Uuid>,
     ///Registered company name used on invoices.
     #[serde(

@@ -361,13 +361,19 @@ Redaction: `mask`.*/
     )]
     pub full_text: crate::Column<::std::string::String>,
     ///Primary key.
-    #[serde(rename = "id", default, skip_serializing_if = "crate::Column::is_absent")]
+    #[serde(
+        rename = "id",
+        default,
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
+    )]
     pub id: crate::Column<::uuid::Uuid>,
     ///Interaction (interactions.id) transcribed.
     #[serde(
         rename = "interaction_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub interaction_id: crate::Column<::uuid::Uuid>,
     ///BCP 47 language tag detected or configured for transcription.
@@ -402,7 +408,8 @@ Redaction: `mask`.*/
     #[serde(
         rename = "recording_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub recording_id: crate::Column<::uuid::Uuid>,
     /**Speaker-separated utterances with offsets and confidence (customer speech verbatim); null until completed.
@@ -450,7 +457,8 @@ Redaction: `mask`.*/
     #[serde(
         rename = "tenant_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub tenant_id: crate::Column<::uuid::Uuid>,
     ///Last modification time.

@@ -260,7 +260,8 @@ Redaction: `remove`.*/
     #[serde(
         rename = "department_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub department_id: crate::Column<::uuid::Uuid>,
     /**Next of kin: name, relationship and telephone number.
@@ -318,7 +319,12 @@ Redaction: `remove`.*/
         ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     >,
     ///Primary key.
-    #[serde(rename = "id", default, skip_serializing_if = "crate::Column::is_absent")]
+    #[serde(
+        rename = "id",
+        default,
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
+    )]
     pub id: crate::Column<::uuid::Uuid>,
     ///Job title, e.g. "Senior Customer Advisor".
     #[serde(
@@ -340,7 +346,8 @@ Redaction: `mask`.*/
     #[serde(
         rename = "manager_user_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub manager_user_id: crate::Column<::uuid::Uuid>,
     /**Personal mobile number for call-outs and SMS shift alerts.
@@ -397,7 +404,8 @@ Redaction: `mask`.*/
     #[serde(
         rename = "tenant_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub tenant_id: crate::Column<::uuid::Uuid>,
     ///Last modification time.
@@ -412,7 +420,8 @@ Redaction: `mask`.*/
     #[serde(
         rename = "user_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub user_id: crate::Column<::uuid::Uuid>,
     ///Contracted working pattern.

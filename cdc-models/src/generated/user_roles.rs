@@ -171,14 +171,16 @@ pub struct UserRoleImage {
     #[serde(
         rename = "granted_by_user_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub granted_by_user_id: crate::Column<::uuid::Uuid>,
     ///Role (roles.id) granted.
     #[serde(
         rename = "role_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub role_id: crate::Column<::uuid::Uuid>,
     ///Sites, teams or queues the assignment covers (empty for tenant-wide).
@@ -199,7 +201,8 @@ pub struct UserRoleImage {
     #[serde(
         rename = "tenant_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub tenant_id: crate::Column<::uuid::Uuid>,
     ///Last modification time.
@@ -214,7 +217,8 @@ pub struct UserRoleImage {
     #[serde(
         rename = "user_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub user_id: crate::Column<::uuid::Uuid>,
 }

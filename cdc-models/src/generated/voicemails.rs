@@ -256,7 +256,8 @@ pub struct VoicemailImage {
     #[serde(
         rename = "agent_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub agent_id: crate::Column<::uuid::Uuid>,
     /**Object-store URL of the audio file, null after deletion.
@@ -272,14 +273,16 @@ Redaction: `remove`.*/
     #[serde(
         rename = "call_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub call_id: crate::Column<::uuid::Uuid>,
     ///Callback (callbacks.id) scheduled in response, null if none.
     #[serde(
         rename = "callback_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub callback_id: crate::Column<::uuid::Uuid>,
     /**Caller name from the network or CRM, null if unknown.
@@ -323,13 +326,19 @@ Redaction: `partial, keep last 4`.*/
     )]
     pub duration_seconds: crate::Column<i64>,
     ///Primary key.
-    #[serde(rename = "id", default, skip_serializing_if = "crate::Column::is_absent")]
+    #[serde(
+        rename = "id",
+        default,
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
+    )]
     pub id: crate::Column<::uuid::Uuid>,
     ///Interaction (interactions.id) created for follow-up, null if not routed.
     #[serde(
         rename = "interaction_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub interaction_id: crate::Column<::uuid::Uuid>,
     ///Time an agent first played the message, null if not yet played.
@@ -351,7 +360,8 @@ Redaction: `partial, keep last 4`.*/
     #[serde(
         rename = "queue_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub queue_id: crate::Column<::uuid::Uuid>,
     ///Time the message was recorded.
@@ -373,7 +383,8 @@ Redaction: `partial, keep last 4`.*/
     #[serde(
         rename = "tenant_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub tenant_id: crate::Column<::uuid::Uuid>,
     /**Speech-to-text of the message (the caller's words), null if not transcribed.

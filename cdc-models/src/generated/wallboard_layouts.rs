@@ -266,7 +266,12 @@ pub struct WallboardLayoutImage {
     )]
     pub grid_rows: crate::Column<::std::num::NonZeroU64>,
     ///Primary key.
-    #[serde(rename = "id", default, skip_serializing_if = "crate::Column::is_absent")]
+    #[serde(
+        rename = "id",
+        default,
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
+    )]
     pub id: crate::Column<::uuid::Uuid>,
     ///Whether this is the team's default board.
     #[serde(
@@ -289,7 +294,8 @@ pub struct WallboardLayoutImage {
     #[serde(
         rename = "owner_user_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub owner_user_id: crate::Column<::uuid::Uuid>,
     ///Queues (queues.id) whose data the board shows.
@@ -326,14 +332,16 @@ pub struct WallboardLayoutImage {
     #[serde(
         rename = "team_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub team_id: crate::Column<::uuid::Uuid>,
     ///Owning tenant.
     #[serde(
         rename = "tenant_id",
         default,
-        skip_serializing_if = "crate::Column::is_absent"
+        skip_serializing_if = "crate::Column::is_absent",
+        deserialize_with = "crate::json::deserialize_uuid_column"
     )]
     pub tenant_id: crate::Column<::uuid::Uuid>,
     ///Colour theme.

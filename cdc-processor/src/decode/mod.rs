@@ -68,13 +68,9 @@ impl ShardHasher {
 
 /// Lower-case hex of a 16-byte id (as `hex::encode`), in one allocation.
 fn hex_id(bytes: &[u8]) -> Arc<str> {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = [0u8; 32];
-    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
-        pair[0] = DIGITS[usize::from(b >> 4)];
-        pair[1] = DIGITS[usize::from(b & 15)];
-    }
-    match std::str::from_utf8(&out[..bytes.len() * 2]) {
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&bytes[..16]);
+    match std::str::from_utf8(&cdc_models::hex_text::encode16(&id)) {
         Ok(s) => Arc::from(s),
         Err(_) => unreachable!("hex digits are ASCII"),
     }
