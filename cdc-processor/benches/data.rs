@@ -209,7 +209,8 @@ pub fn records(fmt: Fmt, table: Table, n: usize) -> Vec<Vec<u8>> {
 /// maps sort members by name): the CoreDB triggers `table, operation, timestamp, transaction_id,
 /// before, after`; Debezium `before, after, source, op, ts_ms` (its `source` block and the
 /// `{schema, payload}` wrapper in their order); DMS `data, before-image, metadata`; rows in the
-/// table's column order (`row_to_json`, Debezium and DMS all write them so).
+/// table's column order, which its schema's `properties` list (`row_to_json`, Debezium and DMS
+/// all write them so).
 fn write_in_source_order(v: &Value, table: Table, out: &mut String) {
     const ORDERS: &[&[&str]] = &[
         &["schema", "payload"],
@@ -249,7 +250,11 @@ fn write_in_source_order(v: &Value, table: Table, out: &mut String) {
     ];
     match v {
         Value::Object(map) => {
-            let columns: Vec<&str> = table.meta().fields.iter().map(|f| f.name).collect();
+            // The table's column order (its schema's `properties` order), not the metadata's,
+            // which is sorted by name.
+            let columns: Vec<&str> = cdc_processor::validate::TableRules::get(table)
+                .declared_order()
+                .collect();
             let order: Vec<&str> = ORDERS
                 .iter()
                 .find(|o| map.keys().all(|k| o.contains(&k.as_str())))

@@ -697,12 +697,8 @@ impl<'de, A: serde::de::MapAccess<'de>> serde::de::MapAccess<'de> for FastMap<'_
             let Some(object::Key(key)) = self.map.next_key::<object::Key<'de>>()? else {
                 return Ok(None);
             };
-            let expected = if self.ctx.columns == 0 {
-                0
-            } else {
-                self.current + 1
-            };
-            match self.ctx.rules.index_expecting(expected, &key) {
+            let previous = (self.ctx.columns > 0).then_some(self.current);
+            match self.ctx.rules.index_after(previous, &key) {
                 Some(i) => {
                     self.current = i;
                     self.ctx.columns += 1;
@@ -1098,6 +1094,12 @@ pub struct TableRules {
     pub columns: Vec<ColumnRules>,
     by_name: crate::plan::FxMap<&'static str, usize>,
     names: Vec<&'static str>,
+    /// The columns in the order the schema declares them (its `properties`), which is the
+    /// table's column order: the order the triggers' `row_to_json`, Debezium and DMS write rows
+    /// in. `declared[0]` is the first column; `after[i]` the one declared after column `i`
+    /// (`names.len()` after the last). Indices are [`cdc_models::TableMeta::fields`] indices.
+    declared: Vec<usize>,
+    after: Vec<usize>,
     /// Bit `i` set when column `i` is a key column.
     key_bits: u128,
     /// Bit `i` set when column `i` is NOT NULL.
@@ -1134,7 +1136,21 @@ impl TableRules {
             .enumerate()
             .map(|(i, f)| (f.name, i))
             .collect();
-        let names = table.meta().fields.iter().map(|f| f.name).collect();
+        let names: Vec<&'static str> = table.meta().fields.iter().map(|f| f.name).collect();
+        let mut declared: Vec<usize> = declared_order(table.schema_json())
+            .iter()
+            .filter_map(|name| names.iter().position(|n| n == name))
+            .collect();
+        // Columns the schema does not list (none today) go last, in metadata order.
+        for i in 0..names.len() {
+            if !declared.contains(&i) {
+                declared.push(i);
+            }
+        }
+        let mut after = vec![names.len(); names.len()];
+        for pair in declared.windows(2) {
+            after[pair[0]] = pair[1];
+        }
         let bits = |pred: fn(&FieldMeta) -> bool| {
             table
                 .meta()
@@ -1148,6 +1164,8 @@ impl TableRules {
             columns,
             by_name,
             names,
+            declared,
+            after,
             key_bits: bits(|f| f.key),
             not_null_bits: bits(|f| !f.nullable),
         }
@@ -1158,14 +1176,97 @@ impl TableRules {
         self.by_name.get(name).copied()
     }
 
-    /// [`Self::index`], trying `expected` first: rows usually list their columns in the table's
-    /// order (the triggers' `row_to_json`, Debezium and DMS all do), so one comparison finds most.
-    pub fn index_expecting(&self, expected: usize, name: &str) -> Option<usize> {
-        match self.names.get(expected) {
-            Some(n) if *n == name => Some(expected),
+    /// [`Self::index`] of the column that follows `previous` in a row (`None`: the row's first
+    /// column), trying the column the table declares next first: rows list their columns in the
+    /// table's order (the triggers' `row_to_json`, Debezium and DMS all do), so one short
+    /// comparison finds most, and any other order is found by the lookup.
+    pub fn index_after(&self, previous: Option<usize>, name: &str) -> Option<usize> {
+        let expected = match previous {
+            None => self.declared.first().copied(),
+            Some(i) => self.after.get(i).copied(),
+        };
+        match expected.and_then(|i| Some((i, *self.names.get(i)?))) {
+            Some((i, n)) if same_name(n.as_bytes(), name.as_bytes()) => Some(i),
             _ => self.index(name),
         }
     }
+
+    /// The table's column names in the order its schema declares them (the table's column
+    /// order).
+    pub fn declared_order(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.declared.iter().map(|&i| self.names[i])
+    }
+}
+
+/// `a == b` for column names (short), in a few word comparisons rather than a call to `memcmp`.
+#[inline]
+fn same_name(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let word = |s: &[u8], at: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&s[at..at + 8]);
+        u64::from_le_bytes(w)
+    };
+    match n {
+        // Overlapping words cover the name.
+        8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
+        17..=32 => {
+            word(a, 0) == word(b, 0)
+                && word(a, 8) == word(b, 8)
+                && word(a, n - 16) == word(b, n - 16)
+                && word(a, n - 8) == word(b, n - 8)
+        }
+        0..=7 => a.iter().zip(b).all(|(x, y)| x == y),
+        _ => a == b,
+    }
+}
+
+/// The names of a JSON Schema's `properties`, in the order the schema text lists them
+/// (`serde_json::Value` keeps object members sorted by name).
+fn declared_order(schema_json: &str) -> Vec<String> {
+    use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
+    struct Names(Vec<String>);
+    impl<'de> Deserialize<'de> for Names {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_map(Names(Vec::new()))
+        }
+    }
+    impl<'de> Visitor<'de> for Names {
+        type Value = Names;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<Names, A::Error> {
+            while let Some(name) = map.next_key::<String>()? {
+                map.next_value::<IgnoredAny>()?;
+                self.0.push(name);
+            }
+            Ok(self)
+        }
+    }
+    struct Properties(Vec<String>);
+    impl<'de> Visitor<'de> for Properties {
+        type Value = Vec<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON Schema object")
+        }
+        fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<Vec<String>, A::Error> {
+            while let Some(key) = map.next_key::<String>()? {
+                if key == "properties" {
+                    self.0 = map.next_value::<Names>()?.0;
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(self.0)
+        }
+    }
+    serde_json::Deserializer::from_str(schema_json)
+        .deserialize_map(Properties(Vec::new()))
+        .expect("generated schemas are valid JSON")
 }
 
 /// Validates one full row of a table, as the `validate` command does: against the table's JSON
@@ -1255,21 +1356,68 @@ mod tests {
     }
 
     #[test]
-    fn index_expecting_finds_columns_in_any_order() {
+    fn index_after_finds_columns_in_any_order() {
         let rules = TableRules::get(Table::TeamMembers);
         let fields = Table::TeamMembers.meta().fields;
         for (i, f) in fields.iter().enumerate() {
-            for expected in [0, i, i + 1, fields.len(), usize::MAX] {
-                assert_eq!(
-                    rules.index_expecting(expected, f.name),
-                    Some(i),
-                    "{}",
-                    f.name
-                );
+            for previous in [
+                None,
+                Some(0),
+                Some(i),
+                Some(fields.len() - 1),
+                Some(usize::MAX),
+            ] {
+                assert_eq!(rules.index_after(previous, f.name), Some(i), "{}", f.name);
             }
         }
-        assert_eq!(rules.index_expecting(0, "no_such_column"), None);
-        assert_eq!(rules.index_expecting(usize::MAX, "no_such_column"), None);
+        assert_eq!(rules.index_after(None, "no_such_column"), None);
+        assert_eq!(rules.index_after(Some(usize::MAX), "no_such_column"), None);
+        // Prefixes, extensions and names of the same length are not the column.
+        for name in ["team_i", "team_idx", "user_id ", "team_xd", ""] {
+            assert_eq!(rules.index_after(None, name), None, "{name:?}");
+        }
+    }
+
+    #[test]
+    fn declared_order_is_the_schema_text_order_of_every_column() {
+        let rules = TableRules::get(Table::TeamMembers);
+        let declared: Vec<&str> = rules.declared_order().collect();
+        assert_eq!(
+            declared,
+            [
+                "team_id",
+                "user_id",
+                "tenant_id",
+                "member_role",
+                "is_primary_team",
+                "allocation_percent",
+                "added_by_user_id",
+                "joined_at",
+                "left_at",
+                "updated_at"
+            ]
+        );
+        for table in Table::ALL {
+            let mut declared: Vec<&str> = TableRules::get(*table).declared_order().collect();
+            declared.sort_unstable();
+            let mut names: Vec<&str> = table.meta().fields.iter().map(|f| f.name).collect();
+            names.sort_unstable();
+            assert_eq!(declared, names, "{table:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn same_name_is_equality(a in "[a-z_]{0,40}", b in "[a-z_]{0,40}", copy in proptest::prelude::any::<bool>()) {
+            let b = if copy { a.clone() } else { b };
+            proptest::prop_assert_eq!(same_name(a.as_bytes(), b.as_bytes()), a == b);
+            // One byte changed anywhere.
+            for at in 0..a.len() {
+                let mut c = a.clone().into_bytes();
+                c[at] ^= 1;
+                proptest::prop_assert!(!same_name(a.as_bytes(), &c));
+            }
+        }
     }
 
     fn pointer() -> RecordPointer {
