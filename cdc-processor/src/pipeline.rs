@@ -48,16 +48,18 @@ use std::collections::BTreeMap;
 /// is looked up among the units decoded so far (rare).
 #[derive(Default)]
 struct Seen {
-    max: Option<Position>,
+    /// The unit holding the largest position so far.
+    max: Option<usize>,
 }
 
 impl Seen {
-    /// `false` when the position was seen before.
+    /// `false` when the position was seen before; `true` when it was not, and the unit about to
+    /// be pushed (at `units.len()`) holds it.
     fn insert(&mut self, p: &Position, units: &[Unit]) -> bool {
-        match &self.max {
+        match self.max.and_then(|i| units.get(i)?.position.as_ref()) {
             Some(m) if p <= m => !units.iter().any(|u| u.position.as_ref() == Some(p)),
             _ => {
-                self.max = Some(p.clone());
+                self.max = Some(units.len());
                 true
             }
         }
@@ -235,8 +237,10 @@ impl Original<'_> {
 
 /// One Kinesis record (or raw record) of a batch.
 struct Input<'e> {
-    stream: Arc<str>,
-    shard: Arc<str>,
+    /// Stream ARN (or local stream name) and shard id, as the record carries them (shared
+    /// copies are made once per shard, in [`Pipeline::process_inputs`]).
+    stream: &'e str,
+    shard: &'e str,
     raw_sequence: &'e str,
     sequence: Result<SequenceNumber, String>,
     partition_key: &'e str,
@@ -311,6 +315,9 @@ macro_rules! record_event {
 
 /// What every record of a shard's batch is expanded against.
 struct ShardContext<'a> {
+    /// The shard's stream and id, shared by its records' pointers.
+    stream: &'a Arc<str>,
+    shard: &'a Arc<str>,
     /// Event ids continue from the hashed stream/shard prefix.
     hasher: ShardHasher,
     /// Records at or below it are skipped.
@@ -423,13 +430,12 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
         event: &KinesisEvent,
         processor: &str,
     ) -> BatchReport {
-        let mut names = Names::default();
         let inputs = event
             .records
             .iter()
             .map(|r| Input {
-                stream: names.get(r.event_source_arn.as_deref().unwrap_or("")),
-                shard: names.get(shard_id(r.event_id.as_deref()).unwrap_or("unknown")),
+                stream: r.event_source_arn.as_deref().unwrap_or(""),
+                shard: shard_id(r.event_id.as_deref()).unwrap_or("unknown"),
                 raw_sequence: &r.kinesis.sequence_number,
                 sequence: r
                     .kinesis
@@ -452,13 +458,12 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
         event: &LenientKinesisEvent,
         processor: &str,
     ) -> BatchReport {
-        let mut names = Names::default();
         let inputs = event
             .records
             .iter()
             .map(|r| Input {
-                stream: names.get(r.event_source_arn.as_deref().unwrap_or("")),
-                shard: names.get(shard_id(r.event_id.as_deref()).unwrap_or("unknown")),
+                stream: r.event_source_arn.as_deref().unwrap_or(""),
+                shard: shard_id(r.event_id.as_deref()).unwrap_or("unknown"),
                 raw_sequence: &r.kinesis.sequence_number,
                 sequence: r
                     .kinesis
@@ -481,12 +486,11 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
         records: Vec<RawInput>,
         processor: &str,
     ) -> BatchReport {
-        let mut names = Names::default();
         let inputs = records
             .iter()
             .map(|r| Input {
-                stream: names.get(&r.stream),
-                shard: names.get(&r.shard),
+                stream: &r.stream,
+                shard: &r.shard,
                 raw_sequence: r.sequence.as_str(),
                 sequence: Ok(r.sequence.clone()),
                 partition_key: "",
@@ -504,10 +508,10 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
         for input in inputs {
             match groups
                 .iter_mut()
-                .find(|(s, sh, _)| *s == input.stream && *sh == input.shard)
+                .find(|(s, sh, _)| **s == *input.stream && **sh == *input.shard)
             {
                 Some(g) => g.2.push(input),
-                None => groups.push((input.stream.clone(), input.shard.clone(), vec![input])),
+                None => groups.push((Arc::from(input.stream), Arc::from(input.shard), vec![input])),
             }
         }
         let mut report = BatchReport::default();
@@ -517,7 +521,8 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
                 stream: stream.to_string(),
                 shard: shard.to_string(),
             };
-            self.process_shard(&key, &shard, &inputs, &mut report).await;
+            self.process_shard(&key, (&stream, &shard), &inputs, &mut report)
+                .await;
         }
         report
     }
@@ -525,7 +530,7 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
     async fn process_shard(
         &self,
         key: &CheckpointKey,
-        shard: &Arc<str>,
+        (stream, shard): (&Arc<str>, &Arc<str>),
         inputs: &[Input<'_>],
         report: &mut BatchReport,
     ) {
@@ -563,6 +568,8 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
             data: Vec::new(),
         };
         let shard_context = ShardContext {
+            stream,
+            shard,
             hasher: ShardHasher::new(&key.stream, &key.shard),
             checkpoint: checkpoint.as_ref(),
         };
@@ -864,8 +871,8 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
                 continue;
             }
             let pointer = RecordPointer {
-                stream: input.stream.clone(),
-                shard: input.shard.clone(),
+                stream: shard.stream.clone(),
+                shard: shard.shard.clone(),
                 position,
                 event_id,
             };
@@ -1136,20 +1143,5 @@ fn printable_name(name: &str) -> String {
         format!("`{name}`")
     } else {
         "(a name that is not a plain identifier)".to_string()
-    }
-}
-
-/// Interns stream and shard names per batch.
-#[derive(Default)]
-struct Names(Vec<Arc<str>>);
-
-impl Names {
-    fn get(&mut self, name: &str) -> Arc<str> {
-        if let Some(n) = self.0.iter().find(|n| &***n == name) {
-            return n.clone();
-        }
-        let n: Arc<str> = Arc::from(name);
-        self.0.push(n.clone());
-        n
     }
 }

@@ -519,6 +519,31 @@ async fn sequence_numbers_are_compared_as_numbers() {
 }
 
 #[tokio::test]
+async fn a_position_repeated_in_a_batch_is_published_once() {
+    // Positions 10, 11, 10 again, 13, 12 (lower than the largest, never seen), 11 again.
+    let sequences = ["10", "11", "10", "13", "12", "11"];
+    let mut event = kinesis_event((0..sequences.len()).map(user_insert).collect());
+    for (r, s) in event.records.iter_mut().zip(sequences) {
+        r.kinesis.sequence_number = s.into();
+    }
+    let p = pipeline(redacting_config());
+    let report = p.process_kinesis_event(&event, "test").await;
+    assert_eq!(report.counts.published, 4);
+    assert_eq!(report.counts.skipped, 2);
+    let skipped: Vec<&str> = report
+        .records
+        .iter()
+        .filter(|r| matches!(r.disposition, Disposition::Skipped))
+        .map(|r| &*r.sequence_number)
+        .collect();
+    assert_eq!(skipped, ["10", "11"]);
+    assert_eq!(
+        published_names(&p),
+        ["User 0", "User 1", "User 3", "User 4"]
+    );
+}
+
+#[tokio::test]
 async fn raw_records_and_not_captured_tables() {
     let mut config = redacting_config();
     config.set_table_allow_list(["users"]).unwrap();
