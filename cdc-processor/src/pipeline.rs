@@ -1067,15 +1067,16 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
             prefix.end = 0;
             prefix.max = None;
         }
+        let position = |i: Option<usize>| i.and_then(|i| units.get(i)?.position.as_ref());
         while prefix.end < limit && units[prefix.end].state.resolved() {
             if let Some(p) = &units[prefix.end].position {
-                if prefix.max.as_ref().is_none_or(|m| p > m) {
-                    prefix.max = Some(p.clone());
+                if position(prefix.max).is_none_or(|m| p > m) {
+                    prefix.max = Some(prefix.end);
                 }
             }
             prefix.end += 1;
         }
-        let Some(target) = &prefix.max else {
+        let Some(target) = position(prefix.max) else {
             return;
         };
         if prefix.durable.as_ref().is_some_and(|d| target <= d) {
@@ -1103,7 +1104,8 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
 /// The resolved prefix of a shard's units and the checkpoint written so far.
 struct Prefix {
     end: usize,
-    max: Option<Position>,
+    /// The unit with the largest position in the prefix.
+    max: Option<usize>,
     durable: Option<Position>,
 }
 
