@@ -240,7 +240,8 @@ fn short_name(name: &str) -> &str {
     name.rsplit('.').next().unwrap_or(name)
 }
 
-fn is_binary_decimal(semantic: Option<&str>) -> bool {
+/// Whether a Debezium schema's semantic type says the value is a binary (base64) decimal.
+pub(crate) fn is_binary_decimal(semantic: Option<&str>) -> bool {
     semantic == Some("org.apache.kafka.connect.data.Decimal")
 }
 
