@@ -327,29 +327,6 @@ pub fn parse_timestamp(s: &str, zone: Zone) -> Option<DateTime<Utc>> {
 pub fn deserialize_datetime_column<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<crate::Column<DateTime<Utc>>, D::Error> {
-    struct Nullable;
-    impl<'de> serde::de::Visitor<'de> for Nullable {
-        type Value = crate::Column<DateTime<Utc>>;
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("an RFC 3339 timestamp or null")
-        }
-        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-            Ok(crate::Column::Null)
-        }
-        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-            Ok(crate::Column::Null)
-        }
-        fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-            d.deserialize_str(Timestamp).map(crate::Column::Value)
-        }
-        // Deserializers that are not JSON may hand the string over directly.
-        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
-            serde::de::Visitor::visit_str(Timestamp, s).map(crate::Column::Value)
-        }
-        fn visit_i128<E: serde::de::Error>(self, nanos: i128) -> Result<Self::Value, E> {
-            serde::de::Visitor::visit_i128(Timestamp, nanos).map(crate::Column::Value)
-        }
-    }
     struct Timestamp;
     impl serde::de::Visitor<'_> for Timestamp {
         type Value = DateTime<Utc>;
@@ -369,7 +346,48 @@ pub fn deserialize_datetime_column<'de, D: serde::Deserializer<'de>>(
             instant_from_nanos(nanos).ok_or_else(|| E::custom("instant out of range"))
         }
     }
-    deserializer.deserialize_option(Nullable)
+    impl ColumnValue<'_> for Timestamp {}
+    deserializer.deserialize_option(NullableColumn {
+        inner: Timestamp,
+        expecting: "an RFC 3339 timestamp or null",
+    })
+}
+
+/// How a column type with its own reader reads a present value (by default as a string).
+trait ColumnValue<'de>: serde::de::Visitor<'de> {
+    fn read<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+/// The visitor of a nullable image column whose values `inner` reads: `null` is
+/// [`crate::Column::Null`], anything else `inner`'s.
+struct NullableColumn<V> {
+    inner: V,
+    expecting: &'static str,
+}
+
+impl<'de, V: ColumnValue<'de>> serde::de::Visitor<'de> for NullableColumn<V> {
+    type Value = crate::Column<V::Value>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.expecting)
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(crate::Column::Null)
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(crate::Column::Null)
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        self.inner.read(d).map(crate::Column::Value)
+    }
+    // Deserializers that are not JSON may hand the value over directly.
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
+        self.inner.visit_str(s).map(crate::Column::Value)
+    }
+    fn visit_i128<E: serde::de::Error>(self, v: i128) -> Result<Self::Value, E> {
+        self.inner.visit_i128(v).map(crate::Column::Value)
+    }
 }
 
 /// Nanoseconds since the Unix epoch of an instant (`None` for a leap second, which has no
@@ -391,30 +409,6 @@ fn instant_from_nanos(nanos: i128) -> Option<DateTime<Utc>> {
 pub fn deserialize_uuid_column<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<crate::Column<uuid::Uuid>, D::Error> {
-    struct Nullable;
-    impl<'de> serde::de::Visitor<'de> for Nullable {
-        type Value = crate::Column<uuid::Uuid>;
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("a UUID string or null")
-        }
-        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-            Ok(crate::Column::Null)
-        }
-        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-            Ok(crate::Column::Null)
-        }
-        fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-            if d.is_human_readable() {
-                d.deserialize_str(Readable).map(crate::Column::Value)
-            } else {
-                serde::Deserialize::deserialize(d).map(crate::Column::Value)
-            }
-        }
-        // Deserializers that are not JSON may hand the string over directly.
-        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
-            serde::de::Visitor::visit_str(Readable, s).map(crate::Column::Value)
-        }
-    }
     /// `uuid`'s visitor for human-readable formats, with the fast path for the hyphenated form.
     struct Readable;
     impl<'de> serde::de::Visitor<'de> for Readable {
@@ -438,7 +432,19 @@ pub fn deserialize_uuid_column<'de, D: serde::Deserializer<'de>>(
             serde::Deserialize::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
         }
     }
-    deserializer.deserialize_option(Nullable)
+    impl<'de> ColumnValue<'de> for Readable {
+        fn read<D: serde::Deserializer<'de>>(self, d: D) -> Result<uuid::Uuid, D::Error> {
+            if d.is_human_readable() {
+                d.deserialize_str(self)
+            } else {
+                serde::Deserialize::deserialize(d)
+            }
+        }
+    }
+    deserializer.deserialize_option(NullableColumn {
+        inner: Readable,
+        expecting: "a UUID string or null",
+    })
 }
 
 /// Hands an instant that was already parsed to a timestamp column's deserializer
