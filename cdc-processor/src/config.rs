@@ -8,8 +8,8 @@
 
 use crate::formats::SourceFormat;
 use cdc_models::{Projection, Redactor, Table};
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Mutex, PoisonError};
 
 /// Default `EVENT_SOURCE`.
 pub const DEFAULT_EVENT_SOURCE: &str = "cdc-pipeline";
@@ -28,6 +28,24 @@ pub const MAX_EVENT_SIZE_LIMIT: usize = 1024 * 1024;
 pub const MAX_ENTRIES_PER_REQUEST: usize = 10;
 /// Default name of the DMS before-image field (`BeforeImageSettings.FieldName`).
 pub const DEFAULT_DMS_BEFORE_IMAGE_FIELD: &str = "before-image";
+
+/// This text for the life of the process: the `Source` and event types every entry carries
+/// are kept as `&'static str`, so that an entry holds them without a reference count to
+/// increment and decrement per record (docs/benchmarks.md). Each distinct text is kept once, so
+/// configurations built again and again (tests, a warm Lambda's re-reads) keep no more than
+/// the distinct values they name.
+fn interned(text: &str) -> &'static str {
+    static TEXTS: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
+    let mut texts = TEXTS.lock().unwrap_or_else(PoisonError::into_inner);
+    match texts.get(text) {
+        Some(kept) => kept,
+        None => {
+            let kept: &'static str = Box::leak(text.into());
+            texts.insert(kept);
+            kept
+        }
+    }
+}
 
 /// A configuration value that is missing or invalid.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -136,8 +154,8 @@ pub struct TableSettings {
     pub table: Table,
     /// Whether changes of this table are published (allow-list, or `capturedByDefault`).
     pub captured: bool,
-    /// The detail's `eventType`.
-    pub event_type: Arc<str>,
+    /// The detail's `eventType` (the generated default, or an override [interned](interned)).
+    pub event_type: &'static str,
     /// Columns published.
     pub projection: Projection,
 }
@@ -145,7 +163,7 @@ pub struct TableSettings {
 /// Configuration of a [`crate::Pipeline`].
 #[derive(Clone, Debug)]
 pub struct PipelineConfig {
-    event_source: String,
+    event_source: &'static str,
     event_bus_name: String,
     redaction: Redaction,
     tables: Vec<TableSettings>,
@@ -173,13 +191,13 @@ impl PipelineConfig {
                 TableSettings {
                     table,
                     captured: meta.captured_by_default,
-                    event_type: Arc::from(meta.event_type),
+                    event_type: meta.event_type,
                     projection: meta.default_projection(),
                 }
             })
             .collect();
         PipelineConfig {
-            event_source: DEFAULT_EVENT_SOURCE.to_string(),
+            event_source: DEFAULT_EVENT_SOURCE,
             event_bus_name: DEFAULT_EVENT_BUS_NAME.to_string(),
             redaction,
             tables,
@@ -235,7 +253,7 @@ impl PipelineConfig {
         };
         let mut config = PipelineConfig::new(redaction);
         if let Some(source) = get("EVENT_SOURCE") {
-            config.event_source = source;
+            config.event_source = interned(&source);
         }
         if let Some(bus) = get("EVENT_BUS_NAME") {
             config.event_bus_name = bus;
@@ -295,13 +313,13 @@ impl PipelineConfig {
     }
 
     /// `Source` of published entries.
-    pub fn event_source(&self) -> &str {
-        &self.event_source
+    pub fn event_source(&self) -> &'static str {
+        self.event_source
     }
 
     /// Sets the `Source` of published entries.
     pub fn set_event_source(&mut self, source: impl Into<String>) -> &mut Self {
-        self.event_source = source.into();
+        self.event_source = interned(&source.into());
         self
     }
 
@@ -470,7 +488,7 @@ impl PipelineConfig {
             settings.projection = p;
         }
         if let Some(e) = o.event_type {
-            settings.event_type = Arc::from(e.as_str());
+            settings.event_type = interned(&e);
         }
         Ok(self)
     }
@@ -506,6 +524,19 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         move |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn configured_texts_are_kept_once_per_distinct_value() {
+        let a = interned(&String::from("orders.changed"));
+        let b = interned(&String::from("orders.changed"));
+        assert_eq!(a, "orders.changed");
+        assert!(std::ptr::eq(a, b), "the same text is kept once");
+        assert_eq!(interned("orders.changed.v2"), "orders.changed.v2");
+        let mut c = PipelineConfig::default();
+        c.set_event_source(String::from("billing"));
+        assert_eq!(c.event_source(), "billing");
+        assert!(std::ptr::eq(c.event_source(), interned("billing")));
     }
 
     #[test]
@@ -574,7 +605,7 @@ mod tests {
         .unwrap();
         assert!(c.table(Table::Users).captured);
         assert!(!c.table(Table::Agents).captured);
-        assert_eq!(&*c.table(Table::Users).event_type, "person.changed");
+        assert_eq!(c.table(Table::Users).event_type, "person.changed");
         let meta = Table::Users.meta();
         let p = c.table(Table::Users).projection;
         assert!(p.contains(meta.field_index("email").unwrap()));

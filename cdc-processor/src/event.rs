@@ -8,13 +8,12 @@ use crate::ports::{OrderingKey, PreparedEntry};
 use crate::transform::Redacted;
 use crate::validate::{Change, Image};
 use cdc_models::{json, DETAIL_VERSION};
-use std::sync::Arc;
 
 /// What the event builder needs besides the change.
 #[derive(Clone, Debug)]
 pub struct EventOptions {
     /// `Source` (`EVENT_SOURCE`).
-    pub source: Arc<str>,
+    pub source: &'static str,
     /// Largest entry published (bytes as EventBridge counts them).
     pub max_entry_size: usize,
 }
@@ -160,7 +159,7 @@ pub fn build_with_buffer(
             )
         })?
         .to_owned();
-    let size = entry_size(&options.source, DETAIL_TYPE, &detail, &[], true);
+    let size = entry_size(options.source, DETAIL_TYPE, &detail, &[], true);
     if size > options.max_entry_size {
         return Err(RecordError::new(
             ErrorCode::EntryTooLarge,
@@ -179,8 +178,8 @@ pub fn build_with_buffer(
         None => OrderingKey::Table(c.table),
     };
     Ok(PreparedEntry {
-        event_id: c.pointer.event_id.clone(),
-        source: options.source.clone(),
+        event_id: c.pointer.event_id,
+        source: options.source,
         detail_type: DETAIL_TYPE,
         detail,
         time: Some(c.timestamp),
@@ -300,7 +299,7 @@ mod tests {
     #[test]
     fn detail_writer_matches_the_serde_model() {
         let options = EventOptions {
-            source: "cdc-pipeline".into(),
+            source: "cdc-pipeline",
             max_entry_size: 1 << 20,
         };
         let mut checked = 0;
@@ -352,7 +351,7 @@ mod tests {
                                 .unwrap(),
                             sub_sequence: (n % 3 == 0).then_some(n as u64),
                         },
-                        event_id: format!("{n:032x}").into(),
+                        event_id: format!("{n:032x}").parse().unwrap(),
                     };
                     let change =
                         validate::validate(raw, *table, pointer, &ValidateOptions::default())

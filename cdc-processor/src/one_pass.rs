@@ -232,7 +232,7 @@ mod tests {
                 sequence: "7".parse().unwrap(),
                 sub_sequence: None,
             },
-            event_id: Arc::from("0123456789abcdef0123456789abcdef"),
+            event_id: "0123456789abcdef0123456789abcdef".parse().unwrap(),
         }
     }
 
@@ -259,7 +259,7 @@ mod tests {
             Err(e) => return Outcome::Error(e.code, e.message),
         };
         let options = EventOptions {
-            source: Arc::from("cdc-pipeline"),
+            source: "cdc-pipeline",
             max_entry_size: 1 << 20,
         };
         match event::build(&redacted, &options) {

@@ -21,7 +21,7 @@
 use crate::config::PipelineConfig;
 use crate::decode::kinesis::shard_id;
 use crate::decode::{
-    deaggregate, decode_base64_into, event_id_for_bytes, kpl, LenientKinesisEvent,
+    deaggregate, decode_base64_into, event_id_for_bytes, kpl, EventId, LenientKinesisEvent,
     LenientKinesisRecord, RawInput, RecordPointer, ShardHasher, UserRecord,
 };
 use crate::error::{ErrorCode, RecordError};
@@ -55,9 +55,9 @@ struct Seen {
 impl Seen {
     /// `false` when the position was seen before; `true` when it was not, and the unit about to
     /// be pushed (at `units.len()`) holds it.
-    fn insert(&mut self, p: &Position, units: &[Unit]) -> bool {
-        match self.max.and_then(|i| units.get(i)?.position.as_ref()) {
-            Some(m) if p <= m => !units.iter().any(|u| u.position.as_ref() == Some(p)),
+    fn insert(&mut self, p: At<'_>, units: &[Unit], inputs: &[Input<'_>]) -> bool {
+        match self.max.and_then(|i| units.get(i)?.at(inputs)) {
+            Some(m) if p <= m => !units.iter().any(|u| u.at(inputs) == Some(p)),
             _ => {
                 self.max = Some(units.len());
                 true
@@ -177,7 +177,7 @@ pub struct RecordOutcome {
     /// Index inside a KPL aggregate.
     pub sub_sequence_number: Option<u64>,
     /// Event id (when the record's position is valid).
-    pub event_id: Option<Arc<str>>,
+    pub event_id: Option<EventId>,
     /// Table, when known.
     pub table: Option<&'static str>,
     /// Format, when known.
@@ -283,6 +283,15 @@ enum State {
     Failed(String),
 }
 
+impl Unit {
+    /// The unit's position, from its input's sequence number (without a copy of it: a copy is an
+    /// atomic increment and decrement per record); `None` when that sequence number is invalid.
+    fn at<'i>(&self, inputs: &'i [Input<'_>]) -> Option<At<'i>> {
+        let sequence = inputs.get(self.input)?.sequence.as_ref().ok()?;
+        Some((sequence, self.sub_sequence))
+    }
+}
+
 impl State {
     fn resolved(&self) -> bool {
         matches!(
@@ -337,12 +346,21 @@ struct Decoding {
     data: Vec<u8>,
 }
 
+/// A position in a shard, borrowed: the sequence number of a unit's input and the unit's
+/// sub-sequence number. Ordered as [`Position`] is.
+type At<'i> = (&'i SequenceNumber, Option<u64>);
+
+/// A position, borrowed.
+fn at(p: &Position) -> At<'_> {
+    (&p.sequence, p.sub_sequence)
+}
+
 /// One user record in flight.
 struct Unit {
+    /// Its Kinesis record, in the shard's inputs.
     input: usize,
-    position: Option<Position>,
     sub_sequence: Option<u64>,
-    event_id: Option<Arc<str>>,
+    event_id: Option<EventId>,
     format: Option<SourceFormat>,
     table: Option<&'static str>,
     operation: Option<&'static str>,
@@ -383,7 +401,7 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
             epoch_unit: config.epoch_unit(),
         };
         let event_options = EventOptions {
-            source: config.event_source().into(),
+            source: config.event_source(),
             max_entry_size: config.max_entry_size(),
         };
         let limits = PlanLimits {
@@ -573,8 +591,8 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
             hasher: ShardHasher::new(&key.stream, &key.shard),
             checkpoint: checkpoint.as_ref(),
         };
-        for (i, input) in inputs.iter().enumerate() {
-            self.expand(i, input, &shard_context, &mut decoding);
+        for i in 0..inputs.len() {
+            self.expand(i, inputs, &shard_context, &mut decoding);
         }
         let Decoding {
             mut units,
@@ -673,10 +691,10 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
             }
             self.dead_letter(&rejected, inputs, key, &mut units, &mut min_failed)
                 .await;
-            self.advance(key, &units, &mut prefix, &mut min_failed)
+            self.advance(key, &units, inputs, &mut prefix, &mut min_failed)
                 .await;
         }
-        self.advance(key, &units, &mut prefix, &mut min_failed)
+        self.advance(key, &units, inputs, &mut prefix, &mut min_failed)
             .await;
 
         // 4. Report.
@@ -745,10 +763,11 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
     fn expand(
         &self,
         index: usize,
-        input: &Input<'_>,
+        inputs: &[Input<'_>],
         shard: &ShardContext<'_>,
         out: &mut Decoding,
     ) {
+        let input = &inputs[index];
         let mut buffer = std::mem::take(&mut out.data);
         let data = match input.data {
             Data::Bytes(bytes) => Ok(bytes),
@@ -760,7 +779,7 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
                 )),
             },
         };
-        self.expand_data(index, input, data, shard, out);
+        self.expand_data(index, inputs, data, shard, out);
         out.data = buffer;
     }
 
@@ -768,18 +787,18 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
     fn expand_data(
         &self,
         index: usize,
-        input: &Input<'_>,
+        inputs: &[Input<'_>],
         data: Result<&[u8], RecordError>,
         shard: &ShardContext<'_>,
         out: &mut Decoding,
     ) {
+        let input = &inputs[index];
         let sequence = match &input.sequence {
             Ok(s) => s,
             Err(e) => {
                 let span = tracing::debug_span!("record", shard = %input.shard, sequence_number = %input.raw_sequence);
                 out.units.push(Unit {
                     input: index,
-                    position: None,
                     sub_sequence: None,
                     event_id: None,
                     format: None,
@@ -812,15 +831,10 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
             Ok(data) => (None, deaggregate(data)),
         };
         if single.is_none() && aggregated.is_empty() {
-            let position = Position {
-                sequence: sequence.clone(),
-                sub_sequence: None,
-            };
-            let skipped = shard.checkpoint.is_some_and(|c| position <= *c);
+            let skipped = shard.checkpoint.is_some_and(|c| (sequence, None) <= at(c));
             out.units.push(Unit {
                 input: index,
                 event_id: Some(shard.hasher.event_id(sequence.as_str(), None)),
-                position: Some(position),
                 sub_sequence: None,
                 format: None,
                 table: None,
@@ -835,10 +849,7 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
             return;
         }
         for user in single.into_iter().chain(aggregated) {
-            let position = Position {
-                sequence: sequence.clone(),
-                sub_sequence: user.sub_sequence,
-            };
+            let position = (sequence, user.sub_sequence);
             let event_id = match (&data, input.id_from_bytes) {
                 (Ok(data), true) => event_id_for_bytes(data),
                 _ => shard.hasher.event_id(sequence.as_str(), user.sub_sequence),
@@ -855,17 +866,16 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
             );
             let mut unit = Unit {
                 input: index,
-                position: Some(position.clone()),
                 sub_sequence: user.sub_sequence,
-                event_id: Some(event_id.clone()),
+                event_id: Some(event_id),
                 format: None,
                 table: None,
                 operation: None,
                 span,
                 state: State::Skipped,
             };
-            if shard.checkpoint.is_some_and(|c| position <= *c)
-                || !out.seen.insert(&position, &out.units)
+            if shard.checkpoint.is_some_and(|c| position <= at(c))
+                || !out.seen.insert(position, &out.units, inputs)
             {
                 out.units.push(unit);
                 continue;
@@ -873,7 +883,10 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
             let pointer = RecordPointer {
                 stream: shard.stream.clone(),
                 shard: shard.shard.clone(),
-                position,
+                position: Position {
+                    sequence: sequence.clone(),
+                    sub_sequence: user.sub_sequence,
+                },
                 event_id,
             };
             let span = unit.span.clone();
@@ -1058,6 +1071,7 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
         &self,
         key: &CheckpointKey,
         units: &[Unit],
+        inputs: &[Input<'_>],
         prefix: &mut Prefix,
         min_failed: &mut usize,
     ) {
@@ -1067,9 +1081,9 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
             prefix.end = 0;
             prefix.max = None;
         }
-        let position = |i: Option<usize>| i.and_then(|i| units.get(i)?.position.as_ref());
+        let position = |i: Option<usize>| i.and_then(|i| units.get(i)?.at(inputs));
         while prefix.end < limit && units[prefix.end].state.resolved() {
-            if let Some(p) = &units[prefix.end].position {
+            if let Some(p) = units[prefix.end].at(inputs) {
                 if position(prefix.max).is_none_or(|m| p > m) {
                     prefix.max = Some(prefix.end);
                 }
@@ -1079,18 +1093,22 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
         let Some(target) = position(prefix.max) else {
             return;
         };
-        if prefix.durable.as_ref().is_some_and(|d| target <= d) {
+        if prefix.durable.as_ref().is_some_and(|d| target <= at(d)) {
             return;
         }
-        match self.checkpoints.advance(key, target).await {
-            Ok(_) => prefix.durable = Some(target.clone()),
+        let target = Position {
+            sequence: target.0.clone(),
+            sub_sequence: target.1,
+        };
+        match self.checkpoints.advance(key, &target).await {
+            Ok(_) => prefix.durable = Some(target),
             Err(e) => {
                 tracing::error!(shard = %key.shard, error = %e, "checkpoint advance failed; reporting the records after it");
                 let durable = prefix.durable.as_ref();
                 let first = units
                     .iter()
-                    .position(|u| match (&u.position, durable) {
-                        (Some(p), Some(d)) => p > d,
+                    .position(|u| match (u.at(inputs), durable) {
+                        (Some(p), Some(d)) => p > at(d),
                         (Some(_), None) => true,
                         (None, _) => false,
                     })

@@ -136,8 +136,8 @@ mod tests {
             }
         };
         PreparedEntry {
-            event_id: "".into(),
-            source: "".into(),
+            event_id: "0".repeat(32).parse().unwrap(),
+            source: "",
             detail_type: "",
             detail: row.to_string(),
             time: None,

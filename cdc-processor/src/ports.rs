@@ -4,20 +4,20 @@
 //! The pipeline core is generic over these traits. `local` implements them with files (no AWS),
 //! `aws` with EventBridge, DynamoDB and SQS through the real aws-sdk-rust clients.
 
+use crate::decode::EventId;
 use crate::error::ErrorCode;
 use crate::sequence::Position;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::future::Future;
-use std::sync::Arc;
 
 /// One EventBridge entry ready to send (its detail is already redacted).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PreparedEntry {
     /// The detail's `eventId` (stable across retries and re-drives).
-    pub event_id: Arc<str>,
-    /// `Source` (shared by every entry of a pipeline).
-    pub source: Arc<str>,
+    pub event_id: EventId,
+    /// `Source` (the same for every entry of a pipeline).
+    pub source: &'static str,
     /// `DetailType`.
     pub detail_type: &'static str,
     /// `Detail` (JSON text).

@@ -9,14 +9,14 @@ use crate::config::{Redaction, TableSettings};
 use crate::error::{ErrorCode, RecordError};
 use crate::validate::Change;
 use cdc_models::{AnyImage, RedactPolicy, Redactions, Redactor};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 /// A value that went through projection and redaction as configured. Only [`apply`] makes one.
 #[derive(Debug)]
 pub struct Redacted<T> {
     value: T,
     redactions: Redactions,
-    event_type: Arc<str>,
+    event_type: &'static str,
 }
 
 impl<T> Redacted<T> {
@@ -31,8 +31,8 @@ impl<T> Redacted<T> {
     }
 
     /// The event type configured for the table.
-    pub fn event_type(&self) -> &str {
-        &self.event_type
+    pub fn event_type(&self) -> &'static str {
+        self.event_type
     }
 }
 
@@ -84,7 +84,7 @@ pub fn apply(
     Ok(Redacted {
         value: change,
         redactions,
-        event_type: settings.event_type.clone(),
+        event_type: settings.event_type,
     })
 }
 

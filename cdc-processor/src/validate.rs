@@ -1483,7 +1483,7 @@ mod tests {
                 sequence: "1".parse().unwrap(),
                 sub_sequence: None,
             },
-            event_id: "x".into(),
+            event_id: "0".repeat(32).parse().unwrap(),
         }
     }
 

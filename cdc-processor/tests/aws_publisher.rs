@@ -47,8 +47,8 @@ fn entry(n: usize, table: &str) -> PreparedEntry {
     .to_string();
     PreparedEntry {
         size: SOURCE.len() + "CDC.TableChange".len() + detail.len() + 14,
-        event_id: event_id.into(),
-        source: SOURCE.into(),
+        event_id: event_id.parse().unwrap(),
+        source: SOURCE,
         detail_type: "CDC.TableChange",
         detail,
         time: Some(chrono::Utc::now()),
@@ -201,7 +201,6 @@ async fn malformed_detail_is_rejected_by_moto_and_not_retried() {
     let s = setup(3, BUS).await;
     let mut entries: Vec<_> = (0..4).map(|n| entry(n, "users")).collect();
     entries[1].detail = "this is not JSON".into();
-    entries[1].event_id = "malformed".into();
     // And a transient failure in the same answer, retried on its own.
     s.faults
         .fail_entry(&entries[3].event_id, &["InternalFailure"]);

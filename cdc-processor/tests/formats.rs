@@ -27,7 +27,7 @@ fn pointer() -> RecordPointer {
             sequence: "1".parse().unwrap(),
             sub_sequence: None,
         },
-        event_id: "0".repeat(32).into(),
+        event_id: "0".repeat(32).parse().unwrap(),
     }
 }
 

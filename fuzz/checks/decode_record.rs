@@ -68,7 +68,7 @@ pub fn run(data: &[u8]) {
                 .unwrap(),
             sub_sequence: None,
         },
-        event_id: "0123456789abcdef0123456789abcdef".into(),
+        event_id: "0123456789abcdef0123456789abcdef".parse().unwrap(),
     };
     let change = match validate::validate(raw, table, pointer, &ValidateOptions { epoch_unit }) {
         Ok(c) => c,
@@ -87,7 +87,7 @@ pub fn run(data: &[u8]) {
     let redacted = transform::apply(change, config.table(table), config.redaction())
         .expect("with a key, projection and redaction cannot fail");
     let options = EventOptions {
-        source: "cdc-pipeline".into(),
+        source: "cdc-pipeline",
         max_entry_size: MAX_ENTRY,
     };
     match event::build(&redacted, &options) {

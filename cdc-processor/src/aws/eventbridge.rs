@@ -70,7 +70,7 @@ impl EventBridgePublisher {
     fn request_entry(&self, e: &PreparedEntry) -> PutEventsRequestEntry {
         PutEventsRequestEntry::builder()
             .event_bus_name(&self.bus)
-            .source(&*e.source)
+            .source(e.source)
             .detail_type(e.detail_type)
             .detail(&e.detail)
             .set_time(e.time.map(|t| {

@@ -23,7 +23,102 @@ pub struct RecordPointer {
     /// Sequence and sub-sequence number.
     pub position: Position,
     /// The event id the record publishes under (see [`event_id_for_pointer`]).
-    pub event_id: Arc<str>,
+    pub event_id: EventId,
+}
+
+/// A stable event id: 32 lower-case hex digits (16 bytes of SHA-256, see [`event_id_for_pointer`]
+/// and [`event_id_for_bytes`]), held inline.
+///
+/// A record's id is kept by its unit, its pointer, its entry and its outcome: as a `Copy` value
+/// that is four copies of 32 bytes, where a shared string cost an allocation and an atomic
+/// increment and decrement per copy (docs/benchmarks.md).
+///
+/// ```
+/// use cdc_processor::decode::EventId;
+/// let id: EventId = "0123456789abcdef0123456789abcdef".parse().unwrap();
+/// assert_eq!(id.as_str(), "0123456789abcdef0123456789abcdef");
+/// assert!("0123456789ABCDEF0123456789ABCDEF".parse::<EventId>().is_err());
+/// assert!("0123".parse::<EventId>().is_err());
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EventId([u8; 32]);
+
+/// A string that is not an event id (32 lower-case hex digits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("not an event id: expected 32 lower-case hex digits")]
+pub struct InvalidEventId;
+
+impl EventId {
+    /// The id of these 16 bytes: their lower-case hex (as `hex::encode`).
+    pub fn from_bytes(bytes: &[u8; 16]) -> EventId {
+        EventId(cdc_models::hex_text::encode16(bytes))
+    }
+
+    /// The 32 hex digits.
+    pub fn as_str(&self) -> &str {
+        match std::str::from_utf8(&self.0) {
+            Ok(s) => s,
+            Err(_) => unreachable!("an event id holds hex digits only"),
+        }
+    }
+}
+
+impl std::str::FromStr for EventId {
+    type Err = InvalidEventId;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let digits: [u8; 32] = s.as_bytes().try_into().map_err(|_| InvalidEventId)?;
+        if digits
+            .iter()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+        {
+            Ok(EventId(digits))
+        } else {
+            Err(InvalidEventId)
+        }
+    }
+}
+
+impl std::ops::Deref for EventId {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for EventId {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Display for EventId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Debug for EventId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "EventId({})", self.as_str())
+    }
+}
+
+impl PartialEq<str> for EventId {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for EventId {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl serde::Serialize for EventId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
 }
 
 /// The stable event id of a record identified by its Kinesis pointer: 32 hex digits of
@@ -34,7 +129,7 @@ pub fn event_id_for_pointer(
     shard_id: &str,
     sequence_number: &str,
     sub_sequence: Option<u64>,
-) -> Arc<str> {
+) -> EventId {
     ShardHasher::new(stream_arn, shard_id).event_id(sequence_number, sub_sequence)
 }
 
@@ -55,25 +150,23 @@ impl ShardHasher {
     }
 
     /// The event id of the record at this position of the shard.
-    pub fn event_id(&self, sequence_number: &str, sub_sequence: Option<u64>) -> Arc<str> {
+    pub fn event_id(&self, sequence_number: &str, sub_sequence: Option<u64>) -> EventId {
         let mut h = self.0.clone();
         h.update(sequence_number.as_bytes());
         h.update(b"\n");
         if let Some(sub) = sub_sequence {
             h.update(itoa::Buffer::new().format(sub).as_bytes());
         }
-        hex_id(&h.finalize()[..16])
+        digest_id(h)
     }
 }
 
-/// Lower-case hex of a 16-byte id (as `hex::encode`), in one allocation.
-fn hex_id(bytes: &[u8]) -> Arc<str> {
+/// The event id of a finished SHA-256: its first 16 bytes.
+fn digest_id(h: Sha256) -> EventId {
+    let digest = h.finalize();
     let mut id = [0u8; 16];
-    id.copy_from_slice(&bytes[..16]);
-    match std::str::from_utf8(&cdc_models::hex_text::encode16(&id)) {
-        Ok(s) => Arc::from(s),
-        Err(_) => unreachable!("hex digits are ASCII"),
-    }
+    id.copy_from_slice(&digest[..16]);
+    EventId::from_bytes(&id)
 }
 
 /// Not valid standard base64 (RFC 4648 alphabet with padding, as Kinesis writes `data`).
@@ -112,8 +205,10 @@ pub fn utf8(bytes: &[u8]) -> Result<&str, std::str::Utf8Error> {
 
 /// The stable event id of a record without a Kinesis pointer (local JSON lines): 32 hex digits of
 /// SHA-256 over the record's bytes.
-pub fn event_id_for_bytes(data: &[u8]) -> Arc<str> {
-    hex_id(&Sha256::digest(data)[..16])
+pub fn event_id_for_bytes(data: &[u8]) -> EventId {
+    let mut h = Sha256::new();
+    h.update(data);
+    digest_id(h)
 }
 
 #[cfg(test)]
@@ -188,8 +283,30 @@ mod tests {
     fn hex_matches_the_hex_crate() {
         let bytes: Vec<u8> = (0..=255).collect();
         for id in bytes.chunks(16) {
-            assert_eq!(&*hex_id(id), hex::encode(id));
+            let id: &[u8; 16] = id.try_into().unwrap();
+            let event_id = EventId::from_bytes(id);
+            assert_eq!(event_id.as_str(), hex::encode(id));
+            assert_eq!(event_id.as_str().parse::<EventId>(), Ok(event_id));
         }
+    }
+
+    #[test]
+    fn event_ids_parse_only_lower_case_hex_of_32_digits() {
+        let good = "0123456789abcdef0123456789abcdef";
+        assert_eq!(good.parse::<EventId>().unwrap().to_string(), good);
+        for bad in [
+            "",
+            "0123456789abcdef0123456789abcde",
+            "0123456789abcdef0123456789abcdef0",
+            "0123456789abcdef0123456789abcdeF",
+            "0123456789abcdef0123456789abcdeg",
+            "0123456789abcdef0123456789abcd\u{e9}",
+        ] {
+            assert_eq!(bad.parse::<EventId>(), Err(InvalidEventId), "{bad:?}");
+        }
+        let id: EventId = good.parse().unwrap();
+        assert_eq!(serde_json::to_string(&id).unwrap(), format!("\"{good}\""));
+        assert_eq!(format!("{id:?}"), format!("EventId({good})"));
     }
 
     #[test]
