@@ -154,7 +154,7 @@ pub struct TableSettings {
     pub table: Table,
     /// Whether changes of this table are published (allow-list, or `capturedByDefault`).
     pub captured: bool,
-    /// The detail's `eventType` (the generated default, or an override [interned](interned)).
+    /// The detail's `eventType` (the generated default, or a configured override, interned).
     pub event_type: &'static str,
     /// Columns published.
     pub projection: Projection,
