@@ -29,11 +29,11 @@ pub const MAX_ENTRIES_PER_REQUEST: usize = 10;
 /// Default name of the DMS before-image field (`BeforeImageSettings.FieldName`).
 pub const DEFAULT_DMS_BEFORE_IMAGE_FIELD: &str = "before-image";
 
-/// This text for the life of the process: the `Source` and event types every entry carries
-/// are kept as `&'static str`, so that an entry holds them without a reference count to
-/// increment and decrement per record (docs/benchmarks.md). Each distinct text is kept once, so
-/// configurations built again and again (tests, a warm Lambda's re-reads) keep no more than
-/// the distinct values they name.
+/// Keeps `text` for the life of the process and returns the kept copy. The `Source` and event
+/// types every entry carries are `&'static str`, so that an entry holds them without a reference
+/// count to increment and decrement per record (docs/benchmarks.md). Each distinct text is kept
+/// once, so configurations built again and again (tests, a warm Lambda's re-reads) keep no more
+/// than the distinct values they name.
 fn interned(text: &str) -> &'static str {
     static TEXTS: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
     let mut texts = TEXTS.lock().unwrap_or_else(PoisonError::into_inner);
