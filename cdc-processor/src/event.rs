@@ -210,12 +210,12 @@ mod tests {
     use crate::decode::RecordPointer;
     use crate::formats::{self, Decoded, FormatOptions};
     use crate::sequence::Position;
+    use crate::text::ShortStr;
     use crate::transform;
     use crate::validate::{self, ValidateOptions};
     use cdc_models::{AnyImage, AnyKey, Operation, Redactions, Table};
     use serde::Serialize;
     use serde_json::{json, Value};
-    use std::sync::Arc;
 
     /// The documented detail structure as a `serde` model: the oracle for [`build`]'s writer.
     #[derive(Serialize)]
@@ -343,8 +343,8 @@ mod tests {
                         panic!("not a change")
                     };
                     let pointer = RecordPointer {
-                        stream: Arc::from("arn:aws:kinesis:eu-west-1:1:stream/s"),
-                        shard: Arc::from("shardId-000000000001"),
+                        stream: ShortStr::from("arn:aws:kinesis:eu-west-1:1:stream/s"),
+                        shard: ShortStr::from("shardId-000000000001"),
                         position: Position {
                             sequence: "49590338271490256608559692538361571095921575989136588898"
                                 .parse()

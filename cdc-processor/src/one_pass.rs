@@ -209,10 +209,10 @@ mod tests {
     use crate::event::{self, EventOptions};
     use crate::formats::{AckReason, Decoded, FormatOptions};
     use crate::sequence::Position;
+    use crate::text::ShortStr;
     use crate::{transform, validate};
     use serde_json::{json, Map, Value};
     use std::path::PathBuf;
-    use std::sync::Arc;
 
     /// Every table captured but the last one.
     fn config() -> PipelineConfig {
@@ -226,8 +226,8 @@ mod tests {
 
     fn pointer() -> RecordPointer {
         RecordPointer {
-            stream: Arc::from("stream"),
-            shard: Arc::from("shard"),
+            stream: ShortStr::from("stream"),
+            shard: ShortStr::from("shard"),
             position: Position {
                 sequence: "7".parse().unwrap(),
                 sub_sequence: None,

@@ -33,6 +33,7 @@ use crate::ports::{
     PreparedEntry, PublishOutcome, Publisher,
 };
 use crate::sequence::{Position, SequenceNumber};
+use crate::text::ShortStr;
 use crate::transform;
 use crate::validate::{self, Change, ValidateOptions};
 use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
@@ -65,7 +66,6 @@ impl Seen {
         }
     }
 }
-use std::sync::Arc;
 use tracing::field::Empty;
 
 /// Record counts of a batch.
@@ -171,9 +171,9 @@ pub enum Disposition {
 #[serde(rename_all = "camelCase")]
 pub struct RecordOutcome {
     /// Shard id.
-    pub shard: Arc<str>,
+    pub shard: ShortStr,
     /// Kinesis sequence number (as received).
-    pub sequence_number: Arc<str>,
+    pub sequence_number: ShortStr,
     /// Index inside a KPL aggregate.
     pub sub_sequence_number: Option<u64>,
     /// Event id (when the record's position is valid).
@@ -237,8 +237,9 @@ impl Original<'_> {
 
 /// One Kinesis record (or raw record) of a batch.
 struct Input<'e> {
-    /// Stream ARN (or local stream name) and shard id, as the record carries them (shared
-    /// copies are made once per shard, in [`Pipeline::process_inputs`]).
+    /// Stream ARN (or local stream name) and shard id, as the record carries them (the
+    /// [`ShortStr`] copies of the pointers are made once per shard, in
+    /// [`Pipeline::process_inputs`]).
     stream: &'e str,
     shard: &'e str,
     raw_sequence: &'e str,
@@ -263,10 +264,10 @@ enum Data<'e> {
 impl Input<'_> {
     /// The sequence number as received, for the report: shared with the parsed one when they are
     /// the same text (no leading zeros), which is every real Kinesis sequence number.
-    fn reported_sequence(&self) -> Arc<str> {
+    fn reported_sequence(&self) -> ShortStr {
         match &self.sequence {
-            Ok(s) if s.as_str() == self.raw_sequence => s.shared(),
-            _ => Arc::from(self.raw_sequence),
+            Ok(s) if s.text().as_bytes() == self.raw_sequence.as_bytes() => s.text().clone(),
+            _ => ShortStr::from(self.raw_sequence),
         }
     }
 }
@@ -325,8 +326,8 @@ macro_rules! record_event {
 /// What every record of a shard's batch is expanded against.
 struct ShardContext<'a> {
     /// The shard's stream and id, shared by its records' pointers.
-    stream: &'a Arc<str>,
-    shard: &'a Arc<str>,
+    stream: &'a ShortStr,
+    shard: &'a ShortStr,
     /// Event ids continue from the hashed stream/shard prefix.
     hasher: ShardHasher,
     /// Records at or below it are skipped.
@@ -521,25 +522,34 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
     }
 
     async fn process_inputs(&self, inputs: Vec<Input<'_>>, processor: &str) -> BatchReport {
-        // Group by (stream, shard), keeping each shard's order.
-        let mut groups: Vec<(Arc<str>, Arc<str>, Vec<Input<'_>>)> = Vec::new();
-        for input in inputs {
-            match groups
-                .iter_mut()
-                .find(|(s, sh, _)| **s == *input.stream && **sh == *input.shard)
-            {
-                Some(g) => g.2.push(input),
-                None => groups.push((Arc::from(input.stream), Arc::from(input.shard), vec![input])),
-            }
-        }
         let mut report = BatchReport::default();
-        for (stream, shard, inputs) in groups {
+        // Group by (stream, shard), keeping each shard's order. A Lambda batch comes from one
+        // shard: then its inputs are the one group as they are, without copying them.
+        let same_shard = |a: &Input<'_>, b: &Input<'_>| a.stream == b.stream && a.shard == b.shard;
+        let groups = match inputs.first() {
+            Some(first) if !inputs.iter().all(|i| same_shard(i, first)) => {
+                let mut groups: Vec<Vec<Input<'_>>> = Vec::new();
+                for input in inputs {
+                    match groups.iter_mut().find(|g| same_shard(&g[0], &input)) {
+                        Some(g) => g.push(input),
+                        None => groups.push(vec![input]),
+                    }
+                }
+                groups
+            }
+            _ => vec![inputs],
+        };
+        for inputs in groups.iter().filter(|g| !g.is_empty()) {
+            let (stream, shard) = (
+                ShortStr::from(inputs[0].stream),
+                ShortStr::from(inputs[0].shard),
+            );
             let key = CheckpointKey {
                 processor: processor.to_string(),
                 stream: stream.to_string(),
                 shard: shard.to_string(),
             };
-            self.process_shard(&key, (&stream, &shard), &inputs, &mut report)
+            self.process_shard(&key, (&stream, &shard), inputs, &mut report)
                 .await;
         }
         report
@@ -548,7 +558,7 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
     async fn process_shard(
         &self,
         key: &CheckpointKey,
-        (stream, shard): (&Arc<str>, &Arc<str>),
+        (stream, shard): (&ShortStr, &ShortStr),
         inputs: &[Input<'_>],
         report: &mut BatchReport,
     ) {
@@ -951,12 +961,39 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
             let captured =
                 |name: &str| Table::from_name(name).filter(|t| self.config.table(*t).captured);
             if let Some(read) = crate::one_pass::read(data, &captured, &self.validate_options) {
-                identify(unit, SourceFormat::CoredbTrigger);
-                unit.operation = Some(read.envelope.operation.as_str());
-                unit.span
-                    .record("operation", read.envelope.operation.as_str());
-                unit.table = Some(read.table.name());
-                unit.span.record("table", read.table.name());
+                let (format, operation, table) = (
+                    SourceFormat::CoredbTrigger,
+                    read.envelope.operation.as_str(),
+                    read.table.name(),
+                );
+                unit.format = Some(format);
+                unit.operation = Some(operation);
+                unit.table = Some(table);
+                // The three at once: one call, one log line with the `log` fallback.
+                match LateFields::of(&unit.span) {
+                    Some((late, fields)) => {
+                        unit.span.record_all(&fields.value_set(&[
+                            (
+                                late.get(Late::SourceFormat),
+                                Some(&format.as_str() as &dyn tracing::Value),
+                            ),
+                            (
+                                late.get(Late::Operation),
+                                Some(&operation as &dyn tracing::Value),
+                            ),
+                            (late.get(Late::Table), Some(&table as &dyn tracing::Value)),
+                        ]));
+                    }
+                    None => {
+                        for (which, value) in [
+                            (Late::SourceFormat, format.as_str()),
+                            (Late::Operation, operation),
+                            (Late::Table, table),
+                        ] {
+                            unit.span.record(which.name(), value);
+                        }
+                    }
+                }
                 return validate::assemble(
                     read.table,
                     read.envelope,
@@ -980,7 +1017,7 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
             Ok(Decoded::Change(raw)) => raw,
         };
         unit.operation = Some(raw.operation.as_str());
-        unit.span.record("operation", raw.operation.as_str());
+        record_late(&unit.span, Late::Operation, raw.operation.as_str());
         let Some(table) = Table::from_name(&raw.table) else {
             return Err(State::Error(RecordError::new(
                 ErrorCode::ValidationError,
@@ -988,7 +1025,7 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
             )));
         };
         unit.table = Some(table.name());
-        unit.span.record("table", table.name());
+        record_late(&unit.span, Late::Table, table.name());
         if !self.config.table(table).captured {
             return Err(State::Acknowledged(AckReason::TableNotCaptured));
         }
@@ -1130,7 +1167,64 @@ struct Prefix {
 /// Records the record's format on its unit and span.
 fn identify(unit: &mut Unit, format: SourceFormat) {
     unit.format = Some(format);
-    unit.span.record("source_format", format.as_str());
+    record_late(&unit.span, Late::SourceFormat, format.as_str());
+}
+
+/// The fields of a record's span that are recorded once the record is read (declared `Empty`
+/// where the span is made, in [`Pipeline::expand_data`]).
+#[derive(Clone, Copy)]
+enum Late {
+    SourceFormat,
+    Operation,
+    Table,
+}
+
+impl Late {
+    const ALL: [Late; 3] = [Late::SourceFormat, Late::Operation, Late::Table];
+
+    fn name(self) -> &'static str {
+        match self {
+            Late::SourceFormat => "source_format",
+            Late::Operation => "operation",
+            Late::Table => "table",
+        }
+    }
+}
+
+/// The [`Late`] fields of the record spans, by [`Late`] index. `Span::record` given a field's name
+/// searches the span's fields for it, comparing names, on every call; these are looked up once.
+struct LateFields([tracing::field::Field; 3]);
+
+impl LateFields {
+    /// The fields of `span`, with its field set; `None` for a span without metadata or not made
+    /// where the record spans are (then fields are recorded by name).
+    fn of(
+        span: &tracing::Span,
+    ) -> Option<(&'static LateFields, &'static tracing::field::FieldSet)> {
+        static FIELDS: std::sync::OnceLock<Option<LateFields>> = std::sync::OnceLock::new();
+        let meta = span.metadata()?;
+        let fields = meta.fields();
+        let late = FIELDS
+            .get_or_init(|| {
+                let [a, b, c] = Late::ALL.map(|l| fields.field(l.name()));
+                Some(LateFields([a?, b?, c?]))
+            })
+            .as_ref()?;
+        // A field belongs to the callsite it was looked up in.
+        (late.0[0].callsite() == meta.callsite()).then_some((late, fields))
+    }
+
+    fn get(&self, which: Late) -> &tracing::field::Field {
+        &self.0[which as usize]
+    }
+}
+
+/// Records one of the [`Late`] fields in a record's span.
+fn record_late(span: &tracing::Span, which: Late, value: &str) {
+    match LateFields::of(span) {
+        Some((late, _)) => span.record(late.get(which), value),
+        None => span.record(which.name(), value),
+    };
 }
 
 fn push_failure(report: &mut BatchReport, sequence: &str) {

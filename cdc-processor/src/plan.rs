@@ -10,6 +10,7 @@
 use crate::config::{DEFAULT_MAX_REQUEST_SIZE, MAX_ENTRIES_PER_REQUEST};
 use crate::ports::PreparedEntry;
 use cdc_models::Table;
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -71,11 +72,15 @@ pub fn plan(entries: &[PreparedEntry], limits: &PlanLimits) -> Vec<Vec<usize>> {
     let mut first_open = 0usize;
     for (i, e) in entries.iter().enumerate() {
         let table = e.ordering_key.table();
-        let row = e.row_key();
-        let min = match row {
+        // The key's slot, found once: read now, written below.
+        let key_slot = e.row_key().map(|key| last_of_key.entry((table, key)));
+        let min = match &key_slot {
             None => last_of_table.get(&table).map_or(0, |r| r + 1),
-            Some(key) => {
-                let after_key = last_of_key.get(&(table, key)).map_or(0, |r| r + 1);
+            Some(slot) => {
+                let after_key = match slot {
+                    Entry::Occupied(o) => o.get() + 1,
+                    Entry::Vacant(_) => 0,
+                };
                 let after_barrier = barrier_of_table.get(&table).map_or(0, |r| r + 1);
                 after_key.max(after_barrier)
             }
@@ -102,9 +107,12 @@ pub fn plan(entries: &[PreparedEntry], limits: &PlanLimits) -> Vec<Vec<usize>> {
         reqs[r].bytes += e.size;
         let t = last_of_table.entry(table).or_insert(r);
         *t = (*t).max(r);
-        match row {
-            Some(key) => {
-                last_of_key.insert((table, key), r);
+        match key_slot {
+            Some(Entry::Occupied(mut o)) => {
+                o.insert(r);
+            }
+            Some(Entry::Vacant(v)) => {
+                v.insert(r);
             }
             None => {
                 barrier_of_table.insert(table, r);

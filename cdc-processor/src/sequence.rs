@@ -1,5 +1,6 @@
 //! Kinesis sequence numbers, compared as numbers.
 
+use crate::text::ShortStr;
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 use std::fmt;
@@ -16,9 +17,12 @@ use std::fmt;
 /// assert!(a < b);
 /// assert!("0x1".parse::<SequenceNumber>().is_err());
 /// ```
+///
+/// Held inline up to 62 digits ([`ShortStr`]): copying a real one allocates nothing and makes no
+/// atomic operation.
 #[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct SequenceNumber(std::sync::Arc<str>);
+pub struct SequenceNumber(ShortStr);
 
 /// Maximum number of digits Kinesis uses.
 pub const MAX_DIGITS: usize = 129;
@@ -31,12 +35,12 @@ pub struct InvalidSequenceNumber(&'static str);
 impl SequenceNumber {
     /// The digits without leading zeros (`"0"` for zero).
     pub fn as_str(&self) -> &str {
-        &self.0
+        self.0.as_str()
     }
 
-    /// The digits without leading zeros, shared (no copy).
-    pub fn shared(&self) -> std::sync::Arc<str> {
-        self.0.clone()
+    /// The digits without leading zeros, as a [`ShortStr`].
+    pub fn text(&self) -> &ShortStr {
+        &self.0
     }
 }
 
@@ -54,7 +58,7 @@ impl std::str::FromStr for SequenceNumber {
         if digits.len() > MAX_DIGITS {
             return Err(InvalidSequenceNumber("more than 129 digits"));
         }
-        Ok(SequenceNumber(std::sync::Arc::from(digits)))
+        Ok(SequenceNumber(ShortStr::new(digits)))
     }
 }
 
@@ -67,16 +71,14 @@ impl TryFrom<String> for SequenceNumber {
 
 impl From<SequenceNumber> for String {
     fn from(s: SequenceNumber) -> String {
-        s.0.to_string()
+        s.0.into()
     }
 }
 
 impl Ord for SequenceNumber {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.0
-            .len()
-            .cmp(&other.0.len())
-            .then_with(|| self.0.cmp(&other.0))
+        let (a, b) = (self.0.as_bytes(), other.0.as_bytes());
+        a.len().cmp(&b.len()).then_with(|| a.cmp(b))
     }
 }
 
@@ -88,7 +90,7 @@ impl PartialOrd for SequenceNumber {
 
 impl fmt::Display for SequenceNumber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 

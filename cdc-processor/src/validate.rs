@@ -21,6 +21,7 @@ use crate::error::{ErrorCode, RecordError};
 use crate::formats::normalize::{self, Level};
 use crate::formats::object::{self, json_type};
 use crate::formats::{DebeziumSchema, RawChange, SourceFormat};
+use crate::text::ShortStr;
 use cdc_models::{AnyImage, AnyKey, ColumnKind, FieldMeta, Operation, Table};
 use chrono::{DateTime, Utc};
 use serde::de::value::MapDeserializer;
@@ -68,7 +69,7 @@ pub struct Change {
     /// When it happened at the source.
     pub timestamp: DateTime<Utc>,
     /// Source transaction id.
-    pub transaction_id: Option<String>,
+    pub transaction_id: Option<ShortStr>,
     /// Whether it comes from a snapshot.
     pub snapshot: bool,
     /// The format it was read from.
@@ -135,7 +136,7 @@ pub(crate) struct Envelope {
     pub(crate) format: SourceFormat,
     pub(crate) operation: Operation,
     pub(crate) timestamp: Option<DateTime<Utc>>,
-    pub(crate) transaction_id: Option<String>,
+    pub(crate) transaction_id: Option<ShortStr>,
     pub(crate) snapshot: bool,
     pub(crate) before_has_placeholder_nulls: bool,
 }
@@ -1349,7 +1350,7 @@ mod tests {
     use super::*;
     use crate::formats::{decode, Decoded, FormatOptions};
     use crate::sequence::Position;
-    use std::sync::Arc;
+    use crate::text::ShortStr;
 
     #[test]
     fn debezium_placeholders_are_found_anywhere() {
@@ -1477,8 +1478,8 @@ mod tests {
 
     fn pointer() -> RecordPointer {
         RecordPointer {
-            stream: Arc::from("s"),
-            shard: Arc::from("shard"),
+            stream: ShortStr::from("s"),
+            shard: ShortStr::from("shard"),
             position: Position {
                 sequence: "1".parse().unwrap(),
                 sub_sequence: None,

@@ -7,11 +7,11 @@ use cdc_models::{Operation, Table};
 use cdc_processor::decode::RecordPointer;
 use cdc_processor::formats::{decode, AckReason, Decoded, FormatOptions, SourceFormat};
 use cdc_processor::sequence::{Position, SequenceNumber};
+use cdc_processor::text::ShortStr;
 use cdc_processor::validate::{validate, Change, Completeness, ValidateOptions};
 use cdc_processor::{ErrorCode, RecordError};
 use common::{example, fixture};
 use serde_json::{json, Value};
-use std::sync::Arc;
 
 #[derive(Debug)]
 enum Out {
@@ -21,8 +21,8 @@ enum Out {
 
 fn pointer() -> RecordPointer {
     RecordPointer {
-        stream: Arc::from("stream"),
-        shard: Arc::from("shardId-000000000000"),
+        stream: ShortStr::from("stream"),
+        shard: ShortStr::from("shardId-000000000000"),
         position: Position {
             sequence: "1".parse().unwrap(),
             sub_sequence: None,

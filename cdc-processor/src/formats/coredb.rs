@@ -9,6 +9,7 @@ use super::{json_str, non_null, parse_error, parse_timestamp, string_or_number};
 use super::{Cow, SourceFormat};
 use super::{Decoded, Fields, RawChange};
 use crate::error::RecordError;
+use crate::text::ShortStr;
 use cdc_models::Operation;
 use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
@@ -52,7 +53,7 @@ pub(crate) struct Members<'a> {
 pub(crate) struct Header {
     pub(crate) operation: Operation,
     pub(crate) timestamp: DateTime<Utc>,
-    pub(crate) transaction_id: Option<String>,
+    pub(crate) transaction_id: Option<ShortStr>,
     pub(crate) snapshot: bool,
 }
 

@@ -14,6 +14,7 @@ pub mod normalize;
 pub(crate) mod object;
 
 use crate::error::{ErrorCode, RecordError};
+use crate::text::ShortStr;
 use cdc_models::Operation;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -123,7 +124,7 @@ pub struct RawChange<'a> {
     /// When it happened at the source (commit time when the format carries it).
     pub timestamp: Option<DateTime<Utc>>,
     /// Source transaction id.
-    pub transaction_id: Option<String>,
+    pub transaction_id: Option<ShortStr>,
     /// Whether the change comes from a snapshot.
     pub snapshot: bool,
     /// The row before the change (`None`: not sent).
@@ -255,12 +256,12 @@ pub(crate) fn json_error(what: &str, e: &serde_json::Error) -> RecordError {
 }
 
 /// Reads a string-or-number field (transaction ids) as text, exactly as written.
-pub(crate) fn string_or_number(raw: &RawValue) -> Option<String> {
+pub(crate) fn string_or_number(raw: &RawValue) -> Option<ShortStr> {
     let text = raw.get();
     if text.starts_with('"') {
-        serde_json::from_str::<String>(text).ok()
+        json_str(raw).map(|s| ShortStr::new(&s))
     } else if text != "null" && !text.starts_with(['{', '[', 't', 'f']) {
-        Some(text.to_string())
+        Some(ShortStr::new(text))
     } else {
         None
     }
