@@ -1,6 +1,6 @@
-//! [`ShortStr`]: the text a record's pointer and outcome carry (stream ARN, shard id, sequence
-//! number), held inline when short so that copying it per record costs neither an allocation nor
-//! an atomic operation.
+//! [`ShortStr`]: the text a record's pointer, change and outcome carry (stream ARN, shard id,
+//! sequence number, transaction id), held inline when short so that copying it per record costs
+//! neither an allocation nor an atomic operation.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::borrow::Borrow;
