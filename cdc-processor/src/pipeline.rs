@@ -32,7 +32,7 @@ use crate::ports::{
     CheckpointKey, CheckpointStore, DeadLetter, DeadLetterError, DeadLetterSink, KinesisPointer,
     PreparedEntry, PublishOutcome, Publisher,
 };
-use crate::sequence::{Position, SequenceNumber};
+use crate::sequence::{Position, PositionRef, SequenceNumber};
 use crate::text::ShortStr;
 use crate::transform;
 use crate::validate::{self, Change, ValidateOptions};
@@ -56,7 +56,7 @@ struct Seen {
 impl Seen {
     /// `false` when the position was seen before; `true` when it was not, and the unit about to
     /// be pushed (at `units.len()`) holds it.
-    fn insert(&mut self, p: At<'_>, units: &[Unit], inputs: &[Input<'_>]) -> bool {
+    fn insert(&mut self, p: PositionRef<'_>, units: &[Unit], inputs: &[Input<'_>]) -> bool {
         match self.max.and_then(|i| units.get(i)?.at(inputs)) {
             Some(m) if p <= m => !units.iter().any(|u| u.at(inputs) == Some(p)),
             _ => {
@@ -287,7 +287,7 @@ enum State {
 impl Unit {
     /// The unit's position, from its input's sequence number (without a copy of it: a copy is an
     /// atomic increment and decrement per record); `None` when that sequence number is invalid.
-    fn at<'i>(&self, inputs: &'i [Input<'_>]) -> Option<At<'i>> {
+    fn at<'i>(&self, inputs: &'i [Input<'_>]) -> Option<PositionRef<'i>> {
         let sequence = inputs.get(self.input)?.sequence.as_ref().ok()?;
         Some((sequence, self.sub_sequence))
     }
@@ -345,15 +345,6 @@ struct Decoding {
     buffer: Vec<u8>,
     /// Where each record's base64 data is decoded.
     data: Vec<u8>,
-}
-
-/// A position in a shard, borrowed: the sequence number of a unit's input and the unit's
-/// sub-sequence number. Ordered as [`Position`] is.
-type At<'i> = (&'i SequenceNumber, Option<u64>);
-
-/// A position, borrowed.
-fn at(p: &Position) -> At<'_> {
-    (&p.sequence, p.sub_sequence)
 }
 
 /// One user record in flight.
@@ -841,7 +832,9 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
             Ok(data) => (None, deaggregate(data)),
         };
         if single.is_none() && aggregated.is_empty() {
-            let skipped = shard.checkpoint.is_some_and(|c| (sequence, None) <= at(c));
+            let skipped = shard
+                .checkpoint
+                .is_some_and(|c| (sequence, None) <= c.borrowed());
             out.units.push(Unit {
                 input: index,
                 event_id: Some(shard.hasher.event_id(sequence.as_str(), None)),
@@ -884,7 +877,7 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
                 span,
                 state: State::Skipped,
             };
-            if shard.checkpoint.is_some_and(|c| position <= at(c))
+            if shard.checkpoint.is_some_and(|c| position <= c.borrowed())
                 || !out.seen.insert(position, &out.units, inputs)
             {
                 out.units.push(unit);
@@ -961,39 +954,15 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
             let captured =
                 |name: &str| Table::from_name(name).filter(|t| self.config.table(*t).captured);
             if let Some(read) = crate::one_pass::read(data, &captured, &self.validate_options) {
-                let (format, operation, table) = (
-                    SourceFormat::CoredbTrigger,
+                identify(unit, SourceFormat::CoredbTrigger);
+                unit.operation = Some(read.envelope.operation.as_str());
+                record_late(
+                    &unit.span,
+                    Late::Operation,
                     read.envelope.operation.as_str(),
-                    read.table.name(),
                 );
-                unit.format = Some(format);
-                unit.operation = Some(operation);
-                unit.table = Some(table);
-                // The three at once: one call, one log line with the `log` fallback.
-                match LateFields::of(&unit.span) {
-                    Some((late, fields)) => {
-                        unit.span.record_all(&fields.value_set(&[
-                            (
-                                late.get(Late::SourceFormat),
-                                Some(&format.as_str() as &dyn tracing::Value),
-                            ),
-                            (
-                                late.get(Late::Operation),
-                                Some(&operation as &dyn tracing::Value),
-                            ),
-                            (late.get(Late::Table), Some(&table as &dyn tracing::Value)),
-                        ]));
-                    }
-                    None => {
-                        for (which, value) in [
-                            (Late::SourceFormat, format.as_str()),
-                            (Late::Operation, operation),
-                            (Late::Table, table),
-                        ] {
-                            unit.span.record(which.name(), value);
-                        }
-                    }
-                }
+                unit.table = Some(read.table.name());
+                record_late(&unit.span, Late::Table, read.table.name());
                 return validate::assemble(
                     read.table,
                     read.envelope,
@@ -1130,13 +1099,14 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
         let Some(target) = position(prefix.max) else {
             return;
         };
-        if prefix.durable.as_ref().is_some_and(|d| target <= at(d)) {
+        if prefix
+            .durable
+            .as_ref()
+            .is_some_and(|d| target <= d.borrowed())
+        {
             return;
         }
-        let target = Position {
-            sequence: target.0.clone(),
-            sub_sequence: target.1,
-        };
+        let target = Position::from_borrowed(target);
         match self.checkpoints.advance(key, &target).await {
             Ok(_) => prefix.durable = Some(target),
             Err(e) => {
@@ -1145,7 +1115,7 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
                 let first = units
                     .iter()
                     .position(|u| match (u.at(inputs), durable) {
-                        (Some(p), Some(d)) => p > at(d),
+                        (Some(p), Some(d)) => p > d.borrowed(),
                         (Some(_), None) => true,
                         (None, _) => false,
                     })
@@ -1196,11 +1166,9 @@ impl Late {
 struct LateFields([tracing::field::Field; 3]);
 
 impl LateFields {
-    /// The fields of `span`, with its field set; `None` for a span without metadata or not made
-    /// where the record spans are (then fields are recorded by name).
-    fn of(
-        span: &tracing::Span,
-    ) -> Option<(&'static LateFields, &'static tracing::field::FieldSet)> {
+    /// The fields of `span`; `None` for a span without metadata or not made where the record
+    /// spans are (then fields are recorded by name).
+    fn of(span: &tracing::Span) -> Option<&'static LateFields> {
         static FIELDS: std::sync::OnceLock<Option<LateFields>> = std::sync::OnceLock::new();
         let meta = span.metadata()?;
         let fields = meta.fields();
@@ -1211,7 +1179,7 @@ impl LateFields {
             })
             .as_ref()?;
         // A field belongs to the callsite it was looked up in.
-        (late.0[0].callsite() == meta.callsite()).then_some((late, fields))
+        (late.0[0].callsite() == meta.callsite()).then_some(late)
     }
 
     fn get(&self, which: Late) -> &tracing::field::Field {
@@ -1222,7 +1190,7 @@ impl LateFields {
 /// Records one of the [`Late`] fields in a record's span.
 fn record_late(span: &tracing::Span, which: Late, value: &str) {
     match LateFields::of(span) {
-        Some((late, _)) => span.record(late.get(which), value),
+        Some(late) => span.record(late.get(which), value),
         None => span.record(which.name(), value),
     };
 }

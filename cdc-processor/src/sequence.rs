@@ -111,6 +111,26 @@ pub struct Position {
     pub sub_sequence: Option<u64>,
 }
 
+/// A position, borrowed: a sequence number held elsewhere and a sub-sequence number. Ordered as
+/// [`Position`] is (the pipeline compares positions of its inputs without copying their sequence
+/// numbers).
+pub(crate) type PositionRef<'a> = (&'a SequenceNumber, Option<u64>);
+
+impl Position {
+    /// This position, borrowed.
+    pub(crate) fn borrowed(&self) -> PositionRef<'_> {
+        (&self.sequence, self.sub_sequence)
+    }
+
+    /// An owned copy of a borrowed position.
+    pub(crate) fn from_borrowed((sequence, sub_sequence): PositionRef<'_>) -> Position {
+        Position {
+            sequence: sequence.clone(),
+            sub_sequence,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
