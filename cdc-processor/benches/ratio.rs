@@ -3,7 +3,11 @@
 //! (the time least disturbed by other work). `pipeline` (criterion) gives rates with confidence
 //! intervals; this gives the ratio the goal is about. See docs/benchmarks.md.
 //!
-//! `cargo bench -p cdc-processor --bench ratio [-- ROUNDS]`
+//! `cargo bench -p cdc-processor --bench ratio [-- ROUNDS] [--batch RECORDS]`
+//!
+//! `--batch` sets the records per Lambda batch (default 1,000; the deployed template's
+//! `KinesisBatchSize` defaults to 100). `scripts/bench-layouts.sh` runs it over several random
+//! code layouts.
 
 #[path = "data.rs"]
 mod data;
@@ -14,7 +18,8 @@ use data::Fmt;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-const BATCH: usize = 1000;
+/// Records per batch unless `--batch` says otherwise.
+const DEFAULT_BATCH: usize = 1000;
 
 fn fastest(times: &[Duration]) -> f64 {
     times
@@ -25,10 +30,21 @@ fn fastest(times: &[Duration]) -> f64 {
 }
 
 fn main() {
-    let rounds: usize = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(200);
+    let mut rounds = 200;
+    let mut batch = DEFAULT_BATCH;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--batch" {
+            batch = args
+                .next()
+                .and_then(|n| n.parse().ok())
+                .filter(|&n| n > 0)
+                .expect("--batch takes a number of records");
+        } else if let Ok(n) = arg.parse() {
+            rounds = n;
+        }
+        // Anything else is cargo's (`--bench`).
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("a current-thread runtime");
@@ -36,10 +52,10 @@ fn main() {
         .into_iter()
         .flat_map(|table| Fmt::ALL.map(move |fmt| (fmt, table)))
         .map(|(fmt, table)| {
-            let event = data::event(&data::records(fmt, table, BATCH));
+            let event = data::event(&data::records(fmt, table, batch));
             let pipeline = data::pipeline(Redaction::Disabled);
             let report = rt.block_on(pipeline.process_lenient_event(&event, "ratio"));
-            assert_eq!(report.counts.published, BATCH as u64);
+            assert_eq!(report.counts.published, batch as u64);
             (fmt, table, event, pipeline)
         })
         .collect();
@@ -60,6 +76,7 @@ fn main() {
             }
         }
     }
+    println!("{batch} records per batch, {rounds} rounds");
     println!(
         "| batch | baseline ns/record | typed ns/record | typed ÷ baseline, fastest | typed ÷ baseline, median round |"
     );
@@ -77,8 +94,8 @@ fn main() {
             "| {} {} | {:.0} | {:.0} | {:.2}× | {:.2}× |",
             fmt.name(),
             table.name(),
-            b * 1e9 / BATCH as f64,
-            p * 1e9 / BATCH as f64,
+            b * 1e9 / batch as f64,
+            p * 1e9 / batch as f64,
             b / p,
             paired[paired.len() / 2]
         );

@@ -262,11 +262,18 @@ enum Data<'e> {
 }
 
 impl Input<'_> {
-    /// The sequence number as received, for the report: shared with the parsed one when they are
+    /// The sequence number as received, for the report: a copy of the parsed one when they are
     /// the same text (no leading zeros), which is every real Kinesis sequence number.
+    ///
+    /// The parsed text is always the received one without its leading zeros (every `Input` is
+    /// built that way), so the two are the same text exactly when they are of the same length;
+    /// comparing lengths spares a comparison of the digits per record.
     fn reported_sequence(&self) -> ShortStr {
         match &self.sequence {
-            Ok(s) if s.text().as_bytes() == self.raw_sequence.as_bytes() => s.text().clone(),
+            Ok(s) if s.text().len() == self.raw_sequence.len() => {
+                debug_assert_eq!(s.as_str(), self.raw_sequence);
+                s.text().clone()
+            }
             _ => ShortStr::from(self.raw_sequence),
         }
     }

@@ -68,6 +68,19 @@ impl ShortStr {
         }
     }
 
+    /// The text's length in bytes (without the UTF-8 check [`Self::as_str`] makes).
+    pub fn len(&self) -> usize {
+        match &self.0 {
+            Repr::Inline { len, .. } => usize::from(*len),
+            Repr::Shared(s) => s.len(),
+        }
+    }
+
+    /// Whether the text is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// The text.
     pub fn as_str(&self) -> &str {
         match &self.0 {
@@ -215,6 +228,7 @@ mod tests {
             let s = ShortStr::from(a.as_str());
             assert_eq!(s.as_str(), a);
             assert_eq!(s.as_bytes(), a.as_bytes());
+            assert_eq!((s.len(), s.is_empty()), (a.len(), a.is_empty()));
             assert_eq!(s.clone(), s);
             assert_eq!(s, *a.as_str());
             assert_eq!(hash_of(&s), hash_of(a.as_str()));

@@ -500,15 +500,31 @@ async fn events_validate_against_the_generated_event_schemas() {
 
 #[tokio::test]
 async fn sequence_numbers_are_compared_as_numbers() {
-    // 129-digit and shorter sequence numbers in one shard, and an invalid one.
-    let mut event = kinesis_event(vec![user_insert(0), user_insert(1), user_insert(2)]);
-    event.records[0].kinesis.sequence_number = "9".repeat(56);
-    event.records[1].kinesis.sequence_number = format!("1{}", "0".repeat(128));
-    event.records[2].kinesis.sequence_number = "12x".into();
+    // 129-digit and shorter sequence numbers in one shard, an invalid one, and one with leading
+    // zeros (the same number as the 56 nines, so not published again).
+    let mut event = kinesis_event(vec![
+        user_insert(0),
+        user_insert(1),
+        user_insert(2),
+        user_insert(3),
+    ]);
+    let received = [
+        "9".repeat(56),
+        format!("1{}", "0".repeat(128)),
+        "12x".into(),
+        format!("000{}", "9".repeat(56)),
+    ];
+    for (r, s) in event.records.iter_mut().zip(&received) {
+        r.kinesis.sequence_number = s.clone();
+    }
     let p = pipeline(redacting_config());
     let report = p.process_kinesis_event(&event, "test").await;
     assert_eq!(report.counts.published, 2);
+    assert_eq!(report.counts.skipped, 1);
     assert_eq!(report.counts.dead_lettered[&ErrorCode::ParseError], 1);
+    // The report carries each sequence number as received, leading zeros included.
+    let reported: Vec<&str> = report.records.iter().map(|r| &*r.sequence_number).collect();
+    assert_eq!(reported, received.each_ref().map(String::as_str));
     let cp = p.checkpoints().get(&key()).unwrap();
     assert_eq!(cp.sequence.as_str().len(), 129);
     // A 57-digit number is below the 129-digit checkpoint although it sorts after it as text.
