@@ -4,14 +4,22 @@
 //! Per shard, in order:
 //!
 //! 1. load the shard's checkpoint (a failure reports every record of the shard: `STATE_ERROR`);
-//! 2. decode every record (base64, KPL, format, validation, projection, redaction, entry);
-//!    records at or below the checkpoint (and repeated positions) are skipped;
+//!
+//! then, a window of records at a time (about 100 entries, a whole number of requests; a batch of
+//! the template's default size is one window):
+//!
+//! 2. decode the window's records (base64, KPL, format, validation, projection, redaction,
+//!    entry); records at or below the checkpoint (and repeated positions) are skipped;
 //! 3. dead-letter the non-retryable failures (`PARSE_ERROR`, `VALIDATION_ERROR`,
 //!    `ENTRY_TOO_LARGE`); a retryable one (`TRANSFORMATION_ERROR`) is reported;
 //! 4. publish the entries in the requests of the [`crate::plan`]; an entry EventBridge rejects
 //!    is dead-lettered (`EVENTBRIDGE_ERROR`), one still failing after the publisher's retries
 //!    is reported;
 //! 5. after each request, move the checkpoint past the records resolved so far, in order.
+//!
+//! Windows keep a large batch's entries from all being held at once (memory, and a window's
+//! entries are published while still in the cache); they change nothing about order: windows are
+//! taken one after another, and every request of a window is sent before the next window's.
 //!
 //! A reported record is reported together with every later record of its shard in the batch
 //! (Lambda resumes from the lowest reported sequence number, so per-key order holds); later
@@ -235,6 +243,13 @@ impl Original<'_> {
     }
 }
 
+/// Entries a shard's window holds before it is planned and published (rounded up to whole
+/// requests; see the [module docs](self)). A Lambda batch of the template's default
+/// size (100 records) is one window; a larger one is taken in windows of this size, so that its
+/// entries are published while they are still in the cache and a batch's memory is bounded by
+/// the window (docs/benchmarks.md, "Windows").
+const WINDOW_ENTRIES: usize = 100;
+
 /// One Kinesis record (or raw record) of a batch.
 struct Input<'e> {
     /// Stream ARN (or local stream name) and shard id, as the record carries them (the
@@ -343,11 +358,15 @@ struct ShardContext<'a> {
 
 /// A shard's records as they are decoded.
 struct Decoding {
+    /// Every unit of the shard so far.
     units: Vec<Unit>,
-    /// The entries of the units in [`State::Entry`], in unit order.
+    /// The entries of the current window's units in [`State::Entry`], in unit order.
     prepared: Vec<PreparedEntry>,
+    /// The window's entries as they are taken into requests (kept for its memory).
+    slots: Vec<Option<PreparedEntry>>,
     seen: Seen,
     dropped_columns: u64,
+    put_events_requests: u64,
     /// Where each entry's detail is written (see [`event::build_with_buffer`]).
     buffer: Vec<u8>,
     /// Where each record's base64 data is decoded.
@@ -584,12 +603,19 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
             }
         };
 
-        // 1. Decode everything (CPU only).
+        // The shard's records are taken a window at a time: decoded (CPU only), their failures
+        // dead-lettered, their entries planned and published, the checkpoint advanced; then the
+        // next window. A window holds about `WINDOW_ENTRIES` entries, so a large batch's entries
+        // (each with its detail) are never all held at once: what a window writes is still in
+        // the cache when it is planned, published and freed, and memory stays bounded by the
+        // window, not the batch (docs/benchmarks.md, "Windows").
         let mut decoding = Decoding {
             units: Vec::with_capacity(inputs.len()),
-            prepared: Vec::with_capacity(inputs.len()),
+            prepared: Vec::with_capacity(WINDOW_ENTRIES.min(inputs.len()) + 1),
+            slots: Vec::new(),
             seen: Seen::default(),
             dropped_columns: 0,
+            put_events_requests: 0,
             buffer: Vec::new(),
             data: Vec::new(),
         };
@@ -599,109 +625,45 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
             hasher: ShardHasher::new(&key.stream, &key.shard),
             checkpoint: checkpoint.as_ref(),
         };
-        for i in 0..inputs.len() {
-            self.expand(i, inputs, &shard_context, &mut decoding);
-        }
-        let Decoding {
-            mut units,
-            mut prepared,
-            dropped_columns,
-            ..
-        } = decoding;
-        report.counts.dropped_columns += dropped_columns;
-
+        // A window ends on a whole number of full requests.
+        let per_request = self.limits.max_entries.max(1);
+        let window_full = |d: &Decoding| {
+            d.prepared.len() >= WINDOW_ENTRIES && d.prepared.len() % per_request == 0
+        };
         // The first unit reported to Lambda; it and every later unit are reported.
-        let mut min_failed = units.len();
-        for (i, u) in units.iter_mut().enumerate() {
-            if let State::Error(e) = &u.state {
-                if e.code.is_retryable() {
-                    let reason = e.to_string();
-                    let sequence = inputs[u.input].raw_sequence;
-                    record_event!(warn, shard, sequence, u, code = %e.code, error = %e.message, "retryable failure");
-                    u.state = State::Failed(reason);
-                    min_failed = min_failed.min(i);
-                }
-            }
-        }
-
-        // 2. Dead letters of the non-retryable failures before the first reported unit.
-        let failing: Vec<usize> = (0..min_failed)
-            .filter(|&i| matches!(units[i].state, State::Error(_)))
-            .collect();
-        self.dead_letter(&failing, inputs, key, &mut units, &mut min_failed)
-            .await;
-
-        // 3. Publish in the plan's requests, advancing the checkpoint after each.
+        let mut min_failed = usize::MAX;
         let mut prefix = Prefix {
             end: 0,
             max: None,
-            durable: checkpoint,
+            durable: checkpoint.clone(),
         };
-        // Entries were prepared in unit order, so those of the units before the first reported
-        // one are a prefix of them.
-        let mut entry_units = Vec::with_capacity(prepared.len());
-        for (i, u) in units.iter_mut().enumerate().take(min_failed) {
-            if let State::Entry(k) = u.state {
-                debug_assert_eq!(k, entry_units.len(), "entries are prepared in unit order");
-                u.state = State::Pending;
-                entry_units.push(i);
+        let mut next = 0;
+        while next < inputs.len() {
+            let window_start = decoding.units.len();
+            decoding.prepared.clear();
+            while next < inputs.len() && !window_full(&decoding) {
+                self.expand(next, inputs, &shard_context, &mut decoding);
+                next += 1;
             }
+            self.settle_window(
+                key,
+                shard,
+                inputs,
+                window_start,
+                &mut decoding,
+                &mut prefix,
+                &mut min_failed,
+            )
+            .await;
         }
-        prepared.truncate(entry_units.len());
-        let entries = prepared;
-        let requests = plan::plan(&entries, &self.limits);
-        let mut slots: Vec<Option<PreparedEntry>> = entries.into_iter().map(Some).collect();
-        for request in requests {
-            let mut batch = Vec::with_capacity(request.len());
-            let mut batch_units = Vec::with_capacity(request.len());
-            for k in request {
-                let entry = slots[k].take().expect("each entry is planned once");
-                if entry_units[k] < min_failed {
-                    batch_units.push(entry_units[k]);
-                    batch.push(entry);
-                }
-            }
-            if batch.is_empty() {
-                continue;
-            }
-            let outcomes = self.publisher.publish(&batch).await;
-            report.counts.put_events_requests += 1;
-            let mut rejected = Vec::new();
-            for (j, &u) in batch_units.iter().enumerate() {
-                let outcome = outcomes
-                    .get(j)
-                    .cloned()
-                    .unwrap_or_else(|| PublishOutcome::Failed {
-                        code: "MissingOutcome".into(),
-                        message: format!(
-                            "the publisher returned {} outcomes for {} entries",
-                            outcomes.len(),
-                            batch.len()
-                        ),
-                    });
-                let unit = &mut units[u];
-                match outcome {
-                    PublishOutcome::Published => unit.state = State::Published,
-                    PublishOutcome::Rejected { code, message } => {
-                        unit.state = State::Error(RecordError::new(
-                            ErrorCode::EventbridgeError,
-                            format!("EventBridge rejected the entry: {code}: {message}"),
-                        ));
-                        rejected.push(u);
-                    }
-                    PublishOutcome::Failed { code, message } => {
-                        let sequence = inputs[unit.input].raw_sequence;
-                        record_event!(warn, shard, sequence, unit, code = %code, error = %message, "publish failed after retries");
-                        unit.state = State::Failed(format!("EventBridge: {code}: {message}"));
-                        min_failed = min_failed.min(u);
-                    }
-                }
-            }
-            self.dead_letter(&rejected, inputs, key, &mut units, &mut min_failed)
-                .await;
-            self.advance(key, &units, inputs, &mut prefix, &mut min_failed)
-                .await;
-        }
+        let Decoding {
+            units,
+            dropped_columns,
+            put_events_requests,
+            ..
+        } = decoding;
+        report.counts.dropped_columns += dropped_columns;
+        report.counts.put_events_requests += put_events_requests;
         self.advance(key, &units, inputs, &mut prefix, &mut min_failed)
             .await;
 
@@ -765,6 +727,116 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
                 disposition,
             });
         }
+    }
+
+    /// Ends one window of a shard's units (`units[window_start..]`, whose entries are
+    /// `decoding.prepared`): retryable failures reported, the other failures before the first
+    /// reported unit dead-lettered, the entries before it published in the plan's requests, the
+    /// checkpoint advanced after each.
+    #[allow(clippy::too_many_arguments)]
+    async fn settle_window(
+        &self,
+        key: &CheckpointKey,
+        shard: &ShortStr,
+        inputs: &[Input<'_>],
+        window_start: usize,
+        decoding: &mut Decoding,
+        prefix: &mut Prefix,
+        min_failed: &mut usize,
+    ) {
+        let units = &mut decoding.units;
+        for (i, u) in units.iter_mut().enumerate().skip(window_start) {
+            if let State::Error(e) = &u.state {
+                if e.code.is_retryable() {
+                    let reason = e.to_string();
+                    let sequence = inputs[u.input].raw_sequence;
+                    record_event!(warn, shard, sequence, u, code = %e.code, error = %e.message, "retryable failure");
+                    u.state = State::Failed(reason);
+                    *min_failed = (*min_failed).min(i);
+                }
+            }
+        }
+
+        // Dead letters of the non-retryable failures before the first reported unit.
+        let failing: Vec<usize> = (window_start..units.len().min(*min_failed))
+            .filter(|&i| matches!(units[i].state, State::Error(_)))
+            .collect();
+        self.dead_letter(&failing, inputs, key, units, min_failed)
+            .await;
+
+        // Publish in the plan's requests, advancing the checkpoint after each. Entries were
+        // prepared in unit order, so those of the units before the first reported one are a
+        // prefix of them.
+        let mut entry_units = Vec::with_capacity(decoding.prepared.len());
+        for (i, u) in units
+            .iter_mut()
+            .enumerate()
+            .take(*min_failed)
+            .skip(window_start)
+        {
+            if let State::Entry(k) = u.state {
+                debug_assert_eq!(k, entry_units.len(), "entries are prepared in unit order");
+                u.state = State::Pending;
+                entry_units.push(i);
+            }
+        }
+        decoding.prepared.truncate(entry_units.len());
+        let requests = plan::plan(&decoding.prepared, &self.limits);
+        // Both vectors keep their memory for the next window.
+        let mut slots = std::mem::take(&mut decoding.slots);
+        slots.extend(decoding.prepared.drain(..).map(Some));
+        for request in requests {
+            let mut batch = Vec::with_capacity(request.len());
+            let mut batch_units = Vec::with_capacity(request.len());
+            for k in request {
+                let entry = slots[k].take().expect("each entry is planned once");
+                if entry_units[k] < *min_failed {
+                    batch_units.push(entry_units[k]);
+                    batch.push(entry);
+                }
+            }
+            if batch.is_empty() {
+                continue;
+            }
+            let outcomes = self.publisher.publish(&batch).await;
+            let mut rejected = Vec::new();
+            for (j, &u) in batch_units.iter().enumerate() {
+                let outcome = outcomes
+                    .get(j)
+                    .cloned()
+                    .unwrap_or_else(|| PublishOutcome::Failed {
+                        code: "MissingOutcome".into(),
+                        message: format!(
+                            "the publisher returned {} outcomes for {} entries",
+                            outcomes.len(),
+                            batch.len()
+                        ),
+                    });
+                let unit = &mut units[u];
+                match outcome {
+                    PublishOutcome::Published => unit.state = State::Published,
+                    PublishOutcome::Rejected { code, message } => {
+                        unit.state = State::Error(RecordError::new(
+                            ErrorCode::EventbridgeError,
+                            format!("EventBridge rejected the entry: {code}: {message}"),
+                        ));
+                        rejected.push(u);
+                    }
+                    PublishOutcome::Failed { code, message } => {
+                        let sequence = inputs[unit.input].raw_sequence;
+                        record_event!(warn, shard, sequence, unit, code = %code, error = %message, "publish failed after retries");
+                        unit.state = State::Failed(format!("EventBridge: {code}: {message}"));
+                        *min_failed = (*min_failed).min(u);
+                    }
+                }
+            }
+            decoding.put_events_requests += 1;
+            self.dead_letter(&rejected, inputs, key, units, min_failed)
+                .await;
+            self.advance(key, units, inputs, prefix, min_failed).await;
+        }
+        slots.clear();
+        decoding.slots = slots;
     }
 
     /// Turns one Kinesis record into its user records' units.

@@ -236,6 +236,106 @@ async fn a_failed_publish_reports_that_record_and_every_later_one() {
     assert_eq!(published_names(&p2)[0], "User 4");
 }
 
+/// A change of the users row `id` named `name`.
+fn user_named(id: usize, name: &str) -> Vec<u8> {
+    insert_example(
+        "users",
+        &[
+            ("id", json!(format!("00000000-0000-4000-8000-{id:012}"))),
+            ("name", json!(name)),
+        ],
+    )
+}
+
+#[tokio::test]
+async fn a_batch_of_many_windows_keeps_order_dead_letters_and_failures() {
+    // 350 records, several windows: bad records in three of them (one on each side of the first
+    // window's end), one row changed in every window, and a publish that fails in the fourth.
+    let bad = [5, 99, 100, 101, 250];
+    let hot = [10, 110, 210, 310];
+    let mut records: Vec<Vec<u8>> = (0..350).map(user_insert).collect();
+    for i in bad {
+        records[i] = b"{not json".to_vec();
+    }
+    for i in hot {
+        records[i] = user_named(10, &format!("User {i}"));
+    }
+    let publisher = MemoryPublisher::with_outcomes(|e| {
+        if e.detail.contains("User 320\"") {
+            PublishOutcome::Failed {
+                code: "ThrottlingException".into(),
+                message: "Rate exceeded".into(),
+            }
+        } else {
+            PublishOutcome::Published
+        }
+    });
+    let p = pipeline_with(redacting_config(), publisher);
+    let report = p
+        .process_kinesis_event(&kinesis_event(records), "test")
+        .await;
+
+    // Everything before the failure that is good is published, in order (the hot row's changes
+    // too); the bad records are dead-lettered; the failure and every later record are reported.
+    let expected: Vec<String> = (0..320)
+        .filter(|i| !bad.contains(i))
+        .map(|i| format!("User {i}"))
+        .collect();
+    let names = published_names(&p);
+    assert_eq!(names[..expected.len()], expected);
+    // Entries after the failed one in its own request went out with it (and are reported, so
+    // retried); no later request was sent.
+    let same_request: Vec<String> = (321..330).map(|i| format!("User {i}")).collect();
+    assert!(
+        same_request.starts_with(&names[expected.len()..]),
+        "{:?}",
+        &names[expected.len()..]
+    );
+    assert_eq!(report.counts.published, 315);
+    assert_eq!(report.counts.dead_lettered[&ErrorCode::ParseError], 5);
+    let letters: Vec<String> = p
+        .dead_letters()
+        .letters()
+        .iter()
+        .map(|l| l.kinesis.sequence_number.clone().unwrap())
+        .collect();
+    assert_eq!(letters, bad.map(seq));
+    assert_eq!(report.counts.failed, 30);
+    assert_eq!(
+        report.batch_item_failures,
+        (320..350).map(seq).collect::<Vec<_>>()
+    );
+    assert_eq!(report.counts.records_in, 350);
+    assert_eq!(
+        p.checkpoints().get(&key()).unwrap().sequence.as_str(),
+        seq(319).trim_start_matches('0')
+    );
+    // Requests stay within the limit and full: windows end on whole requests.
+    let requests = p.publisher().requests();
+    assert!(requests.iter().all(|&n| n <= 10), "{requests:?}");
+    assert_eq!(
+        u64::try_from(requests.len()).unwrap(),
+        report.counts.put_events_requests
+    );
+}
+
+#[tokio::test]
+async fn a_thousand_distinct_changes_take_a_hundred_requests() {
+    let p = pipeline(redacting_config());
+    let report = p
+        .process_kinesis_event(&kinesis_event((0..1000).map(user_insert).collect()), "test")
+        .await;
+    assert_eq!(report.counts.published, 1000);
+    assert_eq!(report.counts.put_events_requests, 100);
+    assert!(p.publisher().requests().iter().all(|&n| n == 10));
+    let names = published_names(&p);
+    assert_eq!(names.len(), 1000);
+    assert!(names
+        .iter()
+        .enumerate()
+        .all(|(i, n)| *n == format!("User {i}")));
+}
+
 #[tokio::test]
 async fn a_dead_letter_that_cannot_be_written_is_reported_never_dropped() {
     let p = pipeline(redacting_config());
