@@ -628,7 +628,7 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
         // A window ends on a whole number of full requests.
         let per_request = self.limits.max_entries.max(1);
         let window_full = |d: &Decoding| {
-            d.prepared.len() >= WINDOW_ENTRIES && d.prepared.len() % per_request == 0
+            d.prepared.len() >= WINDOW_ENTRIES && d.prepared.len().is_multiple_of(per_request)
         };
         // The first unit reported to Lambda; it and every later unit are reported.
         let mut min_failed = usize::MAX;
