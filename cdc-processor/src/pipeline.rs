@@ -247,7 +247,7 @@ impl Original<'_> {
 /// requests; see the [module docs](self)). A Lambda batch of the template's default
 /// size (100 records) is one window; a larger one is taken in windows of this size, so that its
 /// entries are published while they are still in the cache and a batch's memory is bounded by
-/// the window (docs/benchmarks.md, "Windows").
+/// the window (docs/benchmarks.md, "What changed", windows).
 const WINDOW_ENTRIES: usize = 100;
 
 /// One Kinesis record (or raw record) of a batch.
@@ -608,7 +608,7 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
         // next window. A window holds about `WINDOW_ENTRIES` entries, so a large batch's entries
         // (each with its detail) are never all held at once: what a window writes is still in
         // the cache when it is planned, published and freed, and memory stays bounded by the
-        // window, not the batch (docs/benchmarks.md, "Windows").
+        // window, not the batch (docs/benchmarks.md, "What changed", windows).
         let mut decoding = Decoding {
             units: Vec::with_capacity(inputs.len()),
             prepared: Vec::with_capacity(WINDOW_ENTRIES.min(inputs.len()) + 1),
@@ -667,7 +667,7 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
         self.advance(key, &units, inputs, &mut prefix, &mut min_failed)
             .await;
 
-        // 4. Report.
+        // Report, in unit order.
         for (i, u) in units.into_iter().enumerate() {
             let input = &inputs[u.input];
             let disposition = if i >= min_failed {
