@@ -249,9 +249,10 @@ fn user_named(id: usize, name: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn a_batch_of_many_windows_keeps_order_dead_letters_and_failures() {
-    // 350 records, several windows: bad records in three of them (one on each side of the first
-    // window's end), one row changed in every window, and a publish that fails in the fourth.
-    let bad = [5, 99, 100, 101, 250];
+    // 350 records, several windows (a window ends at its 100th entry; bad records make none):
+    // bad records in three of them (99 the last of the first window, 102 the first of the
+    // second), one row changed in every window, and a publish that fails in the fourth.
+    let bad = [5, 99, 102, 250, 251];
     let hot = [10, 110, 210, 310];
     let mut records: Vec<Vec<u8>> = (0..350).map(user_insert).collect();
     for i in bad {
