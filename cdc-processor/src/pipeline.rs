@@ -640,7 +640,10 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
         let mut next = 0;
         while next < inputs.len() {
             let window_start = decoding.units.len();
-            decoding.prepared.clear();
+            debug_assert!(
+                decoding.prepared.is_empty(),
+                "a settled window leaves no entries"
+            );
             while next < inputs.len() && !window_full(&decoding) {
                 self.expand(next, inputs, &shard_context, &mut decoding);
                 next += 1;

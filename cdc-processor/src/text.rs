@@ -70,10 +70,7 @@ impl ShortStr {
 
     /// The text's length in bytes (without the UTF-8 check [`Self::as_str`] makes).
     pub fn len(&self) -> usize {
-        match &self.0 {
-            Repr::Inline { len, .. } => usize::from(*len),
-            Repr::Shared(s) => s.len(),
-        }
+        self.as_bytes().len()
     }
 
     /// Whether the text is empty.

@@ -24,13 +24,34 @@ fn key() -> CheckpointKey {
 }
 
 fn user_insert(i: usize) -> Vec<u8> {
+    user_named(i, &format!("User {i}"))
+}
+
+/// A change of the users row `id` named `name`.
+fn user_named(id: usize, name: &str) -> Vec<u8> {
     insert_example(
         "users",
         &[
-            ("id", json!(format!("00000000-0000-4000-8000-{i:012}"))),
-            ("name", json!(format!("User {i}"))),
+            ("id", json!(format!("00000000-0000-4000-8000-{id:012}"))),
+            ("name", json!(name)),
         ],
     )
+}
+
+/// A publisher that fails (throttled, after its retries) the entry of the user named `name`
+/// and publishes every other one.
+fn throttled_at(name: &'static str) -> MemoryPublisher {
+    let needle = format!("{name}\"");
+    MemoryPublisher::with_outcomes(move |e| {
+        if e.detail.contains(&needle) {
+            PublishOutcome::Failed {
+                code: "ThrottlingException".into(),
+                message: "Rate exceeded".into(),
+            }
+        } else {
+            PublishOutcome::Published
+        }
+    })
 }
 
 fn published_names(p: &MemPipeline) -> Vec<String> {
@@ -187,17 +208,7 @@ fn base64_of(bytes: &[u8]) -> String {
 
 #[tokio::test]
 async fn a_failed_publish_reports_that_record_and_every_later_one() {
-    let publisher = MemoryPublisher::with_outcomes(|e| {
-        if e.detail.contains("User 4\"") {
-            PublishOutcome::Failed {
-                code: "ThrottlingException".into(),
-                message: "Rate exceeded".into(),
-            }
-        } else {
-            PublishOutcome::Published
-        }
-    });
-    let p = pipeline_with(redacting_config(), publisher);
+    let p = pipeline_with(redacting_config(), throttled_at("User 4"));
     let report = p
         .process_kinesis_event(&kinesis_event((0..25).map(user_insert).collect()), "test")
         .await;
@@ -236,17 +247,6 @@ async fn a_failed_publish_reports_that_record_and_every_later_one() {
     assert_eq!(published_names(&p2)[0], "User 4");
 }
 
-/// A change of the users row `id` named `name`.
-fn user_named(id: usize, name: &str) -> Vec<u8> {
-    insert_example(
-        "users",
-        &[
-            ("id", json!(format!("00000000-0000-4000-8000-{id:012}"))),
-            ("name", json!(name)),
-        ],
-    )
-}
-
 #[tokio::test]
 async fn a_batch_of_many_windows_keeps_order_dead_letters_and_failures() {
     // 350 records, several windows (a window ends at its 100th entry; bad records make none):
@@ -261,17 +261,7 @@ async fn a_batch_of_many_windows_keeps_order_dead_letters_and_failures() {
     for i in hot {
         records[i] = user_named(10, &format!("User {i}"));
     }
-    let publisher = MemoryPublisher::with_outcomes(|e| {
-        if e.detail.contains("User 320\"") {
-            PublishOutcome::Failed {
-                code: "ThrottlingException".into(),
-                message: "Rate exceeded".into(),
-            }
-        } else {
-            PublishOutcome::Published
-        }
-    });
-    let p = pipeline_with(redacting_config(), publisher);
+    let p = pipeline_with(redacting_config(), throttled_at("User 320"));
     let report = p
         .process_kinesis_event(&kinesis_event(records), "test")
         .await;
