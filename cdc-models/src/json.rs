@@ -33,7 +33,14 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
 /// nearly all need no escaping.
 #[inline]
 pub fn needs_escape(s: &str) -> bool {
-    s.bytes().fold(false, |found, b| {
+    needs_escape_bytes(s.as_bytes())
+}
+
+/// [`needs_escape`] over the bytes of a text (for text held as bytes, without checking it is
+/// UTF-8 first).
+#[inline]
+pub fn needs_escape_bytes(s: &[u8]) -> bool {
+    s.iter().fold(false, |found, &b| {
         found | (b < 0x20) | (b == b'"') | (b == b'\\')
     })
 }

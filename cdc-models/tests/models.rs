@@ -419,3 +419,18 @@ fn dyn_image_checks_nulls_keys_and_completeness() {
         Err(cdc_models::ImageError::MissingColumns { .. })
     ));
 }
+
+#[test]
+fn boxed_and_unboxed_deserialization_agree_for_every_table() {
+    for table in Table::ALL {
+        let row = example(table.name());
+        let image = cdc_models::AnyImage::deserialize(*table, &row).unwrap();
+        let boxed = cdc_models::AnyImage::deserialize_boxed(*table, &row).unwrap();
+        assert_eq!(*boxed, image, "{table}");
+        assert_eq!(boxed.table(), *table);
+        // Both refuse the same rows.
+        let wrong = serde_json::json!("not a row");
+        assert!(cdc_models::AnyImage::deserialize(*table, &wrong).is_err());
+        assert!(cdc_models::AnyImage::deserialize_boxed(*table, &wrong).is_err());
+    }
+}

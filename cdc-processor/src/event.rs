@@ -5,9 +5,11 @@
 use crate::config::DETAIL_TYPE;
 use crate::error::{ErrorCode, RecordError};
 use crate::ports::{OrderingKey, PreparedEntry};
+use crate::text::ShortStr;
 use crate::transform::Redacted;
 use crate::validate::{Change, Image};
 use cdc_models::{json, DETAIL_VERSION};
+use std::borrow::Borrow;
 
 /// What the event builder needs besides the change.
 #[derive(Clone, Debug)]
@@ -43,8 +45,8 @@ pub fn entry_size(
 /// The detail is written directly (generated `write_json` for images and keys, the fast writers of
 /// [`cdc_models::json`] for the rest): the same bytes `serde_json` writes for the documented
 /// structure (a test keeps a `serde` model of it as the oracle), without its per-field overhead.
-pub fn build(
-    change: &Redacted<Change>,
+pub fn build<C: Borrow<Change>>(
+    change: &Redacted<C>,
     options: &EventOptions,
 ) -> Result<PreparedEntry, RecordError> {
     build_with_buffer(change, options, &mut Vec::new())
@@ -54,12 +56,12 @@ pub fn build(
 /// it into a string of its exact size: the pipeline reuses one buffer for a whole batch, so a
 /// record costs one allocation of the detail's size instead of a larger guess that often needs
 /// the allocator's slower paths.
-pub fn build_with_buffer(
-    change: &Redacted<Change>,
+pub fn build_with_buffer<C: Borrow<Change>>(
+    change: &Redacted<C>,
     options: &EventOptions,
     buffer: &mut Vec<u8>,
 ) -> Result<PreparedEntry, RecordError> {
-    let c = change.value();
+    let c: &Change = change.value().borrow();
     let columns = |i: &Option<Image>| {
         i.as_ref()
             .map_or(0, |i| i.image.as_dyn().present_bits().count_ones() as usize)
@@ -74,15 +76,15 @@ pub fn build_with_buffer(
         )
     };
     out.extend_from_slice(b"{\"version\":");
-    json::write_str(out, DETAIL_VERSION);
+    write_plain(out, DETAIL_VERSION.as_bytes());
     out.extend_from_slice(b",\"eventId\":");
-    json::write_str(out, &c.pointer.event_id);
+    write_plain(out, c.pointer.event_id.as_bytes());
     out.extend_from_slice(b",\"eventType\":");
     json::write_str(out, change.event_type());
     out.extend_from_slice(b",\"table\":");
-    json::write_str(out, c.table.name());
+    write_plain(out, c.table.name().as_bytes());
     out.extend_from_slice(b",\"operation\":");
-    json::write_str(out, c.operation.as_str());
+    write_plain(out, c.operation.as_str().as_bytes());
     out.extend_from_slice(b",\"timestamp\":");
     json::write_datetime(out, &c.timestamp);
     for (name, image) in [
@@ -101,7 +103,7 @@ pub fn build_with_buffer(
     ] {
         out.extend_from_slice(name);
         match image {
-            Some(i) => json::write_str(out, i.completeness.as_str()),
+            Some(i) => write_plain(out, i.completeness.as_str().as_bytes()),
             None => out.extend_from_slice(b"null"),
         }
     }
@@ -120,24 +122,24 @@ pub fn build_with_buffer(
         }
         json::write_str(out, column);
         out.push(b':');
-        json::write_str(out, policy.as_str());
+        write_plain(out, policy.as_str().as_bytes());
     }
     out.extend_from_slice(b"},\"metadata\":{\"transactionId\":");
     match &c.transaction_id {
-        Some(t) => json::write_str(out, t),
+        Some(t) => write_text(out, t),
         None => out.extend_from_slice(b"null"),
     }
     out.extend_from_slice(b",\"sequenceNumber\":");
-    json::write_str(out, c.pointer.position.sequence.as_str());
+    write_plain(out, c.pointer.position.sequence.text().as_bytes());
     out.extend_from_slice(b",\"subSequenceNumber\":");
     match c.pointer.position.sub_sequence {
         Some(n) => json::write_u64(out, n),
         None => out.extend_from_slice(b"null"),
     }
     out.extend_from_slice(b",\"shardId\":");
-    json::write_str(out, &c.pointer.shard);
+    write_text(out, &c.pointer.shard);
     out.extend_from_slice(b",\"sourceFormat\":");
-    json::write_str(out, c.format.as_str());
+    write_plain(out, c.format.as_str().as_bytes());
     out.extend_from_slice(b",\"snapshot\":");
     json::write_bool(out, c.snapshot);
     if !c.dropped_columns.is_empty() {
@@ -186,6 +188,35 @@ pub fn build_with_buffer(
         size,
         ordering_key,
     })
+}
+
+/// Writes a text known to need no JSON escaping, quoted, without scanning it: the names this
+/// crate and the generated models define (tables, operations, formats, policies, completeness,
+/// the detail version), an event id's hex digits and a sequence number's decimal digits. Debug
+/// builds check it.
+#[inline]
+fn write_plain(out: &mut Vec<u8>, text: &[u8]) {
+    debug_assert!(
+        !json::needs_escape_bytes(text),
+        "{:?} needs escaping",
+        String::from_utf8_lossy(text)
+    );
+    out.reserve(text.len() + 2);
+    out.push(b'"');
+    out.extend_from_slice(text);
+    out.push(b'"');
+}
+
+/// Writes a [`ShortStr`] (a shard id, a transaction id) as a JSON string, checking for
+/// characters to escape on its bytes instead of reading it as `&str` first (a UTF-8 check);
+/// one that needs escaping is written by [`json::write_str`].
+#[inline]
+fn write_text(out: &mut Vec<u8>, text: &ShortStr) {
+    if json::needs_escape_bytes(text.as_bytes()) {
+        json::write_str(out, text.as_str());
+    } else {
+        write_plain(out, text.as_bytes());
+    }
 }
 
 trait ClassifyName {
@@ -334,7 +365,12 @@ mod tests {
                 ] {
                     let record = json!({"table": table.name(), "operation": op,
                         "timestamp": "2026-11-25T10:14:31.120456+02:00",
-                        "transaction_id": if n % 2 == 0 { json!(n) } else { Value::Null },
+                        // Texts that need escaping in some of them (`write_text`'s other way).
+                        "transaction_id": match n % 4 {
+                            0 | 2 => json!(n),
+                            1 => json!("tx \"é\\\u{1}"),
+                            _ => Value::Null,
+                        },
                         "before": before, "after": after});
                     let bytes = serde_json::to_vec(&record).unwrap();
                     let Decoded::Change(raw) =
@@ -344,7 +380,11 @@ mod tests {
                     };
                     let pointer = RecordPointer {
                         stream: ShortStr::from("arn:aws:kinesis:eu-west-1:1:stream/s"),
-                        shard: ShortStr::from("shardId-000000000001"),
+                        shard: ShortStr::from(if n % 4 == 1 {
+                            "shard \"é\\\n"
+                        } else {
+                            "shardId-000000000001"
+                        }),
                         position: Position {
                             sequence: "49590338271490256608559692538361571095921575989136588898"
                                 .parse()
@@ -356,10 +396,21 @@ mod tests {
                     let change =
                         validate::validate(raw, *table, pointer, &ValidateOptions::default())
                             .unwrap_or_else(|e| panic!("{table} {op}: {e}"));
+                    // The pipeline's way (in place, borrowed) writes the same entry.
+                    let mut in_place = change.clone();
+                    let borrowed = transform::apply_in_place(
+                        &mut in_place,
+                        config.table(*table),
+                        config.redaction(),
+                    )
+                    .unwrap();
+                    let borrowed_entry =
+                        build_with_buffer(&borrowed, &options, &mut b"leftover".to_vec()).unwrap();
                     let redacted =
                         transform::apply(change, config.table(*table), config.redaction()).unwrap();
                     let entry = build(&redacted, &options).unwrap();
                     assert_eq!(entry.detail, oracle(&redacted), "{table} {op}");
+                    assert_eq!(borrowed_entry, entry, "{table} {op}");
                     // The ordering key is the table and the key's JSON in the detail.
                     assert_eq!(entry.ordering_key.table(), *table);
                     let detail: serde_json::Value = serde_json::from_str(&entry.detail).unwrap();

@@ -992,11 +992,11 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
         unit: &mut Unit,
         out: &mut Decoding,
     ) -> State {
-        let (table, change) = match self.read_change(data, pointer, unit) {
-            Ok(read) => read,
+        let mut change = match self.read_change(data, pointer, unit) {
+            Ok(change) => change,
             Err(state) => return state,
         };
-        let settings = self.config.table(table);
+        let settings = self.config.table(change.table);
         if !change.dropped_columns.is_empty() {
             out.dropped_columns += change.dropped_columns.len() as u64;
             let (shard, sequence) = (
@@ -1005,10 +1005,12 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
             );
             record_event!(warn, shard, sequence, unit, columns = ?change.dropped_columns, "dropped source columns unknown to the schema");
         }
-        let redacted = match transform::apply(change, settings, self.config.redaction()) {
-            Ok(r) => r,
-            Err(e) => return State::Error(e),
-        };
+        // In place: a change is a few hundred bytes, not worth moving (docs/benchmarks.md).
+        let redacted =
+            match transform::apply_in_place(&mut change, settings, self.config.redaction()) {
+                Ok(r) => r,
+                Err(e) => return State::Error(e),
+            };
         match event::build_with_buffer(&redacted, &self.event_options, &mut out.buffer) {
             Ok(entry) => {
                 out.prepared.push(entry);
@@ -1018,7 +1020,7 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
         }
     }
 
-    /// Decode → validate: the record's table (captured) and typed change, or how it ends.
+    /// Decode → validate: the record's typed change (of a captured table), or how it ends.
     ///
     /// The CoreDB trigger format's common shape is read in one pass ([`crate::one_pass`], the
     /// same results in less time); every other record, and any that pass declines, the general
@@ -1028,7 +1030,7 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
         data: &[u8],
         pointer: RecordPointer,
         unit: &mut Unit,
-    ) -> Result<(Table, Change), State> {
+    ) -> Result<Change, State> {
         if matches!(
             self.format_options.forced,
             None | Some(SourceFormat::CoredbTrigger)
@@ -1053,7 +1055,6 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
                     read.dropped_columns,
                     pointer,
                 )
-                .map(|change| (read.table, change))
                 .map_err(State::Error);
             }
         }
@@ -1080,9 +1081,7 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
         if !self.config.table(table).captured {
             return Err(State::Acknowledged(AckReason::TableNotCaptured));
         }
-        validate::validate(raw, table, pointer, &self.validate_options)
-            .map(|change| (table, change))
-            .map_err(State::Error)
+        validate::validate(raw, table, pointer, &self.validate_options).map_err(State::Error)
     }
 
     /// Sends the dead letters of these units (in `State::Error`); a unit whose letter cannot be

@@ -393,8 +393,8 @@ impl<'a> ImageReader<'a> {
             schema,
             after: which == "after",
         };
-        let image = AnyImage::deserialize(self.table, FastImage { de, ctx: &mut ctx })?;
-        Ok((ctx.columns > 0).then(|| Box::new(image)))
+        let image = AnyImage::deserialize_boxed(self.table, FastImage { de, ctx: &mut ctx })?;
+        Ok((ctx.columns > 0).then_some(image))
     }
 
     fn schema(&mut self) -> Result<Option<&DebeziumSchema>, RecordError> {
@@ -779,7 +779,7 @@ fn deserialize(
 ) -> Result<Box<AnyImage>, serde_json::Error> {
     let fields = table.meta().fields;
     let iter = cols.iter().map(|(i, v)| (fields[*i].name, v.raw()));
-    AnyImage::deserialize(table, MapDeserializer::<_, serde_json::Error>::new(iter)).map(Box::new)
+    AnyImage::deserialize_boxed(table, MapDeserializer::<_, serde_json::Error>::new(iter))
 }
 
 /// Whether the value's JSON type differs from what the column's Rust type reads (cheap: looks at

@@ -702,6 +702,17 @@ pub(crate) fn registry(tables: &[TableSchema], settings: &Settings) -> String {
                 }
             }
 
+            /// Deserializes an image of `table` into a box.
+            ///
+            /// The same as boxing [`AnyImage::deserialize`]'s result, without moving the whole
+            /// enum (the size of the largest table's image) through the result and into the box:
+            /// only the table's own image is moved.
+            pub fn deserialize_boxed<'de, D: ::serde::Deserializer<'de>>(table: Table, deserializer: D) -> ::std::result::Result<::std::boxed::Box<Self>, D::Error> {
+                match table {
+                    #( Table::#variants => <#mods::#images as ::serde::Deserialize>::deserialize(deserializer).map(|image| ::std::boxed::Box::new(AnyImage::#variants(image))), )*
+                }
+            }
+
             /// The table of this image.
             pub fn table(&self) -> Table {
                 match self { #( AnyImage::#variants(_) => Table::#variants, )* }

@@ -1318,6 +1318,482 @@ impl AnyImage {
             }
         }
     }
+    /// Deserializes an image of `table` into a box.
+    ///
+    /// The same as boxing [`AnyImage::deserialize`]'s result, without moving the whole
+    /// enum (the size of the largest table's image) through the result and into the box:
+    /// only the table's own image is moved.
+    pub fn deserialize_boxed<'de, D: ::serde::Deserializer<'de>>(
+        table: Table,
+        deserializer: D,
+    ) -> ::std::result::Result<::std::boxed::Box<Self>, D::Error> {
+        match table {
+            Table::AbandonmentStats => {
+                <abandonment_stats::AbandonmentStatImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(
+                        AnyImage::AbandonmentStats(image),
+                    ))
+            }
+            Table::AgentAvailability => {
+                <agent_availability::AgentAvailabilityImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(
+                        AnyImage::AgentAvailability(image),
+                    ))
+            }
+            Table::AgentBreaks => {
+                <agent_breaks::AgentBreakImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(AnyImage::AgentBreaks(image)))
+            }
+            Table::AgentCertifications => {
+                <agent_certifications::AgentCertificationImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(
+                        AnyImage::AgentCertifications(image),
+                    ))
+            }
+            Table::AgentGroupMembers => {
+                <agent_group_members::AgentGroupMemberImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(
+                        AnyImage::AgentGroupMembers(image),
+                    ))
+            }
+            Table::AgentGroups => {
+                <agent_groups::AgentGroupImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(AnyImage::AgentGroups(image)))
+            }
+            Table::AgentIntervalStats => {
+                <agent_interval_stats::AgentIntervalStatImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(
+                        AnyImage::AgentIntervalStats(image),
+                    ))
+            }
+            Table::AgentMetrics => {
+                <agent_metrics::AgentMetricImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(AnyImage::AgentMetrics(image)))
+            }
+            Table::AgentSchedules => {
+                <agent_schedules::AgentScheduleImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(AnyImage::AgentSchedules(image)))
+            }
+            Table::AgentSkills => {
+                <agent_skills::AgentSkillImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(AnyImage::AgentSkills(image)))
+            }
+            Table::AgentStateHistory => {
+                <agent_state_history::AgentStateHistoryEntryImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(
+                        AnyImage::AgentStateHistory(image),
+                    ))
+            }
+            Table::AgentStates => {
+                <agent_states::AgentStateImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(AnyImage::AgentStates(image)))
+            }
+            Table::Agents => {
+                <agents::AgentImage as ::serde::Deserialize>::deserialize(deserializer)
+                    .map(|image| ::std::boxed::Box::new(AnyImage::Agents(image)))
+            }
+            Table::ApiKeys => {
+                <api_keys::ApiKeyImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(AnyImage::ApiKeys(image)))
+            }
+            Table::AuditEntries => {
+                <audit_entries::AuditEntryImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(AnyImage::AuditEntries(image)))
+            }
+            Table::BusinessHours => {
+                <business_hours::BusinessHoursImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(AnyImage::BusinessHours(image)))
+            }
+            Table::CallLegs => {
+                <call_legs::CallLegImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(AnyImage::CallLegs(image)))
+            }
+            Table::CallTransfers => {
+                <call_transfers::CallTransferImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(AnyImage::CallTransfers(image)))
+            }
+            Table::Callbacks => {
+                <callbacks::CallbackImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(AnyImage::Callbacks(image)))
+            }
+            Table::Calls => {
+                <calls::CallImage as ::serde::Deserialize>::deserialize(deserializer)
+                    .map(|image| ::std::boxed::Box::new(AnyImage::Calls(image)))
+            }
+            Table::ChatMessages => {
+                <chat_messages::ChatMessageImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(AnyImage::ChatMessages(image)))
+            }
+            Table::Chats => {
+                <chats::ChatImage as ::serde::Deserialize>::deserialize(deserializer)
+                    .map(|image| ::std::boxed::Box::new(AnyImage::Chats(image)))
+            }
+            Table::Consents => {
+                <consents::ConsentImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(AnyImage::Consents(image)))
+            }
+            Table::CsatSummaries => {
+                <csat_summaries::CsatSummaryImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(AnyImage::CsatSummaries(image)))
+            }
+            Table::CustomerAddresses => {
+                <customer_addresses::CustomerAddressImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(
+                        AnyImage::CustomerAddresses(image),
+                    ))
+            }
+            Table::Customers => {
+                <customers::CustomerImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(AnyImage::Customers(image)))
+            }
+            Table::DailyAgentSummaries => {
+                <daily_agent_summaries::DailyAgentSummaryImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(
+                        AnyImage::DailyAgentSummaries(image),
+                    ))
+            }
+            Table::DailyQueueSummaries => {
+                <daily_queue_summaries::DailyQueueSummaryImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(
+                        AnyImage::DailyQueueSummaries(image),
+                    ))
+            }
+            Table::DataRetentionPolicies => {
+                <data_retention_policies::DataRetentionPolicyImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(
+                        AnyImage::DataRetentionPolicies(image),
+                    ))
+            }
+            Table::Departments => {
+                <departments::DepartmentImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(AnyImage::Departments(image)))
+            }
+            Table::Dispositions => {
+                <dispositions::DispositionImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(AnyImage::Dispositions(image)))
+            }
+            Table::DoNotCallEntries => {
+                <do_not_call_entries::DoNotCallEntryImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(
+                        AnyImage::DoNotCallEntries(image),
+                    ))
+            }
+            Table::Emails => {
+                <emails::EmailImage as ::serde::Deserialize>::deserialize(deserializer)
+                    .map(|image| ::std::boxed::Box::new(AnyImage::Emails(image)))
+            }
+            Table::Holidays => {
+                <holidays::HolidayImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(AnyImage::Holidays(image)))
+            }
+            Table::InteractionNotes => {
+                <interaction_notes::InteractionNoteImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(
+                        AnyImage::InteractionNotes(image),
+                    ))
+            }
+            Table::Interactions => {
+                <interactions::InteractionImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(AnyImage::Interactions(image)))
+            }
+            Table::Invoices => {
+                <invoices::InvoiceImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(AnyImage::Invoices(image)))
+            }
+            Table::IvrMenus => {
+                <ivr_menus::IvrMenuImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(AnyImage::IvrMenus(image)))
+            }
+            Table::KpiDefinitions => {
+                <kpi_definitions::KpiDefinitionImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(AnyImage::KpiDefinitions(image)))
+            }
+            Table::LoginAttempts => {
+                <login_attempts::LoginAttemptImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(AnyImage::LoginAttempts(image)))
+            }
+            Table::OrderItems => {
+                <order_items::OrderItemImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(AnyImage::OrderItems(image)))
+            }
+            Table::Orders => {
+                <orders::OrderImage as ::serde::Deserialize>::deserialize(deserializer)
+                    .map(|image| ::std::boxed::Box::new(AnyImage::Orders(image)))
+            }
+            Table::OverflowRules => {
+                <overflow_rules::OverflowRuleImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(AnyImage::OverflowRules(image)))
+            }
+            Table::Payments => {
+                <payments::PaymentImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(AnyImage::Payments(image)))
+            }
+            Table::Permissions => {
+                <permissions::PermissionImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(AnyImage::Permissions(image)))
+            }
+            Table::PhoneNumbers => {
+                <phone_numbers::PhoneNumberImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(AnyImage::PhoneNumbers(image)))
+            }
+            Table::QueueIntervalStats => {
+                <queue_interval_stats::QueueIntervalStatImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(
+                        AnyImage::QueueIntervalStats(image),
+                    ))
+            }
+            Table::QueueMemberships => {
+                <queue_memberships::QueueMembershipImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(
+                        AnyImage::QueueMemberships(image),
+                    ))
+            }
+            Table::QueueMetrics => {
+                <queue_metrics::QueueMetricImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(AnyImage::QueueMetrics(image)))
+            }
+            Table::QueuePriorities => {
+                <queue_priorities::QueuePriorityImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(
+                        AnyImage::QueuePriorities(image),
+                    ))
+            }
+            Table::QueueThresholds => {
+                <queue_thresholds::QueueThresholdImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(
+                        AnyImage::QueueThresholds(image),
+                    ))
+            }
+            Table::Queues => {
+                <queues::QueueImage as ::serde::Deserialize>::deserialize(deserializer)
+                    .map(|image| ::std::boxed::Box::new(AnyImage::Queues(image)))
+            }
+            Table::Recordings => {
+                <recordings::RecordingImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(AnyImage::Recordings(image)))
+            }
+            Table::RolePermissions => {
+                <role_permissions::RolePermissionImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(
+                        AnyImage::RolePermissions(image),
+                    ))
+            }
+            Table::Roles => {
+                <roles::RoleImage as ::serde::Deserialize>::deserialize(deserializer)
+                    .map(|image| ::std::boxed::Box::new(AnyImage::Roles(image)))
+            }
+            Table::RoutingRules => {
+                <routing_rules::RoutingRuleImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(AnyImage::RoutingRules(image)))
+            }
+            Table::ServiceLevelSnapshots => {
+                <service_level_snapshots::ServiceLevelSnapshotImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(
+                        AnyImage::ServiceLevelSnapshots(image),
+                    ))
+            }
+            Table::Shifts => {
+                <shifts::ShiftImage as ::serde::Deserialize>::deserialize(deserializer)
+                    .map(|image| ::std::boxed::Box::new(AnyImage::Shifts(image)))
+            }
+            Table::Sites => {
+                <sites::SiteImage as ::serde::Deserialize>::deserialize(deserializer)
+                    .map(|image| ::std::boxed::Box::new(AnyImage::Sites(image)))
+            }
+            Table::Skills => {
+                <skills::SkillImage as ::serde::Deserialize>::deserialize(deserializer)
+                    .map(|image| ::std::boxed::Box::new(AnyImage::Skills(image)))
+            }
+            Table::SlaPolicies => {
+                <sla_policies::SlaPolicyImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(AnyImage::SlaPolicies(image)))
+            }
+            Table::SlaReports => {
+                <sla_reports::SlaReportImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(AnyImage::SlaReports(image)))
+            }
+            Table::SmsMessages => {
+                <sms_messages::SmsMessageImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(AnyImage::SmsMessages(image)))
+            }
+            Table::Subscriptions => {
+                <subscriptions::SubscriptionImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(AnyImage::Subscriptions(image)))
+            }
+            Table::TeamMembers => {
+                <team_members::TeamMemberImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(AnyImage::TeamMembers(image)))
+            }
+            Table::Teams => {
+                <teams::TeamImage as ::serde::Deserialize>::deserialize(deserializer)
+                    .map(|image| ::std::boxed::Box::new(AnyImage::Teams(image)))
+            }
+            Table::Tenants => {
+                <tenants::TenantImage as ::serde::Deserialize>::deserialize(deserializer)
+                    .map(|image| ::std::boxed::Box::new(AnyImage::Tenants(image)))
+            }
+            Table::Transcripts => {
+                <transcripts::TranscriptImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(AnyImage::Transcripts(image)))
+            }
+            Table::UserPreferences => {
+                <user_preferences::UserPreferenceImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(
+                        AnyImage::UserPreferences(image),
+                    ))
+            }
+            Table::UserProfiles => {
+                <user_profiles::UserProfileImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(AnyImage::UserProfiles(image)))
+            }
+            Table::UserRoles => {
+                <user_roles::UserRoleImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(AnyImage::UserRoles(image)))
+            }
+            Table::UserSessions => {
+                <user_sessions::UserSessionImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(AnyImage::UserSessions(image)))
+            }
+            Table::Users => {
+                <users::UserImage as ::serde::Deserialize>::deserialize(deserializer)
+                    .map(|image| ::std::boxed::Box::new(AnyImage::Users(image)))
+            }
+            Table::Voicemails => {
+                <voicemails::VoicemailImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(AnyImage::Voicemails(image)))
+            }
+            Table::WallboardLayouts => {
+                <wallboard_layouts::WallboardLayoutImage as ::serde::Deserialize>::deserialize(
+                        deserializer,
+                    )
+                    .map(|image| ::std::boxed::Box::new(
+                        AnyImage::WallboardLayouts(image),
+                    ))
+            }
+        }
+    }
     /// The table of this image.
     pub fn table(&self) -> Table {
         match self {

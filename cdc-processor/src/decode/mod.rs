@@ -54,6 +54,11 @@ impl EventId {
         EventId(cdc_models::hex_text::encode16(bytes))
     }
 
+    /// The 32 hex digits as bytes (without the UTF-8 check [`Self::as_str`] makes).
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
     /// The 32 hex digits.
     pub fn as_str(&self) -> &str {
         match std::str::from_utf8(&self.0) {
