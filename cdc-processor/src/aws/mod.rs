@@ -9,9 +9,9 @@
 //! | [`sqs`](crate::aws::sqs) | [`DeadLetterSink`](crate::ports::DeadLetterSink): `SendMessageBatch` to the DLQ |
 //! | [`metrics`](crate::aws::metrics) | CloudWatch Embedded Metric Format lines on stdout |
 //! | [`lambda`](crate::aws::lambda) | the handler and the runtime loop |
-//! | [`health`](crate::aws::health) | the `health-check` function: bus, stream, tables, DLQ depth, checkpoint age |
-//! | [`redrive`](crate::aws::redrive) | the `dead-letter-processor` function: re-drives dead letters through the pipeline |
-//! | [`ops`](crate::aws::ops) | operator actions behind the `cdc-ops` CLI (checkpoints, dead letters) |
+//!
+//! The `health-check` and `dead-letter-processor` functions and the `cdc-ops` operator CLI are
+//! the `cdc-ops` crate, built on these adapters.
 //!
 //! Nothing here logs, measures or puts in an error message a column value: errors carry AWS error
 //! codes and messages, counts, sizes and Kinesis positions only.
@@ -19,11 +19,8 @@
 pub mod config;
 pub mod dynamodb;
 pub mod eventbridge;
-pub mod health;
 pub mod lambda;
 pub mod metrics;
-pub mod ops;
-pub mod redrive;
 pub mod sqs;
 
 use aws_smithy_runtime_api::client::result::SdkError;
@@ -124,7 +121,7 @@ where
 }
 
 /// Cuts a message to at most `max` bytes on a character boundary.
-pub(crate) fn truncate(s: &str, max: usize) -> String {
+pub fn truncate(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_string();
     }

@@ -3,17 +3,14 @@
 //! its EMF lines (`HealthCheckFailed` on every run), init without the HMAC key, and checks that
 //! time out against an endpoint that never answers.
 
-mod aws_support;
-mod common_ops;
-
+use crate::support::*;
 use anyhow::Result;
 use aws_sdk_dynamodb::types::AttributeValue;
+use cdc_ops::health::{handler, CheckStatus, HealthChecker, HealthReport, HealthStatus};
 use cdc_processor::aws::dynamodb::{checkpoint_id, encode_position, DynamoCheckpointStore};
-use cdc_processor::aws::health::{handler, CheckStatus, HealthChecker, HealthReport, HealthStatus};
 use cdc_processor::aws::metrics::MetricsSink;
 use cdc_processor::ports::{CheckpointKey, CheckpointStore};
 use cdc_processor::sequence::Position;
-use common_ops::*;
 use lambda_runtime::{Context as LambdaContext, LambdaEvent};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -49,11 +46,7 @@ async fn run(c: &HealthChecker) -> HealthReport {
     .expect("the handler returns a report")
 }
 
-fn find<'r>(
-    r: &'r HealthReport,
-    name: &str,
-    target: &str,
-) -> &'r cdc_processor::aws::health::CheckResult {
+fn find<'r>(r: &'r HealthReport, name: &str, target: &str) -> &'r cdc_ops::health::CheckResult {
     r.checks
         .iter()
         .find(|c| c.name == name && c.target.contains(target))
@@ -276,7 +269,7 @@ async fn missing_resources_fail_each_check_and_still_report() -> Result<()> {
 
     // A checkpoint table with the wrong key fails its check.
     let mut env = health_env(&s);
-    aws_support::create_table(&s.dynamodb(), "wrong-key-table", "id").await?;
+    crate::support::aws::create_table(&s.dynamodb(), "wrong-key-table", "id").await?;
     env.insert("CHECKPOINT_TABLE_NAME".into(), "wrong-key-table".into());
     let (c, _) = checker(&s, &env);
     let r = c.check().await;

@@ -46,27 +46,27 @@
 //! for a permanent reason is parked after `DLQ_MAX_ATTEMPTS` attempts in all (the first one by the
 //! processor).
 
-use super::config::{load_sdk_config, Clients, ConfigError, Settings, Variable};
-use super::dynamodb::DynamoCheckpointStore;
-use super::eventbridge::EventBridgePublisher;
-use super::lambda::{AppState, InitError};
-use super::metrics::MetricsSink;
-use super::ops::{emf_document, OpsVars};
-use crate::decode::kinesis::shard_id;
-use crate::decode::{deaggregate, LenientKinesisEvent, LenientKinesisRecord, RawInput};
-use crate::error::ErrorCode;
-use crate::formats::{self, Decoded, FormatOptions};
-use crate::pipeline::{BatchReport, Disposition, Pipeline, RecordOutcome};
-use crate::ports::{
-    Advance, CheckpointKey, CheckpointStore, DeadLetter, DeadLetterError, DeadLetterSink,
-    PreparedEntry, PublishOutcome, Publisher, SinkError, StateError,
-};
-use crate::sequence::Position;
+use crate::shared::{aws_error, emf_document, OpsVars};
 use aws_config::SdkConfig;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use aws_sdk_sqs::types::MessageAttributeValue;
 use base64::Engine;
 use cdc_models::Table;
+use cdc_processor::aws::config::{load_sdk_config, Clients, ConfigError, Settings, Variable};
+use cdc_processor::aws::dynamodb::DynamoCheckpointStore;
+use cdc_processor::aws::eventbridge::EventBridgePublisher;
+use cdc_processor::aws::lambda::{AppState, InitError};
+use cdc_processor::aws::metrics::MetricsSink;
+use cdc_processor::decode::kinesis::shard_id;
+use cdc_processor::decode::{deaggregate, LenientKinesisEvent, LenientKinesisRecord, RawInput};
+use cdc_processor::error::ErrorCode;
+use cdc_processor::formats::{self, Decoded, FormatOptions};
+use cdc_processor::pipeline::{BatchReport, Disposition, Pipeline, RecordOutcome};
+use cdc_processor::ports::{
+    Advance, CheckpointKey, CheckpointStore, DeadLetter, DeadLetterError, DeadLetterSink,
+    PreparedEntry, PublishOutcome, Publisher, SinkError, StateError,
+};
+use cdc_processor::sequence::Position;
 use chrono::Utc;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde::Serialize;
@@ -493,7 +493,7 @@ impl Redriver {
                 .kinesis
                 .sequence_number
                 .as_deref()
-                .map(str::parse::<crate::sequence::SequenceNumber>),
+                .map(str::parse::<cdc_processor::sequence::SequenceNumber>),
             letter.kinesis.sub_sequence_number,
         ) {
             (Some(Ok(sequence)), Some(n)) => Some(Position {
@@ -670,7 +670,7 @@ impl Redriver {
     ) -> Result<(), SinkError> {
         let body = serde_json::to_string(letter)
             .map_err(|e| SinkError(format!("dead letter not serializable: {e}")))?;
-        if body.len() + 1024 > super::sqs::MAX_MESSAGE_BYTES {
+        if body.len() + 1024 > cdc_processor::aws::sqs::MAX_MESSAGE_BYTES {
             return Err(SinkError(format!(
                 "dead letter is {} bytes, over the SQS message limit",
                 body.len()
@@ -712,7 +712,7 @@ impl Redriver {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| SinkError(super::ops::aws_error("SendMessage", &e).to_string()))
+            .map_err(|e| SinkError(aws_error("SendMessage", &e).to_string()))
     }
 
     /// Moves a body that is not a dead letter to the parking queue unchanged.
@@ -736,7 +736,7 @@ impl Redriver {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| SinkError(super::ops::aws_error("SendMessage", &e).to_string()))
+            .map_err(|e| SinkError(aws_error("SendMessage", &e).to_string()))
     }
 
     /// The EMF lines of one invocation: totals (dimension `FunctionName`) — `RedriveMessages`,
@@ -838,7 +838,7 @@ pub async fn handler(
 
 /// The function's main loop: JSON logs, init once, then serve SQS batches.
 pub async fn run() -> Result<(), Error> {
-    super::lambda::init_tracing();
+    cdc_processor::aws::lambda::init_tracing();
     let redriver = match Redriver::from_env().await {
         Ok(r) => r,
         Err(e) => {

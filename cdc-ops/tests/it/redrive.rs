@@ -4,15 +4,12 @@
 //! the DLQ with attempts + 1 and is parked at the max; a transient failure is reported for SQS to
 //! retry; a KPL aggregate's re-drive publishes only the dead-lettered user record.
 
-mod aws_support;
-mod common_ops;
-
+use crate::support::*;
 use anyhow::{Context, Result};
 use aws_lambda_events::event::sqs::SqsEvent;
-use cdc_processor::aws::redrive::{handler, RedriveOutcome, Redriver, REDRIVE_PROCESSOR};
+use cdc_ops::redrive::{handler, RedriveOutcome, Redriver, REDRIVE_PROCESSOR};
 use cdc_processor::decode::kpl::{aggregate, AggregatedRecord, Record};
 use cdc_processor::ports::DeadLetter;
-use common_ops::*;
 use lambda_runtime::{Context as LambdaContext, LambdaEvent};
 use serde_json::{json, Value};
 

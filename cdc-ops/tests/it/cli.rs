@@ -2,16 +2,13 @@
 //! `AWS_ENDPOINT_URL` and dummy credentials only (resource names are the SAM template's defaults,
 //! the DLQ URL is found by name), as an operator's shell would give it.
 
-mod aws_support;
-mod common_ops;
-
+use crate::support::*;
 use anyhow::{Context, Result};
+use cdc_ops::ops::queue_depth;
+use cdc_ops::redrive::REDRIVE_PROCESSOR;
 use cdc_processor::aws::dynamodb::{DynamoCheckpointStore, DynamoStateStore};
-use cdc_processor::aws::ops::queue_depth;
-use cdc_processor::aws::redrive::REDRIVE_PROCESSOR;
 use cdc_processor::ports::{CheckpointKey, CheckpointStore};
 use cdc_processor::sequence::Position;
-use common_ops::*;
 use serde_json::Value;
 use std::io::Write;
 use std::path::Path;

@@ -9,15 +9,16 @@
 use anyhow::{bail, Context, Result};
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use cdc_processor::aws::health::{human_duration, CheckStatus, HealthChecker, HealthStatus};
-use cdc_processor::aws::lambda::{handler as processor_handler, AppState};
-use cdc_processor::aws::metrics::MetricsSink;
-use cdc_processor::aws::ops::{
+use cdc_ops::health;
+use cdc_ops::health::{human_duration, CheckStatus, HealthChecker, HealthStatus};
+use cdc_ops::ops::{
     apply_reset, list_checkpoints, list_state, parse_position, peek_dead_letters, plan_reset,
     process_dead_letters, queue_url, CheckpointRow, DeadLetterSummary, ProcessedMessage,
 };
-use cdc_processor::aws::redrive::{self, RedriveOutcome, Redriver};
-use cdc_processor::aws::{health, http_client};
+use cdc_ops::redrive::{self, RedriveOutcome, Redriver};
+use cdc_processor::aws::http_client;
+use cdc_processor::aws::lambda::{handler as processor_handler, AppState};
+use cdc_processor::aws::metrics::MetricsSink;
 use clap::{Args, Parser, Subcommand};
 use lambda_runtime::{Context as LambdaContext, LambdaEvent};
 use serde_json::{json, Value};

@@ -3,9 +3,9 @@
 //! health-check alarm watches the metric, namespace and dimension the function emits; the CLI's
 //! commands and the seed's npm scripts are in docs/ops.md.
 
+use cdc_ops::health::{self, CheckResult, CheckStatus, HealthReport, HealthStatus};
+use cdc_ops::redrive;
 use cdc_processor::aws::config::VARIABLES as SHARED;
-use cdc_processor::aws::health::{self, CheckResult, CheckStatus, HealthReport, HealthStatus};
-use cdc_processor::aws::redrive;
 use serde_json::Value;
 
 fn read(path: &str) -> String {

@@ -1,7 +1,7 @@
 //! The `dead-letter-processor` Lambda function (SQS trigger on the dead-letter queue): see
-//! `cdc_processor::aws::redrive`.
+//! `cdc_ops::redrive`.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    cdc_processor::aws::redrive::run().await
+    cdc_ops::redrive::run().await
 }

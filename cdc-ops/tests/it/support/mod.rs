@@ -1,17 +1,18 @@
-//! Shared helpers of the `ops_*` tests: the SAM template's resources (default names) in moto, the
+//! Shared helpers of the crate's integration tests: the SAM template's resources (default names) in moto, the
 //! functions' environment, records through the real `cdc-processor` handler to make dead letters,
 //! and SQS events as the dead-letter-processor's trigger delivers them.
-#![allow(dead_code)] // each test binary uses a different subset
 
-use crate::aws_support::{bus_to_queue, create_queue, create_table, drain, drain_messages};
+pub mod aws;
+
+use crate::support::aws::{bus_to_queue, create_queue, create_table, drain, drain_messages};
 use anyhow::{Context, Result};
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_lambda_events::event::sqs::SqsEvent;
 use aws_sdk_kinesis::primitives::Blob;
 use base64::Engine;
+use cdc_ops::redrive::Redriver;
 use cdc_processor::aws::lambda::{handler, AppState};
 use cdc_processor::aws::metrics::MetricsSink;
-use cdc_processor::aws::redrive::Redriver;
 use lambda_runtime::{Context as LambdaContext, LambdaEvent};
 use serde_json::{json, Value};
 use std::collections::HashMap;

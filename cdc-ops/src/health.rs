@@ -12,24 +12,24 @@
 //!
 //! The overall status is `unhealthy` when a check fails, `degraded` when one warns, else `healthy`.
 //! Every run writes EMF lines (namespace `METRICS_NAMESPACE`, dimension `FunctionName`, like
-//! [`super::metrics`]), among them `HealthCheckFailed` = 0 or 1 on **every** run: the deployed
+//! [`cdc_processor::aws::metrics`]), among them `HealthCheckFailed` = 0 or 1 on **every** run: the deployed
 //! alarm treats missing data as failing. The function returns the [`HealthReport`] as JSON; it
 //! fails an invocation only when it cannot run at all.
 //!
 //! Init reads only what the checks need ([`HealthConfig`]): no HMAC key, no Secrets Manager access.
 
-use super::config::{ConfigError, Settings, Variable};
-use super::dynamodb::{checkpoint_id, decode_position};
-use super::metrics::MetricsSink;
-use super::ops::{emf_document, OpsVars};
-use super::{classify, http_client, CallError};
-use crate::ports::CheckpointKey;
+use crate::shared::{emf_document, OpsVars};
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::types::{AttributeValue, KeyType, TableStatus};
 use aws_sdk_kinesis::types::StreamStatus;
 use aws_sdk_sqs::types::QueueAttributeName;
+use cdc_processor::aws::config::{ConfigError, Settings, Variable};
+use cdc_processor::aws::dynamodb::{checkpoint_id, decode_position};
+use cdc_processor::aws::metrics::MetricsSink;
+use cdc_processor::aws::{classify, http_client, CallError};
+use cdc_processor::ports::CheckpointKey;
 use chrono::{DateTime, SecondsFormat, Utc};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde::{Deserialize, Serialize};
@@ -388,7 +388,7 @@ impl HealthChecker {
             .http_client(http_client())
             .timeout_config(
                 TimeoutConfig::builder()
-                    .connect_timeout(super::config::CONNECT_TIMEOUT)
+                    .connect_timeout(cdc_processor::aws::config::CONNECT_TIMEOUT)
                     .operation_attempt_timeout(config.check_timeout)
                     .build(),
             )
@@ -891,7 +891,7 @@ pub async fn handler(
 
 /// The function's main loop: JSON logs, init once, then serve scheduled invocations.
 pub async fn run() -> Result<(), Error> {
-    super::lambda::init_tracing();
+    cdc_processor::aws::lambda::init_tracing();
     let checker = match HealthChecker::from_env().await {
         Ok(c) => c,
         Err(e) => {

@@ -1,0 +1,8 @@
+//! The `cdc-ops` crate's integration tests, one binary: the CLI, the docs' claims, the
+//! `health-check` and `dead-letter-processor` functions, all against moto (started by `testkit`).
+
+mod cli;
+mod docs;
+mod health;
+mod redrive;
+mod support;
