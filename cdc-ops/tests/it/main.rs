@@ -2,6 +2,7 @@
 //! `health-check` and `dead-letter-processor` functions, all against moto (started by `testkit`).
 
 mod cli;
+mod deps;
 mod docs;
 mod health;
 mod redrive;

@@ -1,0 +1,102 @@
+//! Each crate's allowed dependencies (ARCHITECTURE.md), checked with `cargo tree` as
+//! consumer-sdk's `tests/deps.rs` does: the library crates carry no CLI-only crate, `cdc-ops` sits
+//! on top of `cdc-processor`, nothing at run time depends on `codegen` or on `cdc-ops`.
+
+use std::process::Command;
+
+/// Names of the crates in `package`'s normal (non-dev, non-build) dependency tree, with `depth`.
+fn tree(package: &str, depth: Option<u32>, only_features: Option<&str>) -> Vec<String> {
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR")).args([
+        "tree",
+        "-p",
+        package,
+        "-e",
+        "normal,no-proc-macro",
+        "--prefix",
+        "none",
+        "--target",
+        "all",
+    ]);
+    if let Some(d) = depth {
+        cmd.args(["--depth", &d.to_string()]);
+    }
+    if let Some(features) = only_features {
+        cmd.args(["--no-default-features", "--features", features]);
+    }
+    let out = cmd.output().expect("cargo tree runs");
+    assert!(
+        out.status.success(),
+        "cargo tree -p {package} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_string)
+        .collect()
+}
+
+const WORKSPACE: &[&str] = &[
+    "codegen",
+    "cdc-models",
+    "cdc-processor",
+    "cdc-ops",
+    "consumer-sdk",
+    "xtask",
+    "testkit",
+];
+
+/// The workspace crates `package` depends on directly (itself excluded).
+fn workspace_deps(package: &str) -> Vec<String> {
+    let mut deps: Vec<String> = tree(package, Some(1), None)
+        .into_iter()
+        .filter(|c| c != package && WORKSPACE.contains(&c.as_str()))
+        .collect();
+    deps.sort();
+    deps.dedup();
+    deps
+}
+
+#[test]
+fn workspace_crates_depend_only_on_what_the_architecture_allows() {
+    let allowed: &[(&str, &[&str])] = &[
+        ("cdc-models", &[]),
+        ("consumer-sdk", &["cdc-models"]),
+        ("cdc-processor", &["cdc-models"]),
+        ("cdc-ops", &["cdc-models", "cdc-processor"]),
+    ];
+    for (package, ok) in allowed {
+        let deps = workspace_deps(package);
+        let bad: Vec<_> = deps.iter().filter(|d| !ok.contains(&d.as_str())).collect();
+        assert!(
+            bad.is_empty(),
+            "{package} depends on {bad:?}; allowed: {ok:?}"
+        );
+    }
+    // The check can fail: cdc-ops really depends on the pipeline library.
+    assert_eq!(workspace_deps("cdc-ops"), ["cdc-models", "cdc-processor"]);
+}
+
+#[test]
+fn library_crates_carry_no_cli_only_dependencies() {
+    let cli_only = ["clap", "anyhow", "dotenvy"];
+    // cdc-processor's own binary (the processor Lambda and its `local`/`validate` CLI) needs clap
+    // and anyhow behind its `cli` feature; the library as cdc-ops uses it (`aws` only) must not.
+    for (package, features) in [
+        ("cdc-models", None),
+        ("consumer-sdk", None),
+        ("cdc-processor", Some("aws")),
+    ] {
+        let crates = tree(package, None, features);
+        let bad: Vec<_> = crates
+            .iter()
+            .filter(|c| cli_only.contains(&c.as_str()))
+            .collect();
+        assert!(bad.is_empty(), "{package} pulls in CLI-only crates {bad:?}");
+    }
+    // …and the operator crate does carry them (the check above would see them).
+    let ops = tree("cdc-ops", Some(1), None);
+    assert!(ops.iter().any(|c| c == "clap"), "{ops:?}");
+}
