@@ -55,19 +55,19 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Processor checkpoints (`npm run checkpoint:status`, `checkpoint:reset`).
+    /// Processor checkpoints.
     #[command(subcommand)]
     Checkpoint(CheckpointCommand),
-    /// The pipeline's health (`npm run health:check`).
+    /// The pipeline's health.
     #[command(subcommand)]
     Health(HealthCommand),
-    /// The dead-letter queue (`npm run dlq:process`).
+    /// The dead-letter queue.
     #[command(subcommand)]
     Dlq(DlqCommand),
-    /// Run a function's handler here on an event file (`npm run invoke:local`), against the AWS
+    /// Run a function's handler here on an event file, against the AWS
     /// resources (or emulator) the environment points at.
     Invoke(InvokeArgs),
-    /// Function logs (`npm run logs:tail`): runs `aws logs tail /aws/lambda/<function> --follow`.
+    /// Function logs: runs `aws logs tail /aws/lambda/<function> --follow`.
     #[command(subcommand)]
     Logs(LogsCommand),
 }

@@ -5,5 +5,6 @@ mod cli;
 mod deps;
 mod docs;
 mod health;
+mod help;
 mod redrive;
 mod support;
