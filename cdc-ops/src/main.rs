@@ -205,15 +205,17 @@ fn main() -> ExitCode {
 /// Logs on stderr (warnings by default; RUST_LOG for more). They carry codes, positions and
 /// counts, never column values.
 fn init_tracing() {
-    let filter = cdc_processor::aws::lambda::cap_sensitive_targets(
-        tracing_subscriber::EnvFilter::try_from_default_env()
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-    );
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
+        .finish()
+        .with(cdc_processor::aws::lambda::sensitive_caps())
         .try_init();
 }
 

@@ -6,5 +6,6 @@ mod deps;
 mod docs;
 mod health;
 mod help;
+mod logging;
 mod redrive;
 mod support;

@@ -304,10 +304,9 @@ pub fn json_subscriber<W>(writer: W) -> impl tracing::Subscriber + Send + Sync +
 where
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
 {
-    let filter = cap_sensitive_targets(
-        tracing_subscriber::EnvFilter::try_from_default_env()
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-    );
+    use tracing_subscriber::layer::SubscriberExt;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
@@ -317,29 +316,28 @@ where
         .with_ansi(false)
         .with_writer(writer)
         .finish()
+        .with(sensitive_caps())
 }
 
-/// Caps the log targets that print payloads at TRACE, whatever `RUST_LOG` asks (the most specific
-/// directive wins): `lambda_runtime` logs every raw event it receives (record contents, personal
-/// data), and the AWS SDK's orchestrator and HTTP stack log request and response contents (dead
-/// letters read from SQS, event details sent to EventBridge).
-pub fn cap_sensitive_targets(
-    filter: tracing_subscriber::EnvFilter,
-) -> tracing_subscriber::EnvFilter {
-    [
-        "lambda_runtime::layers::api_response=debug",
-        "aws_smithy_runtime=debug",
-        "aws_smithy_runtime_api=debug",
-        "aws_smithy_http_client=debug",
-        "hyper=info",
-        "hyper_util=info",
-        "h2=info",
-        "rustls=info",
-    ]
-    .into_iter()
-    .fold(filter, |f, d| {
-        f.add_directive(d.parse().expect("a valid directive"))
-    })
+/// Caps the log targets that print payloads, whatever `RUST_LOG` asks: `lambda_runtime` logs every
+/// raw event it receives at TRACE (record contents, personal data), and the AWS SDK's orchestrator
+/// and HTTP stack (and the request signer) log request and response contents at TRACE (dead
+/// letters read from SQS, event details sent to EventBridge). Added as a layer beside the
+/// `RUST_LOG` filter, it only ever **lowers** a level: an event passes when both allow it, so `RUST_LOG=info` still prints no DEBUG
+/// line of these targets, and `RUST_LOG=trace` none of their TRACE lines.
+pub fn sensitive_caps() -> tracing_subscriber::filter::Targets {
+    use tracing_subscriber::filter::LevelFilter;
+    tracing_subscriber::filter::Targets::new()
+        .with_default(LevelFilter::TRACE)
+        .with_target("lambda_runtime::layers::api_response", LevelFilter::DEBUG)
+        .with_target("aws_smithy_runtime", LevelFilter::DEBUG)
+        .with_target("aws_smithy_runtime_api", LevelFilter::DEBUG)
+        .with_target("aws_smithy_http_client", LevelFilter::DEBUG)
+        .with_target("aws_sigv4", LevelFilter::DEBUG)
+        .with_target("hyper", LevelFilter::INFO)
+        .with_target("hyper_util", LevelFilter::INFO)
+        .with_target("h2", LevelFilter::INFO)
+        .with_target("rustls", LevelFilter::INFO)
 }
 
 /// Now minus the oldest record's `approximateArrivalTimestamp`, in milliseconds (the batch's
