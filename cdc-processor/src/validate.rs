@@ -1658,7 +1658,13 @@ mod tests {
         ] {
             assert!(email_is_valid(ok), "{ok}");
         }
-        for bad in ["no-at-sign", "a@", "@example.com", "a@exa mple.com", "a@-x.com"] {
+        for bad in [
+            "no-at-sign",
+            "a@",
+            "@example.com",
+            "a@exa mple.com",
+            "a@-x.com",
+        ] {
             assert!(!email_is_valid(bad), "{bad}");
         }
     }

@@ -231,7 +231,9 @@ pub(crate) fn reject_duplicates(what: &str, fields: &Fields<'_>) -> Result<(), R
         None => Ok(()),
         Some(name) => {
             let name: String = name.chars().take(64).collect();
-            Err(parse_error(format!("{what} has the member `{name}` more than once")))
+            Err(parse_error(format!(
+                "{what} has the member `{name}` more than once"
+            )))
         }
     }
 }
@@ -324,8 +326,7 @@ pub(crate) fn epoch_to_datetime(value: i64, per_second: i64) -> Option<DateTime<
     let secs = value.div_euclid(per_second);
     let rem = value.rem_euclid(per_second);
     let nanos = rem.checked_mul(1_000_000_000 / per_second)?;
-    DateTime::from_timestamp(secs, u32::try_from(nanos).ok()?)
-        .filter(cdc_models::json::publishable)
+    DateTime::from_timestamp(secs, u32::try_from(nanos).ok()?).filter(cdc_models::json::publishable)
 }
 
 /// `None` for JSON `null`, the value otherwise.
