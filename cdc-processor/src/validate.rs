@@ -82,6 +82,9 @@ pub struct Change {
     pub key: Option<AnyKey>,
     /// Source columns the schema does not know (dropped, never published).
     pub dropped_columns: Vec<String>,
+    /// For an UPDATE that changed the primary key: the old key (from `before`), published as
+    /// `metadata.previousKeys` so consumers learn that the row under the old key is gone.
+    pub previous_key: Option<AnyKey>,
     /// Where the record came from.
     pub pointer: RecordPointer,
 }
@@ -217,7 +220,14 @@ pub(crate) fn assemble(
         completeness: completeness(&image, false),
         image,
     });
+    // An UPDATE that moves the row to another key (`docs/cdc-event.md`): the old key, when
+    // `before` carries it and it differs.
+    let previous_key = match (op, &before) {
+        (Operation::Update, Some(b)) => b.image.key().filter(|k| Some(k) != key.as_ref()),
+        _ => None,
+    };
     Ok(Change {
+        previous_key,
         table,
         operation: op,
         timestamp,

@@ -126,6 +126,17 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Want)> {
         ("DMS boolean transaction id", dms_insert(json!(true)), Dead(parse)),
         ("DMS number transaction id", dms_insert(json!(1139)),
          Published(|d| assert_eq!(d["metadata"]["transactionId"], "1139"))),
+        // 10. An UPDATE that changes the key says so: `metadata.previousKeys` is the old key.
+        ("UPDATE changing the key",
+         user("UPDATE", users_row(&[("id", json!("00000000-0000-4000-8000-000000000001"))]), row.clone()),
+         Published(|d| {
+             assert_eq!(d["operation"], "UPDATE");
+             assert_eq!(d["keys"]["id"], "5b0c1d9e-6a3f-4a57-9d2e-0f4b7c8a1e21");
+             assert_eq!(d["metadata"]["previousKeys"], json!({"id": "00000000-0000-4000-8000-000000000001"}));
+         })),
+        ("UPDATE keeping the key",
+         user("UPDATE", row.clone(), row.clone()),
+         Published(|d| assert!(d["metadata"].get("previousKeys").is_none()))),
         // 13. `partial` hides a value no longer than keepLast whole.
         ("partial: 3 characters, keepLast 4",
          insert_example("customers", &[("phone", json!("+44"))]),

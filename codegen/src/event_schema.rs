@@ -144,6 +144,7 @@ pub(crate) fn render(t: &TableSchema) -> String {
                     "shardId": {"type": ["string", "null"]},
                     "sourceFormat": {"type": "string", "enum": ["coredb-trigger", "debezium", "dms"]},
                     "snapshot": {"type": "boolean"},
+                    "previousKeys": {"$ref": format!("#/definitions/{key_name}"), "description": "Only on an UPDATE that changed the primary key: the old key. The row under it is gone (as if deleted); `keys` is the new one."},
                     "droppedColumns": {"type": "array", "items": {"type": "string"}, "description": "Source columns unknown to the schema, not published."}
                 }
             }
