@@ -543,12 +543,58 @@ impl<'a> ImageReader<'a> {
     }
 
     /// Finds the first column the typed image rejects and says why, without its value.
+    /// A more precise reason than "got X, expected Y" for a value its column type rejects
+    /// (issue 22, 11), as a suffix to the column's path; never the value.
+    fn why_not(&self, i: usize, raw: &RawValue) -> Option<String> {
+        // A constraint the type carries (`minimum: 1` as a non-zero integer, …).
+        if let Err(why) = self.rules.columns[i].check(raw) {
+            return Some(format!(": {why}"));
+        }
+        let text = raw.get();
+        // A string escape that is not Unicode text.
+        if text.starts_with('"') && serde_json::from_str::<String>(text).is_err() {
+            return Some(
+                ": a string holding a lone UTF-16 surrogate escape, which is not Unicode text"
+                    .into(),
+            );
+        }
+        // An array: the first item the column's item type rejects. Each item is tried alone, as
+        // every item of an array of the same length (fixed-size array types keep their length),
+        // so the item's own type needs no separate description.
+        if text.starts_with('[') {
+            let items: Vec<&RawValue> = serde_json::from_str(text).ok()?;
+            for (k, item) in items.iter().enumerate() {
+                let same = vec![item.get(); items.len()].join(",");
+                let candidate = RawValue::from_string(format!("[{same}]")).ok()?;
+                if deserialize(self.table, &[(i, Val::Owned(candidate))]).is_err() {
+                    let what = if item
+                        .get()
+                        .starts_with(['-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9'])
+                        && serde_json::from_str::<i64>(item.get()).is_err()
+                    {
+                        "a number out of the item type's range (or not an integer)".to_string()
+                    } else {
+                        format!(
+                            "{}, which the column's item type does not accept",
+                            json_type(item)
+                        )
+                    };
+                    return Some(format!("[{k}]: got {what}"));
+                }
+            }
+        }
+        None
+    }
+
     fn isolate(&self, which: &str, cols: &[(usize, Val<'a>)]) -> RecordError {
         let meta = self.table.meta();
         for (i, v) in cols {
             let one = [(*i, Val::Borrowed(v.raw()))];
             if deserialize(self.table, &one).is_err() {
                 let field = &meta.fields[*i];
+                if let Some(why) = self.why_not(*i, v.raw()) {
+                    return invalid(format!("{which}.{}{why}", field.name));
+                }
                 return invalid(format!(
                     "{which}.{}: got {}, expected {}",
                     field.name,

@@ -17,6 +17,8 @@ enum Want {
     Published(fn(&Value)),
     /// Dead-lettered with this category.
     Dead(ErrorCode),
+    /// Dead-lettered as VALIDATION_ERROR with exactly this message.
+    Says(&'static str),
 }
 
 /// A value planted in bad records: no error message may repeat it.
@@ -137,6 +139,21 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Want)> {
         ("UPDATE keeping the key",
          user("UPDATE", row.clone(), row.clone()),
          Published(|d| assert!(d["metadata"].get("previousKeys").is_none()))),
+        // 11. Messages that say what is wrong (and never the value).
+        ("id under its minimum",
+         insert_example("customers", &[("id", json!(0))]),
+         Says("after.id: below the minimum 1")),
+        ("lone surrogate",
+         format!(r#"{{"table":"users","operation":"INSERT","timestamp":"2026-11-25T10:14:31Z","after":{}}}"#,
+                 users_row(&[]).to_string().replace("Priya Raman", "Priya \\ud800 Raman")).into_bytes(),
+         Says("after.name: a string holding a lone UTF-16 surrogate escape, which is not Unicode text")),
+        ("a number among strings",
+         insert_example("customers", &[("tags", json!(["a", 1]))]),
+         Says("after.tags[1]: got a number, which the column's item type does not accept")),
+        ("an integer beyond the item type",
+         String::from_utf8(insert_example("csat_summaries", &[("score_distribution", json!([1, 2, "BIG", 4, 5]))]))
+             .unwrap().replace("\"BIG\"", "1e20").into_bytes(),
+         Says("after.score_distribution[2]: got a number out of the item type's range (or not an integer)")),
         // 13. `partial` hides a value no longer than keepLast whole.
         ("partial: 3 characters, keepLast 4",
          insert_example("customers", &[("phone", json!("+44"))]),
@@ -165,7 +182,11 @@ fn event_schema(table: &str) -> jsonschema::Validator {
 #[tokio::test]
 async fn each_finding_gets_its_documented_outcome() {
     let cases = cases();
-    let p = pipeline(redacting_config());
+    let mut config = redacting_config();
+    config
+        .set_table_allow_list(cdc_models::Table::ALL.iter().map(|t| t.name()))
+        .unwrap();
+    let p = pipeline(config);
     let event = kinesis_event(cases.iter().map(|(_, d, _)| d.clone()).collect());
     let report = p.process_kinesis_event(&event, "test").await;
     assert!(report.batch_item_failures.is_empty());
@@ -188,6 +209,11 @@ async fn each_finding_gets_its_documented_outcome() {
                 assert!(errors.is_empty(), "{name}: {errors:?}");
                 // The entry's `Time` is the detail's timestamp, so RFC 3339 too.
                 assert!(!d["timestamp"].as_str().unwrap().starts_with('+'));
+            }
+            (Disposition::DeadLettered { code, message }, Want::Says(want)) => {
+                if *code != ErrorCode::ValidationError || message != want {
+                    wrong.push(format!("{name}: {code} ({message}), expected {want}"));
+                }
             }
             (Disposition::DeadLettered { code, message }, Want::Dead(want)) => {
                 assert!(!message.contains(SECRET), "{name}: {message}");
