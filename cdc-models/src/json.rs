@@ -755,11 +755,26 @@ mod tests {
             "\"2024-01-15T10:30:00Z\"",
             "\"2024-01-15T12:30:00.5+02:00\"",
             "\"2016-12-31T23:59:60Z\"",
-            "\"2024-01-15T10:30:00.1234567891Z\"",
+            "\"2024-01-15T10:30:00.1234567890Z\"",
         ] {
             let expected: DateTime<Utc> = serde_json::from_str(s).unwrap();
             assert_eq!(read(s).unwrap(), crate::Column::Value(expected), "{s}");
         }
+        // Unlike `chrono`, never cut digits beyond nanoseconds, nor publish years past 9999 in
+        // UTC (issue 22): both are errors that name the rule.
+        for s in [
+            "\"2024-01-15T10:30:00.1234567891Z\"",
+            "\"2016-12-31T23:59:60.1234567891Z\"",
+            "\"9999-12-31T23:30:00-01:00\"",
+            "\"0000-01-01T00:30:00+01:00\"",
+        ] {
+            let e = read(s).unwrap_err();
+            assert!(
+                e.contains("precision") || e.contains("0000-9999"),
+                "{s}: {e}"
+            );
+        }
+        assert!(parse_timestamp("9999-12-31T23:30:00+01:00", Zone::Required).is_some());
         let direct: Result<crate::Column<DateTime<Utc>>, serde::de::value::Error> =
             deserialize_datetime_column(serde::de::value::StringDeserializer::new(
                 "2024-01-15T10:30:00Z".to_string(),

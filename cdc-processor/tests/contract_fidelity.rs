@@ -68,6 +68,17 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Want)> {
     let (parse, invalid) = (ErrorCode::ParseError, ErrorCode::ValidationError);
     let row = users_row(&[]);
     vec![
+        // 1. Members a jsonb column's schema allows but does not name are kept, as they came.
+        ("jsonb object with an unnamed member", {
+            let mut location = example("sites")["location"].clone();
+            location["building_code"] = json!("B7");
+            insert_example("sites", &[("location", location)])
+        }, Published(|d| assert_eq!(d["after"]["location"]["building_code"], "B7"))),
+        ("jsonb array items with an unnamed member", {
+            let mut lines = example("invoices")["lines"].clone();
+            lines[0]["cost_centre"] = json!({"code": "CC-12", "split": [1, 2]});
+            insert_example("invoices", &[("lines", lines)])
+        }, Published(|d| assert_eq!(d["after"]["lines"][0]["cost_centre"], json!({"code": "CC-12", "split": [1, 2]})))),
         // 3. INSERT and SNAPSHOT have no `before`, as DELETE has no `after`.
         ("INSERT with before", user("INSERT", row.clone(), row.clone()), Dead(invalid)),
         ("SNAPSHOT with before", user("SNAPSHOT", row.clone(), row.clone()), Dead(invalid)),
