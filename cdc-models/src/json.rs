@@ -288,10 +288,11 @@ pub fn parse_timestamp(s: &str, zone: Zone) -> Option<DateTime<Utc>> {
             end += 1;
         }
         let n = end - start;
-        if n == 0 || n > 9 {
+        if n == 0 || (n > 9 && b[start + 9..end].iter().any(|&c| c != b'0')) {
             return None;
         }
-        nanos = digits(&b[start..end])? * 10u32.pow((9 - n) as u32);
+        let n = n.min(9);
+        nanos = digits(&b[start..start + n])? * 10u32.pow((9 - n) as u32);
         i = end;
     }
     // The database layouts (no zone, short offsets) are read with an upper-case `T` or a space.
@@ -325,7 +326,37 @@ pub fn parse_timestamp(s: &str, zone: Zone) -> Option<DateTime<Utc>> {
     if offset_seconds == 0 {
         return Some(naive.and_utc());
     }
-    Some((naive - chrono::TimeDelta::seconds(offset_seconds as i64)).and_utc())
+    Some((naive - chrono::TimeDelta::seconds(offset_seconds as i64)).and_utc()).filter(publishable)
+}
+
+/// Whether an instant can be written as an RFC 3339 UTC timestamp: its year **in UTC** is
+/// 0000–9999 (`9999-12-31T23:30:00-01:00` is in year 10000 in UTC, so it is not).
+pub fn publishable(t: &DateTime<Utc>) -> bool {
+    (0..=9999).contains(&t.year())
+}
+
+/// Whether the fraction of seconds of a timestamp text (`YYYY-MM-DD?HH:MM:SS.f…`) is exact in
+/// nanoseconds: at most 9 digits, or only zeros beyond the 9th. Readers that would cut the extra
+/// digits (`chrono`) are asked this first, so that no timestamp is silently truncated.
+pub fn fraction_is_exact(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.get(19) != Some(&b'.') {
+        return true;
+    }
+    let digits = b[20..].iter().take_while(|c| c.is_ascii_digit()).count();
+    digits <= 9 || b[29..20 + digits].iter().all(|&c| c == b'0')
+}
+
+/// Checks what `chrono` read (the fallback for layouts [`parse_timestamp`] does not take): the
+/// fraction is exact and the instant is publishable. The error names the rule, never the value.
+pub fn check_fallback(s: &str, t: DateTime<Utc>) -> Result<DateTime<Utc>, &'static str> {
+    if !fraction_is_exact(s) {
+        Err("more than nanosecond precision (the extra digits would be cut)")
+    } else if !publishable(&t) {
+        Err("outside the years 0000-9999 in UTC (not an RFC 3339 timestamp)")
+    } else {
+        Ok(t)
+    }
 }
 
 /// `serde(deserialize_with)` for timestamp columns of generated images: the same values and
@@ -344,9 +375,11 @@ pub fn deserialize_datetime_column<'de, D: serde::Deserializer<'de>>(
             if let Some(t) = parse_timestamp(s, Zone::Required) {
                 return Ok(t);
             }
-            s.parse::<DateTime<chrono::FixedOffset>>()
+            let t = s
+                .parse::<DateTime<chrono::FixedOffset>>()
                 .map(|t| t.with_timezone(&Utc))
-                .map_err(E::custom)
+                .map_err(E::custom)?;
+            check_fallback(s, t).map_err(E::custom)
         }
         // An instant already read ([`InstantDeserializer`]).
         fn visit_i128<E: serde::de::Error>(self, nanos: i128) -> Result<Self::Value, E> {
@@ -722,11 +755,26 @@ mod tests {
             "\"2024-01-15T10:30:00Z\"",
             "\"2024-01-15T12:30:00.5+02:00\"",
             "\"2016-12-31T23:59:60Z\"",
-            "\"2024-01-15T10:30:00.1234567891Z\"",
+            "\"2024-01-15T10:30:00.1234567890Z\"",
         ] {
             let expected: DateTime<Utc> = serde_json::from_str(s).unwrap();
             assert_eq!(read(s).unwrap(), crate::Column::Value(expected), "{s}");
         }
+        // Unlike `chrono`, never cut digits beyond nanoseconds, nor publish years past 9999 in
+        // UTC (issue 22): both are errors that name the rule.
+        for s in [
+            "\"2024-01-15T10:30:00.1234567891Z\"",
+            "\"2016-12-31T23:59:60.1234567891Z\"",
+            "\"9999-12-31T23:30:00-01:00\"",
+            "\"0000-01-01T00:30:00+01:00\"",
+        ] {
+            let e = read(s).unwrap_err();
+            assert!(
+                e.contains("precision") || e.contains("0000-9999"),
+                "{s}: {e}"
+            );
+        }
+        assert!(parse_timestamp("9999-12-31T23:30:00+01:00", Zone::Required).is_some());
         let direct: Result<crate::Column<DateTime<Utc>>, serde::de::value::Error> =
             deserialize_datetime_column(serde::de::value::StringDeserializer::new(
                 "2024-01-15T10:30:00Z".to_string(),

@@ -257,6 +257,25 @@ fn check_table<I: TableImage>(table: Table, failures: &mut Vec<String>) {
                 if v.chars().count() != n || !v.ends_with(&tail) || !v.starts_with('*') {
                     failures.push(format!("{table}.{}: partial redaction wrong", field.name));
                 }
+                // Values no longer than `keepLast` (issue 22, 13) are hidden whole: the leak search
+                // above skips short needles, so check the column itself, exactly.
+                for len in 1..=usize::from(keep_last) {
+                    let short: String = "98765432".chars().cycle().take(len).collect();
+                    let mut short_row = row.clone();
+                    short_row[field.name] = Value::String(short.clone());
+                    let mut image: I = serde_json::from_value(short_row).unwrap();
+                    TableImage::redact(&mut image, &redactor(), &mut Redactions::default());
+                    let got = serde_json::to_value(&image).unwrap()[field.name].clone();
+                    if got != Value::String("*".repeat(len)) {
+                        failures.push(format!(
+                            "{table}.{}: a value of {len} characters (keepLast {keep_last}) is not hidden whole",
+                            field.name
+                        ));
+                    }
+                    if format!("{image:?}").contains(&short) && short.len() >= 4 {
+                        failures.push(format!("{table}.{}: short value in Debug", field.name));
+                    }
+                }
             }
             _ => failures.push(format!("{table}.{}: unknown policy", field.name)),
         }

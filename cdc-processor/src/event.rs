@@ -142,6 +142,10 @@ pub fn build_with_buffer<C: Borrow<Change>>(
     write_plain(out, c.format.as_str().as_bytes());
     out.extend_from_slice(b",\"snapshot\":");
     json::write_bool(out, c.snapshot);
+    if let Some(k) = &c.previous_key {
+        out.extend_from_slice(b",\"previousKeys\":");
+        k.write_json(out).map_err(detail_error)?;
+    }
     if !c.dropped_columns.is_empty() {
         out.extend_from_slice(b",\"droppedColumns\":[");
         for (i, name) in c.dropped_columns.iter().enumerate() {
@@ -283,6 +287,8 @@ mod tests {
         shard_id: &'a str,
         source_format: &'static str,
         snapshot: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        previous_keys: Option<&'a AnyKey>,
         #[serde(skip_serializing_if = "<[String]>::is_empty")]
         dropped_columns: &'a [String],
     }
@@ -318,6 +324,7 @@ mod tests {
                 shard_id: &c.pointer.shard,
                 source_format: c.format.as_str(),
                 snapshot: c.snapshot,
+                previous_keys: c.previous_key.as_ref(),
                 dropped_columns: &c.dropped_columns,
             },
         })

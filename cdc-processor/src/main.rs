@@ -171,8 +171,11 @@ fn run_validate(table: &str, row: &PathBuf) -> anyhow::Result<ExitCode> {
     } else {
         std::fs::read_to_string(row).with_context(|| format!("reading {}", row.display()))?
     };
-    match cdc_processor::validate::validate_row(t, &text) {
-        Ok(()) => {
+    match cdc_processor::validate::validate_row_with_notes(t, &text) {
+        Ok(notes) => {
+            for n in &notes {
+                println!("{}: note: {n}", row.display());
+            }
             println!("{}: valid row of `{table}`", row.display());
             Ok(ExitCode::SUCCESS)
         }

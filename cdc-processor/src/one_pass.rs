@@ -406,7 +406,7 @@ mod tests {
                 r#"{{"table":"team_\u006dembers","operation":"INSERT","timestamp":"2026-11-25T10:14:31Z","transaction_id":1.5e3,"snapshot":true,"after":{after}}}"#
             ),
             format!(
-                r#"{{"table":"team_members","after":{after},"timestamp":"2026-11-25T10:14:31Z","operation":"SNAPSHOT","snapshot":false,"transaction_id":{{"x":1}}}}"#
+                r#"{{"table":"team_members","after":{after},"timestamp":"2026-11-25T10:14:31Z","operation":"SNAPSHOT","snapshot":false,"transaction_id":"t-2"}}"#
             ),
             format!(
                 r#"{{"table":"team_members","schema":"public","operation":"INSERT","timestamp":"2026-11-25T10:14:31Z","after":{after}}}"#
@@ -433,6 +433,8 @@ mod tests {
             format!(r#"{{"table":"team_members","operation":"INSERT","timestamp":null,"after":{after}}}"#),
             format!(r#"{{"table":"team_members","operation":"INSERT","after":{after}}}"#),
             format!(r#"{{"table":"team_members","operation":"INSERT","timestamp":"2026-11-25T10:14:31Z","snapshot":"yes","after":{after}}}"#),
+            // A transaction id that is neither a string nor a number (issue 22).
+            format!(r#"{{"table":"team_members","after":{after},"timestamp":"2026-11-25T10:14:31Z","operation":"SNAPSHOT","snapshot":false,"transaction_id":{{"x":1}}}}"#),
             // Images the fast path does not read: the careful path names the problem.
             r#"{"table":"team_members","operation":"INSERT","timestamp":"2026-11-25T10:14:31Z","after":"a row"}"#.to_string(),
             r#"{"table":"team_members","operation":"INSERT","timestamp":"2026-11-25T10:14:31Z","after":{"team_id":"not-a-uuid"}}"#.to_string(),

@@ -82,6 +82,9 @@ pub struct Change {
     pub key: Option<AnyKey>,
     /// Source columns the schema does not know (dropped, never published).
     pub dropped_columns: Vec<String>,
+    /// For an UPDATE that changed the primary key: the old key (from `before`), published as
+    /// `metadata.previousKeys` so consumers learn that the row under the old key is gone.
+    pub previous_key: Option<AnyKey>,
     /// Where the record came from.
     pub pointer: RecordPointer,
 }
@@ -159,8 +162,10 @@ pub(crate) fn assemble(
                 .as_ref()
                 .ok_or_else(|| invalid(format!("{op} without an `after` image")))?;
             check("after", a, true, true, false)?;
-            if let Some(b) = &before {
-                check("before", b, false, false, false)?;
+            // An INSERT or SNAPSHOT has no `before` (`docs/cdc-event.md`), as a DELETE has no
+            // `after`: publishing one would tell consumers the row existed before.
+            if before.is_some() {
+                return Err(invalid(format!("{op} with a `before` image")));
             }
         }
         Operation::Update => {
@@ -215,7 +220,14 @@ pub(crate) fn assemble(
         completeness: completeness(&image, false),
         image,
     });
+    // An UPDATE that moves the row to another key (`docs/cdc-event.md`): the old key, when
+    // `before` carries it and it differs.
+    let previous_key = match (op, &before) {
+        (Operation::Update, Some(b)) => b.image.key().filter(|k| Some(k) != key.as_ref()),
+        _ => None,
+    };
     Ok(Change {
+        previous_key,
         table,
         operation: op,
         timestamp,
@@ -531,12 +543,58 @@ impl<'a> ImageReader<'a> {
     }
 
     /// Finds the first column the typed image rejects and says why, without its value.
+    /// A more precise reason than "got X, expected Y" for a value its column type rejects
+    /// (issue 22, 11), as a suffix to the column's path; never the value.
+    fn why_not(&self, i: usize, raw: &RawValue) -> Option<String> {
+        // A constraint the type carries (`minimum: 1` as a non-zero integer, …).
+        if let Err(why) = self.rules.columns[i].check(raw) {
+            return Some(format!(": {why}"));
+        }
+        let text = raw.get();
+        // A string escape that is not Unicode text.
+        if text.starts_with('"') && serde_json::from_str::<String>(text).is_err() {
+            return Some(
+                ": a string holding a lone UTF-16 surrogate escape, which is not Unicode text"
+                    .into(),
+            );
+        }
+        // An array: the first item the column's item type rejects. Each item is tried alone, as
+        // every item of an array of the same length (fixed-size array types keep their length),
+        // so the item's own type needs no separate description.
+        if text.starts_with('[') {
+            let items: Vec<&RawValue> = serde_json::from_str(text).ok()?;
+            for (k, item) in items.iter().enumerate() {
+                let same = vec![item.get(); items.len()].join(",");
+                let candidate = RawValue::from_string(format!("[{same}]")).ok()?;
+                if deserialize(self.table, &[(i, Val::Owned(candidate))]).is_err() {
+                    let what = if item
+                        .get()
+                        .starts_with(['-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9'])
+                        && serde_json::from_str::<i64>(item.get()).is_err()
+                    {
+                        "a number out of the item type's range (or not an integer)".to_string()
+                    } else {
+                        format!(
+                            "{}, which the column's item type does not accept",
+                            json_type(item)
+                        )
+                    };
+                    return Some(format!("[{k}]: got {what}"));
+                }
+            }
+        }
+        None
+    }
+
     fn isolate(&self, which: &str, cols: &[(usize, Val<'a>)]) -> RecordError {
         let meta = self.table.meta();
         for (i, v) in cols {
             let one = [(*i, Val::Borrowed(v.raw()))];
             if deserialize(self.table, &one).is_err() {
                 let field = &meta.fields[*i];
+                if let Some(why) = self.why_not(*i, v.raw()) {
+                    return invalid(format!("{which}.{}{why}", field.name));
+                }
                 return invalid(format!(
                     "{which}.{}: got {}, expected {}",
                     field.name,
@@ -861,9 +919,7 @@ impl ColumnRules {
                 .filter_map(|k| column.get(*k))
                 .any(has_constraints);
         let nested = needs_validator.then(|| {
-            jsonschema::options()
-                .with_draft(jsonschema::Draft::Draft7)
-                .should_validate_formats(true)
+            schema_options()
                 .build(column)
                 .expect("model schemas are valid draft-07 (checked by cdc-models tests)")
         });
@@ -1282,10 +1338,44 @@ fn declared_order(schema_json: &str) -> Vec<String> {
         .expect("generated schemas are valid JSON")
 }
 
+/// The validator options for the model schemas: draft-07, formats checked, and `email` with
+/// its domain read case-insensitively (`docs/formats.md`).
+pub fn schema_options() -> jsonschema::ValidationOptions<'static> {
+    jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft7)
+        .should_validate_formats(true)
+        .with_format("email", email_is_valid)
+}
+
+/// `format: email`, as the `jsonschema` crate checks it, except that the domain is compared
+/// case-insensitively, as domain names are (RFC 4343): `a@F.XN--4GBRIM` is `a@f.xn--4gbrim`.
+/// The local part is left as it is (it may be case-sensitive).
+pub fn email_is_valid(s: &str) -> bool {
+    static PLAIN: std::sync::LazyLock<jsonschema::Validator> = std::sync::LazyLock::new(|| {
+        jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft7)
+            .should_validate_formats(true)
+            .build(&serde_json::json!({"type": "string", "format": "email"}))
+            .expect("a valid schema")
+    });
+    let lowered = match s.rfind('@') {
+        Some(at) => format!("{}{}", &s[..=at], s[at + 1..].to_ascii_lowercase()),
+        None => s.to_string(),
+    };
+    PLAIN.is_valid(&Value::String(lowered))
+}
+
 /// Validates one full row of a table, as the `validate` command does: against the table's JSON
 /// Schema (a real validator, formats on) and by typed deserialization. Errors name the column
-/// path and the reason, never the value.
+/// path and the reason, never the value. Columns the schema does not know are no problem (the
+/// schemas allow them; the pipeline drops them): see [`validate_row_with_notes`].
 pub fn validate_row(table: Table, row: &str) -> Result<(), Vec<String>> {
+    validate_row_with_notes(table, row).map(|_| ())
+}
+
+/// [`validate_row`], with notes on a valid row: one per column the schema does not know, which
+/// the pipeline drops (never publishes) and lists in `metadata.droppedColumns`.
+pub fn validate_row_with_notes(table: Table, row: &str) -> Result<Vec<String>, Vec<String>> {
     let mut problems = Vec::new();
     match serde_json::from_str::<Value>(row) {
         Err(e) => {
@@ -1294,9 +1384,7 @@ pub fn validate_row(table: Table, row: &str) -> Result<(), Vec<String>> {
         Ok(value) => {
             let schema: Value = serde_json::from_str(table.schema_json())
                 .expect("generated schemas are valid JSON");
-            let validator = jsonschema::options()
-                .with_draft(jsonschema::Draft::Draft7)
-                .should_validate_formats(true)
+            let validator = schema_options()
                 .build(&schema)
                 .expect("model schemas are valid draft-07");
             for e in validator.iter_errors(&value) {
@@ -1332,14 +1420,19 @@ pub fn validate_row(table: Table, row: &str) -> Result<(), Vec<String>> {
             }
         }
     }
-    for d in &reader.dropped {
-        problems.push(format!(
-            "typed: row.{d}: column not in the schema of `{}`",
-            table.name()
-        ));
-    }
+    let notes = reader
+        .dropped
+        .iter()
+        .map(|d| {
+            format!(
+                "row.{d}: column not in the schema of `{}`: the pipeline drops it (never \
+                 publishes it) and lists it in `metadata.droppedColumns`",
+                table.name()
+            )
+        })
+        .collect();
     if problems.is_empty() {
-        Ok(())
+        Ok(notes)
     } else {
         Err(problems)
     }
@@ -1600,5 +1693,35 @@ mod tests {
         let text = problems.join("\n");
         assert!(text.contains("email"), "{text}");
         assert!(text.contains("/id"), "{text}");
+        // A column the schema does not know: valid (the pipeline drops it), with a note.
+        let mut extra = example("customers");
+        extra.insert("favourite_colour".into(), Value::from("teal"));
+        let notes =
+            validate_row_with_notes(Table::Customers, &Value::Object(extra).to_string()).unwrap();
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(notes[0].contains("row.favourite_colour"), "{notes:?}");
+        assert!(!notes[0].contains("teal"));
+    }
+
+    /// Issue 22 (6): domain names are case-insensitive, IDNA labels included; the local part
+    /// and the rest of the format are still checked.
+    #[test]
+    fn email_domains_are_case_insensitive() {
+        for ok in [
+            "a@f.f.xn--4gbrim",
+            "a@F.F.XN--4GBRIM",
+            "Priya.Raman@Example.COM",
+        ] {
+            assert!(email_is_valid(ok), "{ok}");
+        }
+        for bad in [
+            "no-at-sign",
+            "a@",
+            "@example.com",
+            "a@exa mple.com",
+            "a@-x.com",
+        ] {
+            assert!(!email_is_valid(bad), "{bad}");
+        }
     }
 }

@@ -92,6 +92,52 @@ fn option_inner(ty: &syn::Type) -> Option<syn::Type> {
     }
 }
 
+/// The name of the field that keeps a nested object's unnamed members.
+const UNKNOWN_MEMBERS: &str = "additional_properties";
+
+/// Gives every struct typify made for a nested (jsonb) object that allows members its schema does
+/// not name (no `deny_unknown_fields`, i.e. `additionalProperties` is not `false`) a flattened map
+/// that keeps them, so they are published as the source sent them instead of silently dropped.
+/// The row struct is left alone: unknown *columns* are the processor's to drop and count.
+fn keep_unknown_members(file: &mut syn::File, row: &syn::Ident) {
+    for item in &mut file.items {
+        let syn::Item::Struct(s) = item else { continue };
+        if s.ident == *row {
+            continue;
+        }
+        let syn::Fields::Named(named) = &mut s.fields else {
+            continue;
+        };
+        let attrs = |attrs: &[syn::Attribute]| {
+            attrs
+                .iter()
+                .map(|a| quote!(#a).to_string().replace(' ', ""))
+                .collect::<Vec<_>>()
+                .join("")
+        };
+        let own = attrs(&s.attrs);
+        let deserializes = own.contains("Deserialize");
+        let denies = own.contains("deny_unknown_fields");
+        // A map is neither `Hash` nor `Ord`; such a struct is left as it is.
+        let hashed = own.contains("Hash") || own.contains("Ord");
+        let has_map = named.named.iter().any(|f| {
+            attrs(&f.attrs).contains("flatten")
+                || f.ident.as_ref().is_some_and(|i| i == UNKNOWN_MEMBERS)
+        });
+        if !deserializes || denies || hashed || has_map {
+            continue;
+        }
+        let ident = format_ident!("{}", UNKNOWN_MEMBERS);
+        let field: syn::FieldsNamed = syn::parse_quote!({
+            /// Members the schema does not name (it allows them), kept as they came and
+            /// written back in place: a newer schema's members reach consumers unchanged.
+            #[serde(flatten)]
+            pub #ident: ::serde_json::Map<::std::string::String, ::serde_json::Value>
+        });
+        named.named.extend(field.named);
+    }
+}
+
 fn strip_debug(attrs: &mut [syn::Attribute]) {
     for attr in attrs.iter_mut() {
         if !attr.path().is_ident("derive") {
@@ -203,6 +249,7 @@ pub(crate) fn table_module(t: &TableSchema, settings: &Settings) -> Result<Strin
             }
         }
     }
+    keep_unknown_members(&mut file, &row);
     if !found_row {
         return Err(SchemaError::new(
             &t.file,

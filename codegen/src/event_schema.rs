@@ -34,6 +34,8 @@ fn to_draft4(v: &Value) -> Value {
 /// Renders the Draft 4 schema of the `detail` of one table's `CDC.TableChange` events.
 pub(crate) fn render(t: &TableSchema) -> String {
     let mut image_props = Map::new();
+    // `before` may hold nulls in NOT NULL columns: a DMS delete's placeholders (`docs/formats.md`).
+    let mut before_props = Map::new();
     for col in &t.columns {
         let included = col.key
             || t.include
@@ -71,6 +73,11 @@ pub(crate) fn render(t: &TableSchema) -> String {
                 json!(format!("{d} Redacted when redaction is on: {how}.")),
             );
         }
+        if !col.nullable && !col.key {
+            before_props.insert(col.name.clone(), or_null(schema.clone()));
+        } else {
+            before_props.insert(col.name.clone(), schema.clone());
+        }
         image_props.insert(col.name.clone(), schema);
     }
     let mut key_props = Map::new();
@@ -83,8 +90,9 @@ pub(crate) fn render(t: &TableSchema) -> String {
         key_props.insert(k.clone(), to_draft4(&col.schema));
     }
     let image_name = format!("{}Image", t.title);
+    let before_name = format!("{}BeforeImage", t.title);
     let key_name = format!("{}Key", t.title);
-    let nullable_image =
+    let after_image =
         json!({"oneOf": [{"type": "null"}, {"$ref": format!("#/definitions/{image_name}")}]});
     let image_kind = json!({"type": ["string", "null"], "enum": ["full", "partial", null]});
     let redactable: Vec<&str> = t
@@ -110,8 +118,8 @@ pub(crate) fn render(t: &TableSchema) -> String {
             "table": {"type": "string", "enum": [t.name]},
             "operation": {"type": "string", "enum": ["INSERT", "UPDATE", "DELETE", "SNAPSHOT", "TRUNCATE"]},
             "timestamp": {"type": "string", "format": "date-time", "description": "When the change happened at the source (commit time when known)."},
-            "before": nullable_image.clone(),
-            "after": nullable_image,
+            "before": {"oneOf": [{"type": "null"}, {"$ref": format!("#/definitions/{before_name}")}]},
+            "after": after_image,
             "beforeImage": image_kind.clone(),
             "afterImage": image_kind,
             "keys": {
@@ -136,6 +144,7 @@ pub(crate) fn render(t: &TableSchema) -> String {
                     "shardId": {"type": ["string", "null"]},
                     "sourceFormat": {"type": "string", "enum": ["coredb-trigger", "debezium", "dms"]},
                     "snapshot": {"type": "boolean"},
+                    "previousKeys": {"$ref": format!("#/definitions/{key_name}"), "description": "Only on an UPDATE that changed the primary key: the old key. The row under it is gone (as if deleted); `keys` is the new one."},
                     "droppedColumns": {"type": "array", "items": {"type": "string"}, "description": "Source columns unknown to the schema, not published."}
                 }
             }
@@ -145,6 +154,11 @@ pub(crate) fn render(t: &TableSchema) -> String {
                 "type": "object",
                 "description": "Row image after projection and redaction. No column is required: images may be partial (see beforeImage/afterImage).",
                 "properties": Value::Object(image_props)
+            },
+            before_name: {
+                "type": "object",
+                "description": "The `before` row image after projection and redaction: as the row image, except that a non-key NOT NULL column may be null (the placeholders of an AWS DMS delete, which sends the key and nulls).",
+                "properties": Value::Object(before_props)
             },
             key_name: {
                 "type": "object",
@@ -156,4 +170,41 @@ pub(crate) fn render(t: &TableSchema) -> String {
     let mut s = serde_json::to_string_pretty(&doc).expect("JSON serializes");
     s.push('\n');
     s
+}
+
+/// A column schema that also accepts `null`: `null` added to its `type` (and `enum`), or the
+/// schema wrapped in `anyOf` with `null` when it has no `type`.
+fn or_null(schema: Value) -> Value {
+    let Value::Object(mut m) = schema else {
+        return schema;
+    };
+    let typed = match m.get_mut("type") {
+        Some(Value::String(t)) => {
+            let t = std::mem::take(t);
+            m.insert("type".into(), json!([t, "null"]));
+            true
+        }
+        Some(Value::Array(ts)) => {
+            if !ts.contains(&Value::Null) && !ts.iter().any(|t| t == "null") {
+                ts.push(json!("null"));
+            }
+            true
+        }
+        _ => false,
+    };
+    if !typed {
+        let description = m.remove("description");
+        let mut out = Map::new();
+        if let Some(d) = description {
+            out.insert("description".into(), d);
+        }
+        out.insert("anyOf".into(), json!([{"type": "null"}, Value::Object(m)]));
+        return Value::Object(out);
+    }
+    if let Some(Value::Array(e)) = m.get_mut("enum") {
+        if !e.contains(&Value::Null) {
+            e.push(Value::Null);
+        }
+    }
+    Value::Object(m)
 }

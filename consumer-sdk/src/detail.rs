@@ -338,6 +338,10 @@ pub struct Metadata {
     /// Whether the change comes from a snapshot.
     #[serde(default)]
     pub snapshot: bool,
+    /// Only on an UPDATE that changed the primary key: the old key, as JSON (the row under it is
+    /// gone; `keys` is the new one).
+    #[serde(default)]
+    pub previous_keys: Option<serde_json::Value>,
     /// Names of source columns the schema does not know (never published); usually empty.
     #[serde(default, deserialize_with = "null_as_default")]
     pub dropped_columns: Vec<String>,

@@ -66,6 +66,13 @@ pub struct AgentScheduleActivitiesItem {
     pub queue_id: ::std::option::Option<::uuid::Uuid>,
     ///Block start.
     pub starts_at: ::chrono::DateTime<::chrono::offset::Utc>,
+    /// Members the schema does not name (it allows them), kept as they came and
+    /// written back in place: a newer schema's members reach consumers unchanged.
+    #[serde(flatten)]
+    pub additional_properties: ::serde_json::Map<
+        ::std::string::String,
+        ::serde_json::Value,
+    >,
 }
 ///What the agent is planned to do.
 #[derive(

@@ -176,6 +176,13 @@ pub struct BusinessHoursWeeklySchedule {
     pub tuesday: ::std::vec::Vec<BusinessHoursWeeklyScheduleTuesdayItem>,
     ///Opening periods on Wednesday, empty when closed all day.
     pub wednesday: ::std::vec::Vec<BusinessHoursWeeklyScheduleWednesdayItem>,
+    /// Members the schema does not name (it allows them), kept as they came and
+    /// written back in place: a newer schema's members reach consumers unchanged.
+    #[serde(flatten)]
+    pub additional_properties: ::serde_json::Map<
+        ::std::string::String,
+        ::serde_json::Value,
+    >,
 }
 ///One opening period in local time.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
@@ -184,6 +191,13 @@ pub struct BusinessHoursWeeklyScheduleFridayItem {
     pub close: BusinessHoursWeeklyScheduleFridayItemClose,
     ///Opening time, HH:MM local.
     pub open: BusinessHoursWeeklyScheduleFridayItemOpen,
+    /// Members the schema does not name (it allows them), kept as they came and
+    /// written back in place: a newer schema's members reach consumers unchanged.
+    #[serde(flatten)]
+    pub additional_properties: ::serde_json::Map<
+        ::std::string::String,
+        ::serde_json::Value,
+    >,
 }
 ///Closing time, HH:MM local; 24:00 is written as 23:59.
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
@@ -312,6 +326,13 @@ pub struct BusinessHoursWeeklyScheduleMondayItem {
     pub close: BusinessHoursWeeklyScheduleMondayItemClose,
     ///Opening time, HH:MM local.
     pub open: BusinessHoursWeeklyScheduleMondayItemOpen,
+    /// Members the schema does not name (it allows them), kept as they came and
+    /// written back in place: a newer schema's members reach consumers unchanged.
+    #[serde(flatten)]
+    pub additional_properties: ::serde_json::Map<
+        ::std::string::String,
+        ::serde_json::Value,
+    >,
 }
 ///Closing time, HH:MM local; 24:00 is written as 23:59.
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
@@ -440,6 +461,13 @@ pub struct BusinessHoursWeeklyScheduleSaturdayItem {
     pub close: BusinessHoursWeeklyScheduleSaturdayItemClose,
     ///Opening time, HH:MM local.
     pub open: BusinessHoursWeeklyScheduleSaturdayItemOpen,
+    /// Members the schema does not name (it allows them), kept as they came and
+    /// written back in place: a newer schema's members reach consumers unchanged.
+    #[serde(flatten)]
+    pub additional_properties: ::serde_json::Map<
+        ::std::string::String,
+        ::serde_json::Value,
+    >,
 }
 ///Closing time, HH:MM local; 24:00 is written as 23:59.
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
@@ -568,6 +596,13 @@ pub struct BusinessHoursWeeklyScheduleSundayItem {
     pub close: BusinessHoursWeeklyScheduleSundayItemClose,
     ///Opening time, HH:MM local.
     pub open: BusinessHoursWeeklyScheduleSundayItemOpen,
+    /// Members the schema does not name (it allows them), kept as they came and
+    /// written back in place: a newer schema's members reach consumers unchanged.
+    #[serde(flatten)]
+    pub additional_properties: ::serde_json::Map<
+        ::std::string::String,
+        ::serde_json::Value,
+    >,
 }
 ///Closing time, HH:MM local; 24:00 is written as 23:59.
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
@@ -696,6 +731,13 @@ pub struct BusinessHoursWeeklyScheduleThursdayItem {
     pub close: BusinessHoursWeeklyScheduleThursdayItemClose,
     ///Opening time, HH:MM local.
     pub open: BusinessHoursWeeklyScheduleThursdayItemOpen,
+    /// Members the schema does not name (it allows them), kept as they came and
+    /// written back in place: a newer schema's members reach consumers unchanged.
+    #[serde(flatten)]
+    pub additional_properties: ::serde_json::Map<
+        ::std::string::String,
+        ::serde_json::Value,
+    >,
 }
 ///Closing time, HH:MM local; 24:00 is written as 23:59.
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
@@ -824,6 +866,13 @@ pub struct BusinessHoursWeeklyScheduleTuesdayItem {
     pub close: BusinessHoursWeeklyScheduleTuesdayItemClose,
     ///Opening time, HH:MM local.
     pub open: BusinessHoursWeeklyScheduleTuesdayItemOpen,
+    /// Members the schema does not name (it allows them), kept as they came and
+    /// written back in place: a newer schema's members reach consumers unchanged.
+    #[serde(flatten)]
+    pub additional_properties: ::serde_json::Map<
+        ::std::string::String,
+        ::serde_json::Value,
+    >,
 }
 ///Closing time, HH:MM local; 24:00 is written as 23:59.
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
@@ -952,6 +1001,13 @@ pub struct BusinessHoursWeeklyScheduleWednesdayItem {
     pub close: BusinessHoursWeeklyScheduleWednesdayItemClose,
     ///Opening time, HH:MM local.
     pub open: BusinessHoursWeeklyScheduleWednesdayItemOpen,
+    /// Members the schema does not name (it allows them), kept as they came and
+    /// written back in place: a newer schema's members reach consumers unchanged.
+    #[serde(flatten)]
+    pub additional_properties: ::serde_json::Map<
+        ::std::string::String,
+        ::serde_json::Value,
+    >,
 }
 ///Closing time, HH:MM local; 24:00 is written as 23:59.
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]

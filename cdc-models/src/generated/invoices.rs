@@ -362,6 +362,13 @@ pub struct InvoiceLinesItem {
     pub quantity: u64,
     ///Unit price, decimal string in major units.
     pub unit_price: InvoiceLinesItemUnitPrice,
+    /// Members the schema does not name (it allows them), kept as they came and
+    /// written back in place: a newer schema's members reach consumers unchanged.
+    #[serde(flatten)]
+    pub additional_properties: ::serde_json::Map<
+        ::std::string::String,
+        ::serde_json::Value,
+    >,
 }
 ///Line amount, decimal string in major units.
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]

@@ -180,6 +180,13 @@ pub struct IvrMenuMenuTree {
     >,
     ///Id of the node callers start at.
     pub root_node_id: ::std::string::String,
+    /// Members the schema does not name (it allows them), kept as they came and
+    /// written back in place: a newer schema's members reach consumers unchanged.
+    #[serde(flatten)]
+    pub additional_properties: ::serde_json::Map<
+        ::std::string::String,
+        ::serde_json::Value,
+    >,
 }
 ///Menu name shown in routing configuration.
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]

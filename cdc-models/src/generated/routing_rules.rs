@@ -72,6 +72,13 @@ pub struct RoutingRuleConditions {
     pub clauses: ::std::vec::Vec<RoutingRuleConditionsClausesItem>,
     ///Whether all or any of the clauses must hold.
     pub combinator: RoutingRuleConditionsCombinator,
+    /// Members the schema does not name (it allows them), kept as they came and
+    /// written back in place: a newer schema's members reach consumers unchanged.
+    #[serde(flatten)]
+    pub additional_properties: ::serde_json::Map<
+        ::std::string::String,
+        ::serde_json::Value,
+    >,
 }
 ///One test: attribute, operator and value.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
@@ -82,6 +89,13 @@ pub struct RoutingRuleConditionsClausesItem {
     pub operator: RoutingRuleConditionsClausesItemOperator,
     ///Value compared against (any JSON value).
     pub value: ::serde_json::Value,
+    /// Members the schema does not name (it allows them), kept as they came and
+    /// written back in place: a newer schema's members reach consumers unchanged.
+    #[serde(flatten)]
+    pub additional_properties: ::serde_json::Map<
+        ::std::string::String,
+        ::serde_json::Value,
+    >,
 }
 ///Comparison applied.
 #[derive(

@@ -176,6 +176,13 @@ pub struct SiteLocation {
     ///County, state or province.
     #[serde(deserialize_with = "::std::option::Option::deserialize")]
     pub region: ::std::option::Option<::std::string::String>,
+    /// Members the schema does not name (it allows them), kept as they came and
+    /// written back in place: a newer schema's members reach consumers unchanged.
+    #[serde(flatten)]
+    pub additional_properties: ::serde_json::Map<
+        ::std::string::String,
+        ::serde_json::Value,
+    >,
 }
 ///Kind of site.
 #[derive(

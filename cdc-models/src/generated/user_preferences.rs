@@ -58,6 +58,13 @@ pub struct UserPreferenceAccessibility {
     pub reduced_motion: bool,
     ///Optimise the UI for screen readers.
     pub screen_reader_mode: bool,
+    /// Members the schema does not name (it allows them), kept as they came and
+    /// written back in place: a newer schema's members reach consumers unchanged.
+    #[serde(flatten)]
+    pub additional_properties: ::serde_json::Map<
+        ::std::string::String,
+        ::serde_json::Value,
+    >,
 }
 ///12- or 24-hour clock.
 #[derive(

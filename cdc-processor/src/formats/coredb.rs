@@ -74,7 +74,10 @@ pub(crate) fn header(m: &Members<'_>) -> Result<Header, RecordError> {
         Some(raw) => parse_timestamp("coredb-trigger `timestamp`", raw)?,
         None => return Err(parse_error("coredb-trigger record without `timestamp`")),
     };
-    let transaction_id = non_null(m.transaction_id).and_then(string_or_number);
+    let transaction_id = match m.transaction_id {
+        Some(raw) => string_or_number("coredb-trigger `transaction_id`", raw)?,
+        None => None,
+    };
     let snapshot = match non_null(m.snapshot) {
         None => operation == Operation::Snapshot,
         Some(raw) => serde_json::from_str::<bool>(raw.get())

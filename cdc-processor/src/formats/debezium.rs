@@ -45,6 +45,7 @@ pub(super) fn read<'a>(top: &Fields<'a>) -> Result<Decoded<'a>, RecordError> {
             return Err(parse_error("debezium `payload` is not a JSON object"));
         }
         scanned = object::scan(payload.get()).map_err(|e| super::json_error("payload", &e))?;
+        super::reject_duplicates("debezium `payload`", &scanned)?;
         schema = non_null(top.get("schema"));
         &scanned
     } else {
@@ -98,11 +99,16 @@ pub(super) fn read<'a>(top: &Fields<'a>) -> Result<Decoded<'a>, RecordError> {
             }
         };
     let timestamp = timestamp(&source, p)?;
-    let transaction_id = non_null(p.get("transaction"))
+    let transaction = non_null(p.get("transaction"))
         .and_then(|raw| serde_json::from_str::<Transaction<'_>>(raw.get()).ok())
-        .and_then(|t| t.id.and_then(string_or_number))
-        .or_else(|| source.tx_id.and_then(string_or_number))
-        .or_else(|| source.gtid.and_then(string_or_number));
+        .and_then(|t| non_null(t.id));
+    let transaction_id = match transaction
+        .or_else(|| non_null(source.tx_id))
+        .or_else(|| non_null(source.gtid))
+    {
+        Some(raw) => string_or_number("debezium transaction id", raw)?,
+        None => None,
+    };
     Ok(Decoded::Change(RawChange {
         format: SourceFormat::Debezium,
         table,

@@ -59,7 +59,10 @@ pub(super) fn read<'a>(
         Some(raw) => Some(parse_timestamp("dms `metadata.timestamp`", raw)?),
         None => None,
     };
-    let transaction_id = metadata.transaction_id.and_then(string_or_number);
+    let transaction_id = match metadata.transaction_id {
+        Some(raw) => string_or_number("dms `metadata.transaction-id`", raw)?,
+        None => None,
+    };
     let data = non_null(fields.get("data"))
         .ok_or_else(|| parse_error("dms data record without `data`"))?;
     // An empty before-image (`{}`) means the before-image holds none of the row's columns.

@@ -204,6 +204,7 @@ pub fn decode<'a>(
         }));
     }
     let fields = object::scan(text).map_err(|e| json_error("record", &e))?;
+    reject_duplicates("record", &fields)?;
     let format = match options.forced {
         Some(f) => f,
         None => detect(&fields).ok_or_else(|| {
@@ -219,6 +220,21 @@ pub fn decode<'a>(
         SourceFormat::CoredbTrigger => coredb::read(&fields),
         SourceFormat::Debezium => debezium::read(&fields),
         SourceFormat::Dms => dms::read(&fields, &options.dms_before_image_field),
+    }
+}
+
+/// A member given twice is a `PARSE_ERROR` (`docs/formats.md`): JSON readers disagree on which
+/// value counts, so taking either would guess. The member's name is quoted (names are the
+/// format's, not column values); column names twice are the image reader's error.
+pub(crate) fn reject_duplicates(what: &str, fields: &Fields<'_>) -> Result<(), RecordError> {
+    match fields.duplicate() {
+        None => Ok(()),
+        Some(name) => {
+            let name: String = name.chars().take(64).collect();
+            Err(parse_error(format!(
+                "{what} has the member `{name}` more than once"
+            )))
+        }
     }
 }
 
@@ -256,14 +272,23 @@ pub(crate) fn json_error(what: &str, e: &serde_json::Error) -> RecordError {
 }
 
 /// Reads a string-or-number field (transaction ids) as text, exactly as written.
-pub(crate) fn string_or_number(raw: &RawValue) -> Option<ShortStr> {
+pub(crate) fn string_or_number(
+    what: &str,
+    raw: &RawValue,
+) -> Result<Option<ShortStr>, RecordError> {
     let text = raw.get();
     if text.starts_with('"') {
-        json_str(raw).map(|s| ShortStr::new(&s))
-    } else if text != "null" && !text.starts_with(['{', '[', 't', 'f']) {
-        Some(ShortStr::new(text))
+        Ok(json_str(raw).map(|s| ShortStr::new(&s)))
+    } else if text == "null" {
+        Ok(None)
+    } else if !text.starts_with(['{', '[', 't', 'f']) {
+        Ok(Some(ShortStr::new(text)))
     } else {
-        None
+        // Publishing `null` would hide that the source sent something else (`docs/formats.md`).
+        Err(parse_error(format!(
+            "{what} is {}, expected a string or a number",
+            object::json_type(raw)
+        )))
     }
 }
 
@@ -290,9 +315,10 @@ pub(crate) fn parse_timestamp(what: &str, raw: &RawValue) -> Result<DateTime<Utc
             return Ok(t);
         }
     }
-    DateTime::parse_from_rfc3339(&s)
+    let t = DateTime::parse_from_rfc3339(&s)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| parse_error(format!("{what} is not an RFC 3339 timestamp")))
+        .map_err(|_| parse_error(format!("{what} is not an RFC 3339 timestamp")))?;
+    cdc_models::json::check_fallback(&s, t).map_err(|why| parse_error(format!("{what} is {why}")))
 }
 
 /// Converts an epoch value in the given unit (1 = seconds, 1000 = ms, …) to a UTC instant.
@@ -300,7 +326,7 @@ pub(crate) fn epoch_to_datetime(value: i64, per_second: i64) -> Option<DateTime<
     let secs = value.div_euclid(per_second);
     let rem = value.rem_euclid(per_second);
     let nanos = rem.checked_mul(1_000_000_000 / per_second)?;
-    DateTime::from_timestamp(secs, u32::try_from(nanos).ok()?)
+    DateTime::from_timestamp(secs, u32::try_from(nanos).ok()?).filter(cdc_models::json::publishable)
 }
 
 /// `None` for JSON `null`, the value otherwise.

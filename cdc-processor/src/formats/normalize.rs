@@ -309,6 +309,11 @@ pub fn parse_datetime_lenient(s: &str) -> Option<DateTime<Utc>> {
     if let Some(t) = cdc_models::json::parse_timestamp(s, cdc_models::json::Zone::UtcIfMissing) {
         return Some(t);
     }
+    parse_datetime_fallback(s).and_then(|t| cdc_models::json::check_fallback(s, t).ok())
+}
+
+/// The layouts `cdc_models::json::parse_timestamp` does not read, through `chrono`.
+fn parse_datetime_fallback(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&Utc));
     }

@@ -61,6 +61,14 @@ impl<'a> Fields<'a> {
         self.0.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
     }
 
+    /// The first member name that appears more than once, if any. A record with a duplicated
+    /// member is ambiguous (readers disagree on which value counts), so the formats reject it.
+    pub(crate) fn duplicate(&self) -> Option<&str> {
+        let mut names: Vec<&str> = self.0.iter().map(|(k, _)| &**k).collect();
+        names.sort_unstable();
+        names.windows(2).find(|w| w[0] == w[1]).map(|w| w[0])
+    }
+
     /// Whether `key` is present (with any value, `null` included).
     pub(crate) fn has(&self, key: &str) -> bool {
         self.0.iter().any(|(k, _)| k == key)
@@ -99,6 +107,9 @@ mod tests {
         assert_eq!(f.get("bA").unwrap().get(), r#"{"x": [1, 2]}"#);
         assert!(f.has("c"));
         assert!(scan("{} x").is_err());
+        assert_eq!(f.duplicate(), None);
+        let d = scan(r#"{"a": 1, "b": 2, "a": 3}"#).unwrap();
+        assert_eq!(d.duplicate(), Some("a"));
         assert!(scan("[]").is_err());
     }
 }
