@@ -21,6 +21,7 @@ mod event_schema;
 mod lint;
 mod names;
 mod schema;
+pub mod sql;
 
 pub use error::{Error, SchemaError};
 pub use schema::TableSchema;
@@ -117,6 +118,22 @@ impl Generator {
         });
         files.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(files)
+    }
+}
+
+impl Generator {
+    /// Generates the PostgreSQL capture SQL (see [`sql`]) from every schema.
+    pub fn generate_sql(&self) -> Result<Vec<GeneratedFile>, Error> {
+        let sources = schema::read_dir(&self.settings.schema_dir)?;
+        self.generate_sql_from_sources(sources)
+    }
+
+    /// Generates the capture SQL from in-memory `(file name, contents)` pairs.
+    pub fn generate_sql_from_sources(
+        &self,
+        sources: Vec<(String, String)>,
+    ) -> Result<Vec<GeneratedFile>, Error> {
+        Ok(sql::files(&lint::check_all(&sources)?))
     }
 }
 
