@@ -1,0 +1,74 @@
+//! The outbox the generated triggers write (`cdc.outbox`): one row per change, with the
+//! CoreDB-trigger-format record as its payload.
+
+/// An outbox error (the database's message; it never holds column values of captured rows, which
+/// only travel as query results).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A query failed.
+    #[error("outbox {action}: {source}")]
+    Query {
+        /// What was being done.
+        action: &'static str,
+        /// The driver's error.
+        #[source]
+        source: tokio_postgres::Error,
+    },
+}
+
+/// One outbox row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRow {
+    /// Identity id: per key, ids follow commit order.
+    pub id: i64,
+    /// `table:key` (or `table` for a TRUNCATE).
+    pub partition_key: String,
+    /// The record, as the trigger wrote it (member order kept: the column is `json`).
+    pub payload: String,
+}
+
+/// Reads up to `limit` rows in id order. Rows are not locked: one reader per outbox (the relay
+/// holds an advisory lock), and rows are deleted only after they were delivered.
+pub async fn fetch(client: &tokio_postgres::Client, limit: i64) -> Result<Vec<OutboxRow>, Error> {
+    let rows = client
+        .query(
+            "SELECT id, partition_key, payload::text FROM cdc.outbox ORDER BY id LIMIT $1",
+            &[&limit],
+        )
+        .await
+        .map_err(|source| Error::Query {
+            action: "read",
+            source,
+        })?;
+    Ok(rows
+        .iter()
+        .map(|r| OutboxRow {
+            id: r.get(0),
+            partition_key: r.get(1),
+            payload: r.get(2),
+        })
+        .collect())
+}
+
+/// Deletes delivered rows; returns how many were deleted.
+pub async fn delete(client: &tokio_postgres::Client, ids: &[i64]) -> Result<u64, Error> {
+    client
+        .execute("DELETE FROM cdc.outbox WHERE id = ANY($1)", &[&ids])
+        .await
+        .map_err(|source| Error::Query {
+            action: "delete",
+            source,
+        })
+}
+
+/// Rows waiting in the outbox.
+pub async fn depth(client: &tokio_postgres::Client) -> Result<i64, Error> {
+    let row = client
+        .query_one("SELECT count(*) FROM cdc.outbox", &[])
+        .await
+        .map_err(|source| Error::Query {
+            action: "count",
+            source,
+        })?;
+    Ok(row.get(0))
+}
