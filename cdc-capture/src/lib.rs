@@ -4,9 +4,10 @@
 //! `codegen::sql`): [`TABLES_SQL`] creates the tables (tests and new environments),
 //! [`INSTALL_SQL`] installs the outbox and one trigger pair per table (idempotent; also the
 //! upgrade), [`UNINSTALL_SQL`] removes them. [`outbox`] reads and deletes the outbox rows the
-//! triggers write.
+//! triggers write; [`relay`] sends them to Kinesis.
 
 pub mod outbox;
+pub mod relay;
 
 /// `CREATE TABLE IF NOT EXISTS` for every table of `model-schemas/`.
 pub const TABLES_SQL: &str = include_str!("../sql/generated/tables.sql");
