@@ -6,6 +6,7 @@
 //! upgrade), [`UNINSTALL_SQL`] removes them. [`outbox`] reads and deletes the outbox rows the
 //! triggers write; [`relay`] sends them to Kinesis.
 
+pub mod config;
 pub mod outbox;
 pub mod relay;
 

@@ -72,3 +72,19 @@ pub async fn depth(client: &tokio_postgres::Client) -> Result<i64, Error> {
         })?;
     Ok(row.get(0))
 }
+
+/// Age in seconds of the oldest waiting row (0 when the outbox is empty).
+pub async fn oldest_age_seconds(client: &tokio_postgres::Client) -> Result<f64, Error> {
+    let row = client
+        .query_one(
+            "SELECT COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - min(created_at)), 0)::float8 \
+             FROM cdc.outbox",
+            &[],
+        )
+        .await
+        .map_err(|source| Error::Query {
+            action: "age",
+            source,
+        })?;
+    Ok(row.get(0))
+}
