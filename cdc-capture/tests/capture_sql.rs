@@ -1,6 +1,6 @@
 //! The generated capture SQL on a real PostgreSQL: it installs on every table of
 //! `model-schemas/` (twice: idempotent), and INSERT, UPDATE, a key change, DELETE and TRUNCATE of
-//! every table's example row write outbox records that the processor's own pipeline publishes
+//! every table's example row, and a snapshot of it, write outbox records that the processor's own pipeline publishes
 //! without a dead letter.
 
 use cdc_processor::config::{PipelineConfig, Redaction};
@@ -95,17 +95,23 @@ async fn every_table_captures_every_operation_in_the_processors_format() {
             .batch_execute(&format!(
                 "UPDATE {t} SET {key} = {key}; UPDATE {t} SET {key} = {changed}; DELETE FROM {t}; \
                  INSERT INTO {t} SELECT * FROM jsonb_populate_record(NULL::{t}, '{}'::jsonb); \
-                 TRUNCATE {t};",
+                 SELECT cdc.snapshot('{table}'); TRUNCATE {t};",
                 row.to_string().replace('\'', "''")
             ))
             .await
             .unwrap_or_else(|e| panic!("changes of {table}: {e}"));
         for op in [
-            "INSERT", "UPDATE", "DELETE", "INSERT", "DELETE", "INSERT", "TRUNCATE",
+            "INSERT", "UPDATE", "DELETE", "INSERT", "DELETE", "INSERT", "SNAPSHOT", "TRUNCATE",
         ] {
             expected.push((table.clone(), op));
         }
     }
+
+    let err = client
+        .query_one("SELECT cdc.snapshot('no_such_table')", &[])
+        .await
+        .expect_err("an unknown table is an error");
+    assert!(format!("{err:?}").contains("is not captured"), "{err:?}");
 
     let rows = cdc_capture::outbox::fetch(&client, 100_000)
         .await
@@ -172,7 +178,7 @@ async fn every_table_captures_every_operation_in_the_processors_format() {
             .or_default() += 1;
     }
     assert_eq!(per_table.len(), 75, "{per_table:?}");
-    assert!(per_table.values().all(|&n| n == 7), "{per_table:?}");
+    assert!(per_table.values().all(|&n| n == 8), "{per_table:?}");
 
     let deleted =
         cdc_capture::outbox::delete(&client, &rows.iter().map(|r| r.id).collect::<Vec<_>>())

@@ -137,6 +137,7 @@ pub fn capture(table: &TableSchema) -> String {
     let t = ident(&table.name);
     let f = format!("cdc.{}", ident(&format!("capture_{}", table.name)));
     let ft = format!("cdc.{}", ident(&format!("capture_{}_truncate", table.name)));
+    let fs = format!("cdc.{}", ident(&format!("snapshot_{}", table.name)));
     let name = literal(&table.name);
     let old_image = image("OLD", table, "      ");
     let new_image = image("NEW", table, "      ");
@@ -180,6 +181,23 @@ BEGIN
 END
 $cdc$;
 
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION {fs}() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW {t}%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM {t} FOR SHARE LOOP
+    PERFORM cdc.enqueue({name}, 'SNAPSHOT', {new_key}, NULL,
+      {new_image});
+    n := n + 1;
+  END LOOP;
+  RETURN n;
+END
+$cdc$;
+
 CREATE OR REPLACE TRIGGER cdc_capture AFTER INSERT OR UPDATE OR DELETE ON {t}
   FOR EACH ROW EXECUTE FUNCTION {f}();
 CREATE OR REPLACE TRIGGER cdc_capture_truncate AFTER TRUNCATE ON {t}
@@ -220,6 +238,27 @@ LANGUAGE sql AS $cdc$
 $cdc$;
 "#;
 
+/// `cdc.snapshot(table)`: runs the table's snapshot function; an unknown table is an error.
+fn snapshot_dispatch(tables: &[TableSchema]) -> String {
+    let mut out = String::from(
+        "\n-- Writes SNAPSHOT records of every row of one table; returns how many.\n\
+         CREATE OR REPLACE FUNCTION cdc.snapshot(p_table text) RETURNS bigint\n\
+         LANGUAGE plpgsql AS $cdc$\nBEGIN\n  CASE p_table\n",
+    );
+    for t in tables {
+        let _ = writeln!(
+            out,
+            "    WHEN {} THEN RETURN cdc.{}();",
+            literal(&t.name),
+            ident(&format!("snapshot_{}", t.name))
+        );
+    }
+    out.push_str(
+        "    ELSE RAISE EXCEPTION 'table % is not captured', p_table;\n  END CASE;\nEND\n$cdc$;\n",
+    );
+    out
+}
+
 /// The generated SQL files (paths relative to the SQL output directory).
 pub fn files(tables: &[TableSchema]) -> Vec<GeneratedFile> {
     let mut tables_sql = header();
@@ -235,6 +274,7 @@ pub fn files(tables: &[TableSchema]) -> Vec<GeneratedFile> {
         install.push('\n');
         install.push_str(&capture(table));
     }
+    install.push_str(&snapshot_dispatch(tables));
     install.push_str("\nCOMMIT;\n");
     let mut uninstall = header();
     uninstall.push_str(

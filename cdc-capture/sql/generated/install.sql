@@ -196,6 +196,45 @@ BEGIN
 END
 $cdc$;
 
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_abandonment_stats"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "abandonment_stats"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "abandonment_stats" FOR SHARE LOOP
+    PERFORM cdc.enqueue('abandonment_stats', 'SNAPSHOT', concat_ws(':', 'abandonment_stats', NEW."queue_id"::text, NEW."interval_start"::text), NULL,
+      jsonb_build_object(
+        'abandon_rate_pct', NEW."abandon_rate_pct",
+        'abandoned', NEW."abandoned",
+        'abandoned_after_callback_offer', NEW."abandoned_after_callback_offer",
+        'abandoned_in_queue', NEW."abandoned_in_queue",
+        'abandoned_while_ringing', NEW."abandoned_while_ringing",
+        'average_time_to_abandon_seconds', NEW."average_time_to_abandon_seconds",
+        'callbacks_accepted', NEW."callbacks_accepted",
+        'callbacks_offered', NEW."callbacks_offered",
+        'channel', NEW."channel",
+        'computed_at', to_char(NEW."computed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'interval_end', to_char(NEW."interval_end" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'interval_start', to_char(NEW."interval_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'is_final', NEW."is_final",
+        'max_time_to_abandon_seconds', NEW."max_time_to_abandon_seconds",
+        'offered', NEW."offered",
+        'queue_id', NEW."queue_id",
+        'returned_within_hour', NEW."returned_within_hour",
+        'short_abandoned', NEW."short_abandoned",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'wait_buckets', NEW."wait_buckets"
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
+END
+$cdc$;
+
 CREATE OR REPLACE TRIGGER cdc_capture AFTER INSERT OR UPDATE OR DELETE ON "abandonment_stats"
   FOR EACH ROW EXECUTE FUNCTION cdc."capture_abandonment_stats"();
 CREATE OR REPLACE TRIGGER cdc_capture_truncate AFTER TRUNCATE ON "abandonment_stats"
@@ -326,6 +365,39 @@ LANGUAGE plpgsql AS $cdc$
 BEGIN
   PERFORM cdc.enqueue('agent_availability', 'TRUNCATE', 'agent_availability', NULL, NULL);
   RETURN NULL;
+END
+$cdc$;
+
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_agent_availability"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "agent_availability"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "agent_availability" FOR SHARE LOOP
+    PERFORM cdc.enqueue('agent_availability', 'SNAPSHOT', concat_ws(':', 'agent_availability', NEW."agent_id"::text, NEW."channel"::text), NULL,
+      jsonb_build_object(
+        'active_interactions', NEW."active_interactions",
+        'agent_id', NEW."agent_id",
+        'block_reason', NEW."block_reason",
+        'blocked_until', to_char(NEW."blocked_until" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'channel', NEW."channel",
+        'consecutive_missed_offers', NEW."consecutive_missed_offers",
+        'idle_since', to_char(NEW."idle_since" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'last_accepted_at', to_char(NEW."last_accepted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'last_offered_at', to_char(NEW."last_offered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'max_concurrent', NEW."max_concurrent",
+        'occupancy_ratio', NEW."occupancy_ratio",
+        'routable', NEW."routable",
+        'team_id', NEW."team_id",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
 END
 $cdc$;
 
@@ -480,6 +552,42 @@ BEGIN
 END
 $cdc$;
 
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_agent_breaks"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "agent_breaks"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "agent_breaks" FOR SHARE LOOP
+    PERFORM cdc.enqueue('agent_breaks', 'SNAPSHOT', concat_ws(':', 'agent_breaks', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'agent_id', NEW."agent_id",
+        'approved_by', NEW."approved_by",
+        'break_kind', NEW."break_kind",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'duration_seconds', NEW."duration_seconds",
+        'ended_at', to_char(NEW."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'id', NEW."id",
+        'is_paid', NEW."is_paid",
+        'is_scheduled', NEW."is_scheduled",
+        'notes', NEW."notes",
+        'overrun_seconds', NEW."overrun_seconds",
+        'planned_minutes', NEW."planned_minutes",
+        'planned_start', to_char(NEW."planned_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'shift_id', NEW."shift_id",
+        'started_at', to_char(NEW."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'status', NEW."status",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
+END
+$cdc$;
+
 CREATE OR REPLACE TRIGGER cdc_capture AFTER INSERT OR UPDATE OR DELETE ON "agent_breaks"
   FOR EACH ROW EXECUTE FUNCTION cdc."capture_agent_breaks"();
 CREATE OR REPLACE TRIGGER cdc_capture_truncate AFTER TRUNCATE ON "agent_breaks"
@@ -631,6 +739,42 @@ BEGIN
 END
 $cdc$;
 
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_agent_certifications"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "agent_certifications"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "agent_certifications" FOR SHARE LOOP
+    PERFORM cdc.enqueue('agent_certifications', 'SNAPSHOT', concat_ws(':', 'agent_certifications', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'agent_id', NEW."agent_id",
+        'certificate_number', NEW."certificate_number",
+        'certification_name', NEW."certification_name",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'expires_on', to_char(NEW."expires_on", 'YYYY-MM-DD'),
+        'id', NEW."id",
+        'issued_on', to_char(NEW."issued_on", 'YYYY-MM-DD'),
+        'issuing_body', NEW."issuing_body",
+        'level', NEW."level",
+        'notes', NEW."notes",
+        'renewal_reminder_sent_at', to_char(NEW."renewal_reminder_sent_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'score_percent', NEW."score_percent",
+        'skill_id', NEW."skill_id",
+        'status', NEW."status",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'verified_at', to_char(NEW."verified_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'verified_by', NEW."verified_by"
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
+END
+$cdc$;
+
 CREATE OR REPLACE TRIGGER cdc_capture AFTER INSERT OR UPDATE OR DELETE ON "agent_certifications"
   FOR EACH ROW EXECUTE FUNCTION cdc."capture_agent_certifications"();
 CREATE OR REPLACE TRIGGER cdc_capture_truncate AFTER TRUNCATE ON "agent_certifications"
@@ -731,6 +875,34 @@ LANGUAGE plpgsql AS $cdc$
 BEGIN
   PERFORM cdc.enqueue('agent_group_members', 'TRUNCATE', 'agent_group_members', NULL, NULL);
   RETURN NULL;
+END
+$cdc$;
+
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_agent_group_members"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "agent_group_members"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "agent_group_members" FOR SHARE LOOP
+    PERFORM cdc.enqueue('agent_group_members', 'SNAPSHOT', concat_ws(':', 'agent_group_members', NEW."group_id"::text, NEW."agent_id"::text), NULL,
+      jsonb_build_object(
+        'added_by', NEW."added_by",
+        'agent_id', NEW."agent_id",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'expires_at', to_char(NEW."expires_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'group_id', NEW."group_id",
+        'joined_at', to_char(NEW."joined_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'member_role', NEW."member_role",
+        'source', NEW."source",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
 END
 $cdc$;
 
@@ -876,6 +1048,41 @@ LANGUAGE plpgsql AS $cdc$
 BEGIN
   PERFORM cdc.enqueue('agent_groups', 'TRUNCATE', 'agent_groups', NULL, NULL);
   RETURN NULL;
+END
+$cdc$;
+
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_agent_groups"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "agent_groups"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "agent_groups" FOR SHARE LOOP
+    PERFORM cdc.enqueue('agent_groups', 'SNAPSHOT', concat_ws(':', 'agent_groups', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'archived_at', to_char(NEW."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'group_kind', NEW."group_kind",
+        'id', NEW."id",
+        'is_active', NEW."is_active",
+        'member_count', NEW."member_count",
+        'membership_rule', NEW."membership_rule",
+        'name', NEW."name",
+        'parent_group_id', NEW."parent_group_id",
+        'site_id', NEW."site_id",
+        'summary', NEW."summary",
+        'supervisor_user_id', NEW."supervisor_user_id",
+        'tags', NEW."tags",
+        'tenant_id', NEW."tenant_id",
+        'time_zone', NEW."time_zone",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'wallboard_visible', NEW."wallboard_visible"
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
 END
 $cdc$;
 
@@ -1063,6 +1270,48 @@ LANGUAGE plpgsql AS $cdc$
 BEGIN
   PERFORM cdc.enqueue('agent_interval_stats', 'TRUNCATE', 'agent_interval_stats', NULL, NULL);
   RETURN NULL;
+END
+$cdc$;
+
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_agent_interval_stats"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "agent_interval_stats"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "agent_interval_stats" FOR SHARE LOOP
+    PERFORM cdc.enqueue('agent_interval_stats', 'SNAPSHOT', concat_ws(':', 'agent_interval_stats', NEW."agent_id"::text, NEW."interval_start"::text), NULL,
+      jsonb_build_object(
+        'after_contact_seconds', NEW."after_contact_seconds",
+        'agent_id', NEW."agent_id",
+        'available_seconds', NEW."available_seconds",
+        'average_handle_seconds', NEW."average_handle_seconds",
+        'computed_at', to_char(NEW."computed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'handled', NEW."handled",
+        'hold_seconds', NEW."hold_seconds",
+        'interval_end', to_char(NEW."interval_end" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'interval_minutes', NEW."interval_minutes",
+        'interval_start', to_char(NEW."interval_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'is_final', NEW."is_final",
+        'logged_in_seconds', NEW."logged_in_seconds",
+        'missed', NEW."missed",
+        'not_ready_breakdown', NEW."not_ready_breakdown",
+        'not_ready_seconds', NEW."not_ready_seconds",
+        'occupancy_pct', NEW."occupancy_pct",
+        'offered', NEW."offered",
+        'outbound_calls', NEW."outbound_calls",
+        'talk_seconds', NEW."talk_seconds",
+        'team_id', NEW."team_id",
+        'tenant_id', NEW."tenant_id",
+        'transferred_out', NEW."transferred_out",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'utilization_pct', NEW."utilization_pct"
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
 END
 $cdc$;
 
@@ -1259,6 +1508,49 @@ BEGIN
 END
 $cdc$;
 
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_agent_metrics"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "agent_metrics"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "agent_metrics" FOR SHARE LOOP
+    PERFORM cdc.enqueue('agent_metrics', 'SNAPSHOT', concat_ws(':', 'agent_metrics', NEW."agent_id"::text), NULL,
+      jsonb_build_object(
+        'active_contacts', NEW."active_contacts",
+        'adherence_pct', NEW."adherence_pct",
+        'after_contact_seconds_today', NEW."after_contact_seconds_today",
+        'agent_id', NEW."agent_id",
+        'available_seconds_today', NEW."available_seconds_today",
+        'average_handle_seconds', NEW."average_handle_seconds",
+        'business_day', to_char(NEW."business_day", 'YYYY-MM-DD'),
+        'csat_average_today', NEW."csat_average_today",
+        'current_interaction_id', NEW."current_interaction_id",
+        'current_queue_id', NEW."current_queue_id",
+        'handled_today', NEW."handled_today",
+        'hold_seconds_today', NEW."hold_seconds_today",
+        'logged_in_at', to_char(NEW."logged_in_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'missed_today', NEW."missed_today",
+        'not_ready_seconds_today', NEW."not_ready_seconds_today",
+        'occupancy_pct', NEW."occupancy_pct",
+        'outbound_calls_today', NEW."outbound_calls_today",
+        'state', NEW."state",
+        'state_reason', NEW."state_reason",
+        'state_since', to_char(NEW."state_since" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'talk_seconds_today', NEW."talk_seconds_today",
+        'team_id', NEW."team_id",
+        'tenant_id', NEW."tenant_id",
+        'transferred_today', NEW."transferred_today",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
+END
+$cdc$;
+
 CREATE OR REPLACE TRIGGER cdc_capture AFTER INSERT OR UPDATE OR DELETE ON "agent_metrics"
   FOR EACH ROW EXECUTE FUNCTION cdc."capture_agent_metrics"();
 CREATE OR REPLACE TRIGGER cdc_capture_truncate AFTER TRUNCATE ON "agent_metrics"
@@ -1428,6 +1720,45 @@ BEGIN
 END
 $cdc$;
 
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_agent_schedules"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "agent_schedules"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "agent_schedules" FOR SHARE LOOP
+    PERFORM cdc.enqueue('agent_schedules', 'SNAPSHOT', concat_ws(':', 'agent_schedules', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'acknowledged_at', to_char(NEW."acknowledged_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'activities', NEW."activities",
+        'agent_id', NEW."agent_id",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_by', NEW."created_by",
+        'id', NEW."id",
+        'is_overtime', NEW."is_overtime",
+        'notes', NEW."notes",
+        'notification_phone', NEW."notification_phone",
+        'notify_by_sms', NEW."notify_by_sms",
+        'paid_minutes', NEW."paid_minutes",
+        'planned_end', to_char(NEW."planned_end" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'planned_start', to_char(NEW."planned_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'published_at', to_char(NEW."published_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'schedule_date', to_char(NEW."schedule_date", 'YYYY-MM-DD'),
+        'status', NEW."status",
+        'team_id', NEW."team_id",
+        'tenant_id', NEW."tenant_id",
+        'time_zone', NEW."time_zone",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'work_mode', NEW."work_mode"
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
+END
+$cdc$;
+
 CREATE OR REPLACE TRIGGER cdc_capture AFTER INSERT OR UPDATE OR DELETE ON "agent_schedules"
   FOR EACH ROW EXECUTE FUNCTION cdc."capture_agent_schedules"();
 CREATE OR REPLACE TRIGGER cdc_capture_truncate AFTER TRUNCATE ON "agent_schedules"
@@ -1540,6 +1871,36 @@ LANGUAGE plpgsql AS $cdc$
 BEGIN
   PERFORM cdc.enqueue('agent_skills', 'TRUNCATE', 'agent_skills', NULL, NULL);
   RETURN NULL;
+END
+$cdc$;
+
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_agent_skills"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "agent_skills"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "agent_skills" FOR SHARE LOOP
+    PERFORM cdc.enqueue('agent_skills', 'SNAPSHOT', concat_ws(':', 'agent_skills', NEW."agent_id"::text, NEW."skill_id"::text), NULL,
+      jsonb_build_object(
+        'agent_id', NEW."agent_id",
+        'assessed_at', to_char(NEW."assessed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'assessed_by', NEW."assessed_by",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'enabled', NEW."enabled",
+        'expires_on', to_char(NEW."expires_on", 'YYYY-MM-DD'),
+        'is_primary', NEW."is_primary",
+        'proficiency', NEW."proficiency",
+        'skill_id', NEW."skill_id",
+        'source', NEW."source",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
 END
 $cdc$;
 
@@ -1691,6 +2052,42 @@ LANGUAGE plpgsql AS $cdc$
 BEGIN
   PERFORM cdc.enqueue('agent_state_history', 'TRUNCATE', 'agent_state_history', NULL, NULL);
   RETURN NULL;
+END
+$cdc$;
+
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_agent_state_history"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "agent_state_history"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "agent_state_history" FOR SHARE LOOP
+    PERFORM cdc.enqueue('agent_state_history', 'SNAPSHOT', concat_ws(':', 'agent_state_history', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'agent_id', NEW."agent_id",
+        'changed_by_user_id', NEW."changed_by_user_id",
+        'channel', NEW."channel",
+        'duration_seconds', NEW."duration_seconds",
+        'ended_at', to_char(NEW."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'id', NEW."id",
+        'interaction_id', NEW."interaction_id",
+        'presence_source', NEW."presence_source",
+        'previous_state', NEW."previous_state",
+        'queue_id', NEW."queue_id",
+        'reason_code', NEW."reason_code",
+        'recorded_at', to_char(NEW."recorded_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'softphone_ip_address', NEW."softphone_ip_address",
+        'started_at', to_char(NEW."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'state', NEW."state",
+        'supervisor_comment', NEW."supervisor_comment",
+        'team_id', NEW."team_id",
+        'tenant_id', NEW."tenant_id"
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
 END
 $cdc$;
 
@@ -1863,6 +2260,45 @@ BEGIN
 END
 $cdc$;
 
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_agent_states"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "agent_states"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "agent_states" FOR SHARE LOOP
+    PERFORM cdc.enqueue('agent_states', 'SNAPSHOT', concat_ws(':', 'agent_states', NEW."agent_id"::text), NULL,
+      jsonb_build_object(
+        'acw_ends_at', to_char(NEW."acw_ends_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'agent_id', NEW."agent_id",
+        'changed_by_user_id', NEW."changed_by_user_id",
+        'client_version', NEW."client_version",
+        'current_channel', NEW."current_channel",
+        'current_interaction_id', NEW."current_interaction_id",
+        'current_queue_id', NEW."current_queue_id",
+        'interactions_in_progress', NEW."interactions_in_progress",
+        'last_activity_at', to_char(NEW."last_activity_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'logged_in_at', to_char(NEW."logged_in_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'presence_source', NEW."presence_source",
+        'previous_state', NEW."previous_state",
+        'reason_code', NEW."reason_code",
+        'site_id', NEW."site_id",
+        'softphone_ip_address', NEW."softphone_ip_address",
+        'state', NEW."state",
+        'state_since', to_char(NEW."state_since" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'state_version', NEW."state_version",
+        'team_id', NEW."team_id",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
+END
+$cdc$;
+
 CREATE OR REPLACE TRIGGER cdc_capture AFTER INSERT OR UPDATE OR DELETE ON "agent_states"
   FOR EACH ROW EXECUTE FUNCTION cdc."capture_agent_states"();
 CREATE OR REPLACE TRIGGER cdc_capture_truncate AFTER TRUNCATE ON "agent_states"
@@ -2005,6 +2441,41 @@ LANGUAGE plpgsql AS $cdc$
 BEGIN
   PERFORM cdc.enqueue('agents', 'TRUNCATE', 'agents', NULL, NULL);
   RETURN NULL;
+END
+$cdc$;
+
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_agents"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "agents"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "agents" FOR SHARE LOOP
+    PERFORM cdc.enqueue('agents', 'SNAPSHOT', concat_ws(':', 'agents', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'agent_type', NEW."agent_type",
+        'auto_answer', NEW."auto_answer",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'default_queue_id', NEW."default_queue_id",
+        'display_name', NEW."display_name",
+        'extension', NEW."extension",
+        'id', NEW."id",
+        'max_concurrent_calls', NEW."max_concurrent_calls",
+        'max_concurrent_chats', NEW."max_concurrent_chats",
+        'site_id', NEW."site_id",
+        'status', NEW."status",
+        'tags', NEW."tags",
+        'team_id', NEW."team_id",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'user_id', NEW."user_id",
+        'wrap_up_seconds', NEW."wrap_up_seconds"
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
 END
 $cdc$;
 
@@ -2177,6 +2648,45 @@ BEGIN
 END
 $cdc$;
 
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_api_keys"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "api_keys"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "api_keys" FOR SHARE LOOP
+    PERFORM cdc.enqueue('api_keys', 'SNAPSHOT', concat_ws(':', 'api_keys', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'allowed_cidrs', NEW."allowed_cidrs",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_by_user_id', NEW."created_by_user_id",
+        'environment', NEW."environment",
+        'expires_at', to_char(NEW."expires_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'hash_algorithm', NEW."hash_algorithm",
+        'id', NEW."id",
+        'key_hash', NEW."key_hash",
+        'key_prefix', NEW."key_prefix",
+        'last_used_at', to_char(NEW."last_used_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'last_used_ip', NEW."last_used_ip",
+        'name', NEW."name",
+        'rate_limit_per_minute', NEW."rate_limit_per_minute",
+        'revocation_reason', NEW."revocation_reason",
+        'revoked_at', to_char(NEW."revoked_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'revoked_by_user_id', NEW."revoked_by_user_id",
+        'scopes', NEW."scopes",
+        'status', NEW."status",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'usage_count', NEW."usage_count"
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
+END
+$cdc$;
+
 CREATE OR REPLACE TRIGGER cdc_capture AFTER INSERT OR UPDATE OR DELETE ON "api_keys"
   FOR EACH ROW EXECUTE FUNCTION cdc."capture_api_keys"();
 CREATE OR REPLACE TRIGGER cdc_capture_truncate AFTER TRUNCATE ON "api_keys"
@@ -2334,6 +2844,43 @@ BEGIN
 END
 $cdc$;
 
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_audit_entries"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "audit_entries"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "audit_entries" FOR SHARE LOOP
+    PERFORM cdc.enqueue('audit_entries', 'SNAPSHOT', concat_ws(':', 'audit_entries', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'action', NEW."action",
+        'actor_api_key_id', NEW."actor_api_key_id",
+        'actor_kind', NEW."actor_kind",
+        'actor_user_id', NEW."actor_user_id",
+        'changes', NEW."changes",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'id', NEW."id",
+        'justification', NEW."justification",
+        'occurred_at', to_char(NEW."occurred_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'outcome', NEW."outcome",
+        'request_id', NEW."request_id",
+        'retain_until', to_char(NEW."retain_until", 'YYYY-MM-DD'),
+        'session_id', NEW."session_id",
+        'severity', NEW."severity",
+        'source_ip', NEW."source_ip",
+        'target_id', NEW."target_id",
+        'target_table', NEW."target_table",
+        'tenant_id', NEW."tenant_id",
+        'user_agent', NEW."user_agent"
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
+END
+$cdc$;
+
 CREATE OR REPLACE TRIGGER cdc_capture AFTER INSERT OR UPDATE OR DELETE ON "audit_entries"
   FOR EACH ROW EXECUTE FUNCTION cdc."capture_audit_entries"();
 CREATE OR REPLACE TRIGGER cdc_capture_truncate AFTER TRUNCATE ON "audit_entries"
@@ -2464,6 +3011,39 @@ LANGUAGE plpgsql AS $cdc$
 BEGIN
   PERFORM cdc.enqueue('business_hours', 'TRUNCATE', 'business_hours', NULL, NULL);
   RETURN NULL;
+END
+$cdc$;
+
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_business_hours"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "business_hours"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "business_hours" FOR SHARE LOOP
+    PERFORM cdc.enqueue('business_hours', 'SNAPSHOT', concat_ws(':', 'business_hours', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'after_hours_action', NEW."after_hours_action",
+        'after_hours_prompt_id', NEW."after_hours_prompt_id",
+        'after_hours_queue_id', NEW."after_hours_queue_id",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'effective_from', to_char(NEW."effective_from", 'YYYY-MM-DD'),
+        'effective_until', to_char(NEW."effective_until", 'YYYY-MM-DD'),
+        'id', NEW."id",
+        'is_active', NEW."is_active",
+        'is_default', NEW."is_default",
+        'name', NEW."name",
+        'open_24x7', NEW."open_24x7",
+        'tenant_id', NEW."tenant_id",
+        'time_zone', NEW."time_zone",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'weekly_schedule', NEW."weekly_schedule"
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
 END
 $cdc$;
 
@@ -2654,6 +3234,48 @@ BEGIN
 END
 $cdc$;
 
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_call_legs"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "call_legs"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "call_legs" FOR SHARE LOOP
+    PERFORM cdc.enqueue('call_legs', 'SNAPSHOT', concat_ws(':', 'call_legs', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'agent_id', NEW."agent_id",
+        'call_id', NEW."call_id",
+        'codec', NEW."codec",
+        'connected_at', to_char(NEW."connected_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'duration_seconds', NEW."duration_seconds",
+        'ended_at', to_char(NEW."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'from_number', NEW."from_number",
+        'hangup_cause', NEW."hangup_cause",
+        'id', NEW."id",
+        'jitter_ms', NEW."jitter_ms",
+        'leg_kind', NEW."leg_kind",
+        'leg_number', NEW."leg_number",
+        'media_region', NEW."media_region",
+        'mos_score', NEW."mos_score",
+        'packet_loss_pct', NEW."packet_loss_pct",
+        'remote_ip', NEW."remote_ip",
+        'sip_call_id', NEW."sip_call_id",
+        'sip_response_code', NEW."sip_response_code",
+        'started_at', to_char(NEW."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'status', NEW."status",
+        'tenant_id', NEW."tenant_id",
+        'to_number', NEW."to_number",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
+END
+$cdc$;
+
 CREATE OR REPLACE TRIGGER cdc_capture AFTER INSERT OR UPDATE OR DELETE ON "call_legs"
   FOR EACH ROW EXECUTE FUNCTION cdc."capture_call_legs"();
 CREATE OR REPLACE TRIGGER cdc_capture_truncate AFTER TRUNCATE ON "call_legs"
@@ -2814,6 +3436,44 @@ LANGUAGE plpgsql AS $cdc$
 BEGIN
   PERFORM cdc.enqueue('call_transfers', 'TRUNCATE', 'call_transfers', NULL, NULL);
   RETURN NULL;
+END
+$cdc$;
+
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_call_transfers"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "call_transfers"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "call_transfers" FOR SHARE LOOP
+    PERFORM cdc.enqueue('call_transfers', 'SNAPSHOT', concat_ws(':', 'call_transfers', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'call_id', NEW."call_id",
+        'completed_at', to_char(NEW."completed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'consult_seconds', NEW."consult_seconds",
+        'consult_started_at', to_char(NEW."consult_started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'external_number', NEW."external_number",
+        'from_agent_id', NEW."from_agent_id",
+        'from_queue_id', NEW."from_queue_id",
+        'handover_note', NEW."handover_note",
+        'id', NEW."id",
+        'initiated_by', NEW."initiated_by",
+        'reason_code', NEW."reason_code",
+        'requested_at', to_char(NEW."requested_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'status', NEW."status",
+        'target_kind', NEW."target_kind",
+        'tenant_id', NEW."tenant_id",
+        'to_agent_id', NEW."to_agent_id",
+        'to_queue_id', NEW."to_queue_id",
+        'transfer_kind', NEW."transfer_kind",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
 END
 $cdc$;
 
@@ -3007,6 +3667,49 @@ LANGUAGE plpgsql AS $cdc$
 BEGIN
   PERFORM cdc.enqueue('callbacks', 'TRUNCATE', 'callbacks', NULL, NULL);
   RETURN NULL;
+END
+$cdc$;
+
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_callbacks"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "callbacks"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "callbacks" FOR SHARE LOOP
+    PERFORM cdc.enqueue('callbacks', 'SNAPSHOT', concat_ws(':', 'callbacks', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'agent_id', NEW."agent_id",
+        'attempts', NEW."attempts",
+        'completed_call_id', NEW."completed_call_id",
+        'contact_name', NEW."contact_name",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'customer_id', NEW."customer_id",
+        'customer_notes', NEW."customer_notes",
+        'id', NEW."id",
+        'interaction_id', NEW."interaction_id",
+        'keep_queue_position', NEW."keep_queue_position",
+        'last_attempt_at', to_char(NEW."last_attempt_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'last_attempt_result', NEW."last_attempt_result",
+        'max_attempts', NEW."max_attempts",
+        'origin_call_id', NEW."origin_call_id",
+        'phone_number', NEW."phone_number",
+        'priority', NEW."priority",
+        'queue_id', NEW."queue_id",
+        'requested_at', to_char(NEW."requested_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'scheduled_for', to_char(NEW."scheduled_for" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'source', NEW."source",
+        'status', NEW."status",
+        'tenant_id', NEW."tenant_id",
+        'time_zone', NEW."time_zone",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'window_end', to_char(NEW."window_end" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
 END
 $cdc$;
 
@@ -3239,6 +3942,55 @@ BEGIN
 END
 $cdc$;
 
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_calls"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "calls"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "calls" FOR SHARE LOOP
+    PERFORM cdc.enqueue('calls', 'SNAPSHOT', concat_ws(':', 'calls', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'agent_id', NEW."agent_id",
+        'answered_at', to_char(NEW."answered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'caller_name', NEW."caller_name",
+        'caller_number', NEW."caller_number",
+        'carrier_cost', NEW."carrier_cost"::text,
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'currency', NEW."currency",
+        'customer_id', NEW."customer_id",
+        'dialed_number', NEW."dialed_number",
+        'direction', NEW."direction",
+        'disconnected_by', NEW."disconnected_by",
+        'disposition_code', NEW."disposition_code",
+        'ended_at', to_char(NEW."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'hold_count', NEW."hold_count",
+        'hold_seconds', NEW."hold_seconds",
+        'id', NEW."id",
+        'interaction_id', NEW."interaction_id",
+        'ivr_path', NEW."ivr_path",
+        'mos_score', NEW."mos_score",
+        'queue_id', NEW."queue_id",
+        'recording_id', NEW."recording_id",
+        'ring_seconds', NEW."ring_seconds",
+        'sip_call_id', NEW."sip_call_id",
+        'started_at', to_char(NEW."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'status', NEW."status",
+        'talk_seconds', NEW."talk_seconds",
+        'tenant_id', NEW."tenant_id",
+        'transfer_count', NEW."transfer_count",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'wait_seconds', NEW."wait_seconds",
+        'wrap_up_seconds', NEW."wrap_up_seconds"
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
+END
+$cdc$;
+
 CREATE OR REPLACE TRIGGER cdc_capture AFTER INSERT OR UPDATE OR DELETE ON "calls"
   FOR EACH ROW EXECUTE FUNCTION cdc."capture_calls"();
 CREATE OR REPLACE TRIGGER cdc_capture_truncate AFTER TRUNCATE ON "calls"
@@ -3387,6 +4139,42 @@ LANGUAGE plpgsql AS $cdc$
 BEGIN
   PERFORM cdc.enqueue('chat_messages', 'TRUNCATE', 'chat_messages', NULL, NULL);
   RETURN NULL;
+END
+$cdc$;
+
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_chat_messages"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "chat_messages"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "chat_messages" FOR SHARE LOOP
+    PERFORM cdc.enqueue('chat_messages', 'SNAPSHOT', concat_ws(':', 'chat_messages', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'attachments', NEW."attachments",
+        'body', NEW."body",
+        'chat_id', NEW."chat_id",
+        'client_message_id', NEW."client_message_id",
+        'content_language', NEW."content_language",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'delivered_at', to_char(NEW."delivered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'edited', NEW."edited",
+        'id', NEW."id",
+        'is_internal', NEW."is_internal",
+        'message_kind', NEW."message_kind",
+        'read_at', to_char(NEW."read_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'sender_agent_id', NEW."sender_agent_id",
+        'sender_kind', NEW."sender_kind",
+        'sent_at', to_char(NEW."sent_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'sequence', NEW."sequence",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
 END
 $cdc$;
 
@@ -3613,6 +4401,54 @@ BEGIN
 END
 $cdc$;
 
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_chats"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "chats"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "chats" FOR SHARE LOOP
+    PERFORM cdc.enqueue('chats', 'SNAPSHOT', concat_ws(':', 'chats', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'accepted_at', to_char(NEW."accepted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'agent_id', NEW."agent_id",
+        'agent_message_count', NEW."agent_message_count",
+        'bot_handled', NEW."bot_handled",
+        'channel', NEW."channel",
+        'client_ip', NEW."client_ip",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'csat_score', NEW."csat_score",
+        'customer_id', NEW."customer_id",
+        'customer_message_count', NEW."customer_message_count",
+        'disposition_code', NEW."disposition_code",
+        'ended_at', to_char(NEW."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'ended_by', NEW."ended_by",
+        'entry_page_path', NEW."entry_page_path",
+        'first_response_seconds', NEW."first_response_seconds",
+        'handle_seconds', NEW."handle_seconds",
+        'id', NEW."id",
+        'interaction_id', NEW."interaction_id",
+        'locale', NEW."locale",
+        'message_count', NEW."message_count",
+        'pre_chat_form', NEW."pre_chat_form",
+        'queue_id', NEW."queue_id",
+        'started_at', to_char(NEW."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'status', NEW."status",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'user_agent', NEW."user_agent",
+        'visitor_email', NEW."visitor_email",
+        'visitor_name', NEW."visitor_name",
+        'wait_seconds', NEW."wait_seconds"
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
+END
+$cdc$;
+
 CREATE OR REPLACE TRIGGER cdc_capture AFTER INSERT OR UPDATE OR DELETE ON "chats"
   FOR EACH ROW EXECUTE FUNCTION cdc."capture_chats"();
 CREATE OR REPLACE TRIGGER cdc_capture_truncate AFTER TRUNCATE ON "chats"
@@ -3782,6 +4618,45 @@ BEGIN
 END
 $cdc$;
 
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_consents"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "consents"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "consents" FOR SHARE LOOP
+    PERFORM cdc.enqueue('consents', 'SNAPSHOT', concat_ws(':', 'consents', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'captured_by_user_id', NEW."captured_by_user_id",
+        'captured_via', NEW."captured_via",
+        'channel', NEW."channel",
+        'contact_point', NEW."contact_point",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'customer_id', NEW."customer_id",
+        'evidence_recording_url', NEW."evidence_recording_url",
+        'expires_at', to_char(NEW."expires_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'granted_at', to_char(NEW."granted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'id', NEW."id",
+        'interaction_id', NEW."interaction_id",
+        'jurisdiction', NEW."jurisdiction",
+        'lawful_basis', NEW."lawful_basis",
+        'notice_version', NEW."notice_version",
+        'purpose', NEW."purpose",
+        'source_ip', NEW."source_ip",
+        'status', NEW."status",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'withdrawal_note', NEW."withdrawal_note",
+        'withdrawn_at', to_char(NEW."withdrawn_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
+END
+$cdc$;
+
 CREATE OR REPLACE TRIGGER cdc_capture AFTER INSERT OR UPDATE OR DELETE ON "consents"
   FOR EACH ROW EXECUTE FUNCTION cdc."capture_consents"();
 CREATE OR REPLACE TRIGGER cdc_capture_truncate AFTER TRUNCATE ON "consents"
@@ -3945,6 +4820,44 @@ BEGIN
 END
 $cdc$;
 
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_csat_summaries"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "csat_summaries"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "csat_summaries" FOR SHARE LOOP
+    PERFORM cdc.enqueue('csat_summaries', 'SNAPSHOT', concat_ws(':', 'csat_summaries', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'channel', NEW."channel",
+        'computed_at', to_char(NEW."computed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'csat_average', NEW."csat_average",
+        'csat_pct', NEW."csat_pct",
+        'detractors', NEW."detractors",
+        'id', NEW."id",
+        'nps', NEW."nps",
+        'passives', NEW."passives",
+        'promoters', NEW."promoters",
+        'response_rate_pct', NEW."response_rate_pct",
+        'responses', NEW."responses",
+        'scope_id', NEW."scope_id",
+        'scope_kind', NEW."scope_kind",
+        'score_distribution', NEW."score_distribution",
+        'summary_date', to_char(NEW."summary_date", 'YYYY-MM-DD'),
+        'surveys_sent', NEW."surveys_sent",
+        'tenant_id', NEW."tenant_id",
+        'top_themes', NEW."top_themes",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
+END
+$cdc$;
+
 CREATE OR REPLACE TRIGGER cdc_capture AFTER INSERT OR UPDATE OR DELETE ON "csat_summaries"
   FOR EACH ROW EXECUTE FUNCTION cdc."capture_csat_summaries"();
 CREATE OR REPLACE TRIGGER cdc_capture_truncate AFTER TRUNCATE ON "csat_summaries"
@@ -4099,6 +5012,43 @@ LANGUAGE plpgsql AS $cdc$
 BEGIN
   PERFORM cdc.enqueue('customer_addresses', 'TRUNCATE', 'customer_addresses', NULL, NULL);
   RETURN NULL;
+END
+$cdc$;
+
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_customer_addresses"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "customer_addresses"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "customer_addresses" FOR SHARE LOOP
+    PERFORM cdc.enqueue('customer_addresses', 'SNAPSHOT', concat_ws(':', 'customer_addresses', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'city', NEW."city",
+        'country_code', NEW."country_code",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'customer_id', NEW."customer_id",
+        'id', NEW."id",
+        'is_primary', NEW."is_primary",
+        'kind', NEW."kind",
+        'latitude', NEW."latitude",
+        'line1', NEW."line1",
+        'line2', NEW."line2",
+        'longitude', NEW."longitude",
+        'postcode', NEW."postcode",
+        'region', NEW."region",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'valid_from', to_char(NEW."valid_from", 'YYYY-MM-DD'),
+        'valid_to', to_char(NEW."valid_to", 'YYYY-MM-DD'),
+        'validated_at', to_char(NEW."validated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'validation_status', NEW."validation_status"
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
 END
 $cdc$;
 
@@ -4286,6 +5236,48 @@ LANGUAGE plpgsql AS $cdc$
 BEGIN
   PERFORM cdc.enqueue('customers', 'TRUNCATE', 'customers', NULL, NULL);
   RETURN NULL;
+END
+$cdc$;
+
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_customers"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "customers"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "customers" FOR SHARE LOOP
+    PERFORM cdc.enqueue('customers', 'SNAPSHOT', concat_ws(':', 'customers', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'company_name', NEW."company_name",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'currency', NEW."currency",
+        'custom_fields', NEW."custom_fields",
+        'date_of_birth', to_char(NEW."date_of_birth", 'YYYY-MM-DD'),
+        'email', NEW."email",
+        'external_ref', NEW."external_ref",
+        'first_name', NEW."first_name",
+        'id', NEW."id",
+        'last_contacted_at', to_char(NEW."last_contacted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'last_name', NEW."last_name",
+        'lifetime_value', NEW."lifetime_value"::text,
+        'marketing_opt_in', NEW."marketing_opt_in",
+        'merged_into_id', NEW."merged_into_id",
+        'phone', NEW."phone",
+        'preferred_channel', NEW."preferred_channel",
+        'preferred_language', NEW."preferred_language",
+        'segment', NEW."segment",
+        'status', NEW."status",
+        'tags', NEW."tags",
+        'tenant_id', NEW."tenant_id",
+        'time_zone', NEW."time_zone",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'vip', NEW."vip"
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
 END
 $cdc$;
 
@@ -4518,6 +5510,55 @@ BEGIN
 END
 $cdc$;
 
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_daily_agent_summaries"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "daily_agent_summaries"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "daily_agent_summaries" FOR SHARE LOOP
+    PERFORM cdc.enqueue('daily_agent_summaries', 'SNAPSHOT', concat_ws(':', 'daily_agent_summaries', NEW."agent_id"::text, NEW."summary_date"::text), NULL,
+      jsonb_build_object(
+        'adherence_pct', NEW."adherence_pct",
+        'after_contact_seconds', NEW."after_contact_seconds",
+        'agent_id', NEW."agent_id",
+        'available_seconds', NEW."available_seconds",
+        'average_handle_seconds', NEW."average_handle_seconds",
+        'calls_handled', NEW."calls_handled",
+        'chats_handled', NEW."chats_handled",
+        'computed_at', to_char(NEW."computed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'csat_average', NEW."csat_average",
+        'csat_responses', NEW."csat_responses",
+        'currency', NEW."currency",
+        'first_login_at', to_char(NEW."first_login_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'handled', NEW."handled",
+        'hold_seconds', NEW."hold_seconds",
+        'is_final', NEW."is_final",
+        'last_logout_at', to_char(NEW."last_logout_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'logged_in_seconds', NEW."logged_in_seconds",
+        'mails_handled', NEW."mails_handled",
+        'missed', NEW."missed",
+        'not_ready_seconds', NEW."not_ready_seconds",
+        'occupancy_pct', NEW."occupancy_pct",
+        'outbound_calls', NEW."outbound_calls",
+        'sales_count', NEW."sales_count",
+        'sales_value', NEW."sales_value"::text,
+        'summary_date', to_char(NEW."summary_date", 'YYYY-MM-DD'),
+        'talk_seconds', NEW."talk_seconds",
+        'team_id', NEW."team_id",
+        'tenant_id', NEW."tenant_id",
+        'time_zone', NEW."time_zone",
+        'transferred_out', NEW."transferred_out",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
+END
+$cdc$;
+
 CREATE OR REPLACE TRIGGER cdc_capture AFTER INSERT OR UPDATE OR DELETE ON "daily_agent_summaries"
   FOR EACH ROW EXECUTE FUNCTION cdc."capture_daily_agent_summaries"();
 CREATE OR REPLACE TRIGGER cdc_capture_truncate AFTER TRUNCATE ON "daily_agent_summaries"
@@ -4723,6 +5764,51 @@ BEGIN
 END
 $cdc$;
 
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_daily_queue_summaries"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "daily_queue_summaries"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "daily_queue_summaries" FOR SHARE LOOP
+    PERFORM cdc.enqueue('daily_queue_summaries', 'SNAPSHOT', concat_ws(':', 'daily_queue_summaries', NEW."queue_id"::text, NEW."summary_date"::text), NULL,
+      jsonb_build_object(
+        'abandon_rate_pct', NEW."abandon_rate_pct",
+        'abandoned', NEW."abandoned",
+        'average_handle_seconds', NEW."average_handle_seconds",
+        'average_speed_of_answer_seconds', NEW."average_speed_of_answer_seconds",
+        'callbacks_completed', NEW."callbacks_completed",
+        'computed_at', to_char(NEW."computed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'csat_average', NEW."csat_average",
+        'csat_responses', NEW."csat_responses",
+        'first_contact_resolution_pct', NEW."first_contact_resolution_pct",
+        'handled', NEW."handled",
+        'handled_by_bot', NEW."handled_by_bot",
+        'hourly_offered', NEW."hourly_offered",
+        'is_final', NEW."is_final",
+        'longest_wait_seconds', NEW."longest_wait_seconds",
+        'offered', NEW."offered",
+        'peak_interval_start', to_char(NEW."peak_interval_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'peak_offered', NEW."peak_offered",
+        'queue_id', NEW."queue_id",
+        'service_level_pct', NEW."service_level_pct",
+        'service_level_target_pct', NEW."service_level_target_pct",
+        'service_level_threshold_seconds', NEW."service_level_threshold_seconds",
+        'short_abandoned', NEW."short_abandoned",
+        'summary_date', to_char(NEW."summary_date", 'YYYY-MM-DD'),
+        'tenant_id', NEW."tenant_id",
+        'time_zone', NEW."time_zone",
+        'transferred_out', NEW."transferred_out",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
+END
+$cdc$;
+
 CREATE OR REPLACE TRIGGER cdc_capture AFTER INSERT OR UPDATE OR DELETE ON "daily_queue_summaries"
   FOR EACH ROW EXECUTE FUNCTION cdc."capture_daily_queue_summaries"();
 CREATE OR REPLACE TRIGGER cdc_capture_truncate AFTER TRUNCATE ON "daily_queue_summaries"
@@ -4898,6 +5984,46 @@ BEGIN
 END
 $cdc$;
 
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_data_retention_policies"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "data_retention_policies"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "data_retention_policies" FOR SHARE LOOP
+    PERFORM cdc.enqueue('data_retention_policies', 'SNAPSHOT', concat_ws(':', 'data_retention_policies', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'action_on_expiry', NEW."action_on_expiry",
+        'applies_to_channels', NEW."applies_to_channels",
+        'applies_to_queue_ids', NEW."applies_to_queue_ids",
+        'approved_at', to_char(NEW."approved_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'approved_by_user_id', NEW."approved_by_user_id",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'data_category', NEW."data_category",
+        'description', NEW."description",
+        'id', NEW."id",
+        'is_enabled', NEW."is_enabled",
+        'jurisdiction', NEW."jurisdiction",
+        'last_run_at', to_char(NEW."last_run_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'legal_basis', NEW."legal_basis",
+        'legal_hold', NEW."legal_hold",
+        'name', NEW."name",
+        'next_run_at', to_char(NEW."next_run_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'precedence', NEW."precedence",
+        'records_purged_last_run', NEW."records_purged_last_run",
+        'reference_date', NEW."reference_date",
+        'retention_days', NEW."retention_days",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
+END
+$cdc$;
+
 CREATE OR REPLACE TRIGGER cdc_capture AFTER INSERT OR UPDATE OR DELETE ON "data_retention_policies"
   FOR EACH ROW EXECUTE FUNCTION cdc."capture_data_retention_policies"();
 CREATE OR REPLACE TRIGGER cdc_capture_truncate AFTER TRUNCATE ON "data_retention_policies"
@@ -5022,6 +6148,38 @@ LANGUAGE plpgsql AS $cdc$
 BEGIN
   PERFORM cdc.enqueue('departments', 'TRUNCATE', 'departments', NULL, NULL);
   RETURN NULL;
+END
+$cdc$;
+
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_departments"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "departments"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "departments" FOR SHARE LOOP
+    PERFORM cdc.enqueue('departments', 'SNAPSHOT', concat_ws(':', 'departments', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'annual_budget', NEW."annual_budget"::text,
+        'code', NEW."code",
+        'cost_centre', NEW."cost_centre",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'currency', NEW."currency",
+        'description', NEW."description",
+        'head_user_id', NEW."head_user_id",
+        'headcount_target', NEW."headcount_target",
+        'id', NEW."id",
+        'name', NEW."name",
+        'parent_department_id', NEW."parent_department_id",
+        'status', NEW."status",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
 END
 $cdc$;
 
@@ -5161,6 +6319,40 @@ LANGUAGE plpgsql AS $cdc$
 BEGIN
   PERFORM cdc.enqueue('dispositions', 'TRUNCATE', 'dispositions', NULL, NULL);
   RETURN NULL;
+END
+$cdc$;
+
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_dispositions"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "dispositions"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "dispositions" FOR SHARE LOOP
+    PERFORM cdc.enqueue('dispositions', 'SNAPSHOT', concat_ws(':', 'dispositions', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'channels', NEW."channels",
+        'code', NEW."code",
+        'counts_as_resolved', NEW."counts_as_resolved",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'help_text', NEW."help_text",
+        'id', NEW."id",
+        'is_active', NEW."is_active",
+        'label', NEW."label",
+        'outcome', NEW."outcome",
+        'parent_id', NEW."parent_id",
+        'queue_ids', NEW."queue_ids",
+        'requires_note', NEW."requires_note",
+        'schedules_callback', NEW."schedules_callback",
+        'sort_order', NEW."sort_order",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
 END
 $cdc$;
 
@@ -5318,6 +6510,43 @@ LANGUAGE plpgsql AS $cdc$
 BEGIN
   PERFORM cdc.enqueue('do_not_call_entries', 'TRUNCATE', 'do_not_call_entries', NULL, NULL);
   RETURN NULL;
+END
+$cdc$;
+
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_do_not_call_entries"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "do_not_call_entries"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "do_not_call_entries" FOR SHARE LOOP
+    PERFORM cdc.enqueue('do_not_call_entries', 'SNAPSHOT', concat_ws(':', 'do_not_call_entries', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'added_by_user_id', NEW."added_by_user_id",
+        'campaign_ids', NEW."campaign_ids",
+        'channels', NEW."channels",
+        'country_code', NEW."country_code",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'customer_id', NEW."customer_id",
+        'effective_from', to_char(NEW."effective_from", 'YYYY-MM-DD'),
+        'expires_on', to_char(NEW."expires_on", 'YYYY-MM-DD'),
+        'id', NEW."id",
+        'interaction_id', NEW."interaction_id",
+        'is_active', NEW."is_active",
+        'list_kind', NEW."list_kind",
+        'phone_number', NEW."phone_number",
+        'reason', NEW."reason",
+        'registry_reference', NEW."registry_reference",
+        'scope', NEW."scope",
+        'source', NEW."source",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
 END
 $cdc$;
 
@@ -5532,6 +6761,52 @@ BEGIN
 END
 $cdc$;
 
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_emails"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "emails"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "emails" FOR SHARE LOOP
+    PERFORM cdc.enqueue('emails', 'SNAPSHOT', concat_ws(':', 'emails', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'agent_id', NEW."agent_id",
+        'attachment_count', NEW."attachment_count",
+        'body_html', NEW."body_html",
+        'body_text', NEW."body_text",
+        'cc_addresses', NEW."cc_addresses",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'customer_id', NEW."customer_id",
+        'direction', NEW."direction",
+        'first_response_at', to_char(NEW."first_response_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'from_address', NEW."from_address",
+        'from_name', NEW."from_name",
+        'has_attachments', NEW."has_attachments",
+        'id', NEW."id",
+        'in_reply_to', NEW."in_reply_to",
+        'interaction_id', NEW."interaction_id",
+        'message_id', NEW."message_id",
+        'priority', NEW."priority",
+        'queue_id', NEW."queue_id",
+        'received_at', to_char(NEW."received_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'sent_at', to_char(NEW."sent_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'size_bytes', NEW."size_bytes",
+        'spam_score', NEW."spam_score",
+        'status', NEW."status",
+        'subject', NEW."subject",
+        'tenant_id', NEW."tenant_id",
+        'thread_id', NEW."thread_id",
+        'to_address', NEW."to_address",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
+END
+$cdc$;
+
 CREATE OR REPLACE TRIGGER cdc_capture AFTER INSERT OR UPDATE OR DELETE ON "emails"
   FOR EACH ROW EXECUTE FUNCTION cdc."capture_emails"();
 CREATE OR REPLACE TRIGGER cdc_capture_truncate AFTER TRUNCATE ON "emails"
@@ -5665,6 +6940,39 @@ BEGIN
 END
 $cdc$;
 
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_holidays"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "holidays"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "holidays" FOR SHARE LOOP
+    PERFORM cdc.enqueue('holidays', 'SNAPSHOT', concat_ws(':', 'holidays', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'announcement_text', NEW."announcement_text",
+        'business_hours_id', NEW."business_hours_id",
+        'close_time', NEW."close_time",
+        'closure_kind', NEW."closure_kind",
+        'country_code', NEW."country_code",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'ends_on', to_char(NEW."ends_on", 'YYYY-MM-DD'),
+        'id', NEW."id",
+        'name', NEW."name",
+        'open_time', NEW."open_time",
+        'recurs_yearly', NEW."recurs_yearly",
+        'region_code', NEW."region_code",
+        'starts_on', to_char(NEW."starts_on", 'YYYY-MM-DD'),
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
+END
+$cdc$;
+
 CREATE OR REPLACE TRIGGER cdc_capture AFTER INSERT OR UPDATE OR DELETE ON "holidays"
   FOR EACH ROW EXECUTE FUNCTION cdc."capture_holidays"();
 CREATE OR REPLACE TRIGGER cdc_capture_truncate AFTER TRUNCATE ON "holidays"
@@ -5789,6 +7097,38 @@ LANGUAGE plpgsql AS $cdc$
 BEGIN
   PERFORM cdc.enqueue('interaction_notes', 'TRUNCATE', 'interaction_notes', NULL, NULL);
   RETURN NULL;
+END
+$cdc$;
+
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_interaction_notes"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "interaction_notes"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "interaction_notes" FOR SHARE LOOP
+    PERFORM cdc.enqueue('interaction_notes', 'SNAPSHOT', concat_ws(':', 'interaction_notes', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'author_user_id', NEW."author_user_id",
+        'body', NEW."body",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'customer_id', NEW."customer_id",
+        'edited_at', to_char(NEW."edited_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'id', NEW."id",
+        'interaction_id', NEW."interaction_id",
+        'is_deleted', NEW."is_deleted",
+        'mentioned_user_ids', NEW."mentioned_user_ids",
+        'note_kind', NEW."note_kind",
+        'pinned', NEW."pinned",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'visibility', NEW."visibility"
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
 END
 $cdc$;
 
@@ -6015,6 +7355,54 @@ BEGIN
 END
 $cdc$;
 
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_interactions"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "interactions"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "interactions" FOR SHARE LOOP
+    PERFORM cdc.enqueue('interactions', 'SNAPSHOT', concat_ws(':', 'interactions', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'abandoned', NEW."abandoned",
+        'agent_id', NEW."agent_id",
+        'answered_at', to_char(NEW."answered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'attributes', NEW."attributes",
+        'channel', NEW."channel",
+        'channel_record_id', NEW."channel_record_id",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'csat_score', NEW."csat_score",
+        'customer_id', NEW."customer_id",
+        'customer_intent', NEW."customer_intent",
+        'direction', NEW."direction",
+        'disposition_id', NEW."disposition_id",
+        'ended_at', to_char(NEW."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'handle_seconds', NEW."handle_seconds",
+        'id', NEW."id",
+        'parent_interaction_id', NEW."parent_interaction_id",
+        'priority', NEW."priority",
+        'queue_id', NEW."queue_id",
+        'queue_seconds', NEW."queue_seconds",
+        'queued_at', to_char(NEW."queued_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'required_skills', NEW."required_skills",
+        'sentiment_score', NEW."sentiment_score",
+        'started_at', to_char(NEW."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'status', NEW."status",
+        'summary', NEW."summary",
+        'team_id', NEW."team_id",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'within_service_level', NEW."within_service_level",
+        'wrap_up_ended_at', to_char(NEW."wrap_up_ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
+END
+$cdc$;
+
 CREATE OR REPLACE TRIGGER cdc_capture AFTER INSERT OR UPDATE OR DELETE ON "interactions"
   FOR EACH ROW EXECUTE FUNCTION cdc."capture_interactions"();
 CREATE OR REPLACE TRIGGER cdc_capture_truncate AFTER TRUNCATE ON "interactions"
@@ -6220,6 +7608,51 @@ BEGIN
 END
 $cdc$;
 
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_invoices"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "invoices"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "invoices" FOR SHARE LOOP
+    PERFORM cdc.enqueue('invoices', 'SNAPSHOT', concat_ws(':', 'invoices', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'amount_due', NEW."amount_due"::text,
+        'amount_paid', NEW."amount_paid"::text,
+        'billing_address', NEW."billing_address",
+        'billing_email', NEW."billing_email",
+        'billing_name', NEW."billing_name",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'currency', NEW."currency",
+        'customer_id', NEW."customer_id",
+        'customer_tax_id', NEW."customer_tax_id",
+        'discount_total', NEW."discount_total"::text,
+        'due_date', to_char(NEW."due_date", 'YYYY-MM-DD'),
+        'id', NEW."id",
+        'invoice_number', NEW."invoice_number",
+        'issue_date', to_char(NEW."issue_date", 'YYYY-MM-DD'),
+        'lines', NEW."lines",
+        'memo', NEW."memo",
+        'order_id', NEW."order_id",
+        'paid_at', to_char(NEW."paid_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'payment_terms_days', NEW."payment_terms_days",
+        'pdf_url', NEW."pdf_url",
+        'status', NEW."status",
+        'subscription_id', NEW."subscription_id",
+        'subtotal', NEW."subtotal"::text,
+        'tax_total', NEW."tax_total"::text,
+        'tenant_id', NEW."tenant_id",
+        'total', NEW."total"::text,
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
+END
+$cdc$;
+
 CREATE OR REPLACE TRIGGER cdc_capture AFTER INSERT OR UPDATE OR DELETE ON "invoices"
   FOR EACH ROW EXECUTE FUNCTION cdc."capture_invoices"();
 CREATE OR REPLACE TRIGGER cdc_capture_truncate AFTER TRUNCATE ON "invoices"
@@ -6386,6 +7819,45 @@ LANGUAGE plpgsql AS $cdc$
 BEGIN
   PERFORM cdc.enqueue('ivr_menus', 'TRUNCATE', 'ivr_menus', NULL, NULL);
   RETURN NULL;
+END
+$cdc$;
+
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_ivr_menus"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "ivr_menus"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "ivr_menus" FOR SHARE LOOP
+    PERFORM cdc.enqueue('ivr_menus', 'SNAPSHOT', concat_ws(':', 'ivr_menus', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'business_hours_id', NEW."business_hours_id",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'default_queue_id', NEW."default_queue_id",
+        'dtmf_enabled', NEW."dtmf_enabled",
+        'entry_number', NEW."entry_number",
+        'fallback_action', NEW."fallback_action",
+        'id', NEW."id",
+        'input_timeout_seconds', NEW."input_timeout_seconds",
+        'language_tag', NEW."language_tag",
+        'max_retries', NEW."max_retries",
+        'menu_tree', NEW."menu_tree",
+        'name', NEW."name",
+        'published_at', to_char(NEW."published_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'published_by', NEW."published_by",
+        'speech_enabled', NEW."speech_enabled",
+        'status', NEW."status",
+        'summary', NEW."summary",
+        'tenant_id', NEW."tenant_id",
+        'tts_voice', NEW."tts_voice",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'version', NEW."version"
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
 END
 $cdc$;
 
@@ -6564,6 +8036,46 @@ BEGIN
 END
 $cdc$;
 
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_kpi_definitions"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "kpi_definitions"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "kpi_definitions" FOR SHARE LOOP
+    PERFORM cdc.enqueue('kpi_definitions', 'SNAPSHOT', concat_ws(':', 'kpi_definitions', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'aggregation', NEW."aggregation",
+        'applies_to', NEW."applies_to",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_by_user_id', NEW."created_by_user_id",
+        'critical_threshold', NEW."critical_threshold",
+        'decimal_places', NEW."decimal_places",
+        'direction', NEW."direction",
+        'display_options', NEW."display_options",
+        'formula', NEW."formula",
+        'help_text', NEW."help_text",
+        'id', NEW."id",
+        'is_active', NEW."is_active",
+        'is_system', NEW."is_system",
+        'kpi_key', NEW."kpi_key",
+        'name', NEW."name",
+        'refresh_seconds', NEW."refresh_seconds",
+        'source_table', NEW."source_table",
+        'target_value', NEW."target_value",
+        'tenant_id', NEW."tenant_id",
+        'unit', NEW."unit",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'warning_threshold', NEW."warning_threshold"
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
+END
+$cdc$;
+
 CREATE OR REPLACE TRIGGER cdc_capture AFTER INSERT OR UPDATE OR DELETE ON "kpi_definitions"
   FOR EACH ROW EXECUTE FUNCTION cdc."capture_kpi_definitions"();
 CREATE OR REPLACE TRIGGER cdc_capture_truncate AFTER TRUNCATE ON "kpi_definitions"
@@ -6700,6 +8212,40 @@ LANGUAGE plpgsql AS $cdc$
 BEGIN
   PERFORM cdc.enqueue('login_attempts', 'TRUNCATE', 'login_attempts', NULL, NULL);
   RETURN NULL;
+END
+$cdc$;
+
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_login_attempts"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "login_attempts"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "login_attempts" FOR SHARE LOOP
+    PERFORM cdc.enqueue('login_attempts', 'SNAPSHOT', concat_ws(':', 'login_attempts', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'attempted_at', to_char(NEW."attempted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'auth_method', NEW."auth_method",
+        'geo_city', NEW."geo_city",
+        'geo_country', NEW."geo_country",
+        'id', NEW."id",
+        'ip_address', NEW."ip_address",
+        'is_suspicious', NEW."is_suspicious",
+        'mfa_method', NEW."mfa_method",
+        'outcome', NEW."outcome",
+        'risk_score', NEW."risk_score",
+        'session_id', NEW."session_id",
+        'submitted_login', NEW."submitted_login",
+        'tenant_id', NEW."tenant_id",
+        'triggered_lockout', NEW."triggered_lockout",
+        'user_agent', NEW."user_agent",
+        'user_id', NEW."user_id"
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
 END
 $cdc$;
 
@@ -6866,6 +8412,44 @@ BEGIN
 END
 $cdc$;
 
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_order_items"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "order_items"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "order_items" FOR SHARE LOOP
+    PERFORM cdc.enqueue('order_items', 'SNAPSHOT', concat_ws(':', 'order_items', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'attributes', NEW."attributes",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'currency', NEW."currency",
+        'discount_amount', NEW."discount_amount"::text,
+        'fulfilment_status', NEW."fulfilment_status",
+        'gift_message', NEW."gift_message",
+        'id', NEW."id",
+        'item_kind', NEW."item_kind",
+        'line_number', NEW."line_number",
+        'line_total', NEW."line_total"::text,
+        'order_id', NEW."order_id",
+        'product_name', NEW."product_name",
+        'quantity', NEW."quantity",
+        'sku', NEW."sku",
+        'subscription_id', NEW."subscription_id",
+        'tax_amount', NEW."tax_amount"::text,
+        'tax_rate', NEW."tax_rate",
+        'tenant_id', NEW."tenant_id",
+        'unit_price', NEW."unit_price"::text,
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
+END
+$cdc$;
+
 CREATE OR REPLACE TRIGGER cdc_capture AFTER INSERT OR UPDATE OR DELETE ON "order_items"
   FOR EACH ROW EXECUTE FUNCTION cdc."capture_order_items"();
 CREATE OR REPLACE TRIGGER cdc_capture_truncate AFTER TRUNCATE ON "order_items"
@@ -6990,6 +8574,38 @@ LANGUAGE plpgsql AS $cdc$
 BEGIN
   PERFORM cdc.enqueue('orders', 'TRUNCATE', 'orders', NULL, NULL);
   RETURN NULL;
+END
+$cdc$;
+
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_orders"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "orders"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "orders" FOR SHARE LOOP
+    PERFORM cdc.enqueue('orders', 'SNAPSHOT', concat_ws(':', 'orders', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'currency', NEW."currency",
+        'customer_id', NEW."customer_id",
+        'id', NEW."id",
+        'interaction_id', NEW."interaction_id",
+        'notes', NEW."notes",
+        'payment_details', NEW."payment_details",
+        'status', NEW."status",
+        'subtotal', NEW."subtotal"::text,
+        'tax', NEW."tax"::text,
+        'tenant_id', NEW."tenant_id",
+        'total', NEW."total"::text,
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'user_id', NEW."user_id"
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
 END
 $cdc$;
 
@@ -7147,6 +8763,43 @@ LANGUAGE plpgsql AS $cdc$
 BEGIN
   PERFORM cdc.enqueue('overflow_rules', 'TRUNCATE', 'overflow_rules', NULL, NULL);
   RETURN NULL;
+END
+$cdc$;
+
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_overflow_rules"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "overflow_rules"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "overflow_rules" FOR SHARE LOOP
+    PERFORM cdc.enqueue('overflow_rules', 'SNAPSHOT', concat_ws(':', 'overflow_rules', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'business_hours_only', NEW."business_hours_only",
+        'check_interval_seconds', NEW."check_interval_seconds",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'evaluation_order', NEW."evaluation_order",
+        'id', NEW."id",
+        'is_enabled', NEW."is_enabled",
+        'last_triggered_at', to_char(NEW."last_triggered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'message_prompt_id', NEW."message_prompt_id",
+        'name', NEW."name",
+        'overflow_action', NEW."overflow_action",
+        'preserve_priority', NEW."preserve_priority",
+        'priority_adjustment', NEW."priority_adjustment",
+        'source_queue_id', NEW."source_queue_id",
+        'target_group_id', NEW."target_group_id",
+        'target_queue_id', NEW."target_queue_id",
+        'tenant_id', NEW."tenant_id",
+        'threshold_value', NEW."threshold_value",
+        'trigger_kind', NEW."trigger_kind",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
 END
 $cdc$;
 
@@ -7355,6 +9008,51 @@ BEGIN
 END
 $cdc$;
 
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_payments"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "payments"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "payments" FOR SHARE LOOP
+    PERFORM cdc.enqueue('payments', 'SNAPSHOT', concat_ws(':', 'payments', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'amount', NEW."amount"::text,
+        'authentication_result', NEW."authentication_result",
+        'billing_address', NEW."billing_address",
+        'captured_at', to_char(NEW."captured_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'card_brand', NEW."card_brand",
+        'card_expiry', NEW."card_expiry",
+        'card_number', NEW."card_number",
+        'cardholder_name', NEW."cardholder_name",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'currency', NEW."currency",
+        'customer_id', NEW."customer_id",
+        'failure_code', NEW."failure_code",
+        'iban', NEW."iban",
+        'id', NEW."id",
+        'interaction_id', NEW."interaction_id",
+        'invoice_id', NEW."invoice_id",
+        'method', NEW."method",
+        'order_id', NEW."order_id",
+        'payer_email', NEW."payer_email",
+        'pci_pause_used', NEW."pci_pause_used",
+        'provider', NEW."provider",
+        'provider_reference', NEW."provider_reference",
+        'refunded_amount', NEW."refunded_amount"::text,
+        'status', NEW."status",
+        'taken_by_user_id', NEW."taken_by_user_id",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
+END
+$cdc$;
+
 CREATE OR REPLACE TRIGGER cdc_capture AFTER INSERT OR UPDATE OR DELETE ON "payments"
   FOR EACH ROW EXECUTE FUNCTION cdc."capture_payments"();
 CREATE OR REPLACE TRIGGER cdc_capture_truncate AFTER TRUNCATE ON "payments"
@@ -7473,6 +9171,37 @@ LANGUAGE plpgsql AS $cdc$
 BEGIN
   PERFORM cdc.enqueue('permissions', 'TRUNCATE', 'permissions', NULL, NULL);
   RETURN NULL;
+END
+$cdc$;
+
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_permissions"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "permissions"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "permissions" FOR SHARE LOOP
+    PERFORM cdc.enqueue('permissions', 'SNAPSHOT', concat_ws(':', 'permissions', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'action', NEW."action",
+        'code', NEW."code",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'description', NEW."description",
+        'id', NEW."id",
+        'introduced_in_version', NEW."introduced_in_version",
+        'is_deprecated', NEW."is_deprecated",
+        'module', NEW."module",
+        'name', NEW."name",
+        'requires_mfa', NEW."requires_mfa",
+        'resource', NEW."resource",
+        'risk_level', NEW."risk_level",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
 END
 $cdc$;
 
@@ -7642,6 +9371,45 @@ LANGUAGE plpgsql AS $cdc$
 BEGIN
   PERFORM cdc.enqueue('phone_numbers', 'TRUNCATE', 'phone_numbers', NULL, NULL);
   RETURN NULL;
+END
+$cdc$;
+
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_phone_numbers"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "phone_numbers"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "phone_numbers" FOR SHARE LOOP
+    PERFORM cdc.enqueue('phone_numbers', 'SNAPSHOT', concat_ws(':', 'phone_numbers', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'caller_id_name', NEW."caller_id_name",
+        'capabilities', NEW."capabilities",
+        'carrier', NEW."carrier",
+        'country_code', NEW."country_code",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'currency', NEW."currency",
+        'e164_number', NEW."e164_number",
+        'id', NEW."id",
+        'label', NEW."label",
+        'monthly_cost', NEW."monthly_cost"::text,
+        'number_kind', NEW."number_kind",
+        'outbound_caller_id', NEW."outbound_caller_id",
+        'provisioned_at', to_char(NEW."provisioned_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'recording_enabled', NEW."recording_enabled",
+        'released_at', to_char(NEW."released_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'routing_target_id', NEW."routing_target_id",
+        'routing_target_kind', NEW."routing_target_kind",
+        'site_id', NEW."site_id",
+        'status', NEW."status",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
 END
 $cdc$;
 
@@ -7850,6 +9618,51 @@ BEGIN
 END
 $cdc$;
 
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_queue_interval_stats"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "queue_interval_stats"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "queue_interval_stats" FOR SHARE LOOP
+    PERFORM cdc.enqueue('queue_interval_stats', 'SNAPSHOT', concat_ws(':', 'queue_interval_stats', NEW."queue_id"::text, NEW."interval_start"::text), NULL,
+      jsonb_build_object(
+        'abandon_rate_pct', NEW."abandon_rate_pct",
+        'abandoned', NEW."abandoned",
+        'answered_within_threshold', NEW."answered_within_threshold",
+        'average_handle_seconds', NEW."average_handle_seconds",
+        'average_hold_seconds', NEW."average_hold_seconds",
+        'average_speed_of_answer_seconds', NEW."average_speed_of_answer_seconds",
+        'average_staffed_agents', NEW."average_staffed_agents",
+        'average_talk_seconds', NEW."average_talk_seconds",
+        'average_wrap_up_seconds', NEW."average_wrap_up_seconds",
+        'callbacks_requested', NEW."callbacks_requested",
+        'computed_at', to_char(NEW."computed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'forecast_offered', NEW."forecast_offered",
+        'handled', NEW."handled",
+        'interval_end', to_char(NEW."interval_end" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'interval_minutes', NEW."interval_minutes",
+        'interval_start', to_char(NEW."interval_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'is_final', NEW."is_final",
+        'max_wait_seconds', NEW."max_wait_seconds",
+        'offered', NEW."offered",
+        'queue_id', NEW."queue_id",
+        'service_level_pct', NEW."service_level_pct",
+        'short_abandoned', NEW."short_abandoned",
+        'tenant_id', NEW."tenant_id",
+        'total_handle_seconds', NEW."total_handle_seconds",
+        'transferred_in', NEW."transferred_in",
+        'transferred_out', NEW."transferred_out",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
+END
+$cdc$;
+
 CREATE OR REPLACE TRIGGER cdc_capture AFTER INSERT OR UPDATE OR DELETE ON "queue_interval_stats"
   FOR EACH ROW EXECUTE FUNCTION cdc."capture_queue_interval_stats"();
 CREATE OR REPLACE TRIGGER cdc_capture_truncate AFTER TRUNCATE ON "queue_interval_stats"
@@ -7974,6 +9787,38 @@ LANGUAGE plpgsql AS $cdc$
 BEGIN
   PERFORM cdc.enqueue('queue_memberships', 'TRUNCATE', 'queue_memberships', NULL, NULL);
   RETURN NULL;
+END
+$cdc$;
+
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_queue_memberships"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "queue_memberships"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "queue_memberships" FOR SHARE LOOP
+    PERFORM cdc.enqueue('queue_memberships', 'SNAPSHOT', concat_ws(':', 'queue_memberships', NEW."queue_id"::text, NEW."agent_id"::text), NULL,
+      jsonb_build_object(
+        'added_by', NEW."added_by",
+        'agent_id', NEW."agent_id",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'delay_seconds', NEW."delay_seconds",
+        'is_active', NEW."is_active",
+        'is_paused', NEW."is_paused",
+        'joined_at', to_char(NEW."joined_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'pause_reason', NEW."pause_reason",
+        'priority_level', NEW."priority_level",
+        'queue_id', NEW."queue_id",
+        'source', NEW."source",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'via_group_id', NEW."via_group_id"
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
 END
 $cdc$;
 
@@ -8188,6 +10033,52 @@ BEGIN
 END
 $cdc$;
 
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_queue_metrics"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "queue_metrics"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "queue_metrics" FOR SHARE LOOP
+    PERFORM cdc.enqueue('queue_metrics', 'SNAPSHOT', concat_ws(':', 'queue_metrics', NEW."queue_id"::text), NULL,
+      jsonb_build_object(
+        'abandon_rate_pct', NEW."abandon_rate_pct",
+        'abandoned_today', NEW."abandoned_today",
+        'agents_after_contact_work', NEW."agents_after_contact_work",
+        'agents_available', NEW."agents_available",
+        'agents_busy', NEW."agents_busy",
+        'agents_logged_in', NEW."agents_logged_in",
+        'agents_not_ready', NEW."agents_not_ready",
+        'average_handle_seconds', NEW."average_handle_seconds",
+        'average_speed_of_answer_seconds', NEW."average_speed_of_answer_seconds",
+        'business_day', to_char(NEW."business_day", 'YYYY-MM-DD'),
+        'callbacks_waiting', NEW."callbacks_waiting",
+        'channel', NEW."channel",
+        'contacts_waiting', NEW."contacts_waiting",
+        'estimated_wait_seconds', NEW."estimated_wait_seconds",
+        'handled_today', NEW."handled_today",
+        'is_open', NEW."is_open",
+        'longest_wait_seconds', NEW."longest_wait_seconds",
+        'occupancy_pct', NEW."occupancy_pct",
+        'offered_today', NEW."offered_today",
+        'oldest_contact_queued_at', to_char(NEW."oldest_contact_queued_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'queue_id', NEW."queue_id",
+        'queue_name', NEW."queue_name",
+        'service_level_pct', NEW."service_level_pct",
+        'service_level_target_pct', NEW."service_level_target_pct",
+        'service_level_threshold_seconds', NEW."service_level_threshold_seconds",
+        'tenant_id', NEW."tenant_id",
+        'transferred_out_today', NEW."transferred_out_today",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
+END
+$cdc$;
+
 CREATE OR REPLACE TRIGGER cdc_capture AFTER INSERT OR UPDATE OR DELETE ON "queue_metrics"
   FOR EACH ROW EXECUTE FUNCTION cdc."capture_queue_metrics"();
 CREATE OR REPLACE TRIGGER cdc_capture_truncate AFTER TRUNCATE ON "queue_metrics"
@@ -8312,6 +10203,38 @@ LANGUAGE plpgsql AS $cdc$
 BEGIN
   PERFORM cdc.enqueue('queue_priorities', 'TRUNCATE', 'queue_priorities', NULL, NULL);
   RETURN NULL;
+END
+$cdc$;
+
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_queue_priorities"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "queue_priorities"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "queue_priorities" FOR SHARE LOOP
+    PERFORM cdc.enqueue('queue_priorities', 'SNAPSHOT', concat_ws(':', 'queue_priorities', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'aging_increment', NEW."aging_increment",
+        'aging_interval_seconds', NEW."aging_interval_seconds",
+        'base_priority', NEW."base_priority",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'customer_segment', NEW."customer_segment",
+        'id', NEW."id",
+        'is_active', NEW."is_active",
+        'is_default', NEW."is_default",
+        'max_priority', NEW."max_priority",
+        'name', NEW."name",
+        'queue_id', NEW."queue_id",
+        'sla_policy_id', NEW."sla_policy_id",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
 END
 $cdc$;
 
@@ -8451,6 +10374,40 @@ LANGUAGE plpgsql AS $cdc$
 BEGIN
   PERFORM cdc.enqueue('queue_thresholds', 'TRUNCATE', 'queue_thresholds', NULL, NULL);
   RETURN NULL;
+END
+$cdc$;
+
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_queue_thresholds"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "queue_thresholds"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "queue_thresholds" FOR SHARE LOOP
+    PERFORM cdc.enqueue('queue_thresholds', 'SNAPSHOT', concat_ws(':', 'queue_thresholds', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'comparison', NEW."comparison",
+        'cooldown_seconds', NEW."cooldown_seconds",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_by', NEW."created_by",
+        'critical_colour', NEW."critical_colour",
+        'critical_value', NEW."critical_value",
+        'evaluation_window_seconds', NEW."evaluation_window_seconds",
+        'id', NEW."id",
+        'is_enabled', NEW."is_enabled",
+        'metric', NEW."metric",
+        'notify_channels', NEW."notify_channels",
+        'queue_id', NEW."queue_id",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'warning_colour', NEW."warning_colour",
+        'warning_value', NEW."warning_value"
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
 END
 $cdc$;
 
@@ -8653,6 +10610,50 @@ BEGIN
 END
 $cdc$;
 
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_queues"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "queues"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "queues" FOR SHARE LOOP
+    PERFORM cdc.enqueue('queues', 'SNAPSHOT', concat_ws(':', 'queues', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'archived_at', to_char(NEW."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'business_hours_id', NEW."business_hours_id",
+        'callback_enabled', NEW."callback_enabled",
+        'channel', NEW."channel",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'default_ivr_menu_id', NEW."default_ivr_menu_id",
+        'id', NEW."id",
+        'language_tag', NEW."language_tag",
+        'max_queue_size', NEW."max_queue_size",
+        'max_wait_seconds', NEW."max_wait_seconds",
+        'name', NEW."name",
+        'outbound_caller_id', NEW."outbound_caller_id",
+        'overflow_queue_id', NEW."overflow_queue_id",
+        'priority', NEW."priority",
+        'recording_enabled', NEW."recording_enabled",
+        'required_skill_ids', NEW."required_skill_ids",
+        'routing_strategy', NEW."routing_strategy",
+        'short_abandon_seconds', NEW."short_abandon_seconds",
+        'sla_policy_id', NEW."sla_policy_id",
+        'status', NEW."status",
+        'summary', NEW."summary",
+        'tags', NEW."tags",
+        'team_id', NEW."team_id",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'wrap_up_seconds', NEW."wrap_up_seconds"
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
+END
+$cdc$;
+
 CREATE OR REPLACE TRIGGER cdc_capture AFTER INSERT OR UPDATE OR DELETE ON "queues"
   FOR EACH ROW EXECUTE FUNCTION cdc."capture_queues"();
 CREATE OR REPLACE TRIGGER cdc_capture_truncate AFTER TRUNCATE ON "queues"
@@ -8840,6 +10841,48 @@ BEGIN
 END
 $cdc$;
 
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_recordings"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "recordings"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "recordings" FOR SHARE LOOP
+    PERFORM cdc.enqueue('recordings', 'SNAPSHOT', concat_ws(':', 'recordings', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'agent_id', NEW."agent_id",
+        'audio_channels', NEW."audio_channels",
+        'call_id', NEW."call_id",
+        'codec', NEW."codec",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'duration_seconds', NEW."duration_seconds",
+        'encryption_key_id', NEW."encryption_key_id",
+        'ended_at', to_char(NEW."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'id', NEW."id",
+        'interaction_id', NEW."interaction_id",
+        'legal_hold', NEW."legal_hold",
+        'media_kind', NEW."media_kind",
+        'mime_type', NEW."mime_type",
+        'pause_segments', NEW."pause_segments",
+        'pci_paused', NEW."pci_paused",
+        'retention_until', to_char(NEW."retention_until", 'YYYY-MM-DD'),
+        'sha256', NEW."sha256",
+        'size_bytes', NEW."size_bytes",
+        'started_at', to_char(NEW."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'status', NEW."status",
+        'storage_region', NEW."storage_region",
+        'storage_url', NEW."storage_url",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
+END
+$cdc$;
+
 CREATE OR REPLACE TRIGGER cdc_capture AFTER INSERT OR UPDATE OR DELETE ON "recordings"
   FOR EACH ROW EXECUTE FUNCTION cdc."capture_recordings"();
 CREATE OR REPLACE TRIGGER cdc_capture_truncate AFTER TRUNCATE ON "recordings"
@@ -8928,6 +10971,32 @@ LANGUAGE plpgsql AS $cdc$
 BEGIN
   PERFORM cdc.enqueue('role_permissions', 'TRUNCATE', 'role_permissions', NULL, NULL);
   RETURN NULL;
+END
+$cdc$;
+
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_role_permissions"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "role_permissions"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "role_permissions" FOR SHARE LOOP
+    PERFORM cdc.enqueue('role_permissions', 'SNAPSHOT', concat_ws(':', 'role_permissions', NEW."role_id"::text, NEW."permission_id"::text), NULL,
+      jsonb_build_object(
+        'conditions', NEW."conditions",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'effect', NEW."effect",
+        'granted_by_user_id', NEW."granted_by_user_id",
+        'permission_id', NEW."permission_id",
+        'role_id', NEW."role_id",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
 END
 $cdc$;
 
@@ -9073,6 +11142,41 @@ LANGUAGE plpgsql AS $cdc$
 BEGIN
   PERFORM cdc.enqueue('roles', 'TRUNCATE', 'roles', NULL, NULL);
   RETURN NULL;
+END
+$cdc$;
+
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_roles"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "roles"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "roles" FOR SHARE LOOP
+    PERFORM cdc.enqueue('roles', 'SNAPSHOT', concat_ws(':', 'roles', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'archived_at', to_char(NEW."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_by_user_id', NEW."created_by_user_id",
+        'description', NEW."description",
+        'id', NEW."id",
+        'is_default_for_new_users', NEW."is_default_for_new_users",
+        'is_system', NEW."is_system",
+        'max_session_minutes', NEW."max_session_minutes",
+        'member_count', NEW."member_count",
+        'name', NEW."name",
+        'parent_role_id', NEW."parent_role_id",
+        'precedence', NEW."precedence",
+        'requires_mfa', NEW."requires_mfa",
+        'scope', NEW."scope",
+        'slug', NEW."slug",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
 END
 $cdc$;
 
@@ -9263,6 +11367,48 @@ BEGIN
 END
 $cdc$;
 
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_routing_rules"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "routing_rules"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "routing_rules" FOR SHARE LOOP
+    PERFORM cdc.enqueue('routing_rules', 'SNAPSHOT', concat_ws(':', 'routing_rules', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'actions', NEW."actions",
+        'conditions', NEW."conditions",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_by', NEW."created_by",
+        'effective_from', to_char(NEW."effective_from" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'effective_until', to_char(NEW."effective_until" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'evaluation_order', NEW."evaluation_order",
+        'id', NEW."id",
+        'is_enabled', NEW."is_enabled",
+        'is_terminal', NEW."is_terminal",
+        'last_matched_at', to_char(NEW."last_matched_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'match_count', NEW."match_count",
+        'min_proficiency', NEW."min_proficiency",
+        'name', NEW."name",
+        'priority_adjustment', NEW."priority_adjustment",
+        'queue_id', NEW."queue_id",
+        'required_skill_ids', NEW."required_skill_ids",
+        'rule_kind', NEW."rule_kind",
+        'summary', NEW."summary",
+        'target_group_id', NEW."target_group_id",
+        'target_queue_id', NEW."target_queue_id",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'version', NEW."version"
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
+END
+$cdc$;
+
 CREATE OR REPLACE TRIGGER cdc_capture AFTER INSERT OR UPDATE OR DELETE ON "routing_rules"
   FOR EACH ROW EXECUTE FUNCTION cdc."capture_routing_rules"();
 CREATE OR REPLACE TRIGGER cdc_capture_truncate AFTER TRUNCATE ON "routing_rules"
@@ -9405,6 +11551,41 @@ LANGUAGE plpgsql AS $cdc$
 BEGIN
   PERFORM cdc.enqueue('service_level_snapshots', 'TRUNCATE', 'service_level_snapshots', NULL, NULL);
   RETURN NULL;
+END
+$cdc$;
+
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_service_level_snapshots"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "service_level_snapshots"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "service_level_snapshots" FOR SHARE LOOP
+    PERFORM cdc.enqueue('service_level_snapshots', 'SNAPSHOT', concat_ws(':', 'service_level_snapshots', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'abandoned', NEW."abandoned",
+        'agents_available', NEW."agents_available",
+        'answered_within_threshold', NEW."answered_within_threshold",
+        'captured_at', to_char(NEW."captured_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'contacts_waiting', NEW."contacts_waiting",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'id', NEW."id",
+        'longest_wait_seconds', NEW."longest_wait_seconds",
+        'offered', NEW."offered",
+        'scope_id', NEW."scope_id",
+        'scope_kind', NEW."scope_kind",
+        'service_level_pct', NEW."service_level_pct",
+        'status_color', NEW."status_color",
+        'target_pct', NEW."target_pct",
+        'tenant_id', NEW."tenant_id",
+        'threshold_seconds', NEW."threshold_seconds",
+        'window_kind', NEW."window_kind"
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
 END
 $cdc$;
 
@@ -9589,6 +11770,47 @@ BEGIN
 END
 $cdc$;
 
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_shifts"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "shifts"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "shifts" FOR SHARE LOOP
+    PERFORM cdc.enqueue('shifts', 'SNAPSHOT', concat_ws(':', 'shifts', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'adherence_ratio', NEW."adherence_ratio",
+        'agent_id', NEW."agent_id",
+        'approved_by', NEW."approved_by",
+        'break_minutes', NEW."break_minutes",
+        'clocked_in_at', to_char(NEW."clocked_in_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'clocked_out_at', to_char(NEW."clocked_out_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'currency', NEW."currency",
+        'hourly_rate', NEW."hourly_rate"::text,
+        'id', NEW."id",
+        'labour_cost', NEW."labour_cost"::text,
+        'late_minutes', NEW."late_minutes",
+        'overtime_seconds', NEW."overtime_seconds",
+        'remote_work_address', NEW."remote_work_address",
+        'schedule_id', NEW."schedule_id",
+        'scheduled_end', to_char(NEW."scheduled_end" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'scheduled_start', to_char(NEW."scheduled_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'site_id', NEW."site_id",
+        'status', NEW."status",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'work_mode', NEW."work_mode",
+        'worked_seconds', NEW."worked_seconds"
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
+END
+$cdc$;
+
 CREATE OR REPLACE TRIGGER cdc_capture AFTER INSERT OR UPDATE OR DELETE ON "shifts"
   FOR EACH ROW EXECUTE FUNCTION cdc."capture_shifts"();
 CREATE OR REPLACE TRIGGER cdc_capture_truncate AFTER TRUNCATE ON "shifts"
@@ -9740,6 +11962,42 @@ BEGIN
 END
 $cdc$;
 
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_sites"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "sites"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "sites" FOR SHARE LOOP
+    PERFORM cdc.enqueue('sites', 'SNAPSHOT', concat_ws(':', 'sites', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'code', NEW."code",
+        'country_code', NEW."country_code",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'e911_location_id', NEW."e911_location_id",
+        'holiday_calendar_id', NEW."holiday_calendar_id",
+        'id', NEW."id",
+        'latitude', NEW."latitude",
+        'location', NEW."location",
+        'longitude', NEW."longitude",
+        'name', NEW."name",
+        'opening_hours', NEW."opening_hours",
+        'seat_capacity', NEW."seat_capacity",
+        'site_kind', NEW."site_kind",
+        'status', NEW."status",
+        'switchboard_number', NEW."switchboard_number",
+        'tenant_id', NEW."tenant_id",
+        'time_zone', NEW."time_zone",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
+END
+$cdc$;
+
 CREATE OR REPLACE TRIGGER cdc_capture AFTER INSERT OR UPDATE OR DELETE ON "sites"
   FOR EACH ROW EXECUTE FUNCTION cdc."capture_sites"();
 CREATE OR REPLACE TRIGGER cdc_capture_truncate AFTER TRUNCATE ON "sites"
@@ -9876,6 +12134,40 @@ LANGUAGE plpgsql AS $cdc$
 BEGIN
   PERFORM cdc.enqueue('skills', 'TRUNCATE', 'skills', NULL, NULL);
   RETURN NULL;
+END
+$cdc$;
+
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_skills"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "skills"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "skills" FOR SHARE LOOP
+    PERFORM cdc.enqueue('skills', 'SNAPSHOT', concat_ws(':', 'skills', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'archived_at', to_char(NEW."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'certification_validity_days', NEW."certification_validity_days",
+        'channels', NEW."channels",
+        'code', NEW."code",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_by', NEW."created_by",
+        'id', NEW."id",
+        'is_active', NEW."is_active",
+        'language_tag', NEW."language_tag",
+        'max_proficiency', NEW."max_proficiency",
+        'name', NEW."name",
+        'requires_certification', NEW."requires_certification",
+        'skill_kind', NEW."skill_kind",
+        'summary', NEW."summary",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
 END
 $cdc$;
 
@@ -10027,6 +12319,42 @@ LANGUAGE plpgsql AS $cdc$
 BEGIN
   PERFORM cdc.enqueue('sla_policies', 'TRUNCATE', 'sla_policies', NULL, NULL);
   RETURN NULL;
+END
+$cdc$;
+
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_sla_policies"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "sla_policies"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "sla_policies" FOR SHARE LOOP
+    PERFORM cdc.enqueue('sla_policies', 'SNAPSHOT', concat_ws(':', 'sla_policies', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'business_hours_only', NEW."business_hours_only",
+        'calculation_method', NEW."calculation_method",
+        'channel', NEW."channel",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'currency', NEW."currency",
+        'id', NEW."id",
+        'is_active', NEW."is_active",
+        'is_default', NEW."is_default",
+        'max_abandon_percent', NEW."max_abandon_percent",
+        'measurement_interval', NEW."measurement_interval",
+        'name', NEW."name",
+        'penalty_per_breach', NEW."penalty_per_breach"::text,
+        'resolution_target_minutes', NEW."resolution_target_minutes",
+        'short_abandon_seconds', NEW."short_abandon_seconds",
+        'target_answer_seconds', NEW."target_answer_seconds",
+        'target_percent', NEW."target_percent",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
 END
 $cdc$;
 
@@ -10229,6 +12557,50 @@ BEGIN
 END
 $cdc$;
 
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_sla_reports"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "sla_reports"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "sla_reports" FOR SHARE LOOP
+    PERFORM cdc.enqueue('sla_reports', 'SNAPSHOT', concat_ws(':', 'sla_reports', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'achieved_pct', NEW."achieved_pct",
+        'answered_within_threshold', NEW."answered_within_threshold",
+        'breach_intervals', NEW."breach_intervals",
+        'breakdown', NEW."breakdown",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'currency', NEW."currency",
+        'document_url', NEW."document_url",
+        'generated_at', to_char(NEW."generated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'id', NEW."id",
+        'met', NEW."met",
+        'offered', NEW."offered",
+        'penalty_amount', NEW."penalty_amount"::text,
+        'period_end', to_char(NEW."period_end", 'YYYY-MM-DD'),
+        'period_kind', NEW."period_kind",
+        'period_start', to_char(NEW."period_start", 'YYYY-MM-DD'),
+        'published_at', to_char(NEW."published_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'published_by_user_id', NEW."published_by_user_id",
+        'queue_id', NEW."queue_id",
+        'short_abandon_threshold_seconds', NEW."short_abandon_threshold_seconds",
+        'short_abandons_excluded', NEW."short_abandons_excluded",
+        'sla_name', NEW."sla_name",
+        'status', NEW."status",
+        'target_pct', NEW."target_pct",
+        'tenant_id', NEW."tenant_id",
+        'threshold_seconds', NEW."threshold_seconds",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
+END
+$cdc$;
+
 CREATE OR REPLACE TRIGGER cdc_capture AFTER INSERT OR UPDATE OR DELETE ON "sla_reports"
   FOR EACH ROW EXECUTE FUNCTION cdc."capture_sla_reports"();
 CREATE OR REPLACE TRIGGER cdc_capture_truncate AFTER TRUNCATE ON "sla_reports"
@@ -10401,6 +12773,46 @@ LANGUAGE plpgsql AS $cdc$
 BEGIN
   PERFORM cdc.enqueue('sms_messages', 'TRUNCATE', 'sms_messages', NULL, NULL);
   RETURN NULL;
+END
+$cdc$;
+
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_sms_messages"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "sms_messages"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "sms_messages" FOR SHARE LOOP
+    PERFORM cdc.enqueue('sms_messages', 'SNAPSHOT', concat_ws(':', 'sms_messages', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'agent_id', NEW."agent_id",
+        'body', NEW."body",
+        'campaign_id', NEW."campaign_id",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'currency', NEW."currency",
+        'customer_id', NEW."customer_id",
+        'delivered_at', to_char(NEW."delivered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'direction', NEW."direction",
+        'encoding', NEW."encoding",
+        'error_code', NEW."error_code",
+        'from_number', NEW."from_number",
+        'id', NEW."id",
+        'interaction_id', NEW."interaction_id",
+        'price', NEW."price"::text,
+        'provider', NEW."provider",
+        'provider_message_id', NEW."provider_message_id",
+        'segment_count', NEW."segment_count",
+        'sent_at', to_char(NEW."sent_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'status', NEW."status",
+        'tenant_id', NEW."tenant_id",
+        'to_number', NEW."to_number",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
 END
 $cdc$;
 
@@ -10597,6 +13009,49 @@ BEGIN
 END
 $cdc$;
 
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_subscriptions"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "subscriptions"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "subscriptions" FOR SHARE LOOP
+    PERFORM cdc.enqueue('subscriptions', 'SNAPSHOT', concat_ws(':', 'subscriptions', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'billing_interval', NEW."billing_interval",
+        'cancel_at_period_end', NEW."cancel_at_period_end",
+        'cancellation_comment', NEW."cancellation_comment",
+        'cancellation_reason', NEW."cancellation_reason",
+        'cancelled_at', to_char(NEW."cancelled_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'currency', NEW."currency",
+        'current_period_end', to_char(NEW."current_period_end", 'YYYY-MM-DD'),
+        'current_period_start', to_char(NEW."current_period_start", 'YYYY-MM-DD'),
+        'customer_id', NEW."customer_id",
+        'discount_percent', NEW."discount_percent",
+        'id', NEW."id",
+        'metadata', NEW."metadata",
+        'plan_code', NEW."plan_code",
+        'plan_name', NEW."plan_name",
+        'quantity', NEW."quantity",
+        'renewal_count', NEW."renewal_count",
+        'retained_by_user_id', NEW."retained_by_user_id",
+        'sold_by_user_id', NEW."sold_by_user_id",
+        'started_at', to_char(NEW."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'status', NEW."status",
+        'tenant_id', NEW."tenant_id",
+        'trial_end', to_char(NEW."trial_end", 'YYYY-MM-DD'),
+        'unit_price', NEW."unit_price"::text,
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
+END
+$cdc$;
+
 CREATE OR REPLACE TRIGGER cdc_capture AFTER INSERT OR UPDATE OR DELETE ON "subscriptions"
   FOR EACH ROW EXECUTE FUNCTION cdc."capture_subscriptions"();
 CREATE OR REPLACE TRIGGER cdc_capture_truncate AFTER TRUNCATE ON "subscriptions"
@@ -10697,6 +13152,34 @@ LANGUAGE plpgsql AS $cdc$
 BEGIN
   PERFORM cdc.enqueue('team_members', 'TRUNCATE', 'team_members', NULL, NULL);
   RETURN NULL;
+END
+$cdc$;
+
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_team_members"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "team_members"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "team_members" FOR SHARE LOOP
+    PERFORM cdc.enqueue('team_members', 'SNAPSHOT', concat_ws(':', 'team_members', NEW."team_id"::text, NEW."user_id"::text), NULL,
+      jsonb_build_object(
+        'added_by_user_id', NEW."added_by_user_id",
+        'allocation_percent', NEW."allocation_percent",
+        'is_primary_team', NEW."is_primary_team",
+        'joined_at', to_char(NEW."joined_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'left_at', to_char(NEW."left_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'member_role', NEW."member_role",
+        'team_id', NEW."team_id",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'user_id', NEW."user_id"
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
 END
 $cdc$;
 
@@ -10854,6 +13337,43 @@ LANGUAGE plpgsql AS $cdc$
 BEGIN
   PERFORM cdc.enqueue('teams', 'TRUNCATE', 'teams', NULL, NULL);
   RETURN NULL;
+END
+$cdc$;
+
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_teams"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "teams"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "teams" FOR SHARE LOOP
+    PERFORM cdc.enqueue('teams', 'SNAPSHOT', concat_ws(':', 'teams', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'color', NEW."color",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'department_id', NEW."department_id",
+        'description', NEW."description",
+        'id', NEW."id",
+        'max_members', NEW."max_members",
+        'member_count', NEW."member_count",
+        'name', NEW."name",
+        'parent_team_id', NEW."parent_team_id",
+        'queue_ids', NEW."queue_ids",
+        'service_level_target_percent', NEW."service_level_target_percent",
+        'site_id', NEW."site_id",
+        'status', NEW."status",
+        'supervisor_user_id', NEW."supervisor_user_id",
+        'target_answer_seconds', NEW."target_answer_seconds",
+        'team_kind', NEW."team_kind",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'wallboard_visible', NEW."wallboard_visible"
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
 END
 $cdc$;
 
@@ -11050,6 +13570,49 @@ BEGIN
 END
 $cdc$;
 
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_tenants"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "tenants"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "tenants" FOR SHARE LOOP
+    PERFORM cdc.enqueue('tenants', 'SNAPSHOT', concat_ws(':', 'tenants', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'billing_contact_name', NEW."billing_contact_name",
+        'billing_email', NEW."billing_email",
+        'company_registration_number', NEW."company_registration_number",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'data_region', NEW."data_region",
+        'data_retention_days', NEW."data_retention_days",
+        'default_currency', NEW."default_currency",
+        'default_locale', NEW."default_locale",
+        'default_time_zone', NEW."default_time_zone",
+        'features', NEW."features",
+        'id', NEW."id",
+        'legal_name', NEW."legal_name",
+        'licensed_seats', NEW."licensed_seats",
+        'max_sites', NEW."max_sites",
+        'name', NEW."name",
+        'onboarded_at', to_char(NEW."onboarded_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'plan', NEW."plan",
+        'recording_enabled', NEW."recording_enabled",
+        'settings', NEW."settings",
+        'slug', NEW."slug",
+        'sso_enforced', NEW."sso_enforced",
+        'status', NEW."status",
+        'trial_ends_at', to_char(NEW."trial_ends_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'vat_number', NEW."vat_number"
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
+END
+$cdc$;
+
 CREATE OR REPLACE TRIGGER cdc_capture AFTER INSERT OR UPDATE OR DELETE ON "tenants"
   FOR EACH ROW EXECUTE FUNCTION cdc."capture_tenants"();
 CREATE OR REPLACE TRIGGER cdc_capture_truncate AFTER TRUNCATE ON "tenants"
@@ -11219,6 +13782,45 @@ BEGIN
 END
 $cdc$;
 
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_transcripts"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "transcripts"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "transcripts" FOR SHARE LOOP
+    PERFORM cdc.enqueue('transcripts', 'SNAPSHOT', concat_ws(':', 'transcripts', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'completed_at', to_char(NEW."completed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'confidence', NEW."confidence",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'engine', NEW."engine",
+        'engine_version', NEW."engine_version",
+        'full_text', NEW."full_text",
+        'id', NEW."id",
+        'interaction_id', NEW."interaction_id",
+        'language', NEW."language",
+        'matched_categories', NEW."matched_categories",
+        'overall_sentiment', NEW."overall_sentiment",
+        'pii_redacted_at_source', NEW."pii_redacted_at_source",
+        'recording_id', NEW."recording_id",
+        'segments', NEW."segments",
+        'sentiment_score', NEW."sentiment_score",
+        'source_channel', NEW."source_channel",
+        'status', NEW."status",
+        'summary', NEW."summary",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'word_count', NEW."word_count"
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
+END
+$cdc$;
+
 CREATE OR REPLACE TRIGGER cdc_capture AFTER INSERT OR UPDATE OR DELETE ON "transcripts"
   FOR EACH ROW EXECUTE FUNCTION cdc."capture_transcripts"();
 CREATE OR REPLACE TRIGGER cdc_capture_truncate AFTER TRUNCATE ON "transcripts"
@@ -11367,6 +13969,42 @@ LANGUAGE plpgsql AS $cdc$
 BEGIN
   PERFORM cdc.enqueue('user_preferences', 'TRUNCATE', 'user_preferences', NULL, NULL);
   RETURN NULL;
+END
+$cdc$;
+
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_user_preferences"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "user_preferences"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "user_preferences" FOR SHARE LOOP
+    PERFORM cdc.enqueue('user_preferences', 'SNAPSHOT', concat_ws(':', 'user_preferences', NEW."user_id"::text), NULL,
+      jsonb_build_object(
+        'accessibility', NEW."accessibility",
+        'auto_ready_after_wrap_up', NEW."auto_ready_after_wrap_up",
+        'clock_format', NEW."clock_format",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'date_format', NEW."date_format",
+        'default_wrap_up_code', NEW."default_wrap_up_code",
+        'keyboard_shortcuts', NEW."keyboard_shortcuts",
+        'locale', NEW."locale",
+        'notification_channels', NEW."notification_channels",
+        'pinned_queue_ids', NEW."pinned_queue_ids",
+        'ring_volume', NEW."ring_volume",
+        'ringtone', NEW."ringtone",
+        'tenant_id', NEW."tenant_id",
+        'theme', NEW."theme",
+        'time_zone', NEW."time_zone",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'user_id', NEW."user_id",
+        'wallboard_layout', NEW."wallboard_layout"
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
 END
 $cdc$;
 
@@ -11569,6 +14207,50 @@ BEGIN
 END
 $cdc$;
 
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_user_profiles"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "user_profiles"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "user_profiles" FOR SHARE LOOP
+    PERFORM cdc.enqueue('user_profiles', 'SNAPSHOT', concat_ws(':', 'user_profiles', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'avatar_url', NEW."avatar_url",
+        'contracted_hours_per_week', NEW."contracted_hours_per_week",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'custom_fields', NEW."custom_fields",
+        'date_of_birth', to_char(NEW."date_of_birth", 'YYYY-MM-DD'),
+        'department_id', NEW."department_id",
+        'emergency_contact', NEW."emergency_contact",
+        'employee_number', NEW."employee_number",
+        'employment_end_date', to_char(NEW."employment_end_date", 'YYYY-MM-DD'),
+        'first_name', NEW."first_name",
+        'hire_date', to_char(NEW."hire_date", 'YYYY-MM-DD'),
+        'home_location', NEW."home_location",
+        'id', NEW."id",
+        'job_title', NEW."job_title",
+        'last_name', NEW."last_name",
+        'manager_user_id', NEW."manager_user_id",
+        'mobile_number', NEW."mobile_number",
+        'national_id', NEW."national_id",
+        'personal_email', NEW."personal_email",
+        'preferred_name', NEW."preferred_name",
+        'profile_completed', NEW."profile_completed",
+        'spoken_languages', NEW."spoken_languages",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'user_id', NEW."user_id",
+        'working_pattern', NEW."working_pattern"
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
+END
+$cdc$;
+
 CREATE OR REPLACE TRIGGER cdc_capture AFTER INSERT OR UPDATE OR DELETE ON "user_profiles"
   FOR EACH ROW EXECUTE FUNCTION cdc."capture_user_profiles"();
 CREATE OR REPLACE TRIGGER cdc_capture_truncate AFTER TRUNCATE ON "user_profiles"
@@ -11669,6 +14351,34 @@ LANGUAGE plpgsql AS $cdc$
 BEGIN
   PERFORM cdc.enqueue('user_roles', 'TRUNCATE', 'user_roles', NULL, NULL);
   RETURN NULL;
+END
+$cdc$;
+
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_user_roles"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "user_roles"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "user_roles" FOR SHARE LOOP
+    PERFORM cdc.enqueue('user_roles', 'SNAPSHOT', concat_ws(':', 'user_roles', NEW."user_id"::text, NEW."role_id"::text), NULL,
+      jsonb_build_object(
+        'expires_at', to_char(NEW."expires_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'grant_reason', NEW."grant_reason",
+        'granted_at', to_char(NEW."granted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'granted_by_user_id', NEW."granted_by_user_id",
+        'role_id', NEW."role_id",
+        'scope_ids', NEW."scope_ids",
+        'scope_kind', NEW."scope_kind",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'user_id', NEW."user_id"
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
 END
 $cdc$;
 
@@ -11841,6 +14551,45 @@ BEGIN
 END
 $cdc$;
 
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_user_sessions"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "user_sessions"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "user_sessions" FOR SHARE LOOP
+    PERFORM cdc.enqueue('user_sessions', 'SNAPSHOT', concat_ws(':', 'user_sessions', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'auth_method', NEW."auth_method",
+        'client_kind', NEW."client_kind",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'device_id', NEW."device_id",
+        'end_reason', NEW."end_reason",
+        'ended_at', to_char(NEW."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'expires_at', to_char(NEW."expires_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'geo_country', NEW."geo_country",
+        'id', NEW."id",
+        'ip_address', NEW."ip_address",
+        'last_seen_at', to_char(NEW."last_seen_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'mfa_verified', NEW."mfa_verified",
+        'refresh_token_hash', NEW."refresh_token_hash",
+        'request_count', NEW."request_count",
+        'session_token_hash', NEW."session_token_hash",
+        'started_at', to_char(NEW."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'status', NEW."status",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'user_agent', NEW."user_agent",
+        'user_id', NEW."user_id"
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
+END
+$cdc$;
+
 CREATE OR REPLACE TRIGGER cdc_capture AFTER INSERT OR UPDATE OR DELETE ON "user_sessions"
   FOR EACH ROW EXECUTE FUNCTION cdc."capture_user_sessions"();
 CREATE OR REPLACE TRIGGER cdc_capture_truncate AFTER TRUNCATE ON "user_sessions"
@@ -11959,6 +14708,37 @@ LANGUAGE plpgsql AS $cdc$
 BEGIN
   PERFORM cdc.enqueue('users', 'TRUNCATE', 'users', NULL, NULL);
   RETURN NULL;
+END
+$cdc$;
+
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_users"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "users"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "users" FOR SHARE LOOP
+    PERFORM cdc.enqueue('users', 'SNAPSHOT', concat_ws(':', 'users', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'email', NEW."email",
+        'id', NEW."id",
+        'last_login_at', to_char(NEW."last_login_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'locale', NEW."locale",
+        'mfa_enabled', NEW."mfa_enabled",
+        'name', NEW."name",
+        'phone', NEW."phone",
+        'ssn', NEW."ssn",
+        'status', NEW."status",
+        'tenant_id', NEW."tenant_id",
+        'time_zone', NEW."time_zone",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
 END
 $cdc$;
 
@@ -12131,6 +14911,45 @@ BEGIN
 END
 $cdc$;
 
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_voicemails"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "voicemails"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "voicemails" FOR SHARE LOOP
+    PERFORM cdc.enqueue('voicemails', 'SNAPSHOT', concat_ws(':', 'voicemails', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'agent_id', NEW."agent_id",
+        'audio_url', NEW."audio_url",
+        'call_id', NEW."call_id",
+        'callback_id', NEW."callback_id",
+        'caller_name', NEW."caller_name",
+        'caller_number', NEW."caller_number",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'customer_id', NEW."customer_id",
+        'duration_seconds', NEW."duration_seconds",
+        'id', NEW."id",
+        'interaction_id', NEW."interaction_id",
+        'listened_at', to_char(NEW."listened_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'mailbox_kind', NEW."mailbox_kind",
+        'queue_id', NEW."queue_id",
+        'received_at', to_char(NEW."received_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'status', NEW."status",
+        'tenant_id', NEW."tenant_id",
+        'transcription', NEW."transcription",
+        'transcription_confidence', NEW."transcription_confidence",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'urgent', NEW."urgent"
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
+END
+$cdc$;
+
 CREATE OR REPLACE TRIGGER cdc_capture AFTER INSERT OR UPDATE OR DELETE ON "voicemails"
   FOR EACH ROW EXECUTE FUNCTION cdc."capture_voicemails"();
 CREATE OR REPLACE TRIGGER cdc_capture_truncate AFTER TRUNCATE ON "voicemails"
@@ -12294,9 +15113,132 @@ BEGIN
 END
 $cdc$;
 
+-- SNAPSHOT records of every row (backfill). FOR SHARE: a concurrent change of a row either
+-- committed before (the snapshot reads it) or waits for this transaction (its record comes after).
+CREATE OR REPLACE FUNCTION cdc."snapshot_wallboard_layouts"() RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+DECLARE
+  NEW "wallboard_layouts"%ROWTYPE;
+  n bigint := 0;
+BEGIN
+  FOR NEW IN SELECT * FROM "wallboard_layouts" FOR SHARE LOOP
+    PERFORM cdc.enqueue('wallboard_layouts', 'SNAPSHOT', concat_ws(':', 'wallboard_layouts', NEW."id"::text), NULL,
+      jsonb_build_object(
+        'archived_at', to_char(NEW."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'grid_columns', NEW."grid_columns",
+        'grid_rows', NEW."grid_rows",
+        'id', NEW."id",
+        'is_default', NEW."is_default",
+        'kpi_definition_ids', NEW."kpi_definition_ids",
+        'name', NEW."name",
+        'owner_user_id', NEW."owner_user_id",
+        'queue_ids', NEW."queue_ids",
+        'refresh_seconds', NEW."refresh_seconds",
+        'rotation_seconds', NEW."rotation_seconds",
+        'settings', NEW."settings",
+        'team_id', NEW."team_id",
+        'tenant_id', NEW."tenant_id",
+        'theme', NEW."theme",
+        'tiles', NEW."tiles",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'version', NEW."version",
+        'visibility', NEW."visibility"
+      ));
+    n := n + 1;
+  END LOOP;
+  RETURN n;
+END
+$cdc$;
+
 CREATE OR REPLACE TRIGGER cdc_capture AFTER INSERT OR UPDATE OR DELETE ON "wallboard_layouts"
   FOR EACH ROW EXECUTE FUNCTION cdc."capture_wallboard_layouts"();
 CREATE OR REPLACE TRIGGER cdc_capture_truncate AFTER TRUNCATE ON "wallboard_layouts"
   FOR EACH STATEMENT EXECUTE FUNCTION cdc."capture_wallboard_layouts_truncate"();
+
+-- Writes SNAPSHOT records of every row of one table; returns how many.
+CREATE OR REPLACE FUNCTION cdc.snapshot(p_table text) RETURNS bigint
+LANGUAGE plpgsql AS $cdc$
+BEGIN
+  CASE p_table
+    WHEN 'abandonment_stats' THEN RETURN cdc."snapshot_abandonment_stats"();
+    WHEN 'agent_availability' THEN RETURN cdc."snapshot_agent_availability"();
+    WHEN 'agent_breaks' THEN RETURN cdc."snapshot_agent_breaks"();
+    WHEN 'agent_certifications' THEN RETURN cdc."snapshot_agent_certifications"();
+    WHEN 'agent_group_members' THEN RETURN cdc."snapshot_agent_group_members"();
+    WHEN 'agent_groups' THEN RETURN cdc."snapshot_agent_groups"();
+    WHEN 'agent_interval_stats' THEN RETURN cdc."snapshot_agent_interval_stats"();
+    WHEN 'agent_metrics' THEN RETURN cdc."snapshot_agent_metrics"();
+    WHEN 'agent_schedules' THEN RETURN cdc."snapshot_agent_schedules"();
+    WHEN 'agent_skills' THEN RETURN cdc."snapshot_agent_skills"();
+    WHEN 'agent_state_history' THEN RETURN cdc."snapshot_agent_state_history"();
+    WHEN 'agent_states' THEN RETURN cdc."snapshot_agent_states"();
+    WHEN 'agents' THEN RETURN cdc."snapshot_agents"();
+    WHEN 'api_keys' THEN RETURN cdc."snapshot_api_keys"();
+    WHEN 'audit_entries' THEN RETURN cdc."snapshot_audit_entries"();
+    WHEN 'business_hours' THEN RETURN cdc."snapshot_business_hours"();
+    WHEN 'call_legs' THEN RETURN cdc."snapshot_call_legs"();
+    WHEN 'call_transfers' THEN RETURN cdc."snapshot_call_transfers"();
+    WHEN 'callbacks' THEN RETURN cdc."snapshot_callbacks"();
+    WHEN 'calls' THEN RETURN cdc."snapshot_calls"();
+    WHEN 'chat_messages' THEN RETURN cdc."snapshot_chat_messages"();
+    WHEN 'chats' THEN RETURN cdc."snapshot_chats"();
+    WHEN 'consents' THEN RETURN cdc."snapshot_consents"();
+    WHEN 'csat_summaries' THEN RETURN cdc."snapshot_csat_summaries"();
+    WHEN 'customer_addresses' THEN RETURN cdc."snapshot_customer_addresses"();
+    WHEN 'customers' THEN RETURN cdc."snapshot_customers"();
+    WHEN 'daily_agent_summaries' THEN RETURN cdc."snapshot_daily_agent_summaries"();
+    WHEN 'daily_queue_summaries' THEN RETURN cdc."snapshot_daily_queue_summaries"();
+    WHEN 'data_retention_policies' THEN RETURN cdc."snapshot_data_retention_policies"();
+    WHEN 'departments' THEN RETURN cdc."snapshot_departments"();
+    WHEN 'dispositions' THEN RETURN cdc."snapshot_dispositions"();
+    WHEN 'do_not_call_entries' THEN RETURN cdc."snapshot_do_not_call_entries"();
+    WHEN 'emails' THEN RETURN cdc."snapshot_emails"();
+    WHEN 'holidays' THEN RETURN cdc."snapshot_holidays"();
+    WHEN 'interaction_notes' THEN RETURN cdc."snapshot_interaction_notes"();
+    WHEN 'interactions' THEN RETURN cdc."snapshot_interactions"();
+    WHEN 'invoices' THEN RETURN cdc."snapshot_invoices"();
+    WHEN 'ivr_menus' THEN RETURN cdc."snapshot_ivr_menus"();
+    WHEN 'kpi_definitions' THEN RETURN cdc."snapshot_kpi_definitions"();
+    WHEN 'login_attempts' THEN RETURN cdc."snapshot_login_attempts"();
+    WHEN 'order_items' THEN RETURN cdc."snapshot_order_items"();
+    WHEN 'orders' THEN RETURN cdc."snapshot_orders"();
+    WHEN 'overflow_rules' THEN RETURN cdc."snapshot_overflow_rules"();
+    WHEN 'payments' THEN RETURN cdc."snapshot_payments"();
+    WHEN 'permissions' THEN RETURN cdc."snapshot_permissions"();
+    WHEN 'phone_numbers' THEN RETURN cdc."snapshot_phone_numbers"();
+    WHEN 'queue_interval_stats' THEN RETURN cdc."snapshot_queue_interval_stats"();
+    WHEN 'queue_memberships' THEN RETURN cdc."snapshot_queue_memberships"();
+    WHEN 'queue_metrics' THEN RETURN cdc."snapshot_queue_metrics"();
+    WHEN 'queue_priorities' THEN RETURN cdc."snapshot_queue_priorities"();
+    WHEN 'queue_thresholds' THEN RETURN cdc."snapshot_queue_thresholds"();
+    WHEN 'queues' THEN RETURN cdc."snapshot_queues"();
+    WHEN 'recordings' THEN RETURN cdc."snapshot_recordings"();
+    WHEN 'role_permissions' THEN RETURN cdc."snapshot_role_permissions"();
+    WHEN 'roles' THEN RETURN cdc."snapshot_roles"();
+    WHEN 'routing_rules' THEN RETURN cdc."snapshot_routing_rules"();
+    WHEN 'service_level_snapshots' THEN RETURN cdc."snapshot_service_level_snapshots"();
+    WHEN 'shifts' THEN RETURN cdc."snapshot_shifts"();
+    WHEN 'sites' THEN RETURN cdc."snapshot_sites"();
+    WHEN 'skills' THEN RETURN cdc."snapshot_skills"();
+    WHEN 'sla_policies' THEN RETURN cdc."snapshot_sla_policies"();
+    WHEN 'sla_reports' THEN RETURN cdc."snapshot_sla_reports"();
+    WHEN 'sms_messages' THEN RETURN cdc."snapshot_sms_messages"();
+    WHEN 'subscriptions' THEN RETURN cdc."snapshot_subscriptions"();
+    WHEN 'team_members' THEN RETURN cdc."snapshot_team_members"();
+    WHEN 'teams' THEN RETURN cdc."snapshot_teams"();
+    WHEN 'tenants' THEN RETURN cdc."snapshot_tenants"();
+    WHEN 'transcripts' THEN RETURN cdc."snapshot_transcripts"();
+    WHEN 'user_preferences' THEN RETURN cdc."snapshot_user_preferences"();
+    WHEN 'user_profiles' THEN RETURN cdc."snapshot_user_profiles"();
+    WHEN 'user_roles' THEN RETURN cdc."snapshot_user_roles"();
+    WHEN 'user_sessions' THEN RETURN cdc."snapshot_user_sessions"();
+    WHEN 'users' THEN RETURN cdc."snapshot_users"();
+    WHEN 'voicemails' THEN RETURN cdc."snapshot_voicemails"();
+    WHEN 'wallboard_layouts' THEN RETURN cdc."snapshot_wallboard_layouts"();
+    ELSE RAISE EXCEPTION 'table % is not captured', p_table;
+  END CASE;
+END
+$cdc$;
 
 COMMIT;
