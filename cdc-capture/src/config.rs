@@ -8,6 +8,9 @@ use std::time::Duration;
 #[derive(Debug, Clone, Parser)]
 #[command(name = "cdc-relay", version)]
 pub struct Config {
+    /// What to do (default: relay until SIGTERM/SIGINT).
+    #[command(subcommand)]
+    pub command: Option<Command>,
     /// PostgreSQL connection string (`host=… user=… dbname=…` or a `postgresql://` URL).
     #[arg(long, env = "CDC_RELAY_DATABASE_URL", hide_env_values = true)]
     pub database_url: String,
@@ -26,6 +29,18 @@ pub struct Config {
     #[arg(long, env = "CDC_RELAY_METRICS_INTERVAL_S", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub metrics_interval_s: u64,
+}
+
+/// A one-off command instead of relaying.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Writes SNAPSHOT records of every row of a table into the outbox (a backfill for new
+    /// consumers: the relay sends them in order with the live changes), then exits.
+    Snapshot {
+        /// The table (a captured table of `model-schemas/`).
+        #[arg(long)]
+        table: String,
+    },
 }
 
 impl Config {
@@ -102,6 +117,8 @@ mod tests {
         assert!(parse(&["--poll-interval-ms", "51"]).is_err());
         assert!(parse(&["--batch", "0"]).is_err());
         assert!(Config::try_parse_from(["cdc-relay", "--stream", "s"]).is_err());
+        let c = parse(&["snapshot", "--table", "users"]).unwrap();
+        assert!(matches!(c.command, Some(Command::Snapshot { ref table }) if table == "users"));
     }
 
     #[test]

@@ -88,3 +88,17 @@ pub async fn oldest_age_seconds(client: &tokio_postgres::Client) -> Result<f64, 
         })?;
     Ok(row.get(0))
 }
+
+/// Writes SNAPSHOT records of every row of `table` into the outbox (the generated
+/// `cdc.snapshot(table)`; rows are read `FOR SHARE`, so no concurrent change is lost or
+/// overtaken); returns how many. An uncaptured table is an error.
+pub async fn snapshot(client: &tokio_postgres::Client, table: &str) -> Result<i64, Error> {
+    let row = client
+        .query_one("SELECT cdc.snapshot($1)", &[&table])
+        .await
+        .map_err(|source| Error::Query {
+            action: "snapshot",
+            source,
+        })?;
+    Ok(row.get(0))
+}

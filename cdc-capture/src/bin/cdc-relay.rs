@@ -1,7 +1,7 @@
 //! `cdc-relay`: relays the capture outbox to Kinesis until SIGTERM or SIGINT (see the crate docs).
 
 use anyhow::{Context, Result};
-use cdc_capture::config::{Config, Metrics};
+use cdc_capture::config::{Command, Config, Metrics};
 use cdc_capture::relay::{Error as RelayError, Relay};
 use clap::Parser;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -25,6 +25,13 @@ async fn main() -> Result<()> {
             tracing::error!(error = %e, "database connection closed");
         }
     });
+    if let Some(Command::Snapshot { table }) = &config.command {
+        let n = cdc_capture::outbox::snapshot(&db, table)
+            .await
+            .with_context(|| format!("snapshot of {table}"))?;
+        tracing::info!(table = %table, rows = n, "snapshot written to the outbox");
+        return Ok(());
+    }
     // hyper with rustls on ring (the slim SDK build has no default HTTP client).
     let http = {
         use aws_smithy_http_client::tls;
