@@ -4,7 +4,8 @@
 //! progenitor. [`Generator`] reads every `*.json` schema of a directory, checks the project's
 //! conventions (see `model-schemas/README.md`), runs typify on each table, walks typify's output
 //! with syn, adds per-table redaction metadata, image and key types with quote, and formats
-//! everything with prettyplease.
+//! everything with prettyplease. [`sql`] writes the PostgreSQL capture SQL from the same schemas
+//! ([`Generator::generate_sql`]).
 //!
 //! ```no_run
 //! let files = codegen::Generator::new(codegen::Settings::new("model-schemas"))
