@@ -4,7 +4,8 @@
 //! progenitor. [`Generator`] reads every `*.json` schema of a directory, checks the project's
 //! conventions (see `model-schemas/README.md`), runs typify on each table, walks typify's output
 //! with syn, adds per-table redaction metadata, image and key types with quote, and formats
-//! everything with prettyplease.
+//! everything with prettyplease. [`sql`] writes the PostgreSQL capture SQL from the same schemas
+//! ([`Generator::generate_sql`]).
 //!
 //! ```no_run
 //! let files = codegen::Generator::new(codegen::Settings::new("model-schemas"))
@@ -21,6 +22,7 @@ mod event_schema;
 mod lint;
 mod names;
 mod schema;
+pub mod sql;
 
 pub use error::{Error, SchemaError};
 pub use schema::TableSchema;
@@ -117,6 +119,22 @@ impl Generator {
         });
         files.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(files)
+    }
+}
+
+impl Generator {
+    /// Generates the PostgreSQL capture SQL (see [`sql`]) from every schema.
+    pub fn generate_sql(&self) -> Result<Vec<GeneratedFile>, Error> {
+        let sources = schema::read_dir(&self.settings.schema_dir)?;
+        self.generate_sql_from_sources(sources)
+    }
+
+    /// Generates the capture SQL from in-memory `(file name, contents)` pairs.
+    pub fn generate_sql_from_sources(
+        &self,
+        sources: Vec<(String, String)>,
+    ) -> Result<Vec<GeneratedFile>, Error> {
+        Ok(sql::files(&lint::check_all(&sources)?))
     }
 }
 

@@ -5,11 +5,16 @@
 //! `aws_config::SdkConfig` that reaches it through an endpoint override with dummy static
 //! credentials — the real aws-sdk-rust clients, no real AWS.
 //!
+//! [`Postgres`] starts a throwaway PostgreSQL server the same way (see [`postgres`]).
+//!
 //! A missing emulator is a test failure with instructions, never a silent skip.
 
 pub mod fault_proxy;
 mod http1;
 pub mod lambda_runtime_api;
+pub mod postgres;
+
+pub use postgres::Postgres;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -60,17 +60,38 @@ fn existing_files(dir: &Path) -> Result<BTreeSet<PathBuf>> {
     Ok(out)
 }
 
-/// Generates and compares (and in overwrite mode writes); returns what differed.
+/// Where the generated capture SQL goes.
+pub(crate) fn sql_out_dir() -> PathBuf {
+    project_root().join("cdc-capture/sql/generated")
+}
+
+/// Generates and compares (and in overwrite mode writes) the Rust code and the capture SQL;
+/// returns what differed, with paths relative to the workspace root.
 pub(crate) fn sync(mode: Mode) -> Result<Drift> {
     let root = project_root();
     let generator = ::codegen::Generator::new(::codegen::Settings::new(root.join("model-schemas")));
-    let files = generator
+    let rust = generator
         .generate()
         .context("generating from model-schemas")?;
-    let out = out_dir();
+    let sql = generator
+        .generate_sql()
+        .context("generating capture SQL from model-schemas")?;
+    let mut drift = Drift::default();
+    for (files, out) in [(rust, out_dir()), (sql, sql_out_dir())] {
+        let d = sync_dir(mode, &files, &out)?;
+        let rel = |p: PathBuf| out.strip_prefix(&root).unwrap_or(&out).join(p);
+        drift.stale.extend(d.stale.into_iter().map(rel));
+        drift.missing.extend(d.missing.into_iter().map(rel));
+        drift.leftover.extend(d.leftover.into_iter().map(rel));
+    }
+    Ok(drift)
+}
+
+/// Syncs one output directory.
+fn sync_dir(mode: Mode, files: &[::codegen::GeneratedFile], out: &Path) -> Result<Drift> {
     let mut drift = Drift::default();
     let mut expected = BTreeSet::new();
-    for f in &files {
+    for f in files {
         expected.insert(f.path.clone());
         let path = out.join(&f.path);
         match std::fs::read_to_string(&path) {
@@ -86,7 +107,7 @@ pub(crate) fn sync(mode: Mode) -> Result<Drift> {
                 .with_context(|| format!("writing {}", path.display()))?;
         }
     }
-    for existing in existing_files(&out)? {
+    for existing in existing_files(out)? {
         if !expected.contains(&existing) {
             drift.leftover.push(existing.clone());
             if mode == Mode::Overwrite {
@@ -103,7 +124,7 @@ pub(crate) fn run(mode: Mode) -> Result<()> {
     let drift = sync(mode)?;
     let list = |label: &str, paths: &[PathBuf]| {
         for p in paths {
-            eprintln!("  {label:8} cdc-models/src/generated/{}", p.display());
+            eprintln!("  {label:8} {}", p.display());
         }
     };
     list("stale", &drift.stale);

@@ -1,6 +1,7 @@
 //! Project automation, run as `cargo xtask <command>` (see `.cargo/config.toml`).
 //!
-//! - `cargo xtask codegen`: regenerate `cdc-models/src/generated/` from `model-schemas/`.
+//! - `cargo xtask codegen`: regenerate `cdc-models/src/generated/` and the capture SQL in
+//!   `cdc-capture/sql/generated/` from `model-schemas/`.
 //! - `cargo xtask codegen --check`: fail, listing stale, missing and leftover files, when the
 //!   generated code is not what the schemas produce. A `#[test]` runs the same check, so a plain
 //!   `cargo test` fails on stale output (rust-analyzer's pattern).

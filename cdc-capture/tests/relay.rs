@@ -1,0 +1,191 @@
+//! The relay against a real PostgreSQL and moto Kinesis: everything in the outbox arrives, per
+//! partition key in id order; one relay per outbox; a relay that dies between the Kinesis ack and
+//! the delete makes the next one resend (duplicates, never loss).
+
+use cdc_capture::relay::{Error, Relay};
+use std::collections::{BTreeMap, HashMap};
+use testkit::{Moto, Postgres};
+
+const STREAM: &str = "coredb-changes";
+
+async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect to the test server");
+    tokio::spawn(connection);
+    client
+}
+
+/// Every record of the stream, `(partition key, data)`, per shard in sequence order.
+async fn stream_records(kinesis: &aws_sdk_kinesis::Client) -> Vec<(String, String)> {
+    let shards = kinesis
+        .list_shards()
+        .stream_name(STREAM)
+        .send()
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for shard in shards.shards() {
+        let mut iterator = kinesis
+            .get_shard_iterator()
+            .stream_name(STREAM)
+            .shard_id(shard.shard_id())
+            .shard_iterator_type(aws_sdk_kinesis::types::ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .unwrap()
+            .shard_iterator;
+        while let Some(it) = iterator {
+            let got = kinesis
+                .get_records()
+                .shard_iterator(it)
+                .limit(10_000)
+                .send()
+                .await
+                .unwrap();
+            if got.records().is_empty() {
+                break;
+            }
+            for r in got.records() {
+                out.push((
+                    r.partition_key().unwrap_or_default().to_string(),
+                    String::from_utf8(r.data().as_ref().to_vec()).unwrap(),
+                ));
+            }
+            iterator = got.next_shard_iterator;
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relays_everything_in_key_order_and_resends_after_a_crash() {
+    let pg = Postgres::start();
+    let moto = Moto::start();
+    let sdk = moto.sdk_config().await;
+    let kinesis = aws_sdk_kinesis::Client::new(&sdk);
+    kinesis
+        .create_stream()
+        .stream_name(STREAM)
+        .shard_count(2)
+        .send()
+        .await
+        .unwrap();
+
+    let admin = connect(&pg.url()).await;
+    admin.batch_execute(cdc_capture::TABLES_SQL).await.unwrap();
+    admin.batch_execute(cdc_capture::INSTALL_SQL).await.unwrap();
+    // A relay role that may read the outbox but not delete from it: its rounds die between the
+    // Kinesis ack and the delete, as a relay killed there would.
+    admin
+        .batch_execute(
+            "CREATE ROLE crashing LOGIN; GRANT USAGE ON SCHEMA cdc TO crashing; \
+             GRANT SELECT ON cdc.outbox TO crashing;",
+        )
+        .await
+        .unwrap();
+    let example = std::fs::read_to_string(
+        testkit::workspace_root().join("model-schemas/examples/users.json"),
+    )
+    .unwrap();
+    // 300 users, then 3 updates of each in multi-statement transactions: 1,200 changes.
+    admin
+        .execute(
+            "INSERT INTO users SELECT (jsonb_populate_record(NULL::users, \
+               jsonb_set($1::text::jsonb, '{id}', to_jsonb(gen_random_uuid()::text)))).* \
+             FROM generate_series(1, 300) g",
+            &[&example],
+        )
+        .await
+        .unwrap();
+    for i in 0..3 {
+        admin
+            .batch_execute(&format!(
+                "BEGIN; UPDATE users SET name = 'round {i}' WHERE id::text < '8'; \
+                 UPDATE users SET name = 'round {i}' WHERE id::text >= '8'; COMMIT;"
+            ))
+            .await
+            .unwrap();
+    }
+    let outbox: Vec<(i64, String, String)> = admin
+        .query(
+            "SELECT id, partition_key, payload::text FROM cdc.outbox ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(outbox.len(), 1_200);
+
+    // One relay per outbox.
+    let first = Relay::new(connect(&pg.url()).await, kinesis.clone(), STREAM, 1_000);
+    first.lock().await.unwrap();
+    let second = Relay::new(connect(&pg.url()).await, kinesis.clone(), STREAM, 1_000);
+    assert!(matches!(second.lock().await, Err(Error::Locked)));
+    drop(first);
+    drop(second);
+
+    // The crashing relay sends one round (300 keys, one record each) and fails to delete it.
+    let crashing_url = pg.url().replace("user=postgres", "user=crashing");
+    let crashing = Relay::new(connect(&crashing_url).await, kinesis.clone(), STREAM, 1_000);
+    // Its session lock is taken once the earlier sessions are gone.
+    let mut locked = false;
+    for _ in 0..50 {
+        match crashing.lock().await {
+            Ok(()) => {
+                locked = true;
+                break;
+            }
+            Err(Error::Locked) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(locked, "the lock is released with its session");
+    let err = crashing.drain_once().await.expect_err("no right to delete");
+    assert!(err.to_string().contains("delete"), "{err}");
+    drop(crashing);
+
+    // A new relay resends them and drains the rest.
+    let relay = Relay::new(connect(&pg.url()).await, kinesis.clone(), STREAM, 1_000);
+    for _ in 0..50 {
+        if relay.lock().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let mut rounds = 0;
+    loop {
+        let round = relay.drain_once().await.unwrap();
+        assert_eq!(round.failed, 0);
+        if round.read == 0 {
+            break;
+        }
+        rounds += 1;
+        assert!(rounds < 100, "the outbox drains");
+    }
+    assert_eq!(cdc_capture::outbox::depth(relay.db()).await.unwrap(), 0);
+
+    let received = stream_records(&kinesis).await;
+    assert_eq!(
+        received.len(),
+        1_200 + 300,
+        "every change once, the crashed round twice"
+    );
+    // No loss, and per key every change in id order (duplicates adjacent to their first copy).
+    let mut by_key: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (key, data) in &received {
+        by_key.entry(key).or_default().push(data);
+    }
+    let mut expected: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (_, key, payload) in &outbox {
+        expected.entry(key).or_default().push(payload);
+    }
+    assert_eq!(by_key.len(), expected.len());
+    for (key, want) in &expected {
+        let mut got = by_key[key].clone();
+        got.dedup();
+        assert_eq!(&got, want, "changes of {key}");
+    }
+}
