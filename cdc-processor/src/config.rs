@@ -26,6 +26,12 @@ pub const DEFAULT_MAX_REQUEST_SIZE: usize = 256 * 1024;
 pub const MAX_EVENT_SIZE_LIMIT: usize = 1024 * 1024;
 /// Maximum number of entries in one PutEvents request.
 pub const MAX_ENTRIES_PER_REQUEST: usize = 10;
+/// PutEvents requests of one shard's window in flight together by default (`PUBLISH_CONCURRENCY`).
+/// At 25 ms per request, 16 requests of 10 entries bound a shard near 6,400 records/s
+/// (docs/benchmarks.md, latency model).
+pub const DEFAULT_PUBLISH_CONCURRENCY: usize = 16;
+/// The largest accepted `PUBLISH_CONCURRENCY`.
+pub const MAX_PUBLISH_CONCURRENCY: usize = 256;
 /// Default name of the DMS before-image field (`BeforeImageSettings.FieldName`).
 pub const DEFAULT_DMS_BEFORE_IMAGE_FIELD: &str = "before-image";
 
@@ -172,6 +178,7 @@ pub struct PipelineConfig {
     max_request_size: usize,
     dms_before_image_field: String,
     epoch_unit: EpochUnit,
+    publish_concurrency: usize,
 }
 
 impl Default for PipelineConfig {
@@ -206,6 +213,7 @@ impl PipelineConfig {
             max_request_size: DEFAULT_MAX_REQUEST_SIZE,
             dms_before_image_field: DEFAULT_DMS_BEFORE_IMAGE_FIELD.to_string(),
             epoch_unit: EpochUnit::Auto,
+            publish_concurrency: DEFAULT_PUBLISH_CONCURRENCY,
         }
     }
 
@@ -229,6 +237,7 @@ impl PipelineConfig {
     /// | `MAX_REQUEST_SIZE_BYTES` | max(262144, entry size) | integer ≥ entry size |
     /// | `DMS_BEFORE_IMAGE_FIELD` | `before-image` | non-empty string |
     /// | `DEBEZIUM_EPOCH_UNIT` | `auto` | `auto`, `ms`, `us`, `ns` |
+    /// | `PUBLISH_CONCURRENCY` | `16` | integer 1–256 |
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let redaction = match get("ENABLE_DATA_REDACTION").as_deref().map(str::trim) {
@@ -305,6 +314,21 @@ impl PipelineConfig {
         }
         if let Some(field) = get("DMS_BEFORE_IMAGE_FIELD") {
             config.dms_before_image_field = field;
+        }
+        if let Some(n) = get("PUBLISH_CONCURRENCY") {
+            let n = n
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=MAX_PUBLISH_CONCURRENCY).contains(n))
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        "PUBLISH_CONCURRENCY",
+                        "not an integer from 1 to 256",
+                        "1 to 256 (default 16)",
+                    )
+                })?;
+            config.publish_concurrency = n;
         }
         if let Some(unit) = get("DEBEZIUM_EPOCH_UNIT") {
             config.epoch_unit = unit.parse()?;
@@ -413,6 +437,17 @@ impl PipelineConfig {
     /// Unit of integer timestamps without a Debezium schema.
     pub fn epoch_unit(&self) -> EpochUnit {
         self.epoch_unit
+    }
+
+    /// PutEvents requests of one shard's window in flight together (1: one after another).
+    pub fn publish_concurrency(&self) -> usize {
+        self.publish_concurrency
+    }
+
+    /// Sets the PutEvents requests of one shard's window in flight together (at least 1).
+    pub fn set_publish_concurrency(&mut self, n: usize) -> &mut Self {
+        self.publish_concurrency = n.clamp(1, MAX_PUBLISH_CONCURRENCY);
+        self
     }
 
     /// Sets the unit of integer timestamps without a Debezium schema.
