@@ -12,14 +12,16 @@
 //!    entry); records at or below the checkpoint (and repeated positions) are skipped;
 //! 3. dead-letter the non-retryable failures (`PARSE_ERROR`, `VALIDATION_ERROR`,
 //!    `ENTRY_TOO_LARGE`); a retryable one (`TRANSFORMATION_ERROR`) is reported;
-//! 4. publish the entries in the requests of the [`crate::plan`]; an entry EventBridge rejects
-//!    is dead-lettered (`EVENTBRIDGE_ERROR`), one still failing after the publisher's retries
-//!    is reported;
-//! 5. after each request, move the checkpoint past the records resolved so far, in order.
+//! 4. publish the entries in the requests of the [`crate::plan`], up to `PUBLISH_CONCURRENCY`
+//!    requests in flight together (a request starts once the requests it waits for, see
+//!    [`crate::plan::waits`], are answered); an entry EventBridge rejects is dead-lettered
+//!    (`EVENTBRIDGE_ERROR`), one still failing after the publisher's retries is reported;
+//! 5. once per window, move the checkpoint past the records resolved so far, in order.
 //!
 //! Windows keep a large batch's entries from all being held at once (memory, and a window's
 //! entries are published while still in the cache); they change nothing about order: windows are
-//! taken one after another, and every request of a window is sent before the next window's.
+//! taken one after another, and every request of a window is answered before the next window's
+//! is sent. A window holds max(100, 10 × `PUBLISH_CONCURRENCY`) entries.
 //!
 //! A reported record is reported together with every later record of its shard in the batch
 //! (Lambda resumes from the lowest reported sequence number, so per-key order holds); later
