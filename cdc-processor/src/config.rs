@@ -625,6 +625,21 @@ mod tests {
     }
 
     #[test]
+    fn publish_concurrency() {
+        let off = [("ENABLE_DATA_REDACTION", "false")];
+        let c = PipelineConfig::from_lookup(lookup(&off)).unwrap();
+        assert_eq!(c.publish_concurrency(), DEFAULT_PUBLISH_CONCURRENCY);
+        let c =
+            PipelineConfig::from_lookup(lookup(&[off[0], ("PUBLISH_CONCURRENCY", " 4 ")])).unwrap();
+        assert_eq!(c.publish_concurrency(), 4);
+        for bad in ["0", "257", "-1", "eight"] {
+            let err = PipelineConfig::from_lookup(lookup(&[off[0], ("PUBLISH_CONCURRENCY", bad)]))
+                .unwrap_err();
+            assert_eq!(err.setting, "PUBLISH_CONCURRENCY");
+        }
+    }
+
+    #[test]
     fn overrides_and_allow_list() {
         let c = PipelineConfig::from_lookup(lookup(&[
             ("ENABLE_DATA_REDACTION", "true"),
