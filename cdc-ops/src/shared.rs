@@ -5,7 +5,6 @@
 use aws_smithy_types::error::display::DisplayErrorContext;
 use cdc_processor::aws::config::{ConfigError, Variable};
 use cdc_processor::aws::truncate;
-use serde_json::{json, Map, Value};
 
 /// An operator action failed: the AWS operation and its error (codes and messages only).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -137,42 +136,5 @@ impl<F: Fn(&str) -> Option<String>> OpsVars<'_, F> {
 // EMF
 // ------------------------------------------------------------------------------------------------
 
-/// One EMF document (a JSON line): namespace, dimension `FunctionName` (plus `Category` when
-/// given), and the metrics `(name, unit, value)` — the shape of [`cdc_processor::aws::metrics`]'s lines, so
-/// alarms on the ops functions' metrics use the same dimensions.
-pub fn emf_document(
-    namespace: &str,
-    function: &str,
-    category: Option<&str>,
-    timestamp_ms: i64,
-    metrics: &[(&str, &str, Value)],
-) -> String {
-    let mut dims = vec!["FunctionName"];
-    if category.is_some() {
-        dims.push("Category");
-    }
-    let defs: Vec<Value> = metrics
-        .iter()
-        .map(|(name, unit, _)| json!({"Name": name, "Unit": unit}))
-        .collect();
-    let mut root = Map::new();
-    root.insert(
-        "_aws".into(),
-        json!({
-            "Timestamp": timestamp_ms,
-            "CloudWatchMetrics": [{
-                "Namespace": namespace,
-                "Dimensions": [dims],
-                "Metrics": defs,
-            }]
-        }),
-    );
-    root.insert("FunctionName".into(), json!(function));
-    if let Some(c) = category {
-        root.insert("Category".into(), json!(c));
-    }
-    for (name, _, value) in metrics {
-        root.insert((*name).into(), value.clone());
-    }
-    Value::Object(root).to_string()
-}
+/// One EMF document: the processor's own writer, so every function's lines share one shape.
+pub use cdc_processor::aws::metrics::emf_document;

@@ -147,13 +147,19 @@ impl InvocationMetrics {
         if let Some(age) = self.batch_age_ms {
             totals.push(("BatchAge", "Milliseconds", json!(age)));
         }
-        lines.push(document(namespace, function, None, timestamp_ms, &totals));
+        lines.push(emf_document(
+            namespace,
+            function,
+            None,
+            timestamp_ms,
+            &totals,
+        ));
         for (metric, by) in [
             ("Skipped", &self.skipped),
             ("DeadLettered", &self.dead_lettered),
         ] {
             for (category, n) in by {
-                lines.push(document(
+                lines.push(emf_document(
                     namespace,
                     function,
                     Some(category),
@@ -166,7 +172,10 @@ impl InvocationMetrics {
     }
 }
 
-fn document(
+/// One EMF document (a JSON line): namespace, dimension `FunctionName` (plus `Category` when
+/// given), and the metrics `(name, unit, value)`. The ops functions (`cdc-ops`) write their
+/// lines with it too, so alarms on every function's metrics use the same dimensions.
+pub fn emf_document(
     namespace: &str,
     function: &str,
     category: Option<&str>,
