@@ -10,7 +10,7 @@
 //! to the general path, which then reads it from the start:
 //!
 //! - `table` first, naming a captured table; then only `operation`, `timestamp`,
-//!   `transaction_id`, `snapshot`, `schema`, `before` and `after`, each at most once, `before`
+//!   `transaction_id`, `snapshot`, `schema`, `position`, `before` and `after`, each at most once, `before`
 //!   before `after`;
 //! - values the general path accepts (`operation` a known operation, `timestamp` a timestamp,
 //!   `snapshot` a boolean), and images its fast path reads;
@@ -117,6 +117,7 @@ impl<'de> Visitor<'de> for RecordVisitor<'_> {
                 "after" => 32,
                 // The database schema name: ignored by the format (`docs/formats.md`).
                 "schema" => 64,
+                "position" => 128,
                 _ => return Err(decline()),
             };
             // Duplicates (the general path reads the first), and `after` before `before` (the
@@ -130,6 +131,7 @@ impl<'de> Visitor<'de> for RecordVisitor<'_> {
                 2 => members.timestamp = Some(map.next_value()?),
                 4 => members.transaction_id = Some(map.next_value()?),
                 8 => members.snapshot = Some(map.next_value()?),
+                128 => members.position = Some(map.next_value()?),
                 64 => {
                     map.next_value::<serde::de::IgnoredAny>()?;
                 }
@@ -158,6 +160,7 @@ impl<'de> Visitor<'de> for RecordVisitor<'_> {
                 transaction_id: header.transaction_id,
                 snapshot: header.snapshot,
                 before_has_placeholder_nulls: false,
+                source_position: header.source_position,
             },
             before,
             after,
@@ -407,6 +410,9 @@ mod tests {
             ),
             format!(
                 r#"{{"table":"team_members","after":{after},"timestamp":"2026-11-25T10:14:31Z","operation":"SNAPSHOT","snapshot":false,"transaction_id":"t-2"}}"#
+            ),
+            format!(
+                r#"{{"table":"team_members","operation":"INSERT","after":{after},"timestamp":"2026-11-25T10:14:31Z","position":"9c1e/42"}}"#
             ),
             format!(
                 r#"{{"table":"team_members","schema":"public","operation":"INSERT","timestamp":"2026-11-25T10:14:31Z","after":{after}}}"#

@@ -996,6 +996,12 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
             Ok(change) => change,
             Err(state) => return state,
         };
+        // The id of the change's source position, when it carries one (`docs/cdc-event.md`).
+        if unit.event_id != Some(change.pointer.event_id) {
+            unit.event_id = Some(change.pointer.event_id);
+            unit.span
+                .record("event_id", tracing::field::display(change.pointer.event_id));
+        }
         let settings = self.config.table(change.table);
         if !change.dropped_columns.is_empty() {
             out.dropped_columns += change.dropped_columns.len() as u64;

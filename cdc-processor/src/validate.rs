@@ -123,6 +123,7 @@ pub fn validate(
         transaction_id: raw.transaction_id,
         snapshot: raw.snapshot,
         before_has_placeholder_nulls: raw.before_has_placeholder_nulls,
+        source_position: raw.source_position,
     };
     assemble(
         table,
@@ -142,6 +143,8 @@ pub(crate) struct Envelope {
     pub(crate) transaction_id: Option<ShortStr>,
     pub(crate) snapshot: bool,
     pub(crate) before_has_placeholder_nulls: bool,
+    /// See [`RawChange::source_position`].
+    pub(crate) source_position: Option<String>,
 }
 
 /// The change of the images read: the operation's rules on them (which images, full rows, keys,
@@ -152,8 +155,13 @@ pub(crate) fn assemble(
     before: Option<Box<AnyImage>>,
     after: Option<Box<AnyImage>>,
     dropped_columns: Vec<String>,
-    pointer: RecordPointer,
+    mut pointer: RecordPointer,
 ) -> Result<Change, RecordError> {
+    // A change that carries its source position publishes under the id of that position
+    // (`docs/cdc-event.md`), the same wherever in the stream a resend lands.
+    if let Some(position) = &raw.source_position {
+        pointer.event_id = crate::decode::event_id_for_source_position(position);
+    }
     let op = raw.operation;
     let placeholder_nulls = raw.before_has_placeholder_nulls;
     match op {

@@ -676,3 +676,68 @@ async fn raw_records_and_not_captured_tables() {
     );
     assert_eq!(detail(e)["metadata"]["sequenceNumber"], "1");
 }
+
+/// `record` with a CoreDB trigger `position` member (appended last, as `cdc-relay` does).
+fn with_position(record: Vec<u8>, position: &str) -> Vec<u8> {
+    let mut text = String::from_utf8(record).unwrap();
+    assert_eq!(text.pop(), Some('}'));
+    text.push_str(&format!(r#", "position": "{position}"}}"#));
+    text.into_bytes()
+}
+
+#[tokio::test]
+async fn a_source_position_gives_the_same_id_wherever_a_resend_lands() {
+    // A change sent twice (a relay restarted before it deleted it), another change, and a record
+    // without a position (ids as before positions existed: from the Kinesis pointer).
+    let records = vec![
+        with_position(user_insert(0), "f3b1/1"),
+        with_position(user_insert(0), "f3b1/1"),
+        with_position(user_insert(1), "f3b1/2"),
+        user_insert(2),
+    ];
+    let p = pipeline(redacting_config());
+    let report = p
+        .process_kinesis_event(&kinesis_event(records), "test")
+        .await;
+    assert_eq!(report.counts.published, 4);
+    // In record order (the publisher may send one key's two entries in separate requests).
+    let ids: Vec<String> = report
+        .records
+        .iter()
+        .map(|r| r.event_id.expect("an id").to_string())
+        .collect();
+    let from_position = |p: &str| {
+        cdc_processor::decode::event_id_for_source_position(&format!("coredb-trigger\n{p}"))
+            .to_string()
+    };
+    assert_eq!(ids[0], from_position("f3b1/1"));
+    assert_eq!(ids[1], ids[0], "a resend keeps its id");
+    assert_eq!(ids[2], from_position("f3b1/2"));
+    assert_eq!(
+        ids[3],
+        cdc_processor::decode::event_id_for_pointer(STREAM, SHARD, &seq(3), None).to_string()
+    );
+    // The entries published are under these ids, and their details carry them.
+    let published: BTreeSet<String> = p
+        .publisher()
+        .published()
+        .iter()
+        .map(|e| e.event_id.to_string())
+        .collect();
+    assert_eq!(published, ids.iter().cloned().collect());
+    for e in p.publisher().published() {
+        assert_eq!(detail(&e)["eventId"], json!(e.event_id.to_string()));
+    }
+    // An empty or non-scalar position is a PARSE_ERROR, never an id from nothing.
+    let bad = pipeline(redacting_config());
+    let mut text = String::from_utf8(user_insert(0)).unwrap();
+    text.pop();
+    text.push_str(r#", "position": {"id": 1}}"#);
+    let report = bad
+        .process_kinesis_event(
+            &kinesis_event(vec![with_position(user_insert(0), ""), text.into_bytes()]),
+            "test",
+        )
+        .await;
+    assert_eq!(report.counts.dead_lettered.get(&ErrorCode::ParseError), Some(&2));
+}

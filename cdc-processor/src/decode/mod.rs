@@ -174,6 +174,19 @@ fn digest_id(h: Sha256) -> EventId {
     EventId::from_bytes(&id)
 }
 
+/// The stable event id of a change that carries its position at the source (the CoreDB
+/// trigger's `position`, Debezium's `source.lsn`, DMS's transaction record; see
+/// `docs/cdc-event.md`): 32 hex digits of SHA-256 over `source-position \n` and the position text
+/// [`crate::formats::RawChange::source_position`] builds. A change resent by its source (a relay
+/// restarted before it deleted what Kinesis acknowledged) lands at a new Kinesis position but
+/// keeps this id, so consumers deduplicate it.
+pub fn event_id_for_source_position(position: &str) -> EventId {
+    let mut h = Sha256::new();
+    h.update(b"source-position\n");
+    h.update(position.as_bytes());
+    digest_id(h)
+}
+
 /// Not valid standard base64 (RFC 4648 alphabet with padding, as Kinesis writes `data`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("not valid base64")]
@@ -338,6 +351,31 @@ mod tests {
                 expected
             );
         }
+    }
+
+    /// Ids of records without a source position are the ones published before positions existed.
+    #[test]
+    fn pointer_ids_are_unchanged() {
+        let id = event_id_for_pointer(
+            "arn:aws:kinesis:us-east-1:123456789012:stream/coredb-cdc-stream",
+            "shardId-000000000000",
+            "49590338271490256608559692538361571095921575989136588898",
+            None,
+        );
+        assert_eq!(&*id, "c36f7a868138a8e3bb1bbb68faa8d14a");
+    }
+
+    #[test]
+    fn source_position_ids_follow_the_documented_hash() {
+        let expected = hex::encode(&Sha256::digest(b"source-position\ncoredb-trigger\nabc/7")[..16]);
+        assert_eq!(
+            &*event_id_for_source_position("coredb-trigger\nabc/7"),
+            expected
+        );
+        assert_ne!(
+            event_id_for_source_position("coredb-trigger\nabc/7"),
+            event_id_for_source_position("coredb-trigger\nabc/8")
+        );
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub(super) fn read<'a>(fields: &Fields<'a>) -> Result<Decoded<'a>, RecordError> 
         timestamp: fields.get("timestamp"),
         transaction_id: fields.get("transaction_id"),
         snapshot: fields.get("snapshot"),
+        position: fields.get("position"),
     })?;
     Ok(Decoded::Change(RawChange {
         format: SourceFormat::CoredbTrigger,
@@ -37,6 +38,7 @@ pub(super) fn read<'a>(fields: &Fields<'a>) -> Result<Decoded<'a>, RecordError> 
         after: non_null(fields.get("after")),
         debezium_schema: None,
         before_has_placeholder_nulls: false,
+        source_position: header.source_position,
     }))
 }
 
@@ -47,6 +49,7 @@ pub(crate) struct Members<'a> {
     pub(crate) timestamp: Option<&'a RawValue>,
     pub(crate) transaction_id: Option<&'a RawValue>,
     pub(crate) snapshot: Option<&'a RawValue>,
+    pub(crate) position: Option<&'a RawValue>,
 }
 
 /// What those members say.
@@ -55,6 +58,8 @@ pub(crate) struct Header {
     pub(crate) timestamp: DateTime<Utc>,
     pub(crate) transaction_id: Option<ShortStr>,
     pub(crate) snapshot: bool,
+    /// `coredb-trigger` and the record's `position` (see [`super::RawChange::source_position`]).
+    pub(crate) source_position: Option<String>,
 }
 
 /// Reads the members (the general path, and [`crate::one_pass`] which captures them as it
@@ -83,11 +88,19 @@ pub(crate) fn header(m: &Members<'_>) -> Result<Header, RecordError> {
         Some(raw) => serde_json::from_str::<bool>(raw.get())
             .map_err(|_| parse_error("coredb-trigger `snapshot` is not a boolean"))?,
     };
+    let source_position = match non_null(m.position) {
+        None => None,
+        Some(raw) => match string_or_number("coredb-trigger `position`", raw)? {
+            Some(p) if !p.is_empty() => Some(format!("coredb-trigger\n{p}")),
+            _ => return Err(parse_error("coredb-trigger `position` is empty")),
+        },
+    };
     Ok(Header {
         operation,
         timestamp,
         transaction_id,
         snapshot,
+        source_position,
     })
 }
 
@@ -118,12 +131,33 @@ mod tests {
     }
 
     #[test]
+    fn reads_the_position() {
+        for (position, expected) in [
+            (r#""9c1e/42""#, Some("coredb-trigger\n9c1e/42")),
+            ("42", Some("coredb-trigger\n42")),
+            ("null", None),
+        ] {
+            let text = format!(
+                r#"{{"table": "users", "operation": "TRUNCATE", "timestamp": "2024-01-15T10:30:00Z", "position": {position}}}"#
+            );
+            let Decoded::Change(c) =
+                decode(text.as_bytes(), &FormatOptions::default(), &mut None).unwrap()
+            else {
+                panic!("not a change")
+            };
+            assert_eq!(c.source_position.as_deref(), expected, "{position}");
+        }
+    }
+
+    #[test]
     fn rejects_bad_envelopes() {
         for text in [
             r#"{"table": "users", "operation": "UPSERT", "timestamp": "2024-01-15T10:30:00Z"}"#,
             r#"{"table": 5, "operation": "INSERT", "timestamp": "2024-01-15T10:30:00Z"}"#,
             r#"{"table": "users", "operation": "INSERT"}"#,
             r#"{"table": "users", "operation": "INSERT", "timestamp": "yesterday"}"#,
+            r#"{"table": "users", "operation": "TRUNCATE", "timestamp": "2024-01-15T10:30:00Z", "position": ""}"#,
+            r#"{"table": "users", "operation": "TRUNCATE", "timestamp": "2024-01-15T10:30:00Z", "position": [1]}"#,
         ] {
             let err = decode(text.as_bytes(), &FormatOptions::default(), &mut None).unwrap_err();
             assert_eq!(err.code, crate::ErrorCode::ParseError, "{text}");

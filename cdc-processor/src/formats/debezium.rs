@@ -1,6 +1,6 @@
 //! Debezium change events, with or without the JsonConverter `{schema, payload}` wrapper.
 
-use super::{epoch_to_datetime, non_null, object, parse_error, string_or_number};
+use super::{epoch_to_datetime, non_null, raw_text, object, parse_error, string_or_number};
 use super::{AckReason, Cow, Decoded, Fields, RawChange, SourceFormat};
 use crate::error::RecordError;
 use cdc_models::Operation;
@@ -25,6 +25,14 @@ struct Source<'a> {
     tx_id: Option<&'a RawValue>,
     #[serde(borrow, default)]
     gtid: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    lsn: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    name: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    db: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    schema: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -109,6 +117,7 @@ pub(super) fn read<'a>(top: &Fields<'a>) -> Result<Decoded<'a>, RecordError> {
         Some(raw) => string_or_number("debezium transaction id", raw)?,
         None => None,
     };
+    let source_position = position(&source, &table, &op, snapshot);
     Ok(Decoded::Change(RawChange {
         format: SourceFormat::Debezium,
         table,
@@ -120,7 +129,30 @@ pub(super) fn read<'a>(top: &Fields<'a>) -> Result<Decoded<'a>, RecordError> {
         after: non_null(p.get("after")),
         debezium_schema: schema,
         before_has_placeholder_nulls: false,
+        source_position,
     }))
+}
+
+/// The change's position at the source (`docs/cdc-event.md`): the PostgreSQL connector's
+/// `source.lsn` (the change's WAL record), with the logical server name, database, schema and table
+/// (one statement's TRUNCATE of several tables is one WAL record), the transaction id and `op` (a
+/// key-changing UPDATE is a delete and a create from one WAL record). Snapshot reads share the
+/// snapshot's LSN, so they have none (their id comes from the Kinesis pointer), as have records of
+/// connectors without `lsn`.
+fn position(source: &Source<'_>, table: &str, op: &str, snapshot: bool) -> Option<String> {
+    let lsn = non_null(source.lsn)?;
+    if snapshot {
+        return None;
+    }
+    Some(format!(
+        "debezium\n{}\n{}\n{}\n{}\n{}\n{}\n{op}",
+        raw_text(source.name),
+        raw_text(source.db),
+        raw_text(source.schema),
+        serde_json::to_string(table).unwrap_or_default(),
+        raw_text(source.tx_id),
+        lsn.get(),
+    ))
 }
 
 /// Commit time from `source` (`ts_us`, `ts_ms`, `ts_ns`; 0 means unknown, as in MySQL snapshots),
@@ -284,6 +316,26 @@ impl DebeziumSchema {
 mod tests {
     use super::super::{decode, FormatOptions};
     use super::*;
+
+    #[test]
+    fn the_source_position_is_the_lsn_with_server_table_transaction_and_op() {
+        let update = include_str!("../../tests/fixtures/debezium/pg_update.json");
+        assert_eq!(
+            change(update).source_position.as_deref(),
+            Some("debezium\n\"PostgreSQL_server\"\n\"postgres\"\n\"public\"\n\"customers\"\n556\n24023128\nu")
+        );
+        // The delete half of a key change comes from the same WAL record as the create.
+        let delete = update.replace(r#""op": "u""#, r#""op": "d""#);
+        assert_ne!(
+            change(update).source_position,
+            change(&delete).source_position
+        );
+        // Snapshot reads share the snapshot's LSN: no position; nor without an LSN (MySQL).
+        let read = update.replace(r#""op": "u""#, r#""op": "r""#);
+        assert_eq!(change(&read).source_position, None);
+        let mysql = include_str!("../../tests/fixtures/debezium/mysql_update_no_schema.json");
+        assert_eq!(change(mysql).source_position, None);
+    }
 
     fn change(text: &str) -> RawChange<'_> {
         match decode(text.as_bytes(), &FormatOptions::default(), &mut None).unwrap() {

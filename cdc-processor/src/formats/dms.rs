@@ -1,7 +1,7 @@
 //! AWS DMS messages as written to a Kinesis target: `{data, metadata}` and `{control, metadata}`,
 //! with the optional before-image under its configured field name.
 
-use super::{non_null, parse_error, parse_timestamp, string_or_number};
+use super::{non_null, parse_error, raw_text, parse_timestamp, string_or_number};
 use super::{AckReason, Cow, Decoded, Fields, RawChange, SourceFormat};
 use crate::error::RecordError;
 use cdc_models::Operation;
@@ -22,6 +22,12 @@ struct Metadata<'a> {
     commit_timestamp: Option<&'a RawValue>,
     #[serde(borrow, default, rename = "transaction-id")]
     transaction_id: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "transaction-record-id")]
+    transaction_record_id: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "stream-position")]
+    stream_position: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "schema-name")]
+    schema_name: Option<&'a RawValue>,
 }
 
 pub(super) fn read<'a>(
@@ -52,6 +58,10 @@ pub(super) fn read<'a>(
             ))
         }
     };
+    let source_position = metadata
+        .table_name
+        .as_deref()
+        .and_then(|table| position(&metadata, table));
     let table = metadata
         .table_name
         .ok_or_else(|| parse_error("dms record without `metadata.table-name`"))?;
@@ -84,7 +94,25 @@ pub(super) fn read<'a>(
         after,
         debezium_schema: None,
         before_has_placeholder_nulls: placeholders,
+        source_position,
     }))
+}
+
+/// The change's position at the source (`docs/cdc-event.md`), when the task writes transaction
+/// details (`IncludeTransactionDetails`): `transaction-id` and `transaction-record-id` (the
+/// record's offset in its transaction), with `stream-position`, schema and table. Full-load
+/// records carry no transaction, so they have none (their id comes from the Kinesis pointer).
+fn position(metadata: &Metadata<'_>, table: &str) -> Option<String> {
+    let transaction = non_null(metadata.transaction_id)?;
+    let record = non_null(metadata.transaction_record_id)?;
+    Some(format!(
+        "dms\n{}\n{}\n{}\n{}\n{}",
+        raw_text(metadata.stream_position),
+        raw_text(metadata.schema_name),
+        serde_json::to_string(table).unwrap_or_default(),
+        transaction.get(),
+        record.get(),
+    ))
 }
 
 fn is_empty_object(text: &str) -> bool {
@@ -96,6 +124,28 @@ fn is_empty_object(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn source_position(text: &str) -> Option<String> {
+        let options = super::super::FormatOptions::default();
+        match super::super::decode(text.as_bytes(), &options, &mut None).unwrap() {
+            Decoded::Change(c) => c.source_position,
+            Decoded::Acknowledged(_) => panic!("not a change"),
+        }
+    }
+
+    #[test]
+    fn the_source_position_is_the_transaction_record() {
+        let insert = include_str!("../../tests/fixtures/dms/pg_source_insert.json");
+        assert_eq!(
+            source_position(insert).as_deref(),
+            Some("dms\n\"00000002/7C007178.3.00000002/7C007178\"\n\"public\"\n\"foo\"\n1139\n1")
+        );
+        let next = insert.replace(r#""transaction-record-id": 1"#, r#""transaction-record-id": 2"#);
+        assert_ne!(source_position(insert), source_position(&next));
+        // Full load: no transaction, no position.
+        let load = include_str!("../../tests/fixtures/dms/pg_source_full_load.json");
+        assert_eq!(source_position(load), None);
+    }
 
     #[test]
     fn empty_object() {

@@ -135,6 +135,12 @@ pub struct RawChange<'a> {
     pub debezium_schema: Option<&'a RawValue>,
     /// DMS deletes carry the key and `null` for every other column: those nulls are not values.
     pub before_has_placeholder_nulls: bool,
+    /// The change's position at its source, when the record carries one (the CoreDB trigger
+    /// format's `position`; Debezium's `source.lsn` with the server, table, transaction and
+    /// operation; DMS's `transaction-id` with `transaction-record-id`): the format's name and the
+    /// fields, one a line. The event id is derived from it
+    /// ([`crate::decode::event_id_for_source_position`]), so a resent change keeps its id.
+    pub source_position: Option<String>,
 }
 
 /// What a record is.
@@ -327,6 +333,11 @@ pub(crate) fn epoch_to_datetime(value: i64, per_second: i64) -> Option<DateTime<
     let rem = value.rem_euclid(per_second);
     let nanos = rem.checked_mul(1_000_000_000 / per_second)?;
     DateTime::from_timestamp(secs, u32::try_from(nanos).ok()?).filter(cdc_models::json::publishable)
+}
+
+/// The JSON text of a member, `""` when it is absent or `null`.
+pub(crate) fn raw_text(raw: Option<&RawValue>) -> &str {
+    non_null(raw).map(RawValue::get).unwrap_or("")
 }
 
 /// `None` for JSON `null`, the value otherwise.
