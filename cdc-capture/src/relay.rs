@@ -62,6 +62,7 @@ pub struct Relay {
     kinesis: aws_sdk_kinesis::Client,
     stream: String,
     read_limit: i64,
+    source: std::sync::OnceLock<outbox::Source>,
 }
 
 impl Relay {
@@ -77,6 +78,7 @@ impl Relay {
             kinesis,
             stream: stream.into(),
             read_limit: read_limit.max(1),
+            source: std::sync::OnceLock::new(),
         }
     }
 
@@ -101,7 +103,14 @@ impl Relay {
 
     /// One round: read, send, delete what was acknowledged.
     pub async fn drain_once(&self) -> Result<Round, Error> {
-        let rows = outbox::fetch(&self.db, self.read_limit).await?;
+        let source = match self.source.get() {
+            Some(s) => s,
+            None => {
+                let s = outbox::source(&self.db).await?;
+                self.source.get_or_init(|| s)
+            }
+        };
+        let rows = outbox::fetch(&self.db, self.read_limit, source.commit_times).await?;
         let batch = select_batch(&rows);
         let mut round = Round {
             read: rows.len(),
@@ -116,7 +125,7 @@ impl Relay {
             .map(|r| {
                 PutRecordsRequestEntry::builder()
                     .partition_key(&r.partition_key)
-                    .data(Blob::new(r.payload.as_bytes()))
+                    .data(Blob::new(outbox::record(r, &source.id)))
                     .build()
                     .expect("partition key and data are set")
             })
@@ -156,7 +165,7 @@ pub fn select_batch(rows: &[OutboxRow]) -> Vec<&OutboxRow> {
         if !seen.insert(row.partition_key.as_str()) {
             continue;
         }
-        let size = row.payload.len() + row.partition_key.len();
+        let size = row.payload.len() + outbox::RECORD_GROWTH + row.partition_key.len();
         if out.len() == MAX_RECORDS || (bytes + size > MAX_BYTES && !out.is_empty()) {
             break;
         }
@@ -175,6 +184,7 @@ mod tests {
             id,
             partition_key: key.to_string(),
             payload: "x".repeat(len),
+            commit_time: None,
         }
     }
 

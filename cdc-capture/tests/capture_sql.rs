@@ -8,7 +8,7 @@ use cdc_processor::decode::raw::RawInput;
 use cdc_processor::pipeline::Pipeline;
 use cdc_processor::testing::{MemoryCheckpointStore, MemoryDeadLetterSink, MemoryPublisher};
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use testkit::Postgres;
 
 async fn connect(pg: &Postgres) -> tokio_postgres::Client {
@@ -113,9 +113,16 @@ async fn every_table_captures_every_operation_in_the_processors_format() {
         .expect_err("an unknown table is an error");
     assert!(format!("{err:?}").contains("is not captured"), "{err:?}");
 
-    let rows = cdc_capture::outbox::fetch(&client, 100_000)
+    let source = cdc_capture::outbox::source(&client).await.expect("source");
+    assert!(
+        source.commit_times,
+        "testkit turns track_commit_timestamp on"
+    );
+    assert_eq!(source.id.len(), 36, "a UUID: {}", source.id);
+    let rows = cdc_capture::outbox::fetch(&client, 100_000, true)
         .await
         .expect("outbox");
+    let mut expected_ids = BTreeSet::new();
     assert_eq!(rows.len(), expected.len());
     let mut lines = String::new();
     for (row, (table, op)) in rows.iter().zip(&expected) {
@@ -137,7 +144,23 @@ async fn every_table_captures_every_operation_in_the_processors_format() {
         } else {
             assert!(row.partition_key.starts_with(&format!("{table}:")));
         }
-        lines.push_str(&row.payload);
+        // What the relay sends: the commit time for `timestamp`, and the position.
+        let commit = row.commit_time.as_deref().expect("a commit time");
+        let sent = cdc_capture::outbox::record(row, &source.id);
+        let sent_json: Value = serde_json::from_str(&sent).expect("relayed record is JSON");
+        assert_eq!(sent_json["timestamp"], commit);
+        assert_eq!(
+            sent_json["position"],
+            format!("{}/{}", source.id, row.id).as_str()
+        );
+        expected_ids.insert(
+            cdc_processor::decode::event_id_for_source_position(&format!(
+                "coredb-trigger\n{}/{}",
+                source.id, row.id
+            ))
+            .to_string(),
+        );
+        lines.push_str(&sent);
         lines.push('\n');
     }
 
@@ -178,6 +201,8 @@ async fn every_table_captures_every_operation_in_the_processors_format() {
             .or_default() += 1;
     }
     assert_eq!(per_table.len(), 75, "{per_table:?}");
+    let ids: BTreeSet<String> = published.iter().map(|e| e.event_id.to_string()).collect();
+    assert_eq!(ids, expected_ids, "each change under its position's id");
     assert!(per_table.values().all(|&n| n == 8), "{per_table:?}");
 
     let deleted =

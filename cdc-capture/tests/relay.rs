@@ -80,7 +80,7 @@ async fn relays_everything_in_key_order_and_resends_after_a_crash() {
     admin
         .batch_execute(
             "CREATE ROLE crashing LOGIN; GRANT USAGE ON SCHEMA cdc TO crashing; \
-             GRANT SELECT ON cdc.outbox TO crashing;",
+             GRANT SELECT ON cdc.outbox, cdc.source TO crashing;",
         )
         .await
         .unwrap();
@@ -173,14 +173,33 @@ async fn relays_everything_in_key_order_and_resends_after_a_crash() {
         1_200 + 300,
         "every change once, the crashed round twice"
     );
-    // No loss, and per key every change in id order (duplicates adjacent to their first copy).
-    let mut by_key: HashMap<&str, Vec<&str>> = HashMap::new();
+    // No loss, and per key every change in id order (duplicates adjacent to their first copy);
+    // a resent record is the same bytes (same position, so the same event id downstream).
+    let source = cdc_capture::outbox::source(relay.db()).await.unwrap();
+    let mut by_key: HashMap<&str, Vec<i64>> = HashMap::new();
+    let mut sent: HashMap<i64, &str> = HashMap::new();
     for (key, data) in &received {
-        by_key.entry(key).or_default().push(data);
+        let record: serde_json::Value = serde_json::from_str(data).unwrap();
+        let position = record["position"].as_str().expect("a position");
+        let (prefix, id) = position.rsplit_once('/').unwrap();
+        assert_eq!(prefix, source.id);
+        let id: i64 = id.parse().unwrap();
+        assert_eq!(
+            *sent.entry(id).or_insert(data),
+            data.as_str(),
+            "resend of {id}"
+        );
+        by_key.entry(key).or_default().push(id);
     }
-    let mut expected: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for (_, key, payload) in &outbox {
-        expected.entry(key).or_default().push(payload);
+    let mut expected: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
+    for (id, key, payload) in &outbox {
+        expected.entry(key).or_default().push(*id);
+        // The payload as the trigger wrote it, with the commit time and the position.
+        let relayed: serde_json::Value = serde_json::from_str(sent[id]).unwrap();
+        let mut written: serde_json::Value = serde_json::from_str(payload).unwrap();
+        written["timestamp"] = relayed["timestamp"].clone();
+        written["position"] = relayed["position"].clone();
+        assert_eq!(relayed, written);
     }
     assert_eq!(by_key.len(), expected.len());
     for (key, want) in &expected {

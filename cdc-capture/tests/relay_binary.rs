@@ -195,7 +195,7 @@ async fn snapshot_command_writes_snapshot_records() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let rows = cdc_capture::outbox::fetch(&db, 1000).await.unwrap();
+    let rows = cdc_capture::outbox::fetch(&db, 1000, false).await.unwrap();
     assert_eq!(rows.len(), 25);
     for r in &rows {
         let v: serde_json::Value = serde_json::from_str(&r.payload).unwrap();

@@ -12,8 +12,19 @@ CREATE TABLE IF NOT EXISTS cdc.outbox (
   created_at timestamptz NOT NULL DEFAULT clock_timestamp()
 );
 
--- Writes one CoreDB-trigger-format record: `table` first, `before` before `after`.
--- `timestamp` is the transaction's start time (now()): the commit time is not known inside it.
+-- The outbox's identity: a random id made once per install (a reinstall makes a new one, as its
+-- ids start again). `cdc-relay` adds `position` = `<this id>/<outbox id>` to each record it sends:
+-- the processor derives the event id from it, so a resent change keeps its id (docs/formats.md).
+CREATE TABLE IF NOT EXISTS cdc.source (
+  one boolean PRIMARY KEY DEFAULT true CHECK (one),
+  id uuid NOT NULL DEFAULT gen_random_uuid()
+);
+INSERT INTO cdc.source DEFAULT VALUES ON CONFLICT DO NOTHING;
+
+-- Writes one CoreDB-trigger-format record: `table` first, `before` before `after`, `timestamp`
+-- last. The transaction has not committed yet, so `timestamp` is its start (now()); `cdc-relay`
+-- replaces it with the commit time (pg_xact_commit_timestamp of the row's xmin) when
+-- track_commit_timestamp is on, which is why it is the last member (docs/capture.md).
 CREATE OR REPLACE FUNCTION cdc.enqueue(
   p_table text, p_operation text, p_partition_key text, p_before jsonb, p_after jsonb
 ) RETURNS void
@@ -24,10 +35,10 @@ LANGUAGE sql AS $cdc$
     json_build_object(
       'table', p_table,
       'operation', p_operation,
-      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
       'transaction_id', txid_current()::text,
       'before', p_before,
-      'after', p_after
+      'after', p_after,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
     )
   );
 $cdc$;
