@@ -4,15 +4,18 @@
 //! Lambda event shape, the processor's Lambda handler, moto EventBridge → rule → SQS, and every
 //! message parsed with consumer-sdk.
 //!
-//! It proves: every committed change arrives exactly once (one event id each, as many as the
-//! workload committed and the relay sent), per key in commit order (each UPDATE/DELETE `before`
+//! The relay is the `cdc-relay` binary, SIGKILLed three times while rows wait in the outbox (a
+//! backlog of orders first, so there always are), then run to the end and stopped with SIGTERM.
+//!
+//! It proves: every committed change arrives exactly once per event id (a consumer deduplicating
+//! on the id sees as many events as the workload committed; a copy the relay sent again after a
+//! kill has its first copy's id and detail), per key in commit order (each UPDATE/DELETE `before`
 //! equals the previous `after` on the columns both publish unredacted), replaying the events
 //! rebuilds both tables' final contents (redacted columns aside), and nothing is dead-lettered.
 
 use anyhow::{ensure, Context, Result};
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use base64::Engine;
-use cdc_capture::relay::Relay;
 use cdc_processor::aws::lambda::{handler, AppState};
 use cdc_processor::aws::metrics::MetricsSink;
 use consumer_sdk::{ColumnState, Event, ImageSide, Operation};
@@ -30,6 +33,8 @@ const SOURCE: &str = "cdc-pipeline";
 const TABLES: &[&str] = &["users", "orders"];
 /// Users writer 1 inserts (it deletes the last two).
 const USERS: usize = 16;
+/// Orders inserted before the relay starts (two rows a round: many rounds to kill the relay in).
+const BACKLOG: usize = 200;
 /// Multi-statement transactions of writers 1 and 2 each.
 const ROUNDS: usize = 3;
 
@@ -420,6 +425,63 @@ fn same(table: &Value, published: &Value) -> bool {
     }
 }
 
+/// Runs `cdc-relay` (two rows a round), SIGKILLs it three times while rows wait in the outbox,
+/// then runs one more until `done` and an empty outbox, and stops it with SIGTERM. Returns the
+/// number of kills made with rows waiting.
+async fn relay_killed_three_times(
+    url: String,
+    endpoint: String,
+    done: Arc<AtomicBool>,
+) -> Result<u32> {
+    let spawn = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_cdc-relay"))
+            .env("CDC_RELAY_DATABASE_URL", &url)
+            .env("CDC_RELAY_STREAM", STREAM)
+            .env("CDC_RELAY_BATCH", "2")
+            .env("CDC_RELAY_POLL_INTERVAL_MS", "10")
+            .env("AWS_ENDPOINT_URL", &endpoint)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env_remove("AWS_PROFILE")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .context("cdc-relay starts")
+    };
+    let (db, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    let depth = || cdc_capture::outbox::depth(&db);
+    let mut kills = 0;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while kills < 3 {
+        let mut relay = spawn()?;
+        // Let it relay a few rounds, then kill it while rows wait (mid-flight).
+        tokio::time::sleep(Duration::from_millis(150 + 100 * kills as u64)).await;
+        loop {
+            ensure!(Instant::now() < deadline, "rows to kill the relay over");
+            if depth().await? > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        relay.kill()?;
+        relay.wait()?;
+        kills += 1;
+    }
+    let mut relay = spawn()?;
+    while !(done.load(Ordering::SeqCst) && depth().await? == 0) {
+        ensure!(Instant::now() < deadline, "the outbox drains");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &relay.id().to_string()])
+        .status()?;
+    ensure!(status.success(), "kill -TERM");
+    ensure!(relay.wait()?.success(), "SIGTERM exits 0");
+    Ok(kills)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_writes_arrive_once_in_commit_order_and_replay_to_the_tables() -> Result<()> {
     let pg = Postgres::start();
@@ -430,36 +492,25 @@ async fn concurrent_writes_arrive_once_in_commit_order_and_replay_to_the_tables(
     admin.batch_execute(cdc_capture::TABLES_SQL).await?;
     admin.batch_execute(cdc_capture::INSTALL_SQL).await?;
 
-    // The relay drains while the writers write (small rounds, so many of them).
-    let relay = Relay::new(connect(&pg).await?, kinesis.clone(), STREAM, 50);
-    relay.lock().await?;
+    // The relay binary drains while the writers write (two rows a round, so many rounds), and
+    // is SIGKILLed three times while rows wait: what it sent and had not deleted is sent again.
+    // A backlog first (orders the TRUNCATE removes later), so that every kill finds rows waiting.
+    let mut committed = 0;
+    for i in 0..BACKLOG {
+        committed += insert(&admin, "orders", &order_id(1000 + i)).await?;
+    }
     let done = Arc::new(AtomicBool::new(false));
-    let relay_task = tokio::spawn({
-        let done = done.clone();
-        async move {
-            let (mut acked, mut rounds) = (0u64, 0u64);
-            loop {
-                let finished = done.load(Ordering::SeqCst);
-                let round = relay.drain_once().await?;
-                acked += round.acked as u64;
-                rounds += 1;
-                if round.read == 0 {
-                    if finished {
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            }
-            anyhow::Ok((acked, rounds, relay))
-        }
-    });
+    let relays = tokio::spawn(relay_killed_three_times(
+        pg.url(),
+        moto.endpoint(),
+        done.clone(),
+    ));
 
     let writers = [
         tokio::spawn(writer_users(connect(&pg).await?)),
         tokio::spawn(writer_orders(connect(&pg).await?)),
         tokio::spawn(writer_mixed(connect(&pg).await?)),
     ];
-    let mut committed = 0;
     for w in writers {
         committed += w.await??;
     }
@@ -470,13 +521,9 @@ async fn concurrent_writes_arrive_once_in_commit_order_and_replay_to_the_tables(
         committed += insert(&admin, "orders", &order_id(i)).await?;
     }
     done.store(true, Ordering::SeqCst);
-    let (acked, rounds, relay) = relay_task.await??;
-    assert_eq!(cdc_capture::outbox::depth(relay.db()).await?, 0);
-    assert_eq!(
-        acked, committed,
-        "the relay sent each committed change once"
-    );
-    assert!(rounds > 2, "the relay drained while the writers wrote");
+    let kills = relays.await??;
+    assert_eq!(kills, 3, "three relays killed mid-flight");
+    assert_eq!(cdc_capture::outbox::depth(&admin).await?, 0);
 
     // Kinesis → the processor's Lambda handler, shard by shard in sequence order.
     let events = lambda_events(&kinesis, &aws.stream_arn).await?;
@@ -484,7 +531,7 @@ async fn concurrent_writes_arrive_once_in_commit_order_and_replay_to_the_tables(
         .iter()
         .map(|e| e["Records"].as_array().unwrap().len())
         .sum();
-    assert_eq!(total as u64, committed, "records on the stream");
+    assert!(total as u64 >= committed, "records on the stream: {total}");
     for e in events {
         let event: KinesisEvent = serde_json::from_value(e)?;
         let response = handler(
@@ -502,19 +549,49 @@ async fn concurrent_writes_arrive_once_in_commit_order_and_replay_to_the_tables(
 
     // EventBridge → rule → SQS → consumer-sdk.
     let sqs = aws_sdk_sqs::Client::new(&aws.sdk);
-    let received: Vec<Event> = drain(&sqs, &aws.routed)
-        .await?
+    let bodies = drain(&sqs, &aws.routed).await?;
+    let received: Vec<Event> = bodies
         .iter()
         .map(|b| Event::from_sqs_body(b))
         .collect::<Result<_, _>>()?;
+    let details: Vec<Value> = bodies
+        .iter()
+        .map(|b| serde_json::from_str::<Value>(b).map(|v| v["detail"].clone()))
+        .collect::<Result<_, _>>()?;
     assert!(drain(&sqs, &aws.dlq).await?.is_empty(), "dead letters");
-    let ids: HashSet<&str> = received.iter().map(|e| e.dedupe_key()).collect();
-    assert_eq!(ids.len(), received.len(), "an event id was delivered twice");
+    assert_eq!(received.len(), total, "every record published");
+    // A consumer deduplicates on the event id: a resent change has its first copy's id and
+    // detail (only its Kinesis position differs). Exactly one event per committed change.
+    let mut first: HashMap<&str, &Value> = HashMap::new();
+    let mut resent = 0;
+    for (e, detail) in received.iter().zip(&details) {
+        match first.get(e.dedupe_key()) {
+            None => {
+                first.insert(e.dedupe_key(), detail);
+            }
+            Some(f) => {
+                resent += 1;
+                let (mut a, mut b) = ((*f).clone(), detail.clone());
+                for d in [&mut a, &mut b] {
+                    for k in ["sequenceNumber", "shardId", "subSequenceNumber"] {
+                        d["metadata"].as_object_mut().context("metadata")?.remove(k);
+                    }
+                }
+                ensure!(a == b, "a resend under id {} differs", e.dedupe_key());
+            }
+        }
+    }
     assert_eq!(
-        ids.len() as u64,
+        first.len() as u64,
         committed,
-        "one event per committed change"
+        "one event id per committed change ({resent} resent copies)"
     );
+    eprintln!("{total} records for {committed} changes: {resent} resent after the kills");
+    let mut received: Vec<Event> = received;
+    received.sort_by_key(|e| e.change.metadata().sequence_number.clone());
+    let mut kept = HashSet::new();
+    received.retain(|e| kept.insert(e.dedupe_key().to_string()));
+    assert_eq!(received.len() as u64, committed);
 
     // Per key, in Kinesis order (one key, one shard): INSERT first, and each UPDATE/DELETE
     // `before` is the previous `after` on the columns both publish unredacted.
@@ -548,6 +625,13 @@ async fn concurrent_writes_arrive_once_in_commit_order_and_replay_to_the_tables(
         let mut previous: Option<&Event> = None;
         for e in changes.iter() {
             let op = e.change.operation();
+            // `timestamp` is the commit time: a key's changes commit one after the other.
+            if let Some(p) = previous {
+                ensure!(
+                    e.change.timestamp() >= p.change.timestamp(),
+                    "{table} {id}: commit times out of order"
+                );
+            }
             match (previous.map(|p| p.change.operation()), op) {
                 (None | Some(Operation::Delete), Operation::Insert) => {}
                 (
@@ -580,8 +664,8 @@ async fn concurrent_writes_arrive_once_in_commit_order_and_replay_to_the_tables(
     assert!(updates > 30, "updates and deletes checked: {updates}");
 
     // Replay: the last image of each key, keys whose last change precedes the TRUNCATE of their
-    // table dropped (`timestamp` is the transaction's start; the TRUNCATE's started after every
-    // writer finished, the later inserts after it committed).
+    // table dropped (`timestamp` is the commit time: the TRUNCATE committed after every writer's
+    // transaction, the later inserts after it).
     let mut replayed: BTreeMap<(String, String), Map<String, Value>> = BTreeMap::new();
     for ((table, id), changes) in &per_key {
         let last = changes.last().unwrap();
@@ -597,10 +681,9 @@ async fn concurrent_writes_arrive_once_in_commit_order_and_replay_to_the_tables(
     // `cdc.snapshot`, read straight from the outbox).
     let mut actual: BTreeMap<(String, String), Map<String, Value>> = BTreeMap::new();
     for table in TABLES {
-        cdc_capture::outbox::snapshot(relay.db(), table).await?;
+        cdc_capture::outbox::snapshot(&admin, table).await?;
     }
-    for row in relay
-        .db()
+    for row in admin
         .query("DELETE FROM cdc.outbox RETURNING payload::text", &[])
         .await?
     {

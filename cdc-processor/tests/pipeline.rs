@@ -739,5 +739,8 @@ async fn a_source_position_gives_the_same_id_wherever_a_resend_lands() {
             "test",
         )
         .await;
-    assert_eq!(report.counts.dead_lettered.get(&ErrorCode::ParseError), Some(&2));
+    assert_eq!(
+        report.counts.dead_lettered.get(&ErrorCode::ParseError),
+        Some(&2)
+    );
 }

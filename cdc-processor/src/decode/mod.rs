@@ -367,7 +367,8 @@ mod tests {
 
     #[test]
     fn source_position_ids_follow_the_documented_hash() {
-        let expected = hex::encode(&Sha256::digest(b"source-position\ncoredb-trigger\nabc/7")[..16]);
+        let expected =
+            hex::encode(&Sha256::digest(b"source-position\ncoredb-trigger\nabc/7")[..16]);
         assert_eq!(
             &*event_id_for_source_position("coredb-trigger\nabc/7"),
             expected

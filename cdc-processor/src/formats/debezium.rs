@@ -1,6 +1,6 @@
 //! Debezium change events, with or without the JsonConverter `{schema, payload}` wrapper.
 
-use super::{epoch_to_datetime, non_null, raw_text, object, parse_error, string_or_number};
+use super::{epoch_to_datetime, non_null, object, parse_error, raw_text, string_or_number};
 use super::{AckReason, Cow, Decoded, Fields, RawChange, SourceFormat};
 use crate::error::RecordError;
 use cdc_models::Operation;

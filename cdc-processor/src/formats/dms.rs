@@ -1,7 +1,7 @@
 //! AWS DMS messages as written to a Kinesis target: `{data, metadata}` and `{control, metadata}`,
 //! with the optional before-image under its configured field name.
 
-use super::{non_null, parse_error, raw_text, parse_timestamp, string_or_number};
+use super::{non_null, parse_error, parse_timestamp, raw_text, string_or_number};
 use super::{AckReason, Cow, Decoded, Fields, RawChange, SourceFormat};
 use crate::error::RecordError;
 use cdc_models::Operation;
@@ -140,7 +140,10 @@ mod tests {
             source_position(insert).as_deref(),
             Some("dms\n\"00000002/7C007178.3.00000002/7C007178\"\n\"public\"\n\"foo\"\n1139\n1")
         );
-        let next = insert.replace(r#""transaction-record-id": 1"#, r#""transaction-record-id": 2"#);
+        let next = insert.replace(
+            r#""transaction-record-id": 1"#,
+            r#""transaction-record-id": 2"#,
+        );
         assert_ne!(source_position(insert), source_position(&next));
         // Full load: no transaction, no position.
         let load = include_str!("../../tests/fixtures/dms/pg_source_full_load.json");
