@@ -25,6 +25,14 @@ pub struct Config {
     #[arg(long, env = "CDC_RELAY_BATCH", default_value_t = 2000,
           value_parser = clap::value_parser!(i64).range(1..=100_000))]
     pub batch: i64,
+    /// `PutRecords` calls in flight at once (1–16); a key's rows are never in two of them.
+    #[arg(long, env = "CDC_RELAY_IN_FLIGHT", default_value_t = 4,
+          value_parser = clap::value_parser!(u64).range(1..=16))]
+    pub in_flight: u64,
+    /// Relay only hash bucket `i/n` of the partition keys (one relay per bucket, all with the same
+    /// `n`; default: the whole outbox).
+    #[arg(long, env = "CDC_RELAY_BUCKET")]
+    pub bucket: Option<crate::relay::Bucket>,
     /// Seconds between metrics lines (1–3600).
     #[arg(long, env = "CDC_RELAY_METRICS_INTERVAL_S", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
@@ -113,6 +121,12 @@ mod tests {
         let c = parse(&[]).unwrap();
         assert_eq!(c.poll_interval(), Duration::from_millis(20));
         assert_eq!(c.batch, 2000);
+        assert_eq!(c.in_flight, 4);
+        assert_eq!(c.bucket, None);
+        assert!(parse(&["--in-flight", "17"]).is_err());
+        assert!(parse(&["--bucket", "4/4"]).is_err());
+        let c = parse(&["--bucket", "1/4"]).unwrap();
+        assert_eq!(c.bucket.map(|b| b.to_string()).as_deref(), Some("1/4"));
         assert!(parse(&["--poll-interval-ms", "5"]).is_err());
         assert!(parse(&["--poll-interval-ms", "51"]).is_err());
         assert!(parse(&["--batch", "0"]).is_err());

@@ -68,16 +68,35 @@ pub async fn fetch(
     limit: i64,
     commit_times: bool,
 ) -> Result<Vec<OutboxRow>, Error> {
-    let sql = if commit_times {
-        "SELECT id, partition_key, payload::text, \
-           to_char(pg_xact_commit_timestamp(xmin) AT TIME ZONE 'UTC', \
-                   'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') \
-         FROM cdc.outbox ORDER BY id LIMIT $1"
+    fetch_bucket(client, limit, commit_times, None).await
+}
+
+/// [`fetch`] of one hash bucket `(index, count)` of partition keys: the rows whose
+/// `(hashtext(partition_key) + 2^31) % count = index` (see [`crate::relay::Bucket`]).
+pub async fn fetch_bucket(
+    client: &tokio_postgres::Client,
+    limit: i64,
+    commit_times: bool,
+    bucket: Option<(u32, u32)>,
+) -> Result<Vec<OutboxRow>, Error> {
+    let commit = if commit_times {
+        "to_char(pg_xact_commit_timestamp(xmin) AT TIME ZONE 'UTC', \
+                 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
     } else {
-        "SELECT id, partition_key, payload::text, NULL::text FROM cdc.outbox ORDER BY id LIMIT $1"
+        "NULL::text"
     };
+    let (index, count) = bucket.unwrap_or((0, 1));
+    let filter = if bucket.is_some() {
+        "WHERE (hashtext(partition_key)::bigint + 2147483648) % $2 = $3"
+    } else {
+        "WHERE $2::bigint = 1 AND $3::bigint = 0"
+    };
+    let sql = format!(
+        "SELECT id, partition_key, payload::text, {commit} FROM cdc.outbox {filter} \
+         ORDER BY id LIMIT $1"
+    );
     let rows = client
-        .query(sql, &[&limit])
+        .query(&sql, &[&limit, &i64::from(count), &i64::from(index)])
         .await
         .map_err(|source| Error::Query {
             action: "read",

@@ -208,3 +208,130 @@ async fn relays_everything_in_key_order_and_resends_after_a_crash() {
         assert_eq!(&got, want, "changes of {key}");
     }
 }
+
+/// Four bucket relays, each with four PutRecords calls in flight, drain 1,200 changes of 300 keys
+/// at the same time: every change arrives once, per key in id order. Bucket locks: one relay per
+/// bucket, no whole-outbox relay beside bucket relays, no other bucket count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bucket_relays_with_calls_in_flight_keep_each_keys_order() {
+    use cdc_capture::relay::Bucket;
+    let pg = Postgres::start();
+    let moto = Moto::start();
+    let kinesis = aws_sdk_kinesis::Client::new(&moto.sdk_config().await);
+    kinesis
+        .create_stream()
+        .stream_name(STREAM)
+        .shard_count(4)
+        .send()
+        .await
+        .unwrap();
+    let admin = connect(&pg.url()).await;
+    admin.batch_execute(cdc_capture::TABLES_SQL).await.unwrap();
+    admin.batch_execute(cdc_capture::INSTALL_SQL).await.unwrap();
+    let example = std::fs::read_to_string(
+        testkit::workspace_root().join("model-schemas/examples/users.json"),
+    )
+    .unwrap();
+    admin
+        .execute(
+            "INSERT INTO users SELECT (jsonb_populate_record(NULL::users, \
+               jsonb_set($1::text::jsonb, '{id}', to_jsonb(gen_random_uuid()::text)))).* \
+             FROM generate_series(1, 300) g",
+            &[&example],
+        )
+        .await
+        .unwrap();
+    for i in 0..3 {
+        admin
+            .execute(&format!("UPDATE users SET name = 'round {i}'"), &[])
+            .await
+            .unwrap();
+    }
+    let outbox: Vec<(i64, String)> = admin
+        .query("SELECT id, partition_key FROM cdc.outbox ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(outbox.len(), 1_200);
+
+    let relay = |bucket: Option<&str>| {
+        let url = pg.url();
+        let kinesis = kinesis.clone();
+        let bucket = bucket.map(|b| b.parse::<Bucket>().unwrap());
+        async move {
+            // Small reads: many rounds, each with several calls in flight.
+            let r = Relay::new(connect(&url).await, kinesis, STREAM, 120).with_in_flight(4);
+            match bucket {
+                Some(b) => r.with_bucket(b),
+                None => r,
+            }
+        }
+    };
+    let mut relays = Vec::new();
+    for i in 0..4 {
+        let r = relay(Some(&format!("{i}/4"))).await;
+        r.lock().await.unwrap();
+        relays.push(r);
+    }
+    assert!(matches!(
+        relay(Some("1/4")).await.lock().await,
+        Err(Error::Locked)
+    ));
+    assert!(matches!(relay(None).await.lock().await, Err(Error::Locked)));
+    assert!(matches!(
+        relay(Some("0/2")).await.lock().await,
+        Err(Error::OtherBucketCount(2))
+    ));
+
+    let tasks: Vec<_> = relays
+        .into_iter()
+        .map(|r| {
+            tokio::spawn(async move {
+                let mut sent = 0;
+                loop {
+                    let round = r.drain_once().await.unwrap();
+                    assert_eq!(round.failed, 0);
+                    sent += round.acked;
+                    if round.read == 0 {
+                        return sent;
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut per_bucket = Vec::new();
+    for t in tasks {
+        per_bucket.push(t.await.unwrap());
+    }
+    assert_eq!(per_bucket.iter().sum::<usize>(), 1_200);
+    assert!(
+        per_bucket.iter().all(|&n| n > 0),
+        "every bucket has keys: {per_bucket:?}"
+    );
+    assert_eq!(cdc_capture::outbox::depth(&admin).await.unwrap(), 0);
+
+    let received = stream_records(&kinesis).await;
+    assert_eq!(received.len(), 1_200, "every change once");
+    let mut by_key: HashMap<String, Vec<i64>> = HashMap::new();
+    for (key, data) in &received {
+        let record: serde_json::Value = serde_json::from_str(data).unwrap();
+        let id: i64 = record["position"]
+            .as_str()
+            .unwrap()
+            .rsplit_once('/')
+            .unwrap()
+            .1
+            .parse()
+            .unwrap();
+        by_key.entry(key.clone()).or_default().push(id);
+    }
+    let mut expected: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for (id, key) in outbox {
+        expected.entry(key).or_default().push(id);
+    }
+    for (key, want) in &expected {
+        assert_eq!(&by_key[key], want, "changes of {key} in id order");
+    }
+}

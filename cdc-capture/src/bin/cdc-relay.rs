@@ -45,19 +45,23 @@ async fn main() -> Result<()> {
         .http_client(http)
         .load()
         .await;
-    let relay = Relay::new(
+    let mut relay = Relay::new(
         db,
         aws_sdk_kinesis::Client::new(&sdk),
         &config.stream,
         config.batch,
-    );
+    )
+    .with_in_flight(config.in_flight as usize);
+    if let Some(bucket) = config.bucket {
+        relay = relay.with_bucket(bucket);
+    }
     let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
 
     loop {
         match relay.lock().await {
             Ok(()) => break,
-            Err(RelayError::Locked) => {
+            Err(RelayError::Locked | RelayError::OtherBucketCount(_)) => {
                 tracing::info!("another relay holds the outbox; waiting");
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
@@ -68,7 +72,12 @@ async fn main() -> Result<()> {
             Err(e) => return Err(e).context("taking the outbox lock"),
         }
     }
-    tracing::info!(stream = %config.stream, "relaying");
+    tracing::info!(
+        stream = %config.stream,
+        bucket = config.bucket.map(|b| b.to_string()),
+        in_flight = config.in_flight,
+        "relaying"
+    );
 
     let mut metrics = Metrics::default();
     let mut last_metrics = Instant::now();
