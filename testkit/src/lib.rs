@@ -12,6 +12,7 @@
 pub mod fault_proxy;
 mod http1;
 pub mod lambda_runtime_api;
+pub mod model_kinesis;
 pub mod postgres;
 
 pub use postgres::Postgres;

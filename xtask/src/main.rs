@@ -5,8 +5,11 @@
 //! - `cargo xtask codegen --check`: fail, listing stale, missing and leftover files, when the
 //!   generated code is not what the schemas produce. A `#[test]` runs the same check, so a plain
 //!   `cargo test` fails on stale output (rust-analyzer's pattern).
+//! - `cargo xtask demo`: the whole chain from a PostgreSQL write to a consumer, on this machine
+//!   (see `demo.rs`).
 
 mod codegen;
+mod demo;
 
 use anyhow::{bail, Result};
 
@@ -21,8 +24,9 @@ fn main() -> Result<()> {
             };
             codegen::run(mode)
         }
+        Some("demo") => demo::run(),
         _ => {
-            eprintln!("usage: cargo xtask codegen [--check]");
+            eprintln!("usage: cargo xtask codegen [--check] | cargo xtask demo");
             bail!("unknown or missing command")
         }
     }
