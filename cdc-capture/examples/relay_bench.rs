@@ -302,5 +302,27 @@ async fn trigger_overhead(pg: &Postgres, args: &Args) -> Result<()> {
         }
     }
     std::fs::remove_file(&script)?;
+    // One statement inserting 10,000 rows (last session's measure), trigger off and on in turn.
+    for round in 0..3 {
+        for enabled in [false, true] {
+            admin
+                .batch_execute(&format!(
+                    "ALTER TABLE users {} TRIGGER cdc_capture; TRUNCATE users; TRUNCATE cdc.outbox; CHECKPOINT",
+                    if enabled { "ENABLE" } else { "DISABLE" }
+                ))
+                .await?;
+            let start = Instant::now();
+            admin
+                .batch_execute(&format!(
+                    "INSERT INTO users SELECT {columns} FROM bench_template, generate_series(1, 10000)"
+                ))
+                .await?;
+            println!(
+                "trigger {}: round {round}: 10,000-row INSERT in {:.0} ms",
+                if enabled { "on " } else { "off" },
+                start.elapsed().as_secs_f64() * 1e3
+            );
+        }
+    }
     Ok(())
 }

@@ -22,7 +22,7 @@ CREATE TABLE IF NOT EXISTS cdc.source (
 INSERT INTO cdc.source DEFAULT VALUES ON CONFLICT DO NOTHING;
 
 -- Writes one CoreDB-trigger-format record: `table` first, `before` before `after`, `timestamp`
--- last. The transaction has not committed yet, so `timestamp` is its start (now()); `cdc-relay`
+-- last (the row triggers write the same INSERT inline; TRUNCATE and snapshots call this). The transaction has not committed yet, so `timestamp` is its start (now()); `cdc-relay`
 -- replaces it with the commit time (pg_xact_commit_timestamp of the row's xmin) when
 -- track_commit_timestamp is on, which is why it is the last member (docs/capture.md).
 -- PL/pgSQL, not SQL: PostgreSQL 15 plans a non-inlined SQL function's INSERT on every call,
@@ -52,8 +52,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_abandonment_stats"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('abandonment_stats', 'INSERT', concat_ws(':', 'abandonment_stats', NEW."queue_id"::text, NEW."interval_start"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'abandonment_stats', NEW."queue_id"::text, NEW."interval_start"::text), json_build_object(
+      'table', 'abandonment_stats', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'abandon_rate_pct', NEW."abandon_rate_pct",
         'abandoned', NEW."abandoned",
         'abandoned_after_callback_offer', NEW."abandoned_after_callback_offer",
@@ -75,84 +77,12 @@ BEGIN
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'wait_buckets', NEW."wait_buckets"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('abandonment_stats', 'DELETE', concat_ws(':', 'abandonment_stats', OLD."queue_id"::text, OLD."interval_start"::text),
-      jsonb_build_object(
-        'abandon_rate_pct', OLD."abandon_rate_pct",
-        'abandoned', OLD."abandoned",
-        'abandoned_after_callback_offer', OLD."abandoned_after_callback_offer",
-        'abandoned_in_queue', OLD."abandoned_in_queue",
-        'abandoned_while_ringing', OLD."abandoned_while_ringing",
-        'average_time_to_abandon_seconds', OLD."average_time_to_abandon_seconds",
-        'callbacks_accepted', OLD."callbacks_accepted",
-        'callbacks_offered', OLD."callbacks_offered",
-        'channel', OLD."channel",
-        'computed_at', to_char(OLD."computed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'interval_end', to_char(OLD."interval_end" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'interval_start', to_char(OLD."interval_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'is_final', OLD."is_final",
-        'max_time_to_abandon_seconds', OLD."max_time_to_abandon_seconds",
-        'offered', OLD."offered",
-        'queue_id', OLD."queue_id",
-        'returned_within_hour', OLD."returned_within_hour",
-        'short_abandoned', OLD."short_abandoned",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'wait_buckets', OLD."wait_buckets"
-      ), NULL);
-  ELSIF (OLD."queue_id", OLD."interval_start") IS DISTINCT FROM (NEW."queue_id", NEW."interval_start") THEN
-    PERFORM cdc.enqueue('abandonment_stats', 'DELETE', concat_ws(':', 'abandonment_stats', OLD."queue_id"::text, OLD."interval_start"::text),
-      jsonb_build_object(
-        'abandon_rate_pct', OLD."abandon_rate_pct",
-        'abandoned', OLD."abandoned",
-        'abandoned_after_callback_offer', OLD."abandoned_after_callback_offer",
-        'abandoned_in_queue', OLD."abandoned_in_queue",
-        'abandoned_while_ringing', OLD."abandoned_while_ringing",
-        'average_time_to_abandon_seconds', OLD."average_time_to_abandon_seconds",
-        'callbacks_accepted', OLD."callbacks_accepted",
-        'callbacks_offered', OLD."callbacks_offered",
-        'channel', OLD."channel",
-        'computed_at', to_char(OLD."computed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'interval_end', to_char(OLD."interval_end" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'interval_start', to_char(OLD."interval_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'is_final', OLD."is_final",
-        'max_time_to_abandon_seconds', OLD."max_time_to_abandon_seconds",
-        'offered', OLD."offered",
-        'queue_id', OLD."queue_id",
-        'returned_within_hour', OLD."returned_within_hour",
-        'short_abandoned', OLD."short_abandoned",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'wait_buckets', OLD."wait_buckets"
-      ), NULL);
-    PERFORM cdc.enqueue('abandonment_stats', 'INSERT', concat_ws(':', 'abandonment_stats', NEW."queue_id"::text, NEW."interval_start"::text), NULL,
-      jsonb_build_object(
-        'abandon_rate_pct', NEW."abandon_rate_pct",
-        'abandoned', NEW."abandoned",
-        'abandoned_after_callback_offer', NEW."abandoned_after_callback_offer",
-        'abandoned_in_queue', NEW."abandoned_in_queue",
-        'abandoned_while_ringing', NEW."abandoned_while_ringing",
-        'average_time_to_abandon_seconds', NEW."average_time_to_abandon_seconds",
-        'callbacks_accepted', NEW."callbacks_accepted",
-        'callbacks_offered', NEW."callbacks_offered",
-        'channel', NEW."channel",
-        'computed_at', to_char(NEW."computed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'interval_end', to_char(NEW."interval_end" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'interval_start', to_char(NEW."interval_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'is_final', NEW."is_final",
-        'max_time_to_abandon_seconds', NEW."max_time_to_abandon_seconds",
-        'offered', NEW."offered",
-        'queue_id', NEW."queue_id",
-        'returned_within_hour', NEW."returned_within_hour",
-        'short_abandoned', NEW."short_abandoned",
-        'tenant_id', NEW."tenant_id",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'wait_buckets', NEW."wait_buckets"
-      ));
-  ELSE
-    PERFORM cdc.enqueue('abandonment_stats', 'UPDATE', concat_ws(':', 'abandonment_stats', NEW."queue_id"::text, NEW."interval_start"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'abandonment_stats', OLD."queue_id"::text, OLD."interval_start"::text), json_build_object(
+      'table', 'abandonment_stats', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'abandon_rate_pct', OLD."abandon_rate_pct",
         'abandoned', OLD."abandoned",
         'abandoned_after_callback_offer', OLD."abandoned_after_callback_offer",
@@ -175,7 +105,40 @@ BEGIN
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'wait_buckets', OLD."wait_buckets"
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."queue_id", OLD."interval_start") IS DISTINCT FROM (NEW."queue_id", NEW."interval_start") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'abandonment_stats', OLD."queue_id"::text, OLD."interval_start"::text), json_build_object(
+      'table', 'abandonment_stats', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'abandon_rate_pct', OLD."abandon_rate_pct",
+        'abandoned', OLD."abandoned",
+        'abandoned_after_callback_offer', OLD."abandoned_after_callback_offer",
+        'abandoned_in_queue', OLD."abandoned_in_queue",
+        'abandoned_while_ringing', OLD."abandoned_while_ringing",
+        'average_time_to_abandon_seconds', OLD."average_time_to_abandon_seconds",
+        'callbacks_accepted', OLD."callbacks_accepted",
+        'callbacks_offered', OLD."callbacks_offered",
+        'channel', OLD."channel",
+        'computed_at', to_char(OLD."computed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'interval_end', to_char(OLD."interval_end" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'interval_start', to_char(OLD."interval_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'is_final', OLD."is_final",
+        'max_time_to_abandon_seconds', OLD."max_time_to_abandon_seconds",
+        'offered', OLD."offered",
+        'queue_id', OLD."queue_id",
+        'returned_within_hour', OLD."returned_within_hour",
+        'short_abandoned', OLD."short_abandoned",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'wait_buckets', OLD."wait_buckets"
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'abandonment_stats', NEW."queue_id"::text, NEW."interval_start"::text), json_build_object(
+      'table', 'abandonment_stats', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'abandon_rate_pct', NEW."abandon_rate_pct",
         'abandoned', NEW."abandoned",
         'abandoned_after_callback_offer', NEW."abandoned_after_callback_offer",
@@ -197,7 +160,58 @@ BEGIN
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'wait_buckets', NEW."wait_buckets"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'abandonment_stats', NEW."queue_id"::text, NEW."interval_start"::text), json_build_object(
+      'table', 'abandonment_stats', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'abandon_rate_pct', OLD."abandon_rate_pct",
+        'abandoned', OLD."abandoned",
+        'abandoned_after_callback_offer', OLD."abandoned_after_callback_offer",
+        'abandoned_in_queue', OLD."abandoned_in_queue",
+        'abandoned_while_ringing', OLD."abandoned_while_ringing",
+        'average_time_to_abandon_seconds', OLD."average_time_to_abandon_seconds",
+        'callbacks_accepted', OLD."callbacks_accepted",
+        'callbacks_offered', OLD."callbacks_offered",
+        'channel', OLD."channel",
+        'computed_at', to_char(OLD."computed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'interval_end', to_char(OLD."interval_end" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'interval_start', to_char(OLD."interval_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'is_final', OLD."is_final",
+        'max_time_to_abandon_seconds', OLD."max_time_to_abandon_seconds",
+        'offered', OLD."offered",
+        'queue_id', OLD."queue_id",
+        'returned_within_hour', OLD."returned_within_hour",
+        'short_abandoned', OLD."short_abandoned",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'wait_buckets', OLD."wait_buckets"
+      ),
+      'after', jsonb_build_object(
+        'abandon_rate_pct', NEW."abandon_rate_pct",
+        'abandoned', NEW."abandoned",
+        'abandoned_after_callback_offer', NEW."abandoned_after_callback_offer",
+        'abandoned_in_queue', NEW."abandoned_in_queue",
+        'abandoned_while_ringing', NEW."abandoned_while_ringing",
+        'average_time_to_abandon_seconds', NEW."average_time_to_abandon_seconds",
+        'callbacks_accepted', NEW."callbacks_accepted",
+        'callbacks_offered', NEW."callbacks_offered",
+        'channel', NEW."channel",
+        'computed_at', to_char(NEW."computed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'interval_end', to_char(NEW."interval_end" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'interval_start', to_char(NEW."interval_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'is_final', NEW."is_final",
+        'max_time_to_abandon_seconds', NEW."max_time_to_abandon_seconds",
+        'offered', NEW."offered",
+        'queue_id', NEW."queue_id",
+        'returned_within_hour', NEW."returned_within_hour",
+        'short_abandoned', NEW."short_abandoned",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'wait_buckets', NEW."wait_buckets"
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -260,8 +274,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_agent_availability"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('agent_availability', 'INSERT', concat_ws(':', 'agent_availability', NEW."agent_id"::text, NEW."channel"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_availability', NEW."agent_id"::text, NEW."channel"::text), json_build_object(
+      'table', 'agent_availability', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'active_interactions', NEW."active_interactions",
         'agent_id', NEW."agent_id",
         'block_reason', NEW."block_reason",
@@ -277,66 +293,12 @@ BEGIN
         'team_id', NEW."team_id",
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('agent_availability', 'DELETE', concat_ws(':', 'agent_availability', OLD."agent_id"::text, OLD."channel"::text),
-      jsonb_build_object(
-        'active_interactions', OLD."active_interactions",
-        'agent_id', OLD."agent_id",
-        'block_reason', OLD."block_reason",
-        'blocked_until', to_char(OLD."blocked_until" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'channel', OLD."channel",
-        'consecutive_missed_offers', OLD."consecutive_missed_offers",
-        'idle_since', to_char(OLD."idle_since" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'last_accepted_at', to_char(OLD."last_accepted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'last_offered_at', to_char(OLD."last_offered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'max_concurrent', OLD."max_concurrent",
-        'occupancy_ratio', OLD."occupancy_ratio",
-        'routable', OLD."routable",
-        'team_id', OLD."team_id",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-  ELSIF (OLD."agent_id", OLD."channel") IS DISTINCT FROM (NEW."agent_id", NEW."channel") THEN
-    PERFORM cdc.enqueue('agent_availability', 'DELETE', concat_ws(':', 'agent_availability', OLD."agent_id"::text, OLD."channel"::text),
-      jsonb_build_object(
-        'active_interactions', OLD."active_interactions",
-        'agent_id', OLD."agent_id",
-        'block_reason', OLD."block_reason",
-        'blocked_until', to_char(OLD."blocked_until" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'channel', OLD."channel",
-        'consecutive_missed_offers', OLD."consecutive_missed_offers",
-        'idle_since', to_char(OLD."idle_since" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'last_accepted_at', to_char(OLD."last_accepted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'last_offered_at', to_char(OLD."last_offered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'max_concurrent', OLD."max_concurrent",
-        'occupancy_ratio', OLD."occupancy_ratio",
-        'routable', OLD."routable",
-        'team_id', OLD."team_id",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-    PERFORM cdc.enqueue('agent_availability', 'INSERT', concat_ws(':', 'agent_availability', NEW."agent_id"::text, NEW."channel"::text), NULL,
-      jsonb_build_object(
-        'active_interactions', NEW."active_interactions",
-        'agent_id', NEW."agent_id",
-        'block_reason', NEW."block_reason",
-        'blocked_until', to_char(NEW."blocked_until" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'channel', NEW."channel",
-        'consecutive_missed_offers', NEW."consecutive_missed_offers",
-        'idle_since', to_char(NEW."idle_since" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'last_accepted_at', to_char(NEW."last_accepted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'last_offered_at', to_char(NEW."last_offered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'max_concurrent', NEW."max_concurrent",
-        'occupancy_ratio', NEW."occupancy_ratio",
-        'routable', NEW."routable",
-        'team_id', NEW."team_id",
-        'tenant_id', NEW."tenant_id",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
-  ELSE
-    PERFORM cdc.enqueue('agent_availability', 'UPDATE', concat_ws(':', 'agent_availability', NEW."agent_id"::text, NEW."channel"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_availability', OLD."agent_id"::text, OLD."channel"::text), json_build_object(
+      'table', 'agent_availability', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'active_interactions', OLD."active_interactions",
         'agent_id', OLD."agent_id",
         'block_reason', OLD."block_reason",
@@ -353,7 +315,34 @@ BEGIN
         'tenant_id', OLD."tenant_id",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."agent_id", OLD."channel") IS DISTINCT FROM (NEW."agent_id", NEW."channel") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_availability', OLD."agent_id"::text, OLD."channel"::text), json_build_object(
+      'table', 'agent_availability', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'active_interactions', OLD."active_interactions",
+        'agent_id', OLD."agent_id",
+        'block_reason', OLD."block_reason",
+        'blocked_until', to_char(OLD."blocked_until" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'channel', OLD."channel",
+        'consecutive_missed_offers', OLD."consecutive_missed_offers",
+        'idle_since', to_char(OLD."idle_since" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'last_accepted_at', to_char(OLD."last_accepted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'last_offered_at', to_char(OLD."last_offered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'max_concurrent', OLD."max_concurrent",
+        'occupancy_ratio', OLD."occupancy_ratio",
+        'routable', OLD."routable",
+        'team_id', OLD."team_id",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_availability', NEW."agent_id"::text, NEW."channel"::text), json_build_object(
+      'table', 'agent_availability', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'active_interactions', NEW."active_interactions",
         'agent_id', NEW."agent_id",
         'block_reason', NEW."block_reason",
@@ -369,7 +358,46 @@ BEGIN
         'team_id', NEW."team_id",
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_availability', NEW."agent_id"::text, NEW."channel"::text), json_build_object(
+      'table', 'agent_availability', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'active_interactions', OLD."active_interactions",
+        'agent_id', OLD."agent_id",
+        'block_reason', OLD."block_reason",
+        'blocked_until', to_char(OLD."blocked_until" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'channel', OLD."channel",
+        'consecutive_missed_offers', OLD."consecutive_missed_offers",
+        'idle_since', to_char(OLD."idle_since" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'last_accepted_at', to_char(OLD."last_accepted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'last_offered_at', to_char(OLD."last_offered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'max_concurrent', OLD."max_concurrent",
+        'occupancy_ratio', OLD."occupancy_ratio",
+        'routable', OLD."routable",
+        'team_id', OLD."team_id",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', jsonb_build_object(
+        'active_interactions', NEW."active_interactions",
+        'agent_id', NEW."agent_id",
+        'block_reason', NEW."block_reason",
+        'blocked_until', to_char(NEW."blocked_until" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'channel', NEW."channel",
+        'consecutive_missed_offers', NEW."consecutive_missed_offers",
+        'idle_since', to_char(NEW."idle_since" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'last_accepted_at', to_char(NEW."last_accepted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'last_offered_at', to_char(NEW."last_offered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'max_concurrent', NEW."max_concurrent",
+        'occupancy_ratio', NEW."occupancy_ratio",
+        'routable', NEW."routable",
+        'team_id', NEW."team_id",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -426,8 +454,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_agent_breaks"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('agent_breaks', 'INSERT', concat_ws(':', 'agent_breaks', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_breaks', NEW."id"::text), json_build_object(
+      'table', 'agent_breaks', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'agent_id', NEW."agent_id",
         'approved_by', NEW."approved_by",
         'break_kind', NEW."break_kind",
@@ -446,75 +476,12 @@ BEGIN
         'status', NEW."status",
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('agent_breaks', 'DELETE', concat_ws(':', 'agent_breaks', OLD."id"::text),
-      jsonb_build_object(
-        'agent_id', OLD."agent_id",
-        'approved_by', OLD."approved_by",
-        'break_kind', OLD."break_kind",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'duration_seconds', OLD."duration_seconds",
-        'ended_at', to_char(OLD."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'id', OLD."id",
-        'is_paid', OLD."is_paid",
-        'is_scheduled', OLD."is_scheduled",
-        'notes', OLD."notes",
-        'overrun_seconds', OLD."overrun_seconds",
-        'planned_minutes', OLD."planned_minutes",
-        'planned_start', to_char(OLD."planned_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'shift_id', OLD."shift_id",
-        'started_at', to_char(OLD."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'status', OLD."status",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('agent_breaks', 'DELETE', concat_ws(':', 'agent_breaks', OLD."id"::text),
-      jsonb_build_object(
-        'agent_id', OLD."agent_id",
-        'approved_by', OLD."approved_by",
-        'break_kind', OLD."break_kind",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'duration_seconds', OLD."duration_seconds",
-        'ended_at', to_char(OLD."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'id', OLD."id",
-        'is_paid', OLD."is_paid",
-        'is_scheduled', OLD."is_scheduled",
-        'notes', OLD."notes",
-        'overrun_seconds', OLD."overrun_seconds",
-        'planned_minutes', OLD."planned_minutes",
-        'planned_start', to_char(OLD."planned_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'shift_id', OLD."shift_id",
-        'started_at', to_char(OLD."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'status', OLD."status",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-    PERFORM cdc.enqueue('agent_breaks', 'INSERT', concat_ws(':', 'agent_breaks', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'agent_id', NEW."agent_id",
-        'approved_by', NEW."approved_by",
-        'break_kind', NEW."break_kind",
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'duration_seconds', NEW."duration_seconds",
-        'ended_at', to_char(NEW."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'id', NEW."id",
-        'is_paid', NEW."is_paid",
-        'is_scheduled', NEW."is_scheduled",
-        'notes', NEW."notes",
-        'overrun_seconds', NEW."overrun_seconds",
-        'planned_minutes', NEW."planned_minutes",
-        'planned_start', to_char(NEW."planned_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'shift_id', NEW."shift_id",
-        'started_at', to_char(NEW."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'status', NEW."status",
-        'tenant_id', NEW."tenant_id",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
-  ELSE
-    PERFORM cdc.enqueue('agent_breaks', 'UPDATE', concat_ws(':', 'agent_breaks', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_breaks', OLD."id"::text), json_build_object(
+      'table', 'agent_breaks', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'agent_id', OLD."agent_id",
         'approved_by', OLD."approved_by",
         'break_kind', OLD."break_kind",
@@ -534,7 +501,37 @@ BEGIN
         'tenant_id', OLD."tenant_id",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_breaks', OLD."id"::text), json_build_object(
+      'table', 'agent_breaks', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'agent_id', OLD."agent_id",
+        'approved_by', OLD."approved_by",
+        'break_kind', OLD."break_kind",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'duration_seconds', OLD."duration_seconds",
+        'ended_at', to_char(OLD."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'id', OLD."id",
+        'is_paid', OLD."is_paid",
+        'is_scheduled', OLD."is_scheduled",
+        'notes', OLD."notes",
+        'overrun_seconds', OLD."overrun_seconds",
+        'planned_minutes', OLD."planned_minutes",
+        'planned_start', to_char(OLD."planned_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'shift_id', OLD."shift_id",
+        'started_at', to_char(OLD."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'status', OLD."status",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_breaks', NEW."id"::text), json_build_object(
+      'table', 'agent_breaks', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'agent_id', NEW."agent_id",
         'approved_by', NEW."approved_by",
         'break_kind', NEW."break_kind",
@@ -553,7 +550,52 @@ BEGIN
         'status', NEW."status",
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_breaks', NEW."id"::text), json_build_object(
+      'table', 'agent_breaks', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'agent_id', OLD."agent_id",
+        'approved_by', OLD."approved_by",
+        'break_kind', OLD."break_kind",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'duration_seconds', OLD."duration_seconds",
+        'ended_at', to_char(OLD."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'id', OLD."id",
+        'is_paid', OLD."is_paid",
+        'is_scheduled', OLD."is_scheduled",
+        'notes', OLD."notes",
+        'overrun_seconds', OLD."overrun_seconds",
+        'planned_minutes', OLD."planned_minutes",
+        'planned_start', to_char(OLD."planned_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'shift_id', OLD."shift_id",
+        'started_at', to_char(OLD."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'status', OLD."status",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', jsonb_build_object(
+        'agent_id', NEW."agent_id",
+        'approved_by', NEW."approved_by",
+        'break_kind', NEW."break_kind",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'duration_seconds', NEW."duration_seconds",
+        'ended_at', to_char(NEW."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'id', NEW."id",
+        'is_paid', NEW."is_paid",
+        'is_scheduled', NEW."is_scheduled",
+        'notes', NEW."notes",
+        'overrun_seconds', NEW."overrun_seconds",
+        'planned_minutes', NEW."planned_minutes",
+        'planned_start', to_char(NEW."planned_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'shift_id', NEW."shift_id",
+        'started_at', to_char(NEW."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'status', NEW."status",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -613,8 +655,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_agent_certifications"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('agent_certifications', 'INSERT', concat_ws(':', 'agent_certifications', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_certifications', NEW."id"::text), json_build_object(
+      'table', 'agent_certifications', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'agent_id', NEW."agent_id",
         'certificate_number', NEW."certificate_number",
         'certification_name', NEW."certification_name",
@@ -633,75 +677,12 @@ BEGIN
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'verified_at', to_char(NEW."verified_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'verified_by', NEW."verified_by"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('agent_certifications', 'DELETE', concat_ws(':', 'agent_certifications', OLD."id"::text),
-      jsonb_build_object(
-        'agent_id', OLD."agent_id",
-        'certificate_number', OLD."certificate_number",
-        'certification_name', OLD."certification_name",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'expires_on', to_char(OLD."expires_on", 'YYYY-MM-DD'),
-        'id', OLD."id",
-        'issued_on', to_char(OLD."issued_on", 'YYYY-MM-DD'),
-        'issuing_body', OLD."issuing_body",
-        'level', OLD."level",
-        'notes', OLD."notes",
-        'renewal_reminder_sent_at', to_char(OLD."renewal_reminder_sent_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'score_percent', OLD."score_percent",
-        'skill_id', OLD."skill_id",
-        'status', OLD."status",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'verified_at', to_char(OLD."verified_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'verified_by', OLD."verified_by"
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('agent_certifications', 'DELETE', concat_ws(':', 'agent_certifications', OLD."id"::text),
-      jsonb_build_object(
-        'agent_id', OLD."agent_id",
-        'certificate_number', OLD."certificate_number",
-        'certification_name', OLD."certification_name",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'expires_on', to_char(OLD."expires_on", 'YYYY-MM-DD'),
-        'id', OLD."id",
-        'issued_on', to_char(OLD."issued_on", 'YYYY-MM-DD'),
-        'issuing_body', OLD."issuing_body",
-        'level', OLD."level",
-        'notes', OLD."notes",
-        'renewal_reminder_sent_at', to_char(OLD."renewal_reminder_sent_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'score_percent', OLD."score_percent",
-        'skill_id', OLD."skill_id",
-        'status', OLD."status",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'verified_at', to_char(OLD."verified_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'verified_by', OLD."verified_by"
-      ), NULL);
-    PERFORM cdc.enqueue('agent_certifications', 'INSERT', concat_ws(':', 'agent_certifications', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'agent_id', NEW."agent_id",
-        'certificate_number', NEW."certificate_number",
-        'certification_name', NEW."certification_name",
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'expires_on', to_char(NEW."expires_on", 'YYYY-MM-DD'),
-        'id', NEW."id",
-        'issued_on', to_char(NEW."issued_on", 'YYYY-MM-DD'),
-        'issuing_body', NEW."issuing_body",
-        'level', NEW."level",
-        'notes', NEW."notes",
-        'renewal_reminder_sent_at', to_char(NEW."renewal_reminder_sent_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'score_percent', NEW."score_percent",
-        'skill_id', NEW."skill_id",
-        'status', NEW."status",
-        'tenant_id', NEW."tenant_id",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'verified_at', to_char(NEW."verified_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'verified_by', NEW."verified_by"
-      ));
-  ELSE
-    PERFORM cdc.enqueue('agent_certifications', 'UPDATE', concat_ws(':', 'agent_certifications', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_certifications', OLD."id"::text), json_build_object(
+      'table', 'agent_certifications', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'agent_id', OLD."agent_id",
         'certificate_number', OLD."certificate_number",
         'certification_name', OLD."certification_name",
@@ -721,7 +702,37 @@ BEGIN
         'verified_at', to_char(OLD."verified_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'verified_by', OLD."verified_by"
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_certifications', OLD."id"::text), json_build_object(
+      'table', 'agent_certifications', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'agent_id', OLD."agent_id",
+        'certificate_number', OLD."certificate_number",
+        'certification_name', OLD."certification_name",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'expires_on', to_char(OLD."expires_on", 'YYYY-MM-DD'),
+        'id', OLD."id",
+        'issued_on', to_char(OLD."issued_on", 'YYYY-MM-DD'),
+        'issuing_body', OLD."issuing_body",
+        'level', OLD."level",
+        'notes', OLD."notes",
+        'renewal_reminder_sent_at', to_char(OLD."renewal_reminder_sent_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'score_percent', OLD."score_percent",
+        'skill_id', OLD."skill_id",
+        'status', OLD."status",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'verified_at', to_char(OLD."verified_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'verified_by', OLD."verified_by"
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_certifications', NEW."id"::text), json_build_object(
+      'table', 'agent_certifications', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'agent_id', NEW."agent_id",
         'certificate_number', NEW."certificate_number",
         'certification_name', NEW."certification_name",
@@ -740,7 +751,52 @@ BEGIN
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'verified_at', to_char(NEW."verified_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'verified_by', NEW."verified_by"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_certifications', NEW."id"::text), json_build_object(
+      'table', 'agent_certifications', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'agent_id', OLD."agent_id",
+        'certificate_number', OLD."certificate_number",
+        'certification_name', OLD."certification_name",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'expires_on', to_char(OLD."expires_on", 'YYYY-MM-DD'),
+        'id', OLD."id",
+        'issued_on', to_char(OLD."issued_on", 'YYYY-MM-DD'),
+        'issuing_body', OLD."issuing_body",
+        'level', OLD."level",
+        'notes', OLD."notes",
+        'renewal_reminder_sent_at', to_char(OLD."renewal_reminder_sent_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'score_percent', OLD."score_percent",
+        'skill_id', OLD."skill_id",
+        'status', OLD."status",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'verified_at', to_char(OLD."verified_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'verified_by', OLD."verified_by"
+      ),
+      'after', jsonb_build_object(
+        'agent_id', NEW."agent_id",
+        'certificate_number', NEW."certificate_number",
+        'certification_name', NEW."certification_name",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'expires_on', to_char(NEW."expires_on", 'YYYY-MM-DD'),
+        'id', NEW."id",
+        'issued_on', to_char(NEW."issued_on", 'YYYY-MM-DD'),
+        'issuing_body', NEW."issuing_body",
+        'level', NEW."level",
+        'notes', NEW."notes",
+        'renewal_reminder_sent_at', to_char(NEW."renewal_reminder_sent_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'score_percent', NEW."score_percent",
+        'skill_id', NEW."skill_id",
+        'status', NEW."status",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'verified_at', to_char(NEW."verified_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'verified_by', NEW."verified_by"
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -800,8 +856,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_agent_group_members"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('agent_group_members', 'INSERT', concat_ws(':', 'agent_group_members', NEW."group_id"::text, NEW."agent_id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_group_members', NEW."group_id"::text, NEW."agent_id"::text), json_build_object(
+      'table', 'agent_group_members', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'added_by', NEW."added_by",
         'agent_id', NEW."agent_id",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -812,51 +870,12 @@ BEGIN
         'source', NEW."source",
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('agent_group_members', 'DELETE', concat_ws(':', 'agent_group_members', OLD."group_id"::text, OLD."agent_id"::text),
-      jsonb_build_object(
-        'added_by', OLD."added_by",
-        'agent_id', OLD."agent_id",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'expires_at', to_char(OLD."expires_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'group_id', OLD."group_id",
-        'joined_at', to_char(OLD."joined_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'member_role', OLD."member_role",
-        'source', OLD."source",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-  ELSIF (OLD."group_id", OLD."agent_id") IS DISTINCT FROM (NEW."group_id", NEW."agent_id") THEN
-    PERFORM cdc.enqueue('agent_group_members', 'DELETE', concat_ws(':', 'agent_group_members', OLD."group_id"::text, OLD."agent_id"::text),
-      jsonb_build_object(
-        'added_by', OLD."added_by",
-        'agent_id', OLD."agent_id",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'expires_at', to_char(OLD."expires_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'group_id', OLD."group_id",
-        'joined_at', to_char(OLD."joined_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'member_role', OLD."member_role",
-        'source', OLD."source",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-    PERFORM cdc.enqueue('agent_group_members', 'INSERT', concat_ws(':', 'agent_group_members', NEW."group_id"::text, NEW."agent_id"::text), NULL,
-      jsonb_build_object(
-        'added_by', NEW."added_by",
-        'agent_id', NEW."agent_id",
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'expires_at', to_char(NEW."expires_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'group_id', NEW."group_id",
-        'joined_at', to_char(NEW."joined_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'member_role', NEW."member_role",
-        'source', NEW."source",
-        'tenant_id', NEW."tenant_id",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
-  ELSE
-    PERFORM cdc.enqueue('agent_group_members', 'UPDATE', concat_ws(':', 'agent_group_members', NEW."group_id"::text, NEW."agent_id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_group_members', OLD."group_id"::text, OLD."agent_id"::text), json_build_object(
+      'table', 'agent_group_members', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'added_by', OLD."added_by",
         'agent_id', OLD."agent_id",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -868,7 +887,29 @@ BEGIN
         'tenant_id', OLD."tenant_id",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."group_id", OLD."agent_id") IS DISTINCT FROM (NEW."group_id", NEW."agent_id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_group_members', OLD."group_id"::text, OLD."agent_id"::text), json_build_object(
+      'table', 'agent_group_members', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'added_by', OLD."added_by",
+        'agent_id', OLD."agent_id",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'expires_at', to_char(OLD."expires_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'group_id', OLD."group_id",
+        'joined_at', to_char(OLD."joined_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'member_role', OLD."member_role",
+        'source', OLD."source",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_group_members', NEW."group_id"::text, NEW."agent_id"::text), json_build_object(
+      'table', 'agent_group_members', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'added_by', NEW."added_by",
         'agent_id', NEW."agent_id",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -879,7 +920,36 @@ BEGIN
         'source', NEW."source",
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_group_members', NEW."group_id"::text, NEW."agent_id"::text), json_build_object(
+      'table', 'agent_group_members', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'added_by', OLD."added_by",
+        'agent_id', OLD."agent_id",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'expires_at', to_char(OLD."expires_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'group_id', OLD."group_id",
+        'joined_at', to_char(OLD."joined_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'member_role', OLD."member_role",
+        'source', OLD."source",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', jsonb_build_object(
+        'added_by', NEW."added_by",
+        'agent_id', NEW."agent_id",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'expires_at', to_char(NEW."expires_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'group_id', NEW."group_id",
+        'joined_at', to_char(NEW."joined_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'member_role', NEW."member_role",
+        'source', NEW."source",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -931,8 +1001,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_agent_groups"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('agent_groups', 'INSERT', concat_ws(':', 'agent_groups', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_groups', NEW."id"::text), json_build_object(
+      'table', 'agent_groups', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'archived_at', to_char(NEW."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'group_kind', NEW."group_kind",
@@ -950,72 +1022,12 @@ BEGIN
         'time_zone', NEW."time_zone",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'wallboard_visible', NEW."wallboard_visible"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('agent_groups', 'DELETE', concat_ws(':', 'agent_groups', OLD."id"::text),
-      jsonb_build_object(
-        'archived_at', to_char(OLD."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'group_kind', OLD."group_kind",
-        'id', OLD."id",
-        'is_active', OLD."is_active",
-        'member_count', OLD."member_count",
-        'membership_rule', OLD."membership_rule",
-        'name', OLD."name",
-        'parent_group_id', OLD."parent_group_id",
-        'site_id', OLD."site_id",
-        'summary', OLD."summary",
-        'supervisor_user_id', OLD."supervisor_user_id",
-        'tags', OLD."tags",
-        'tenant_id', OLD."tenant_id",
-        'time_zone', OLD."time_zone",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'wallboard_visible', OLD."wallboard_visible"
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('agent_groups', 'DELETE', concat_ws(':', 'agent_groups', OLD."id"::text),
-      jsonb_build_object(
-        'archived_at', to_char(OLD."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'group_kind', OLD."group_kind",
-        'id', OLD."id",
-        'is_active', OLD."is_active",
-        'member_count', OLD."member_count",
-        'membership_rule', OLD."membership_rule",
-        'name', OLD."name",
-        'parent_group_id', OLD."parent_group_id",
-        'site_id', OLD."site_id",
-        'summary', OLD."summary",
-        'supervisor_user_id', OLD."supervisor_user_id",
-        'tags', OLD."tags",
-        'tenant_id', OLD."tenant_id",
-        'time_zone', OLD."time_zone",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'wallboard_visible', OLD."wallboard_visible"
-      ), NULL);
-    PERFORM cdc.enqueue('agent_groups', 'INSERT', concat_ws(':', 'agent_groups', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'archived_at', to_char(NEW."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'group_kind', NEW."group_kind",
-        'id', NEW."id",
-        'is_active', NEW."is_active",
-        'member_count', NEW."member_count",
-        'membership_rule', NEW."membership_rule",
-        'name', NEW."name",
-        'parent_group_id', NEW."parent_group_id",
-        'site_id', NEW."site_id",
-        'summary', NEW."summary",
-        'supervisor_user_id', NEW."supervisor_user_id",
-        'tags', NEW."tags",
-        'tenant_id', NEW."tenant_id",
-        'time_zone', NEW."time_zone",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'wallboard_visible', NEW."wallboard_visible"
-      ));
-  ELSE
-    PERFORM cdc.enqueue('agent_groups', 'UPDATE', concat_ws(':', 'agent_groups', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_groups', OLD."id"::text), json_build_object(
+      'table', 'agent_groups', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'archived_at', to_char(OLD."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'group_kind', OLD."group_kind",
@@ -1034,7 +1046,36 @@ BEGIN
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'wallboard_visible', OLD."wallboard_visible"
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_groups', OLD."id"::text), json_build_object(
+      'table', 'agent_groups', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'archived_at', to_char(OLD."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'group_kind', OLD."group_kind",
+        'id', OLD."id",
+        'is_active', OLD."is_active",
+        'member_count', OLD."member_count",
+        'membership_rule', OLD."membership_rule",
+        'name', OLD."name",
+        'parent_group_id', OLD."parent_group_id",
+        'site_id', OLD."site_id",
+        'summary', OLD."summary",
+        'supervisor_user_id', OLD."supervisor_user_id",
+        'tags', OLD."tags",
+        'tenant_id', OLD."tenant_id",
+        'time_zone', OLD."time_zone",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'wallboard_visible', OLD."wallboard_visible"
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_groups', NEW."id"::text), json_build_object(
+      'table', 'agent_groups', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'archived_at', to_char(NEW."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'group_kind', NEW."group_kind",
@@ -1052,7 +1093,50 @@ BEGIN
         'time_zone', NEW."time_zone",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'wallboard_visible', NEW."wallboard_visible"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_groups', NEW."id"::text), json_build_object(
+      'table', 'agent_groups', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'archived_at', to_char(OLD."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'group_kind', OLD."group_kind",
+        'id', OLD."id",
+        'is_active', OLD."is_active",
+        'member_count', OLD."member_count",
+        'membership_rule', OLD."membership_rule",
+        'name', OLD."name",
+        'parent_group_id', OLD."parent_group_id",
+        'site_id', OLD."site_id",
+        'summary', OLD."summary",
+        'supervisor_user_id', OLD."supervisor_user_id",
+        'tags', OLD."tags",
+        'tenant_id', OLD."tenant_id",
+        'time_zone', OLD."time_zone",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'wallboard_visible', OLD."wallboard_visible"
+      ),
+      'after', jsonb_build_object(
+        'archived_at', to_char(NEW."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'group_kind', NEW."group_kind",
+        'id', NEW."id",
+        'is_active', NEW."is_active",
+        'member_count', NEW."member_count",
+        'membership_rule', NEW."membership_rule",
+        'name', NEW."name",
+        'parent_group_id', NEW."parent_group_id",
+        'site_id', NEW."site_id",
+        'summary', NEW."summary",
+        'supervisor_user_id', NEW."supervisor_user_id",
+        'tags', NEW."tags",
+        'tenant_id', NEW."tenant_id",
+        'time_zone', NEW."time_zone",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'wallboard_visible', NEW."wallboard_visible"
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -1111,8 +1195,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_agent_interval_stats"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('agent_interval_stats', 'INSERT', concat_ws(':', 'agent_interval_stats', NEW."agent_id"::text, NEW."interval_start"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_interval_stats', NEW."agent_id"::text, NEW."interval_start"::text), json_build_object(
+      'table', 'agent_interval_stats', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'after_contact_seconds', NEW."after_contact_seconds",
         'agent_id', NEW."agent_id",
         'available_seconds', NEW."available_seconds",
@@ -1137,93 +1223,12 @@ BEGIN
         'transferred_out', NEW."transferred_out",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'utilization_pct', NEW."utilization_pct"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('agent_interval_stats', 'DELETE', concat_ws(':', 'agent_interval_stats', OLD."agent_id"::text, OLD."interval_start"::text),
-      jsonb_build_object(
-        'after_contact_seconds', OLD."after_contact_seconds",
-        'agent_id', OLD."agent_id",
-        'available_seconds', OLD."available_seconds",
-        'average_handle_seconds', OLD."average_handle_seconds",
-        'computed_at', to_char(OLD."computed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'handled', OLD."handled",
-        'hold_seconds', OLD."hold_seconds",
-        'interval_end', to_char(OLD."interval_end" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'interval_minutes', OLD."interval_minutes",
-        'interval_start', to_char(OLD."interval_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'is_final', OLD."is_final",
-        'logged_in_seconds', OLD."logged_in_seconds",
-        'missed', OLD."missed",
-        'not_ready_breakdown', OLD."not_ready_breakdown",
-        'not_ready_seconds', OLD."not_ready_seconds",
-        'occupancy_pct', OLD."occupancy_pct",
-        'offered', OLD."offered",
-        'outbound_calls', OLD."outbound_calls",
-        'talk_seconds', OLD."talk_seconds",
-        'team_id', OLD."team_id",
-        'tenant_id', OLD."tenant_id",
-        'transferred_out', OLD."transferred_out",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'utilization_pct', OLD."utilization_pct"
-      ), NULL);
-  ELSIF (OLD."agent_id", OLD."interval_start") IS DISTINCT FROM (NEW."agent_id", NEW."interval_start") THEN
-    PERFORM cdc.enqueue('agent_interval_stats', 'DELETE', concat_ws(':', 'agent_interval_stats', OLD."agent_id"::text, OLD."interval_start"::text),
-      jsonb_build_object(
-        'after_contact_seconds', OLD."after_contact_seconds",
-        'agent_id', OLD."agent_id",
-        'available_seconds', OLD."available_seconds",
-        'average_handle_seconds', OLD."average_handle_seconds",
-        'computed_at', to_char(OLD."computed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'handled', OLD."handled",
-        'hold_seconds', OLD."hold_seconds",
-        'interval_end', to_char(OLD."interval_end" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'interval_minutes', OLD."interval_minutes",
-        'interval_start', to_char(OLD."interval_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'is_final', OLD."is_final",
-        'logged_in_seconds', OLD."logged_in_seconds",
-        'missed', OLD."missed",
-        'not_ready_breakdown', OLD."not_ready_breakdown",
-        'not_ready_seconds', OLD."not_ready_seconds",
-        'occupancy_pct', OLD."occupancy_pct",
-        'offered', OLD."offered",
-        'outbound_calls', OLD."outbound_calls",
-        'talk_seconds', OLD."talk_seconds",
-        'team_id', OLD."team_id",
-        'tenant_id', OLD."tenant_id",
-        'transferred_out', OLD."transferred_out",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'utilization_pct', OLD."utilization_pct"
-      ), NULL);
-    PERFORM cdc.enqueue('agent_interval_stats', 'INSERT', concat_ws(':', 'agent_interval_stats', NEW."agent_id"::text, NEW."interval_start"::text), NULL,
-      jsonb_build_object(
-        'after_contact_seconds', NEW."after_contact_seconds",
-        'agent_id', NEW."agent_id",
-        'available_seconds', NEW."available_seconds",
-        'average_handle_seconds', NEW."average_handle_seconds",
-        'computed_at', to_char(NEW."computed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'handled', NEW."handled",
-        'hold_seconds', NEW."hold_seconds",
-        'interval_end', to_char(NEW."interval_end" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'interval_minutes', NEW."interval_minutes",
-        'interval_start', to_char(NEW."interval_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'is_final', NEW."is_final",
-        'logged_in_seconds', NEW."logged_in_seconds",
-        'missed', NEW."missed",
-        'not_ready_breakdown', NEW."not_ready_breakdown",
-        'not_ready_seconds', NEW."not_ready_seconds",
-        'occupancy_pct', NEW."occupancy_pct",
-        'offered', NEW."offered",
-        'outbound_calls', NEW."outbound_calls",
-        'talk_seconds', NEW."talk_seconds",
-        'team_id', NEW."team_id",
-        'tenant_id', NEW."tenant_id",
-        'transferred_out', NEW."transferred_out",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'utilization_pct', NEW."utilization_pct"
-      ));
-  ELSE
-    PERFORM cdc.enqueue('agent_interval_stats', 'UPDATE', concat_ws(':', 'agent_interval_stats', NEW."agent_id"::text, NEW."interval_start"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_interval_stats', OLD."agent_id"::text, OLD."interval_start"::text), json_build_object(
+      'table', 'agent_interval_stats', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'after_contact_seconds', OLD."after_contact_seconds",
         'agent_id', OLD."agent_id",
         'available_seconds', OLD."available_seconds",
@@ -1249,7 +1254,43 @@ BEGIN
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'utilization_pct', OLD."utilization_pct"
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."agent_id", OLD."interval_start") IS DISTINCT FROM (NEW."agent_id", NEW."interval_start") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_interval_stats', OLD."agent_id"::text, OLD."interval_start"::text), json_build_object(
+      'table', 'agent_interval_stats', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'after_contact_seconds', OLD."after_contact_seconds",
+        'agent_id', OLD."agent_id",
+        'available_seconds', OLD."available_seconds",
+        'average_handle_seconds', OLD."average_handle_seconds",
+        'computed_at', to_char(OLD."computed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'handled', OLD."handled",
+        'hold_seconds', OLD."hold_seconds",
+        'interval_end', to_char(OLD."interval_end" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'interval_minutes', OLD."interval_minutes",
+        'interval_start', to_char(OLD."interval_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'is_final', OLD."is_final",
+        'logged_in_seconds', OLD."logged_in_seconds",
+        'missed', OLD."missed",
+        'not_ready_breakdown', OLD."not_ready_breakdown",
+        'not_ready_seconds', OLD."not_ready_seconds",
+        'occupancy_pct', OLD."occupancy_pct",
+        'offered', OLD."offered",
+        'outbound_calls', OLD."outbound_calls",
+        'talk_seconds', OLD."talk_seconds",
+        'team_id', OLD."team_id",
+        'tenant_id', OLD."tenant_id",
+        'transferred_out', OLD."transferred_out",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'utilization_pct', OLD."utilization_pct"
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_interval_stats', NEW."agent_id"::text, NEW."interval_start"::text), json_build_object(
+      'table', 'agent_interval_stats', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'after_contact_seconds', NEW."after_contact_seconds",
         'agent_id', NEW."agent_id",
         'available_seconds', NEW."available_seconds",
@@ -1274,7 +1315,64 @@ BEGIN
         'transferred_out', NEW."transferred_out",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'utilization_pct', NEW."utilization_pct"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_interval_stats', NEW."agent_id"::text, NEW."interval_start"::text), json_build_object(
+      'table', 'agent_interval_stats', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'after_contact_seconds', OLD."after_contact_seconds",
+        'agent_id', OLD."agent_id",
+        'available_seconds', OLD."available_seconds",
+        'average_handle_seconds', OLD."average_handle_seconds",
+        'computed_at', to_char(OLD."computed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'handled', OLD."handled",
+        'hold_seconds', OLD."hold_seconds",
+        'interval_end', to_char(OLD."interval_end" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'interval_minutes', OLD."interval_minutes",
+        'interval_start', to_char(OLD."interval_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'is_final', OLD."is_final",
+        'logged_in_seconds', OLD."logged_in_seconds",
+        'missed', OLD."missed",
+        'not_ready_breakdown', OLD."not_ready_breakdown",
+        'not_ready_seconds', OLD."not_ready_seconds",
+        'occupancy_pct', OLD."occupancy_pct",
+        'offered', OLD."offered",
+        'outbound_calls', OLD."outbound_calls",
+        'talk_seconds', OLD."talk_seconds",
+        'team_id', OLD."team_id",
+        'tenant_id', OLD."tenant_id",
+        'transferred_out', OLD."transferred_out",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'utilization_pct', OLD."utilization_pct"
+      ),
+      'after', jsonb_build_object(
+        'after_contact_seconds', NEW."after_contact_seconds",
+        'agent_id', NEW."agent_id",
+        'available_seconds', NEW."available_seconds",
+        'average_handle_seconds', NEW."average_handle_seconds",
+        'computed_at', to_char(NEW."computed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'handled', NEW."handled",
+        'hold_seconds', NEW."hold_seconds",
+        'interval_end', to_char(NEW."interval_end" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'interval_minutes', NEW."interval_minutes",
+        'interval_start', to_char(NEW."interval_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'is_final', NEW."is_final",
+        'logged_in_seconds', NEW."logged_in_seconds",
+        'missed', NEW."missed",
+        'not_ready_breakdown', NEW."not_ready_breakdown",
+        'not_ready_seconds', NEW."not_ready_seconds",
+        'occupancy_pct', NEW."occupancy_pct",
+        'offered', NEW."offered",
+        'outbound_calls', NEW."outbound_calls",
+        'talk_seconds', NEW."talk_seconds",
+        'team_id', NEW."team_id",
+        'tenant_id', NEW."tenant_id",
+        'transferred_out', NEW."transferred_out",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'utilization_pct', NEW."utilization_pct"
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -1340,8 +1438,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_agent_metrics"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('agent_metrics', 'INSERT', concat_ws(':', 'agent_metrics', NEW."agent_id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_metrics', NEW."agent_id"::text), json_build_object(
+      'table', 'agent_metrics', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'active_contacts', NEW."active_contacts",
         'adherence_pct', NEW."adherence_pct",
         'after_contact_seconds_today', NEW."after_contact_seconds_today",
@@ -1367,96 +1467,12 @@ BEGIN
         'tenant_id', NEW."tenant_id",
         'transferred_today', NEW."transferred_today",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('agent_metrics', 'DELETE', concat_ws(':', 'agent_metrics', OLD."agent_id"::text),
-      jsonb_build_object(
-        'active_contacts', OLD."active_contacts",
-        'adherence_pct', OLD."adherence_pct",
-        'after_contact_seconds_today', OLD."after_contact_seconds_today",
-        'agent_id', OLD."agent_id",
-        'available_seconds_today', OLD."available_seconds_today",
-        'average_handle_seconds', OLD."average_handle_seconds",
-        'business_day', to_char(OLD."business_day", 'YYYY-MM-DD'),
-        'csat_average_today', OLD."csat_average_today",
-        'current_interaction_id', OLD."current_interaction_id",
-        'current_queue_id', OLD."current_queue_id",
-        'handled_today', OLD."handled_today",
-        'hold_seconds_today', OLD."hold_seconds_today",
-        'logged_in_at', to_char(OLD."logged_in_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'missed_today', OLD."missed_today",
-        'not_ready_seconds_today', OLD."not_ready_seconds_today",
-        'occupancy_pct', OLD."occupancy_pct",
-        'outbound_calls_today', OLD."outbound_calls_today",
-        'state', OLD."state",
-        'state_reason', OLD."state_reason",
-        'state_since', to_char(OLD."state_since" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'talk_seconds_today', OLD."talk_seconds_today",
-        'team_id', OLD."team_id",
-        'tenant_id', OLD."tenant_id",
-        'transferred_today', OLD."transferred_today",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-  ELSIF (OLD."agent_id") IS DISTINCT FROM (NEW."agent_id") THEN
-    PERFORM cdc.enqueue('agent_metrics', 'DELETE', concat_ws(':', 'agent_metrics', OLD."agent_id"::text),
-      jsonb_build_object(
-        'active_contacts', OLD."active_contacts",
-        'adherence_pct', OLD."adherence_pct",
-        'after_contact_seconds_today', OLD."after_contact_seconds_today",
-        'agent_id', OLD."agent_id",
-        'available_seconds_today', OLD."available_seconds_today",
-        'average_handle_seconds', OLD."average_handle_seconds",
-        'business_day', to_char(OLD."business_day", 'YYYY-MM-DD'),
-        'csat_average_today', OLD."csat_average_today",
-        'current_interaction_id', OLD."current_interaction_id",
-        'current_queue_id', OLD."current_queue_id",
-        'handled_today', OLD."handled_today",
-        'hold_seconds_today', OLD."hold_seconds_today",
-        'logged_in_at', to_char(OLD."logged_in_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'missed_today', OLD."missed_today",
-        'not_ready_seconds_today', OLD."not_ready_seconds_today",
-        'occupancy_pct', OLD."occupancy_pct",
-        'outbound_calls_today', OLD."outbound_calls_today",
-        'state', OLD."state",
-        'state_reason', OLD."state_reason",
-        'state_since', to_char(OLD."state_since" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'talk_seconds_today', OLD."talk_seconds_today",
-        'team_id', OLD."team_id",
-        'tenant_id', OLD."tenant_id",
-        'transferred_today', OLD."transferred_today",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-    PERFORM cdc.enqueue('agent_metrics', 'INSERT', concat_ws(':', 'agent_metrics', NEW."agent_id"::text), NULL,
-      jsonb_build_object(
-        'active_contacts', NEW."active_contacts",
-        'adherence_pct', NEW."adherence_pct",
-        'after_contact_seconds_today', NEW."after_contact_seconds_today",
-        'agent_id', NEW."agent_id",
-        'available_seconds_today', NEW."available_seconds_today",
-        'average_handle_seconds', NEW."average_handle_seconds",
-        'business_day', to_char(NEW."business_day", 'YYYY-MM-DD'),
-        'csat_average_today', NEW."csat_average_today",
-        'current_interaction_id', NEW."current_interaction_id",
-        'current_queue_id', NEW."current_queue_id",
-        'handled_today', NEW."handled_today",
-        'hold_seconds_today', NEW."hold_seconds_today",
-        'logged_in_at', to_char(NEW."logged_in_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'missed_today', NEW."missed_today",
-        'not_ready_seconds_today', NEW."not_ready_seconds_today",
-        'occupancy_pct', NEW."occupancy_pct",
-        'outbound_calls_today', NEW."outbound_calls_today",
-        'state', NEW."state",
-        'state_reason', NEW."state_reason",
-        'state_since', to_char(NEW."state_since" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'talk_seconds_today', NEW."talk_seconds_today",
-        'team_id', NEW."team_id",
-        'tenant_id', NEW."tenant_id",
-        'transferred_today', NEW."transferred_today",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
-  ELSE
-    PERFORM cdc.enqueue('agent_metrics', 'UPDATE', concat_ws(':', 'agent_metrics', NEW."agent_id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_metrics', OLD."agent_id"::text), json_build_object(
+      'table', 'agent_metrics', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'active_contacts', OLD."active_contacts",
         'adherence_pct', OLD."adherence_pct",
         'after_contact_seconds_today', OLD."after_contact_seconds_today",
@@ -1483,7 +1499,44 @@ BEGIN
         'transferred_today', OLD."transferred_today",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."agent_id") IS DISTINCT FROM (NEW."agent_id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_metrics', OLD."agent_id"::text), json_build_object(
+      'table', 'agent_metrics', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'active_contacts', OLD."active_contacts",
+        'adherence_pct', OLD."adherence_pct",
+        'after_contact_seconds_today', OLD."after_contact_seconds_today",
+        'agent_id', OLD."agent_id",
+        'available_seconds_today', OLD."available_seconds_today",
+        'average_handle_seconds', OLD."average_handle_seconds",
+        'business_day', to_char(OLD."business_day", 'YYYY-MM-DD'),
+        'csat_average_today', OLD."csat_average_today",
+        'current_interaction_id', OLD."current_interaction_id",
+        'current_queue_id', OLD."current_queue_id",
+        'handled_today', OLD."handled_today",
+        'hold_seconds_today', OLD."hold_seconds_today",
+        'logged_in_at', to_char(OLD."logged_in_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'missed_today', OLD."missed_today",
+        'not_ready_seconds_today', OLD."not_ready_seconds_today",
+        'occupancy_pct', OLD."occupancy_pct",
+        'outbound_calls_today', OLD."outbound_calls_today",
+        'state', OLD."state",
+        'state_reason', OLD."state_reason",
+        'state_since', to_char(OLD."state_since" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'talk_seconds_today', OLD."talk_seconds_today",
+        'team_id', OLD."team_id",
+        'tenant_id', OLD."tenant_id",
+        'transferred_today', OLD."transferred_today",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_metrics', NEW."agent_id"::text), json_build_object(
+      'table', 'agent_metrics', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'active_contacts', NEW."active_contacts",
         'adherence_pct', NEW."adherence_pct",
         'after_contact_seconds_today', NEW."after_contact_seconds_today",
@@ -1509,7 +1562,66 @@ BEGIN
         'tenant_id', NEW."tenant_id",
         'transferred_today', NEW."transferred_today",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_metrics', NEW."agent_id"::text), json_build_object(
+      'table', 'agent_metrics', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'active_contacts', OLD."active_contacts",
+        'adherence_pct', OLD."adherence_pct",
+        'after_contact_seconds_today', OLD."after_contact_seconds_today",
+        'agent_id', OLD."agent_id",
+        'available_seconds_today', OLD."available_seconds_today",
+        'average_handle_seconds', OLD."average_handle_seconds",
+        'business_day', to_char(OLD."business_day", 'YYYY-MM-DD'),
+        'csat_average_today', OLD."csat_average_today",
+        'current_interaction_id', OLD."current_interaction_id",
+        'current_queue_id', OLD."current_queue_id",
+        'handled_today', OLD."handled_today",
+        'hold_seconds_today', OLD."hold_seconds_today",
+        'logged_in_at', to_char(OLD."logged_in_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'missed_today', OLD."missed_today",
+        'not_ready_seconds_today', OLD."not_ready_seconds_today",
+        'occupancy_pct', OLD."occupancy_pct",
+        'outbound_calls_today', OLD."outbound_calls_today",
+        'state', OLD."state",
+        'state_reason', OLD."state_reason",
+        'state_since', to_char(OLD."state_since" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'talk_seconds_today', OLD."talk_seconds_today",
+        'team_id', OLD."team_id",
+        'tenant_id', OLD."tenant_id",
+        'transferred_today', OLD."transferred_today",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', jsonb_build_object(
+        'active_contacts', NEW."active_contacts",
+        'adherence_pct', NEW."adherence_pct",
+        'after_contact_seconds_today', NEW."after_contact_seconds_today",
+        'agent_id', NEW."agent_id",
+        'available_seconds_today', NEW."available_seconds_today",
+        'average_handle_seconds', NEW."average_handle_seconds",
+        'business_day', to_char(NEW."business_day", 'YYYY-MM-DD'),
+        'csat_average_today', NEW."csat_average_today",
+        'current_interaction_id', NEW."current_interaction_id",
+        'current_queue_id', NEW."current_queue_id",
+        'handled_today', NEW."handled_today",
+        'hold_seconds_today', NEW."hold_seconds_today",
+        'logged_in_at', to_char(NEW."logged_in_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'missed_today', NEW."missed_today",
+        'not_ready_seconds_today', NEW."not_ready_seconds_today",
+        'occupancy_pct', NEW."occupancy_pct",
+        'outbound_calls_today', NEW."outbound_calls_today",
+        'state', NEW."state",
+        'state_reason', NEW."state_reason",
+        'state_since', to_char(NEW."state_since" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'talk_seconds_today', NEW."talk_seconds_today",
+        'team_id', NEW."team_id",
+        'tenant_id', NEW."tenant_id",
+        'transferred_today', NEW."transferred_today",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -1576,8 +1688,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_agent_schedules"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('agent_schedules', 'INSERT', concat_ws(':', 'agent_schedules', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_schedules', NEW."id"::text), json_build_object(
+      'table', 'agent_schedules', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'acknowledged_at', to_char(NEW."acknowledged_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'activities', NEW."activities",
         'agent_id', NEW."agent_id",
@@ -1599,84 +1713,12 @@ BEGIN
         'time_zone', NEW."time_zone",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'work_mode', NEW."work_mode"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('agent_schedules', 'DELETE', concat_ws(':', 'agent_schedules', OLD."id"::text),
-      jsonb_build_object(
-        'acknowledged_at', to_char(OLD."acknowledged_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'activities', OLD."activities",
-        'agent_id', OLD."agent_id",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'created_by', OLD."created_by",
-        'id', OLD."id",
-        'is_overtime', OLD."is_overtime",
-        'notes', OLD."notes",
-        'notification_phone', OLD."notification_phone",
-        'notify_by_sms', OLD."notify_by_sms",
-        'paid_minutes', OLD."paid_minutes",
-        'planned_end', to_char(OLD."planned_end" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'planned_start', to_char(OLD."planned_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'published_at', to_char(OLD."published_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'schedule_date', to_char(OLD."schedule_date", 'YYYY-MM-DD'),
-        'status', OLD."status",
-        'team_id', OLD."team_id",
-        'tenant_id', OLD."tenant_id",
-        'time_zone', OLD."time_zone",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'work_mode', OLD."work_mode"
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('agent_schedules', 'DELETE', concat_ws(':', 'agent_schedules', OLD."id"::text),
-      jsonb_build_object(
-        'acknowledged_at', to_char(OLD."acknowledged_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'activities', OLD."activities",
-        'agent_id', OLD."agent_id",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'created_by', OLD."created_by",
-        'id', OLD."id",
-        'is_overtime', OLD."is_overtime",
-        'notes', OLD."notes",
-        'notification_phone', OLD."notification_phone",
-        'notify_by_sms', OLD."notify_by_sms",
-        'paid_minutes', OLD."paid_minutes",
-        'planned_end', to_char(OLD."planned_end" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'planned_start', to_char(OLD."planned_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'published_at', to_char(OLD."published_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'schedule_date', to_char(OLD."schedule_date", 'YYYY-MM-DD'),
-        'status', OLD."status",
-        'team_id', OLD."team_id",
-        'tenant_id', OLD."tenant_id",
-        'time_zone', OLD."time_zone",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'work_mode', OLD."work_mode"
-      ), NULL);
-    PERFORM cdc.enqueue('agent_schedules', 'INSERT', concat_ws(':', 'agent_schedules', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'acknowledged_at', to_char(NEW."acknowledged_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'activities', NEW."activities",
-        'agent_id', NEW."agent_id",
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'created_by', NEW."created_by",
-        'id', NEW."id",
-        'is_overtime', NEW."is_overtime",
-        'notes', NEW."notes",
-        'notification_phone', NEW."notification_phone",
-        'notify_by_sms', NEW."notify_by_sms",
-        'paid_minutes', NEW."paid_minutes",
-        'planned_end', to_char(NEW."planned_end" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'planned_start', to_char(NEW."planned_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'published_at', to_char(NEW."published_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'schedule_date', to_char(NEW."schedule_date", 'YYYY-MM-DD'),
-        'status', NEW."status",
-        'team_id', NEW."team_id",
-        'tenant_id', NEW."tenant_id",
-        'time_zone', NEW."time_zone",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'work_mode', NEW."work_mode"
-      ));
-  ELSE
-    PERFORM cdc.enqueue('agent_schedules', 'UPDATE', concat_ws(':', 'agent_schedules', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_schedules', OLD."id"::text), json_build_object(
+      'table', 'agent_schedules', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'acknowledged_at', to_char(OLD."acknowledged_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'activities', OLD."activities",
         'agent_id', OLD."agent_id",
@@ -1699,7 +1741,40 @@ BEGIN
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'work_mode', OLD."work_mode"
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_schedules', OLD."id"::text), json_build_object(
+      'table', 'agent_schedules', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'acknowledged_at', to_char(OLD."acknowledged_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'activities', OLD."activities",
+        'agent_id', OLD."agent_id",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_by', OLD."created_by",
+        'id', OLD."id",
+        'is_overtime', OLD."is_overtime",
+        'notes', OLD."notes",
+        'notification_phone', OLD."notification_phone",
+        'notify_by_sms', OLD."notify_by_sms",
+        'paid_minutes', OLD."paid_minutes",
+        'planned_end', to_char(OLD."planned_end" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'planned_start', to_char(OLD."planned_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'published_at', to_char(OLD."published_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'schedule_date', to_char(OLD."schedule_date", 'YYYY-MM-DD'),
+        'status', OLD."status",
+        'team_id', OLD."team_id",
+        'tenant_id', OLD."tenant_id",
+        'time_zone', OLD."time_zone",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'work_mode', OLD."work_mode"
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_schedules', NEW."id"::text), json_build_object(
+      'table', 'agent_schedules', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'acknowledged_at', to_char(NEW."acknowledged_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'activities', NEW."activities",
         'agent_id', NEW."agent_id",
@@ -1721,7 +1796,58 @@ BEGIN
         'time_zone', NEW."time_zone",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'work_mode', NEW."work_mode"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_schedules', NEW."id"::text), json_build_object(
+      'table', 'agent_schedules', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'acknowledged_at', to_char(OLD."acknowledged_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'activities', OLD."activities",
+        'agent_id', OLD."agent_id",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_by', OLD."created_by",
+        'id', OLD."id",
+        'is_overtime', OLD."is_overtime",
+        'notes', OLD."notes",
+        'notification_phone', OLD."notification_phone",
+        'notify_by_sms', OLD."notify_by_sms",
+        'paid_minutes', OLD."paid_minutes",
+        'planned_end', to_char(OLD."planned_end" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'planned_start', to_char(OLD."planned_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'published_at', to_char(OLD."published_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'schedule_date', to_char(OLD."schedule_date", 'YYYY-MM-DD'),
+        'status', OLD."status",
+        'team_id', OLD."team_id",
+        'tenant_id', OLD."tenant_id",
+        'time_zone', OLD."time_zone",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'work_mode', OLD."work_mode"
+      ),
+      'after', jsonb_build_object(
+        'acknowledged_at', to_char(NEW."acknowledged_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'activities', NEW."activities",
+        'agent_id', NEW."agent_id",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_by', NEW."created_by",
+        'id', NEW."id",
+        'is_overtime', NEW."is_overtime",
+        'notes', NEW."notes",
+        'notification_phone', NEW."notification_phone",
+        'notify_by_sms', NEW."notify_by_sms",
+        'paid_minutes', NEW."paid_minutes",
+        'planned_end', to_char(NEW."planned_end" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'planned_start', to_char(NEW."planned_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'published_at', to_char(NEW."published_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'schedule_date', to_char(NEW."schedule_date", 'YYYY-MM-DD'),
+        'status', NEW."status",
+        'team_id', NEW."team_id",
+        'tenant_id', NEW."tenant_id",
+        'time_zone', NEW."time_zone",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'work_mode', NEW."work_mode"
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -1784,8 +1910,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_agent_skills"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('agent_skills', 'INSERT', concat_ws(':', 'agent_skills', NEW."agent_id"::text, NEW."skill_id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_skills', NEW."agent_id"::text, NEW."skill_id"::text), json_build_object(
+      'table', 'agent_skills', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'agent_id', NEW."agent_id",
         'assessed_at', to_char(NEW."assessed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'assessed_by', NEW."assessed_by",
@@ -1798,57 +1926,12 @@ BEGIN
         'source', NEW."source",
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('agent_skills', 'DELETE', concat_ws(':', 'agent_skills', OLD."agent_id"::text, OLD."skill_id"::text),
-      jsonb_build_object(
-        'agent_id', OLD."agent_id",
-        'assessed_at', to_char(OLD."assessed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'assessed_by', OLD."assessed_by",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'enabled', OLD."enabled",
-        'expires_on', to_char(OLD."expires_on", 'YYYY-MM-DD'),
-        'is_primary', OLD."is_primary",
-        'proficiency', OLD."proficiency",
-        'skill_id', OLD."skill_id",
-        'source', OLD."source",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-  ELSIF (OLD."agent_id", OLD."skill_id") IS DISTINCT FROM (NEW."agent_id", NEW."skill_id") THEN
-    PERFORM cdc.enqueue('agent_skills', 'DELETE', concat_ws(':', 'agent_skills', OLD."agent_id"::text, OLD."skill_id"::text),
-      jsonb_build_object(
-        'agent_id', OLD."agent_id",
-        'assessed_at', to_char(OLD."assessed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'assessed_by', OLD."assessed_by",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'enabled', OLD."enabled",
-        'expires_on', to_char(OLD."expires_on", 'YYYY-MM-DD'),
-        'is_primary', OLD."is_primary",
-        'proficiency', OLD."proficiency",
-        'skill_id', OLD."skill_id",
-        'source', OLD."source",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-    PERFORM cdc.enqueue('agent_skills', 'INSERT', concat_ws(':', 'agent_skills', NEW."agent_id"::text, NEW."skill_id"::text), NULL,
-      jsonb_build_object(
-        'agent_id', NEW."agent_id",
-        'assessed_at', to_char(NEW."assessed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'assessed_by', NEW."assessed_by",
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'enabled', NEW."enabled",
-        'expires_on', to_char(NEW."expires_on", 'YYYY-MM-DD'),
-        'is_primary', NEW."is_primary",
-        'proficiency', NEW."proficiency",
-        'skill_id', NEW."skill_id",
-        'source', NEW."source",
-        'tenant_id', NEW."tenant_id",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
-  ELSE
-    PERFORM cdc.enqueue('agent_skills', 'UPDATE', concat_ws(':', 'agent_skills', NEW."agent_id"::text, NEW."skill_id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_skills', OLD."agent_id"::text, OLD."skill_id"::text), json_build_object(
+      'table', 'agent_skills', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'agent_id', OLD."agent_id",
         'assessed_at', to_char(OLD."assessed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'assessed_by', OLD."assessed_by",
@@ -1862,7 +1945,31 @@ BEGIN
         'tenant_id', OLD."tenant_id",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."agent_id", OLD."skill_id") IS DISTINCT FROM (NEW."agent_id", NEW."skill_id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_skills', OLD."agent_id"::text, OLD."skill_id"::text), json_build_object(
+      'table', 'agent_skills', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'agent_id', OLD."agent_id",
+        'assessed_at', to_char(OLD."assessed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'assessed_by', OLD."assessed_by",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'enabled', OLD."enabled",
+        'expires_on', to_char(OLD."expires_on", 'YYYY-MM-DD'),
+        'is_primary', OLD."is_primary",
+        'proficiency', OLD."proficiency",
+        'skill_id', OLD."skill_id",
+        'source', OLD."source",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_skills', NEW."agent_id"::text, NEW."skill_id"::text), json_build_object(
+      'table', 'agent_skills', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'agent_id', NEW."agent_id",
         'assessed_at', to_char(NEW."assessed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'assessed_by', NEW."assessed_by",
@@ -1875,7 +1982,40 @@ BEGIN
         'source', NEW."source",
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_skills', NEW."agent_id"::text, NEW."skill_id"::text), json_build_object(
+      'table', 'agent_skills', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'agent_id', OLD."agent_id",
+        'assessed_at', to_char(OLD."assessed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'assessed_by', OLD."assessed_by",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'enabled', OLD."enabled",
+        'expires_on', to_char(OLD."expires_on", 'YYYY-MM-DD'),
+        'is_primary', OLD."is_primary",
+        'proficiency', OLD."proficiency",
+        'skill_id', OLD."skill_id",
+        'source', OLD."source",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', jsonb_build_object(
+        'agent_id', NEW."agent_id",
+        'assessed_at', to_char(NEW."assessed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'assessed_by', NEW."assessed_by",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'enabled', NEW."enabled",
+        'expires_on', to_char(NEW."expires_on", 'YYYY-MM-DD'),
+        'is_primary', NEW."is_primary",
+        'proficiency', NEW."proficiency",
+        'skill_id', NEW."skill_id",
+        'source', NEW."source",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -1929,8 +2069,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_agent_state_history"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('agent_state_history', 'INSERT', concat_ws(':', 'agent_state_history', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_state_history', NEW."id"::text), json_build_object(
+      'table', 'agent_state_history', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'agent_id', NEW."agent_id",
         'changed_by_user_id', NEW."changed_by_user_id",
         'channel', NEW."channel",
@@ -1949,75 +2091,12 @@ BEGIN
         'supervisor_comment', NEW."supervisor_comment",
         'team_id', NEW."team_id",
         'tenant_id', NEW."tenant_id"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('agent_state_history', 'DELETE', concat_ws(':', 'agent_state_history', OLD."id"::text),
-      jsonb_build_object(
-        'agent_id', OLD."agent_id",
-        'changed_by_user_id', OLD."changed_by_user_id",
-        'channel', OLD."channel",
-        'duration_seconds', OLD."duration_seconds",
-        'ended_at', to_char(OLD."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'id', OLD."id",
-        'interaction_id', OLD."interaction_id",
-        'presence_source', OLD."presence_source",
-        'previous_state', OLD."previous_state",
-        'queue_id', OLD."queue_id",
-        'reason_code', OLD."reason_code",
-        'recorded_at', to_char(OLD."recorded_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'softphone_ip_address', OLD."softphone_ip_address",
-        'started_at', to_char(OLD."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'state', OLD."state",
-        'supervisor_comment', OLD."supervisor_comment",
-        'team_id', OLD."team_id",
-        'tenant_id', OLD."tenant_id"
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('agent_state_history', 'DELETE', concat_ws(':', 'agent_state_history', OLD."id"::text),
-      jsonb_build_object(
-        'agent_id', OLD."agent_id",
-        'changed_by_user_id', OLD."changed_by_user_id",
-        'channel', OLD."channel",
-        'duration_seconds', OLD."duration_seconds",
-        'ended_at', to_char(OLD."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'id', OLD."id",
-        'interaction_id', OLD."interaction_id",
-        'presence_source', OLD."presence_source",
-        'previous_state', OLD."previous_state",
-        'queue_id', OLD."queue_id",
-        'reason_code', OLD."reason_code",
-        'recorded_at', to_char(OLD."recorded_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'softphone_ip_address', OLD."softphone_ip_address",
-        'started_at', to_char(OLD."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'state', OLD."state",
-        'supervisor_comment', OLD."supervisor_comment",
-        'team_id', OLD."team_id",
-        'tenant_id', OLD."tenant_id"
-      ), NULL);
-    PERFORM cdc.enqueue('agent_state_history', 'INSERT', concat_ws(':', 'agent_state_history', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'agent_id', NEW."agent_id",
-        'changed_by_user_id', NEW."changed_by_user_id",
-        'channel', NEW."channel",
-        'duration_seconds', NEW."duration_seconds",
-        'ended_at', to_char(NEW."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'id', NEW."id",
-        'interaction_id', NEW."interaction_id",
-        'presence_source', NEW."presence_source",
-        'previous_state', NEW."previous_state",
-        'queue_id', NEW."queue_id",
-        'reason_code', NEW."reason_code",
-        'recorded_at', to_char(NEW."recorded_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'softphone_ip_address', NEW."softphone_ip_address",
-        'started_at', to_char(NEW."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'state', NEW."state",
-        'supervisor_comment', NEW."supervisor_comment",
-        'team_id', NEW."team_id",
-        'tenant_id', NEW."tenant_id"
-      ));
-  ELSE
-    PERFORM cdc.enqueue('agent_state_history', 'UPDATE', concat_ws(':', 'agent_state_history', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_state_history', OLD."id"::text), json_build_object(
+      'table', 'agent_state_history', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'agent_id', OLD."agent_id",
         'changed_by_user_id', OLD."changed_by_user_id",
         'channel', OLD."channel",
@@ -2037,7 +2116,37 @@ BEGIN
         'team_id', OLD."team_id",
         'tenant_id', OLD."tenant_id"
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_state_history', OLD."id"::text), json_build_object(
+      'table', 'agent_state_history', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'agent_id', OLD."agent_id",
+        'changed_by_user_id', OLD."changed_by_user_id",
+        'channel', OLD."channel",
+        'duration_seconds', OLD."duration_seconds",
+        'ended_at', to_char(OLD."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'id', OLD."id",
+        'interaction_id', OLD."interaction_id",
+        'presence_source', OLD."presence_source",
+        'previous_state', OLD."previous_state",
+        'queue_id', OLD."queue_id",
+        'reason_code', OLD."reason_code",
+        'recorded_at', to_char(OLD."recorded_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'softphone_ip_address', OLD."softphone_ip_address",
+        'started_at', to_char(OLD."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'state', OLD."state",
+        'supervisor_comment', OLD."supervisor_comment",
+        'team_id', OLD."team_id",
+        'tenant_id', OLD."tenant_id"
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_state_history', NEW."id"::text), json_build_object(
+      'table', 'agent_state_history', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'agent_id', NEW."agent_id",
         'changed_by_user_id', NEW."changed_by_user_id",
         'channel', NEW."channel",
@@ -2056,7 +2165,52 @@ BEGIN
         'supervisor_comment', NEW."supervisor_comment",
         'team_id', NEW."team_id",
         'tenant_id', NEW."tenant_id"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_state_history', NEW."id"::text), json_build_object(
+      'table', 'agent_state_history', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'agent_id', OLD."agent_id",
+        'changed_by_user_id', OLD."changed_by_user_id",
+        'channel', OLD."channel",
+        'duration_seconds', OLD."duration_seconds",
+        'ended_at', to_char(OLD."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'id', OLD."id",
+        'interaction_id', OLD."interaction_id",
+        'presence_source', OLD."presence_source",
+        'previous_state', OLD."previous_state",
+        'queue_id', OLD."queue_id",
+        'reason_code', OLD."reason_code",
+        'recorded_at', to_char(OLD."recorded_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'softphone_ip_address', OLD."softphone_ip_address",
+        'started_at', to_char(OLD."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'state', OLD."state",
+        'supervisor_comment', OLD."supervisor_comment",
+        'team_id', OLD."team_id",
+        'tenant_id', OLD."tenant_id"
+      ),
+      'after', jsonb_build_object(
+        'agent_id', NEW."agent_id",
+        'changed_by_user_id', NEW."changed_by_user_id",
+        'channel', NEW."channel",
+        'duration_seconds', NEW."duration_seconds",
+        'ended_at', to_char(NEW."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'id', NEW."id",
+        'interaction_id', NEW."interaction_id",
+        'presence_source', NEW."presence_source",
+        'previous_state', NEW."previous_state",
+        'queue_id', NEW."queue_id",
+        'reason_code', NEW."reason_code",
+        'recorded_at', to_char(NEW."recorded_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'softphone_ip_address', NEW."softphone_ip_address",
+        'started_at', to_char(NEW."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'state', NEW."state",
+        'supervisor_comment', NEW."supervisor_comment",
+        'team_id', NEW."team_id",
+        'tenant_id', NEW."tenant_id"
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -2116,8 +2270,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_agent_states"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('agent_states', 'INSERT', concat_ws(':', 'agent_states', NEW."agent_id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_states', NEW."agent_id"::text), json_build_object(
+      'table', 'agent_states', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'acw_ends_at', to_char(NEW."acw_ends_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'agent_id', NEW."agent_id",
         'changed_by_user_id', NEW."changed_by_user_id",
@@ -2139,84 +2295,12 @@ BEGIN
         'team_id', NEW."team_id",
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('agent_states', 'DELETE', concat_ws(':', 'agent_states', OLD."agent_id"::text),
-      jsonb_build_object(
-        'acw_ends_at', to_char(OLD."acw_ends_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'agent_id', OLD."agent_id",
-        'changed_by_user_id', OLD."changed_by_user_id",
-        'client_version', OLD."client_version",
-        'current_channel', OLD."current_channel",
-        'current_interaction_id', OLD."current_interaction_id",
-        'current_queue_id', OLD."current_queue_id",
-        'interactions_in_progress', OLD."interactions_in_progress",
-        'last_activity_at', to_char(OLD."last_activity_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'logged_in_at', to_char(OLD."logged_in_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'presence_source', OLD."presence_source",
-        'previous_state', OLD."previous_state",
-        'reason_code', OLD."reason_code",
-        'site_id', OLD."site_id",
-        'softphone_ip_address', OLD."softphone_ip_address",
-        'state', OLD."state",
-        'state_since', to_char(OLD."state_since" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'state_version', OLD."state_version",
-        'team_id', OLD."team_id",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-  ELSIF (OLD."agent_id") IS DISTINCT FROM (NEW."agent_id") THEN
-    PERFORM cdc.enqueue('agent_states', 'DELETE', concat_ws(':', 'agent_states', OLD."agent_id"::text),
-      jsonb_build_object(
-        'acw_ends_at', to_char(OLD."acw_ends_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'agent_id', OLD."agent_id",
-        'changed_by_user_id', OLD."changed_by_user_id",
-        'client_version', OLD."client_version",
-        'current_channel', OLD."current_channel",
-        'current_interaction_id', OLD."current_interaction_id",
-        'current_queue_id', OLD."current_queue_id",
-        'interactions_in_progress', OLD."interactions_in_progress",
-        'last_activity_at', to_char(OLD."last_activity_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'logged_in_at', to_char(OLD."logged_in_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'presence_source', OLD."presence_source",
-        'previous_state', OLD."previous_state",
-        'reason_code', OLD."reason_code",
-        'site_id', OLD."site_id",
-        'softphone_ip_address', OLD."softphone_ip_address",
-        'state', OLD."state",
-        'state_since', to_char(OLD."state_since" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'state_version', OLD."state_version",
-        'team_id', OLD."team_id",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-    PERFORM cdc.enqueue('agent_states', 'INSERT', concat_ws(':', 'agent_states', NEW."agent_id"::text), NULL,
-      jsonb_build_object(
-        'acw_ends_at', to_char(NEW."acw_ends_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'agent_id', NEW."agent_id",
-        'changed_by_user_id', NEW."changed_by_user_id",
-        'client_version', NEW."client_version",
-        'current_channel', NEW."current_channel",
-        'current_interaction_id', NEW."current_interaction_id",
-        'current_queue_id', NEW."current_queue_id",
-        'interactions_in_progress', NEW."interactions_in_progress",
-        'last_activity_at', to_char(NEW."last_activity_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'logged_in_at', to_char(NEW."logged_in_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'presence_source', NEW."presence_source",
-        'previous_state', NEW."previous_state",
-        'reason_code', NEW."reason_code",
-        'site_id', NEW."site_id",
-        'softphone_ip_address', NEW."softphone_ip_address",
-        'state', NEW."state",
-        'state_since', to_char(NEW."state_since" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'state_version', NEW."state_version",
-        'team_id', NEW."team_id",
-        'tenant_id', NEW."tenant_id",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
-  ELSE
-    PERFORM cdc.enqueue('agent_states', 'UPDATE', concat_ws(':', 'agent_states', NEW."agent_id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_states', OLD."agent_id"::text), json_build_object(
+      'table', 'agent_states', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'acw_ends_at', to_char(OLD."acw_ends_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'agent_id', OLD."agent_id",
         'changed_by_user_id', OLD."changed_by_user_id",
@@ -2239,7 +2323,40 @@ BEGIN
         'tenant_id', OLD."tenant_id",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."agent_id") IS DISTINCT FROM (NEW."agent_id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_states', OLD."agent_id"::text), json_build_object(
+      'table', 'agent_states', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'acw_ends_at', to_char(OLD."acw_ends_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'agent_id', OLD."agent_id",
+        'changed_by_user_id', OLD."changed_by_user_id",
+        'client_version', OLD."client_version",
+        'current_channel', OLD."current_channel",
+        'current_interaction_id', OLD."current_interaction_id",
+        'current_queue_id', OLD."current_queue_id",
+        'interactions_in_progress', OLD."interactions_in_progress",
+        'last_activity_at', to_char(OLD."last_activity_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'logged_in_at', to_char(OLD."logged_in_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'presence_source', OLD."presence_source",
+        'previous_state', OLD."previous_state",
+        'reason_code', OLD."reason_code",
+        'site_id', OLD."site_id",
+        'softphone_ip_address', OLD."softphone_ip_address",
+        'state', OLD."state",
+        'state_since', to_char(OLD."state_since" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'state_version', OLD."state_version",
+        'team_id', OLD."team_id",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_states', NEW."agent_id"::text), json_build_object(
+      'table', 'agent_states', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'acw_ends_at', to_char(NEW."acw_ends_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'agent_id', NEW."agent_id",
         'changed_by_user_id', NEW."changed_by_user_id",
@@ -2261,7 +2378,58 @@ BEGIN
         'team_id', NEW."team_id",
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_states', NEW."agent_id"::text), json_build_object(
+      'table', 'agent_states', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'acw_ends_at', to_char(OLD."acw_ends_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'agent_id', OLD."agent_id",
+        'changed_by_user_id', OLD."changed_by_user_id",
+        'client_version', OLD."client_version",
+        'current_channel', OLD."current_channel",
+        'current_interaction_id', OLD."current_interaction_id",
+        'current_queue_id', OLD."current_queue_id",
+        'interactions_in_progress', OLD."interactions_in_progress",
+        'last_activity_at', to_char(OLD."last_activity_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'logged_in_at', to_char(OLD."logged_in_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'presence_source', OLD."presence_source",
+        'previous_state', OLD."previous_state",
+        'reason_code', OLD."reason_code",
+        'site_id', OLD."site_id",
+        'softphone_ip_address', OLD."softphone_ip_address",
+        'state', OLD."state",
+        'state_since', to_char(OLD."state_since" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'state_version', OLD."state_version",
+        'team_id', OLD."team_id",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', jsonb_build_object(
+        'acw_ends_at', to_char(NEW."acw_ends_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'agent_id', NEW."agent_id",
+        'changed_by_user_id', NEW."changed_by_user_id",
+        'client_version', NEW."client_version",
+        'current_channel', NEW."current_channel",
+        'current_interaction_id', NEW."current_interaction_id",
+        'current_queue_id', NEW."current_queue_id",
+        'interactions_in_progress', NEW."interactions_in_progress",
+        'last_activity_at', to_char(NEW."last_activity_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'logged_in_at', to_char(NEW."logged_in_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'presence_source', NEW."presence_source",
+        'previous_state', NEW."previous_state",
+        'reason_code', NEW."reason_code",
+        'site_id', NEW."site_id",
+        'softphone_ip_address', NEW."softphone_ip_address",
+        'state', NEW."state",
+        'state_since', to_char(NEW."state_since" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'state_version', NEW."state_version",
+        'team_id', NEW."team_id",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -2324,8 +2492,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_agents"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('agents', 'INSERT', concat_ws(':', 'agents', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agents', NEW."id"::text), json_build_object(
+      'table', 'agents', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'agent_type', NEW."agent_type",
         'auto_answer', NEW."auto_answer",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -2343,72 +2513,12 @@ BEGIN
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'user_id', NEW."user_id",
         'wrap_up_seconds', NEW."wrap_up_seconds"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('agents', 'DELETE', concat_ws(':', 'agents', OLD."id"::text),
-      jsonb_build_object(
-        'agent_type', OLD."agent_type",
-        'auto_answer', OLD."auto_answer",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'default_queue_id', OLD."default_queue_id",
-        'display_name', OLD."display_name",
-        'extension', OLD."extension",
-        'id', OLD."id",
-        'max_concurrent_calls', OLD."max_concurrent_calls",
-        'max_concurrent_chats', OLD."max_concurrent_chats",
-        'site_id', OLD."site_id",
-        'status', OLD."status",
-        'tags', OLD."tags",
-        'team_id', OLD."team_id",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'user_id', OLD."user_id",
-        'wrap_up_seconds', OLD."wrap_up_seconds"
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('agents', 'DELETE', concat_ws(':', 'agents', OLD."id"::text),
-      jsonb_build_object(
-        'agent_type', OLD."agent_type",
-        'auto_answer', OLD."auto_answer",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'default_queue_id', OLD."default_queue_id",
-        'display_name', OLD."display_name",
-        'extension', OLD."extension",
-        'id', OLD."id",
-        'max_concurrent_calls', OLD."max_concurrent_calls",
-        'max_concurrent_chats', OLD."max_concurrent_chats",
-        'site_id', OLD."site_id",
-        'status', OLD."status",
-        'tags', OLD."tags",
-        'team_id', OLD."team_id",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'user_id', OLD."user_id",
-        'wrap_up_seconds', OLD."wrap_up_seconds"
-      ), NULL);
-    PERFORM cdc.enqueue('agents', 'INSERT', concat_ws(':', 'agents', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'agent_type', NEW."agent_type",
-        'auto_answer', NEW."auto_answer",
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'default_queue_id', NEW."default_queue_id",
-        'display_name', NEW."display_name",
-        'extension', NEW."extension",
-        'id', NEW."id",
-        'max_concurrent_calls', NEW."max_concurrent_calls",
-        'max_concurrent_chats', NEW."max_concurrent_chats",
-        'site_id', NEW."site_id",
-        'status', NEW."status",
-        'tags', NEW."tags",
-        'team_id', NEW."team_id",
-        'tenant_id', NEW."tenant_id",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'user_id', NEW."user_id",
-        'wrap_up_seconds', NEW."wrap_up_seconds"
-      ));
-  ELSE
-    PERFORM cdc.enqueue('agents', 'UPDATE', concat_ws(':', 'agents', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agents', OLD."id"::text), json_build_object(
+      'table', 'agents', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'agent_type', OLD."agent_type",
         'auto_answer', OLD."auto_answer",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -2427,7 +2537,36 @@ BEGIN
         'user_id', OLD."user_id",
         'wrap_up_seconds', OLD."wrap_up_seconds"
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agents', OLD."id"::text), json_build_object(
+      'table', 'agents', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'agent_type', OLD."agent_type",
+        'auto_answer', OLD."auto_answer",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'default_queue_id', OLD."default_queue_id",
+        'display_name', OLD."display_name",
+        'extension', OLD."extension",
+        'id', OLD."id",
+        'max_concurrent_calls', OLD."max_concurrent_calls",
+        'max_concurrent_chats', OLD."max_concurrent_chats",
+        'site_id', OLD."site_id",
+        'status', OLD."status",
+        'tags', OLD."tags",
+        'team_id', OLD."team_id",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'user_id', OLD."user_id",
+        'wrap_up_seconds', OLD."wrap_up_seconds"
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agents', NEW."id"::text), json_build_object(
+      'table', 'agents', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'agent_type', NEW."agent_type",
         'auto_answer', NEW."auto_answer",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -2445,7 +2584,50 @@ BEGIN
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'user_id', NEW."user_id",
         'wrap_up_seconds', NEW."wrap_up_seconds"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agents', NEW."id"::text), json_build_object(
+      'table', 'agents', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'agent_type', OLD."agent_type",
+        'auto_answer', OLD."auto_answer",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'default_queue_id', OLD."default_queue_id",
+        'display_name', OLD."display_name",
+        'extension', OLD."extension",
+        'id', OLD."id",
+        'max_concurrent_calls', OLD."max_concurrent_calls",
+        'max_concurrent_chats', OLD."max_concurrent_chats",
+        'site_id', OLD."site_id",
+        'status', OLD."status",
+        'tags', OLD."tags",
+        'team_id', OLD."team_id",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'user_id', OLD."user_id",
+        'wrap_up_seconds', OLD."wrap_up_seconds"
+      ),
+      'after', jsonb_build_object(
+        'agent_type', NEW."agent_type",
+        'auto_answer', NEW."auto_answer",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'default_queue_id', NEW."default_queue_id",
+        'display_name', NEW."display_name",
+        'extension', NEW."extension",
+        'id', NEW."id",
+        'max_concurrent_calls', NEW."max_concurrent_calls",
+        'max_concurrent_chats', NEW."max_concurrent_chats",
+        'site_id', NEW."site_id",
+        'status', NEW."status",
+        'tags', NEW."tags",
+        'team_id', NEW."team_id",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'user_id', NEW."user_id",
+        'wrap_up_seconds', NEW."wrap_up_seconds"
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -2504,8 +2686,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_api_keys"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('api_keys', 'INSERT', concat_ws(':', 'api_keys', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'api_keys', NEW."id"::text), json_build_object(
+      'table', 'api_keys', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'allowed_cidrs', NEW."allowed_cidrs",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_by_user_id', NEW."created_by_user_id",
@@ -2527,84 +2711,12 @@ BEGIN
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'usage_count', NEW."usage_count"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('api_keys', 'DELETE', concat_ws(':', 'api_keys', OLD."id"::text),
-      jsonb_build_object(
-        'allowed_cidrs', OLD."allowed_cidrs",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'created_by_user_id', OLD."created_by_user_id",
-        'environment', OLD."environment",
-        'expires_at', to_char(OLD."expires_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'hash_algorithm', OLD."hash_algorithm",
-        'id', OLD."id",
-        'key_hash', OLD."key_hash",
-        'key_prefix', OLD."key_prefix",
-        'last_used_at', to_char(OLD."last_used_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'last_used_ip', OLD."last_used_ip",
-        'name', OLD."name",
-        'rate_limit_per_minute', OLD."rate_limit_per_minute",
-        'revocation_reason', OLD."revocation_reason",
-        'revoked_at', to_char(OLD."revoked_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'revoked_by_user_id', OLD."revoked_by_user_id",
-        'scopes', OLD."scopes",
-        'status', OLD."status",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'usage_count', OLD."usage_count"
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('api_keys', 'DELETE', concat_ws(':', 'api_keys', OLD."id"::text),
-      jsonb_build_object(
-        'allowed_cidrs', OLD."allowed_cidrs",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'created_by_user_id', OLD."created_by_user_id",
-        'environment', OLD."environment",
-        'expires_at', to_char(OLD."expires_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'hash_algorithm', OLD."hash_algorithm",
-        'id', OLD."id",
-        'key_hash', OLD."key_hash",
-        'key_prefix', OLD."key_prefix",
-        'last_used_at', to_char(OLD."last_used_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'last_used_ip', OLD."last_used_ip",
-        'name', OLD."name",
-        'rate_limit_per_minute', OLD."rate_limit_per_minute",
-        'revocation_reason', OLD."revocation_reason",
-        'revoked_at', to_char(OLD."revoked_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'revoked_by_user_id', OLD."revoked_by_user_id",
-        'scopes', OLD."scopes",
-        'status', OLD."status",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'usage_count', OLD."usage_count"
-      ), NULL);
-    PERFORM cdc.enqueue('api_keys', 'INSERT', concat_ws(':', 'api_keys', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'allowed_cidrs', NEW."allowed_cidrs",
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'created_by_user_id', NEW."created_by_user_id",
-        'environment', NEW."environment",
-        'expires_at', to_char(NEW."expires_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'hash_algorithm', NEW."hash_algorithm",
-        'id', NEW."id",
-        'key_hash', NEW."key_hash",
-        'key_prefix', NEW."key_prefix",
-        'last_used_at', to_char(NEW."last_used_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'last_used_ip', NEW."last_used_ip",
-        'name', NEW."name",
-        'rate_limit_per_minute', NEW."rate_limit_per_minute",
-        'revocation_reason', NEW."revocation_reason",
-        'revoked_at', to_char(NEW."revoked_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'revoked_by_user_id', NEW."revoked_by_user_id",
-        'scopes', NEW."scopes",
-        'status', NEW."status",
-        'tenant_id', NEW."tenant_id",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'usage_count', NEW."usage_count"
-      ));
-  ELSE
-    PERFORM cdc.enqueue('api_keys', 'UPDATE', concat_ws(':', 'api_keys', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'api_keys', OLD."id"::text), json_build_object(
+      'table', 'api_keys', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'allowed_cidrs', OLD."allowed_cidrs",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_by_user_id', OLD."created_by_user_id",
@@ -2627,7 +2739,40 @@ BEGIN
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'usage_count', OLD."usage_count"
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'api_keys', OLD."id"::text), json_build_object(
+      'table', 'api_keys', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'allowed_cidrs', OLD."allowed_cidrs",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_by_user_id', OLD."created_by_user_id",
+        'environment', OLD."environment",
+        'expires_at', to_char(OLD."expires_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'hash_algorithm', OLD."hash_algorithm",
+        'id', OLD."id",
+        'key_hash', OLD."key_hash",
+        'key_prefix', OLD."key_prefix",
+        'last_used_at', to_char(OLD."last_used_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'last_used_ip', OLD."last_used_ip",
+        'name', OLD."name",
+        'rate_limit_per_minute', OLD."rate_limit_per_minute",
+        'revocation_reason', OLD."revocation_reason",
+        'revoked_at', to_char(OLD."revoked_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'revoked_by_user_id', OLD."revoked_by_user_id",
+        'scopes', OLD."scopes",
+        'status', OLD."status",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'usage_count', OLD."usage_count"
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'api_keys', NEW."id"::text), json_build_object(
+      'table', 'api_keys', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'allowed_cidrs', NEW."allowed_cidrs",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_by_user_id', NEW."created_by_user_id",
@@ -2649,7 +2794,58 @@ BEGIN
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'usage_count', NEW."usage_count"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'api_keys', NEW."id"::text), json_build_object(
+      'table', 'api_keys', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'allowed_cidrs', OLD."allowed_cidrs",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_by_user_id', OLD."created_by_user_id",
+        'environment', OLD."environment",
+        'expires_at', to_char(OLD."expires_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'hash_algorithm', OLD."hash_algorithm",
+        'id', OLD."id",
+        'key_hash', OLD."key_hash",
+        'key_prefix', OLD."key_prefix",
+        'last_used_at', to_char(OLD."last_used_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'last_used_ip', OLD."last_used_ip",
+        'name', OLD."name",
+        'rate_limit_per_minute', OLD."rate_limit_per_minute",
+        'revocation_reason', OLD."revocation_reason",
+        'revoked_at', to_char(OLD."revoked_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'revoked_by_user_id', OLD."revoked_by_user_id",
+        'scopes', OLD."scopes",
+        'status', OLD."status",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'usage_count', OLD."usage_count"
+      ),
+      'after', jsonb_build_object(
+        'allowed_cidrs', NEW."allowed_cidrs",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_by_user_id', NEW."created_by_user_id",
+        'environment', NEW."environment",
+        'expires_at', to_char(NEW."expires_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'hash_algorithm', NEW."hash_algorithm",
+        'id', NEW."id",
+        'key_hash', NEW."key_hash",
+        'key_prefix', NEW."key_prefix",
+        'last_used_at', to_char(NEW."last_used_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'last_used_ip', NEW."last_used_ip",
+        'name', NEW."name",
+        'rate_limit_per_minute', NEW."rate_limit_per_minute",
+        'revocation_reason', NEW."revocation_reason",
+        'revoked_at', to_char(NEW."revoked_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'revoked_by_user_id', NEW."revoked_by_user_id",
+        'scopes', NEW."scopes",
+        'status', NEW."status",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'usage_count', NEW."usage_count"
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -2712,8 +2908,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_audit_entries"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('audit_entries', 'INSERT', concat_ws(':', 'audit_entries', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'audit_entries', NEW."id"::text), json_build_object(
+      'table', 'audit_entries', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'action', NEW."action",
         'actor_api_key_id', NEW."actor_api_key_id",
         'actor_kind', NEW."actor_kind",
@@ -2733,78 +2931,12 @@ BEGIN
         'target_table', NEW."target_table",
         'tenant_id', NEW."tenant_id",
         'user_agent', NEW."user_agent"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('audit_entries', 'DELETE', concat_ws(':', 'audit_entries', OLD."id"::text),
-      jsonb_build_object(
-        'action', OLD."action",
-        'actor_api_key_id', OLD."actor_api_key_id",
-        'actor_kind', OLD."actor_kind",
-        'actor_user_id', OLD."actor_user_id",
-        'changes', OLD."changes",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'id', OLD."id",
-        'justification', OLD."justification",
-        'occurred_at', to_char(OLD."occurred_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'outcome', OLD."outcome",
-        'request_id', OLD."request_id",
-        'retain_until', to_char(OLD."retain_until", 'YYYY-MM-DD'),
-        'session_id', OLD."session_id",
-        'severity', OLD."severity",
-        'source_ip', OLD."source_ip",
-        'target_id', OLD."target_id",
-        'target_table', OLD."target_table",
-        'tenant_id', OLD."tenant_id",
-        'user_agent', OLD."user_agent"
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('audit_entries', 'DELETE', concat_ws(':', 'audit_entries', OLD."id"::text),
-      jsonb_build_object(
-        'action', OLD."action",
-        'actor_api_key_id', OLD."actor_api_key_id",
-        'actor_kind', OLD."actor_kind",
-        'actor_user_id', OLD."actor_user_id",
-        'changes', OLD."changes",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'id', OLD."id",
-        'justification', OLD."justification",
-        'occurred_at', to_char(OLD."occurred_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'outcome', OLD."outcome",
-        'request_id', OLD."request_id",
-        'retain_until', to_char(OLD."retain_until", 'YYYY-MM-DD'),
-        'session_id', OLD."session_id",
-        'severity', OLD."severity",
-        'source_ip', OLD."source_ip",
-        'target_id', OLD."target_id",
-        'target_table', OLD."target_table",
-        'tenant_id', OLD."tenant_id",
-        'user_agent', OLD."user_agent"
-      ), NULL);
-    PERFORM cdc.enqueue('audit_entries', 'INSERT', concat_ws(':', 'audit_entries', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'action', NEW."action",
-        'actor_api_key_id', NEW."actor_api_key_id",
-        'actor_kind', NEW."actor_kind",
-        'actor_user_id', NEW."actor_user_id",
-        'changes', NEW."changes",
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'id', NEW."id",
-        'justification', NEW."justification",
-        'occurred_at', to_char(NEW."occurred_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'outcome', NEW."outcome",
-        'request_id', NEW."request_id",
-        'retain_until', to_char(NEW."retain_until", 'YYYY-MM-DD'),
-        'session_id', NEW."session_id",
-        'severity', NEW."severity",
-        'source_ip', NEW."source_ip",
-        'target_id', NEW."target_id",
-        'target_table', NEW."target_table",
-        'tenant_id', NEW."tenant_id",
-        'user_agent', NEW."user_agent"
-      ));
-  ELSE
-    PERFORM cdc.enqueue('audit_entries', 'UPDATE', concat_ws(':', 'audit_entries', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'audit_entries', OLD."id"::text), json_build_object(
+      'table', 'audit_entries', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'action', OLD."action",
         'actor_api_key_id', OLD."actor_api_key_id",
         'actor_kind', OLD."actor_kind",
@@ -2825,7 +2957,38 @@ BEGIN
         'tenant_id', OLD."tenant_id",
         'user_agent', OLD."user_agent"
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'audit_entries', OLD."id"::text), json_build_object(
+      'table', 'audit_entries', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'action', OLD."action",
+        'actor_api_key_id', OLD."actor_api_key_id",
+        'actor_kind', OLD."actor_kind",
+        'actor_user_id', OLD."actor_user_id",
+        'changes', OLD."changes",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'id', OLD."id",
+        'justification', OLD."justification",
+        'occurred_at', to_char(OLD."occurred_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'outcome', OLD."outcome",
+        'request_id', OLD."request_id",
+        'retain_until', to_char(OLD."retain_until", 'YYYY-MM-DD'),
+        'session_id', OLD."session_id",
+        'severity', OLD."severity",
+        'source_ip', OLD."source_ip",
+        'target_id', OLD."target_id",
+        'target_table', OLD."target_table",
+        'tenant_id', OLD."tenant_id",
+        'user_agent', OLD."user_agent"
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'audit_entries', NEW."id"::text), json_build_object(
+      'table', 'audit_entries', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'action', NEW."action",
         'actor_api_key_id', NEW."actor_api_key_id",
         'actor_kind', NEW."actor_kind",
@@ -2845,7 +3008,54 @@ BEGIN
         'target_table', NEW."target_table",
         'tenant_id', NEW."tenant_id",
         'user_agent', NEW."user_agent"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'audit_entries', NEW."id"::text), json_build_object(
+      'table', 'audit_entries', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'action', OLD."action",
+        'actor_api_key_id', OLD."actor_api_key_id",
+        'actor_kind', OLD."actor_kind",
+        'actor_user_id', OLD."actor_user_id",
+        'changes', OLD."changes",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'id', OLD."id",
+        'justification', OLD."justification",
+        'occurred_at', to_char(OLD."occurred_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'outcome', OLD."outcome",
+        'request_id', OLD."request_id",
+        'retain_until', to_char(OLD."retain_until", 'YYYY-MM-DD'),
+        'session_id', OLD."session_id",
+        'severity', OLD."severity",
+        'source_ip', OLD."source_ip",
+        'target_id', OLD."target_id",
+        'target_table', OLD."target_table",
+        'tenant_id', OLD."tenant_id",
+        'user_agent', OLD."user_agent"
+      ),
+      'after', jsonb_build_object(
+        'action', NEW."action",
+        'actor_api_key_id', NEW."actor_api_key_id",
+        'actor_kind', NEW."actor_kind",
+        'actor_user_id', NEW."actor_user_id",
+        'changes', NEW."changes",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'id', NEW."id",
+        'justification', NEW."justification",
+        'occurred_at', to_char(NEW."occurred_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'outcome', NEW."outcome",
+        'request_id', NEW."request_id",
+        'retain_until', to_char(NEW."retain_until", 'YYYY-MM-DD'),
+        'session_id', NEW."session_id",
+        'severity', NEW."severity",
+        'source_ip', NEW."source_ip",
+        'target_id', NEW."target_id",
+        'target_table', NEW."target_table",
+        'tenant_id', NEW."tenant_id",
+        'user_agent', NEW."user_agent"
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -2906,8 +3116,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_business_hours"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('business_hours', 'INSERT', concat_ws(':', 'business_hours', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'business_hours', NEW."id"::text), json_build_object(
+      'table', 'business_hours', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'after_hours_action', NEW."after_hours_action",
         'after_hours_prompt_id', NEW."after_hours_prompt_id",
         'after_hours_queue_id', NEW."after_hours_queue_id",
@@ -2923,66 +3135,12 @@ BEGIN
         'time_zone', NEW."time_zone",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'weekly_schedule', NEW."weekly_schedule"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('business_hours', 'DELETE', concat_ws(':', 'business_hours', OLD."id"::text),
-      jsonb_build_object(
-        'after_hours_action', OLD."after_hours_action",
-        'after_hours_prompt_id', OLD."after_hours_prompt_id",
-        'after_hours_queue_id', OLD."after_hours_queue_id",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'effective_from', to_char(OLD."effective_from", 'YYYY-MM-DD'),
-        'effective_until', to_char(OLD."effective_until", 'YYYY-MM-DD'),
-        'id', OLD."id",
-        'is_active', OLD."is_active",
-        'is_default', OLD."is_default",
-        'name', OLD."name",
-        'open_24x7', OLD."open_24x7",
-        'tenant_id', OLD."tenant_id",
-        'time_zone', OLD."time_zone",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'weekly_schedule', OLD."weekly_schedule"
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('business_hours', 'DELETE', concat_ws(':', 'business_hours', OLD."id"::text),
-      jsonb_build_object(
-        'after_hours_action', OLD."after_hours_action",
-        'after_hours_prompt_id', OLD."after_hours_prompt_id",
-        'after_hours_queue_id', OLD."after_hours_queue_id",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'effective_from', to_char(OLD."effective_from", 'YYYY-MM-DD'),
-        'effective_until', to_char(OLD."effective_until", 'YYYY-MM-DD'),
-        'id', OLD."id",
-        'is_active', OLD."is_active",
-        'is_default', OLD."is_default",
-        'name', OLD."name",
-        'open_24x7', OLD."open_24x7",
-        'tenant_id', OLD."tenant_id",
-        'time_zone', OLD."time_zone",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'weekly_schedule', OLD."weekly_schedule"
-      ), NULL);
-    PERFORM cdc.enqueue('business_hours', 'INSERT', concat_ws(':', 'business_hours', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'after_hours_action', NEW."after_hours_action",
-        'after_hours_prompt_id', NEW."after_hours_prompt_id",
-        'after_hours_queue_id', NEW."after_hours_queue_id",
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'effective_from', to_char(NEW."effective_from", 'YYYY-MM-DD'),
-        'effective_until', to_char(NEW."effective_until", 'YYYY-MM-DD'),
-        'id', NEW."id",
-        'is_active', NEW."is_active",
-        'is_default', NEW."is_default",
-        'name', NEW."name",
-        'open_24x7', NEW."open_24x7",
-        'tenant_id', NEW."tenant_id",
-        'time_zone', NEW."time_zone",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'weekly_schedule', NEW."weekly_schedule"
-      ));
-  ELSE
-    PERFORM cdc.enqueue('business_hours', 'UPDATE', concat_ws(':', 'business_hours', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'business_hours', OLD."id"::text), json_build_object(
+      'table', 'business_hours', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'after_hours_action', OLD."after_hours_action",
         'after_hours_prompt_id', OLD."after_hours_prompt_id",
         'after_hours_queue_id', OLD."after_hours_queue_id",
@@ -2999,7 +3157,34 @@ BEGIN
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'weekly_schedule', OLD."weekly_schedule"
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'business_hours', OLD."id"::text), json_build_object(
+      'table', 'business_hours', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'after_hours_action', OLD."after_hours_action",
+        'after_hours_prompt_id', OLD."after_hours_prompt_id",
+        'after_hours_queue_id', OLD."after_hours_queue_id",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'effective_from', to_char(OLD."effective_from", 'YYYY-MM-DD'),
+        'effective_until', to_char(OLD."effective_until", 'YYYY-MM-DD'),
+        'id', OLD."id",
+        'is_active', OLD."is_active",
+        'is_default', OLD."is_default",
+        'name', OLD."name",
+        'open_24x7', OLD."open_24x7",
+        'tenant_id', OLD."tenant_id",
+        'time_zone', OLD."time_zone",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'weekly_schedule', OLD."weekly_schedule"
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'business_hours', NEW."id"::text), json_build_object(
+      'table', 'business_hours', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'after_hours_action', NEW."after_hours_action",
         'after_hours_prompt_id', NEW."after_hours_prompt_id",
         'after_hours_queue_id', NEW."after_hours_queue_id",
@@ -3015,7 +3200,46 @@ BEGIN
         'time_zone', NEW."time_zone",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'weekly_schedule', NEW."weekly_schedule"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'business_hours', NEW."id"::text), json_build_object(
+      'table', 'business_hours', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'after_hours_action', OLD."after_hours_action",
+        'after_hours_prompt_id', OLD."after_hours_prompt_id",
+        'after_hours_queue_id', OLD."after_hours_queue_id",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'effective_from', to_char(OLD."effective_from", 'YYYY-MM-DD'),
+        'effective_until', to_char(OLD."effective_until", 'YYYY-MM-DD'),
+        'id', OLD."id",
+        'is_active', OLD."is_active",
+        'is_default', OLD."is_default",
+        'name', OLD."name",
+        'open_24x7', OLD."open_24x7",
+        'tenant_id', OLD."tenant_id",
+        'time_zone', OLD."time_zone",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'weekly_schedule', OLD."weekly_schedule"
+      ),
+      'after', jsonb_build_object(
+        'after_hours_action', NEW."after_hours_action",
+        'after_hours_prompt_id', NEW."after_hours_prompt_id",
+        'after_hours_queue_id', NEW."after_hours_queue_id",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'effective_from', to_char(NEW."effective_from", 'YYYY-MM-DD'),
+        'effective_until', to_char(NEW."effective_until", 'YYYY-MM-DD'),
+        'id', NEW."id",
+        'is_active', NEW."is_active",
+        'is_default', NEW."is_default",
+        'name', NEW."name",
+        'open_24x7', NEW."open_24x7",
+        'tenant_id', NEW."tenant_id",
+        'time_zone', NEW."time_zone",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'weekly_schedule', NEW."weekly_schedule"
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -3072,8 +3296,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_call_legs"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('call_legs', 'INSERT', concat_ws(':', 'call_legs', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'call_legs', NEW."id"::text), json_build_object(
+      'table', 'call_legs', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'agent_id', NEW."agent_id",
         'call_id', NEW."call_id",
         'codec', NEW."codec",
@@ -3098,93 +3324,12 @@ BEGIN
         'tenant_id', NEW."tenant_id",
         'to_number', NEW."to_number",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('call_legs', 'DELETE', concat_ws(':', 'call_legs', OLD."id"::text),
-      jsonb_build_object(
-        'agent_id', OLD."agent_id",
-        'call_id', OLD."call_id",
-        'codec', OLD."codec",
-        'connected_at', to_char(OLD."connected_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'duration_seconds', OLD."duration_seconds",
-        'ended_at', to_char(OLD."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'from_number', OLD."from_number",
-        'hangup_cause', OLD."hangup_cause",
-        'id', OLD."id",
-        'jitter_ms', OLD."jitter_ms",
-        'leg_kind', OLD."leg_kind",
-        'leg_number', OLD."leg_number",
-        'media_region', OLD."media_region",
-        'mos_score', OLD."mos_score",
-        'packet_loss_pct', OLD."packet_loss_pct",
-        'remote_ip', OLD."remote_ip",
-        'sip_call_id', OLD."sip_call_id",
-        'sip_response_code', OLD."sip_response_code",
-        'started_at', to_char(OLD."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'status', OLD."status",
-        'tenant_id', OLD."tenant_id",
-        'to_number', OLD."to_number",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('call_legs', 'DELETE', concat_ws(':', 'call_legs', OLD."id"::text),
-      jsonb_build_object(
-        'agent_id', OLD."agent_id",
-        'call_id', OLD."call_id",
-        'codec', OLD."codec",
-        'connected_at', to_char(OLD."connected_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'duration_seconds', OLD."duration_seconds",
-        'ended_at', to_char(OLD."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'from_number', OLD."from_number",
-        'hangup_cause', OLD."hangup_cause",
-        'id', OLD."id",
-        'jitter_ms', OLD."jitter_ms",
-        'leg_kind', OLD."leg_kind",
-        'leg_number', OLD."leg_number",
-        'media_region', OLD."media_region",
-        'mos_score', OLD."mos_score",
-        'packet_loss_pct', OLD."packet_loss_pct",
-        'remote_ip', OLD."remote_ip",
-        'sip_call_id', OLD."sip_call_id",
-        'sip_response_code', OLD."sip_response_code",
-        'started_at', to_char(OLD."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'status', OLD."status",
-        'tenant_id', OLD."tenant_id",
-        'to_number', OLD."to_number",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-    PERFORM cdc.enqueue('call_legs', 'INSERT', concat_ws(':', 'call_legs', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'agent_id', NEW."agent_id",
-        'call_id', NEW."call_id",
-        'codec', NEW."codec",
-        'connected_at', to_char(NEW."connected_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'duration_seconds', NEW."duration_seconds",
-        'ended_at', to_char(NEW."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'from_number', NEW."from_number",
-        'hangup_cause', NEW."hangup_cause",
-        'id', NEW."id",
-        'jitter_ms', NEW."jitter_ms",
-        'leg_kind', NEW."leg_kind",
-        'leg_number', NEW."leg_number",
-        'media_region', NEW."media_region",
-        'mos_score', NEW."mos_score",
-        'packet_loss_pct', NEW."packet_loss_pct",
-        'remote_ip', NEW."remote_ip",
-        'sip_call_id', NEW."sip_call_id",
-        'sip_response_code', NEW."sip_response_code",
-        'started_at', to_char(NEW."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'status', NEW."status",
-        'tenant_id', NEW."tenant_id",
-        'to_number', NEW."to_number",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
-  ELSE
-    PERFORM cdc.enqueue('call_legs', 'UPDATE', concat_ws(':', 'call_legs', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'call_legs', OLD."id"::text), json_build_object(
+      'table', 'call_legs', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'agent_id', OLD."agent_id",
         'call_id', OLD."call_id",
         'codec', OLD."codec",
@@ -3210,7 +3355,43 @@ BEGIN
         'to_number', OLD."to_number",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'call_legs', OLD."id"::text), json_build_object(
+      'table', 'call_legs', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'agent_id', OLD."agent_id",
+        'call_id', OLD."call_id",
+        'codec', OLD."codec",
+        'connected_at', to_char(OLD."connected_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'duration_seconds', OLD."duration_seconds",
+        'ended_at', to_char(OLD."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'from_number', OLD."from_number",
+        'hangup_cause', OLD."hangup_cause",
+        'id', OLD."id",
+        'jitter_ms', OLD."jitter_ms",
+        'leg_kind', OLD."leg_kind",
+        'leg_number', OLD."leg_number",
+        'media_region', OLD."media_region",
+        'mos_score', OLD."mos_score",
+        'packet_loss_pct', OLD."packet_loss_pct",
+        'remote_ip', OLD."remote_ip",
+        'sip_call_id', OLD."sip_call_id",
+        'sip_response_code', OLD."sip_response_code",
+        'started_at', to_char(OLD."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'status', OLD."status",
+        'tenant_id', OLD."tenant_id",
+        'to_number', OLD."to_number",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'call_legs', NEW."id"::text), json_build_object(
+      'table', 'call_legs', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'agent_id', NEW."agent_id",
         'call_id', NEW."call_id",
         'codec', NEW."codec",
@@ -3235,7 +3416,64 @@ BEGIN
         'tenant_id', NEW."tenant_id",
         'to_number', NEW."to_number",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'call_legs', NEW."id"::text), json_build_object(
+      'table', 'call_legs', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'agent_id', OLD."agent_id",
+        'call_id', OLD."call_id",
+        'codec', OLD."codec",
+        'connected_at', to_char(OLD."connected_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'duration_seconds', OLD."duration_seconds",
+        'ended_at', to_char(OLD."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'from_number', OLD."from_number",
+        'hangup_cause', OLD."hangup_cause",
+        'id', OLD."id",
+        'jitter_ms', OLD."jitter_ms",
+        'leg_kind', OLD."leg_kind",
+        'leg_number', OLD."leg_number",
+        'media_region', OLD."media_region",
+        'mos_score', OLD."mos_score",
+        'packet_loss_pct', OLD."packet_loss_pct",
+        'remote_ip', OLD."remote_ip",
+        'sip_call_id', OLD."sip_call_id",
+        'sip_response_code', OLD."sip_response_code",
+        'started_at', to_char(OLD."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'status', OLD."status",
+        'tenant_id', OLD."tenant_id",
+        'to_number', OLD."to_number",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', jsonb_build_object(
+        'agent_id', NEW."agent_id",
+        'call_id', NEW."call_id",
+        'codec', NEW."codec",
+        'connected_at', to_char(NEW."connected_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'duration_seconds', NEW."duration_seconds",
+        'ended_at', to_char(NEW."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'from_number', NEW."from_number",
+        'hangup_cause', NEW."hangup_cause",
+        'id', NEW."id",
+        'jitter_ms', NEW."jitter_ms",
+        'leg_kind', NEW."leg_kind",
+        'leg_number', NEW."leg_number",
+        'media_region', NEW."media_region",
+        'mos_score', NEW."mos_score",
+        'packet_loss_pct', NEW."packet_loss_pct",
+        'remote_ip', NEW."remote_ip",
+        'sip_call_id', NEW."sip_call_id",
+        'sip_response_code', NEW."sip_response_code",
+        'started_at', to_char(NEW."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'status', NEW."status",
+        'tenant_id', NEW."tenant_id",
+        'to_number', NEW."to_number",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -3301,8 +3539,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_call_transfers"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('call_transfers', 'INSERT', concat_ws(':', 'call_transfers', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'call_transfers', NEW."id"::text), json_build_object(
+      'table', 'call_transfers', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'call_id', NEW."call_id",
         'completed_at', to_char(NEW."completed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'consult_seconds', NEW."consult_seconds",
@@ -3323,81 +3563,12 @@ BEGIN
         'to_queue_id', NEW."to_queue_id",
         'transfer_kind', NEW."transfer_kind",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('call_transfers', 'DELETE', concat_ws(':', 'call_transfers', OLD."id"::text),
-      jsonb_build_object(
-        'call_id', OLD."call_id",
-        'completed_at', to_char(OLD."completed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'consult_seconds', OLD."consult_seconds",
-        'consult_started_at', to_char(OLD."consult_started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'external_number', OLD."external_number",
-        'from_agent_id', OLD."from_agent_id",
-        'from_queue_id', OLD."from_queue_id",
-        'handover_note', OLD."handover_note",
-        'id', OLD."id",
-        'initiated_by', OLD."initiated_by",
-        'reason_code', OLD."reason_code",
-        'requested_at', to_char(OLD."requested_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'status', OLD."status",
-        'target_kind', OLD."target_kind",
-        'tenant_id', OLD."tenant_id",
-        'to_agent_id', OLD."to_agent_id",
-        'to_queue_id', OLD."to_queue_id",
-        'transfer_kind', OLD."transfer_kind",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('call_transfers', 'DELETE', concat_ws(':', 'call_transfers', OLD."id"::text),
-      jsonb_build_object(
-        'call_id', OLD."call_id",
-        'completed_at', to_char(OLD."completed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'consult_seconds', OLD."consult_seconds",
-        'consult_started_at', to_char(OLD."consult_started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'external_number', OLD."external_number",
-        'from_agent_id', OLD."from_agent_id",
-        'from_queue_id', OLD."from_queue_id",
-        'handover_note', OLD."handover_note",
-        'id', OLD."id",
-        'initiated_by', OLD."initiated_by",
-        'reason_code', OLD."reason_code",
-        'requested_at', to_char(OLD."requested_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'status', OLD."status",
-        'target_kind', OLD."target_kind",
-        'tenant_id', OLD."tenant_id",
-        'to_agent_id', OLD."to_agent_id",
-        'to_queue_id', OLD."to_queue_id",
-        'transfer_kind', OLD."transfer_kind",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-    PERFORM cdc.enqueue('call_transfers', 'INSERT', concat_ws(':', 'call_transfers', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'call_id', NEW."call_id",
-        'completed_at', to_char(NEW."completed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'consult_seconds', NEW."consult_seconds",
-        'consult_started_at', to_char(NEW."consult_started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'external_number', NEW."external_number",
-        'from_agent_id', NEW."from_agent_id",
-        'from_queue_id', NEW."from_queue_id",
-        'handover_note', NEW."handover_note",
-        'id', NEW."id",
-        'initiated_by', NEW."initiated_by",
-        'reason_code', NEW."reason_code",
-        'requested_at', to_char(NEW."requested_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'status', NEW."status",
-        'target_kind', NEW."target_kind",
-        'tenant_id', NEW."tenant_id",
-        'to_agent_id', NEW."to_agent_id",
-        'to_queue_id', NEW."to_queue_id",
-        'transfer_kind', NEW."transfer_kind",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
-  ELSE
-    PERFORM cdc.enqueue('call_transfers', 'UPDATE', concat_ws(':', 'call_transfers', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'call_transfers', OLD."id"::text), json_build_object(
+      'table', 'call_transfers', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'call_id', OLD."call_id",
         'completed_at', to_char(OLD."completed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'consult_seconds', OLD."consult_seconds",
@@ -3419,7 +3590,39 @@ BEGIN
         'transfer_kind', OLD."transfer_kind",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'call_transfers', OLD."id"::text), json_build_object(
+      'table', 'call_transfers', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'call_id', OLD."call_id",
+        'completed_at', to_char(OLD."completed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'consult_seconds', OLD."consult_seconds",
+        'consult_started_at', to_char(OLD."consult_started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'external_number', OLD."external_number",
+        'from_agent_id', OLD."from_agent_id",
+        'from_queue_id', OLD."from_queue_id",
+        'handover_note', OLD."handover_note",
+        'id', OLD."id",
+        'initiated_by', OLD."initiated_by",
+        'reason_code', OLD."reason_code",
+        'requested_at', to_char(OLD."requested_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'status', OLD."status",
+        'target_kind', OLD."target_kind",
+        'tenant_id', OLD."tenant_id",
+        'to_agent_id', OLD."to_agent_id",
+        'to_queue_id', OLD."to_queue_id",
+        'transfer_kind', OLD."transfer_kind",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'call_transfers', NEW."id"::text), json_build_object(
+      'table', 'call_transfers', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'call_id', NEW."call_id",
         'completed_at', to_char(NEW."completed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'consult_seconds', NEW."consult_seconds",
@@ -3440,7 +3643,56 @@ BEGIN
         'to_queue_id', NEW."to_queue_id",
         'transfer_kind', NEW."transfer_kind",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'call_transfers', NEW."id"::text), json_build_object(
+      'table', 'call_transfers', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'call_id', OLD."call_id",
+        'completed_at', to_char(OLD."completed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'consult_seconds', OLD."consult_seconds",
+        'consult_started_at', to_char(OLD."consult_started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'external_number', OLD."external_number",
+        'from_agent_id', OLD."from_agent_id",
+        'from_queue_id', OLD."from_queue_id",
+        'handover_note', OLD."handover_note",
+        'id', OLD."id",
+        'initiated_by', OLD."initiated_by",
+        'reason_code', OLD."reason_code",
+        'requested_at', to_char(OLD."requested_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'status', OLD."status",
+        'target_kind', OLD."target_kind",
+        'tenant_id', OLD."tenant_id",
+        'to_agent_id', OLD."to_agent_id",
+        'to_queue_id', OLD."to_queue_id",
+        'transfer_kind', OLD."transfer_kind",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', jsonb_build_object(
+        'call_id', NEW."call_id",
+        'completed_at', to_char(NEW."completed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'consult_seconds', NEW."consult_seconds",
+        'consult_started_at', to_char(NEW."consult_started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'external_number', NEW."external_number",
+        'from_agent_id', NEW."from_agent_id",
+        'from_queue_id', NEW."from_queue_id",
+        'handover_note', NEW."handover_note",
+        'id', NEW."id",
+        'initiated_by', NEW."initiated_by",
+        'reason_code', NEW."reason_code",
+        'requested_at', to_char(NEW."requested_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'status', NEW."status",
+        'target_kind', NEW."target_kind",
+        'tenant_id', NEW."tenant_id",
+        'to_agent_id', NEW."to_agent_id",
+        'to_queue_id', NEW."to_queue_id",
+        'transfer_kind', NEW."transfer_kind",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -3502,8 +3754,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_callbacks"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('callbacks', 'INSERT', concat_ws(':', 'callbacks', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'callbacks', NEW."id"::text), json_build_object(
+      'table', 'callbacks', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'agent_id', NEW."agent_id",
         'attempts', NEW."attempts",
         'completed_call_id', NEW."completed_call_id",
@@ -3529,96 +3783,12 @@ BEGIN
         'time_zone', NEW."time_zone",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'window_end', to_char(NEW."window_end" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('callbacks', 'DELETE', concat_ws(':', 'callbacks', OLD."id"::text),
-      jsonb_build_object(
-        'agent_id', OLD."agent_id",
-        'attempts', OLD."attempts",
-        'completed_call_id', OLD."completed_call_id",
-        'contact_name', OLD."contact_name",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'customer_id', OLD."customer_id",
-        'customer_notes', OLD."customer_notes",
-        'id', OLD."id",
-        'interaction_id', OLD."interaction_id",
-        'keep_queue_position', OLD."keep_queue_position",
-        'last_attempt_at', to_char(OLD."last_attempt_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'last_attempt_result', OLD."last_attempt_result",
-        'max_attempts', OLD."max_attempts",
-        'origin_call_id', OLD."origin_call_id",
-        'phone_number', OLD."phone_number",
-        'priority', OLD."priority",
-        'queue_id', OLD."queue_id",
-        'requested_at', to_char(OLD."requested_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'scheduled_for', to_char(OLD."scheduled_for" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'source', OLD."source",
-        'status', OLD."status",
-        'tenant_id', OLD."tenant_id",
-        'time_zone', OLD."time_zone",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'window_end', to_char(OLD."window_end" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('callbacks', 'DELETE', concat_ws(':', 'callbacks', OLD."id"::text),
-      jsonb_build_object(
-        'agent_id', OLD."agent_id",
-        'attempts', OLD."attempts",
-        'completed_call_id', OLD."completed_call_id",
-        'contact_name', OLD."contact_name",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'customer_id', OLD."customer_id",
-        'customer_notes', OLD."customer_notes",
-        'id', OLD."id",
-        'interaction_id', OLD."interaction_id",
-        'keep_queue_position', OLD."keep_queue_position",
-        'last_attempt_at', to_char(OLD."last_attempt_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'last_attempt_result', OLD."last_attempt_result",
-        'max_attempts', OLD."max_attempts",
-        'origin_call_id', OLD."origin_call_id",
-        'phone_number', OLD."phone_number",
-        'priority', OLD."priority",
-        'queue_id', OLD."queue_id",
-        'requested_at', to_char(OLD."requested_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'scheduled_for', to_char(OLD."scheduled_for" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'source', OLD."source",
-        'status', OLD."status",
-        'tenant_id', OLD."tenant_id",
-        'time_zone', OLD."time_zone",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'window_end', to_char(OLD."window_end" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-    PERFORM cdc.enqueue('callbacks', 'INSERT', concat_ws(':', 'callbacks', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'agent_id', NEW."agent_id",
-        'attempts', NEW."attempts",
-        'completed_call_id', NEW."completed_call_id",
-        'contact_name', NEW."contact_name",
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'customer_id', NEW."customer_id",
-        'customer_notes', NEW."customer_notes",
-        'id', NEW."id",
-        'interaction_id', NEW."interaction_id",
-        'keep_queue_position', NEW."keep_queue_position",
-        'last_attempt_at', to_char(NEW."last_attempt_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'last_attempt_result', NEW."last_attempt_result",
-        'max_attempts', NEW."max_attempts",
-        'origin_call_id', NEW."origin_call_id",
-        'phone_number', NEW."phone_number",
-        'priority', NEW."priority",
-        'queue_id', NEW."queue_id",
-        'requested_at', to_char(NEW."requested_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'scheduled_for', to_char(NEW."scheduled_for" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'source', NEW."source",
-        'status', NEW."status",
-        'tenant_id', NEW."tenant_id",
-        'time_zone', NEW."time_zone",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'window_end', to_char(NEW."window_end" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
-  ELSE
-    PERFORM cdc.enqueue('callbacks', 'UPDATE', concat_ws(':', 'callbacks', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'callbacks', OLD."id"::text), json_build_object(
+      'table', 'callbacks', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'agent_id', OLD."agent_id",
         'attempts', OLD."attempts",
         'completed_call_id', OLD."completed_call_id",
@@ -3645,7 +3815,44 @@ BEGIN
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'window_end', to_char(OLD."window_end" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'callbacks', OLD."id"::text), json_build_object(
+      'table', 'callbacks', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'agent_id', OLD."agent_id",
+        'attempts', OLD."attempts",
+        'completed_call_id', OLD."completed_call_id",
+        'contact_name', OLD."contact_name",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'customer_id', OLD."customer_id",
+        'customer_notes', OLD."customer_notes",
+        'id', OLD."id",
+        'interaction_id', OLD."interaction_id",
+        'keep_queue_position', OLD."keep_queue_position",
+        'last_attempt_at', to_char(OLD."last_attempt_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'last_attempt_result', OLD."last_attempt_result",
+        'max_attempts', OLD."max_attempts",
+        'origin_call_id', OLD."origin_call_id",
+        'phone_number', OLD."phone_number",
+        'priority', OLD."priority",
+        'queue_id', OLD."queue_id",
+        'requested_at', to_char(OLD."requested_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'scheduled_for', to_char(OLD."scheduled_for" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'source', OLD."source",
+        'status', OLD."status",
+        'tenant_id', OLD."tenant_id",
+        'time_zone', OLD."time_zone",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'window_end', to_char(OLD."window_end" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'callbacks', NEW."id"::text), json_build_object(
+      'table', 'callbacks', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'agent_id', NEW."agent_id",
         'attempts', NEW."attempts",
         'completed_call_id', NEW."completed_call_id",
@@ -3671,7 +3878,66 @@ BEGIN
         'time_zone', NEW."time_zone",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'window_end', to_char(NEW."window_end" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'callbacks', NEW."id"::text), json_build_object(
+      'table', 'callbacks', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'agent_id', OLD."agent_id",
+        'attempts', OLD."attempts",
+        'completed_call_id', OLD."completed_call_id",
+        'contact_name', OLD."contact_name",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'customer_id', OLD."customer_id",
+        'customer_notes', OLD."customer_notes",
+        'id', OLD."id",
+        'interaction_id', OLD."interaction_id",
+        'keep_queue_position', OLD."keep_queue_position",
+        'last_attempt_at', to_char(OLD."last_attempt_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'last_attempt_result', OLD."last_attempt_result",
+        'max_attempts', OLD."max_attempts",
+        'origin_call_id', OLD."origin_call_id",
+        'phone_number', OLD."phone_number",
+        'priority', OLD."priority",
+        'queue_id', OLD."queue_id",
+        'requested_at', to_char(OLD."requested_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'scheduled_for', to_char(OLD."scheduled_for" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'source', OLD."source",
+        'status', OLD."status",
+        'tenant_id', OLD."tenant_id",
+        'time_zone', OLD."time_zone",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'window_end', to_char(OLD."window_end" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', jsonb_build_object(
+        'agent_id', NEW."agent_id",
+        'attempts', NEW."attempts",
+        'completed_call_id', NEW."completed_call_id",
+        'contact_name', NEW."contact_name",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'customer_id', NEW."customer_id",
+        'customer_notes', NEW."customer_notes",
+        'id', NEW."id",
+        'interaction_id', NEW."interaction_id",
+        'keep_queue_position', NEW."keep_queue_position",
+        'last_attempt_at', to_char(NEW."last_attempt_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'last_attempt_result', NEW."last_attempt_result",
+        'max_attempts', NEW."max_attempts",
+        'origin_call_id', NEW."origin_call_id",
+        'phone_number', NEW."phone_number",
+        'priority', NEW."priority",
+        'queue_id', NEW."queue_id",
+        'requested_at', to_char(NEW."requested_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'scheduled_for', to_char(NEW."scheduled_for" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'source', NEW."source",
+        'status', NEW."status",
+        'tenant_id', NEW."tenant_id",
+        'time_zone', NEW."time_zone",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'window_end', to_char(NEW."window_end" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -3738,8 +4004,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_calls"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('calls', 'INSERT', concat_ws(':', 'calls', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'calls', NEW."id"::text), json_build_object(
+      'table', 'calls', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'agent_id', NEW."agent_id",
         'answered_at', to_char(NEW."answered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'caller_name', NEW."caller_name",
@@ -3771,114 +4039,12 @@ BEGIN
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'wait_seconds', NEW."wait_seconds",
         'wrap_up_seconds', NEW."wrap_up_seconds"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('calls', 'DELETE', concat_ws(':', 'calls', OLD."id"::text),
-      jsonb_build_object(
-        'agent_id', OLD."agent_id",
-        'answered_at', to_char(OLD."answered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'caller_name', OLD."caller_name",
-        'caller_number', OLD."caller_number",
-        'carrier_cost', OLD."carrier_cost"::text,
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'currency', OLD."currency",
-        'customer_id', OLD."customer_id",
-        'dialed_number', OLD."dialed_number",
-        'direction', OLD."direction",
-        'disconnected_by', OLD."disconnected_by",
-        'disposition_code', OLD."disposition_code",
-        'ended_at', to_char(OLD."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'hold_count', OLD."hold_count",
-        'hold_seconds', OLD."hold_seconds",
-        'id', OLD."id",
-        'interaction_id', OLD."interaction_id",
-        'ivr_path', OLD."ivr_path",
-        'mos_score', OLD."mos_score",
-        'queue_id', OLD."queue_id",
-        'recording_id', OLD."recording_id",
-        'ring_seconds', OLD."ring_seconds",
-        'sip_call_id', OLD."sip_call_id",
-        'started_at', to_char(OLD."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'status', OLD."status",
-        'talk_seconds', OLD."talk_seconds",
-        'tenant_id', OLD."tenant_id",
-        'transfer_count', OLD."transfer_count",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'wait_seconds', OLD."wait_seconds",
-        'wrap_up_seconds', OLD."wrap_up_seconds"
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('calls', 'DELETE', concat_ws(':', 'calls', OLD."id"::text),
-      jsonb_build_object(
-        'agent_id', OLD."agent_id",
-        'answered_at', to_char(OLD."answered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'caller_name', OLD."caller_name",
-        'caller_number', OLD."caller_number",
-        'carrier_cost', OLD."carrier_cost"::text,
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'currency', OLD."currency",
-        'customer_id', OLD."customer_id",
-        'dialed_number', OLD."dialed_number",
-        'direction', OLD."direction",
-        'disconnected_by', OLD."disconnected_by",
-        'disposition_code', OLD."disposition_code",
-        'ended_at', to_char(OLD."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'hold_count', OLD."hold_count",
-        'hold_seconds', OLD."hold_seconds",
-        'id', OLD."id",
-        'interaction_id', OLD."interaction_id",
-        'ivr_path', OLD."ivr_path",
-        'mos_score', OLD."mos_score",
-        'queue_id', OLD."queue_id",
-        'recording_id', OLD."recording_id",
-        'ring_seconds', OLD."ring_seconds",
-        'sip_call_id', OLD."sip_call_id",
-        'started_at', to_char(OLD."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'status', OLD."status",
-        'talk_seconds', OLD."talk_seconds",
-        'tenant_id', OLD."tenant_id",
-        'transfer_count', OLD."transfer_count",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'wait_seconds', OLD."wait_seconds",
-        'wrap_up_seconds', OLD."wrap_up_seconds"
-      ), NULL);
-    PERFORM cdc.enqueue('calls', 'INSERT', concat_ws(':', 'calls', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'agent_id', NEW."agent_id",
-        'answered_at', to_char(NEW."answered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'caller_name', NEW."caller_name",
-        'caller_number', NEW."caller_number",
-        'carrier_cost', NEW."carrier_cost"::text,
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'currency', NEW."currency",
-        'customer_id', NEW."customer_id",
-        'dialed_number', NEW."dialed_number",
-        'direction', NEW."direction",
-        'disconnected_by', NEW."disconnected_by",
-        'disposition_code', NEW."disposition_code",
-        'ended_at', to_char(NEW."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'hold_count', NEW."hold_count",
-        'hold_seconds', NEW."hold_seconds",
-        'id', NEW."id",
-        'interaction_id', NEW."interaction_id",
-        'ivr_path', NEW."ivr_path",
-        'mos_score', NEW."mos_score",
-        'queue_id', NEW."queue_id",
-        'recording_id', NEW."recording_id",
-        'ring_seconds', NEW."ring_seconds",
-        'sip_call_id', NEW."sip_call_id",
-        'started_at', to_char(NEW."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'status', NEW."status",
-        'talk_seconds', NEW."talk_seconds",
-        'tenant_id', NEW."tenant_id",
-        'transfer_count', NEW."transfer_count",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'wait_seconds', NEW."wait_seconds",
-        'wrap_up_seconds', NEW."wrap_up_seconds"
-      ));
-  ELSE
-    PERFORM cdc.enqueue('calls', 'UPDATE', concat_ws(':', 'calls', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'calls', OLD."id"::text), json_build_object(
+      'table', 'calls', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'agent_id', OLD."agent_id",
         'answered_at', to_char(OLD."answered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'caller_name', OLD."caller_name",
@@ -3911,7 +4077,50 @@ BEGIN
         'wait_seconds', OLD."wait_seconds",
         'wrap_up_seconds', OLD."wrap_up_seconds"
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'calls', OLD."id"::text), json_build_object(
+      'table', 'calls', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'agent_id', OLD."agent_id",
+        'answered_at', to_char(OLD."answered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'caller_name', OLD."caller_name",
+        'caller_number', OLD."caller_number",
+        'carrier_cost', OLD."carrier_cost"::text,
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'currency', OLD."currency",
+        'customer_id', OLD."customer_id",
+        'dialed_number', OLD."dialed_number",
+        'direction', OLD."direction",
+        'disconnected_by', OLD."disconnected_by",
+        'disposition_code', OLD."disposition_code",
+        'ended_at', to_char(OLD."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'hold_count', OLD."hold_count",
+        'hold_seconds', OLD."hold_seconds",
+        'id', OLD."id",
+        'interaction_id', OLD."interaction_id",
+        'ivr_path', OLD."ivr_path",
+        'mos_score', OLD."mos_score",
+        'queue_id', OLD."queue_id",
+        'recording_id', OLD."recording_id",
+        'ring_seconds', OLD."ring_seconds",
+        'sip_call_id', OLD."sip_call_id",
+        'started_at', to_char(OLD."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'status', OLD."status",
+        'talk_seconds', OLD."talk_seconds",
+        'tenant_id', OLD."tenant_id",
+        'transfer_count', OLD."transfer_count",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'wait_seconds', OLD."wait_seconds",
+        'wrap_up_seconds', OLD."wrap_up_seconds"
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'calls', NEW."id"::text), json_build_object(
+      'table', 'calls', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'agent_id', NEW."agent_id",
         'answered_at', to_char(NEW."answered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'caller_name', NEW."caller_name",
@@ -3943,7 +4152,78 @@ BEGIN
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'wait_seconds', NEW."wait_seconds",
         'wrap_up_seconds', NEW."wrap_up_seconds"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'calls', NEW."id"::text), json_build_object(
+      'table', 'calls', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'agent_id', OLD."agent_id",
+        'answered_at', to_char(OLD."answered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'caller_name', OLD."caller_name",
+        'caller_number', OLD."caller_number",
+        'carrier_cost', OLD."carrier_cost"::text,
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'currency', OLD."currency",
+        'customer_id', OLD."customer_id",
+        'dialed_number', OLD."dialed_number",
+        'direction', OLD."direction",
+        'disconnected_by', OLD."disconnected_by",
+        'disposition_code', OLD."disposition_code",
+        'ended_at', to_char(OLD."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'hold_count', OLD."hold_count",
+        'hold_seconds', OLD."hold_seconds",
+        'id', OLD."id",
+        'interaction_id', OLD."interaction_id",
+        'ivr_path', OLD."ivr_path",
+        'mos_score', OLD."mos_score",
+        'queue_id', OLD."queue_id",
+        'recording_id', OLD."recording_id",
+        'ring_seconds', OLD."ring_seconds",
+        'sip_call_id', OLD."sip_call_id",
+        'started_at', to_char(OLD."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'status', OLD."status",
+        'talk_seconds', OLD."talk_seconds",
+        'tenant_id', OLD."tenant_id",
+        'transfer_count', OLD."transfer_count",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'wait_seconds', OLD."wait_seconds",
+        'wrap_up_seconds', OLD."wrap_up_seconds"
+      ),
+      'after', jsonb_build_object(
+        'agent_id', NEW."agent_id",
+        'answered_at', to_char(NEW."answered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'caller_name', NEW."caller_name",
+        'caller_number', NEW."caller_number",
+        'carrier_cost', NEW."carrier_cost"::text,
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'currency', NEW."currency",
+        'customer_id', NEW."customer_id",
+        'dialed_number', NEW."dialed_number",
+        'direction', NEW."direction",
+        'disconnected_by', NEW."disconnected_by",
+        'disposition_code', NEW."disposition_code",
+        'ended_at', to_char(NEW."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'hold_count', NEW."hold_count",
+        'hold_seconds', NEW."hold_seconds",
+        'id', NEW."id",
+        'interaction_id', NEW."interaction_id",
+        'ivr_path', NEW."ivr_path",
+        'mos_score', NEW."mos_score",
+        'queue_id', NEW."queue_id",
+        'recording_id', NEW."recording_id",
+        'ring_seconds', NEW."ring_seconds",
+        'sip_call_id', NEW."sip_call_id",
+        'started_at', to_char(NEW."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'status', NEW."status",
+        'talk_seconds', NEW."talk_seconds",
+        'tenant_id', NEW."tenant_id",
+        'transfer_count', NEW."transfer_count",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'wait_seconds', NEW."wait_seconds",
+        'wrap_up_seconds', NEW."wrap_up_seconds"
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -4016,8 +4296,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_chat_messages"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('chat_messages', 'INSERT', concat_ws(':', 'chat_messages', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'chat_messages', NEW."id"::text), json_build_object(
+      'table', 'chat_messages', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'attachments', NEW."attachments",
         'body', NEW."body",
         'chat_id', NEW."chat_id",
@@ -4036,75 +4318,12 @@ BEGIN
         'sequence', NEW."sequence",
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('chat_messages', 'DELETE', concat_ws(':', 'chat_messages', OLD."id"::text),
-      jsonb_build_object(
-        'attachments', OLD."attachments",
-        'body', OLD."body",
-        'chat_id', OLD."chat_id",
-        'client_message_id', OLD."client_message_id",
-        'content_language', OLD."content_language",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'delivered_at', to_char(OLD."delivered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'edited', OLD."edited",
-        'id', OLD."id",
-        'is_internal', OLD."is_internal",
-        'message_kind', OLD."message_kind",
-        'read_at', to_char(OLD."read_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'sender_agent_id', OLD."sender_agent_id",
-        'sender_kind', OLD."sender_kind",
-        'sent_at', to_char(OLD."sent_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'sequence', OLD."sequence",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('chat_messages', 'DELETE', concat_ws(':', 'chat_messages', OLD."id"::text),
-      jsonb_build_object(
-        'attachments', OLD."attachments",
-        'body', OLD."body",
-        'chat_id', OLD."chat_id",
-        'client_message_id', OLD."client_message_id",
-        'content_language', OLD."content_language",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'delivered_at', to_char(OLD."delivered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'edited', OLD."edited",
-        'id', OLD."id",
-        'is_internal', OLD."is_internal",
-        'message_kind', OLD."message_kind",
-        'read_at', to_char(OLD."read_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'sender_agent_id', OLD."sender_agent_id",
-        'sender_kind', OLD."sender_kind",
-        'sent_at', to_char(OLD."sent_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'sequence', OLD."sequence",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-    PERFORM cdc.enqueue('chat_messages', 'INSERT', concat_ws(':', 'chat_messages', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'attachments', NEW."attachments",
-        'body', NEW."body",
-        'chat_id', NEW."chat_id",
-        'client_message_id', NEW."client_message_id",
-        'content_language', NEW."content_language",
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'delivered_at', to_char(NEW."delivered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'edited', NEW."edited",
-        'id', NEW."id",
-        'is_internal', NEW."is_internal",
-        'message_kind', NEW."message_kind",
-        'read_at', to_char(NEW."read_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'sender_agent_id', NEW."sender_agent_id",
-        'sender_kind', NEW."sender_kind",
-        'sent_at', to_char(NEW."sent_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'sequence', NEW."sequence",
-        'tenant_id', NEW."tenant_id",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
-  ELSE
-    PERFORM cdc.enqueue('chat_messages', 'UPDATE', concat_ws(':', 'chat_messages', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'chat_messages', OLD."id"::text), json_build_object(
+      'table', 'chat_messages', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'attachments', OLD."attachments",
         'body', OLD."body",
         'chat_id', OLD."chat_id",
@@ -4124,7 +4343,37 @@ BEGIN
         'tenant_id', OLD."tenant_id",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'chat_messages', OLD."id"::text), json_build_object(
+      'table', 'chat_messages', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'attachments', OLD."attachments",
+        'body', OLD."body",
+        'chat_id', OLD."chat_id",
+        'client_message_id', OLD."client_message_id",
+        'content_language', OLD."content_language",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'delivered_at', to_char(OLD."delivered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'edited', OLD."edited",
+        'id', OLD."id",
+        'is_internal', OLD."is_internal",
+        'message_kind', OLD."message_kind",
+        'read_at', to_char(OLD."read_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'sender_agent_id', OLD."sender_agent_id",
+        'sender_kind', OLD."sender_kind",
+        'sent_at', to_char(OLD."sent_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'sequence', OLD."sequence",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'chat_messages', NEW."id"::text), json_build_object(
+      'table', 'chat_messages', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'attachments', NEW."attachments",
         'body', NEW."body",
         'chat_id', NEW."chat_id",
@@ -4143,7 +4392,52 @@ BEGIN
         'sequence', NEW."sequence",
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'chat_messages', NEW."id"::text), json_build_object(
+      'table', 'chat_messages', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'attachments', OLD."attachments",
+        'body', OLD."body",
+        'chat_id', OLD."chat_id",
+        'client_message_id', OLD."client_message_id",
+        'content_language', OLD."content_language",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'delivered_at', to_char(OLD."delivered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'edited', OLD."edited",
+        'id', OLD."id",
+        'is_internal', OLD."is_internal",
+        'message_kind', OLD."message_kind",
+        'read_at', to_char(OLD."read_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'sender_agent_id', OLD."sender_agent_id",
+        'sender_kind', OLD."sender_kind",
+        'sent_at', to_char(OLD."sent_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'sequence', OLD."sequence",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', jsonb_build_object(
+        'attachments', NEW."attachments",
+        'body', NEW."body",
+        'chat_id', NEW."chat_id",
+        'client_message_id', NEW."client_message_id",
+        'content_language', NEW."content_language",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'delivered_at', to_char(NEW."delivered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'edited', NEW."edited",
+        'id', NEW."id",
+        'is_internal', NEW."is_internal",
+        'message_kind', NEW."message_kind",
+        'read_at', to_char(NEW."read_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'sender_agent_id', NEW."sender_agent_id",
+        'sender_kind', NEW."sender_kind",
+        'sent_at', to_char(NEW."sent_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'sequence', NEW."sequence",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -4203,8 +4497,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_chats"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('chats', 'INSERT', concat_ws(':', 'chats', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'chats', NEW."id"::text), json_build_object(
+      'table', 'chats', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'accepted_at', to_char(NEW."accepted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'agent_id', NEW."agent_id",
         'agent_message_count', NEW."agent_message_count",
@@ -4235,111 +4531,12 @@ BEGIN
         'visitor_email', NEW."visitor_email",
         'visitor_name', NEW."visitor_name",
         'wait_seconds', NEW."wait_seconds"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('chats', 'DELETE', concat_ws(':', 'chats', OLD."id"::text),
-      jsonb_build_object(
-        'accepted_at', to_char(OLD."accepted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'agent_id', OLD."agent_id",
-        'agent_message_count', OLD."agent_message_count",
-        'bot_handled', OLD."bot_handled",
-        'channel', OLD."channel",
-        'client_ip', OLD."client_ip",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'csat_score', OLD."csat_score",
-        'customer_id', OLD."customer_id",
-        'customer_message_count', OLD."customer_message_count",
-        'disposition_code', OLD."disposition_code",
-        'ended_at', to_char(OLD."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'ended_by', OLD."ended_by",
-        'entry_page_path', OLD."entry_page_path",
-        'first_response_seconds', OLD."first_response_seconds",
-        'handle_seconds', OLD."handle_seconds",
-        'id', OLD."id",
-        'interaction_id', OLD."interaction_id",
-        'locale', OLD."locale",
-        'message_count', OLD."message_count",
-        'pre_chat_form', OLD."pre_chat_form",
-        'queue_id', OLD."queue_id",
-        'started_at', to_char(OLD."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'status', OLD."status",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'user_agent', OLD."user_agent",
-        'visitor_email', OLD."visitor_email",
-        'visitor_name', OLD."visitor_name",
-        'wait_seconds', OLD."wait_seconds"
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('chats', 'DELETE', concat_ws(':', 'chats', OLD."id"::text),
-      jsonb_build_object(
-        'accepted_at', to_char(OLD."accepted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'agent_id', OLD."agent_id",
-        'agent_message_count', OLD."agent_message_count",
-        'bot_handled', OLD."bot_handled",
-        'channel', OLD."channel",
-        'client_ip', OLD."client_ip",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'csat_score', OLD."csat_score",
-        'customer_id', OLD."customer_id",
-        'customer_message_count', OLD."customer_message_count",
-        'disposition_code', OLD."disposition_code",
-        'ended_at', to_char(OLD."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'ended_by', OLD."ended_by",
-        'entry_page_path', OLD."entry_page_path",
-        'first_response_seconds', OLD."first_response_seconds",
-        'handle_seconds', OLD."handle_seconds",
-        'id', OLD."id",
-        'interaction_id', OLD."interaction_id",
-        'locale', OLD."locale",
-        'message_count', OLD."message_count",
-        'pre_chat_form', OLD."pre_chat_form",
-        'queue_id', OLD."queue_id",
-        'started_at', to_char(OLD."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'status', OLD."status",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'user_agent', OLD."user_agent",
-        'visitor_email', OLD."visitor_email",
-        'visitor_name', OLD."visitor_name",
-        'wait_seconds', OLD."wait_seconds"
-      ), NULL);
-    PERFORM cdc.enqueue('chats', 'INSERT', concat_ws(':', 'chats', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'accepted_at', to_char(NEW."accepted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'agent_id', NEW."agent_id",
-        'agent_message_count', NEW."agent_message_count",
-        'bot_handled', NEW."bot_handled",
-        'channel', NEW."channel",
-        'client_ip', NEW."client_ip",
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'csat_score', NEW."csat_score",
-        'customer_id', NEW."customer_id",
-        'customer_message_count', NEW."customer_message_count",
-        'disposition_code', NEW."disposition_code",
-        'ended_at', to_char(NEW."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'ended_by', NEW."ended_by",
-        'entry_page_path', NEW."entry_page_path",
-        'first_response_seconds', NEW."first_response_seconds",
-        'handle_seconds', NEW."handle_seconds",
-        'id', NEW."id",
-        'interaction_id', NEW."interaction_id",
-        'locale', NEW."locale",
-        'message_count', NEW."message_count",
-        'pre_chat_form', NEW."pre_chat_form",
-        'queue_id', NEW."queue_id",
-        'started_at', to_char(NEW."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'status', NEW."status",
-        'tenant_id', NEW."tenant_id",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'user_agent', NEW."user_agent",
-        'visitor_email', NEW."visitor_email",
-        'visitor_name', NEW."visitor_name",
-        'wait_seconds', NEW."wait_seconds"
-      ));
-  ELSE
-    PERFORM cdc.enqueue('chats', 'UPDATE', concat_ws(':', 'chats', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'chats', OLD."id"::text), json_build_object(
+      'table', 'chats', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'accepted_at', to_char(OLD."accepted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'agent_id', OLD."agent_id",
         'agent_message_count', OLD."agent_message_count",
@@ -4371,7 +4568,49 @@ BEGIN
         'visitor_name', OLD."visitor_name",
         'wait_seconds', OLD."wait_seconds"
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'chats', OLD."id"::text), json_build_object(
+      'table', 'chats', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'accepted_at', to_char(OLD."accepted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'agent_id', OLD."agent_id",
+        'agent_message_count', OLD."agent_message_count",
+        'bot_handled', OLD."bot_handled",
+        'channel', OLD."channel",
+        'client_ip', OLD."client_ip",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'csat_score', OLD."csat_score",
+        'customer_id', OLD."customer_id",
+        'customer_message_count', OLD."customer_message_count",
+        'disposition_code', OLD."disposition_code",
+        'ended_at', to_char(OLD."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'ended_by', OLD."ended_by",
+        'entry_page_path', OLD."entry_page_path",
+        'first_response_seconds', OLD."first_response_seconds",
+        'handle_seconds', OLD."handle_seconds",
+        'id', OLD."id",
+        'interaction_id', OLD."interaction_id",
+        'locale', OLD."locale",
+        'message_count', OLD."message_count",
+        'pre_chat_form', OLD."pre_chat_form",
+        'queue_id', OLD."queue_id",
+        'started_at', to_char(OLD."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'status', OLD."status",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'user_agent', OLD."user_agent",
+        'visitor_email', OLD."visitor_email",
+        'visitor_name', OLD."visitor_name",
+        'wait_seconds', OLD."wait_seconds"
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'chats', NEW."id"::text), json_build_object(
+      'table', 'chats', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'accepted_at', to_char(NEW."accepted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'agent_id', NEW."agent_id",
         'agent_message_count', NEW."agent_message_count",
@@ -4402,7 +4641,76 @@ BEGIN
         'visitor_email', NEW."visitor_email",
         'visitor_name', NEW."visitor_name",
         'wait_seconds', NEW."wait_seconds"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'chats', NEW."id"::text), json_build_object(
+      'table', 'chats', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'accepted_at', to_char(OLD."accepted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'agent_id', OLD."agent_id",
+        'agent_message_count', OLD."agent_message_count",
+        'bot_handled', OLD."bot_handled",
+        'channel', OLD."channel",
+        'client_ip', OLD."client_ip",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'csat_score', OLD."csat_score",
+        'customer_id', OLD."customer_id",
+        'customer_message_count', OLD."customer_message_count",
+        'disposition_code', OLD."disposition_code",
+        'ended_at', to_char(OLD."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'ended_by', OLD."ended_by",
+        'entry_page_path', OLD."entry_page_path",
+        'first_response_seconds', OLD."first_response_seconds",
+        'handle_seconds', OLD."handle_seconds",
+        'id', OLD."id",
+        'interaction_id', OLD."interaction_id",
+        'locale', OLD."locale",
+        'message_count', OLD."message_count",
+        'pre_chat_form', OLD."pre_chat_form",
+        'queue_id', OLD."queue_id",
+        'started_at', to_char(OLD."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'status', OLD."status",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'user_agent', OLD."user_agent",
+        'visitor_email', OLD."visitor_email",
+        'visitor_name', OLD."visitor_name",
+        'wait_seconds', OLD."wait_seconds"
+      ),
+      'after', jsonb_build_object(
+        'accepted_at', to_char(NEW."accepted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'agent_id', NEW."agent_id",
+        'agent_message_count', NEW."agent_message_count",
+        'bot_handled', NEW."bot_handled",
+        'channel', NEW."channel",
+        'client_ip', NEW."client_ip",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'csat_score', NEW."csat_score",
+        'customer_id', NEW."customer_id",
+        'customer_message_count', NEW."customer_message_count",
+        'disposition_code', NEW."disposition_code",
+        'ended_at', to_char(NEW."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'ended_by', NEW."ended_by",
+        'entry_page_path', NEW."entry_page_path",
+        'first_response_seconds', NEW."first_response_seconds",
+        'handle_seconds', NEW."handle_seconds",
+        'id', NEW."id",
+        'interaction_id', NEW."interaction_id",
+        'locale', NEW."locale",
+        'message_count', NEW."message_count",
+        'pre_chat_form', NEW."pre_chat_form",
+        'queue_id', NEW."queue_id",
+        'started_at', to_char(NEW."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'status', NEW."status",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'user_agent', NEW."user_agent",
+        'visitor_email', NEW."visitor_email",
+        'visitor_name', NEW."visitor_name",
+        'wait_seconds', NEW."wait_seconds"
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -4474,8 +4782,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_consents"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('consents', 'INSERT', concat_ws(':', 'consents', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'consents', NEW."id"::text), json_build_object(
+      'table', 'consents', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'captured_by_user_id', NEW."captured_by_user_id",
         'captured_via', NEW."captured_via",
         'channel', NEW."channel",
@@ -4497,84 +4807,12 @@ BEGIN
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'withdrawal_note', NEW."withdrawal_note",
         'withdrawn_at', to_char(NEW."withdrawn_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('consents', 'DELETE', concat_ws(':', 'consents', OLD."id"::text),
-      jsonb_build_object(
-        'captured_by_user_id', OLD."captured_by_user_id",
-        'captured_via', OLD."captured_via",
-        'channel', OLD."channel",
-        'contact_point', OLD."contact_point",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'customer_id', OLD."customer_id",
-        'evidence_recording_url', OLD."evidence_recording_url",
-        'expires_at', to_char(OLD."expires_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'granted_at', to_char(OLD."granted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'id', OLD."id",
-        'interaction_id', OLD."interaction_id",
-        'jurisdiction', OLD."jurisdiction",
-        'lawful_basis', OLD."lawful_basis",
-        'notice_version', OLD."notice_version",
-        'purpose', OLD."purpose",
-        'source_ip', OLD."source_ip",
-        'status', OLD."status",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'withdrawal_note', OLD."withdrawal_note",
-        'withdrawn_at', to_char(OLD."withdrawn_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('consents', 'DELETE', concat_ws(':', 'consents', OLD."id"::text),
-      jsonb_build_object(
-        'captured_by_user_id', OLD."captured_by_user_id",
-        'captured_via', OLD."captured_via",
-        'channel', OLD."channel",
-        'contact_point', OLD."contact_point",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'customer_id', OLD."customer_id",
-        'evidence_recording_url', OLD."evidence_recording_url",
-        'expires_at', to_char(OLD."expires_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'granted_at', to_char(OLD."granted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'id', OLD."id",
-        'interaction_id', OLD."interaction_id",
-        'jurisdiction', OLD."jurisdiction",
-        'lawful_basis', OLD."lawful_basis",
-        'notice_version', OLD."notice_version",
-        'purpose', OLD."purpose",
-        'source_ip', OLD."source_ip",
-        'status', OLD."status",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'withdrawal_note', OLD."withdrawal_note",
-        'withdrawn_at', to_char(OLD."withdrawn_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-    PERFORM cdc.enqueue('consents', 'INSERT', concat_ws(':', 'consents', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'captured_by_user_id', NEW."captured_by_user_id",
-        'captured_via', NEW."captured_via",
-        'channel', NEW."channel",
-        'contact_point', NEW."contact_point",
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'customer_id', NEW."customer_id",
-        'evidence_recording_url', NEW."evidence_recording_url",
-        'expires_at', to_char(NEW."expires_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'granted_at', to_char(NEW."granted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'id', NEW."id",
-        'interaction_id', NEW."interaction_id",
-        'jurisdiction', NEW."jurisdiction",
-        'lawful_basis', NEW."lawful_basis",
-        'notice_version', NEW."notice_version",
-        'purpose', NEW."purpose",
-        'source_ip', NEW."source_ip",
-        'status', NEW."status",
-        'tenant_id', NEW."tenant_id",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'withdrawal_note', NEW."withdrawal_note",
-        'withdrawn_at', to_char(NEW."withdrawn_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
-  ELSE
-    PERFORM cdc.enqueue('consents', 'UPDATE', concat_ws(':', 'consents', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'consents', OLD."id"::text), json_build_object(
+      'table', 'consents', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'captured_by_user_id', OLD."captured_by_user_id",
         'captured_via', OLD."captured_via",
         'channel', OLD."channel",
@@ -4597,7 +4835,40 @@ BEGIN
         'withdrawal_note', OLD."withdrawal_note",
         'withdrawn_at', to_char(OLD."withdrawn_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'consents', OLD."id"::text), json_build_object(
+      'table', 'consents', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'captured_by_user_id', OLD."captured_by_user_id",
+        'captured_via', OLD."captured_via",
+        'channel', OLD."channel",
+        'contact_point', OLD."contact_point",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'customer_id', OLD."customer_id",
+        'evidence_recording_url', OLD."evidence_recording_url",
+        'expires_at', to_char(OLD."expires_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'granted_at', to_char(OLD."granted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'id', OLD."id",
+        'interaction_id', OLD."interaction_id",
+        'jurisdiction', OLD."jurisdiction",
+        'lawful_basis', OLD."lawful_basis",
+        'notice_version', OLD."notice_version",
+        'purpose', OLD."purpose",
+        'source_ip', OLD."source_ip",
+        'status', OLD."status",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'withdrawal_note', OLD."withdrawal_note",
+        'withdrawn_at', to_char(OLD."withdrawn_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'consents', NEW."id"::text), json_build_object(
+      'table', 'consents', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'captured_by_user_id', NEW."captured_by_user_id",
         'captured_via', NEW."captured_via",
         'channel', NEW."channel",
@@ -4619,7 +4890,58 @@ BEGIN
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'withdrawal_note', NEW."withdrawal_note",
         'withdrawn_at', to_char(NEW."withdrawn_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'consents', NEW."id"::text), json_build_object(
+      'table', 'consents', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'captured_by_user_id', OLD."captured_by_user_id",
+        'captured_via', OLD."captured_via",
+        'channel', OLD."channel",
+        'contact_point', OLD."contact_point",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'customer_id', OLD."customer_id",
+        'evidence_recording_url', OLD."evidence_recording_url",
+        'expires_at', to_char(OLD."expires_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'granted_at', to_char(OLD."granted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'id', OLD."id",
+        'interaction_id', OLD."interaction_id",
+        'jurisdiction', OLD."jurisdiction",
+        'lawful_basis', OLD."lawful_basis",
+        'notice_version', OLD."notice_version",
+        'purpose', OLD."purpose",
+        'source_ip', OLD."source_ip",
+        'status', OLD."status",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'withdrawal_note', OLD."withdrawal_note",
+        'withdrawn_at', to_char(OLD."withdrawn_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', jsonb_build_object(
+        'captured_by_user_id', NEW."captured_by_user_id",
+        'captured_via', NEW."captured_via",
+        'channel', NEW."channel",
+        'contact_point', NEW."contact_point",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'customer_id', NEW."customer_id",
+        'evidence_recording_url', NEW."evidence_recording_url",
+        'expires_at', to_char(NEW."expires_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'granted_at', to_char(NEW."granted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'id', NEW."id",
+        'interaction_id', NEW."interaction_id",
+        'jurisdiction', NEW."jurisdiction",
+        'lawful_basis', NEW."lawful_basis",
+        'notice_version', NEW."notice_version",
+        'purpose', NEW."purpose",
+        'source_ip', NEW."source_ip",
+        'status', NEW."status",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'withdrawal_note', NEW."withdrawal_note",
+        'withdrawn_at', to_char(NEW."withdrawn_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -4682,8 +5004,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_csat_summaries"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('csat_summaries', 'INSERT', concat_ws(':', 'csat_summaries', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'csat_summaries', NEW."id"::text), json_build_object(
+      'table', 'csat_summaries', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'channel', NEW."channel",
         'computed_at', to_char(NEW."computed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -4704,81 +5028,12 @@ BEGIN
         'tenant_id', NEW."tenant_id",
         'top_themes', NEW."top_themes",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('csat_summaries', 'DELETE', concat_ws(':', 'csat_summaries', OLD."id"::text),
-      jsonb_build_object(
-        'channel', OLD."channel",
-        'computed_at', to_char(OLD."computed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'csat_average', OLD."csat_average",
-        'csat_pct', OLD."csat_pct",
-        'detractors', OLD."detractors",
-        'id', OLD."id",
-        'nps', OLD."nps",
-        'passives', OLD."passives",
-        'promoters', OLD."promoters",
-        'response_rate_pct', OLD."response_rate_pct",
-        'responses', OLD."responses",
-        'scope_id', OLD."scope_id",
-        'scope_kind', OLD."scope_kind",
-        'score_distribution', OLD."score_distribution",
-        'summary_date', to_char(OLD."summary_date", 'YYYY-MM-DD'),
-        'surveys_sent', OLD."surveys_sent",
-        'tenant_id', OLD."tenant_id",
-        'top_themes', OLD."top_themes",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('csat_summaries', 'DELETE', concat_ws(':', 'csat_summaries', OLD."id"::text),
-      jsonb_build_object(
-        'channel', OLD."channel",
-        'computed_at', to_char(OLD."computed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'csat_average', OLD."csat_average",
-        'csat_pct', OLD."csat_pct",
-        'detractors', OLD."detractors",
-        'id', OLD."id",
-        'nps', OLD."nps",
-        'passives', OLD."passives",
-        'promoters', OLD."promoters",
-        'response_rate_pct', OLD."response_rate_pct",
-        'responses', OLD."responses",
-        'scope_id', OLD."scope_id",
-        'scope_kind', OLD."scope_kind",
-        'score_distribution', OLD."score_distribution",
-        'summary_date', to_char(OLD."summary_date", 'YYYY-MM-DD'),
-        'surveys_sent', OLD."surveys_sent",
-        'tenant_id', OLD."tenant_id",
-        'top_themes', OLD."top_themes",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-    PERFORM cdc.enqueue('csat_summaries', 'INSERT', concat_ws(':', 'csat_summaries', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'channel', NEW."channel",
-        'computed_at', to_char(NEW."computed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'csat_average', NEW."csat_average",
-        'csat_pct', NEW."csat_pct",
-        'detractors', NEW."detractors",
-        'id', NEW."id",
-        'nps', NEW."nps",
-        'passives', NEW."passives",
-        'promoters', NEW."promoters",
-        'response_rate_pct', NEW."response_rate_pct",
-        'responses', NEW."responses",
-        'scope_id', NEW."scope_id",
-        'scope_kind', NEW."scope_kind",
-        'score_distribution', NEW."score_distribution",
-        'summary_date', to_char(NEW."summary_date", 'YYYY-MM-DD'),
-        'surveys_sent', NEW."surveys_sent",
-        'tenant_id', NEW."tenant_id",
-        'top_themes', NEW."top_themes",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
-  ELSE
-    PERFORM cdc.enqueue('csat_summaries', 'UPDATE', concat_ws(':', 'csat_summaries', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'csat_summaries', OLD."id"::text), json_build_object(
+      'table', 'csat_summaries', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'channel', OLD."channel",
         'computed_at', to_char(OLD."computed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -4800,7 +5055,39 @@ BEGIN
         'top_themes', OLD."top_themes",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'csat_summaries', OLD."id"::text), json_build_object(
+      'table', 'csat_summaries', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'channel', OLD."channel",
+        'computed_at', to_char(OLD."computed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'csat_average', OLD."csat_average",
+        'csat_pct', OLD."csat_pct",
+        'detractors', OLD."detractors",
+        'id', OLD."id",
+        'nps', OLD."nps",
+        'passives', OLD."passives",
+        'promoters', OLD."promoters",
+        'response_rate_pct', OLD."response_rate_pct",
+        'responses', OLD."responses",
+        'scope_id', OLD."scope_id",
+        'scope_kind', OLD."scope_kind",
+        'score_distribution', OLD."score_distribution",
+        'summary_date', to_char(OLD."summary_date", 'YYYY-MM-DD'),
+        'surveys_sent', OLD."surveys_sent",
+        'tenant_id', OLD."tenant_id",
+        'top_themes', OLD."top_themes",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'csat_summaries', NEW."id"::text), json_build_object(
+      'table', 'csat_summaries', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'channel', NEW."channel",
         'computed_at', to_char(NEW."computed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -4821,7 +5108,56 @@ BEGIN
         'tenant_id', NEW."tenant_id",
         'top_themes', NEW."top_themes",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'csat_summaries', NEW."id"::text), json_build_object(
+      'table', 'csat_summaries', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'channel', OLD."channel",
+        'computed_at', to_char(OLD."computed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'csat_average', OLD."csat_average",
+        'csat_pct', OLD."csat_pct",
+        'detractors', OLD."detractors",
+        'id', OLD."id",
+        'nps', OLD."nps",
+        'passives', OLD."passives",
+        'promoters', OLD."promoters",
+        'response_rate_pct', OLD."response_rate_pct",
+        'responses', OLD."responses",
+        'scope_id', OLD."scope_id",
+        'scope_kind', OLD."scope_kind",
+        'score_distribution', OLD."score_distribution",
+        'summary_date', to_char(OLD."summary_date", 'YYYY-MM-DD'),
+        'surveys_sent', OLD."surveys_sent",
+        'tenant_id', OLD."tenant_id",
+        'top_themes', OLD."top_themes",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', jsonb_build_object(
+        'channel', NEW."channel",
+        'computed_at', to_char(NEW."computed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'csat_average', NEW."csat_average",
+        'csat_pct', NEW."csat_pct",
+        'detractors', NEW."detractors",
+        'id', NEW."id",
+        'nps', NEW."nps",
+        'passives', NEW."passives",
+        'promoters', NEW."promoters",
+        'response_rate_pct', NEW."response_rate_pct",
+        'responses', NEW."responses",
+        'scope_id', NEW."scope_id",
+        'scope_kind', NEW."scope_kind",
+        'score_distribution', NEW."score_distribution",
+        'summary_date', to_char(NEW."summary_date", 'YYYY-MM-DD'),
+        'surveys_sent', NEW."surveys_sent",
+        'tenant_id', NEW."tenant_id",
+        'top_themes', NEW."top_themes",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -4883,8 +5219,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_customer_addresses"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('customer_addresses', 'INSERT', concat_ws(':', 'customer_addresses', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'customer_addresses', NEW."id"::text), json_build_object(
+      'table', 'customer_addresses', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'city', NEW."city",
         'country_code', NEW."country_code",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -4904,78 +5242,12 @@ BEGIN
         'valid_to', to_char(NEW."valid_to", 'YYYY-MM-DD'),
         'validated_at', to_char(NEW."validated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'validation_status', NEW."validation_status"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('customer_addresses', 'DELETE', concat_ws(':', 'customer_addresses', OLD."id"::text),
-      jsonb_build_object(
-        'city', OLD."city",
-        'country_code', OLD."country_code",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'customer_id', OLD."customer_id",
-        'id', OLD."id",
-        'is_primary', OLD."is_primary",
-        'kind', OLD."kind",
-        'latitude', OLD."latitude",
-        'line1', OLD."line1",
-        'line2', OLD."line2",
-        'longitude', OLD."longitude",
-        'postcode', OLD."postcode",
-        'region', OLD."region",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'valid_from', to_char(OLD."valid_from", 'YYYY-MM-DD'),
-        'valid_to', to_char(OLD."valid_to", 'YYYY-MM-DD'),
-        'validated_at', to_char(OLD."validated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'validation_status', OLD."validation_status"
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('customer_addresses', 'DELETE', concat_ws(':', 'customer_addresses', OLD."id"::text),
-      jsonb_build_object(
-        'city', OLD."city",
-        'country_code', OLD."country_code",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'customer_id', OLD."customer_id",
-        'id', OLD."id",
-        'is_primary', OLD."is_primary",
-        'kind', OLD."kind",
-        'latitude', OLD."latitude",
-        'line1', OLD."line1",
-        'line2', OLD."line2",
-        'longitude', OLD."longitude",
-        'postcode', OLD."postcode",
-        'region', OLD."region",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'valid_from', to_char(OLD."valid_from", 'YYYY-MM-DD'),
-        'valid_to', to_char(OLD."valid_to", 'YYYY-MM-DD'),
-        'validated_at', to_char(OLD."validated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'validation_status', OLD."validation_status"
-      ), NULL);
-    PERFORM cdc.enqueue('customer_addresses', 'INSERT', concat_ws(':', 'customer_addresses', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'city', NEW."city",
-        'country_code', NEW."country_code",
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'customer_id', NEW."customer_id",
-        'id', NEW."id",
-        'is_primary', NEW."is_primary",
-        'kind', NEW."kind",
-        'latitude', NEW."latitude",
-        'line1', NEW."line1",
-        'line2', NEW."line2",
-        'longitude', NEW."longitude",
-        'postcode', NEW."postcode",
-        'region', NEW."region",
-        'tenant_id', NEW."tenant_id",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'valid_from', to_char(NEW."valid_from", 'YYYY-MM-DD'),
-        'valid_to', to_char(NEW."valid_to", 'YYYY-MM-DD'),
-        'validated_at', to_char(NEW."validated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'validation_status', NEW."validation_status"
-      ));
-  ELSE
-    PERFORM cdc.enqueue('customer_addresses', 'UPDATE', concat_ws(':', 'customer_addresses', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'customer_addresses', OLD."id"::text), json_build_object(
+      'table', 'customer_addresses', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'city', OLD."city",
         'country_code', OLD."country_code",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -4996,7 +5268,38 @@ BEGIN
         'validated_at', to_char(OLD."validated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'validation_status', OLD."validation_status"
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'customer_addresses', OLD."id"::text), json_build_object(
+      'table', 'customer_addresses', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'city', OLD."city",
+        'country_code', OLD."country_code",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'customer_id', OLD."customer_id",
+        'id', OLD."id",
+        'is_primary', OLD."is_primary",
+        'kind', OLD."kind",
+        'latitude', OLD."latitude",
+        'line1', OLD."line1",
+        'line2', OLD."line2",
+        'longitude', OLD."longitude",
+        'postcode', OLD."postcode",
+        'region', OLD."region",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'valid_from', to_char(OLD."valid_from", 'YYYY-MM-DD'),
+        'valid_to', to_char(OLD."valid_to", 'YYYY-MM-DD'),
+        'validated_at', to_char(OLD."validated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'validation_status', OLD."validation_status"
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'customer_addresses', NEW."id"::text), json_build_object(
+      'table', 'customer_addresses', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'city', NEW."city",
         'country_code', NEW."country_code",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -5016,7 +5319,54 @@ BEGIN
         'valid_to', to_char(NEW."valid_to", 'YYYY-MM-DD'),
         'validated_at', to_char(NEW."validated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'validation_status', NEW."validation_status"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'customer_addresses', NEW."id"::text), json_build_object(
+      'table', 'customer_addresses', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'city', OLD."city",
+        'country_code', OLD."country_code",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'customer_id', OLD."customer_id",
+        'id', OLD."id",
+        'is_primary', OLD."is_primary",
+        'kind', OLD."kind",
+        'latitude', OLD."latitude",
+        'line1', OLD."line1",
+        'line2', OLD."line2",
+        'longitude', OLD."longitude",
+        'postcode', OLD."postcode",
+        'region', OLD."region",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'valid_from', to_char(OLD."valid_from", 'YYYY-MM-DD'),
+        'valid_to', to_char(OLD."valid_to", 'YYYY-MM-DD'),
+        'validated_at', to_char(OLD."validated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'validation_status', OLD."validation_status"
+      ),
+      'after', jsonb_build_object(
+        'city', NEW."city",
+        'country_code', NEW."country_code",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'customer_id', NEW."customer_id",
+        'id', NEW."id",
+        'is_primary', NEW."is_primary",
+        'kind', NEW."kind",
+        'latitude', NEW."latitude",
+        'line1', NEW."line1",
+        'line2', NEW."line2",
+        'longitude', NEW."longitude",
+        'postcode', NEW."postcode",
+        'region', NEW."region",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'valid_from', to_char(NEW."valid_from", 'YYYY-MM-DD'),
+        'valid_to', to_char(NEW."valid_to", 'YYYY-MM-DD'),
+        'validated_at', to_char(NEW."validated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'validation_status', NEW."validation_status"
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -5077,8 +5427,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_customers"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('customers', 'INSERT', concat_ws(':', 'customers', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'customers', NEW."id"::text), json_build_object(
+      'table', 'customers', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'company_name', NEW."company_name",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'currency', NEW."currency",
@@ -5103,93 +5455,12 @@ BEGIN
         'time_zone', NEW."time_zone",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'vip', NEW."vip"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('customers', 'DELETE', concat_ws(':', 'customers', OLD."id"::text),
-      jsonb_build_object(
-        'company_name', OLD."company_name",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'currency', OLD."currency",
-        'custom_fields', OLD."custom_fields",
-        'date_of_birth', to_char(OLD."date_of_birth", 'YYYY-MM-DD'),
-        'email', OLD."email",
-        'external_ref', OLD."external_ref",
-        'first_name', OLD."first_name",
-        'id', OLD."id",
-        'last_contacted_at', to_char(OLD."last_contacted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'last_name', OLD."last_name",
-        'lifetime_value', OLD."lifetime_value"::text,
-        'marketing_opt_in', OLD."marketing_opt_in",
-        'merged_into_id', OLD."merged_into_id",
-        'phone', OLD."phone",
-        'preferred_channel', OLD."preferred_channel",
-        'preferred_language', OLD."preferred_language",
-        'segment', OLD."segment",
-        'status', OLD."status",
-        'tags', OLD."tags",
-        'tenant_id', OLD."tenant_id",
-        'time_zone', OLD."time_zone",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'vip', OLD."vip"
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('customers', 'DELETE', concat_ws(':', 'customers', OLD."id"::text),
-      jsonb_build_object(
-        'company_name', OLD."company_name",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'currency', OLD."currency",
-        'custom_fields', OLD."custom_fields",
-        'date_of_birth', to_char(OLD."date_of_birth", 'YYYY-MM-DD'),
-        'email', OLD."email",
-        'external_ref', OLD."external_ref",
-        'first_name', OLD."first_name",
-        'id', OLD."id",
-        'last_contacted_at', to_char(OLD."last_contacted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'last_name', OLD."last_name",
-        'lifetime_value', OLD."lifetime_value"::text,
-        'marketing_opt_in', OLD."marketing_opt_in",
-        'merged_into_id', OLD."merged_into_id",
-        'phone', OLD."phone",
-        'preferred_channel', OLD."preferred_channel",
-        'preferred_language', OLD."preferred_language",
-        'segment', OLD."segment",
-        'status', OLD."status",
-        'tags', OLD."tags",
-        'tenant_id', OLD."tenant_id",
-        'time_zone', OLD."time_zone",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'vip', OLD."vip"
-      ), NULL);
-    PERFORM cdc.enqueue('customers', 'INSERT', concat_ws(':', 'customers', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'company_name', NEW."company_name",
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'currency', NEW."currency",
-        'custom_fields', NEW."custom_fields",
-        'date_of_birth', to_char(NEW."date_of_birth", 'YYYY-MM-DD'),
-        'email', NEW."email",
-        'external_ref', NEW."external_ref",
-        'first_name', NEW."first_name",
-        'id', NEW."id",
-        'last_contacted_at', to_char(NEW."last_contacted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'last_name', NEW."last_name",
-        'lifetime_value', NEW."lifetime_value"::text,
-        'marketing_opt_in', NEW."marketing_opt_in",
-        'merged_into_id', NEW."merged_into_id",
-        'phone', NEW."phone",
-        'preferred_channel', NEW."preferred_channel",
-        'preferred_language', NEW."preferred_language",
-        'segment', NEW."segment",
-        'status', NEW."status",
-        'tags', NEW."tags",
-        'tenant_id', NEW."tenant_id",
-        'time_zone', NEW."time_zone",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'vip', NEW."vip"
-      ));
-  ELSE
-    PERFORM cdc.enqueue('customers', 'UPDATE', concat_ws(':', 'customers', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'customers', OLD."id"::text), json_build_object(
+      'table', 'customers', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'company_name', OLD."company_name",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'currency', OLD."currency",
@@ -5215,7 +5486,43 @@ BEGIN
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'vip', OLD."vip"
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'customers', OLD."id"::text), json_build_object(
+      'table', 'customers', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'company_name', OLD."company_name",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'currency', OLD."currency",
+        'custom_fields', OLD."custom_fields",
+        'date_of_birth', to_char(OLD."date_of_birth", 'YYYY-MM-DD'),
+        'email', OLD."email",
+        'external_ref', OLD."external_ref",
+        'first_name', OLD."first_name",
+        'id', OLD."id",
+        'last_contacted_at', to_char(OLD."last_contacted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'last_name', OLD."last_name",
+        'lifetime_value', OLD."lifetime_value"::text,
+        'marketing_opt_in', OLD."marketing_opt_in",
+        'merged_into_id', OLD."merged_into_id",
+        'phone', OLD."phone",
+        'preferred_channel', OLD."preferred_channel",
+        'preferred_language', OLD."preferred_language",
+        'segment', OLD."segment",
+        'status', OLD."status",
+        'tags', OLD."tags",
+        'tenant_id', OLD."tenant_id",
+        'time_zone', OLD."time_zone",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'vip', OLD."vip"
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'customers', NEW."id"::text), json_build_object(
+      'table', 'customers', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'company_name', NEW."company_name",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'currency', NEW."currency",
@@ -5240,7 +5547,64 @@ BEGIN
         'time_zone', NEW."time_zone",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'vip', NEW."vip"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'customers', NEW."id"::text), json_build_object(
+      'table', 'customers', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'company_name', OLD."company_name",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'currency', OLD."currency",
+        'custom_fields', OLD."custom_fields",
+        'date_of_birth', to_char(OLD."date_of_birth", 'YYYY-MM-DD'),
+        'email', OLD."email",
+        'external_ref', OLD."external_ref",
+        'first_name', OLD."first_name",
+        'id', OLD."id",
+        'last_contacted_at', to_char(OLD."last_contacted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'last_name', OLD."last_name",
+        'lifetime_value', OLD."lifetime_value"::text,
+        'marketing_opt_in', OLD."marketing_opt_in",
+        'merged_into_id', OLD."merged_into_id",
+        'phone', OLD."phone",
+        'preferred_channel', OLD."preferred_channel",
+        'preferred_language', OLD."preferred_language",
+        'segment', OLD."segment",
+        'status', OLD."status",
+        'tags', OLD."tags",
+        'tenant_id', OLD."tenant_id",
+        'time_zone', OLD."time_zone",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'vip', OLD."vip"
+      ),
+      'after', jsonb_build_object(
+        'company_name', NEW."company_name",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'currency', NEW."currency",
+        'custom_fields', NEW."custom_fields",
+        'date_of_birth', to_char(NEW."date_of_birth", 'YYYY-MM-DD'),
+        'email', NEW."email",
+        'external_ref', NEW."external_ref",
+        'first_name', NEW."first_name",
+        'id', NEW."id",
+        'last_contacted_at', to_char(NEW."last_contacted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'last_name', NEW."last_name",
+        'lifetime_value', NEW."lifetime_value"::text,
+        'marketing_opt_in', NEW."marketing_opt_in",
+        'merged_into_id', NEW."merged_into_id",
+        'phone', NEW."phone",
+        'preferred_channel', NEW."preferred_channel",
+        'preferred_language', NEW."preferred_language",
+        'segment', NEW."segment",
+        'status', NEW."status",
+        'tags', NEW."tags",
+        'tenant_id', NEW."tenant_id",
+        'time_zone', NEW."time_zone",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'vip', NEW."vip"
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -5306,8 +5670,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_daily_agent_summaries"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('daily_agent_summaries', 'INSERT', concat_ws(':', 'daily_agent_summaries', NEW."agent_id"::text, NEW."summary_date"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'daily_agent_summaries', NEW."agent_id"::text, NEW."summary_date"::text), json_build_object(
+      'table', 'daily_agent_summaries', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'adherence_pct', NEW."adherence_pct",
         'after_contact_seconds', NEW."after_contact_seconds",
         'agent_id', NEW."agent_id",
@@ -5339,114 +5705,12 @@ BEGIN
         'time_zone', NEW."time_zone",
         'transferred_out', NEW."transferred_out",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('daily_agent_summaries', 'DELETE', concat_ws(':', 'daily_agent_summaries', OLD."agent_id"::text, OLD."summary_date"::text),
-      jsonb_build_object(
-        'adherence_pct', OLD."adherence_pct",
-        'after_contact_seconds', OLD."after_contact_seconds",
-        'agent_id', OLD."agent_id",
-        'available_seconds', OLD."available_seconds",
-        'average_handle_seconds', OLD."average_handle_seconds",
-        'calls_handled', OLD."calls_handled",
-        'chats_handled', OLD."chats_handled",
-        'computed_at', to_char(OLD."computed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'csat_average', OLD."csat_average",
-        'csat_responses', OLD."csat_responses",
-        'currency', OLD."currency",
-        'first_login_at', to_char(OLD."first_login_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'handled', OLD."handled",
-        'hold_seconds', OLD."hold_seconds",
-        'is_final', OLD."is_final",
-        'last_logout_at', to_char(OLD."last_logout_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'logged_in_seconds', OLD."logged_in_seconds",
-        'mails_handled', OLD."mails_handled",
-        'missed', OLD."missed",
-        'not_ready_seconds', OLD."not_ready_seconds",
-        'occupancy_pct', OLD."occupancy_pct",
-        'outbound_calls', OLD."outbound_calls",
-        'sales_count', OLD."sales_count",
-        'sales_value', OLD."sales_value"::text,
-        'summary_date', to_char(OLD."summary_date", 'YYYY-MM-DD'),
-        'talk_seconds', OLD."talk_seconds",
-        'team_id', OLD."team_id",
-        'tenant_id', OLD."tenant_id",
-        'time_zone', OLD."time_zone",
-        'transferred_out', OLD."transferred_out",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-  ELSIF (OLD."agent_id", OLD."summary_date") IS DISTINCT FROM (NEW."agent_id", NEW."summary_date") THEN
-    PERFORM cdc.enqueue('daily_agent_summaries', 'DELETE', concat_ws(':', 'daily_agent_summaries', OLD."agent_id"::text, OLD."summary_date"::text),
-      jsonb_build_object(
-        'adherence_pct', OLD."adherence_pct",
-        'after_contact_seconds', OLD."after_contact_seconds",
-        'agent_id', OLD."agent_id",
-        'available_seconds', OLD."available_seconds",
-        'average_handle_seconds', OLD."average_handle_seconds",
-        'calls_handled', OLD."calls_handled",
-        'chats_handled', OLD."chats_handled",
-        'computed_at', to_char(OLD."computed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'csat_average', OLD."csat_average",
-        'csat_responses', OLD."csat_responses",
-        'currency', OLD."currency",
-        'first_login_at', to_char(OLD."first_login_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'handled', OLD."handled",
-        'hold_seconds', OLD."hold_seconds",
-        'is_final', OLD."is_final",
-        'last_logout_at', to_char(OLD."last_logout_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'logged_in_seconds', OLD."logged_in_seconds",
-        'mails_handled', OLD."mails_handled",
-        'missed', OLD."missed",
-        'not_ready_seconds', OLD."not_ready_seconds",
-        'occupancy_pct', OLD."occupancy_pct",
-        'outbound_calls', OLD."outbound_calls",
-        'sales_count', OLD."sales_count",
-        'sales_value', OLD."sales_value"::text,
-        'summary_date', to_char(OLD."summary_date", 'YYYY-MM-DD'),
-        'talk_seconds', OLD."talk_seconds",
-        'team_id', OLD."team_id",
-        'tenant_id', OLD."tenant_id",
-        'time_zone', OLD."time_zone",
-        'transferred_out', OLD."transferred_out",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-    PERFORM cdc.enqueue('daily_agent_summaries', 'INSERT', concat_ws(':', 'daily_agent_summaries', NEW."agent_id"::text, NEW."summary_date"::text), NULL,
-      jsonb_build_object(
-        'adherence_pct', NEW."adherence_pct",
-        'after_contact_seconds', NEW."after_contact_seconds",
-        'agent_id', NEW."agent_id",
-        'available_seconds', NEW."available_seconds",
-        'average_handle_seconds', NEW."average_handle_seconds",
-        'calls_handled', NEW."calls_handled",
-        'chats_handled', NEW."chats_handled",
-        'computed_at', to_char(NEW."computed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'csat_average', NEW."csat_average",
-        'csat_responses', NEW."csat_responses",
-        'currency', NEW."currency",
-        'first_login_at', to_char(NEW."first_login_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'handled', NEW."handled",
-        'hold_seconds', NEW."hold_seconds",
-        'is_final', NEW."is_final",
-        'last_logout_at', to_char(NEW."last_logout_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'logged_in_seconds', NEW."logged_in_seconds",
-        'mails_handled', NEW."mails_handled",
-        'missed', NEW."missed",
-        'not_ready_seconds', NEW."not_ready_seconds",
-        'occupancy_pct', NEW."occupancy_pct",
-        'outbound_calls', NEW."outbound_calls",
-        'sales_count', NEW."sales_count",
-        'sales_value', NEW."sales_value"::text,
-        'summary_date', to_char(NEW."summary_date", 'YYYY-MM-DD'),
-        'talk_seconds', NEW."talk_seconds",
-        'team_id', NEW."team_id",
-        'tenant_id', NEW."tenant_id",
-        'time_zone', NEW."time_zone",
-        'transferred_out', NEW."transferred_out",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
-  ELSE
-    PERFORM cdc.enqueue('daily_agent_summaries', 'UPDATE', concat_ws(':', 'daily_agent_summaries', NEW."agent_id"::text, NEW."summary_date"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'daily_agent_summaries', OLD."agent_id"::text, OLD."summary_date"::text), json_build_object(
+      'table', 'daily_agent_summaries', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'adherence_pct', OLD."adherence_pct",
         'after_contact_seconds', OLD."after_contact_seconds",
         'agent_id', OLD."agent_id",
@@ -5479,7 +5743,50 @@ BEGIN
         'transferred_out', OLD."transferred_out",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."agent_id", OLD."summary_date") IS DISTINCT FROM (NEW."agent_id", NEW."summary_date") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'daily_agent_summaries', OLD."agent_id"::text, OLD."summary_date"::text), json_build_object(
+      'table', 'daily_agent_summaries', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'adherence_pct', OLD."adherence_pct",
+        'after_contact_seconds', OLD."after_contact_seconds",
+        'agent_id', OLD."agent_id",
+        'available_seconds', OLD."available_seconds",
+        'average_handle_seconds', OLD."average_handle_seconds",
+        'calls_handled', OLD."calls_handled",
+        'chats_handled', OLD."chats_handled",
+        'computed_at', to_char(OLD."computed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'csat_average', OLD."csat_average",
+        'csat_responses', OLD."csat_responses",
+        'currency', OLD."currency",
+        'first_login_at', to_char(OLD."first_login_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'handled', OLD."handled",
+        'hold_seconds', OLD."hold_seconds",
+        'is_final', OLD."is_final",
+        'last_logout_at', to_char(OLD."last_logout_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'logged_in_seconds', OLD."logged_in_seconds",
+        'mails_handled', OLD."mails_handled",
+        'missed', OLD."missed",
+        'not_ready_seconds', OLD."not_ready_seconds",
+        'occupancy_pct', OLD."occupancy_pct",
+        'outbound_calls', OLD."outbound_calls",
+        'sales_count', OLD."sales_count",
+        'sales_value', OLD."sales_value"::text,
+        'summary_date', to_char(OLD."summary_date", 'YYYY-MM-DD'),
+        'talk_seconds', OLD."talk_seconds",
+        'team_id', OLD."team_id",
+        'tenant_id', OLD."tenant_id",
+        'time_zone', OLD."time_zone",
+        'transferred_out', OLD."transferred_out",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'daily_agent_summaries', NEW."agent_id"::text, NEW."summary_date"::text), json_build_object(
+      'table', 'daily_agent_summaries', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'adherence_pct', NEW."adherence_pct",
         'after_contact_seconds', NEW."after_contact_seconds",
         'agent_id', NEW."agent_id",
@@ -5511,7 +5818,78 @@ BEGIN
         'time_zone', NEW."time_zone",
         'transferred_out', NEW."transferred_out",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'daily_agent_summaries', NEW."agent_id"::text, NEW."summary_date"::text), json_build_object(
+      'table', 'daily_agent_summaries', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'adherence_pct', OLD."adherence_pct",
+        'after_contact_seconds', OLD."after_contact_seconds",
+        'agent_id', OLD."agent_id",
+        'available_seconds', OLD."available_seconds",
+        'average_handle_seconds', OLD."average_handle_seconds",
+        'calls_handled', OLD."calls_handled",
+        'chats_handled', OLD."chats_handled",
+        'computed_at', to_char(OLD."computed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'csat_average', OLD."csat_average",
+        'csat_responses', OLD."csat_responses",
+        'currency', OLD."currency",
+        'first_login_at', to_char(OLD."first_login_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'handled', OLD."handled",
+        'hold_seconds', OLD."hold_seconds",
+        'is_final', OLD."is_final",
+        'last_logout_at', to_char(OLD."last_logout_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'logged_in_seconds', OLD."logged_in_seconds",
+        'mails_handled', OLD."mails_handled",
+        'missed', OLD."missed",
+        'not_ready_seconds', OLD."not_ready_seconds",
+        'occupancy_pct', OLD."occupancy_pct",
+        'outbound_calls', OLD."outbound_calls",
+        'sales_count', OLD."sales_count",
+        'sales_value', OLD."sales_value"::text,
+        'summary_date', to_char(OLD."summary_date", 'YYYY-MM-DD'),
+        'talk_seconds', OLD."talk_seconds",
+        'team_id', OLD."team_id",
+        'tenant_id', OLD."tenant_id",
+        'time_zone', OLD."time_zone",
+        'transferred_out', OLD."transferred_out",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', jsonb_build_object(
+        'adherence_pct', NEW."adherence_pct",
+        'after_contact_seconds', NEW."after_contact_seconds",
+        'agent_id', NEW."agent_id",
+        'available_seconds', NEW."available_seconds",
+        'average_handle_seconds', NEW."average_handle_seconds",
+        'calls_handled', NEW."calls_handled",
+        'chats_handled', NEW."chats_handled",
+        'computed_at', to_char(NEW."computed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'csat_average', NEW."csat_average",
+        'csat_responses', NEW."csat_responses",
+        'currency', NEW."currency",
+        'first_login_at', to_char(NEW."first_login_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'handled', NEW."handled",
+        'hold_seconds', NEW."hold_seconds",
+        'is_final', NEW."is_final",
+        'last_logout_at', to_char(NEW."last_logout_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'logged_in_seconds', NEW."logged_in_seconds",
+        'mails_handled', NEW."mails_handled",
+        'missed', NEW."missed",
+        'not_ready_seconds', NEW."not_ready_seconds",
+        'occupancy_pct', NEW."occupancy_pct",
+        'outbound_calls', NEW."outbound_calls",
+        'sales_count', NEW."sales_count",
+        'sales_value', NEW."sales_value"::text,
+        'summary_date', to_char(NEW."summary_date", 'YYYY-MM-DD'),
+        'talk_seconds', NEW."talk_seconds",
+        'team_id', NEW."team_id",
+        'tenant_id', NEW."tenant_id",
+        'time_zone', NEW."time_zone",
+        'transferred_out', NEW."transferred_out",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -5584,8 +5962,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_daily_queue_summaries"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('daily_queue_summaries', 'INSERT', concat_ws(':', 'daily_queue_summaries', NEW."queue_id"::text, NEW."summary_date"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'daily_queue_summaries', NEW."queue_id"::text, NEW."summary_date"::text), json_build_object(
+      'table', 'daily_queue_summaries', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'abandon_rate_pct', NEW."abandon_rate_pct",
         'abandoned', NEW."abandoned",
         'average_handle_seconds', NEW."average_handle_seconds",
@@ -5613,102 +5993,12 @@ BEGIN
         'time_zone', NEW."time_zone",
         'transferred_out', NEW."transferred_out",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('daily_queue_summaries', 'DELETE', concat_ws(':', 'daily_queue_summaries', OLD."queue_id"::text, OLD."summary_date"::text),
-      jsonb_build_object(
-        'abandon_rate_pct', OLD."abandon_rate_pct",
-        'abandoned', OLD."abandoned",
-        'average_handle_seconds', OLD."average_handle_seconds",
-        'average_speed_of_answer_seconds', OLD."average_speed_of_answer_seconds",
-        'callbacks_completed', OLD."callbacks_completed",
-        'computed_at', to_char(OLD."computed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'csat_average', OLD."csat_average",
-        'csat_responses', OLD."csat_responses",
-        'first_contact_resolution_pct', OLD."first_contact_resolution_pct",
-        'handled', OLD."handled",
-        'handled_by_bot', OLD."handled_by_bot",
-        'hourly_offered', OLD."hourly_offered",
-        'is_final', OLD."is_final",
-        'longest_wait_seconds', OLD."longest_wait_seconds",
-        'offered', OLD."offered",
-        'peak_interval_start', to_char(OLD."peak_interval_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'peak_offered', OLD."peak_offered",
-        'queue_id', OLD."queue_id",
-        'service_level_pct', OLD."service_level_pct",
-        'service_level_target_pct', OLD."service_level_target_pct",
-        'service_level_threshold_seconds', OLD."service_level_threshold_seconds",
-        'short_abandoned', OLD."short_abandoned",
-        'summary_date', to_char(OLD."summary_date", 'YYYY-MM-DD'),
-        'tenant_id', OLD."tenant_id",
-        'time_zone', OLD."time_zone",
-        'transferred_out', OLD."transferred_out",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-  ELSIF (OLD."queue_id", OLD."summary_date") IS DISTINCT FROM (NEW."queue_id", NEW."summary_date") THEN
-    PERFORM cdc.enqueue('daily_queue_summaries', 'DELETE', concat_ws(':', 'daily_queue_summaries', OLD."queue_id"::text, OLD."summary_date"::text),
-      jsonb_build_object(
-        'abandon_rate_pct', OLD."abandon_rate_pct",
-        'abandoned', OLD."abandoned",
-        'average_handle_seconds', OLD."average_handle_seconds",
-        'average_speed_of_answer_seconds', OLD."average_speed_of_answer_seconds",
-        'callbacks_completed', OLD."callbacks_completed",
-        'computed_at', to_char(OLD."computed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'csat_average', OLD."csat_average",
-        'csat_responses', OLD."csat_responses",
-        'first_contact_resolution_pct', OLD."first_contact_resolution_pct",
-        'handled', OLD."handled",
-        'handled_by_bot', OLD."handled_by_bot",
-        'hourly_offered', OLD."hourly_offered",
-        'is_final', OLD."is_final",
-        'longest_wait_seconds', OLD."longest_wait_seconds",
-        'offered', OLD."offered",
-        'peak_interval_start', to_char(OLD."peak_interval_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'peak_offered', OLD."peak_offered",
-        'queue_id', OLD."queue_id",
-        'service_level_pct', OLD."service_level_pct",
-        'service_level_target_pct', OLD."service_level_target_pct",
-        'service_level_threshold_seconds', OLD."service_level_threshold_seconds",
-        'short_abandoned', OLD."short_abandoned",
-        'summary_date', to_char(OLD."summary_date", 'YYYY-MM-DD'),
-        'tenant_id', OLD."tenant_id",
-        'time_zone', OLD."time_zone",
-        'transferred_out', OLD."transferred_out",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-    PERFORM cdc.enqueue('daily_queue_summaries', 'INSERT', concat_ws(':', 'daily_queue_summaries', NEW."queue_id"::text, NEW."summary_date"::text), NULL,
-      jsonb_build_object(
-        'abandon_rate_pct', NEW."abandon_rate_pct",
-        'abandoned', NEW."abandoned",
-        'average_handle_seconds', NEW."average_handle_seconds",
-        'average_speed_of_answer_seconds', NEW."average_speed_of_answer_seconds",
-        'callbacks_completed', NEW."callbacks_completed",
-        'computed_at', to_char(NEW."computed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'csat_average', NEW."csat_average",
-        'csat_responses', NEW."csat_responses",
-        'first_contact_resolution_pct', NEW."first_contact_resolution_pct",
-        'handled', NEW."handled",
-        'handled_by_bot', NEW."handled_by_bot",
-        'hourly_offered', NEW."hourly_offered",
-        'is_final', NEW."is_final",
-        'longest_wait_seconds', NEW."longest_wait_seconds",
-        'offered', NEW."offered",
-        'peak_interval_start', to_char(NEW."peak_interval_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'peak_offered', NEW."peak_offered",
-        'queue_id', NEW."queue_id",
-        'service_level_pct', NEW."service_level_pct",
-        'service_level_target_pct', NEW."service_level_target_pct",
-        'service_level_threshold_seconds', NEW."service_level_threshold_seconds",
-        'short_abandoned', NEW."short_abandoned",
-        'summary_date', to_char(NEW."summary_date", 'YYYY-MM-DD'),
-        'tenant_id', NEW."tenant_id",
-        'time_zone', NEW."time_zone",
-        'transferred_out', NEW."transferred_out",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
-  ELSE
-    PERFORM cdc.enqueue('daily_queue_summaries', 'UPDATE', concat_ws(':', 'daily_queue_summaries', NEW."queue_id"::text, NEW."summary_date"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'daily_queue_summaries', OLD."queue_id"::text, OLD."summary_date"::text), json_build_object(
+      'table', 'daily_queue_summaries', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'abandon_rate_pct', OLD."abandon_rate_pct",
         'abandoned', OLD."abandoned",
         'average_handle_seconds', OLD."average_handle_seconds",
@@ -5737,7 +6027,46 @@ BEGIN
         'transferred_out', OLD."transferred_out",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."queue_id", OLD."summary_date") IS DISTINCT FROM (NEW."queue_id", NEW."summary_date") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'daily_queue_summaries', OLD."queue_id"::text, OLD."summary_date"::text), json_build_object(
+      'table', 'daily_queue_summaries', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'abandon_rate_pct', OLD."abandon_rate_pct",
+        'abandoned', OLD."abandoned",
+        'average_handle_seconds', OLD."average_handle_seconds",
+        'average_speed_of_answer_seconds', OLD."average_speed_of_answer_seconds",
+        'callbacks_completed', OLD."callbacks_completed",
+        'computed_at', to_char(OLD."computed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'csat_average', OLD."csat_average",
+        'csat_responses', OLD."csat_responses",
+        'first_contact_resolution_pct', OLD."first_contact_resolution_pct",
+        'handled', OLD."handled",
+        'handled_by_bot', OLD."handled_by_bot",
+        'hourly_offered', OLD."hourly_offered",
+        'is_final', OLD."is_final",
+        'longest_wait_seconds', OLD."longest_wait_seconds",
+        'offered', OLD."offered",
+        'peak_interval_start', to_char(OLD."peak_interval_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'peak_offered', OLD."peak_offered",
+        'queue_id', OLD."queue_id",
+        'service_level_pct', OLD."service_level_pct",
+        'service_level_target_pct', OLD."service_level_target_pct",
+        'service_level_threshold_seconds', OLD."service_level_threshold_seconds",
+        'short_abandoned', OLD."short_abandoned",
+        'summary_date', to_char(OLD."summary_date", 'YYYY-MM-DD'),
+        'tenant_id', OLD."tenant_id",
+        'time_zone', OLD."time_zone",
+        'transferred_out', OLD."transferred_out",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'daily_queue_summaries', NEW."queue_id"::text, NEW."summary_date"::text), json_build_object(
+      'table', 'daily_queue_summaries', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'abandon_rate_pct', NEW."abandon_rate_pct",
         'abandoned', NEW."abandoned",
         'average_handle_seconds', NEW."average_handle_seconds",
@@ -5765,7 +6094,70 @@ BEGIN
         'time_zone', NEW."time_zone",
         'transferred_out', NEW."transferred_out",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'daily_queue_summaries', NEW."queue_id"::text, NEW."summary_date"::text), json_build_object(
+      'table', 'daily_queue_summaries', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'abandon_rate_pct', OLD."abandon_rate_pct",
+        'abandoned', OLD."abandoned",
+        'average_handle_seconds', OLD."average_handle_seconds",
+        'average_speed_of_answer_seconds', OLD."average_speed_of_answer_seconds",
+        'callbacks_completed', OLD."callbacks_completed",
+        'computed_at', to_char(OLD."computed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'csat_average', OLD."csat_average",
+        'csat_responses', OLD."csat_responses",
+        'first_contact_resolution_pct', OLD."first_contact_resolution_pct",
+        'handled', OLD."handled",
+        'handled_by_bot', OLD."handled_by_bot",
+        'hourly_offered', OLD."hourly_offered",
+        'is_final', OLD."is_final",
+        'longest_wait_seconds', OLD."longest_wait_seconds",
+        'offered', OLD."offered",
+        'peak_interval_start', to_char(OLD."peak_interval_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'peak_offered', OLD."peak_offered",
+        'queue_id', OLD."queue_id",
+        'service_level_pct', OLD."service_level_pct",
+        'service_level_target_pct', OLD."service_level_target_pct",
+        'service_level_threshold_seconds', OLD."service_level_threshold_seconds",
+        'short_abandoned', OLD."short_abandoned",
+        'summary_date', to_char(OLD."summary_date", 'YYYY-MM-DD'),
+        'tenant_id', OLD."tenant_id",
+        'time_zone', OLD."time_zone",
+        'transferred_out', OLD."transferred_out",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', jsonb_build_object(
+        'abandon_rate_pct', NEW."abandon_rate_pct",
+        'abandoned', NEW."abandoned",
+        'average_handle_seconds', NEW."average_handle_seconds",
+        'average_speed_of_answer_seconds', NEW."average_speed_of_answer_seconds",
+        'callbacks_completed', NEW."callbacks_completed",
+        'computed_at', to_char(NEW."computed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'csat_average', NEW."csat_average",
+        'csat_responses', NEW."csat_responses",
+        'first_contact_resolution_pct', NEW."first_contact_resolution_pct",
+        'handled', NEW."handled",
+        'handled_by_bot', NEW."handled_by_bot",
+        'hourly_offered', NEW."hourly_offered",
+        'is_final', NEW."is_final",
+        'longest_wait_seconds', NEW."longest_wait_seconds",
+        'offered', NEW."offered",
+        'peak_interval_start', to_char(NEW."peak_interval_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'peak_offered', NEW."peak_offered",
+        'queue_id', NEW."queue_id",
+        'service_level_pct', NEW."service_level_pct",
+        'service_level_target_pct', NEW."service_level_target_pct",
+        'service_level_threshold_seconds', NEW."service_level_threshold_seconds",
+        'short_abandoned', NEW."short_abandoned",
+        'summary_date', to_char(NEW."summary_date", 'YYYY-MM-DD'),
+        'tenant_id', NEW."tenant_id",
+        'time_zone', NEW."time_zone",
+        'transferred_out', NEW."transferred_out",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -5834,8 +6226,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_data_retention_policies"() RETURNS trigg
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('data_retention_policies', 'INSERT', concat_ws(':', 'data_retention_policies', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'data_retention_policies', NEW."id"::text), json_build_object(
+      'table', 'data_retention_policies', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'action_on_expiry', NEW."action_on_expiry",
         'applies_to_channels', NEW."applies_to_channels",
         'applies_to_queue_ids', NEW."applies_to_queue_ids",
@@ -5858,87 +6252,12 @@ BEGIN
         'retention_days', NEW."retention_days",
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('data_retention_policies', 'DELETE', concat_ws(':', 'data_retention_policies', OLD."id"::text),
-      jsonb_build_object(
-        'action_on_expiry', OLD."action_on_expiry",
-        'applies_to_channels', OLD."applies_to_channels",
-        'applies_to_queue_ids', OLD."applies_to_queue_ids",
-        'approved_at', to_char(OLD."approved_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'approved_by_user_id', OLD."approved_by_user_id",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'data_category', OLD."data_category",
-        'description', OLD."description",
-        'id', OLD."id",
-        'is_enabled', OLD."is_enabled",
-        'jurisdiction', OLD."jurisdiction",
-        'last_run_at', to_char(OLD."last_run_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'legal_basis', OLD."legal_basis",
-        'legal_hold', OLD."legal_hold",
-        'name', OLD."name",
-        'next_run_at', to_char(OLD."next_run_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'precedence', OLD."precedence",
-        'records_purged_last_run', OLD."records_purged_last_run",
-        'reference_date', OLD."reference_date",
-        'retention_days', OLD."retention_days",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('data_retention_policies', 'DELETE', concat_ws(':', 'data_retention_policies', OLD."id"::text),
-      jsonb_build_object(
-        'action_on_expiry', OLD."action_on_expiry",
-        'applies_to_channels', OLD."applies_to_channels",
-        'applies_to_queue_ids', OLD."applies_to_queue_ids",
-        'approved_at', to_char(OLD."approved_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'approved_by_user_id', OLD."approved_by_user_id",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'data_category', OLD."data_category",
-        'description', OLD."description",
-        'id', OLD."id",
-        'is_enabled', OLD."is_enabled",
-        'jurisdiction', OLD."jurisdiction",
-        'last_run_at', to_char(OLD."last_run_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'legal_basis', OLD."legal_basis",
-        'legal_hold', OLD."legal_hold",
-        'name', OLD."name",
-        'next_run_at', to_char(OLD."next_run_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'precedence', OLD."precedence",
-        'records_purged_last_run', OLD."records_purged_last_run",
-        'reference_date', OLD."reference_date",
-        'retention_days', OLD."retention_days",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-    PERFORM cdc.enqueue('data_retention_policies', 'INSERT', concat_ws(':', 'data_retention_policies', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'action_on_expiry', NEW."action_on_expiry",
-        'applies_to_channels', NEW."applies_to_channels",
-        'applies_to_queue_ids', NEW."applies_to_queue_ids",
-        'approved_at', to_char(NEW."approved_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'approved_by_user_id', NEW."approved_by_user_id",
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'data_category', NEW."data_category",
-        'description', NEW."description",
-        'id', NEW."id",
-        'is_enabled', NEW."is_enabled",
-        'jurisdiction', NEW."jurisdiction",
-        'last_run_at', to_char(NEW."last_run_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'legal_basis', NEW."legal_basis",
-        'legal_hold', NEW."legal_hold",
-        'name', NEW."name",
-        'next_run_at', to_char(NEW."next_run_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'precedence', NEW."precedence",
-        'records_purged_last_run', NEW."records_purged_last_run",
-        'reference_date', NEW."reference_date",
-        'retention_days', NEW."retention_days",
-        'tenant_id', NEW."tenant_id",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
-  ELSE
-    PERFORM cdc.enqueue('data_retention_policies', 'UPDATE', concat_ws(':', 'data_retention_policies', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'data_retention_policies', OLD."id"::text), json_build_object(
+      'table', 'data_retention_policies', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'action_on_expiry', OLD."action_on_expiry",
         'applies_to_channels', OLD."applies_to_channels",
         'applies_to_queue_ids', OLD."applies_to_queue_ids",
@@ -5962,7 +6281,41 @@ BEGIN
         'tenant_id', OLD."tenant_id",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'data_retention_policies', OLD."id"::text), json_build_object(
+      'table', 'data_retention_policies', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'action_on_expiry', OLD."action_on_expiry",
+        'applies_to_channels', OLD."applies_to_channels",
+        'applies_to_queue_ids', OLD."applies_to_queue_ids",
+        'approved_at', to_char(OLD."approved_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'approved_by_user_id', OLD."approved_by_user_id",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'data_category', OLD."data_category",
+        'description', OLD."description",
+        'id', OLD."id",
+        'is_enabled', OLD."is_enabled",
+        'jurisdiction', OLD."jurisdiction",
+        'last_run_at', to_char(OLD."last_run_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'legal_basis', OLD."legal_basis",
+        'legal_hold', OLD."legal_hold",
+        'name', OLD."name",
+        'next_run_at', to_char(OLD."next_run_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'precedence', OLD."precedence",
+        'records_purged_last_run', OLD."records_purged_last_run",
+        'reference_date', OLD."reference_date",
+        'retention_days', OLD."retention_days",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'data_retention_policies', NEW."id"::text), json_build_object(
+      'table', 'data_retention_policies', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'action_on_expiry', NEW."action_on_expiry",
         'applies_to_channels', NEW."applies_to_channels",
         'applies_to_queue_ids', NEW."applies_to_queue_ids",
@@ -5985,7 +6338,60 @@ BEGIN
         'retention_days', NEW."retention_days",
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'data_retention_policies', NEW."id"::text), json_build_object(
+      'table', 'data_retention_policies', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'action_on_expiry', OLD."action_on_expiry",
+        'applies_to_channels', OLD."applies_to_channels",
+        'applies_to_queue_ids', OLD."applies_to_queue_ids",
+        'approved_at', to_char(OLD."approved_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'approved_by_user_id', OLD."approved_by_user_id",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'data_category', OLD."data_category",
+        'description', OLD."description",
+        'id', OLD."id",
+        'is_enabled', OLD."is_enabled",
+        'jurisdiction', OLD."jurisdiction",
+        'last_run_at', to_char(OLD."last_run_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'legal_basis', OLD."legal_basis",
+        'legal_hold', OLD."legal_hold",
+        'name', OLD."name",
+        'next_run_at', to_char(OLD."next_run_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'precedence', OLD."precedence",
+        'records_purged_last_run', OLD."records_purged_last_run",
+        'reference_date', OLD."reference_date",
+        'retention_days', OLD."retention_days",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', jsonb_build_object(
+        'action_on_expiry', NEW."action_on_expiry",
+        'applies_to_channels', NEW."applies_to_channels",
+        'applies_to_queue_ids', NEW."applies_to_queue_ids",
+        'approved_at', to_char(NEW."approved_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'approved_by_user_id', NEW."approved_by_user_id",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'data_category', NEW."data_category",
+        'description', NEW."description",
+        'id', NEW."id",
+        'is_enabled', NEW."is_enabled",
+        'jurisdiction', NEW."jurisdiction",
+        'last_run_at', to_char(NEW."last_run_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'legal_basis', NEW."legal_basis",
+        'legal_hold', NEW."legal_hold",
+        'name', NEW."name",
+        'next_run_at', to_char(NEW."next_run_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'precedence', NEW."precedence",
+        'records_purged_last_run', NEW."records_purged_last_run",
+        'reference_date', NEW."reference_date",
+        'retention_days', NEW."retention_days",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -6049,8 +6455,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_departments"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('departments', 'INSERT', concat_ws(':', 'departments', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'departments', NEW."id"::text), json_build_object(
+      'table', 'departments', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'annual_budget', NEW."annual_budget"::text,
         'code', NEW."code",
         'cost_centre', NEW."cost_centre",
@@ -6065,63 +6473,12 @@ BEGIN
         'status', NEW."status",
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('departments', 'DELETE', concat_ws(':', 'departments', OLD."id"::text),
-      jsonb_build_object(
-        'annual_budget', OLD."annual_budget"::text,
-        'code', OLD."code",
-        'cost_centre', OLD."cost_centre",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'currency', OLD."currency",
-        'description', OLD."description",
-        'head_user_id', OLD."head_user_id",
-        'headcount_target', OLD."headcount_target",
-        'id', OLD."id",
-        'name', OLD."name",
-        'parent_department_id', OLD."parent_department_id",
-        'status', OLD."status",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('departments', 'DELETE', concat_ws(':', 'departments', OLD."id"::text),
-      jsonb_build_object(
-        'annual_budget', OLD."annual_budget"::text,
-        'code', OLD."code",
-        'cost_centre', OLD."cost_centre",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'currency', OLD."currency",
-        'description', OLD."description",
-        'head_user_id', OLD."head_user_id",
-        'headcount_target', OLD."headcount_target",
-        'id', OLD."id",
-        'name', OLD."name",
-        'parent_department_id', OLD."parent_department_id",
-        'status', OLD."status",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-    PERFORM cdc.enqueue('departments', 'INSERT', concat_ws(':', 'departments', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'annual_budget', NEW."annual_budget"::text,
-        'code', NEW."code",
-        'cost_centre', NEW."cost_centre",
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'currency', NEW."currency",
-        'description', NEW."description",
-        'head_user_id', NEW."head_user_id",
-        'headcount_target', NEW."headcount_target",
-        'id', NEW."id",
-        'name', NEW."name",
-        'parent_department_id', NEW."parent_department_id",
-        'status', NEW."status",
-        'tenant_id', NEW."tenant_id",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
-  ELSE
-    PERFORM cdc.enqueue('departments', 'UPDATE', concat_ws(':', 'departments', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'departments', OLD."id"::text), json_build_object(
+      'table', 'departments', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'annual_budget', OLD."annual_budget"::text,
         'code', OLD."code",
         'cost_centre', OLD."cost_centre",
@@ -6137,7 +6494,33 @@ BEGIN
         'tenant_id', OLD."tenant_id",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'departments', OLD."id"::text), json_build_object(
+      'table', 'departments', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'annual_budget', OLD."annual_budget"::text,
+        'code', OLD."code",
+        'cost_centre', OLD."cost_centre",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'currency', OLD."currency",
+        'description', OLD."description",
+        'head_user_id', OLD."head_user_id",
+        'headcount_target', OLD."headcount_target",
+        'id', OLD."id",
+        'name', OLD."name",
+        'parent_department_id', OLD."parent_department_id",
+        'status', OLD."status",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'departments', NEW."id"::text), json_build_object(
+      'table', 'departments', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'annual_budget', NEW."annual_budget"::text,
         'code', NEW."code",
         'cost_centre', NEW."cost_centre",
@@ -6152,7 +6535,44 @@ BEGIN
         'status', NEW."status",
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'departments', NEW."id"::text), json_build_object(
+      'table', 'departments', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'annual_budget', OLD."annual_budget"::text,
+        'code', OLD."code",
+        'cost_centre', OLD."cost_centre",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'currency', OLD."currency",
+        'description', OLD."description",
+        'head_user_id', OLD."head_user_id",
+        'headcount_target', OLD."headcount_target",
+        'id', OLD."id",
+        'name', OLD."name",
+        'parent_department_id', OLD."parent_department_id",
+        'status', OLD."status",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', jsonb_build_object(
+        'annual_budget', NEW."annual_budget"::text,
+        'code', NEW."code",
+        'cost_centre', NEW."cost_centre",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'currency', NEW."currency",
+        'description', NEW."description",
+        'head_user_id', NEW."head_user_id",
+        'headcount_target', NEW."headcount_target",
+        'id', NEW."id",
+        'name', NEW."name",
+        'parent_department_id', NEW."parent_department_id",
+        'status', NEW."status",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -6208,8 +6628,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_dispositions"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('dispositions', 'INSERT', concat_ws(':', 'dispositions', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'dispositions', NEW."id"::text), json_build_object(
+      'table', 'dispositions', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'channels', NEW."channels",
         'code', NEW."code",
         'counts_as_resolved', NEW."counts_as_resolved",
@@ -6226,69 +6648,12 @@ BEGIN
         'sort_order', NEW."sort_order",
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('dispositions', 'DELETE', concat_ws(':', 'dispositions', OLD."id"::text),
-      jsonb_build_object(
-        'channels', OLD."channels",
-        'code', OLD."code",
-        'counts_as_resolved', OLD."counts_as_resolved",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'help_text', OLD."help_text",
-        'id', OLD."id",
-        'is_active', OLD."is_active",
-        'label', OLD."label",
-        'outcome', OLD."outcome",
-        'parent_id', OLD."parent_id",
-        'queue_ids', OLD."queue_ids",
-        'requires_note', OLD."requires_note",
-        'schedules_callback', OLD."schedules_callback",
-        'sort_order', OLD."sort_order",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('dispositions', 'DELETE', concat_ws(':', 'dispositions', OLD."id"::text),
-      jsonb_build_object(
-        'channels', OLD."channels",
-        'code', OLD."code",
-        'counts_as_resolved', OLD."counts_as_resolved",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'help_text', OLD."help_text",
-        'id', OLD."id",
-        'is_active', OLD."is_active",
-        'label', OLD."label",
-        'outcome', OLD."outcome",
-        'parent_id', OLD."parent_id",
-        'queue_ids', OLD."queue_ids",
-        'requires_note', OLD."requires_note",
-        'schedules_callback', OLD."schedules_callback",
-        'sort_order', OLD."sort_order",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-    PERFORM cdc.enqueue('dispositions', 'INSERT', concat_ws(':', 'dispositions', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'channels', NEW."channels",
-        'code', NEW."code",
-        'counts_as_resolved', NEW."counts_as_resolved",
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'help_text', NEW."help_text",
-        'id', NEW."id",
-        'is_active', NEW."is_active",
-        'label', NEW."label",
-        'outcome', NEW."outcome",
-        'parent_id', NEW."parent_id",
-        'queue_ids', NEW."queue_ids",
-        'requires_note', NEW."requires_note",
-        'schedules_callback', NEW."schedules_callback",
-        'sort_order', NEW."sort_order",
-        'tenant_id', NEW."tenant_id",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
-  ELSE
-    PERFORM cdc.enqueue('dispositions', 'UPDATE', concat_ws(':', 'dispositions', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'dispositions', OLD."id"::text), json_build_object(
+      'table', 'dispositions', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'channels', OLD."channels",
         'code', OLD."code",
         'counts_as_resolved', OLD."counts_as_resolved",
@@ -6306,7 +6671,35 @@ BEGIN
         'tenant_id', OLD."tenant_id",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'dispositions', OLD."id"::text), json_build_object(
+      'table', 'dispositions', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'channels', OLD."channels",
+        'code', OLD."code",
+        'counts_as_resolved', OLD."counts_as_resolved",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'help_text', OLD."help_text",
+        'id', OLD."id",
+        'is_active', OLD."is_active",
+        'label', OLD."label",
+        'outcome', OLD."outcome",
+        'parent_id', OLD."parent_id",
+        'queue_ids', OLD."queue_ids",
+        'requires_note', OLD."requires_note",
+        'schedules_callback', OLD."schedules_callback",
+        'sort_order', OLD."sort_order",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'dispositions', NEW."id"::text), json_build_object(
+      'table', 'dispositions', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'channels', NEW."channels",
         'code', NEW."code",
         'counts_as_resolved', NEW."counts_as_resolved",
@@ -6323,7 +6716,48 @@ BEGIN
         'sort_order', NEW."sort_order",
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'dispositions', NEW."id"::text), json_build_object(
+      'table', 'dispositions', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'channels', OLD."channels",
+        'code', OLD."code",
+        'counts_as_resolved', OLD."counts_as_resolved",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'help_text', OLD."help_text",
+        'id', OLD."id",
+        'is_active', OLD."is_active",
+        'label', OLD."label",
+        'outcome', OLD."outcome",
+        'parent_id', OLD."parent_id",
+        'queue_ids', OLD."queue_ids",
+        'requires_note', OLD."requires_note",
+        'schedules_callback', OLD."schedules_callback",
+        'sort_order', OLD."sort_order",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', jsonb_build_object(
+        'channels', NEW."channels",
+        'code', NEW."code",
+        'counts_as_resolved', NEW."counts_as_resolved",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'help_text', NEW."help_text",
+        'id', NEW."id",
+        'is_active', NEW."is_active",
+        'label', NEW."label",
+        'outcome', NEW."outcome",
+        'parent_id', NEW."parent_id",
+        'queue_ids', NEW."queue_ids",
+        'requires_note', NEW."requires_note",
+        'schedules_callback', NEW."schedules_callback",
+        'sort_order', NEW."sort_order",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -6381,8 +6815,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_do_not_call_entries"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('do_not_call_entries', 'INSERT', concat_ws(':', 'do_not_call_entries', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'do_not_call_entries', NEW."id"::text), json_build_object(
+      'table', 'do_not_call_entries', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'added_by_user_id', NEW."added_by_user_id",
         'campaign_ids', NEW."campaign_ids",
         'channels', NEW."channels",
@@ -6402,78 +6838,12 @@ BEGIN
         'source', NEW."source",
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('do_not_call_entries', 'DELETE', concat_ws(':', 'do_not_call_entries', OLD."id"::text),
-      jsonb_build_object(
-        'added_by_user_id', OLD."added_by_user_id",
-        'campaign_ids', OLD."campaign_ids",
-        'channels', OLD."channels",
-        'country_code', OLD."country_code",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'customer_id', OLD."customer_id",
-        'effective_from', to_char(OLD."effective_from", 'YYYY-MM-DD'),
-        'expires_on', to_char(OLD."expires_on", 'YYYY-MM-DD'),
-        'id', OLD."id",
-        'interaction_id', OLD."interaction_id",
-        'is_active', OLD."is_active",
-        'list_kind', OLD."list_kind",
-        'phone_number', OLD."phone_number",
-        'reason', OLD."reason",
-        'registry_reference', OLD."registry_reference",
-        'scope', OLD."scope",
-        'source', OLD."source",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('do_not_call_entries', 'DELETE', concat_ws(':', 'do_not_call_entries', OLD."id"::text),
-      jsonb_build_object(
-        'added_by_user_id', OLD."added_by_user_id",
-        'campaign_ids', OLD."campaign_ids",
-        'channels', OLD."channels",
-        'country_code', OLD."country_code",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'customer_id', OLD."customer_id",
-        'effective_from', to_char(OLD."effective_from", 'YYYY-MM-DD'),
-        'expires_on', to_char(OLD."expires_on", 'YYYY-MM-DD'),
-        'id', OLD."id",
-        'interaction_id', OLD."interaction_id",
-        'is_active', OLD."is_active",
-        'list_kind', OLD."list_kind",
-        'phone_number', OLD."phone_number",
-        'reason', OLD."reason",
-        'registry_reference', OLD."registry_reference",
-        'scope', OLD."scope",
-        'source', OLD."source",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-    PERFORM cdc.enqueue('do_not_call_entries', 'INSERT', concat_ws(':', 'do_not_call_entries', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'added_by_user_id', NEW."added_by_user_id",
-        'campaign_ids', NEW."campaign_ids",
-        'channels', NEW."channels",
-        'country_code', NEW."country_code",
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'customer_id', NEW."customer_id",
-        'effective_from', to_char(NEW."effective_from", 'YYYY-MM-DD'),
-        'expires_on', to_char(NEW."expires_on", 'YYYY-MM-DD'),
-        'id', NEW."id",
-        'interaction_id', NEW."interaction_id",
-        'is_active', NEW."is_active",
-        'list_kind', NEW."list_kind",
-        'phone_number', NEW."phone_number",
-        'reason', NEW."reason",
-        'registry_reference', NEW."registry_reference",
-        'scope', NEW."scope",
-        'source', NEW."source",
-        'tenant_id', NEW."tenant_id",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
-  ELSE
-    PERFORM cdc.enqueue('do_not_call_entries', 'UPDATE', concat_ws(':', 'do_not_call_entries', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'do_not_call_entries', OLD."id"::text), json_build_object(
+      'table', 'do_not_call_entries', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'added_by_user_id', OLD."added_by_user_id",
         'campaign_ids', OLD."campaign_ids",
         'channels', OLD."channels",
@@ -6494,7 +6864,38 @@ BEGIN
         'tenant_id', OLD."tenant_id",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'do_not_call_entries', OLD."id"::text), json_build_object(
+      'table', 'do_not_call_entries', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'added_by_user_id', OLD."added_by_user_id",
+        'campaign_ids', OLD."campaign_ids",
+        'channels', OLD."channels",
+        'country_code', OLD."country_code",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'customer_id', OLD."customer_id",
+        'effective_from', to_char(OLD."effective_from", 'YYYY-MM-DD'),
+        'expires_on', to_char(OLD."expires_on", 'YYYY-MM-DD'),
+        'id', OLD."id",
+        'interaction_id', OLD."interaction_id",
+        'is_active', OLD."is_active",
+        'list_kind', OLD."list_kind",
+        'phone_number', OLD."phone_number",
+        'reason', OLD."reason",
+        'registry_reference', OLD."registry_reference",
+        'scope', OLD."scope",
+        'source', OLD."source",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'do_not_call_entries', NEW."id"::text), json_build_object(
+      'table', 'do_not_call_entries', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'added_by_user_id', NEW."added_by_user_id",
         'campaign_ids', NEW."campaign_ids",
         'channels', NEW."channels",
@@ -6514,7 +6915,54 @@ BEGIN
         'source', NEW."source",
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'do_not_call_entries', NEW."id"::text), json_build_object(
+      'table', 'do_not_call_entries', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'added_by_user_id', OLD."added_by_user_id",
+        'campaign_ids', OLD."campaign_ids",
+        'channels', OLD."channels",
+        'country_code', OLD."country_code",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'customer_id', OLD."customer_id",
+        'effective_from', to_char(OLD."effective_from", 'YYYY-MM-DD'),
+        'expires_on', to_char(OLD."expires_on", 'YYYY-MM-DD'),
+        'id', OLD."id",
+        'interaction_id', OLD."interaction_id",
+        'is_active', OLD."is_active",
+        'list_kind', OLD."list_kind",
+        'phone_number', OLD."phone_number",
+        'reason', OLD."reason",
+        'registry_reference', OLD."registry_reference",
+        'scope', OLD."scope",
+        'source', OLD."source",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', jsonb_build_object(
+        'added_by_user_id', NEW."added_by_user_id",
+        'campaign_ids', NEW."campaign_ids",
+        'channels', NEW."channels",
+        'country_code', NEW."country_code",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'customer_id', NEW."customer_id",
+        'effective_from', to_char(NEW."effective_from", 'YYYY-MM-DD'),
+        'expires_on', to_char(NEW."expires_on", 'YYYY-MM-DD'),
+        'id', NEW."id",
+        'interaction_id', NEW."interaction_id",
+        'is_active', NEW."is_active",
+        'list_kind', NEW."list_kind",
+        'phone_number', NEW."phone_number",
+        'reason', NEW."reason",
+        'registry_reference', NEW."registry_reference",
+        'scope', NEW."scope",
+        'source', NEW."source",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -6575,8 +7023,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_emails"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('emails', 'INSERT', concat_ws(':', 'emails', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'emails', NEW."id"::text), json_build_object(
+      'table', 'emails', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'agent_id', NEW."agent_id",
         'attachment_count', NEW."attachment_count",
         'body_html', NEW."body_html",
@@ -6605,105 +7055,12 @@ BEGIN
         'thread_id', NEW."thread_id",
         'to_address', NEW."to_address",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('emails', 'DELETE', concat_ws(':', 'emails', OLD."id"::text),
-      jsonb_build_object(
-        'agent_id', OLD."agent_id",
-        'attachment_count', OLD."attachment_count",
-        'body_html', OLD."body_html",
-        'body_text', OLD."body_text",
-        'cc_addresses', OLD."cc_addresses",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'customer_id', OLD."customer_id",
-        'direction', OLD."direction",
-        'first_response_at', to_char(OLD."first_response_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'from_address', OLD."from_address",
-        'from_name', OLD."from_name",
-        'has_attachments', OLD."has_attachments",
-        'id', OLD."id",
-        'in_reply_to', OLD."in_reply_to",
-        'interaction_id', OLD."interaction_id",
-        'message_id', OLD."message_id",
-        'priority', OLD."priority",
-        'queue_id', OLD."queue_id",
-        'received_at', to_char(OLD."received_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'sent_at', to_char(OLD."sent_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'size_bytes', OLD."size_bytes",
-        'spam_score', OLD."spam_score",
-        'status', OLD."status",
-        'subject', OLD."subject",
-        'tenant_id', OLD."tenant_id",
-        'thread_id', OLD."thread_id",
-        'to_address', OLD."to_address",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('emails', 'DELETE', concat_ws(':', 'emails', OLD."id"::text),
-      jsonb_build_object(
-        'agent_id', OLD."agent_id",
-        'attachment_count', OLD."attachment_count",
-        'body_html', OLD."body_html",
-        'body_text', OLD."body_text",
-        'cc_addresses', OLD."cc_addresses",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'customer_id', OLD."customer_id",
-        'direction', OLD."direction",
-        'first_response_at', to_char(OLD."first_response_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'from_address', OLD."from_address",
-        'from_name', OLD."from_name",
-        'has_attachments', OLD."has_attachments",
-        'id', OLD."id",
-        'in_reply_to', OLD."in_reply_to",
-        'interaction_id', OLD."interaction_id",
-        'message_id', OLD."message_id",
-        'priority', OLD."priority",
-        'queue_id', OLD."queue_id",
-        'received_at', to_char(OLD."received_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'sent_at', to_char(OLD."sent_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'size_bytes', OLD."size_bytes",
-        'spam_score', OLD."spam_score",
-        'status', OLD."status",
-        'subject', OLD."subject",
-        'tenant_id', OLD."tenant_id",
-        'thread_id', OLD."thread_id",
-        'to_address', OLD."to_address",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-    PERFORM cdc.enqueue('emails', 'INSERT', concat_ws(':', 'emails', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'agent_id', NEW."agent_id",
-        'attachment_count', NEW."attachment_count",
-        'body_html', NEW."body_html",
-        'body_text', NEW."body_text",
-        'cc_addresses', NEW."cc_addresses",
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'customer_id', NEW."customer_id",
-        'direction', NEW."direction",
-        'first_response_at', to_char(NEW."first_response_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'from_address', NEW."from_address",
-        'from_name', NEW."from_name",
-        'has_attachments', NEW."has_attachments",
-        'id', NEW."id",
-        'in_reply_to', NEW."in_reply_to",
-        'interaction_id', NEW."interaction_id",
-        'message_id', NEW."message_id",
-        'priority', NEW."priority",
-        'queue_id', NEW."queue_id",
-        'received_at', to_char(NEW."received_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'sent_at', to_char(NEW."sent_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'size_bytes', NEW."size_bytes",
-        'spam_score', NEW."spam_score",
-        'status', NEW."status",
-        'subject', NEW."subject",
-        'tenant_id', NEW."tenant_id",
-        'thread_id', NEW."thread_id",
-        'to_address', NEW."to_address",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
-  ELSE
-    PERFORM cdc.enqueue('emails', 'UPDATE', concat_ws(':', 'emails', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'emails', OLD."id"::text), json_build_object(
+      'table', 'emails', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'agent_id', OLD."agent_id",
         'attachment_count', OLD."attachment_count",
         'body_html', OLD."body_html",
@@ -6733,7 +7090,47 @@ BEGIN
         'to_address', OLD."to_address",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'emails', OLD."id"::text), json_build_object(
+      'table', 'emails', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'agent_id', OLD."agent_id",
+        'attachment_count', OLD."attachment_count",
+        'body_html', OLD."body_html",
+        'body_text', OLD."body_text",
+        'cc_addresses', OLD."cc_addresses",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'customer_id', OLD."customer_id",
+        'direction', OLD."direction",
+        'first_response_at', to_char(OLD."first_response_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'from_address', OLD."from_address",
+        'from_name', OLD."from_name",
+        'has_attachments', OLD."has_attachments",
+        'id', OLD."id",
+        'in_reply_to', OLD."in_reply_to",
+        'interaction_id', OLD."interaction_id",
+        'message_id', OLD."message_id",
+        'priority', OLD."priority",
+        'queue_id', OLD."queue_id",
+        'received_at', to_char(OLD."received_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'sent_at', to_char(OLD."sent_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'size_bytes', OLD."size_bytes",
+        'spam_score', OLD."spam_score",
+        'status', OLD."status",
+        'subject', OLD."subject",
+        'tenant_id', OLD."tenant_id",
+        'thread_id', OLD."thread_id",
+        'to_address', OLD."to_address",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'emails', NEW."id"::text), json_build_object(
+      'table', 'emails', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'agent_id', NEW."agent_id",
         'attachment_count', NEW."attachment_count",
         'body_html', NEW."body_html",
@@ -6762,7 +7159,72 @@ BEGIN
         'thread_id', NEW."thread_id",
         'to_address', NEW."to_address",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'emails', NEW."id"::text), json_build_object(
+      'table', 'emails', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'agent_id', OLD."agent_id",
+        'attachment_count', OLD."attachment_count",
+        'body_html', OLD."body_html",
+        'body_text', OLD."body_text",
+        'cc_addresses', OLD."cc_addresses",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'customer_id', OLD."customer_id",
+        'direction', OLD."direction",
+        'first_response_at', to_char(OLD."first_response_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'from_address', OLD."from_address",
+        'from_name', OLD."from_name",
+        'has_attachments', OLD."has_attachments",
+        'id', OLD."id",
+        'in_reply_to', OLD."in_reply_to",
+        'interaction_id', OLD."interaction_id",
+        'message_id', OLD."message_id",
+        'priority', OLD."priority",
+        'queue_id', OLD."queue_id",
+        'received_at', to_char(OLD."received_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'sent_at', to_char(OLD."sent_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'size_bytes', OLD."size_bytes",
+        'spam_score', OLD."spam_score",
+        'status', OLD."status",
+        'subject', OLD."subject",
+        'tenant_id', OLD."tenant_id",
+        'thread_id', OLD."thread_id",
+        'to_address', OLD."to_address",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', jsonb_build_object(
+        'agent_id', NEW."agent_id",
+        'attachment_count', NEW."attachment_count",
+        'body_html', NEW."body_html",
+        'body_text', NEW."body_text",
+        'cc_addresses', NEW."cc_addresses",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'customer_id', NEW."customer_id",
+        'direction', NEW."direction",
+        'first_response_at', to_char(NEW."first_response_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'from_address', NEW."from_address",
+        'from_name', NEW."from_name",
+        'has_attachments', NEW."has_attachments",
+        'id', NEW."id",
+        'in_reply_to', NEW."in_reply_to",
+        'interaction_id', NEW."interaction_id",
+        'message_id', NEW."message_id",
+        'priority', NEW."priority",
+        'queue_id', NEW."queue_id",
+        'received_at', to_char(NEW."received_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'sent_at', to_char(NEW."sent_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'size_bytes', NEW."size_bytes",
+        'spam_score', NEW."spam_score",
+        'status', NEW."status",
+        'subject', NEW."subject",
+        'tenant_id', NEW."tenant_id",
+        'thread_id', NEW."thread_id",
+        'to_address', NEW."to_address",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -6832,8 +7294,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_holidays"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('holidays', 'INSERT', concat_ws(':', 'holidays', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'holidays', NEW."id"::text), json_build_object(
+      'table', 'holidays', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'announcement_text', NEW."announcement_text",
         'business_hours_id', NEW."business_hours_id",
         'close_time', NEW."close_time",
@@ -6849,66 +7313,12 @@ BEGIN
         'starts_on', to_char(NEW."starts_on", 'YYYY-MM-DD'),
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('holidays', 'DELETE', concat_ws(':', 'holidays', OLD."id"::text),
-      jsonb_build_object(
-        'announcement_text', OLD."announcement_text",
-        'business_hours_id', OLD."business_hours_id",
-        'close_time', OLD."close_time",
-        'closure_kind', OLD."closure_kind",
-        'country_code', OLD."country_code",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'ends_on', to_char(OLD."ends_on", 'YYYY-MM-DD'),
-        'id', OLD."id",
-        'name', OLD."name",
-        'open_time', OLD."open_time",
-        'recurs_yearly', OLD."recurs_yearly",
-        'region_code', OLD."region_code",
-        'starts_on', to_char(OLD."starts_on", 'YYYY-MM-DD'),
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('holidays', 'DELETE', concat_ws(':', 'holidays', OLD."id"::text),
-      jsonb_build_object(
-        'announcement_text', OLD."announcement_text",
-        'business_hours_id', OLD."business_hours_id",
-        'close_time', OLD."close_time",
-        'closure_kind', OLD."closure_kind",
-        'country_code', OLD."country_code",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'ends_on', to_char(OLD."ends_on", 'YYYY-MM-DD'),
-        'id', OLD."id",
-        'name', OLD."name",
-        'open_time', OLD."open_time",
-        'recurs_yearly', OLD."recurs_yearly",
-        'region_code', OLD."region_code",
-        'starts_on', to_char(OLD."starts_on", 'YYYY-MM-DD'),
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-    PERFORM cdc.enqueue('holidays', 'INSERT', concat_ws(':', 'holidays', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'announcement_text', NEW."announcement_text",
-        'business_hours_id', NEW."business_hours_id",
-        'close_time', NEW."close_time",
-        'closure_kind', NEW."closure_kind",
-        'country_code', NEW."country_code",
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'ends_on', to_char(NEW."ends_on", 'YYYY-MM-DD'),
-        'id', NEW."id",
-        'name', NEW."name",
-        'open_time', NEW."open_time",
-        'recurs_yearly', NEW."recurs_yearly",
-        'region_code', NEW."region_code",
-        'starts_on', to_char(NEW."starts_on", 'YYYY-MM-DD'),
-        'tenant_id', NEW."tenant_id",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
-  ELSE
-    PERFORM cdc.enqueue('holidays', 'UPDATE', concat_ws(':', 'holidays', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'holidays', OLD."id"::text), json_build_object(
+      'table', 'holidays', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'announcement_text', OLD."announcement_text",
         'business_hours_id', OLD."business_hours_id",
         'close_time', OLD."close_time",
@@ -6925,7 +7335,34 @@ BEGIN
         'tenant_id', OLD."tenant_id",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'holidays', OLD."id"::text), json_build_object(
+      'table', 'holidays', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'announcement_text', OLD."announcement_text",
+        'business_hours_id', OLD."business_hours_id",
+        'close_time', OLD."close_time",
+        'closure_kind', OLD."closure_kind",
+        'country_code', OLD."country_code",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'ends_on', to_char(OLD."ends_on", 'YYYY-MM-DD'),
+        'id', OLD."id",
+        'name', OLD."name",
+        'open_time', OLD."open_time",
+        'recurs_yearly', OLD."recurs_yearly",
+        'region_code', OLD."region_code",
+        'starts_on', to_char(OLD."starts_on", 'YYYY-MM-DD'),
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'holidays', NEW."id"::text), json_build_object(
+      'table', 'holidays', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'announcement_text', NEW."announcement_text",
         'business_hours_id', NEW."business_hours_id",
         'close_time', NEW."close_time",
@@ -6941,7 +7378,46 @@ BEGIN
         'starts_on', to_char(NEW."starts_on", 'YYYY-MM-DD'),
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'holidays', NEW."id"::text), json_build_object(
+      'table', 'holidays', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'announcement_text', OLD."announcement_text",
+        'business_hours_id', OLD."business_hours_id",
+        'close_time', OLD."close_time",
+        'closure_kind', OLD."closure_kind",
+        'country_code', OLD."country_code",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'ends_on', to_char(OLD."ends_on", 'YYYY-MM-DD'),
+        'id', OLD."id",
+        'name', OLD."name",
+        'open_time', OLD."open_time",
+        'recurs_yearly', OLD."recurs_yearly",
+        'region_code', OLD."region_code",
+        'starts_on', to_char(OLD."starts_on", 'YYYY-MM-DD'),
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', jsonb_build_object(
+        'announcement_text', NEW."announcement_text",
+        'business_hours_id', NEW."business_hours_id",
+        'close_time', NEW."close_time",
+        'closure_kind', NEW."closure_kind",
+        'country_code', NEW."country_code",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'ends_on', to_char(NEW."ends_on", 'YYYY-MM-DD'),
+        'id', NEW."id",
+        'name', NEW."name",
+        'open_time', NEW."open_time",
+        'recurs_yearly', NEW."recurs_yearly",
+        'region_code', NEW."region_code",
+        'starts_on', to_char(NEW."starts_on", 'YYYY-MM-DD'),
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -6998,8 +7474,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_interaction_notes"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('interaction_notes', 'INSERT', concat_ws(':', 'interaction_notes', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'interaction_notes', NEW."id"::text), json_build_object(
+      'table', 'interaction_notes', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'author_user_id', NEW."author_user_id",
         'body', NEW."body",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -7014,63 +7492,12 @@ BEGIN
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'visibility', NEW."visibility"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('interaction_notes', 'DELETE', concat_ws(':', 'interaction_notes', OLD."id"::text),
-      jsonb_build_object(
-        'author_user_id', OLD."author_user_id",
-        'body', OLD."body",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'customer_id', OLD."customer_id",
-        'edited_at', to_char(OLD."edited_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'id', OLD."id",
-        'interaction_id', OLD."interaction_id",
-        'is_deleted', OLD."is_deleted",
-        'mentioned_user_ids', OLD."mentioned_user_ids",
-        'note_kind', OLD."note_kind",
-        'pinned', OLD."pinned",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'visibility', OLD."visibility"
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('interaction_notes', 'DELETE', concat_ws(':', 'interaction_notes', OLD."id"::text),
-      jsonb_build_object(
-        'author_user_id', OLD."author_user_id",
-        'body', OLD."body",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'customer_id', OLD."customer_id",
-        'edited_at', to_char(OLD."edited_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'id', OLD."id",
-        'interaction_id', OLD."interaction_id",
-        'is_deleted', OLD."is_deleted",
-        'mentioned_user_ids', OLD."mentioned_user_ids",
-        'note_kind', OLD."note_kind",
-        'pinned', OLD."pinned",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'visibility', OLD."visibility"
-      ), NULL);
-    PERFORM cdc.enqueue('interaction_notes', 'INSERT', concat_ws(':', 'interaction_notes', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'author_user_id', NEW."author_user_id",
-        'body', NEW."body",
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'customer_id', NEW."customer_id",
-        'edited_at', to_char(NEW."edited_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'id', NEW."id",
-        'interaction_id', NEW."interaction_id",
-        'is_deleted', NEW."is_deleted",
-        'mentioned_user_ids', NEW."mentioned_user_ids",
-        'note_kind', NEW."note_kind",
-        'pinned', NEW."pinned",
-        'tenant_id', NEW."tenant_id",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'visibility', NEW."visibility"
-      ));
-  ELSE
-    PERFORM cdc.enqueue('interaction_notes', 'UPDATE', concat_ws(':', 'interaction_notes', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'interaction_notes', OLD."id"::text), json_build_object(
+      'table', 'interaction_notes', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'author_user_id', OLD."author_user_id",
         'body', OLD."body",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -7086,7 +7513,33 @@ BEGIN
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'visibility', OLD."visibility"
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'interaction_notes', OLD."id"::text), json_build_object(
+      'table', 'interaction_notes', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'author_user_id', OLD."author_user_id",
+        'body', OLD."body",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'customer_id', OLD."customer_id",
+        'edited_at', to_char(OLD."edited_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'id', OLD."id",
+        'interaction_id', OLD."interaction_id",
+        'is_deleted', OLD."is_deleted",
+        'mentioned_user_ids', OLD."mentioned_user_ids",
+        'note_kind', OLD."note_kind",
+        'pinned', OLD."pinned",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'visibility', OLD."visibility"
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'interaction_notes', NEW."id"::text), json_build_object(
+      'table', 'interaction_notes', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'author_user_id', NEW."author_user_id",
         'body', NEW."body",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -7101,7 +7554,44 @@ BEGIN
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'visibility', NEW."visibility"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'interaction_notes', NEW."id"::text), json_build_object(
+      'table', 'interaction_notes', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'author_user_id', OLD."author_user_id",
+        'body', OLD."body",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'customer_id', OLD."customer_id",
+        'edited_at', to_char(OLD."edited_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'id', OLD."id",
+        'interaction_id', OLD."interaction_id",
+        'is_deleted', OLD."is_deleted",
+        'mentioned_user_ids', OLD."mentioned_user_ids",
+        'note_kind', OLD."note_kind",
+        'pinned', OLD."pinned",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'visibility', OLD."visibility"
+      ),
+      'after', jsonb_build_object(
+        'author_user_id', NEW."author_user_id",
+        'body', NEW."body",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'customer_id', NEW."customer_id",
+        'edited_at', to_char(NEW."edited_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'id', NEW."id",
+        'interaction_id', NEW."interaction_id",
+        'is_deleted', NEW."is_deleted",
+        'mentioned_user_ids', NEW."mentioned_user_ids",
+        'note_kind', NEW."note_kind",
+        'pinned', NEW."pinned",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'visibility', NEW."visibility"
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -7157,8 +7647,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_interactions"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('interactions', 'INSERT', concat_ws(':', 'interactions', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'interactions', NEW."id"::text), json_build_object(
+      'table', 'interactions', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'abandoned', NEW."abandoned",
         'agent_id', NEW."agent_id",
         'answered_at', to_char(NEW."answered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -7189,111 +7681,12 @@ BEGIN
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'within_service_level', NEW."within_service_level",
         'wrap_up_ended_at', to_char(NEW."wrap_up_ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('interactions', 'DELETE', concat_ws(':', 'interactions', OLD."id"::text),
-      jsonb_build_object(
-        'abandoned', OLD."abandoned",
-        'agent_id', OLD."agent_id",
-        'answered_at', to_char(OLD."answered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'attributes', OLD."attributes",
-        'channel', OLD."channel",
-        'channel_record_id', OLD."channel_record_id",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'csat_score', OLD."csat_score",
-        'customer_id', OLD."customer_id",
-        'customer_intent', OLD."customer_intent",
-        'direction', OLD."direction",
-        'disposition_id', OLD."disposition_id",
-        'ended_at', to_char(OLD."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'handle_seconds', OLD."handle_seconds",
-        'id', OLD."id",
-        'parent_interaction_id', OLD."parent_interaction_id",
-        'priority', OLD."priority",
-        'queue_id', OLD."queue_id",
-        'queue_seconds', OLD."queue_seconds",
-        'queued_at', to_char(OLD."queued_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'required_skills', OLD."required_skills",
-        'sentiment_score', OLD."sentiment_score",
-        'started_at', to_char(OLD."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'status', OLD."status",
-        'summary', OLD."summary",
-        'team_id', OLD."team_id",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'within_service_level', OLD."within_service_level",
-        'wrap_up_ended_at', to_char(OLD."wrap_up_ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('interactions', 'DELETE', concat_ws(':', 'interactions', OLD."id"::text),
-      jsonb_build_object(
-        'abandoned', OLD."abandoned",
-        'agent_id', OLD."agent_id",
-        'answered_at', to_char(OLD."answered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'attributes', OLD."attributes",
-        'channel', OLD."channel",
-        'channel_record_id', OLD."channel_record_id",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'csat_score', OLD."csat_score",
-        'customer_id', OLD."customer_id",
-        'customer_intent', OLD."customer_intent",
-        'direction', OLD."direction",
-        'disposition_id', OLD."disposition_id",
-        'ended_at', to_char(OLD."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'handle_seconds', OLD."handle_seconds",
-        'id', OLD."id",
-        'parent_interaction_id', OLD."parent_interaction_id",
-        'priority', OLD."priority",
-        'queue_id', OLD."queue_id",
-        'queue_seconds', OLD."queue_seconds",
-        'queued_at', to_char(OLD."queued_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'required_skills', OLD."required_skills",
-        'sentiment_score', OLD."sentiment_score",
-        'started_at', to_char(OLD."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'status', OLD."status",
-        'summary', OLD."summary",
-        'team_id', OLD."team_id",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'within_service_level', OLD."within_service_level",
-        'wrap_up_ended_at', to_char(OLD."wrap_up_ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-    PERFORM cdc.enqueue('interactions', 'INSERT', concat_ws(':', 'interactions', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'abandoned', NEW."abandoned",
-        'agent_id', NEW."agent_id",
-        'answered_at', to_char(NEW."answered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'attributes', NEW."attributes",
-        'channel', NEW."channel",
-        'channel_record_id', NEW."channel_record_id",
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'csat_score', NEW."csat_score",
-        'customer_id', NEW."customer_id",
-        'customer_intent', NEW."customer_intent",
-        'direction', NEW."direction",
-        'disposition_id', NEW."disposition_id",
-        'ended_at', to_char(NEW."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'handle_seconds', NEW."handle_seconds",
-        'id', NEW."id",
-        'parent_interaction_id', NEW."parent_interaction_id",
-        'priority', NEW."priority",
-        'queue_id', NEW."queue_id",
-        'queue_seconds', NEW."queue_seconds",
-        'queued_at', to_char(NEW."queued_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'required_skills', NEW."required_skills",
-        'sentiment_score', NEW."sentiment_score",
-        'started_at', to_char(NEW."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'status', NEW."status",
-        'summary', NEW."summary",
-        'team_id', NEW."team_id",
-        'tenant_id', NEW."tenant_id",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'within_service_level', NEW."within_service_level",
-        'wrap_up_ended_at', to_char(NEW."wrap_up_ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
-  ELSE
-    PERFORM cdc.enqueue('interactions', 'UPDATE', concat_ws(':', 'interactions', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'interactions', OLD."id"::text), json_build_object(
+      'table', 'interactions', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'abandoned', OLD."abandoned",
         'agent_id', OLD."agent_id",
         'answered_at', to_char(OLD."answered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -7325,7 +7718,49 @@ BEGIN
         'within_service_level', OLD."within_service_level",
         'wrap_up_ended_at', to_char(OLD."wrap_up_ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'interactions', OLD."id"::text), json_build_object(
+      'table', 'interactions', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'abandoned', OLD."abandoned",
+        'agent_id', OLD."agent_id",
+        'answered_at', to_char(OLD."answered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'attributes', OLD."attributes",
+        'channel', OLD."channel",
+        'channel_record_id', OLD."channel_record_id",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'csat_score', OLD."csat_score",
+        'customer_id', OLD."customer_id",
+        'customer_intent', OLD."customer_intent",
+        'direction', OLD."direction",
+        'disposition_id', OLD."disposition_id",
+        'ended_at', to_char(OLD."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'handle_seconds', OLD."handle_seconds",
+        'id', OLD."id",
+        'parent_interaction_id', OLD."parent_interaction_id",
+        'priority', OLD."priority",
+        'queue_id', OLD."queue_id",
+        'queue_seconds', OLD."queue_seconds",
+        'queued_at', to_char(OLD."queued_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'required_skills', OLD."required_skills",
+        'sentiment_score', OLD."sentiment_score",
+        'started_at', to_char(OLD."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'status', OLD."status",
+        'summary', OLD."summary",
+        'team_id', OLD."team_id",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'within_service_level', OLD."within_service_level",
+        'wrap_up_ended_at', to_char(OLD."wrap_up_ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'interactions', NEW."id"::text), json_build_object(
+      'table', 'interactions', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'abandoned', NEW."abandoned",
         'agent_id', NEW."agent_id",
         'answered_at', to_char(NEW."answered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -7356,7 +7791,76 @@ BEGIN
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'within_service_level', NEW."within_service_level",
         'wrap_up_ended_at', to_char(NEW."wrap_up_ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'interactions', NEW."id"::text), json_build_object(
+      'table', 'interactions', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'abandoned', OLD."abandoned",
+        'agent_id', OLD."agent_id",
+        'answered_at', to_char(OLD."answered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'attributes', OLD."attributes",
+        'channel', OLD."channel",
+        'channel_record_id', OLD."channel_record_id",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'csat_score', OLD."csat_score",
+        'customer_id', OLD."customer_id",
+        'customer_intent', OLD."customer_intent",
+        'direction', OLD."direction",
+        'disposition_id', OLD."disposition_id",
+        'ended_at', to_char(OLD."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'handle_seconds', OLD."handle_seconds",
+        'id', OLD."id",
+        'parent_interaction_id', OLD."parent_interaction_id",
+        'priority', OLD."priority",
+        'queue_id', OLD."queue_id",
+        'queue_seconds', OLD."queue_seconds",
+        'queued_at', to_char(OLD."queued_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'required_skills', OLD."required_skills",
+        'sentiment_score', OLD."sentiment_score",
+        'started_at', to_char(OLD."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'status', OLD."status",
+        'summary', OLD."summary",
+        'team_id', OLD."team_id",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'within_service_level', OLD."within_service_level",
+        'wrap_up_ended_at', to_char(OLD."wrap_up_ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', jsonb_build_object(
+        'abandoned', NEW."abandoned",
+        'agent_id', NEW."agent_id",
+        'answered_at', to_char(NEW."answered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'attributes', NEW."attributes",
+        'channel', NEW."channel",
+        'channel_record_id', NEW."channel_record_id",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'csat_score', NEW."csat_score",
+        'customer_id', NEW."customer_id",
+        'customer_intent', NEW."customer_intent",
+        'direction', NEW."direction",
+        'disposition_id', NEW."disposition_id",
+        'ended_at', to_char(NEW."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'handle_seconds', NEW."handle_seconds",
+        'id', NEW."id",
+        'parent_interaction_id', NEW."parent_interaction_id",
+        'priority', NEW."priority",
+        'queue_id', NEW."queue_id",
+        'queue_seconds', NEW."queue_seconds",
+        'queued_at', to_char(NEW."queued_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'required_skills', NEW."required_skills",
+        'sentiment_score', NEW."sentiment_score",
+        'started_at', to_char(NEW."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'status', NEW."status",
+        'summary', NEW."summary",
+        'team_id', NEW."team_id",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'within_service_level', NEW."within_service_level",
+        'wrap_up_ended_at', to_char(NEW."wrap_up_ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -7428,8 +7932,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_invoices"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('invoices', 'INSERT', concat_ws(':', 'invoices', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'invoices', NEW."id"::text), json_build_object(
+      'table', 'invoices', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'amount_due', NEW."amount_due"::text,
         'amount_paid', NEW."amount_paid"::text,
         'billing_address', NEW."billing_address",
@@ -7457,102 +7963,12 @@ BEGIN
         'tenant_id', NEW."tenant_id",
         'total', NEW."total"::text,
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('invoices', 'DELETE', concat_ws(':', 'invoices', OLD."id"::text),
-      jsonb_build_object(
-        'amount_due', OLD."amount_due"::text,
-        'amount_paid', OLD."amount_paid"::text,
-        'billing_address', OLD."billing_address",
-        'billing_email', OLD."billing_email",
-        'billing_name', OLD."billing_name",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'currency', OLD."currency",
-        'customer_id', OLD."customer_id",
-        'customer_tax_id', OLD."customer_tax_id",
-        'discount_total', OLD."discount_total"::text,
-        'due_date', to_char(OLD."due_date", 'YYYY-MM-DD'),
-        'id', OLD."id",
-        'invoice_number', OLD."invoice_number",
-        'issue_date', to_char(OLD."issue_date", 'YYYY-MM-DD'),
-        'lines', OLD."lines",
-        'memo', OLD."memo",
-        'order_id', OLD."order_id",
-        'paid_at', to_char(OLD."paid_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'payment_terms_days', OLD."payment_terms_days",
-        'pdf_url', OLD."pdf_url",
-        'status', OLD."status",
-        'subscription_id', OLD."subscription_id",
-        'subtotal', OLD."subtotal"::text,
-        'tax_total', OLD."tax_total"::text,
-        'tenant_id', OLD."tenant_id",
-        'total', OLD."total"::text,
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('invoices', 'DELETE', concat_ws(':', 'invoices', OLD."id"::text),
-      jsonb_build_object(
-        'amount_due', OLD."amount_due"::text,
-        'amount_paid', OLD."amount_paid"::text,
-        'billing_address', OLD."billing_address",
-        'billing_email', OLD."billing_email",
-        'billing_name', OLD."billing_name",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'currency', OLD."currency",
-        'customer_id', OLD."customer_id",
-        'customer_tax_id', OLD."customer_tax_id",
-        'discount_total', OLD."discount_total"::text,
-        'due_date', to_char(OLD."due_date", 'YYYY-MM-DD'),
-        'id', OLD."id",
-        'invoice_number', OLD."invoice_number",
-        'issue_date', to_char(OLD."issue_date", 'YYYY-MM-DD'),
-        'lines', OLD."lines",
-        'memo', OLD."memo",
-        'order_id', OLD."order_id",
-        'paid_at', to_char(OLD."paid_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'payment_terms_days', OLD."payment_terms_days",
-        'pdf_url', OLD."pdf_url",
-        'status', OLD."status",
-        'subscription_id', OLD."subscription_id",
-        'subtotal', OLD."subtotal"::text,
-        'tax_total', OLD."tax_total"::text,
-        'tenant_id', OLD."tenant_id",
-        'total', OLD."total"::text,
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-    PERFORM cdc.enqueue('invoices', 'INSERT', concat_ws(':', 'invoices', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'amount_due', NEW."amount_due"::text,
-        'amount_paid', NEW."amount_paid"::text,
-        'billing_address', NEW."billing_address",
-        'billing_email', NEW."billing_email",
-        'billing_name', NEW."billing_name",
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'currency', NEW."currency",
-        'customer_id', NEW."customer_id",
-        'customer_tax_id', NEW."customer_tax_id",
-        'discount_total', NEW."discount_total"::text,
-        'due_date', to_char(NEW."due_date", 'YYYY-MM-DD'),
-        'id', NEW."id",
-        'invoice_number', NEW."invoice_number",
-        'issue_date', to_char(NEW."issue_date", 'YYYY-MM-DD'),
-        'lines', NEW."lines",
-        'memo', NEW."memo",
-        'order_id', NEW."order_id",
-        'paid_at', to_char(NEW."paid_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'payment_terms_days', NEW."payment_terms_days",
-        'pdf_url', NEW."pdf_url",
-        'status', NEW."status",
-        'subscription_id', NEW."subscription_id",
-        'subtotal', NEW."subtotal"::text,
-        'tax_total', NEW."tax_total"::text,
-        'tenant_id', NEW."tenant_id",
-        'total', NEW."total"::text,
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
-  ELSE
-    PERFORM cdc.enqueue('invoices', 'UPDATE', concat_ws(':', 'invoices', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'invoices', OLD."id"::text), json_build_object(
+      'table', 'invoices', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'amount_due', OLD."amount_due"::text,
         'amount_paid', OLD."amount_paid"::text,
         'billing_address', OLD."billing_address",
@@ -7581,7 +7997,46 @@ BEGIN
         'total', OLD."total"::text,
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'invoices', OLD."id"::text), json_build_object(
+      'table', 'invoices', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'amount_due', OLD."amount_due"::text,
+        'amount_paid', OLD."amount_paid"::text,
+        'billing_address', OLD."billing_address",
+        'billing_email', OLD."billing_email",
+        'billing_name', OLD."billing_name",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'currency', OLD."currency",
+        'customer_id', OLD."customer_id",
+        'customer_tax_id', OLD."customer_tax_id",
+        'discount_total', OLD."discount_total"::text,
+        'due_date', to_char(OLD."due_date", 'YYYY-MM-DD'),
+        'id', OLD."id",
+        'invoice_number', OLD."invoice_number",
+        'issue_date', to_char(OLD."issue_date", 'YYYY-MM-DD'),
+        'lines', OLD."lines",
+        'memo', OLD."memo",
+        'order_id', OLD."order_id",
+        'paid_at', to_char(OLD."paid_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'payment_terms_days', OLD."payment_terms_days",
+        'pdf_url', OLD."pdf_url",
+        'status', OLD."status",
+        'subscription_id', OLD."subscription_id",
+        'subtotal', OLD."subtotal"::text,
+        'tax_total', OLD."tax_total"::text,
+        'tenant_id', OLD."tenant_id",
+        'total', OLD."total"::text,
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'invoices', NEW."id"::text), json_build_object(
+      'table', 'invoices', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'amount_due', NEW."amount_due"::text,
         'amount_paid', NEW."amount_paid"::text,
         'billing_address', NEW."billing_address",
@@ -7609,7 +8064,70 @@ BEGIN
         'tenant_id', NEW."tenant_id",
         'total', NEW."total"::text,
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'invoices', NEW."id"::text), json_build_object(
+      'table', 'invoices', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'amount_due', OLD."amount_due"::text,
+        'amount_paid', OLD."amount_paid"::text,
+        'billing_address', OLD."billing_address",
+        'billing_email', OLD."billing_email",
+        'billing_name', OLD."billing_name",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'currency', OLD."currency",
+        'customer_id', OLD."customer_id",
+        'customer_tax_id', OLD."customer_tax_id",
+        'discount_total', OLD."discount_total"::text,
+        'due_date', to_char(OLD."due_date", 'YYYY-MM-DD'),
+        'id', OLD."id",
+        'invoice_number', OLD."invoice_number",
+        'issue_date', to_char(OLD."issue_date", 'YYYY-MM-DD'),
+        'lines', OLD."lines",
+        'memo', OLD."memo",
+        'order_id', OLD."order_id",
+        'paid_at', to_char(OLD."paid_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'payment_terms_days', OLD."payment_terms_days",
+        'pdf_url', OLD."pdf_url",
+        'status', OLD."status",
+        'subscription_id', OLD."subscription_id",
+        'subtotal', OLD."subtotal"::text,
+        'tax_total', OLD."tax_total"::text,
+        'tenant_id', OLD."tenant_id",
+        'total', OLD."total"::text,
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', jsonb_build_object(
+        'amount_due', NEW."amount_due"::text,
+        'amount_paid', NEW."amount_paid"::text,
+        'billing_address', NEW."billing_address",
+        'billing_email', NEW."billing_email",
+        'billing_name', NEW."billing_name",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'currency', NEW."currency",
+        'customer_id', NEW."customer_id",
+        'customer_tax_id', NEW."customer_tax_id",
+        'discount_total', NEW."discount_total"::text,
+        'due_date', to_char(NEW."due_date", 'YYYY-MM-DD'),
+        'id', NEW."id",
+        'invoice_number', NEW."invoice_number",
+        'issue_date', to_char(NEW."issue_date", 'YYYY-MM-DD'),
+        'lines', NEW."lines",
+        'memo', NEW."memo",
+        'order_id', NEW."order_id",
+        'paid_at', to_char(NEW."paid_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'payment_terms_days', NEW."payment_terms_days",
+        'pdf_url', NEW."pdf_url",
+        'status', NEW."status",
+        'subscription_id', NEW."subscription_id",
+        'subtotal', NEW."subtotal"::text,
+        'tax_total', NEW."tax_total"::text,
+        'tenant_id', NEW."tenant_id",
+        'total', NEW."total"::text,
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -7678,8 +8196,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_ivr_menus"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('ivr_menus', 'INSERT', concat_ws(':', 'ivr_menus', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'ivr_menus', NEW."id"::text), json_build_object(
+      'table', 'ivr_menus', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'business_hours_id', NEW."business_hours_id",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'default_queue_id', NEW."default_queue_id",
@@ -7701,84 +8221,12 @@ BEGIN
         'tts_voice', NEW."tts_voice",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'version', NEW."version"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('ivr_menus', 'DELETE', concat_ws(':', 'ivr_menus', OLD."id"::text),
-      jsonb_build_object(
-        'business_hours_id', OLD."business_hours_id",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'default_queue_id', OLD."default_queue_id",
-        'dtmf_enabled', OLD."dtmf_enabled",
-        'entry_number', OLD."entry_number",
-        'fallback_action', OLD."fallback_action",
-        'id', OLD."id",
-        'input_timeout_seconds', OLD."input_timeout_seconds",
-        'language_tag', OLD."language_tag",
-        'max_retries', OLD."max_retries",
-        'menu_tree', OLD."menu_tree",
-        'name', OLD."name",
-        'published_at', to_char(OLD."published_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'published_by', OLD."published_by",
-        'speech_enabled', OLD."speech_enabled",
-        'status', OLD."status",
-        'summary', OLD."summary",
-        'tenant_id', OLD."tenant_id",
-        'tts_voice', OLD."tts_voice",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'version', OLD."version"
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('ivr_menus', 'DELETE', concat_ws(':', 'ivr_menus', OLD."id"::text),
-      jsonb_build_object(
-        'business_hours_id', OLD."business_hours_id",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'default_queue_id', OLD."default_queue_id",
-        'dtmf_enabled', OLD."dtmf_enabled",
-        'entry_number', OLD."entry_number",
-        'fallback_action', OLD."fallback_action",
-        'id', OLD."id",
-        'input_timeout_seconds', OLD."input_timeout_seconds",
-        'language_tag', OLD."language_tag",
-        'max_retries', OLD."max_retries",
-        'menu_tree', OLD."menu_tree",
-        'name', OLD."name",
-        'published_at', to_char(OLD."published_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'published_by', OLD."published_by",
-        'speech_enabled', OLD."speech_enabled",
-        'status', OLD."status",
-        'summary', OLD."summary",
-        'tenant_id', OLD."tenant_id",
-        'tts_voice', OLD."tts_voice",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'version', OLD."version"
-      ), NULL);
-    PERFORM cdc.enqueue('ivr_menus', 'INSERT', concat_ws(':', 'ivr_menus', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'business_hours_id', NEW."business_hours_id",
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'default_queue_id', NEW."default_queue_id",
-        'dtmf_enabled', NEW."dtmf_enabled",
-        'entry_number', NEW."entry_number",
-        'fallback_action', NEW."fallback_action",
-        'id', NEW."id",
-        'input_timeout_seconds', NEW."input_timeout_seconds",
-        'language_tag', NEW."language_tag",
-        'max_retries', NEW."max_retries",
-        'menu_tree', NEW."menu_tree",
-        'name', NEW."name",
-        'published_at', to_char(NEW."published_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'published_by', NEW."published_by",
-        'speech_enabled', NEW."speech_enabled",
-        'status', NEW."status",
-        'summary', NEW."summary",
-        'tenant_id', NEW."tenant_id",
-        'tts_voice', NEW."tts_voice",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'version', NEW."version"
-      ));
-  ELSE
-    PERFORM cdc.enqueue('ivr_menus', 'UPDATE', concat_ws(':', 'ivr_menus', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'ivr_menus', OLD."id"::text), json_build_object(
+      'table', 'ivr_menus', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'business_hours_id', OLD."business_hours_id",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'default_queue_id', OLD."default_queue_id",
@@ -7801,7 +8249,40 @@ BEGIN
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'version', OLD."version"
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'ivr_menus', OLD."id"::text), json_build_object(
+      'table', 'ivr_menus', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'business_hours_id', OLD."business_hours_id",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'default_queue_id', OLD."default_queue_id",
+        'dtmf_enabled', OLD."dtmf_enabled",
+        'entry_number', OLD."entry_number",
+        'fallback_action', OLD."fallback_action",
+        'id', OLD."id",
+        'input_timeout_seconds', OLD."input_timeout_seconds",
+        'language_tag', OLD."language_tag",
+        'max_retries', OLD."max_retries",
+        'menu_tree', OLD."menu_tree",
+        'name', OLD."name",
+        'published_at', to_char(OLD."published_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'published_by', OLD."published_by",
+        'speech_enabled', OLD."speech_enabled",
+        'status', OLD."status",
+        'summary', OLD."summary",
+        'tenant_id', OLD."tenant_id",
+        'tts_voice', OLD."tts_voice",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'version', OLD."version"
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'ivr_menus', NEW."id"::text), json_build_object(
+      'table', 'ivr_menus', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'business_hours_id', NEW."business_hours_id",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'default_queue_id', NEW."default_queue_id",
@@ -7823,7 +8304,58 @@ BEGIN
         'tts_voice', NEW."tts_voice",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'version', NEW."version"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'ivr_menus', NEW."id"::text), json_build_object(
+      'table', 'ivr_menus', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'business_hours_id', OLD."business_hours_id",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'default_queue_id', OLD."default_queue_id",
+        'dtmf_enabled', OLD."dtmf_enabled",
+        'entry_number', OLD."entry_number",
+        'fallback_action', OLD."fallback_action",
+        'id', OLD."id",
+        'input_timeout_seconds', OLD."input_timeout_seconds",
+        'language_tag', OLD."language_tag",
+        'max_retries', OLD."max_retries",
+        'menu_tree', OLD."menu_tree",
+        'name', OLD."name",
+        'published_at', to_char(OLD."published_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'published_by', OLD."published_by",
+        'speech_enabled', OLD."speech_enabled",
+        'status', OLD."status",
+        'summary', OLD."summary",
+        'tenant_id', OLD."tenant_id",
+        'tts_voice', OLD."tts_voice",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'version', OLD."version"
+      ),
+      'after', jsonb_build_object(
+        'business_hours_id', NEW."business_hours_id",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'default_queue_id', NEW."default_queue_id",
+        'dtmf_enabled', NEW."dtmf_enabled",
+        'entry_number', NEW."entry_number",
+        'fallback_action', NEW."fallback_action",
+        'id', NEW."id",
+        'input_timeout_seconds', NEW."input_timeout_seconds",
+        'language_tag', NEW."language_tag",
+        'max_retries', NEW."max_retries",
+        'menu_tree', NEW."menu_tree",
+        'name', NEW."name",
+        'published_at', to_char(NEW."published_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'published_by', NEW."published_by",
+        'speech_enabled', NEW."speech_enabled",
+        'status', NEW."status",
+        'summary', NEW."summary",
+        'tenant_id', NEW."tenant_id",
+        'tts_voice', NEW."tts_voice",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'version', NEW."version"
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -7886,8 +8418,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_kpi_definitions"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('kpi_definitions', 'INSERT', concat_ws(':', 'kpi_definitions', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'kpi_definitions', NEW."id"::text), json_build_object(
+      'table', 'kpi_definitions', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'aggregation', NEW."aggregation",
         'applies_to', NEW."applies_to",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -7910,87 +8444,12 @@ BEGIN
         'unit', NEW."unit",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'warning_threshold', NEW."warning_threshold"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('kpi_definitions', 'DELETE', concat_ws(':', 'kpi_definitions', OLD."id"::text),
-      jsonb_build_object(
-        'aggregation', OLD."aggregation",
-        'applies_to', OLD."applies_to",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'created_by_user_id', OLD."created_by_user_id",
-        'critical_threshold', OLD."critical_threshold",
-        'decimal_places', OLD."decimal_places",
-        'direction', OLD."direction",
-        'display_options', OLD."display_options",
-        'formula', OLD."formula",
-        'help_text', OLD."help_text",
-        'id', OLD."id",
-        'is_active', OLD."is_active",
-        'is_system', OLD."is_system",
-        'kpi_key', OLD."kpi_key",
-        'name', OLD."name",
-        'refresh_seconds', OLD."refresh_seconds",
-        'source_table', OLD."source_table",
-        'target_value', OLD."target_value",
-        'tenant_id', OLD."tenant_id",
-        'unit', OLD."unit",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'warning_threshold', OLD."warning_threshold"
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('kpi_definitions', 'DELETE', concat_ws(':', 'kpi_definitions', OLD."id"::text),
-      jsonb_build_object(
-        'aggregation', OLD."aggregation",
-        'applies_to', OLD."applies_to",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'created_by_user_id', OLD."created_by_user_id",
-        'critical_threshold', OLD."critical_threshold",
-        'decimal_places', OLD."decimal_places",
-        'direction', OLD."direction",
-        'display_options', OLD."display_options",
-        'formula', OLD."formula",
-        'help_text', OLD."help_text",
-        'id', OLD."id",
-        'is_active', OLD."is_active",
-        'is_system', OLD."is_system",
-        'kpi_key', OLD."kpi_key",
-        'name', OLD."name",
-        'refresh_seconds', OLD."refresh_seconds",
-        'source_table', OLD."source_table",
-        'target_value', OLD."target_value",
-        'tenant_id', OLD."tenant_id",
-        'unit', OLD."unit",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'warning_threshold', OLD."warning_threshold"
-      ), NULL);
-    PERFORM cdc.enqueue('kpi_definitions', 'INSERT', concat_ws(':', 'kpi_definitions', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'aggregation', NEW."aggregation",
-        'applies_to', NEW."applies_to",
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'created_by_user_id', NEW."created_by_user_id",
-        'critical_threshold', NEW."critical_threshold",
-        'decimal_places', NEW."decimal_places",
-        'direction', NEW."direction",
-        'display_options', NEW."display_options",
-        'formula', NEW."formula",
-        'help_text', NEW."help_text",
-        'id', NEW."id",
-        'is_active', NEW."is_active",
-        'is_system', NEW."is_system",
-        'kpi_key', NEW."kpi_key",
-        'name', NEW."name",
-        'refresh_seconds', NEW."refresh_seconds",
-        'source_table', NEW."source_table",
-        'target_value', NEW."target_value",
-        'tenant_id', NEW."tenant_id",
-        'unit', NEW."unit",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'warning_threshold', NEW."warning_threshold"
-      ));
-  ELSE
-    PERFORM cdc.enqueue('kpi_definitions', 'UPDATE', concat_ws(':', 'kpi_definitions', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'kpi_definitions', OLD."id"::text), json_build_object(
+      'table', 'kpi_definitions', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'aggregation', OLD."aggregation",
         'applies_to', OLD."applies_to",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -8014,7 +8473,41 @@ BEGIN
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'warning_threshold', OLD."warning_threshold"
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'kpi_definitions', OLD."id"::text), json_build_object(
+      'table', 'kpi_definitions', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'aggregation', OLD."aggregation",
+        'applies_to', OLD."applies_to",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_by_user_id', OLD."created_by_user_id",
+        'critical_threshold', OLD."critical_threshold",
+        'decimal_places', OLD."decimal_places",
+        'direction', OLD."direction",
+        'display_options', OLD."display_options",
+        'formula', OLD."formula",
+        'help_text', OLD."help_text",
+        'id', OLD."id",
+        'is_active', OLD."is_active",
+        'is_system', OLD."is_system",
+        'kpi_key', OLD."kpi_key",
+        'name', OLD."name",
+        'refresh_seconds', OLD."refresh_seconds",
+        'source_table', OLD."source_table",
+        'target_value', OLD."target_value",
+        'tenant_id', OLD."tenant_id",
+        'unit', OLD."unit",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'warning_threshold', OLD."warning_threshold"
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'kpi_definitions', NEW."id"::text), json_build_object(
+      'table', 'kpi_definitions', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'aggregation', NEW."aggregation",
         'applies_to', NEW."applies_to",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -8037,7 +8530,60 @@ BEGIN
         'unit', NEW."unit",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'warning_threshold', NEW."warning_threshold"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'kpi_definitions', NEW."id"::text), json_build_object(
+      'table', 'kpi_definitions', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'aggregation', OLD."aggregation",
+        'applies_to', OLD."applies_to",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_by_user_id', OLD."created_by_user_id",
+        'critical_threshold', OLD."critical_threshold",
+        'decimal_places', OLD."decimal_places",
+        'direction', OLD."direction",
+        'display_options', OLD."display_options",
+        'formula', OLD."formula",
+        'help_text', OLD."help_text",
+        'id', OLD."id",
+        'is_active', OLD."is_active",
+        'is_system', OLD."is_system",
+        'kpi_key', OLD."kpi_key",
+        'name', OLD."name",
+        'refresh_seconds', OLD."refresh_seconds",
+        'source_table', OLD."source_table",
+        'target_value', OLD."target_value",
+        'tenant_id', OLD."tenant_id",
+        'unit', OLD."unit",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'warning_threshold', OLD."warning_threshold"
+      ),
+      'after', jsonb_build_object(
+        'aggregation', NEW."aggregation",
+        'applies_to', NEW."applies_to",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_by_user_id', NEW."created_by_user_id",
+        'critical_threshold', NEW."critical_threshold",
+        'decimal_places', NEW."decimal_places",
+        'direction', NEW."direction",
+        'display_options', NEW."display_options",
+        'formula', NEW."formula",
+        'help_text', NEW."help_text",
+        'id', NEW."id",
+        'is_active', NEW."is_active",
+        'is_system', NEW."is_system",
+        'kpi_key', NEW."kpi_key",
+        'name', NEW."name",
+        'refresh_seconds', NEW."refresh_seconds",
+        'source_table', NEW."source_table",
+        'target_value', NEW."target_value",
+        'tenant_id', NEW."tenant_id",
+        'unit', NEW."unit",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'warning_threshold', NEW."warning_threshold"
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -8101,8 +8647,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_login_attempts"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('login_attempts', 'INSERT', concat_ws(':', 'login_attempts', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'login_attempts', NEW."id"::text), json_build_object(
+      'table', 'login_attempts', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'attempted_at', to_char(NEW."attempted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'auth_method', NEW."auth_method",
         'geo_city', NEW."geo_city",
@@ -8119,69 +8667,12 @@ BEGIN
         'triggered_lockout', NEW."triggered_lockout",
         'user_agent', NEW."user_agent",
         'user_id', NEW."user_id"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('login_attempts', 'DELETE', concat_ws(':', 'login_attempts', OLD."id"::text),
-      jsonb_build_object(
-        'attempted_at', to_char(OLD."attempted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'auth_method', OLD."auth_method",
-        'geo_city', OLD."geo_city",
-        'geo_country', OLD."geo_country",
-        'id', OLD."id",
-        'ip_address', OLD."ip_address",
-        'is_suspicious', OLD."is_suspicious",
-        'mfa_method', OLD."mfa_method",
-        'outcome', OLD."outcome",
-        'risk_score', OLD."risk_score",
-        'session_id', OLD."session_id",
-        'submitted_login', OLD."submitted_login",
-        'tenant_id', OLD."tenant_id",
-        'triggered_lockout', OLD."triggered_lockout",
-        'user_agent', OLD."user_agent",
-        'user_id', OLD."user_id"
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('login_attempts', 'DELETE', concat_ws(':', 'login_attempts', OLD."id"::text),
-      jsonb_build_object(
-        'attempted_at', to_char(OLD."attempted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'auth_method', OLD."auth_method",
-        'geo_city', OLD."geo_city",
-        'geo_country', OLD."geo_country",
-        'id', OLD."id",
-        'ip_address', OLD."ip_address",
-        'is_suspicious', OLD."is_suspicious",
-        'mfa_method', OLD."mfa_method",
-        'outcome', OLD."outcome",
-        'risk_score', OLD."risk_score",
-        'session_id', OLD."session_id",
-        'submitted_login', OLD."submitted_login",
-        'tenant_id', OLD."tenant_id",
-        'triggered_lockout', OLD."triggered_lockout",
-        'user_agent', OLD."user_agent",
-        'user_id', OLD."user_id"
-      ), NULL);
-    PERFORM cdc.enqueue('login_attempts', 'INSERT', concat_ws(':', 'login_attempts', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'attempted_at', to_char(NEW."attempted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'auth_method', NEW."auth_method",
-        'geo_city', NEW."geo_city",
-        'geo_country', NEW."geo_country",
-        'id', NEW."id",
-        'ip_address', NEW."ip_address",
-        'is_suspicious', NEW."is_suspicious",
-        'mfa_method', NEW."mfa_method",
-        'outcome', NEW."outcome",
-        'risk_score', NEW."risk_score",
-        'session_id', NEW."session_id",
-        'submitted_login', NEW."submitted_login",
-        'tenant_id', NEW."tenant_id",
-        'triggered_lockout', NEW."triggered_lockout",
-        'user_agent', NEW."user_agent",
-        'user_id', NEW."user_id"
-      ));
-  ELSE
-    PERFORM cdc.enqueue('login_attempts', 'UPDATE', concat_ws(':', 'login_attempts', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'login_attempts', OLD."id"::text), json_build_object(
+      'table', 'login_attempts', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'attempted_at', to_char(OLD."attempted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'auth_method', OLD."auth_method",
         'geo_city', OLD."geo_city",
@@ -8199,7 +8690,35 @@ BEGIN
         'user_agent', OLD."user_agent",
         'user_id', OLD."user_id"
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'login_attempts', OLD."id"::text), json_build_object(
+      'table', 'login_attempts', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'attempted_at', to_char(OLD."attempted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'auth_method', OLD."auth_method",
+        'geo_city', OLD."geo_city",
+        'geo_country', OLD."geo_country",
+        'id', OLD."id",
+        'ip_address', OLD."ip_address",
+        'is_suspicious', OLD."is_suspicious",
+        'mfa_method', OLD."mfa_method",
+        'outcome', OLD."outcome",
+        'risk_score', OLD."risk_score",
+        'session_id', OLD."session_id",
+        'submitted_login', OLD."submitted_login",
+        'tenant_id', OLD."tenant_id",
+        'triggered_lockout', OLD."triggered_lockout",
+        'user_agent', OLD."user_agent",
+        'user_id', OLD."user_id"
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'login_attempts', NEW."id"::text), json_build_object(
+      'table', 'login_attempts', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'attempted_at', to_char(NEW."attempted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'auth_method', NEW."auth_method",
         'geo_city', NEW."geo_city",
@@ -8216,7 +8735,48 @@ BEGIN
         'triggered_lockout', NEW."triggered_lockout",
         'user_agent', NEW."user_agent",
         'user_id', NEW."user_id"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'login_attempts', NEW."id"::text), json_build_object(
+      'table', 'login_attempts', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'attempted_at', to_char(OLD."attempted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'auth_method', OLD."auth_method",
+        'geo_city', OLD."geo_city",
+        'geo_country', OLD."geo_country",
+        'id', OLD."id",
+        'ip_address', OLD."ip_address",
+        'is_suspicious', OLD."is_suspicious",
+        'mfa_method', OLD."mfa_method",
+        'outcome', OLD."outcome",
+        'risk_score', OLD."risk_score",
+        'session_id', OLD."session_id",
+        'submitted_login', OLD."submitted_login",
+        'tenant_id', OLD."tenant_id",
+        'triggered_lockout', OLD."triggered_lockout",
+        'user_agent', OLD."user_agent",
+        'user_id', OLD."user_id"
+      ),
+      'after', jsonb_build_object(
+        'attempted_at', to_char(NEW."attempted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'auth_method', NEW."auth_method",
+        'geo_city', NEW."geo_city",
+        'geo_country', NEW."geo_country",
+        'id', NEW."id",
+        'ip_address', NEW."ip_address",
+        'is_suspicious', NEW."is_suspicious",
+        'mfa_method', NEW."mfa_method",
+        'outcome', NEW."outcome",
+        'risk_score', NEW."risk_score",
+        'session_id', NEW."session_id",
+        'submitted_login', NEW."submitted_login",
+        'tenant_id', NEW."tenant_id",
+        'triggered_lockout', NEW."triggered_lockout",
+        'user_agent', NEW."user_agent",
+        'user_id', NEW."user_id"
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -8274,8 +8834,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_order_items"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('order_items', 'INSERT', concat_ws(':', 'order_items', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'order_items', NEW."id"::text), json_build_object(
+      'table', 'order_items', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'attributes', NEW."attributes",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'currency', NEW."currency",
@@ -8296,81 +8858,12 @@ BEGIN
         'tenant_id', NEW."tenant_id",
         'unit_price', NEW."unit_price"::text,
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('order_items', 'DELETE', concat_ws(':', 'order_items', OLD."id"::text),
-      jsonb_build_object(
-        'attributes', OLD."attributes",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'currency', OLD."currency",
-        'discount_amount', OLD."discount_amount"::text,
-        'fulfilment_status', OLD."fulfilment_status",
-        'gift_message', OLD."gift_message",
-        'id', OLD."id",
-        'item_kind', OLD."item_kind",
-        'line_number', OLD."line_number",
-        'line_total', OLD."line_total"::text,
-        'order_id', OLD."order_id",
-        'product_name', OLD."product_name",
-        'quantity', OLD."quantity",
-        'sku', OLD."sku",
-        'subscription_id', OLD."subscription_id",
-        'tax_amount', OLD."tax_amount"::text,
-        'tax_rate', OLD."tax_rate",
-        'tenant_id', OLD."tenant_id",
-        'unit_price', OLD."unit_price"::text,
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('order_items', 'DELETE', concat_ws(':', 'order_items', OLD."id"::text),
-      jsonb_build_object(
-        'attributes', OLD."attributes",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'currency', OLD."currency",
-        'discount_amount', OLD."discount_amount"::text,
-        'fulfilment_status', OLD."fulfilment_status",
-        'gift_message', OLD."gift_message",
-        'id', OLD."id",
-        'item_kind', OLD."item_kind",
-        'line_number', OLD."line_number",
-        'line_total', OLD."line_total"::text,
-        'order_id', OLD."order_id",
-        'product_name', OLD."product_name",
-        'quantity', OLD."quantity",
-        'sku', OLD."sku",
-        'subscription_id', OLD."subscription_id",
-        'tax_amount', OLD."tax_amount"::text,
-        'tax_rate', OLD."tax_rate",
-        'tenant_id', OLD."tenant_id",
-        'unit_price', OLD."unit_price"::text,
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-    PERFORM cdc.enqueue('order_items', 'INSERT', concat_ws(':', 'order_items', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'attributes', NEW."attributes",
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'currency', NEW."currency",
-        'discount_amount', NEW."discount_amount"::text,
-        'fulfilment_status', NEW."fulfilment_status",
-        'gift_message', NEW."gift_message",
-        'id', NEW."id",
-        'item_kind', NEW."item_kind",
-        'line_number', NEW."line_number",
-        'line_total', NEW."line_total"::text,
-        'order_id', NEW."order_id",
-        'product_name', NEW."product_name",
-        'quantity', NEW."quantity",
-        'sku', NEW."sku",
-        'subscription_id', NEW."subscription_id",
-        'tax_amount', NEW."tax_amount"::text,
-        'tax_rate', NEW."tax_rate",
-        'tenant_id', NEW."tenant_id",
-        'unit_price', NEW."unit_price"::text,
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
-  ELSE
-    PERFORM cdc.enqueue('order_items', 'UPDATE', concat_ws(':', 'order_items', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'order_items', OLD."id"::text), json_build_object(
+      'table', 'order_items', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'attributes', OLD."attributes",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'currency', OLD."currency",
@@ -8392,7 +8885,39 @@ BEGIN
         'unit_price', OLD."unit_price"::text,
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'order_items', OLD."id"::text), json_build_object(
+      'table', 'order_items', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'attributes', OLD."attributes",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'currency', OLD."currency",
+        'discount_amount', OLD."discount_amount"::text,
+        'fulfilment_status', OLD."fulfilment_status",
+        'gift_message', OLD."gift_message",
+        'id', OLD."id",
+        'item_kind', OLD."item_kind",
+        'line_number', OLD."line_number",
+        'line_total', OLD."line_total"::text,
+        'order_id', OLD."order_id",
+        'product_name', OLD."product_name",
+        'quantity', OLD."quantity",
+        'sku', OLD."sku",
+        'subscription_id', OLD."subscription_id",
+        'tax_amount', OLD."tax_amount"::text,
+        'tax_rate', OLD."tax_rate",
+        'tenant_id', OLD."tenant_id",
+        'unit_price', OLD."unit_price"::text,
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'order_items', NEW."id"::text), json_build_object(
+      'table', 'order_items', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'attributes', NEW."attributes",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'currency', NEW."currency",
@@ -8413,7 +8938,56 @@ BEGIN
         'tenant_id', NEW."tenant_id",
         'unit_price', NEW."unit_price"::text,
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'order_items', NEW."id"::text), json_build_object(
+      'table', 'order_items', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'attributes', OLD."attributes",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'currency', OLD."currency",
+        'discount_amount', OLD."discount_amount"::text,
+        'fulfilment_status', OLD."fulfilment_status",
+        'gift_message', OLD."gift_message",
+        'id', OLD."id",
+        'item_kind', OLD."item_kind",
+        'line_number', OLD."line_number",
+        'line_total', OLD."line_total"::text,
+        'order_id', OLD."order_id",
+        'product_name', OLD."product_name",
+        'quantity', OLD."quantity",
+        'sku', OLD."sku",
+        'subscription_id', OLD."subscription_id",
+        'tax_amount', OLD."tax_amount"::text,
+        'tax_rate', OLD."tax_rate",
+        'tenant_id', OLD."tenant_id",
+        'unit_price', OLD."unit_price"::text,
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', jsonb_build_object(
+        'attributes', NEW."attributes",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'currency', NEW."currency",
+        'discount_amount', NEW."discount_amount"::text,
+        'fulfilment_status', NEW."fulfilment_status",
+        'gift_message', NEW."gift_message",
+        'id', NEW."id",
+        'item_kind', NEW."item_kind",
+        'line_number', NEW."line_number",
+        'line_total', NEW."line_total"::text,
+        'order_id', NEW."order_id",
+        'product_name', NEW."product_name",
+        'quantity', NEW."quantity",
+        'sku', NEW."sku",
+        'subscription_id', NEW."subscription_id",
+        'tax_amount', NEW."tax_amount"::text,
+        'tax_rate', NEW."tax_rate",
+        'tenant_id', NEW."tenant_id",
+        'unit_price', NEW."unit_price"::text,
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -8475,8 +9049,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_orders"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('orders', 'INSERT', concat_ws(':', 'orders', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'orders', NEW."id"::text), json_build_object(
+      'table', 'orders', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'currency', NEW."currency",
         'customer_id', NEW."customer_id",
@@ -8491,63 +9067,12 @@ BEGIN
         'total', NEW."total"::text,
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'user_id', NEW."user_id"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('orders', 'DELETE', concat_ws(':', 'orders', OLD."id"::text),
-      jsonb_build_object(
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'currency', OLD."currency",
-        'customer_id', OLD."customer_id",
-        'id', OLD."id",
-        'interaction_id', OLD."interaction_id",
-        'notes', OLD."notes",
-        'payment_details', OLD."payment_details",
-        'status', OLD."status",
-        'subtotal', OLD."subtotal"::text,
-        'tax', OLD."tax"::text,
-        'tenant_id', OLD."tenant_id",
-        'total', OLD."total"::text,
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'user_id', OLD."user_id"
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('orders', 'DELETE', concat_ws(':', 'orders', OLD."id"::text),
-      jsonb_build_object(
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'currency', OLD."currency",
-        'customer_id', OLD."customer_id",
-        'id', OLD."id",
-        'interaction_id', OLD."interaction_id",
-        'notes', OLD."notes",
-        'payment_details', OLD."payment_details",
-        'status', OLD."status",
-        'subtotal', OLD."subtotal"::text,
-        'tax', OLD."tax"::text,
-        'tenant_id', OLD."tenant_id",
-        'total', OLD."total"::text,
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'user_id', OLD."user_id"
-      ), NULL);
-    PERFORM cdc.enqueue('orders', 'INSERT', concat_ws(':', 'orders', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'currency', NEW."currency",
-        'customer_id', NEW."customer_id",
-        'id', NEW."id",
-        'interaction_id', NEW."interaction_id",
-        'notes', NEW."notes",
-        'payment_details', NEW."payment_details",
-        'status', NEW."status",
-        'subtotal', NEW."subtotal"::text,
-        'tax', NEW."tax"::text,
-        'tenant_id', NEW."tenant_id",
-        'total', NEW."total"::text,
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'user_id', NEW."user_id"
-      ));
-  ELSE
-    PERFORM cdc.enqueue('orders', 'UPDATE', concat_ws(':', 'orders', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'orders', OLD."id"::text), json_build_object(
+      'table', 'orders', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'currency', OLD."currency",
         'customer_id', OLD."customer_id",
@@ -8563,7 +9088,33 @@ BEGIN
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'user_id', OLD."user_id"
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'orders', OLD."id"::text), json_build_object(
+      'table', 'orders', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'currency', OLD."currency",
+        'customer_id', OLD."customer_id",
+        'id', OLD."id",
+        'interaction_id', OLD."interaction_id",
+        'notes', OLD."notes",
+        'payment_details', OLD."payment_details",
+        'status', OLD."status",
+        'subtotal', OLD."subtotal"::text,
+        'tax', OLD."tax"::text,
+        'tenant_id', OLD."tenant_id",
+        'total', OLD."total"::text,
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'user_id', OLD."user_id"
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'orders', NEW."id"::text), json_build_object(
+      'table', 'orders', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'currency', NEW."currency",
         'customer_id', NEW."customer_id",
@@ -8578,7 +9129,44 @@ BEGIN
         'total', NEW."total"::text,
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'user_id', NEW."user_id"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'orders', NEW."id"::text), json_build_object(
+      'table', 'orders', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'currency', OLD."currency",
+        'customer_id', OLD."customer_id",
+        'id', OLD."id",
+        'interaction_id', OLD."interaction_id",
+        'notes', OLD."notes",
+        'payment_details', OLD."payment_details",
+        'status', OLD."status",
+        'subtotal', OLD."subtotal"::text,
+        'tax', OLD."tax"::text,
+        'tenant_id', OLD."tenant_id",
+        'total', OLD."total"::text,
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'user_id', OLD."user_id"
+      ),
+      'after', jsonb_build_object(
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'currency', NEW."currency",
+        'customer_id', NEW."customer_id",
+        'id', NEW."id",
+        'interaction_id', NEW."interaction_id",
+        'notes', NEW."notes",
+        'payment_details', NEW."payment_details",
+        'status', NEW."status",
+        'subtotal', NEW."subtotal"::text,
+        'tax', NEW."tax"::text,
+        'tenant_id', NEW."tenant_id",
+        'total', NEW."total"::text,
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'user_id', NEW."user_id"
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -8634,8 +9222,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_overflow_rules"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('overflow_rules', 'INSERT', concat_ws(':', 'overflow_rules', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'overflow_rules', NEW."id"::text), json_build_object(
+      'table', 'overflow_rules', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'business_hours_only', NEW."business_hours_only",
         'check_interval_seconds', NEW."check_interval_seconds",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -8655,78 +9245,12 @@ BEGIN
         'threshold_value', NEW."threshold_value",
         'trigger_kind', NEW."trigger_kind",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('overflow_rules', 'DELETE', concat_ws(':', 'overflow_rules', OLD."id"::text),
-      jsonb_build_object(
-        'business_hours_only', OLD."business_hours_only",
-        'check_interval_seconds', OLD."check_interval_seconds",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'evaluation_order', OLD."evaluation_order",
-        'id', OLD."id",
-        'is_enabled', OLD."is_enabled",
-        'last_triggered_at', to_char(OLD."last_triggered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'message_prompt_id', OLD."message_prompt_id",
-        'name', OLD."name",
-        'overflow_action', OLD."overflow_action",
-        'preserve_priority', OLD."preserve_priority",
-        'priority_adjustment', OLD."priority_adjustment",
-        'source_queue_id', OLD."source_queue_id",
-        'target_group_id', OLD."target_group_id",
-        'target_queue_id', OLD."target_queue_id",
-        'tenant_id', OLD."tenant_id",
-        'threshold_value', OLD."threshold_value",
-        'trigger_kind', OLD."trigger_kind",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('overflow_rules', 'DELETE', concat_ws(':', 'overflow_rules', OLD."id"::text),
-      jsonb_build_object(
-        'business_hours_only', OLD."business_hours_only",
-        'check_interval_seconds', OLD."check_interval_seconds",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'evaluation_order', OLD."evaluation_order",
-        'id', OLD."id",
-        'is_enabled', OLD."is_enabled",
-        'last_triggered_at', to_char(OLD."last_triggered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'message_prompt_id', OLD."message_prompt_id",
-        'name', OLD."name",
-        'overflow_action', OLD."overflow_action",
-        'preserve_priority', OLD."preserve_priority",
-        'priority_adjustment', OLD."priority_adjustment",
-        'source_queue_id', OLD."source_queue_id",
-        'target_group_id', OLD."target_group_id",
-        'target_queue_id', OLD."target_queue_id",
-        'tenant_id', OLD."tenant_id",
-        'threshold_value', OLD."threshold_value",
-        'trigger_kind', OLD."trigger_kind",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-    PERFORM cdc.enqueue('overflow_rules', 'INSERT', concat_ws(':', 'overflow_rules', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'business_hours_only', NEW."business_hours_only",
-        'check_interval_seconds', NEW."check_interval_seconds",
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'evaluation_order', NEW."evaluation_order",
-        'id', NEW."id",
-        'is_enabled', NEW."is_enabled",
-        'last_triggered_at', to_char(NEW."last_triggered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'message_prompt_id', NEW."message_prompt_id",
-        'name', NEW."name",
-        'overflow_action', NEW."overflow_action",
-        'preserve_priority', NEW."preserve_priority",
-        'priority_adjustment', NEW."priority_adjustment",
-        'source_queue_id', NEW."source_queue_id",
-        'target_group_id', NEW."target_group_id",
-        'target_queue_id', NEW."target_queue_id",
-        'tenant_id', NEW."tenant_id",
-        'threshold_value', NEW."threshold_value",
-        'trigger_kind', NEW."trigger_kind",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
-  ELSE
-    PERFORM cdc.enqueue('overflow_rules', 'UPDATE', concat_ws(':', 'overflow_rules', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'overflow_rules', OLD."id"::text), json_build_object(
+      'table', 'overflow_rules', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'business_hours_only', OLD."business_hours_only",
         'check_interval_seconds', OLD."check_interval_seconds",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -8747,7 +9271,38 @@ BEGIN
         'trigger_kind', OLD."trigger_kind",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'overflow_rules', OLD."id"::text), json_build_object(
+      'table', 'overflow_rules', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'business_hours_only', OLD."business_hours_only",
+        'check_interval_seconds', OLD."check_interval_seconds",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'evaluation_order', OLD."evaluation_order",
+        'id', OLD."id",
+        'is_enabled', OLD."is_enabled",
+        'last_triggered_at', to_char(OLD."last_triggered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'message_prompt_id', OLD."message_prompt_id",
+        'name', OLD."name",
+        'overflow_action', OLD."overflow_action",
+        'preserve_priority', OLD."preserve_priority",
+        'priority_adjustment', OLD."priority_adjustment",
+        'source_queue_id', OLD."source_queue_id",
+        'target_group_id', OLD."target_group_id",
+        'target_queue_id', OLD."target_queue_id",
+        'tenant_id', OLD."tenant_id",
+        'threshold_value', OLD."threshold_value",
+        'trigger_kind', OLD."trigger_kind",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'overflow_rules', NEW."id"::text), json_build_object(
+      'table', 'overflow_rules', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'business_hours_only', NEW."business_hours_only",
         'check_interval_seconds', NEW."check_interval_seconds",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -8767,7 +9322,54 @@ BEGIN
         'threshold_value', NEW."threshold_value",
         'trigger_kind', NEW."trigger_kind",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'overflow_rules', NEW."id"::text), json_build_object(
+      'table', 'overflow_rules', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'business_hours_only', OLD."business_hours_only",
+        'check_interval_seconds', OLD."check_interval_seconds",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'evaluation_order', OLD."evaluation_order",
+        'id', OLD."id",
+        'is_enabled', OLD."is_enabled",
+        'last_triggered_at', to_char(OLD."last_triggered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'message_prompt_id', OLD."message_prompt_id",
+        'name', OLD."name",
+        'overflow_action', OLD."overflow_action",
+        'preserve_priority', OLD."preserve_priority",
+        'priority_adjustment', OLD."priority_adjustment",
+        'source_queue_id', OLD."source_queue_id",
+        'target_group_id', OLD."target_group_id",
+        'target_queue_id', OLD."target_queue_id",
+        'tenant_id', OLD."tenant_id",
+        'threshold_value', OLD."threshold_value",
+        'trigger_kind', OLD."trigger_kind",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', jsonb_build_object(
+        'business_hours_only', NEW."business_hours_only",
+        'check_interval_seconds', NEW."check_interval_seconds",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'evaluation_order', NEW."evaluation_order",
+        'id', NEW."id",
+        'is_enabled', NEW."is_enabled",
+        'last_triggered_at', to_char(NEW."last_triggered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'message_prompt_id', NEW."message_prompt_id",
+        'name', NEW."name",
+        'overflow_action', NEW."overflow_action",
+        'preserve_priority', NEW."preserve_priority",
+        'priority_adjustment', NEW."priority_adjustment",
+        'source_queue_id', NEW."source_queue_id",
+        'target_group_id', NEW."target_group_id",
+        'target_queue_id', NEW."target_queue_id",
+        'tenant_id', NEW."tenant_id",
+        'threshold_value', NEW."threshold_value",
+        'trigger_kind', NEW."trigger_kind",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -8828,8 +9430,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_payments"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('payments', 'INSERT', concat_ws(':', 'payments', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'payments', NEW."id"::text), json_build_object(
+      'table', 'payments', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'amount', NEW."amount"::text,
         'authentication_result', NEW."authentication_result",
         'billing_address', NEW."billing_address",
@@ -8857,102 +9461,12 @@ BEGIN
         'taken_by_user_id', NEW."taken_by_user_id",
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('payments', 'DELETE', concat_ws(':', 'payments', OLD."id"::text),
-      jsonb_build_object(
-        'amount', OLD."amount"::text,
-        'authentication_result', OLD."authentication_result",
-        'billing_address', OLD."billing_address",
-        'captured_at', to_char(OLD."captured_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'card_brand', OLD."card_brand",
-        'card_expiry', OLD."card_expiry",
-        'card_number', OLD."card_number",
-        'cardholder_name', OLD."cardholder_name",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'currency', OLD."currency",
-        'customer_id', OLD."customer_id",
-        'failure_code', OLD."failure_code",
-        'iban', OLD."iban",
-        'id', OLD."id",
-        'interaction_id', OLD."interaction_id",
-        'invoice_id', OLD."invoice_id",
-        'method', OLD."method",
-        'order_id', OLD."order_id",
-        'payer_email', OLD."payer_email",
-        'pci_pause_used', OLD."pci_pause_used",
-        'provider', OLD."provider",
-        'provider_reference', OLD."provider_reference",
-        'refunded_amount', OLD."refunded_amount"::text,
-        'status', OLD."status",
-        'taken_by_user_id', OLD."taken_by_user_id",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('payments', 'DELETE', concat_ws(':', 'payments', OLD."id"::text),
-      jsonb_build_object(
-        'amount', OLD."amount"::text,
-        'authentication_result', OLD."authentication_result",
-        'billing_address', OLD."billing_address",
-        'captured_at', to_char(OLD."captured_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'card_brand', OLD."card_brand",
-        'card_expiry', OLD."card_expiry",
-        'card_number', OLD."card_number",
-        'cardholder_name', OLD."cardholder_name",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'currency', OLD."currency",
-        'customer_id', OLD."customer_id",
-        'failure_code', OLD."failure_code",
-        'iban', OLD."iban",
-        'id', OLD."id",
-        'interaction_id', OLD."interaction_id",
-        'invoice_id', OLD."invoice_id",
-        'method', OLD."method",
-        'order_id', OLD."order_id",
-        'payer_email', OLD."payer_email",
-        'pci_pause_used', OLD."pci_pause_used",
-        'provider', OLD."provider",
-        'provider_reference', OLD."provider_reference",
-        'refunded_amount', OLD."refunded_amount"::text,
-        'status', OLD."status",
-        'taken_by_user_id', OLD."taken_by_user_id",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-    PERFORM cdc.enqueue('payments', 'INSERT', concat_ws(':', 'payments', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'amount', NEW."amount"::text,
-        'authentication_result', NEW."authentication_result",
-        'billing_address', NEW."billing_address",
-        'captured_at', to_char(NEW."captured_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'card_brand', NEW."card_brand",
-        'card_expiry', NEW."card_expiry",
-        'card_number', NEW."card_number",
-        'cardholder_name', NEW."cardholder_name",
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'currency', NEW."currency",
-        'customer_id', NEW."customer_id",
-        'failure_code', NEW."failure_code",
-        'iban', NEW."iban",
-        'id', NEW."id",
-        'interaction_id', NEW."interaction_id",
-        'invoice_id', NEW."invoice_id",
-        'method', NEW."method",
-        'order_id', NEW."order_id",
-        'payer_email', NEW."payer_email",
-        'pci_pause_used', NEW."pci_pause_used",
-        'provider', NEW."provider",
-        'provider_reference', NEW."provider_reference",
-        'refunded_amount', NEW."refunded_amount"::text,
-        'status', NEW."status",
-        'taken_by_user_id', NEW."taken_by_user_id",
-        'tenant_id', NEW."tenant_id",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
-  ELSE
-    PERFORM cdc.enqueue('payments', 'UPDATE', concat_ws(':', 'payments', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'payments', OLD."id"::text), json_build_object(
+      'table', 'payments', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'amount', OLD."amount"::text,
         'authentication_result', OLD."authentication_result",
         'billing_address', OLD."billing_address",
@@ -8981,7 +9495,46 @@ BEGIN
         'tenant_id', OLD."tenant_id",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'payments', OLD."id"::text), json_build_object(
+      'table', 'payments', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'amount', OLD."amount"::text,
+        'authentication_result', OLD."authentication_result",
+        'billing_address', OLD."billing_address",
+        'captured_at', to_char(OLD."captured_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'card_brand', OLD."card_brand",
+        'card_expiry', OLD."card_expiry",
+        'card_number', OLD."card_number",
+        'cardholder_name', OLD."cardholder_name",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'currency', OLD."currency",
+        'customer_id', OLD."customer_id",
+        'failure_code', OLD."failure_code",
+        'iban', OLD."iban",
+        'id', OLD."id",
+        'interaction_id', OLD."interaction_id",
+        'invoice_id', OLD."invoice_id",
+        'method', OLD."method",
+        'order_id', OLD."order_id",
+        'payer_email', OLD."payer_email",
+        'pci_pause_used', OLD."pci_pause_used",
+        'provider', OLD."provider",
+        'provider_reference', OLD."provider_reference",
+        'refunded_amount', OLD."refunded_amount"::text,
+        'status', OLD."status",
+        'taken_by_user_id', OLD."taken_by_user_id",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'payments', NEW."id"::text), json_build_object(
+      'table', 'payments', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'amount', NEW."amount"::text,
         'authentication_result', NEW."authentication_result",
         'billing_address', NEW."billing_address",
@@ -9009,7 +9562,70 @@ BEGIN
         'taken_by_user_id', NEW."taken_by_user_id",
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'payments', NEW."id"::text), json_build_object(
+      'table', 'payments', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'amount', OLD."amount"::text,
+        'authentication_result', OLD."authentication_result",
+        'billing_address', OLD."billing_address",
+        'captured_at', to_char(OLD."captured_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'card_brand', OLD."card_brand",
+        'card_expiry', OLD."card_expiry",
+        'card_number', OLD."card_number",
+        'cardholder_name', OLD."cardholder_name",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'currency', OLD."currency",
+        'customer_id', OLD."customer_id",
+        'failure_code', OLD."failure_code",
+        'iban', OLD."iban",
+        'id', OLD."id",
+        'interaction_id', OLD."interaction_id",
+        'invoice_id', OLD."invoice_id",
+        'method', OLD."method",
+        'order_id', OLD."order_id",
+        'payer_email', OLD."payer_email",
+        'pci_pause_used', OLD."pci_pause_used",
+        'provider', OLD."provider",
+        'provider_reference', OLD."provider_reference",
+        'refunded_amount', OLD."refunded_amount"::text,
+        'status', OLD."status",
+        'taken_by_user_id', OLD."taken_by_user_id",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', jsonb_build_object(
+        'amount', NEW."amount"::text,
+        'authentication_result', NEW."authentication_result",
+        'billing_address', NEW."billing_address",
+        'captured_at', to_char(NEW."captured_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'card_brand', NEW."card_brand",
+        'card_expiry', NEW."card_expiry",
+        'card_number', NEW."card_number",
+        'cardholder_name', NEW."cardholder_name",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'currency', NEW."currency",
+        'customer_id', NEW."customer_id",
+        'failure_code', NEW."failure_code",
+        'iban', NEW."iban",
+        'id', NEW."id",
+        'interaction_id', NEW."interaction_id",
+        'invoice_id', NEW."invoice_id",
+        'method', NEW."method",
+        'order_id', NEW."order_id",
+        'payer_email', NEW."payer_email",
+        'pci_pause_used', NEW."pci_pause_used",
+        'provider', NEW."provider",
+        'provider_reference', NEW."provider_reference",
+        'refunded_amount', NEW."refunded_amount"::text,
+        'status', NEW."status",
+        'taken_by_user_id', NEW."taken_by_user_id",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -9078,8 +9694,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_permissions"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('permissions', 'INSERT', concat_ws(':', 'permissions', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'permissions', NEW."id"::text), json_build_object(
+      'table', 'permissions', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'action', NEW."action",
         'code', NEW."code",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -9093,60 +9711,12 @@ BEGIN
         'resource', NEW."resource",
         'risk_level', NEW."risk_level",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('permissions', 'DELETE', concat_ws(':', 'permissions', OLD."id"::text),
-      jsonb_build_object(
-        'action', OLD."action",
-        'code', OLD."code",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'description', OLD."description",
-        'id', OLD."id",
-        'introduced_in_version', OLD."introduced_in_version",
-        'is_deprecated', OLD."is_deprecated",
-        'module', OLD."module",
-        'name', OLD."name",
-        'requires_mfa', OLD."requires_mfa",
-        'resource', OLD."resource",
-        'risk_level', OLD."risk_level",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('permissions', 'DELETE', concat_ws(':', 'permissions', OLD."id"::text),
-      jsonb_build_object(
-        'action', OLD."action",
-        'code', OLD."code",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'description', OLD."description",
-        'id', OLD."id",
-        'introduced_in_version', OLD."introduced_in_version",
-        'is_deprecated', OLD."is_deprecated",
-        'module', OLD."module",
-        'name', OLD."name",
-        'requires_mfa', OLD."requires_mfa",
-        'resource', OLD."resource",
-        'risk_level', OLD."risk_level",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-    PERFORM cdc.enqueue('permissions', 'INSERT', concat_ws(':', 'permissions', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'action', NEW."action",
-        'code', NEW."code",
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'description', NEW."description",
-        'id', NEW."id",
-        'introduced_in_version', NEW."introduced_in_version",
-        'is_deprecated', NEW."is_deprecated",
-        'module', NEW."module",
-        'name', NEW."name",
-        'requires_mfa', NEW."requires_mfa",
-        'resource', NEW."resource",
-        'risk_level', NEW."risk_level",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
-  ELSE
-    PERFORM cdc.enqueue('permissions', 'UPDATE', concat_ws(':', 'permissions', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'permissions', OLD."id"::text), json_build_object(
+      'table', 'permissions', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'action', OLD."action",
         'code', OLD."code",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -9161,7 +9731,32 @@ BEGIN
         'risk_level', OLD."risk_level",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'permissions', OLD."id"::text), json_build_object(
+      'table', 'permissions', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'action', OLD."action",
+        'code', OLD."code",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'description', OLD."description",
+        'id', OLD."id",
+        'introduced_in_version', OLD."introduced_in_version",
+        'is_deprecated', OLD."is_deprecated",
+        'module', OLD."module",
+        'name', OLD."name",
+        'requires_mfa', OLD."requires_mfa",
+        'resource', OLD."resource",
+        'risk_level', OLD."risk_level",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'permissions', NEW."id"::text), json_build_object(
+      'table', 'permissions', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'action', NEW."action",
         'code', NEW."code",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -9175,7 +9770,42 @@ BEGIN
         'resource', NEW."resource",
         'risk_level', NEW."risk_level",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'permissions', NEW."id"::text), json_build_object(
+      'table', 'permissions', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'action', OLD."action",
+        'code', OLD."code",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'description', OLD."description",
+        'id', OLD."id",
+        'introduced_in_version', OLD."introduced_in_version",
+        'is_deprecated', OLD."is_deprecated",
+        'module', OLD."module",
+        'name', OLD."name",
+        'requires_mfa', OLD."requires_mfa",
+        'resource', OLD."resource",
+        'risk_level', OLD."risk_level",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', jsonb_build_object(
+        'action', NEW."action",
+        'code', NEW."code",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'description', NEW."description",
+        'id', NEW."id",
+        'introduced_in_version', NEW."introduced_in_version",
+        'is_deprecated', NEW."is_deprecated",
+        'module', NEW."module",
+        'name', NEW."name",
+        'requires_mfa', NEW."requires_mfa",
+        'resource', NEW."resource",
+        'risk_level', NEW."risk_level",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -9230,8 +9860,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_phone_numbers"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('phone_numbers', 'INSERT', concat_ws(':', 'phone_numbers', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'phone_numbers', NEW."id"::text), json_build_object(
+      'table', 'phone_numbers', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'caller_id_name', NEW."caller_id_name",
         'capabilities', NEW."capabilities",
         'carrier', NEW."carrier",
@@ -9253,84 +9885,12 @@ BEGIN
         'status', NEW."status",
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('phone_numbers', 'DELETE', concat_ws(':', 'phone_numbers', OLD."id"::text),
-      jsonb_build_object(
-        'caller_id_name', OLD."caller_id_name",
-        'capabilities', OLD."capabilities",
-        'carrier', OLD."carrier",
-        'country_code', OLD."country_code",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'currency', OLD."currency",
-        'e164_number', OLD."e164_number",
-        'id', OLD."id",
-        'label', OLD."label",
-        'monthly_cost', OLD."monthly_cost"::text,
-        'number_kind', OLD."number_kind",
-        'outbound_caller_id', OLD."outbound_caller_id",
-        'provisioned_at', to_char(OLD."provisioned_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'recording_enabled', OLD."recording_enabled",
-        'released_at', to_char(OLD."released_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'routing_target_id', OLD."routing_target_id",
-        'routing_target_kind', OLD."routing_target_kind",
-        'site_id', OLD."site_id",
-        'status', OLD."status",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('phone_numbers', 'DELETE', concat_ws(':', 'phone_numbers', OLD."id"::text),
-      jsonb_build_object(
-        'caller_id_name', OLD."caller_id_name",
-        'capabilities', OLD."capabilities",
-        'carrier', OLD."carrier",
-        'country_code', OLD."country_code",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'currency', OLD."currency",
-        'e164_number', OLD."e164_number",
-        'id', OLD."id",
-        'label', OLD."label",
-        'monthly_cost', OLD."monthly_cost"::text,
-        'number_kind', OLD."number_kind",
-        'outbound_caller_id', OLD."outbound_caller_id",
-        'provisioned_at', to_char(OLD."provisioned_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'recording_enabled', OLD."recording_enabled",
-        'released_at', to_char(OLD."released_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'routing_target_id', OLD."routing_target_id",
-        'routing_target_kind', OLD."routing_target_kind",
-        'site_id', OLD."site_id",
-        'status', OLD."status",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-    PERFORM cdc.enqueue('phone_numbers', 'INSERT', concat_ws(':', 'phone_numbers', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'caller_id_name', NEW."caller_id_name",
-        'capabilities', NEW."capabilities",
-        'carrier', NEW."carrier",
-        'country_code', NEW."country_code",
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'currency', NEW."currency",
-        'e164_number', NEW."e164_number",
-        'id', NEW."id",
-        'label', NEW."label",
-        'monthly_cost', NEW."monthly_cost"::text,
-        'number_kind', NEW."number_kind",
-        'outbound_caller_id', NEW."outbound_caller_id",
-        'provisioned_at', to_char(NEW."provisioned_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'recording_enabled', NEW."recording_enabled",
-        'released_at', to_char(NEW."released_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'routing_target_id', NEW."routing_target_id",
-        'routing_target_kind', NEW."routing_target_kind",
-        'site_id', NEW."site_id",
-        'status', NEW."status",
-        'tenant_id', NEW."tenant_id",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
-  ELSE
-    PERFORM cdc.enqueue('phone_numbers', 'UPDATE', concat_ws(':', 'phone_numbers', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'phone_numbers', OLD."id"::text), json_build_object(
+      'table', 'phone_numbers', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'caller_id_name', OLD."caller_id_name",
         'capabilities', OLD."capabilities",
         'carrier', OLD."carrier",
@@ -9353,7 +9913,40 @@ BEGIN
         'tenant_id', OLD."tenant_id",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'phone_numbers', OLD."id"::text), json_build_object(
+      'table', 'phone_numbers', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'caller_id_name', OLD."caller_id_name",
+        'capabilities', OLD."capabilities",
+        'carrier', OLD."carrier",
+        'country_code', OLD."country_code",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'currency', OLD."currency",
+        'e164_number', OLD."e164_number",
+        'id', OLD."id",
+        'label', OLD."label",
+        'monthly_cost', OLD."monthly_cost"::text,
+        'number_kind', OLD."number_kind",
+        'outbound_caller_id', OLD."outbound_caller_id",
+        'provisioned_at', to_char(OLD."provisioned_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'recording_enabled', OLD."recording_enabled",
+        'released_at', to_char(OLD."released_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'routing_target_id', OLD."routing_target_id",
+        'routing_target_kind', OLD."routing_target_kind",
+        'site_id', OLD."site_id",
+        'status', OLD."status",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'phone_numbers', NEW."id"::text), json_build_object(
+      'table', 'phone_numbers', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'caller_id_name', NEW."caller_id_name",
         'capabilities', NEW."capabilities",
         'carrier', NEW."carrier",
@@ -9375,7 +9968,58 @@ BEGIN
         'status', NEW."status",
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'phone_numbers', NEW."id"::text), json_build_object(
+      'table', 'phone_numbers', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'caller_id_name', OLD."caller_id_name",
+        'capabilities', OLD."capabilities",
+        'carrier', OLD."carrier",
+        'country_code', OLD."country_code",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'currency', OLD."currency",
+        'e164_number', OLD."e164_number",
+        'id', OLD."id",
+        'label', OLD."label",
+        'monthly_cost', OLD."monthly_cost"::text,
+        'number_kind', OLD."number_kind",
+        'outbound_caller_id', OLD."outbound_caller_id",
+        'provisioned_at', to_char(OLD."provisioned_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'recording_enabled', OLD."recording_enabled",
+        'released_at', to_char(OLD."released_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'routing_target_id', OLD."routing_target_id",
+        'routing_target_kind', OLD."routing_target_kind",
+        'site_id', OLD."site_id",
+        'status', OLD."status",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', jsonb_build_object(
+        'caller_id_name', NEW."caller_id_name",
+        'capabilities', NEW."capabilities",
+        'carrier', NEW."carrier",
+        'country_code', NEW."country_code",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'currency', NEW."currency",
+        'e164_number', NEW."e164_number",
+        'id', NEW."id",
+        'label', NEW."label",
+        'monthly_cost', NEW."monthly_cost"::text,
+        'number_kind', NEW."number_kind",
+        'outbound_caller_id', NEW."outbound_caller_id",
+        'provisioned_at', to_char(NEW."provisioned_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'recording_enabled', NEW."recording_enabled",
+        'released_at', to_char(NEW."released_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'routing_target_id', NEW."routing_target_id",
+        'routing_target_kind', NEW."routing_target_kind",
+        'site_id', NEW."site_id",
+        'status', NEW."status",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -9438,8 +10082,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_queue_interval_stats"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('queue_interval_stats', 'INSERT', concat_ws(':', 'queue_interval_stats', NEW."queue_id"::text, NEW."interval_start"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queue_interval_stats', NEW."queue_id"::text, NEW."interval_start"::text), json_build_object(
+      'table', 'queue_interval_stats', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'abandon_rate_pct', NEW."abandon_rate_pct",
         'abandoned', NEW."abandoned",
         'answered_within_threshold', NEW."answered_within_threshold",
@@ -9467,102 +10113,12 @@ BEGIN
         'transferred_in', NEW."transferred_in",
         'transferred_out', NEW."transferred_out",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('queue_interval_stats', 'DELETE', concat_ws(':', 'queue_interval_stats', OLD."queue_id"::text, OLD."interval_start"::text),
-      jsonb_build_object(
-        'abandon_rate_pct', OLD."abandon_rate_pct",
-        'abandoned', OLD."abandoned",
-        'answered_within_threshold', OLD."answered_within_threshold",
-        'average_handle_seconds', OLD."average_handle_seconds",
-        'average_hold_seconds', OLD."average_hold_seconds",
-        'average_speed_of_answer_seconds', OLD."average_speed_of_answer_seconds",
-        'average_staffed_agents', OLD."average_staffed_agents",
-        'average_talk_seconds', OLD."average_talk_seconds",
-        'average_wrap_up_seconds', OLD."average_wrap_up_seconds",
-        'callbacks_requested', OLD."callbacks_requested",
-        'computed_at', to_char(OLD."computed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'forecast_offered', OLD."forecast_offered",
-        'handled', OLD."handled",
-        'interval_end', to_char(OLD."interval_end" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'interval_minutes', OLD."interval_minutes",
-        'interval_start', to_char(OLD."interval_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'is_final', OLD."is_final",
-        'max_wait_seconds', OLD."max_wait_seconds",
-        'offered', OLD."offered",
-        'queue_id', OLD."queue_id",
-        'service_level_pct', OLD."service_level_pct",
-        'short_abandoned', OLD."short_abandoned",
-        'tenant_id', OLD."tenant_id",
-        'total_handle_seconds', OLD."total_handle_seconds",
-        'transferred_in', OLD."transferred_in",
-        'transferred_out', OLD."transferred_out",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-  ELSIF (OLD."queue_id", OLD."interval_start") IS DISTINCT FROM (NEW."queue_id", NEW."interval_start") THEN
-    PERFORM cdc.enqueue('queue_interval_stats', 'DELETE', concat_ws(':', 'queue_interval_stats', OLD."queue_id"::text, OLD."interval_start"::text),
-      jsonb_build_object(
-        'abandon_rate_pct', OLD."abandon_rate_pct",
-        'abandoned', OLD."abandoned",
-        'answered_within_threshold', OLD."answered_within_threshold",
-        'average_handle_seconds', OLD."average_handle_seconds",
-        'average_hold_seconds', OLD."average_hold_seconds",
-        'average_speed_of_answer_seconds', OLD."average_speed_of_answer_seconds",
-        'average_staffed_agents', OLD."average_staffed_agents",
-        'average_talk_seconds', OLD."average_talk_seconds",
-        'average_wrap_up_seconds', OLD."average_wrap_up_seconds",
-        'callbacks_requested', OLD."callbacks_requested",
-        'computed_at', to_char(OLD."computed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'forecast_offered', OLD."forecast_offered",
-        'handled', OLD."handled",
-        'interval_end', to_char(OLD."interval_end" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'interval_minutes', OLD."interval_minutes",
-        'interval_start', to_char(OLD."interval_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'is_final', OLD."is_final",
-        'max_wait_seconds', OLD."max_wait_seconds",
-        'offered', OLD."offered",
-        'queue_id', OLD."queue_id",
-        'service_level_pct', OLD."service_level_pct",
-        'short_abandoned', OLD."short_abandoned",
-        'tenant_id', OLD."tenant_id",
-        'total_handle_seconds', OLD."total_handle_seconds",
-        'transferred_in', OLD."transferred_in",
-        'transferred_out', OLD."transferred_out",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-    PERFORM cdc.enqueue('queue_interval_stats', 'INSERT', concat_ws(':', 'queue_interval_stats', NEW."queue_id"::text, NEW."interval_start"::text), NULL,
-      jsonb_build_object(
-        'abandon_rate_pct', NEW."abandon_rate_pct",
-        'abandoned', NEW."abandoned",
-        'answered_within_threshold', NEW."answered_within_threshold",
-        'average_handle_seconds', NEW."average_handle_seconds",
-        'average_hold_seconds', NEW."average_hold_seconds",
-        'average_speed_of_answer_seconds', NEW."average_speed_of_answer_seconds",
-        'average_staffed_agents', NEW."average_staffed_agents",
-        'average_talk_seconds', NEW."average_talk_seconds",
-        'average_wrap_up_seconds', NEW."average_wrap_up_seconds",
-        'callbacks_requested', NEW."callbacks_requested",
-        'computed_at', to_char(NEW."computed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'forecast_offered', NEW."forecast_offered",
-        'handled', NEW."handled",
-        'interval_end', to_char(NEW."interval_end" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'interval_minutes', NEW."interval_minutes",
-        'interval_start', to_char(NEW."interval_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'is_final', NEW."is_final",
-        'max_wait_seconds', NEW."max_wait_seconds",
-        'offered', NEW."offered",
-        'queue_id', NEW."queue_id",
-        'service_level_pct', NEW."service_level_pct",
-        'short_abandoned', NEW."short_abandoned",
-        'tenant_id', NEW."tenant_id",
-        'total_handle_seconds', NEW."total_handle_seconds",
-        'transferred_in', NEW."transferred_in",
-        'transferred_out', NEW."transferred_out",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
-  ELSE
-    PERFORM cdc.enqueue('queue_interval_stats', 'UPDATE', concat_ws(':', 'queue_interval_stats', NEW."queue_id"::text, NEW."interval_start"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queue_interval_stats', OLD."queue_id"::text, OLD."interval_start"::text), json_build_object(
+      'table', 'queue_interval_stats', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'abandon_rate_pct', OLD."abandon_rate_pct",
         'abandoned', OLD."abandoned",
         'answered_within_threshold', OLD."answered_within_threshold",
@@ -9591,7 +10147,46 @@ BEGIN
         'transferred_out', OLD."transferred_out",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."queue_id", OLD."interval_start") IS DISTINCT FROM (NEW."queue_id", NEW."interval_start") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queue_interval_stats', OLD."queue_id"::text, OLD."interval_start"::text), json_build_object(
+      'table', 'queue_interval_stats', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'abandon_rate_pct', OLD."abandon_rate_pct",
+        'abandoned', OLD."abandoned",
+        'answered_within_threshold', OLD."answered_within_threshold",
+        'average_handle_seconds', OLD."average_handle_seconds",
+        'average_hold_seconds', OLD."average_hold_seconds",
+        'average_speed_of_answer_seconds', OLD."average_speed_of_answer_seconds",
+        'average_staffed_agents', OLD."average_staffed_agents",
+        'average_talk_seconds', OLD."average_talk_seconds",
+        'average_wrap_up_seconds', OLD."average_wrap_up_seconds",
+        'callbacks_requested', OLD."callbacks_requested",
+        'computed_at', to_char(OLD."computed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'forecast_offered', OLD."forecast_offered",
+        'handled', OLD."handled",
+        'interval_end', to_char(OLD."interval_end" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'interval_minutes', OLD."interval_minutes",
+        'interval_start', to_char(OLD."interval_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'is_final', OLD."is_final",
+        'max_wait_seconds', OLD."max_wait_seconds",
+        'offered', OLD."offered",
+        'queue_id', OLD."queue_id",
+        'service_level_pct', OLD."service_level_pct",
+        'short_abandoned', OLD."short_abandoned",
+        'tenant_id', OLD."tenant_id",
+        'total_handle_seconds', OLD."total_handle_seconds",
+        'transferred_in', OLD."transferred_in",
+        'transferred_out', OLD."transferred_out",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queue_interval_stats', NEW."queue_id"::text, NEW."interval_start"::text), json_build_object(
+      'table', 'queue_interval_stats', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'abandon_rate_pct', NEW."abandon_rate_pct",
         'abandoned', NEW."abandoned",
         'answered_within_threshold', NEW."answered_within_threshold",
@@ -9619,7 +10214,70 @@ BEGIN
         'transferred_in', NEW."transferred_in",
         'transferred_out', NEW."transferred_out",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queue_interval_stats', NEW."queue_id"::text, NEW."interval_start"::text), json_build_object(
+      'table', 'queue_interval_stats', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'abandon_rate_pct', OLD."abandon_rate_pct",
+        'abandoned', OLD."abandoned",
+        'answered_within_threshold', OLD."answered_within_threshold",
+        'average_handle_seconds', OLD."average_handle_seconds",
+        'average_hold_seconds', OLD."average_hold_seconds",
+        'average_speed_of_answer_seconds', OLD."average_speed_of_answer_seconds",
+        'average_staffed_agents', OLD."average_staffed_agents",
+        'average_talk_seconds', OLD."average_talk_seconds",
+        'average_wrap_up_seconds', OLD."average_wrap_up_seconds",
+        'callbacks_requested', OLD."callbacks_requested",
+        'computed_at', to_char(OLD."computed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'forecast_offered', OLD."forecast_offered",
+        'handled', OLD."handled",
+        'interval_end', to_char(OLD."interval_end" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'interval_minutes', OLD."interval_minutes",
+        'interval_start', to_char(OLD."interval_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'is_final', OLD."is_final",
+        'max_wait_seconds', OLD."max_wait_seconds",
+        'offered', OLD."offered",
+        'queue_id', OLD."queue_id",
+        'service_level_pct', OLD."service_level_pct",
+        'short_abandoned', OLD."short_abandoned",
+        'tenant_id', OLD."tenant_id",
+        'total_handle_seconds', OLD."total_handle_seconds",
+        'transferred_in', OLD."transferred_in",
+        'transferred_out', OLD."transferred_out",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', jsonb_build_object(
+        'abandon_rate_pct', NEW."abandon_rate_pct",
+        'abandoned', NEW."abandoned",
+        'answered_within_threshold', NEW."answered_within_threshold",
+        'average_handle_seconds', NEW."average_handle_seconds",
+        'average_hold_seconds', NEW."average_hold_seconds",
+        'average_speed_of_answer_seconds', NEW."average_speed_of_answer_seconds",
+        'average_staffed_agents', NEW."average_staffed_agents",
+        'average_talk_seconds', NEW."average_talk_seconds",
+        'average_wrap_up_seconds', NEW."average_wrap_up_seconds",
+        'callbacks_requested', NEW."callbacks_requested",
+        'computed_at', to_char(NEW."computed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'forecast_offered', NEW."forecast_offered",
+        'handled', NEW."handled",
+        'interval_end', to_char(NEW."interval_end" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'interval_minutes', NEW."interval_minutes",
+        'interval_start', to_char(NEW."interval_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'is_final', NEW."is_final",
+        'max_wait_seconds', NEW."max_wait_seconds",
+        'offered', NEW."offered",
+        'queue_id', NEW."queue_id",
+        'service_level_pct', NEW."service_level_pct",
+        'short_abandoned', NEW."short_abandoned",
+        'tenant_id', NEW."tenant_id",
+        'total_handle_seconds', NEW."total_handle_seconds",
+        'transferred_in', NEW."transferred_in",
+        'transferred_out', NEW."transferred_out",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -9688,8 +10346,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_queue_memberships"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('queue_memberships', 'INSERT', concat_ws(':', 'queue_memberships', NEW."queue_id"::text, NEW."agent_id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queue_memberships', NEW."queue_id"::text, NEW."agent_id"::text), json_build_object(
+      'table', 'queue_memberships', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'added_by', NEW."added_by",
         'agent_id', NEW."agent_id",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -9704,63 +10364,12 @@ BEGIN
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'via_group_id', NEW."via_group_id"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('queue_memberships', 'DELETE', concat_ws(':', 'queue_memberships', OLD."queue_id"::text, OLD."agent_id"::text),
-      jsonb_build_object(
-        'added_by', OLD."added_by",
-        'agent_id', OLD."agent_id",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'delay_seconds', OLD."delay_seconds",
-        'is_active', OLD."is_active",
-        'is_paused', OLD."is_paused",
-        'joined_at', to_char(OLD."joined_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'pause_reason', OLD."pause_reason",
-        'priority_level', OLD."priority_level",
-        'queue_id', OLD."queue_id",
-        'source', OLD."source",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'via_group_id', OLD."via_group_id"
-      ), NULL);
-  ELSIF (OLD."queue_id", OLD."agent_id") IS DISTINCT FROM (NEW."queue_id", NEW."agent_id") THEN
-    PERFORM cdc.enqueue('queue_memberships', 'DELETE', concat_ws(':', 'queue_memberships', OLD."queue_id"::text, OLD."agent_id"::text),
-      jsonb_build_object(
-        'added_by', OLD."added_by",
-        'agent_id', OLD."agent_id",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'delay_seconds', OLD."delay_seconds",
-        'is_active', OLD."is_active",
-        'is_paused', OLD."is_paused",
-        'joined_at', to_char(OLD."joined_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'pause_reason', OLD."pause_reason",
-        'priority_level', OLD."priority_level",
-        'queue_id', OLD."queue_id",
-        'source', OLD."source",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'via_group_id', OLD."via_group_id"
-      ), NULL);
-    PERFORM cdc.enqueue('queue_memberships', 'INSERT', concat_ws(':', 'queue_memberships', NEW."queue_id"::text, NEW."agent_id"::text), NULL,
-      jsonb_build_object(
-        'added_by', NEW."added_by",
-        'agent_id', NEW."agent_id",
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'delay_seconds', NEW."delay_seconds",
-        'is_active', NEW."is_active",
-        'is_paused', NEW."is_paused",
-        'joined_at', to_char(NEW."joined_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'pause_reason', NEW."pause_reason",
-        'priority_level', NEW."priority_level",
-        'queue_id', NEW."queue_id",
-        'source', NEW."source",
-        'tenant_id', NEW."tenant_id",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'via_group_id', NEW."via_group_id"
-      ));
-  ELSE
-    PERFORM cdc.enqueue('queue_memberships', 'UPDATE', concat_ws(':', 'queue_memberships', NEW."queue_id"::text, NEW."agent_id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queue_memberships', OLD."queue_id"::text, OLD."agent_id"::text), json_build_object(
+      'table', 'queue_memberships', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'added_by', OLD."added_by",
         'agent_id', OLD."agent_id",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -9776,7 +10385,33 @@ BEGIN
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'via_group_id', OLD."via_group_id"
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."queue_id", OLD."agent_id") IS DISTINCT FROM (NEW."queue_id", NEW."agent_id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queue_memberships', OLD."queue_id"::text, OLD."agent_id"::text), json_build_object(
+      'table', 'queue_memberships', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'added_by', OLD."added_by",
+        'agent_id', OLD."agent_id",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'delay_seconds', OLD."delay_seconds",
+        'is_active', OLD."is_active",
+        'is_paused', OLD."is_paused",
+        'joined_at', to_char(OLD."joined_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'pause_reason', OLD."pause_reason",
+        'priority_level', OLD."priority_level",
+        'queue_id', OLD."queue_id",
+        'source', OLD."source",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'via_group_id', OLD."via_group_id"
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queue_memberships', NEW."queue_id"::text, NEW."agent_id"::text), json_build_object(
+      'table', 'queue_memberships', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'added_by', NEW."added_by",
         'agent_id', NEW."agent_id",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -9791,7 +10426,44 @@ BEGIN
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'via_group_id', NEW."via_group_id"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queue_memberships', NEW."queue_id"::text, NEW."agent_id"::text), json_build_object(
+      'table', 'queue_memberships', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'added_by', OLD."added_by",
+        'agent_id', OLD."agent_id",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'delay_seconds', OLD."delay_seconds",
+        'is_active', OLD."is_active",
+        'is_paused', OLD."is_paused",
+        'joined_at', to_char(OLD."joined_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'pause_reason', OLD."pause_reason",
+        'priority_level', OLD."priority_level",
+        'queue_id', OLD."queue_id",
+        'source', OLD."source",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'via_group_id', OLD."via_group_id"
+      ),
+      'after', jsonb_build_object(
+        'added_by', NEW."added_by",
+        'agent_id', NEW."agent_id",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'delay_seconds', NEW."delay_seconds",
+        'is_active', NEW."is_active",
+        'is_paused', NEW."is_paused",
+        'joined_at', to_char(NEW."joined_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'pause_reason', NEW."pause_reason",
+        'priority_level', NEW."priority_level",
+        'queue_id', NEW."queue_id",
+        'source', NEW."source",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'via_group_id', NEW."via_group_id"
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -9847,8 +10519,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_queue_metrics"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('queue_metrics', 'INSERT', concat_ws(':', 'queue_metrics', NEW."queue_id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queue_metrics', NEW."queue_id"::text), json_build_object(
+      'table', 'queue_metrics', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'abandon_rate_pct', NEW."abandon_rate_pct",
         'abandoned_today', NEW."abandoned_today",
         'agents_after_contact_work', NEW."agents_after_contact_work",
@@ -9877,105 +10551,12 @@ BEGIN
         'tenant_id', NEW."tenant_id",
         'transferred_out_today', NEW."transferred_out_today",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('queue_metrics', 'DELETE', concat_ws(':', 'queue_metrics', OLD."queue_id"::text),
-      jsonb_build_object(
-        'abandon_rate_pct', OLD."abandon_rate_pct",
-        'abandoned_today', OLD."abandoned_today",
-        'agents_after_contact_work', OLD."agents_after_contact_work",
-        'agents_available', OLD."agents_available",
-        'agents_busy', OLD."agents_busy",
-        'agents_logged_in', OLD."agents_logged_in",
-        'agents_not_ready', OLD."agents_not_ready",
-        'average_handle_seconds', OLD."average_handle_seconds",
-        'average_speed_of_answer_seconds', OLD."average_speed_of_answer_seconds",
-        'business_day', to_char(OLD."business_day", 'YYYY-MM-DD'),
-        'callbacks_waiting', OLD."callbacks_waiting",
-        'channel', OLD."channel",
-        'contacts_waiting', OLD."contacts_waiting",
-        'estimated_wait_seconds', OLD."estimated_wait_seconds",
-        'handled_today', OLD."handled_today",
-        'is_open', OLD."is_open",
-        'longest_wait_seconds', OLD."longest_wait_seconds",
-        'occupancy_pct', OLD."occupancy_pct",
-        'offered_today', OLD."offered_today",
-        'oldest_contact_queued_at', to_char(OLD."oldest_contact_queued_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'queue_id', OLD."queue_id",
-        'queue_name', OLD."queue_name",
-        'service_level_pct', OLD."service_level_pct",
-        'service_level_target_pct', OLD."service_level_target_pct",
-        'service_level_threshold_seconds', OLD."service_level_threshold_seconds",
-        'tenant_id', OLD."tenant_id",
-        'transferred_out_today', OLD."transferred_out_today",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-  ELSIF (OLD."queue_id") IS DISTINCT FROM (NEW."queue_id") THEN
-    PERFORM cdc.enqueue('queue_metrics', 'DELETE', concat_ws(':', 'queue_metrics', OLD."queue_id"::text),
-      jsonb_build_object(
-        'abandon_rate_pct', OLD."abandon_rate_pct",
-        'abandoned_today', OLD."abandoned_today",
-        'agents_after_contact_work', OLD."agents_after_contact_work",
-        'agents_available', OLD."agents_available",
-        'agents_busy', OLD."agents_busy",
-        'agents_logged_in', OLD."agents_logged_in",
-        'agents_not_ready', OLD."agents_not_ready",
-        'average_handle_seconds', OLD."average_handle_seconds",
-        'average_speed_of_answer_seconds', OLD."average_speed_of_answer_seconds",
-        'business_day', to_char(OLD."business_day", 'YYYY-MM-DD'),
-        'callbacks_waiting', OLD."callbacks_waiting",
-        'channel', OLD."channel",
-        'contacts_waiting', OLD."contacts_waiting",
-        'estimated_wait_seconds', OLD."estimated_wait_seconds",
-        'handled_today', OLD."handled_today",
-        'is_open', OLD."is_open",
-        'longest_wait_seconds', OLD."longest_wait_seconds",
-        'occupancy_pct', OLD."occupancy_pct",
-        'offered_today', OLD."offered_today",
-        'oldest_contact_queued_at', to_char(OLD."oldest_contact_queued_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'queue_id', OLD."queue_id",
-        'queue_name', OLD."queue_name",
-        'service_level_pct', OLD."service_level_pct",
-        'service_level_target_pct', OLD."service_level_target_pct",
-        'service_level_threshold_seconds', OLD."service_level_threshold_seconds",
-        'tenant_id', OLD."tenant_id",
-        'transferred_out_today', OLD."transferred_out_today",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-    PERFORM cdc.enqueue('queue_metrics', 'INSERT', concat_ws(':', 'queue_metrics', NEW."queue_id"::text), NULL,
-      jsonb_build_object(
-        'abandon_rate_pct', NEW."abandon_rate_pct",
-        'abandoned_today', NEW."abandoned_today",
-        'agents_after_contact_work', NEW."agents_after_contact_work",
-        'agents_available', NEW."agents_available",
-        'agents_busy', NEW."agents_busy",
-        'agents_logged_in', NEW."agents_logged_in",
-        'agents_not_ready', NEW."agents_not_ready",
-        'average_handle_seconds', NEW."average_handle_seconds",
-        'average_speed_of_answer_seconds', NEW."average_speed_of_answer_seconds",
-        'business_day', to_char(NEW."business_day", 'YYYY-MM-DD'),
-        'callbacks_waiting', NEW."callbacks_waiting",
-        'channel', NEW."channel",
-        'contacts_waiting', NEW."contacts_waiting",
-        'estimated_wait_seconds', NEW."estimated_wait_seconds",
-        'handled_today', NEW."handled_today",
-        'is_open', NEW."is_open",
-        'longest_wait_seconds', NEW."longest_wait_seconds",
-        'occupancy_pct', NEW."occupancy_pct",
-        'offered_today', NEW."offered_today",
-        'oldest_contact_queued_at', to_char(NEW."oldest_contact_queued_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'queue_id', NEW."queue_id",
-        'queue_name', NEW."queue_name",
-        'service_level_pct', NEW."service_level_pct",
-        'service_level_target_pct', NEW."service_level_target_pct",
-        'service_level_threshold_seconds', NEW."service_level_threshold_seconds",
-        'tenant_id', NEW."tenant_id",
-        'transferred_out_today', NEW."transferred_out_today",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
-  ELSE
-    PERFORM cdc.enqueue('queue_metrics', 'UPDATE', concat_ws(':', 'queue_metrics', NEW."queue_id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queue_metrics', OLD."queue_id"::text), json_build_object(
+      'table', 'queue_metrics', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'abandon_rate_pct', OLD."abandon_rate_pct",
         'abandoned_today', OLD."abandoned_today",
         'agents_after_contact_work', OLD."agents_after_contact_work",
@@ -10005,7 +10586,47 @@ BEGIN
         'transferred_out_today', OLD."transferred_out_today",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."queue_id") IS DISTINCT FROM (NEW."queue_id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queue_metrics', OLD."queue_id"::text), json_build_object(
+      'table', 'queue_metrics', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'abandon_rate_pct', OLD."abandon_rate_pct",
+        'abandoned_today', OLD."abandoned_today",
+        'agents_after_contact_work', OLD."agents_after_contact_work",
+        'agents_available', OLD."agents_available",
+        'agents_busy', OLD."agents_busy",
+        'agents_logged_in', OLD."agents_logged_in",
+        'agents_not_ready', OLD."agents_not_ready",
+        'average_handle_seconds', OLD."average_handle_seconds",
+        'average_speed_of_answer_seconds', OLD."average_speed_of_answer_seconds",
+        'business_day', to_char(OLD."business_day", 'YYYY-MM-DD'),
+        'callbacks_waiting', OLD."callbacks_waiting",
+        'channel', OLD."channel",
+        'contacts_waiting', OLD."contacts_waiting",
+        'estimated_wait_seconds', OLD."estimated_wait_seconds",
+        'handled_today', OLD."handled_today",
+        'is_open', OLD."is_open",
+        'longest_wait_seconds', OLD."longest_wait_seconds",
+        'occupancy_pct', OLD."occupancy_pct",
+        'offered_today', OLD."offered_today",
+        'oldest_contact_queued_at', to_char(OLD."oldest_contact_queued_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'queue_id', OLD."queue_id",
+        'queue_name', OLD."queue_name",
+        'service_level_pct', OLD."service_level_pct",
+        'service_level_target_pct', OLD."service_level_target_pct",
+        'service_level_threshold_seconds', OLD."service_level_threshold_seconds",
+        'tenant_id', OLD."tenant_id",
+        'transferred_out_today', OLD."transferred_out_today",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queue_metrics', NEW."queue_id"::text), json_build_object(
+      'table', 'queue_metrics', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'abandon_rate_pct', NEW."abandon_rate_pct",
         'abandoned_today', NEW."abandoned_today",
         'agents_after_contact_work', NEW."agents_after_contact_work",
@@ -10034,7 +10655,72 @@ BEGIN
         'tenant_id', NEW."tenant_id",
         'transferred_out_today', NEW."transferred_out_today",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queue_metrics', NEW."queue_id"::text), json_build_object(
+      'table', 'queue_metrics', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'abandon_rate_pct', OLD."abandon_rate_pct",
+        'abandoned_today', OLD."abandoned_today",
+        'agents_after_contact_work', OLD."agents_after_contact_work",
+        'agents_available', OLD."agents_available",
+        'agents_busy', OLD."agents_busy",
+        'agents_logged_in', OLD."agents_logged_in",
+        'agents_not_ready', OLD."agents_not_ready",
+        'average_handle_seconds', OLD."average_handle_seconds",
+        'average_speed_of_answer_seconds', OLD."average_speed_of_answer_seconds",
+        'business_day', to_char(OLD."business_day", 'YYYY-MM-DD'),
+        'callbacks_waiting', OLD."callbacks_waiting",
+        'channel', OLD."channel",
+        'contacts_waiting', OLD."contacts_waiting",
+        'estimated_wait_seconds', OLD."estimated_wait_seconds",
+        'handled_today', OLD."handled_today",
+        'is_open', OLD."is_open",
+        'longest_wait_seconds', OLD."longest_wait_seconds",
+        'occupancy_pct', OLD."occupancy_pct",
+        'offered_today', OLD."offered_today",
+        'oldest_contact_queued_at', to_char(OLD."oldest_contact_queued_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'queue_id', OLD."queue_id",
+        'queue_name', OLD."queue_name",
+        'service_level_pct', OLD."service_level_pct",
+        'service_level_target_pct', OLD."service_level_target_pct",
+        'service_level_threshold_seconds', OLD."service_level_threshold_seconds",
+        'tenant_id', OLD."tenant_id",
+        'transferred_out_today', OLD."transferred_out_today",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', jsonb_build_object(
+        'abandon_rate_pct', NEW."abandon_rate_pct",
+        'abandoned_today', NEW."abandoned_today",
+        'agents_after_contact_work', NEW."agents_after_contact_work",
+        'agents_available', NEW."agents_available",
+        'agents_busy', NEW."agents_busy",
+        'agents_logged_in', NEW."agents_logged_in",
+        'agents_not_ready', NEW."agents_not_ready",
+        'average_handle_seconds', NEW."average_handle_seconds",
+        'average_speed_of_answer_seconds', NEW."average_speed_of_answer_seconds",
+        'business_day', to_char(NEW."business_day", 'YYYY-MM-DD'),
+        'callbacks_waiting', NEW."callbacks_waiting",
+        'channel', NEW."channel",
+        'contacts_waiting', NEW."contacts_waiting",
+        'estimated_wait_seconds', NEW."estimated_wait_seconds",
+        'handled_today', NEW."handled_today",
+        'is_open', NEW."is_open",
+        'longest_wait_seconds', NEW."longest_wait_seconds",
+        'occupancy_pct', NEW."occupancy_pct",
+        'offered_today', NEW."offered_today",
+        'oldest_contact_queued_at', to_char(NEW."oldest_contact_queued_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'queue_id', NEW."queue_id",
+        'queue_name', NEW."queue_name",
+        'service_level_pct', NEW."service_level_pct",
+        'service_level_target_pct', NEW."service_level_target_pct",
+        'service_level_threshold_seconds', NEW."service_level_threshold_seconds",
+        'tenant_id', NEW."tenant_id",
+        'transferred_out_today', NEW."transferred_out_today",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -10104,8 +10790,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_queue_priorities"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('queue_priorities', 'INSERT', concat_ws(':', 'queue_priorities', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queue_priorities', NEW."id"::text), json_build_object(
+      'table', 'queue_priorities', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'aging_increment', NEW."aging_increment",
         'aging_interval_seconds', NEW."aging_interval_seconds",
         'base_priority', NEW."base_priority",
@@ -10120,63 +10808,12 @@ BEGIN
         'sla_policy_id', NEW."sla_policy_id",
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('queue_priorities', 'DELETE', concat_ws(':', 'queue_priorities', OLD."id"::text),
-      jsonb_build_object(
-        'aging_increment', OLD."aging_increment",
-        'aging_interval_seconds', OLD."aging_interval_seconds",
-        'base_priority', OLD."base_priority",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'customer_segment', OLD."customer_segment",
-        'id', OLD."id",
-        'is_active', OLD."is_active",
-        'is_default', OLD."is_default",
-        'max_priority', OLD."max_priority",
-        'name', OLD."name",
-        'queue_id', OLD."queue_id",
-        'sla_policy_id', OLD."sla_policy_id",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('queue_priorities', 'DELETE', concat_ws(':', 'queue_priorities', OLD."id"::text),
-      jsonb_build_object(
-        'aging_increment', OLD."aging_increment",
-        'aging_interval_seconds', OLD."aging_interval_seconds",
-        'base_priority', OLD."base_priority",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'customer_segment', OLD."customer_segment",
-        'id', OLD."id",
-        'is_active', OLD."is_active",
-        'is_default', OLD."is_default",
-        'max_priority', OLD."max_priority",
-        'name', OLD."name",
-        'queue_id', OLD."queue_id",
-        'sla_policy_id', OLD."sla_policy_id",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-    PERFORM cdc.enqueue('queue_priorities', 'INSERT', concat_ws(':', 'queue_priorities', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'aging_increment', NEW."aging_increment",
-        'aging_interval_seconds', NEW."aging_interval_seconds",
-        'base_priority', NEW."base_priority",
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'customer_segment', NEW."customer_segment",
-        'id', NEW."id",
-        'is_active', NEW."is_active",
-        'is_default', NEW."is_default",
-        'max_priority', NEW."max_priority",
-        'name', NEW."name",
-        'queue_id', NEW."queue_id",
-        'sla_policy_id', NEW."sla_policy_id",
-        'tenant_id', NEW."tenant_id",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
-  ELSE
-    PERFORM cdc.enqueue('queue_priorities', 'UPDATE', concat_ws(':', 'queue_priorities', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queue_priorities', OLD."id"::text), json_build_object(
+      'table', 'queue_priorities', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'aging_increment', OLD."aging_increment",
         'aging_interval_seconds', OLD."aging_interval_seconds",
         'base_priority', OLD."base_priority",
@@ -10192,7 +10829,33 @@ BEGIN
         'tenant_id', OLD."tenant_id",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queue_priorities', OLD."id"::text), json_build_object(
+      'table', 'queue_priorities', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'aging_increment', OLD."aging_increment",
+        'aging_interval_seconds', OLD."aging_interval_seconds",
+        'base_priority', OLD."base_priority",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'customer_segment', OLD."customer_segment",
+        'id', OLD."id",
+        'is_active', OLD."is_active",
+        'is_default', OLD."is_default",
+        'max_priority', OLD."max_priority",
+        'name', OLD."name",
+        'queue_id', OLD."queue_id",
+        'sla_policy_id', OLD."sla_policy_id",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queue_priorities', NEW."id"::text), json_build_object(
+      'table', 'queue_priorities', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'aging_increment', NEW."aging_increment",
         'aging_interval_seconds', NEW."aging_interval_seconds",
         'base_priority', NEW."base_priority",
@@ -10207,7 +10870,44 @@ BEGIN
         'sla_policy_id', NEW."sla_policy_id",
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queue_priorities', NEW."id"::text), json_build_object(
+      'table', 'queue_priorities', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'aging_increment', OLD."aging_increment",
+        'aging_interval_seconds', OLD."aging_interval_seconds",
+        'base_priority', OLD."base_priority",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'customer_segment', OLD."customer_segment",
+        'id', OLD."id",
+        'is_active', OLD."is_active",
+        'is_default', OLD."is_default",
+        'max_priority', OLD."max_priority",
+        'name', OLD."name",
+        'queue_id', OLD."queue_id",
+        'sla_policy_id', OLD."sla_policy_id",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', jsonb_build_object(
+        'aging_increment', NEW."aging_increment",
+        'aging_interval_seconds', NEW."aging_interval_seconds",
+        'base_priority', NEW."base_priority",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'customer_segment', NEW."customer_segment",
+        'id', NEW."id",
+        'is_active', NEW."is_active",
+        'is_default', NEW."is_default",
+        'max_priority', NEW."max_priority",
+        'name', NEW."name",
+        'queue_id', NEW."queue_id",
+        'sla_policy_id', NEW."sla_policy_id",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -10263,8 +10963,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_queue_thresholds"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('queue_thresholds', 'INSERT', concat_ws(':', 'queue_thresholds', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queue_thresholds', NEW."id"::text), json_build_object(
+      'table', 'queue_thresholds', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'comparison', NEW."comparison",
         'cooldown_seconds', NEW."cooldown_seconds",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -10281,69 +10983,12 @@ BEGIN
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'warning_colour', NEW."warning_colour",
         'warning_value', NEW."warning_value"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('queue_thresholds', 'DELETE', concat_ws(':', 'queue_thresholds', OLD."id"::text),
-      jsonb_build_object(
-        'comparison', OLD."comparison",
-        'cooldown_seconds', OLD."cooldown_seconds",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'created_by', OLD."created_by",
-        'critical_colour', OLD."critical_colour",
-        'critical_value', OLD."critical_value",
-        'evaluation_window_seconds', OLD."evaluation_window_seconds",
-        'id', OLD."id",
-        'is_enabled', OLD."is_enabled",
-        'metric', OLD."metric",
-        'notify_channels', OLD."notify_channels",
-        'queue_id', OLD."queue_id",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'warning_colour', OLD."warning_colour",
-        'warning_value', OLD."warning_value"
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('queue_thresholds', 'DELETE', concat_ws(':', 'queue_thresholds', OLD."id"::text),
-      jsonb_build_object(
-        'comparison', OLD."comparison",
-        'cooldown_seconds', OLD."cooldown_seconds",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'created_by', OLD."created_by",
-        'critical_colour', OLD."critical_colour",
-        'critical_value', OLD."critical_value",
-        'evaluation_window_seconds', OLD."evaluation_window_seconds",
-        'id', OLD."id",
-        'is_enabled', OLD."is_enabled",
-        'metric', OLD."metric",
-        'notify_channels', OLD."notify_channels",
-        'queue_id', OLD."queue_id",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'warning_colour', OLD."warning_colour",
-        'warning_value', OLD."warning_value"
-      ), NULL);
-    PERFORM cdc.enqueue('queue_thresholds', 'INSERT', concat_ws(':', 'queue_thresholds', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'comparison', NEW."comparison",
-        'cooldown_seconds', NEW."cooldown_seconds",
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'created_by', NEW."created_by",
-        'critical_colour', NEW."critical_colour",
-        'critical_value', NEW."critical_value",
-        'evaluation_window_seconds', NEW."evaluation_window_seconds",
-        'id', NEW."id",
-        'is_enabled', NEW."is_enabled",
-        'metric', NEW."metric",
-        'notify_channels', NEW."notify_channels",
-        'queue_id', NEW."queue_id",
-        'tenant_id', NEW."tenant_id",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'warning_colour', NEW."warning_colour",
-        'warning_value', NEW."warning_value"
-      ));
-  ELSE
-    PERFORM cdc.enqueue('queue_thresholds', 'UPDATE', concat_ws(':', 'queue_thresholds', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queue_thresholds', OLD."id"::text), json_build_object(
+      'table', 'queue_thresholds', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'comparison', OLD."comparison",
         'cooldown_seconds', OLD."cooldown_seconds",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -10361,7 +11006,35 @@ BEGIN
         'warning_colour', OLD."warning_colour",
         'warning_value', OLD."warning_value"
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queue_thresholds', OLD."id"::text), json_build_object(
+      'table', 'queue_thresholds', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'comparison', OLD."comparison",
+        'cooldown_seconds', OLD."cooldown_seconds",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_by', OLD."created_by",
+        'critical_colour', OLD."critical_colour",
+        'critical_value', OLD."critical_value",
+        'evaluation_window_seconds', OLD."evaluation_window_seconds",
+        'id', OLD."id",
+        'is_enabled', OLD."is_enabled",
+        'metric', OLD."metric",
+        'notify_channels', OLD."notify_channels",
+        'queue_id', OLD."queue_id",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'warning_colour', OLD."warning_colour",
+        'warning_value', OLD."warning_value"
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queue_thresholds', NEW."id"::text), json_build_object(
+      'table', 'queue_thresholds', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'comparison', NEW."comparison",
         'cooldown_seconds', NEW."cooldown_seconds",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -10378,7 +11051,48 @@ BEGIN
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'warning_colour', NEW."warning_colour",
         'warning_value', NEW."warning_value"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queue_thresholds', NEW."id"::text), json_build_object(
+      'table', 'queue_thresholds', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'comparison', OLD."comparison",
+        'cooldown_seconds', OLD."cooldown_seconds",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_by', OLD."created_by",
+        'critical_colour', OLD."critical_colour",
+        'critical_value', OLD."critical_value",
+        'evaluation_window_seconds', OLD."evaluation_window_seconds",
+        'id', OLD."id",
+        'is_enabled', OLD."is_enabled",
+        'metric', OLD."metric",
+        'notify_channels', OLD."notify_channels",
+        'queue_id', OLD."queue_id",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'warning_colour', OLD."warning_colour",
+        'warning_value', OLD."warning_value"
+      ),
+      'after', jsonb_build_object(
+        'comparison', NEW."comparison",
+        'cooldown_seconds', NEW."cooldown_seconds",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_by', NEW."created_by",
+        'critical_colour', NEW."critical_colour",
+        'critical_value', NEW."critical_value",
+        'evaluation_window_seconds', NEW."evaluation_window_seconds",
+        'id', NEW."id",
+        'is_enabled', NEW."is_enabled",
+        'metric', NEW."metric",
+        'notify_channels', NEW."notify_channels",
+        'queue_id', NEW."queue_id",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'warning_colour', NEW."warning_colour",
+        'warning_value', NEW."warning_value"
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -10436,8 +11150,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_queues"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('queues', 'INSERT', concat_ws(':', 'queues', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queues', NEW."id"::text), json_build_object(
+      'table', 'queues', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'archived_at', to_char(NEW."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'business_hours_id', NEW."business_hours_id",
         'callback_enabled', NEW."callback_enabled",
@@ -10464,99 +11180,12 @@ BEGIN
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'wrap_up_seconds', NEW."wrap_up_seconds"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('queues', 'DELETE', concat_ws(':', 'queues', OLD."id"::text),
-      jsonb_build_object(
-        'archived_at', to_char(OLD."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'business_hours_id', OLD."business_hours_id",
-        'callback_enabled', OLD."callback_enabled",
-        'channel', OLD."channel",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'default_ivr_menu_id', OLD."default_ivr_menu_id",
-        'id', OLD."id",
-        'language_tag', OLD."language_tag",
-        'max_queue_size', OLD."max_queue_size",
-        'max_wait_seconds', OLD."max_wait_seconds",
-        'name', OLD."name",
-        'outbound_caller_id', OLD."outbound_caller_id",
-        'overflow_queue_id', OLD."overflow_queue_id",
-        'priority', OLD."priority",
-        'recording_enabled', OLD."recording_enabled",
-        'required_skill_ids', OLD."required_skill_ids",
-        'routing_strategy', OLD."routing_strategy",
-        'short_abandon_seconds', OLD."short_abandon_seconds",
-        'sla_policy_id', OLD."sla_policy_id",
-        'status', OLD."status",
-        'summary', OLD."summary",
-        'tags', OLD."tags",
-        'team_id', OLD."team_id",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'wrap_up_seconds', OLD."wrap_up_seconds"
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('queues', 'DELETE', concat_ws(':', 'queues', OLD."id"::text),
-      jsonb_build_object(
-        'archived_at', to_char(OLD."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'business_hours_id', OLD."business_hours_id",
-        'callback_enabled', OLD."callback_enabled",
-        'channel', OLD."channel",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'default_ivr_menu_id', OLD."default_ivr_menu_id",
-        'id', OLD."id",
-        'language_tag', OLD."language_tag",
-        'max_queue_size', OLD."max_queue_size",
-        'max_wait_seconds', OLD."max_wait_seconds",
-        'name', OLD."name",
-        'outbound_caller_id', OLD."outbound_caller_id",
-        'overflow_queue_id', OLD."overflow_queue_id",
-        'priority', OLD."priority",
-        'recording_enabled', OLD."recording_enabled",
-        'required_skill_ids', OLD."required_skill_ids",
-        'routing_strategy', OLD."routing_strategy",
-        'short_abandon_seconds', OLD."short_abandon_seconds",
-        'sla_policy_id', OLD."sla_policy_id",
-        'status', OLD."status",
-        'summary', OLD."summary",
-        'tags', OLD."tags",
-        'team_id', OLD."team_id",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'wrap_up_seconds', OLD."wrap_up_seconds"
-      ), NULL);
-    PERFORM cdc.enqueue('queues', 'INSERT', concat_ws(':', 'queues', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'archived_at', to_char(NEW."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'business_hours_id', NEW."business_hours_id",
-        'callback_enabled', NEW."callback_enabled",
-        'channel', NEW."channel",
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'default_ivr_menu_id', NEW."default_ivr_menu_id",
-        'id', NEW."id",
-        'language_tag', NEW."language_tag",
-        'max_queue_size', NEW."max_queue_size",
-        'max_wait_seconds', NEW."max_wait_seconds",
-        'name', NEW."name",
-        'outbound_caller_id', NEW."outbound_caller_id",
-        'overflow_queue_id', NEW."overflow_queue_id",
-        'priority', NEW."priority",
-        'recording_enabled', NEW."recording_enabled",
-        'required_skill_ids', NEW."required_skill_ids",
-        'routing_strategy', NEW."routing_strategy",
-        'short_abandon_seconds', NEW."short_abandon_seconds",
-        'sla_policy_id', NEW."sla_policy_id",
-        'status', NEW."status",
-        'summary', NEW."summary",
-        'tags', NEW."tags",
-        'team_id', NEW."team_id",
-        'tenant_id', NEW."tenant_id",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'wrap_up_seconds', NEW."wrap_up_seconds"
-      ));
-  ELSE
-    PERFORM cdc.enqueue('queues', 'UPDATE', concat_ws(':', 'queues', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queues', OLD."id"::text), json_build_object(
+      'table', 'queues', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'archived_at', to_char(OLD."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'business_hours_id', OLD."business_hours_id",
         'callback_enabled', OLD."callback_enabled",
@@ -10584,7 +11213,45 @@ BEGIN
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'wrap_up_seconds', OLD."wrap_up_seconds"
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queues', OLD."id"::text), json_build_object(
+      'table', 'queues', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'archived_at', to_char(OLD."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'business_hours_id', OLD."business_hours_id",
+        'callback_enabled', OLD."callback_enabled",
+        'channel', OLD."channel",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'default_ivr_menu_id', OLD."default_ivr_menu_id",
+        'id', OLD."id",
+        'language_tag', OLD."language_tag",
+        'max_queue_size', OLD."max_queue_size",
+        'max_wait_seconds', OLD."max_wait_seconds",
+        'name', OLD."name",
+        'outbound_caller_id', OLD."outbound_caller_id",
+        'overflow_queue_id', OLD."overflow_queue_id",
+        'priority', OLD."priority",
+        'recording_enabled', OLD."recording_enabled",
+        'required_skill_ids', OLD."required_skill_ids",
+        'routing_strategy', OLD."routing_strategy",
+        'short_abandon_seconds', OLD."short_abandon_seconds",
+        'sla_policy_id', OLD."sla_policy_id",
+        'status', OLD."status",
+        'summary', OLD."summary",
+        'tags', OLD."tags",
+        'team_id', OLD."team_id",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'wrap_up_seconds', OLD."wrap_up_seconds"
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queues', NEW."id"::text), json_build_object(
+      'table', 'queues', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'archived_at', to_char(NEW."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'business_hours_id', NEW."business_hours_id",
         'callback_enabled', NEW."callback_enabled",
@@ -10611,7 +11278,68 @@ BEGIN
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'wrap_up_seconds', NEW."wrap_up_seconds"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queues', NEW."id"::text), json_build_object(
+      'table', 'queues', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'archived_at', to_char(OLD."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'business_hours_id', OLD."business_hours_id",
+        'callback_enabled', OLD."callback_enabled",
+        'channel', OLD."channel",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'default_ivr_menu_id', OLD."default_ivr_menu_id",
+        'id', OLD."id",
+        'language_tag', OLD."language_tag",
+        'max_queue_size', OLD."max_queue_size",
+        'max_wait_seconds', OLD."max_wait_seconds",
+        'name', OLD."name",
+        'outbound_caller_id', OLD."outbound_caller_id",
+        'overflow_queue_id', OLD."overflow_queue_id",
+        'priority', OLD."priority",
+        'recording_enabled', OLD."recording_enabled",
+        'required_skill_ids', OLD."required_skill_ids",
+        'routing_strategy', OLD."routing_strategy",
+        'short_abandon_seconds', OLD."short_abandon_seconds",
+        'sla_policy_id', OLD."sla_policy_id",
+        'status', OLD."status",
+        'summary', OLD."summary",
+        'tags', OLD."tags",
+        'team_id', OLD."team_id",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'wrap_up_seconds', OLD."wrap_up_seconds"
+      ),
+      'after', jsonb_build_object(
+        'archived_at', to_char(NEW."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'business_hours_id', NEW."business_hours_id",
+        'callback_enabled', NEW."callback_enabled",
+        'channel', NEW."channel",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'default_ivr_menu_id', NEW."default_ivr_menu_id",
+        'id', NEW."id",
+        'language_tag', NEW."language_tag",
+        'max_queue_size', NEW."max_queue_size",
+        'max_wait_seconds', NEW."max_wait_seconds",
+        'name', NEW."name",
+        'outbound_caller_id', NEW."outbound_caller_id",
+        'overflow_queue_id', NEW."overflow_queue_id",
+        'priority', NEW."priority",
+        'recording_enabled', NEW."recording_enabled",
+        'required_skill_ids', NEW."required_skill_ids",
+        'routing_strategy', NEW."routing_strategy",
+        'short_abandon_seconds', NEW."short_abandon_seconds",
+        'sla_policy_id', NEW."sla_policy_id",
+        'status', NEW."status",
+        'summary', NEW."summary",
+        'tags', NEW."tags",
+        'team_id', NEW."team_id",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'wrap_up_seconds', NEW."wrap_up_seconds"
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -10679,8 +11407,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_recordings"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('recordings', 'INSERT', concat_ws(':', 'recordings', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'recordings', NEW."id"::text), json_build_object(
+      'table', 'recordings', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'agent_id', NEW."agent_id",
         'audio_channels', NEW."audio_channels",
         'call_id', NEW."call_id",
@@ -10705,93 +11435,12 @@ BEGIN
         'storage_url', NEW."storage_url",
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('recordings', 'DELETE', concat_ws(':', 'recordings', OLD."id"::text),
-      jsonb_build_object(
-        'agent_id', OLD."agent_id",
-        'audio_channels', OLD."audio_channels",
-        'call_id', OLD."call_id",
-        'codec', OLD."codec",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'duration_seconds', OLD."duration_seconds",
-        'encryption_key_id', OLD."encryption_key_id",
-        'ended_at', to_char(OLD."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'id', OLD."id",
-        'interaction_id', OLD."interaction_id",
-        'legal_hold', OLD."legal_hold",
-        'media_kind', OLD."media_kind",
-        'mime_type', OLD."mime_type",
-        'pause_segments', OLD."pause_segments",
-        'pci_paused', OLD."pci_paused",
-        'retention_until', to_char(OLD."retention_until", 'YYYY-MM-DD'),
-        'sha256', OLD."sha256",
-        'size_bytes', OLD."size_bytes",
-        'started_at', to_char(OLD."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'status', OLD."status",
-        'storage_region', OLD."storage_region",
-        'storage_url', OLD."storage_url",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('recordings', 'DELETE', concat_ws(':', 'recordings', OLD."id"::text),
-      jsonb_build_object(
-        'agent_id', OLD."agent_id",
-        'audio_channels', OLD."audio_channels",
-        'call_id', OLD."call_id",
-        'codec', OLD."codec",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'duration_seconds', OLD."duration_seconds",
-        'encryption_key_id', OLD."encryption_key_id",
-        'ended_at', to_char(OLD."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'id', OLD."id",
-        'interaction_id', OLD."interaction_id",
-        'legal_hold', OLD."legal_hold",
-        'media_kind', OLD."media_kind",
-        'mime_type', OLD."mime_type",
-        'pause_segments', OLD."pause_segments",
-        'pci_paused', OLD."pci_paused",
-        'retention_until', to_char(OLD."retention_until", 'YYYY-MM-DD'),
-        'sha256', OLD."sha256",
-        'size_bytes', OLD."size_bytes",
-        'started_at', to_char(OLD."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'status', OLD."status",
-        'storage_region', OLD."storage_region",
-        'storage_url', OLD."storage_url",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-    PERFORM cdc.enqueue('recordings', 'INSERT', concat_ws(':', 'recordings', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'agent_id', NEW."agent_id",
-        'audio_channels', NEW."audio_channels",
-        'call_id', NEW."call_id",
-        'codec', NEW."codec",
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'duration_seconds', NEW."duration_seconds",
-        'encryption_key_id', NEW."encryption_key_id",
-        'ended_at', to_char(NEW."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'id', NEW."id",
-        'interaction_id', NEW."interaction_id",
-        'legal_hold', NEW."legal_hold",
-        'media_kind', NEW."media_kind",
-        'mime_type', NEW."mime_type",
-        'pause_segments', NEW."pause_segments",
-        'pci_paused', NEW."pci_paused",
-        'retention_until', to_char(NEW."retention_until", 'YYYY-MM-DD'),
-        'sha256', NEW."sha256",
-        'size_bytes', NEW."size_bytes",
-        'started_at', to_char(NEW."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'status', NEW."status",
-        'storage_region', NEW."storage_region",
-        'storage_url', NEW."storage_url",
-        'tenant_id', NEW."tenant_id",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
-  ELSE
-    PERFORM cdc.enqueue('recordings', 'UPDATE', concat_ws(':', 'recordings', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'recordings', OLD."id"::text), json_build_object(
+      'table', 'recordings', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'agent_id', OLD."agent_id",
         'audio_channels', OLD."audio_channels",
         'call_id', OLD."call_id",
@@ -10817,7 +11466,43 @@ BEGIN
         'tenant_id', OLD."tenant_id",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'recordings', OLD."id"::text), json_build_object(
+      'table', 'recordings', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'agent_id', OLD."agent_id",
+        'audio_channels', OLD."audio_channels",
+        'call_id', OLD."call_id",
+        'codec', OLD."codec",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'duration_seconds', OLD."duration_seconds",
+        'encryption_key_id', OLD."encryption_key_id",
+        'ended_at', to_char(OLD."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'id', OLD."id",
+        'interaction_id', OLD."interaction_id",
+        'legal_hold', OLD."legal_hold",
+        'media_kind', OLD."media_kind",
+        'mime_type', OLD."mime_type",
+        'pause_segments', OLD."pause_segments",
+        'pci_paused', OLD."pci_paused",
+        'retention_until', to_char(OLD."retention_until", 'YYYY-MM-DD'),
+        'sha256', OLD."sha256",
+        'size_bytes', OLD."size_bytes",
+        'started_at', to_char(OLD."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'status', OLD."status",
+        'storage_region', OLD."storage_region",
+        'storage_url', OLD."storage_url",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'recordings', NEW."id"::text), json_build_object(
+      'table', 'recordings', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'agent_id', NEW."agent_id",
         'audio_channels', NEW."audio_channels",
         'call_id', NEW."call_id",
@@ -10842,7 +11527,64 @@ BEGIN
         'storage_url', NEW."storage_url",
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'recordings', NEW."id"::text), json_build_object(
+      'table', 'recordings', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'agent_id', OLD."agent_id",
+        'audio_channels', OLD."audio_channels",
+        'call_id', OLD."call_id",
+        'codec', OLD."codec",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'duration_seconds', OLD."duration_seconds",
+        'encryption_key_id', OLD."encryption_key_id",
+        'ended_at', to_char(OLD."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'id', OLD."id",
+        'interaction_id', OLD."interaction_id",
+        'legal_hold', OLD."legal_hold",
+        'media_kind', OLD."media_kind",
+        'mime_type', OLD."mime_type",
+        'pause_segments', OLD."pause_segments",
+        'pci_paused', OLD."pci_paused",
+        'retention_until', to_char(OLD."retention_until", 'YYYY-MM-DD'),
+        'sha256', OLD."sha256",
+        'size_bytes', OLD."size_bytes",
+        'started_at', to_char(OLD."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'status', OLD."status",
+        'storage_region', OLD."storage_region",
+        'storage_url', OLD."storage_url",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', jsonb_build_object(
+        'agent_id', NEW."agent_id",
+        'audio_channels', NEW."audio_channels",
+        'call_id', NEW."call_id",
+        'codec', NEW."codec",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'duration_seconds', NEW."duration_seconds",
+        'encryption_key_id', NEW."encryption_key_id",
+        'ended_at', to_char(NEW."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'id', NEW."id",
+        'interaction_id', NEW."interaction_id",
+        'legal_hold', NEW."legal_hold",
+        'media_kind', NEW."media_kind",
+        'mime_type', NEW."mime_type",
+        'pause_segments', NEW."pause_segments",
+        'pci_paused', NEW."pci_paused",
+        'retention_until', to_char(NEW."retention_until", 'YYYY-MM-DD'),
+        'sha256', NEW."sha256",
+        'size_bytes', NEW."size_bytes",
+        'started_at', to_char(NEW."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'status', NEW."status",
+        'storage_region', NEW."storage_region",
+        'storage_url', NEW."storage_url",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -10908,8 +11650,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_role_permissions"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('role_permissions', 'INSERT', concat_ws(':', 'role_permissions', NEW."role_id"::text, NEW."permission_id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'role_permissions', NEW."role_id"::text, NEW."permission_id"::text), json_build_object(
+      'table', 'role_permissions', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'conditions', NEW."conditions",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'effect', NEW."effect",
@@ -10918,45 +11662,12 @@ BEGIN
         'role_id', NEW."role_id",
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('role_permissions', 'DELETE', concat_ws(':', 'role_permissions', OLD."role_id"::text, OLD."permission_id"::text),
-      jsonb_build_object(
-        'conditions', OLD."conditions",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'effect', OLD."effect",
-        'granted_by_user_id', OLD."granted_by_user_id",
-        'permission_id', OLD."permission_id",
-        'role_id', OLD."role_id",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-  ELSIF (OLD."role_id", OLD."permission_id") IS DISTINCT FROM (NEW."role_id", NEW."permission_id") THEN
-    PERFORM cdc.enqueue('role_permissions', 'DELETE', concat_ws(':', 'role_permissions', OLD."role_id"::text, OLD."permission_id"::text),
-      jsonb_build_object(
-        'conditions', OLD."conditions",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'effect', OLD."effect",
-        'granted_by_user_id', OLD."granted_by_user_id",
-        'permission_id', OLD."permission_id",
-        'role_id', OLD."role_id",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-    PERFORM cdc.enqueue('role_permissions', 'INSERT', concat_ws(':', 'role_permissions', NEW."role_id"::text, NEW."permission_id"::text), NULL,
-      jsonb_build_object(
-        'conditions', NEW."conditions",
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'effect', NEW."effect",
-        'granted_by_user_id', NEW."granted_by_user_id",
-        'permission_id', NEW."permission_id",
-        'role_id', NEW."role_id",
-        'tenant_id', NEW."tenant_id",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
-  ELSE
-    PERFORM cdc.enqueue('role_permissions', 'UPDATE', concat_ws(':', 'role_permissions', NEW."role_id"::text, NEW."permission_id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'role_permissions', OLD."role_id"::text, OLD."permission_id"::text), json_build_object(
+      'table', 'role_permissions', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'conditions', OLD."conditions",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'effect', OLD."effect",
@@ -10966,7 +11677,27 @@ BEGIN
         'tenant_id', OLD."tenant_id",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."role_id", OLD."permission_id") IS DISTINCT FROM (NEW."role_id", NEW."permission_id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'role_permissions', OLD."role_id"::text, OLD."permission_id"::text), json_build_object(
+      'table', 'role_permissions', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'conditions', OLD."conditions",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'effect', OLD."effect",
+        'granted_by_user_id', OLD."granted_by_user_id",
+        'permission_id', OLD."permission_id",
+        'role_id', OLD."role_id",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'role_permissions', NEW."role_id"::text, NEW."permission_id"::text), json_build_object(
+      'table', 'role_permissions', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'conditions', NEW."conditions",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'effect', NEW."effect",
@@ -10975,7 +11706,32 @@ BEGIN
         'role_id', NEW."role_id",
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'role_permissions', NEW."role_id"::text, NEW."permission_id"::text), json_build_object(
+      'table', 'role_permissions', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'conditions', OLD."conditions",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'effect', OLD."effect",
+        'granted_by_user_id', OLD."granted_by_user_id",
+        'permission_id', OLD."permission_id",
+        'role_id', OLD."role_id",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', jsonb_build_object(
+        'conditions', NEW."conditions",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'effect', NEW."effect",
+        'granted_by_user_id', NEW."granted_by_user_id",
+        'permission_id', NEW."permission_id",
+        'role_id', NEW."role_id",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -11025,8 +11781,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_roles"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('roles', 'INSERT', concat_ws(':', 'roles', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'roles', NEW."id"::text), json_build_object(
+      'table', 'roles', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'archived_at', to_char(NEW."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_by_user_id', NEW."created_by_user_id",
@@ -11044,72 +11802,12 @@ BEGIN
         'slug', NEW."slug",
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('roles', 'DELETE', concat_ws(':', 'roles', OLD."id"::text),
-      jsonb_build_object(
-        'archived_at', to_char(OLD."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'created_by_user_id', OLD."created_by_user_id",
-        'description', OLD."description",
-        'id', OLD."id",
-        'is_default_for_new_users', OLD."is_default_for_new_users",
-        'is_system', OLD."is_system",
-        'max_session_minutes', OLD."max_session_minutes",
-        'member_count', OLD."member_count",
-        'name', OLD."name",
-        'parent_role_id', OLD."parent_role_id",
-        'precedence', OLD."precedence",
-        'requires_mfa', OLD."requires_mfa",
-        'scope', OLD."scope",
-        'slug', OLD."slug",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('roles', 'DELETE', concat_ws(':', 'roles', OLD."id"::text),
-      jsonb_build_object(
-        'archived_at', to_char(OLD."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'created_by_user_id', OLD."created_by_user_id",
-        'description', OLD."description",
-        'id', OLD."id",
-        'is_default_for_new_users', OLD."is_default_for_new_users",
-        'is_system', OLD."is_system",
-        'max_session_minutes', OLD."max_session_minutes",
-        'member_count', OLD."member_count",
-        'name', OLD."name",
-        'parent_role_id', OLD."parent_role_id",
-        'precedence', OLD."precedence",
-        'requires_mfa', OLD."requires_mfa",
-        'scope', OLD."scope",
-        'slug', OLD."slug",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-    PERFORM cdc.enqueue('roles', 'INSERT', concat_ws(':', 'roles', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'archived_at', to_char(NEW."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'created_by_user_id', NEW."created_by_user_id",
-        'description', NEW."description",
-        'id', NEW."id",
-        'is_default_for_new_users', NEW."is_default_for_new_users",
-        'is_system', NEW."is_system",
-        'max_session_minutes', NEW."max_session_minutes",
-        'member_count', NEW."member_count",
-        'name', NEW."name",
-        'parent_role_id', NEW."parent_role_id",
-        'precedence', NEW."precedence",
-        'requires_mfa', NEW."requires_mfa",
-        'scope', NEW."scope",
-        'slug', NEW."slug",
-        'tenant_id', NEW."tenant_id",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
-  ELSE
-    PERFORM cdc.enqueue('roles', 'UPDATE', concat_ws(':', 'roles', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'roles', OLD."id"::text), json_build_object(
+      'table', 'roles', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'archived_at', to_char(OLD."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_by_user_id', OLD."created_by_user_id",
@@ -11128,7 +11826,36 @@ BEGIN
         'tenant_id', OLD."tenant_id",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'roles', OLD."id"::text), json_build_object(
+      'table', 'roles', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'archived_at', to_char(OLD."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_by_user_id', OLD."created_by_user_id",
+        'description', OLD."description",
+        'id', OLD."id",
+        'is_default_for_new_users', OLD."is_default_for_new_users",
+        'is_system', OLD."is_system",
+        'max_session_minutes', OLD."max_session_minutes",
+        'member_count', OLD."member_count",
+        'name', OLD."name",
+        'parent_role_id', OLD."parent_role_id",
+        'precedence', OLD."precedence",
+        'requires_mfa', OLD."requires_mfa",
+        'scope', OLD."scope",
+        'slug', OLD."slug",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'roles', NEW."id"::text), json_build_object(
+      'table', 'roles', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'archived_at', to_char(NEW."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_by_user_id', NEW."created_by_user_id",
@@ -11146,7 +11873,50 @@ BEGIN
         'slug', NEW."slug",
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'roles', NEW."id"::text), json_build_object(
+      'table', 'roles', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'archived_at', to_char(OLD."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_by_user_id', OLD."created_by_user_id",
+        'description', OLD."description",
+        'id', OLD."id",
+        'is_default_for_new_users', OLD."is_default_for_new_users",
+        'is_system', OLD."is_system",
+        'max_session_minutes', OLD."max_session_minutes",
+        'member_count', OLD."member_count",
+        'name', OLD."name",
+        'parent_role_id', OLD."parent_role_id",
+        'precedence', OLD."precedence",
+        'requires_mfa', OLD."requires_mfa",
+        'scope', OLD."scope",
+        'slug', OLD."slug",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', jsonb_build_object(
+        'archived_at', to_char(NEW."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_by_user_id', NEW."created_by_user_id",
+        'description', NEW."description",
+        'id', NEW."id",
+        'is_default_for_new_users', NEW."is_default_for_new_users",
+        'is_system', NEW."is_system",
+        'max_session_minutes', NEW."max_session_minutes",
+        'member_count', NEW."member_count",
+        'name', NEW."name",
+        'parent_role_id', NEW."parent_role_id",
+        'precedence', NEW."precedence",
+        'requires_mfa', NEW."requires_mfa",
+        'scope', NEW."scope",
+        'slug', NEW."slug",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -11205,8 +11975,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_routing_rules"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('routing_rules', 'INSERT', concat_ws(':', 'routing_rules', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'routing_rules', NEW."id"::text), json_build_object(
+      'table', 'routing_rules', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'actions', NEW."actions",
         'conditions', NEW."conditions",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -11231,93 +12003,12 @@ BEGIN
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'version', NEW."version"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('routing_rules', 'DELETE', concat_ws(':', 'routing_rules', OLD."id"::text),
-      jsonb_build_object(
-        'actions', OLD."actions",
-        'conditions', OLD."conditions",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'created_by', OLD."created_by",
-        'effective_from', to_char(OLD."effective_from" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'effective_until', to_char(OLD."effective_until" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'evaluation_order', OLD."evaluation_order",
-        'id', OLD."id",
-        'is_enabled', OLD."is_enabled",
-        'is_terminal', OLD."is_terminal",
-        'last_matched_at', to_char(OLD."last_matched_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'match_count', OLD."match_count",
-        'min_proficiency', OLD."min_proficiency",
-        'name', OLD."name",
-        'priority_adjustment', OLD."priority_adjustment",
-        'queue_id', OLD."queue_id",
-        'required_skill_ids', OLD."required_skill_ids",
-        'rule_kind', OLD."rule_kind",
-        'summary', OLD."summary",
-        'target_group_id', OLD."target_group_id",
-        'target_queue_id', OLD."target_queue_id",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'version', OLD."version"
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('routing_rules', 'DELETE', concat_ws(':', 'routing_rules', OLD."id"::text),
-      jsonb_build_object(
-        'actions', OLD."actions",
-        'conditions', OLD."conditions",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'created_by', OLD."created_by",
-        'effective_from', to_char(OLD."effective_from" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'effective_until', to_char(OLD."effective_until" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'evaluation_order', OLD."evaluation_order",
-        'id', OLD."id",
-        'is_enabled', OLD."is_enabled",
-        'is_terminal', OLD."is_terminal",
-        'last_matched_at', to_char(OLD."last_matched_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'match_count', OLD."match_count",
-        'min_proficiency', OLD."min_proficiency",
-        'name', OLD."name",
-        'priority_adjustment', OLD."priority_adjustment",
-        'queue_id', OLD."queue_id",
-        'required_skill_ids', OLD."required_skill_ids",
-        'rule_kind', OLD."rule_kind",
-        'summary', OLD."summary",
-        'target_group_id', OLD."target_group_id",
-        'target_queue_id', OLD."target_queue_id",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'version', OLD."version"
-      ), NULL);
-    PERFORM cdc.enqueue('routing_rules', 'INSERT', concat_ws(':', 'routing_rules', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'actions', NEW."actions",
-        'conditions', NEW."conditions",
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'created_by', NEW."created_by",
-        'effective_from', to_char(NEW."effective_from" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'effective_until', to_char(NEW."effective_until" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'evaluation_order', NEW."evaluation_order",
-        'id', NEW."id",
-        'is_enabled', NEW."is_enabled",
-        'is_terminal', NEW."is_terminal",
-        'last_matched_at', to_char(NEW."last_matched_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'match_count', NEW."match_count",
-        'min_proficiency', NEW."min_proficiency",
-        'name', NEW."name",
-        'priority_adjustment', NEW."priority_adjustment",
-        'queue_id', NEW."queue_id",
-        'required_skill_ids', NEW."required_skill_ids",
-        'rule_kind', NEW."rule_kind",
-        'summary', NEW."summary",
-        'target_group_id', NEW."target_group_id",
-        'target_queue_id', NEW."target_queue_id",
-        'tenant_id', NEW."tenant_id",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'version', NEW."version"
-      ));
-  ELSE
-    PERFORM cdc.enqueue('routing_rules', 'UPDATE', concat_ws(':', 'routing_rules', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'routing_rules', OLD."id"::text), json_build_object(
+      'table', 'routing_rules', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'actions', OLD."actions",
         'conditions', OLD."conditions",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -11343,7 +12034,43 @@ BEGIN
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'version', OLD."version"
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'routing_rules', OLD."id"::text), json_build_object(
+      'table', 'routing_rules', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'actions', OLD."actions",
+        'conditions', OLD."conditions",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_by', OLD."created_by",
+        'effective_from', to_char(OLD."effective_from" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'effective_until', to_char(OLD."effective_until" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'evaluation_order', OLD."evaluation_order",
+        'id', OLD."id",
+        'is_enabled', OLD."is_enabled",
+        'is_terminal', OLD."is_terminal",
+        'last_matched_at', to_char(OLD."last_matched_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'match_count', OLD."match_count",
+        'min_proficiency', OLD."min_proficiency",
+        'name', OLD."name",
+        'priority_adjustment', OLD."priority_adjustment",
+        'queue_id', OLD."queue_id",
+        'required_skill_ids', OLD."required_skill_ids",
+        'rule_kind', OLD."rule_kind",
+        'summary', OLD."summary",
+        'target_group_id', OLD."target_group_id",
+        'target_queue_id', OLD."target_queue_id",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'version', OLD."version"
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'routing_rules', NEW."id"::text), json_build_object(
+      'table', 'routing_rules', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'actions', NEW."actions",
         'conditions', NEW."conditions",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -11368,7 +12095,64 @@ BEGIN
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'version', NEW."version"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'routing_rules', NEW."id"::text), json_build_object(
+      'table', 'routing_rules', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'actions', OLD."actions",
+        'conditions', OLD."conditions",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_by', OLD."created_by",
+        'effective_from', to_char(OLD."effective_from" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'effective_until', to_char(OLD."effective_until" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'evaluation_order', OLD."evaluation_order",
+        'id', OLD."id",
+        'is_enabled', OLD."is_enabled",
+        'is_terminal', OLD."is_terminal",
+        'last_matched_at', to_char(OLD."last_matched_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'match_count', OLD."match_count",
+        'min_proficiency', OLD."min_proficiency",
+        'name', OLD."name",
+        'priority_adjustment', OLD."priority_adjustment",
+        'queue_id', OLD."queue_id",
+        'required_skill_ids', OLD."required_skill_ids",
+        'rule_kind', OLD."rule_kind",
+        'summary', OLD."summary",
+        'target_group_id', OLD."target_group_id",
+        'target_queue_id', OLD."target_queue_id",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'version', OLD."version"
+      ),
+      'after', jsonb_build_object(
+        'actions', NEW."actions",
+        'conditions', NEW."conditions",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_by', NEW."created_by",
+        'effective_from', to_char(NEW."effective_from" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'effective_until', to_char(NEW."effective_until" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'evaluation_order', NEW."evaluation_order",
+        'id', NEW."id",
+        'is_enabled', NEW."is_enabled",
+        'is_terminal', NEW."is_terminal",
+        'last_matched_at', to_char(NEW."last_matched_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'match_count', NEW."match_count",
+        'min_proficiency', NEW."min_proficiency",
+        'name', NEW."name",
+        'priority_adjustment', NEW."priority_adjustment",
+        'queue_id', NEW."queue_id",
+        'required_skill_ids', NEW."required_skill_ids",
+        'rule_kind', NEW."rule_kind",
+        'summary', NEW."summary",
+        'target_group_id', NEW."target_group_id",
+        'target_queue_id', NEW."target_queue_id",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'version', NEW."version"
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -11434,8 +12218,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_service_level_snapshots"() RETURNS trigg
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('service_level_snapshots', 'INSERT', concat_ws(':', 'service_level_snapshots', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'service_level_snapshots', NEW."id"::text), json_build_object(
+      'table', 'service_level_snapshots', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'abandoned', NEW."abandoned",
         'agents_available', NEW."agents_available",
         'answered_within_threshold', NEW."answered_within_threshold",
@@ -11453,72 +12239,12 @@ BEGIN
         'tenant_id', NEW."tenant_id",
         'threshold_seconds', NEW."threshold_seconds",
         'window_kind', NEW."window_kind"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('service_level_snapshots', 'DELETE', concat_ws(':', 'service_level_snapshots', OLD."id"::text),
-      jsonb_build_object(
-        'abandoned', OLD."abandoned",
-        'agents_available', OLD."agents_available",
-        'answered_within_threshold', OLD."answered_within_threshold",
-        'captured_at', to_char(OLD."captured_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'contacts_waiting', OLD."contacts_waiting",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'id', OLD."id",
-        'longest_wait_seconds', OLD."longest_wait_seconds",
-        'offered', OLD."offered",
-        'scope_id', OLD."scope_id",
-        'scope_kind', OLD."scope_kind",
-        'service_level_pct', OLD."service_level_pct",
-        'status_color', OLD."status_color",
-        'target_pct', OLD."target_pct",
-        'tenant_id', OLD."tenant_id",
-        'threshold_seconds', OLD."threshold_seconds",
-        'window_kind', OLD."window_kind"
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('service_level_snapshots', 'DELETE', concat_ws(':', 'service_level_snapshots', OLD."id"::text),
-      jsonb_build_object(
-        'abandoned', OLD."abandoned",
-        'agents_available', OLD."agents_available",
-        'answered_within_threshold', OLD."answered_within_threshold",
-        'captured_at', to_char(OLD."captured_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'contacts_waiting', OLD."contacts_waiting",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'id', OLD."id",
-        'longest_wait_seconds', OLD."longest_wait_seconds",
-        'offered', OLD."offered",
-        'scope_id', OLD."scope_id",
-        'scope_kind', OLD."scope_kind",
-        'service_level_pct', OLD."service_level_pct",
-        'status_color', OLD."status_color",
-        'target_pct', OLD."target_pct",
-        'tenant_id', OLD."tenant_id",
-        'threshold_seconds', OLD."threshold_seconds",
-        'window_kind', OLD."window_kind"
-      ), NULL);
-    PERFORM cdc.enqueue('service_level_snapshots', 'INSERT', concat_ws(':', 'service_level_snapshots', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'abandoned', NEW."abandoned",
-        'agents_available', NEW."agents_available",
-        'answered_within_threshold', NEW."answered_within_threshold",
-        'captured_at', to_char(NEW."captured_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'contacts_waiting', NEW."contacts_waiting",
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'id', NEW."id",
-        'longest_wait_seconds', NEW."longest_wait_seconds",
-        'offered', NEW."offered",
-        'scope_id', NEW."scope_id",
-        'scope_kind', NEW."scope_kind",
-        'service_level_pct', NEW."service_level_pct",
-        'status_color', NEW."status_color",
-        'target_pct', NEW."target_pct",
-        'tenant_id', NEW."tenant_id",
-        'threshold_seconds', NEW."threshold_seconds",
-        'window_kind', NEW."window_kind"
-      ));
-  ELSE
-    PERFORM cdc.enqueue('service_level_snapshots', 'UPDATE', concat_ws(':', 'service_level_snapshots', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'service_level_snapshots', OLD."id"::text), json_build_object(
+      'table', 'service_level_snapshots', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'abandoned', OLD."abandoned",
         'agents_available', OLD."agents_available",
         'answered_within_threshold', OLD."answered_within_threshold",
@@ -11537,7 +12263,36 @@ BEGIN
         'threshold_seconds', OLD."threshold_seconds",
         'window_kind', OLD."window_kind"
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'service_level_snapshots', OLD."id"::text), json_build_object(
+      'table', 'service_level_snapshots', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'abandoned', OLD."abandoned",
+        'agents_available', OLD."agents_available",
+        'answered_within_threshold', OLD."answered_within_threshold",
+        'captured_at', to_char(OLD."captured_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'contacts_waiting', OLD."contacts_waiting",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'id', OLD."id",
+        'longest_wait_seconds', OLD."longest_wait_seconds",
+        'offered', OLD."offered",
+        'scope_id', OLD."scope_id",
+        'scope_kind', OLD."scope_kind",
+        'service_level_pct', OLD."service_level_pct",
+        'status_color', OLD."status_color",
+        'target_pct', OLD."target_pct",
+        'tenant_id', OLD."tenant_id",
+        'threshold_seconds', OLD."threshold_seconds",
+        'window_kind', OLD."window_kind"
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'service_level_snapshots', NEW."id"::text), json_build_object(
+      'table', 'service_level_snapshots', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'abandoned', NEW."abandoned",
         'agents_available', NEW."agents_available",
         'answered_within_threshold', NEW."answered_within_threshold",
@@ -11555,7 +12310,50 @@ BEGIN
         'tenant_id', NEW."tenant_id",
         'threshold_seconds', NEW."threshold_seconds",
         'window_kind', NEW."window_kind"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'service_level_snapshots', NEW."id"::text), json_build_object(
+      'table', 'service_level_snapshots', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'abandoned', OLD."abandoned",
+        'agents_available', OLD."agents_available",
+        'answered_within_threshold', OLD."answered_within_threshold",
+        'captured_at', to_char(OLD."captured_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'contacts_waiting', OLD."contacts_waiting",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'id', OLD."id",
+        'longest_wait_seconds', OLD."longest_wait_seconds",
+        'offered', OLD."offered",
+        'scope_id', OLD."scope_id",
+        'scope_kind', OLD."scope_kind",
+        'service_level_pct', OLD."service_level_pct",
+        'status_color', OLD."status_color",
+        'target_pct', OLD."target_pct",
+        'tenant_id', OLD."tenant_id",
+        'threshold_seconds', OLD."threshold_seconds",
+        'window_kind', OLD."window_kind"
+      ),
+      'after', jsonb_build_object(
+        'abandoned', NEW."abandoned",
+        'agents_available', NEW."agents_available",
+        'answered_within_threshold', NEW."answered_within_threshold",
+        'captured_at', to_char(NEW."captured_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'contacts_waiting', NEW."contacts_waiting",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'id', NEW."id",
+        'longest_wait_seconds', NEW."longest_wait_seconds",
+        'offered', NEW."offered",
+        'scope_id', NEW."scope_id",
+        'scope_kind', NEW."scope_kind",
+        'service_level_pct', NEW."service_level_pct",
+        'status_color', NEW."status_color",
+        'target_pct', NEW."target_pct",
+        'tenant_id', NEW."tenant_id",
+        'threshold_seconds', NEW."threshold_seconds",
+        'window_kind', NEW."window_kind"
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -11614,8 +12412,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_shifts"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('shifts', 'INSERT', concat_ws(':', 'shifts', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'shifts', NEW."id"::text), json_build_object(
+      'table', 'shifts', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'adherence_ratio', NEW."adherence_ratio",
         'agent_id', NEW."agent_id",
         'approved_by', NEW."approved_by",
@@ -11639,90 +12439,12 @@ BEGIN
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'work_mode', NEW."work_mode",
         'worked_seconds', NEW."worked_seconds"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('shifts', 'DELETE', concat_ws(':', 'shifts', OLD."id"::text),
-      jsonb_build_object(
-        'adherence_ratio', OLD."adherence_ratio",
-        'agent_id', OLD."agent_id",
-        'approved_by', OLD."approved_by",
-        'break_minutes', OLD."break_minutes",
-        'clocked_in_at', to_char(OLD."clocked_in_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'clocked_out_at', to_char(OLD."clocked_out_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'currency', OLD."currency",
-        'hourly_rate', OLD."hourly_rate"::text,
-        'id', OLD."id",
-        'labour_cost', OLD."labour_cost"::text,
-        'late_minutes', OLD."late_minutes",
-        'overtime_seconds', OLD."overtime_seconds",
-        'remote_work_address', OLD."remote_work_address",
-        'schedule_id', OLD."schedule_id",
-        'scheduled_end', to_char(OLD."scheduled_end" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'scheduled_start', to_char(OLD."scheduled_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'site_id', OLD."site_id",
-        'status', OLD."status",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'work_mode', OLD."work_mode",
-        'worked_seconds', OLD."worked_seconds"
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('shifts', 'DELETE', concat_ws(':', 'shifts', OLD."id"::text),
-      jsonb_build_object(
-        'adherence_ratio', OLD."adherence_ratio",
-        'agent_id', OLD."agent_id",
-        'approved_by', OLD."approved_by",
-        'break_minutes', OLD."break_minutes",
-        'clocked_in_at', to_char(OLD."clocked_in_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'clocked_out_at', to_char(OLD."clocked_out_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'currency', OLD."currency",
-        'hourly_rate', OLD."hourly_rate"::text,
-        'id', OLD."id",
-        'labour_cost', OLD."labour_cost"::text,
-        'late_minutes', OLD."late_minutes",
-        'overtime_seconds', OLD."overtime_seconds",
-        'remote_work_address', OLD."remote_work_address",
-        'schedule_id', OLD."schedule_id",
-        'scheduled_end', to_char(OLD."scheduled_end" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'scheduled_start', to_char(OLD."scheduled_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'site_id', OLD."site_id",
-        'status', OLD."status",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'work_mode', OLD."work_mode",
-        'worked_seconds', OLD."worked_seconds"
-      ), NULL);
-    PERFORM cdc.enqueue('shifts', 'INSERT', concat_ws(':', 'shifts', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'adherence_ratio', NEW."adherence_ratio",
-        'agent_id', NEW."agent_id",
-        'approved_by', NEW."approved_by",
-        'break_minutes', NEW."break_minutes",
-        'clocked_in_at', to_char(NEW."clocked_in_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'clocked_out_at', to_char(NEW."clocked_out_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'currency', NEW."currency",
-        'hourly_rate', NEW."hourly_rate"::text,
-        'id', NEW."id",
-        'labour_cost', NEW."labour_cost"::text,
-        'late_minutes', NEW."late_minutes",
-        'overtime_seconds', NEW."overtime_seconds",
-        'remote_work_address', NEW."remote_work_address",
-        'schedule_id', NEW."schedule_id",
-        'scheduled_end', to_char(NEW."scheduled_end" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'scheduled_start', to_char(NEW."scheduled_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'site_id', NEW."site_id",
-        'status', NEW."status",
-        'tenant_id', NEW."tenant_id",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'work_mode', NEW."work_mode",
-        'worked_seconds', NEW."worked_seconds"
-      ));
-  ELSE
-    PERFORM cdc.enqueue('shifts', 'UPDATE', concat_ws(':', 'shifts', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'shifts', OLD."id"::text), json_build_object(
+      'table', 'shifts', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'adherence_ratio', OLD."adherence_ratio",
         'agent_id', OLD."agent_id",
         'approved_by', OLD."approved_by",
@@ -11747,7 +12469,42 @@ BEGIN
         'work_mode', OLD."work_mode",
         'worked_seconds', OLD."worked_seconds"
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'shifts', OLD."id"::text), json_build_object(
+      'table', 'shifts', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'adherence_ratio', OLD."adherence_ratio",
+        'agent_id', OLD."agent_id",
+        'approved_by', OLD."approved_by",
+        'break_minutes', OLD."break_minutes",
+        'clocked_in_at', to_char(OLD."clocked_in_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'clocked_out_at', to_char(OLD."clocked_out_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'currency', OLD."currency",
+        'hourly_rate', OLD."hourly_rate"::text,
+        'id', OLD."id",
+        'labour_cost', OLD."labour_cost"::text,
+        'late_minutes', OLD."late_minutes",
+        'overtime_seconds', OLD."overtime_seconds",
+        'remote_work_address', OLD."remote_work_address",
+        'schedule_id', OLD."schedule_id",
+        'scheduled_end', to_char(OLD."scheduled_end" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'scheduled_start', to_char(OLD."scheduled_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'site_id', OLD."site_id",
+        'status', OLD."status",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'work_mode', OLD."work_mode",
+        'worked_seconds', OLD."worked_seconds"
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'shifts', NEW."id"::text), json_build_object(
+      'table', 'shifts', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'adherence_ratio', NEW."adherence_ratio",
         'agent_id', NEW."agent_id",
         'approved_by', NEW."approved_by",
@@ -11771,7 +12528,62 @@ BEGIN
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'work_mode', NEW."work_mode",
         'worked_seconds', NEW."worked_seconds"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'shifts', NEW."id"::text), json_build_object(
+      'table', 'shifts', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'adherence_ratio', OLD."adherence_ratio",
+        'agent_id', OLD."agent_id",
+        'approved_by', OLD."approved_by",
+        'break_minutes', OLD."break_minutes",
+        'clocked_in_at', to_char(OLD."clocked_in_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'clocked_out_at', to_char(OLD."clocked_out_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'currency', OLD."currency",
+        'hourly_rate', OLD."hourly_rate"::text,
+        'id', OLD."id",
+        'labour_cost', OLD."labour_cost"::text,
+        'late_minutes', OLD."late_minutes",
+        'overtime_seconds', OLD."overtime_seconds",
+        'remote_work_address', OLD."remote_work_address",
+        'schedule_id', OLD."schedule_id",
+        'scheduled_end', to_char(OLD."scheduled_end" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'scheduled_start', to_char(OLD."scheduled_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'site_id', OLD."site_id",
+        'status', OLD."status",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'work_mode', OLD."work_mode",
+        'worked_seconds', OLD."worked_seconds"
+      ),
+      'after', jsonb_build_object(
+        'adherence_ratio', NEW."adherence_ratio",
+        'agent_id', NEW."agent_id",
+        'approved_by', NEW."approved_by",
+        'break_minutes', NEW."break_minutes",
+        'clocked_in_at', to_char(NEW."clocked_in_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'clocked_out_at', to_char(NEW."clocked_out_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'currency', NEW."currency",
+        'hourly_rate', NEW."hourly_rate"::text,
+        'id', NEW."id",
+        'labour_cost', NEW."labour_cost"::text,
+        'late_minutes', NEW."late_minutes",
+        'overtime_seconds', NEW."overtime_seconds",
+        'remote_work_address', NEW."remote_work_address",
+        'schedule_id', NEW."schedule_id",
+        'scheduled_end', to_char(NEW."scheduled_end" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'scheduled_start', to_char(NEW."scheduled_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'site_id', NEW."site_id",
+        'status', NEW."status",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'work_mode', NEW."work_mode",
+        'worked_seconds', NEW."worked_seconds"
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -11836,8 +12648,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_sites"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('sites', 'INSERT', concat_ws(':', 'sites', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'sites', NEW."id"::text), json_build_object(
+      'table', 'sites', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'code', NEW."code",
         'country_code', NEW."country_code",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -11856,75 +12670,12 @@ BEGIN
         'tenant_id', NEW."tenant_id",
         'time_zone', NEW."time_zone",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('sites', 'DELETE', concat_ws(':', 'sites', OLD."id"::text),
-      jsonb_build_object(
-        'code', OLD."code",
-        'country_code', OLD."country_code",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'e911_location_id', OLD."e911_location_id",
-        'holiday_calendar_id', OLD."holiday_calendar_id",
-        'id', OLD."id",
-        'latitude', OLD."latitude",
-        'location', OLD."location",
-        'longitude', OLD."longitude",
-        'name', OLD."name",
-        'opening_hours', OLD."opening_hours",
-        'seat_capacity', OLD."seat_capacity",
-        'site_kind', OLD."site_kind",
-        'status', OLD."status",
-        'switchboard_number', OLD."switchboard_number",
-        'tenant_id', OLD."tenant_id",
-        'time_zone', OLD."time_zone",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('sites', 'DELETE', concat_ws(':', 'sites', OLD."id"::text),
-      jsonb_build_object(
-        'code', OLD."code",
-        'country_code', OLD."country_code",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'e911_location_id', OLD."e911_location_id",
-        'holiday_calendar_id', OLD."holiday_calendar_id",
-        'id', OLD."id",
-        'latitude', OLD."latitude",
-        'location', OLD."location",
-        'longitude', OLD."longitude",
-        'name', OLD."name",
-        'opening_hours', OLD."opening_hours",
-        'seat_capacity', OLD."seat_capacity",
-        'site_kind', OLD."site_kind",
-        'status', OLD."status",
-        'switchboard_number', OLD."switchboard_number",
-        'tenant_id', OLD."tenant_id",
-        'time_zone', OLD."time_zone",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-    PERFORM cdc.enqueue('sites', 'INSERT', concat_ws(':', 'sites', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'code', NEW."code",
-        'country_code', NEW."country_code",
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'e911_location_id', NEW."e911_location_id",
-        'holiday_calendar_id', NEW."holiday_calendar_id",
-        'id', NEW."id",
-        'latitude', NEW."latitude",
-        'location', NEW."location",
-        'longitude', NEW."longitude",
-        'name', NEW."name",
-        'opening_hours', NEW."opening_hours",
-        'seat_capacity', NEW."seat_capacity",
-        'site_kind', NEW."site_kind",
-        'status', NEW."status",
-        'switchboard_number', NEW."switchboard_number",
-        'tenant_id', NEW."tenant_id",
-        'time_zone', NEW."time_zone",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
-  ELSE
-    PERFORM cdc.enqueue('sites', 'UPDATE', concat_ws(':', 'sites', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'sites', OLD."id"::text), json_build_object(
+      'table', 'sites', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'code', OLD."code",
         'country_code', OLD."country_code",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -11944,7 +12695,37 @@ BEGIN
         'time_zone', OLD."time_zone",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'sites', OLD."id"::text), json_build_object(
+      'table', 'sites', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'code', OLD."code",
+        'country_code', OLD."country_code",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'e911_location_id', OLD."e911_location_id",
+        'holiday_calendar_id', OLD."holiday_calendar_id",
+        'id', OLD."id",
+        'latitude', OLD."latitude",
+        'location', OLD."location",
+        'longitude', OLD."longitude",
+        'name', OLD."name",
+        'opening_hours', OLD."opening_hours",
+        'seat_capacity', OLD."seat_capacity",
+        'site_kind', OLD."site_kind",
+        'status', OLD."status",
+        'switchboard_number', OLD."switchboard_number",
+        'tenant_id', OLD."tenant_id",
+        'time_zone', OLD."time_zone",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'sites', NEW."id"::text), json_build_object(
+      'table', 'sites', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'code', NEW."code",
         'country_code', NEW."country_code",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -11963,7 +12744,52 @@ BEGIN
         'tenant_id', NEW."tenant_id",
         'time_zone', NEW."time_zone",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'sites', NEW."id"::text), json_build_object(
+      'table', 'sites', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'code', OLD."code",
+        'country_code', OLD."country_code",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'e911_location_id', OLD."e911_location_id",
+        'holiday_calendar_id', OLD."holiday_calendar_id",
+        'id', OLD."id",
+        'latitude', OLD."latitude",
+        'location', OLD."location",
+        'longitude', OLD."longitude",
+        'name', OLD."name",
+        'opening_hours', OLD."opening_hours",
+        'seat_capacity', OLD."seat_capacity",
+        'site_kind', OLD."site_kind",
+        'status', OLD."status",
+        'switchboard_number', OLD."switchboard_number",
+        'tenant_id', OLD."tenant_id",
+        'time_zone', OLD."time_zone",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', jsonb_build_object(
+        'code', NEW."code",
+        'country_code', NEW."country_code",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'e911_location_id', NEW."e911_location_id",
+        'holiday_calendar_id', NEW."holiday_calendar_id",
+        'id', NEW."id",
+        'latitude', NEW."latitude",
+        'location', NEW."location",
+        'longitude', NEW."longitude",
+        'name', NEW."name",
+        'opening_hours', NEW."opening_hours",
+        'seat_capacity', NEW."seat_capacity",
+        'site_kind', NEW."site_kind",
+        'status', NEW."status",
+        'switchboard_number', NEW."switchboard_number",
+        'tenant_id', NEW."tenant_id",
+        'time_zone', NEW."time_zone",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -12023,8 +12849,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_skills"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('skills', 'INSERT', concat_ws(':', 'skills', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'skills', NEW."id"::text), json_build_object(
+      'table', 'skills', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'archived_at', to_char(NEW."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'certification_validity_days', NEW."certification_validity_days",
         'channels', NEW."channels",
@@ -12041,69 +12869,12 @@ BEGIN
         'summary', NEW."summary",
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('skills', 'DELETE', concat_ws(':', 'skills', OLD."id"::text),
-      jsonb_build_object(
-        'archived_at', to_char(OLD."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'certification_validity_days', OLD."certification_validity_days",
-        'channels', OLD."channels",
-        'code', OLD."code",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'created_by', OLD."created_by",
-        'id', OLD."id",
-        'is_active', OLD."is_active",
-        'language_tag', OLD."language_tag",
-        'max_proficiency', OLD."max_proficiency",
-        'name', OLD."name",
-        'requires_certification', OLD."requires_certification",
-        'skill_kind', OLD."skill_kind",
-        'summary', OLD."summary",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('skills', 'DELETE', concat_ws(':', 'skills', OLD."id"::text),
-      jsonb_build_object(
-        'archived_at', to_char(OLD."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'certification_validity_days', OLD."certification_validity_days",
-        'channels', OLD."channels",
-        'code', OLD."code",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'created_by', OLD."created_by",
-        'id', OLD."id",
-        'is_active', OLD."is_active",
-        'language_tag', OLD."language_tag",
-        'max_proficiency', OLD."max_proficiency",
-        'name', OLD."name",
-        'requires_certification', OLD."requires_certification",
-        'skill_kind', OLD."skill_kind",
-        'summary', OLD."summary",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-    PERFORM cdc.enqueue('skills', 'INSERT', concat_ws(':', 'skills', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'archived_at', to_char(NEW."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'certification_validity_days', NEW."certification_validity_days",
-        'channels', NEW."channels",
-        'code', NEW."code",
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'created_by', NEW."created_by",
-        'id', NEW."id",
-        'is_active', NEW."is_active",
-        'language_tag', NEW."language_tag",
-        'max_proficiency', NEW."max_proficiency",
-        'name', NEW."name",
-        'requires_certification', NEW."requires_certification",
-        'skill_kind', NEW."skill_kind",
-        'summary', NEW."summary",
-        'tenant_id', NEW."tenant_id",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
-  ELSE
-    PERFORM cdc.enqueue('skills', 'UPDATE', concat_ws(':', 'skills', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'skills', OLD."id"::text), json_build_object(
+      'table', 'skills', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'archived_at', to_char(OLD."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'certification_validity_days', OLD."certification_validity_days",
         'channels', OLD."channels",
@@ -12121,7 +12892,35 @@ BEGIN
         'tenant_id', OLD."tenant_id",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'skills', OLD."id"::text), json_build_object(
+      'table', 'skills', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'archived_at', to_char(OLD."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'certification_validity_days', OLD."certification_validity_days",
+        'channels', OLD."channels",
+        'code', OLD."code",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_by', OLD."created_by",
+        'id', OLD."id",
+        'is_active', OLD."is_active",
+        'language_tag', OLD."language_tag",
+        'max_proficiency', OLD."max_proficiency",
+        'name', OLD."name",
+        'requires_certification', OLD."requires_certification",
+        'skill_kind', OLD."skill_kind",
+        'summary', OLD."summary",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'skills', NEW."id"::text), json_build_object(
+      'table', 'skills', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'archived_at', to_char(NEW."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'certification_validity_days', NEW."certification_validity_days",
         'channels', NEW."channels",
@@ -12138,7 +12937,48 @@ BEGIN
         'summary', NEW."summary",
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'skills', NEW."id"::text), json_build_object(
+      'table', 'skills', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'archived_at', to_char(OLD."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'certification_validity_days', OLD."certification_validity_days",
+        'channels', OLD."channels",
+        'code', OLD."code",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_by', OLD."created_by",
+        'id', OLD."id",
+        'is_active', OLD."is_active",
+        'language_tag', OLD."language_tag",
+        'max_proficiency', OLD."max_proficiency",
+        'name', OLD."name",
+        'requires_certification', OLD."requires_certification",
+        'skill_kind', OLD."skill_kind",
+        'summary', OLD."summary",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', jsonb_build_object(
+        'archived_at', to_char(NEW."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'certification_validity_days', NEW."certification_validity_days",
+        'channels', NEW."channels",
+        'code', NEW."code",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_by', NEW."created_by",
+        'id', NEW."id",
+        'is_active', NEW."is_active",
+        'language_tag', NEW."language_tag",
+        'max_proficiency', NEW."max_proficiency",
+        'name', NEW."name",
+        'requires_certification', NEW."requires_certification",
+        'skill_kind', NEW."skill_kind",
+        'summary', NEW."summary",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -12196,8 +13036,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_sla_policies"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('sla_policies', 'INSERT', concat_ws(':', 'sla_policies', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'sla_policies', NEW."id"::text), json_build_object(
+      'table', 'sla_policies', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'business_hours_only', NEW."business_hours_only",
         'calculation_method', NEW."calculation_method",
         'channel', NEW."channel",
@@ -12216,75 +13058,12 @@ BEGIN
         'target_percent', NEW."target_percent",
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('sla_policies', 'DELETE', concat_ws(':', 'sla_policies', OLD."id"::text),
-      jsonb_build_object(
-        'business_hours_only', OLD."business_hours_only",
-        'calculation_method', OLD."calculation_method",
-        'channel', OLD."channel",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'currency', OLD."currency",
-        'id', OLD."id",
-        'is_active', OLD."is_active",
-        'is_default', OLD."is_default",
-        'max_abandon_percent', OLD."max_abandon_percent",
-        'measurement_interval', OLD."measurement_interval",
-        'name', OLD."name",
-        'penalty_per_breach', OLD."penalty_per_breach"::text,
-        'resolution_target_minutes', OLD."resolution_target_minutes",
-        'short_abandon_seconds', OLD."short_abandon_seconds",
-        'target_answer_seconds', OLD."target_answer_seconds",
-        'target_percent', OLD."target_percent",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('sla_policies', 'DELETE', concat_ws(':', 'sla_policies', OLD."id"::text),
-      jsonb_build_object(
-        'business_hours_only', OLD."business_hours_only",
-        'calculation_method', OLD."calculation_method",
-        'channel', OLD."channel",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'currency', OLD."currency",
-        'id', OLD."id",
-        'is_active', OLD."is_active",
-        'is_default', OLD."is_default",
-        'max_abandon_percent', OLD."max_abandon_percent",
-        'measurement_interval', OLD."measurement_interval",
-        'name', OLD."name",
-        'penalty_per_breach', OLD."penalty_per_breach"::text,
-        'resolution_target_minutes', OLD."resolution_target_minutes",
-        'short_abandon_seconds', OLD."short_abandon_seconds",
-        'target_answer_seconds', OLD."target_answer_seconds",
-        'target_percent', OLD."target_percent",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-    PERFORM cdc.enqueue('sla_policies', 'INSERT', concat_ws(':', 'sla_policies', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'business_hours_only', NEW."business_hours_only",
-        'calculation_method', NEW."calculation_method",
-        'channel', NEW."channel",
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'currency', NEW."currency",
-        'id', NEW."id",
-        'is_active', NEW."is_active",
-        'is_default', NEW."is_default",
-        'max_abandon_percent', NEW."max_abandon_percent",
-        'measurement_interval', NEW."measurement_interval",
-        'name', NEW."name",
-        'penalty_per_breach', NEW."penalty_per_breach"::text,
-        'resolution_target_minutes', NEW."resolution_target_minutes",
-        'short_abandon_seconds', NEW."short_abandon_seconds",
-        'target_answer_seconds', NEW."target_answer_seconds",
-        'target_percent', NEW."target_percent",
-        'tenant_id', NEW."tenant_id",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
-  ELSE
-    PERFORM cdc.enqueue('sla_policies', 'UPDATE', concat_ws(':', 'sla_policies', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'sla_policies', OLD."id"::text), json_build_object(
+      'table', 'sla_policies', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'business_hours_only', OLD."business_hours_only",
         'calculation_method', OLD."calculation_method",
         'channel', OLD."channel",
@@ -12304,7 +13083,37 @@ BEGIN
         'tenant_id', OLD."tenant_id",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'sla_policies', OLD."id"::text), json_build_object(
+      'table', 'sla_policies', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'business_hours_only', OLD."business_hours_only",
+        'calculation_method', OLD."calculation_method",
+        'channel', OLD."channel",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'currency', OLD."currency",
+        'id', OLD."id",
+        'is_active', OLD."is_active",
+        'is_default', OLD."is_default",
+        'max_abandon_percent', OLD."max_abandon_percent",
+        'measurement_interval', OLD."measurement_interval",
+        'name', OLD."name",
+        'penalty_per_breach', OLD."penalty_per_breach"::text,
+        'resolution_target_minutes', OLD."resolution_target_minutes",
+        'short_abandon_seconds', OLD."short_abandon_seconds",
+        'target_answer_seconds', OLD."target_answer_seconds",
+        'target_percent', OLD."target_percent",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'sla_policies', NEW."id"::text), json_build_object(
+      'table', 'sla_policies', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'business_hours_only', NEW."business_hours_only",
         'calculation_method', NEW."calculation_method",
         'channel', NEW."channel",
@@ -12323,7 +13132,52 @@ BEGIN
         'target_percent', NEW."target_percent",
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'sla_policies', NEW."id"::text), json_build_object(
+      'table', 'sla_policies', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'business_hours_only', OLD."business_hours_only",
+        'calculation_method', OLD."calculation_method",
+        'channel', OLD."channel",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'currency', OLD."currency",
+        'id', OLD."id",
+        'is_active', OLD."is_active",
+        'is_default', OLD."is_default",
+        'max_abandon_percent', OLD."max_abandon_percent",
+        'measurement_interval', OLD."measurement_interval",
+        'name', OLD."name",
+        'penalty_per_breach', OLD."penalty_per_breach"::text,
+        'resolution_target_minutes', OLD."resolution_target_minutes",
+        'short_abandon_seconds', OLD."short_abandon_seconds",
+        'target_answer_seconds', OLD."target_answer_seconds",
+        'target_percent', OLD."target_percent",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', jsonb_build_object(
+        'business_hours_only', NEW."business_hours_only",
+        'calculation_method', NEW."calculation_method",
+        'channel', NEW."channel",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'currency', NEW."currency",
+        'id', NEW."id",
+        'is_active', NEW."is_active",
+        'is_default', NEW."is_default",
+        'max_abandon_percent', NEW."max_abandon_percent",
+        'measurement_interval', NEW."measurement_interval",
+        'name', NEW."name",
+        'penalty_per_breach', NEW."penalty_per_breach"::text,
+        'resolution_target_minutes', NEW."resolution_target_minutes",
+        'short_abandon_seconds', NEW."short_abandon_seconds",
+        'target_answer_seconds', NEW."target_answer_seconds",
+        'target_percent', NEW."target_percent",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -12383,8 +13237,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_sla_reports"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('sla_reports', 'INSERT', concat_ws(':', 'sla_reports', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'sla_reports', NEW."id"::text), json_build_object(
+      'table', 'sla_reports', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'achieved_pct', NEW."achieved_pct",
         'answered_within_threshold', NEW."answered_within_threshold",
         'breach_intervals', NEW."breach_intervals",
@@ -12411,99 +13267,12 @@ BEGIN
         'tenant_id', NEW."tenant_id",
         'threshold_seconds', NEW."threshold_seconds",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('sla_reports', 'DELETE', concat_ws(':', 'sla_reports', OLD."id"::text),
-      jsonb_build_object(
-        'achieved_pct', OLD."achieved_pct",
-        'answered_within_threshold', OLD."answered_within_threshold",
-        'breach_intervals', OLD."breach_intervals",
-        'breakdown', OLD."breakdown",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'currency', OLD."currency",
-        'document_url', OLD."document_url",
-        'generated_at', to_char(OLD."generated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'id', OLD."id",
-        'met', OLD."met",
-        'offered', OLD."offered",
-        'penalty_amount', OLD."penalty_amount"::text,
-        'period_end', to_char(OLD."period_end", 'YYYY-MM-DD'),
-        'period_kind', OLD."period_kind",
-        'period_start', to_char(OLD."period_start", 'YYYY-MM-DD'),
-        'published_at', to_char(OLD."published_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'published_by_user_id', OLD."published_by_user_id",
-        'queue_id', OLD."queue_id",
-        'short_abandon_threshold_seconds', OLD."short_abandon_threshold_seconds",
-        'short_abandons_excluded', OLD."short_abandons_excluded",
-        'sla_name', OLD."sla_name",
-        'status', OLD."status",
-        'target_pct', OLD."target_pct",
-        'tenant_id', OLD."tenant_id",
-        'threshold_seconds', OLD."threshold_seconds",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('sla_reports', 'DELETE', concat_ws(':', 'sla_reports', OLD."id"::text),
-      jsonb_build_object(
-        'achieved_pct', OLD."achieved_pct",
-        'answered_within_threshold', OLD."answered_within_threshold",
-        'breach_intervals', OLD."breach_intervals",
-        'breakdown', OLD."breakdown",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'currency', OLD."currency",
-        'document_url', OLD."document_url",
-        'generated_at', to_char(OLD."generated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'id', OLD."id",
-        'met', OLD."met",
-        'offered', OLD."offered",
-        'penalty_amount', OLD."penalty_amount"::text,
-        'period_end', to_char(OLD."period_end", 'YYYY-MM-DD'),
-        'period_kind', OLD."period_kind",
-        'period_start', to_char(OLD."period_start", 'YYYY-MM-DD'),
-        'published_at', to_char(OLD."published_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'published_by_user_id', OLD."published_by_user_id",
-        'queue_id', OLD."queue_id",
-        'short_abandon_threshold_seconds', OLD."short_abandon_threshold_seconds",
-        'short_abandons_excluded', OLD."short_abandons_excluded",
-        'sla_name', OLD."sla_name",
-        'status', OLD."status",
-        'target_pct', OLD."target_pct",
-        'tenant_id', OLD."tenant_id",
-        'threshold_seconds', OLD."threshold_seconds",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-    PERFORM cdc.enqueue('sla_reports', 'INSERT', concat_ws(':', 'sla_reports', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'achieved_pct', NEW."achieved_pct",
-        'answered_within_threshold', NEW."answered_within_threshold",
-        'breach_intervals', NEW."breach_intervals",
-        'breakdown', NEW."breakdown",
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'currency', NEW."currency",
-        'document_url', NEW."document_url",
-        'generated_at', to_char(NEW."generated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'id', NEW."id",
-        'met', NEW."met",
-        'offered', NEW."offered",
-        'penalty_amount', NEW."penalty_amount"::text,
-        'period_end', to_char(NEW."period_end", 'YYYY-MM-DD'),
-        'period_kind', NEW."period_kind",
-        'period_start', to_char(NEW."period_start", 'YYYY-MM-DD'),
-        'published_at', to_char(NEW."published_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'published_by_user_id', NEW."published_by_user_id",
-        'queue_id', NEW."queue_id",
-        'short_abandon_threshold_seconds', NEW."short_abandon_threshold_seconds",
-        'short_abandons_excluded', NEW."short_abandons_excluded",
-        'sla_name', NEW."sla_name",
-        'status', NEW."status",
-        'target_pct', NEW."target_pct",
-        'tenant_id', NEW."tenant_id",
-        'threshold_seconds', NEW."threshold_seconds",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
-  ELSE
-    PERFORM cdc.enqueue('sla_reports', 'UPDATE', concat_ws(':', 'sla_reports', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'sla_reports', OLD."id"::text), json_build_object(
+      'table', 'sla_reports', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'achieved_pct', OLD."achieved_pct",
         'answered_within_threshold', OLD."answered_within_threshold",
         'breach_intervals', OLD."breach_intervals",
@@ -12531,7 +13300,45 @@ BEGIN
         'threshold_seconds', OLD."threshold_seconds",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'sla_reports', OLD."id"::text), json_build_object(
+      'table', 'sla_reports', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'achieved_pct', OLD."achieved_pct",
+        'answered_within_threshold', OLD."answered_within_threshold",
+        'breach_intervals', OLD."breach_intervals",
+        'breakdown', OLD."breakdown",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'currency', OLD."currency",
+        'document_url', OLD."document_url",
+        'generated_at', to_char(OLD."generated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'id', OLD."id",
+        'met', OLD."met",
+        'offered', OLD."offered",
+        'penalty_amount', OLD."penalty_amount"::text,
+        'period_end', to_char(OLD."period_end", 'YYYY-MM-DD'),
+        'period_kind', OLD."period_kind",
+        'period_start', to_char(OLD."period_start", 'YYYY-MM-DD'),
+        'published_at', to_char(OLD."published_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'published_by_user_id', OLD."published_by_user_id",
+        'queue_id', OLD."queue_id",
+        'short_abandon_threshold_seconds', OLD."short_abandon_threshold_seconds",
+        'short_abandons_excluded', OLD."short_abandons_excluded",
+        'sla_name', OLD."sla_name",
+        'status', OLD."status",
+        'target_pct', OLD."target_pct",
+        'tenant_id', OLD."tenant_id",
+        'threshold_seconds', OLD."threshold_seconds",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'sla_reports', NEW."id"::text), json_build_object(
+      'table', 'sla_reports', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'achieved_pct', NEW."achieved_pct",
         'answered_within_threshold', NEW."answered_within_threshold",
         'breach_intervals', NEW."breach_intervals",
@@ -12558,7 +13365,68 @@ BEGIN
         'tenant_id', NEW."tenant_id",
         'threshold_seconds', NEW."threshold_seconds",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'sla_reports', NEW."id"::text), json_build_object(
+      'table', 'sla_reports', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'achieved_pct', OLD."achieved_pct",
+        'answered_within_threshold', OLD."answered_within_threshold",
+        'breach_intervals', OLD."breach_intervals",
+        'breakdown', OLD."breakdown",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'currency', OLD."currency",
+        'document_url', OLD."document_url",
+        'generated_at', to_char(OLD."generated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'id', OLD."id",
+        'met', OLD."met",
+        'offered', OLD."offered",
+        'penalty_amount', OLD."penalty_amount"::text,
+        'period_end', to_char(OLD."period_end", 'YYYY-MM-DD'),
+        'period_kind', OLD."period_kind",
+        'period_start', to_char(OLD."period_start", 'YYYY-MM-DD'),
+        'published_at', to_char(OLD."published_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'published_by_user_id', OLD."published_by_user_id",
+        'queue_id', OLD."queue_id",
+        'short_abandon_threshold_seconds', OLD."short_abandon_threshold_seconds",
+        'short_abandons_excluded', OLD."short_abandons_excluded",
+        'sla_name', OLD."sla_name",
+        'status', OLD."status",
+        'target_pct', OLD."target_pct",
+        'tenant_id', OLD."tenant_id",
+        'threshold_seconds', OLD."threshold_seconds",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', jsonb_build_object(
+        'achieved_pct', NEW."achieved_pct",
+        'answered_within_threshold', NEW."answered_within_threshold",
+        'breach_intervals', NEW."breach_intervals",
+        'breakdown', NEW."breakdown",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'currency', NEW."currency",
+        'document_url', NEW."document_url",
+        'generated_at', to_char(NEW."generated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'id', NEW."id",
+        'met', NEW."met",
+        'offered', NEW."offered",
+        'penalty_amount', NEW."penalty_amount"::text,
+        'period_end', to_char(NEW."period_end", 'YYYY-MM-DD'),
+        'period_kind', NEW."period_kind",
+        'period_start', to_char(NEW."period_start", 'YYYY-MM-DD'),
+        'published_at', to_char(NEW."published_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'published_by_user_id', NEW."published_by_user_id",
+        'queue_id', NEW."queue_id",
+        'short_abandon_threshold_seconds', NEW."short_abandon_threshold_seconds",
+        'short_abandons_excluded', NEW."short_abandons_excluded",
+        'sla_name', NEW."sla_name",
+        'status', NEW."status",
+        'target_pct', NEW."target_pct",
+        'tenant_id', NEW."tenant_id",
+        'threshold_seconds', NEW."threshold_seconds",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -12626,8 +13494,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_sms_messages"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('sms_messages', 'INSERT', concat_ws(':', 'sms_messages', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'sms_messages', NEW."id"::text), json_build_object(
+      'table', 'sms_messages', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'agent_id', NEW."agent_id",
         'body', NEW."body",
         'campaign_id', NEW."campaign_id",
@@ -12650,87 +13520,12 @@ BEGIN
         'tenant_id', NEW."tenant_id",
         'to_number', NEW."to_number",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('sms_messages', 'DELETE', concat_ws(':', 'sms_messages', OLD."id"::text),
-      jsonb_build_object(
-        'agent_id', OLD."agent_id",
-        'body', OLD."body",
-        'campaign_id', OLD."campaign_id",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'currency', OLD."currency",
-        'customer_id', OLD."customer_id",
-        'delivered_at', to_char(OLD."delivered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'direction', OLD."direction",
-        'encoding', OLD."encoding",
-        'error_code', OLD."error_code",
-        'from_number', OLD."from_number",
-        'id', OLD."id",
-        'interaction_id', OLD."interaction_id",
-        'price', OLD."price"::text,
-        'provider', OLD."provider",
-        'provider_message_id', OLD."provider_message_id",
-        'segment_count', OLD."segment_count",
-        'sent_at', to_char(OLD."sent_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'status', OLD."status",
-        'tenant_id', OLD."tenant_id",
-        'to_number', OLD."to_number",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('sms_messages', 'DELETE', concat_ws(':', 'sms_messages', OLD."id"::text),
-      jsonb_build_object(
-        'agent_id', OLD."agent_id",
-        'body', OLD."body",
-        'campaign_id', OLD."campaign_id",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'currency', OLD."currency",
-        'customer_id', OLD."customer_id",
-        'delivered_at', to_char(OLD."delivered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'direction', OLD."direction",
-        'encoding', OLD."encoding",
-        'error_code', OLD."error_code",
-        'from_number', OLD."from_number",
-        'id', OLD."id",
-        'interaction_id', OLD."interaction_id",
-        'price', OLD."price"::text,
-        'provider', OLD."provider",
-        'provider_message_id', OLD."provider_message_id",
-        'segment_count', OLD."segment_count",
-        'sent_at', to_char(OLD."sent_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'status', OLD."status",
-        'tenant_id', OLD."tenant_id",
-        'to_number', OLD."to_number",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-    PERFORM cdc.enqueue('sms_messages', 'INSERT', concat_ws(':', 'sms_messages', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'agent_id', NEW."agent_id",
-        'body', NEW."body",
-        'campaign_id', NEW."campaign_id",
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'currency', NEW."currency",
-        'customer_id', NEW."customer_id",
-        'delivered_at', to_char(NEW."delivered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'direction', NEW."direction",
-        'encoding', NEW."encoding",
-        'error_code', NEW."error_code",
-        'from_number', NEW."from_number",
-        'id', NEW."id",
-        'interaction_id', NEW."interaction_id",
-        'price', NEW."price"::text,
-        'provider', NEW."provider",
-        'provider_message_id', NEW."provider_message_id",
-        'segment_count', NEW."segment_count",
-        'sent_at', to_char(NEW."sent_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'status', NEW."status",
-        'tenant_id', NEW."tenant_id",
-        'to_number', NEW."to_number",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
-  ELSE
-    PERFORM cdc.enqueue('sms_messages', 'UPDATE', concat_ws(':', 'sms_messages', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'sms_messages', OLD."id"::text), json_build_object(
+      'table', 'sms_messages', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'agent_id', OLD."agent_id",
         'body', OLD."body",
         'campaign_id', OLD."campaign_id",
@@ -12754,7 +13549,41 @@ BEGIN
         'to_number', OLD."to_number",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'sms_messages', OLD."id"::text), json_build_object(
+      'table', 'sms_messages', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'agent_id', OLD."agent_id",
+        'body', OLD."body",
+        'campaign_id', OLD."campaign_id",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'currency', OLD."currency",
+        'customer_id', OLD."customer_id",
+        'delivered_at', to_char(OLD."delivered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'direction', OLD."direction",
+        'encoding', OLD."encoding",
+        'error_code', OLD."error_code",
+        'from_number', OLD."from_number",
+        'id', OLD."id",
+        'interaction_id', OLD."interaction_id",
+        'price', OLD."price"::text,
+        'provider', OLD."provider",
+        'provider_message_id', OLD."provider_message_id",
+        'segment_count', OLD."segment_count",
+        'sent_at', to_char(OLD."sent_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'status', OLD."status",
+        'tenant_id', OLD."tenant_id",
+        'to_number', OLD."to_number",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'sms_messages', NEW."id"::text), json_build_object(
+      'table', 'sms_messages', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'agent_id', NEW."agent_id",
         'body', NEW."body",
         'campaign_id', NEW."campaign_id",
@@ -12777,7 +13606,60 @@ BEGIN
         'tenant_id', NEW."tenant_id",
         'to_number', NEW."to_number",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'sms_messages', NEW."id"::text), json_build_object(
+      'table', 'sms_messages', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'agent_id', OLD."agent_id",
+        'body', OLD."body",
+        'campaign_id', OLD."campaign_id",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'currency', OLD."currency",
+        'customer_id', OLD."customer_id",
+        'delivered_at', to_char(OLD."delivered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'direction', OLD."direction",
+        'encoding', OLD."encoding",
+        'error_code', OLD."error_code",
+        'from_number', OLD."from_number",
+        'id', OLD."id",
+        'interaction_id', OLD."interaction_id",
+        'price', OLD."price"::text,
+        'provider', OLD."provider",
+        'provider_message_id', OLD."provider_message_id",
+        'segment_count', OLD."segment_count",
+        'sent_at', to_char(OLD."sent_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'status', OLD."status",
+        'tenant_id', OLD."tenant_id",
+        'to_number', OLD."to_number",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', jsonb_build_object(
+        'agent_id', NEW."agent_id",
+        'body', NEW."body",
+        'campaign_id', NEW."campaign_id",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'currency', NEW."currency",
+        'customer_id', NEW."customer_id",
+        'delivered_at', to_char(NEW."delivered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'direction', NEW."direction",
+        'encoding', NEW."encoding",
+        'error_code', NEW."error_code",
+        'from_number', NEW."from_number",
+        'id', NEW."id",
+        'interaction_id', NEW."interaction_id",
+        'price', NEW."price"::text,
+        'provider', NEW."provider",
+        'provider_message_id', NEW."provider_message_id",
+        'segment_count', NEW."segment_count",
+        'sent_at', to_char(NEW."sent_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'status', NEW."status",
+        'tenant_id', NEW."tenant_id",
+        'to_number', NEW."to_number",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -12841,8 +13723,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_subscriptions"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('subscriptions', 'INSERT', concat_ws(':', 'subscriptions', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'subscriptions', NEW."id"::text), json_build_object(
+      'table', 'subscriptions', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'billing_interval', NEW."billing_interval",
         'cancel_at_period_end', NEW."cancel_at_period_end",
         'cancellation_comment', NEW."cancellation_comment",
@@ -12868,96 +13752,12 @@ BEGIN
         'trial_end', to_char(NEW."trial_end", 'YYYY-MM-DD'),
         'unit_price', NEW."unit_price"::text,
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('subscriptions', 'DELETE', concat_ws(':', 'subscriptions', OLD."id"::text),
-      jsonb_build_object(
-        'billing_interval', OLD."billing_interval",
-        'cancel_at_period_end', OLD."cancel_at_period_end",
-        'cancellation_comment', OLD."cancellation_comment",
-        'cancellation_reason', OLD."cancellation_reason",
-        'cancelled_at', to_char(OLD."cancelled_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'currency', OLD."currency",
-        'current_period_end', to_char(OLD."current_period_end", 'YYYY-MM-DD'),
-        'current_period_start', to_char(OLD."current_period_start", 'YYYY-MM-DD'),
-        'customer_id', OLD."customer_id",
-        'discount_percent', OLD."discount_percent",
-        'id', OLD."id",
-        'metadata', OLD."metadata",
-        'plan_code', OLD."plan_code",
-        'plan_name', OLD."plan_name",
-        'quantity', OLD."quantity",
-        'renewal_count', OLD."renewal_count",
-        'retained_by_user_id', OLD."retained_by_user_id",
-        'sold_by_user_id', OLD."sold_by_user_id",
-        'started_at', to_char(OLD."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'status', OLD."status",
-        'tenant_id', OLD."tenant_id",
-        'trial_end', to_char(OLD."trial_end", 'YYYY-MM-DD'),
-        'unit_price', OLD."unit_price"::text,
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('subscriptions', 'DELETE', concat_ws(':', 'subscriptions', OLD."id"::text),
-      jsonb_build_object(
-        'billing_interval', OLD."billing_interval",
-        'cancel_at_period_end', OLD."cancel_at_period_end",
-        'cancellation_comment', OLD."cancellation_comment",
-        'cancellation_reason', OLD."cancellation_reason",
-        'cancelled_at', to_char(OLD."cancelled_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'currency', OLD."currency",
-        'current_period_end', to_char(OLD."current_period_end", 'YYYY-MM-DD'),
-        'current_period_start', to_char(OLD."current_period_start", 'YYYY-MM-DD'),
-        'customer_id', OLD."customer_id",
-        'discount_percent', OLD."discount_percent",
-        'id', OLD."id",
-        'metadata', OLD."metadata",
-        'plan_code', OLD."plan_code",
-        'plan_name', OLD."plan_name",
-        'quantity', OLD."quantity",
-        'renewal_count', OLD."renewal_count",
-        'retained_by_user_id', OLD."retained_by_user_id",
-        'sold_by_user_id', OLD."sold_by_user_id",
-        'started_at', to_char(OLD."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'status', OLD."status",
-        'tenant_id', OLD."tenant_id",
-        'trial_end', to_char(OLD."trial_end", 'YYYY-MM-DD'),
-        'unit_price', OLD."unit_price"::text,
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-    PERFORM cdc.enqueue('subscriptions', 'INSERT', concat_ws(':', 'subscriptions', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'billing_interval', NEW."billing_interval",
-        'cancel_at_period_end', NEW."cancel_at_period_end",
-        'cancellation_comment', NEW."cancellation_comment",
-        'cancellation_reason', NEW."cancellation_reason",
-        'cancelled_at', to_char(NEW."cancelled_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'currency', NEW."currency",
-        'current_period_end', to_char(NEW."current_period_end", 'YYYY-MM-DD'),
-        'current_period_start', to_char(NEW."current_period_start", 'YYYY-MM-DD'),
-        'customer_id', NEW."customer_id",
-        'discount_percent', NEW."discount_percent",
-        'id', NEW."id",
-        'metadata', NEW."metadata",
-        'plan_code', NEW."plan_code",
-        'plan_name', NEW."plan_name",
-        'quantity', NEW."quantity",
-        'renewal_count', NEW."renewal_count",
-        'retained_by_user_id', NEW."retained_by_user_id",
-        'sold_by_user_id', NEW."sold_by_user_id",
-        'started_at', to_char(NEW."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'status', NEW."status",
-        'tenant_id', NEW."tenant_id",
-        'trial_end', to_char(NEW."trial_end", 'YYYY-MM-DD'),
-        'unit_price', NEW."unit_price"::text,
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
-  ELSE
-    PERFORM cdc.enqueue('subscriptions', 'UPDATE', concat_ws(':', 'subscriptions', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'subscriptions', OLD."id"::text), json_build_object(
+      'table', 'subscriptions', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'billing_interval', OLD."billing_interval",
         'cancel_at_period_end', OLD."cancel_at_period_end",
         'cancellation_comment', OLD."cancellation_comment",
@@ -12984,7 +13784,44 @@ BEGIN
         'unit_price', OLD."unit_price"::text,
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'subscriptions', OLD."id"::text), json_build_object(
+      'table', 'subscriptions', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'billing_interval', OLD."billing_interval",
+        'cancel_at_period_end', OLD."cancel_at_period_end",
+        'cancellation_comment', OLD."cancellation_comment",
+        'cancellation_reason', OLD."cancellation_reason",
+        'cancelled_at', to_char(OLD."cancelled_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'currency', OLD."currency",
+        'current_period_end', to_char(OLD."current_period_end", 'YYYY-MM-DD'),
+        'current_period_start', to_char(OLD."current_period_start", 'YYYY-MM-DD'),
+        'customer_id', OLD."customer_id",
+        'discount_percent', OLD."discount_percent",
+        'id', OLD."id",
+        'metadata', OLD."metadata",
+        'plan_code', OLD."plan_code",
+        'plan_name', OLD."plan_name",
+        'quantity', OLD."quantity",
+        'renewal_count', OLD."renewal_count",
+        'retained_by_user_id', OLD."retained_by_user_id",
+        'sold_by_user_id', OLD."sold_by_user_id",
+        'started_at', to_char(OLD."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'status', OLD."status",
+        'tenant_id', OLD."tenant_id",
+        'trial_end', to_char(OLD."trial_end", 'YYYY-MM-DD'),
+        'unit_price', OLD."unit_price"::text,
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'subscriptions', NEW."id"::text), json_build_object(
+      'table', 'subscriptions', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'billing_interval', NEW."billing_interval",
         'cancel_at_period_end', NEW."cancel_at_period_end",
         'cancellation_comment', NEW."cancellation_comment",
@@ -13010,7 +13847,66 @@ BEGIN
         'trial_end', to_char(NEW."trial_end", 'YYYY-MM-DD'),
         'unit_price', NEW."unit_price"::text,
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'subscriptions', NEW."id"::text), json_build_object(
+      'table', 'subscriptions', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'billing_interval', OLD."billing_interval",
+        'cancel_at_period_end', OLD."cancel_at_period_end",
+        'cancellation_comment', OLD."cancellation_comment",
+        'cancellation_reason', OLD."cancellation_reason",
+        'cancelled_at', to_char(OLD."cancelled_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'currency', OLD."currency",
+        'current_period_end', to_char(OLD."current_period_end", 'YYYY-MM-DD'),
+        'current_period_start', to_char(OLD."current_period_start", 'YYYY-MM-DD'),
+        'customer_id', OLD."customer_id",
+        'discount_percent', OLD."discount_percent",
+        'id', OLD."id",
+        'metadata', OLD."metadata",
+        'plan_code', OLD."plan_code",
+        'plan_name', OLD."plan_name",
+        'quantity', OLD."quantity",
+        'renewal_count', OLD."renewal_count",
+        'retained_by_user_id', OLD."retained_by_user_id",
+        'sold_by_user_id', OLD."sold_by_user_id",
+        'started_at', to_char(OLD."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'status', OLD."status",
+        'tenant_id', OLD."tenant_id",
+        'trial_end', to_char(OLD."trial_end", 'YYYY-MM-DD'),
+        'unit_price', OLD."unit_price"::text,
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', jsonb_build_object(
+        'billing_interval', NEW."billing_interval",
+        'cancel_at_period_end', NEW."cancel_at_period_end",
+        'cancellation_comment', NEW."cancellation_comment",
+        'cancellation_reason', NEW."cancellation_reason",
+        'cancelled_at', to_char(NEW."cancelled_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'currency', NEW."currency",
+        'current_period_end', to_char(NEW."current_period_end", 'YYYY-MM-DD'),
+        'current_period_start', to_char(NEW."current_period_start", 'YYYY-MM-DD'),
+        'customer_id', NEW."customer_id",
+        'discount_percent', NEW."discount_percent",
+        'id', NEW."id",
+        'metadata', NEW."metadata",
+        'plan_code', NEW."plan_code",
+        'plan_name', NEW."plan_name",
+        'quantity', NEW."quantity",
+        'renewal_count', NEW."renewal_count",
+        'retained_by_user_id', NEW."retained_by_user_id",
+        'sold_by_user_id', NEW."sold_by_user_id",
+        'started_at', to_char(NEW."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'status', NEW."status",
+        'tenant_id', NEW."tenant_id",
+        'trial_end', to_char(NEW."trial_end", 'YYYY-MM-DD'),
+        'unit_price', NEW."unit_price"::text,
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -13077,8 +13973,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_team_members"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('team_members', 'INSERT', concat_ws(':', 'team_members', NEW."team_id"::text, NEW."user_id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'team_members', NEW."team_id"::text, NEW."user_id"::text), json_build_object(
+      'table', 'team_members', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'added_by_user_id', NEW."added_by_user_id",
         'allocation_percent', NEW."allocation_percent",
         'is_primary_team', NEW."is_primary_team",
@@ -13089,51 +13987,12 @@ BEGIN
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'user_id', NEW."user_id"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('team_members', 'DELETE', concat_ws(':', 'team_members', OLD."team_id"::text, OLD."user_id"::text),
-      jsonb_build_object(
-        'added_by_user_id', OLD."added_by_user_id",
-        'allocation_percent', OLD."allocation_percent",
-        'is_primary_team', OLD."is_primary_team",
-        'joined_at', to_char(OLD."joined_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'left_at', to_char(OLD."left_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'member_role', OLD."member_role",
-        'team_id', OLD."team_id",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'user_id', OLD."user_id"
-      ), NULL);
-  ELSIF (OLD."team_id", OLD."user_id") IS DISTINCT FROM (NEW."team_id", NEW."user_id") THEN
-    PERFORM cdc.enqueue('team_members', 'DELETE', concat_ws(':', 'team_members', OLD."team_id"::text, OLD."user_id"::text),
-      jsonb_build_object(
-        'added_by_user_id', OLD."added_by_user_id",
-        'allocation_percent', OLD."allocation_percent",
-        'is_primary_team', OLD."is_primary_team",
-        'joined_at', to_char(OLD."joined_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'left_at', to_char(OLD."left_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'member_role', OLD."member_role",
-        'team_id', OLD."team_id",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'user_id', OLD."user_id"
-      ), NULL);
-    PERFORM cdc.enqueue('team_members', 'INSERT', concat_ws(':', 'team_members', NEW."team_id"::text, NEW."user_id"::text), NULL,
-      jsonb_build_object(
-        'added_by_user_id', NEW."added_by_user_id",
-        'allocation_percent', NEW."allocation_percent",
-        'is_primary_team', NEW."is_primary_team",
-        'joined_at', to_char(NEW."joined_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'left_at', to_char(NEW."left_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'member_role', NEW."member_role",
-        'team_id', NEW."team_id",
-        'tenant_id', NEW."tenant_id",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'user_id', NEW."user_id"
-      ));
-  ELSE
-    PERFORM cdc.enqueue('team_members', 'UPDATE', concat_ws(':', 'team_members', NEW."team_id"::text, NEW."user_id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'team_members', OLD."team_id"::text, OLD."user_id"::text), json_build_object(
+      'table', 'team_members', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'added_by_user_id', OLD."added_by_user_id",
         'allocation_percent', OLD."allocation_percent",
         'is_primary_team', OLD."is_primary_team",
@@ -13145,7 +14004,29 @@ BEGIN
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'user_id', OLD."user_id"
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."team_id", OLD."user_id") IS DISTINCT FROM (NEW."team_id", NEW."user_id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'team_members', OLD."team_id"::text, OLD."user_id"::text), json_build_object(
+      'table', 'team_members', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'added_by_user_id', OLD."added_by_user_id",
+        'allocation_percent', OLD."allocation_percent",
+        'is_primary_team', OLD."is_primary_team",
+        'joined_at', to_char(OLD."joined_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'left_at', to_char(OLD."left_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'member_role', OLD."member_role",
+        'team_id', OLD."team_id",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'user_id', OLD."user_id"
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'team_members', NEW."team_id"::text, NEW."user_id"::text), json_build_object(
+      'table', 'team_members', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'added_by_user_id', NEW."added_by_user_id",
         'allocation_percent', NEW."allocation_percent",
         'is_primary_team', NEW."is_primary_team",
@@ -13156,7 +14037,36 @@ BEGIN
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'user_id', NEW."user_id"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'team_members', NEW."team_id"::text, NEW."user_id"::text), json_build_object(
+      'table', 'team_members', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'added_by_user_id', OLD."added_by_user_id",
+        'allocation_percent', OLD."allocation_percent",
+        'is_primary_team', OLD."is_primary_team",
+        'joined_at', to_char(OLD."joined_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'left_at', to_char(OLD."left_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'member_role', OLD."member_role",
+        'team_id', OLD."team_id",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'user_id', OLD."user_id"
+      ),
+      'after', jsonb_build_object(
+        'added_by_user_id', NEW."added_by_user_id",
+        'allocation_percent', NEW."allocation_percent",
+        'is_primary_team', NEW."is_primary_team",
+        'joined_at', to_char(NEW."joined_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'left_at', to_char(NEW."left_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'member_role', NEW."member_role",
+        'team_id', NEW."team_id",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'user_id', NEW."user_id"
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -13208,8 +14118,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_teams"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('teams', 'INSERT', concat_ws(':', 'teams', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'teams', NEW."id"::text), json_build_object(
+      'table', 'teams', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'color', NEW."color",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'department_id', NEW."department_id",
@@ -13229,78 +14141,12 @@ BEGIN
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'wallboard_visible', NEW."wallboard_visible"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('teams', 'DELETE', concat_ws(':', 'teams', OLD."id"::text),
-      jsonb_build_object(
-        'color', OLD."color",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'department_id', OLD."department_id",
-        'description', OLD."description",
-        'id', OLD."id",
-        'max_members', OLD."max_members",
-        'member_count', OLD."member_count",
-        'name', OLD."name",
-        'parent_team_id', OLD."parent_team_id",
-        'queue_ids', OLD."queue_ids",
-        'service_level_target_percent', OLD."service_level_target_percent",
-        'site_id', OLD."site_id",
-        'status', OLD."status",
-        'supervisor_user_id', OLD."supervisor_user_id",
-        'target_answer_seconds', OLD."target_answer_seconds",
-        'team_kind', OLD."team_kind",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'wallboard_visible', OLD."wallboard_visible"
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('teams', 'DELETE', concat_ws(':', 'teams', OLD."id"::text),
-      jsonb_build_object(
-        'color', OLD."color",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'department_id', OLD."department_id",
-        'description', OLD."description",
-        'id', OLD."id",
-        'max_members', OLD."max_members",
-        'member_count', OLD."member_count",
-        'name', OLD."name",
-        'parent_team_id', OLD."parent_team_id",
-        'queue_ids', OLD."queue_ids",
-        'service_level_target_percent', OLD."service_level_target_percent",
-        'site_id', OLD."site_id",
-        'status', OLD."status",
-        'supervisor_user_id', OLD."supervisor_user_id",
-        'target_answer_seconds', OLD."target_answer_seconds",
-        'team_kind', OLD."team_kind",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'wallboard_visible', OLD."wallboard_visible"
-      ), NULL);
-    PERFORM cdc.enqueue('teams', 'INSERT', concat_ws(':', 'teams', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'color', NEW."color",
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'department_id', NEW."department_id",
-        'description', NEW."description",
-        'id', NEW."id",
-        'max_members', NEW."max_members",
-        'member_count', NEW."member_count",
-        'name', NEW."name",
-        'parent_team_id', NEW."parent_team_id",
-        'queue_ids', NEW."queue_ids",
-        'service_level_target_percent', NEW."service_level_target_percent",
-        'site_id', NEW."site_id",
-        'status', NEW."status",
-        'supervisor_user_id', NEW."supervisor_user_id",
-        'target_answer_seconds', NEW."target_answer_seconds",
-        'team_kind', NEW."team_kind",
-        'tenant_id', NEW."tenant_id",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'wallboard_visible', NEW."wallboard_visible"
-      ));
-  ELSE
-    PERFORM cdc.enqueue('teams', 'UPDATE', concat_ws(':', 'teams', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'teams', OLD."id"::text), json_build_object(
+      'table', 'teams', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'color', OLD."color",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'department_id', OLD."department_id",
@@ -13321,7 +14167,38 @@ BEGIN
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'wallboard_visible', OLD."wallboard_visible"
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'teams', OLD."id"::text), json_build_object(
+      'table', 'teams', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'color', OLD."color",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'department_id', OLD."department_id",
+        'description', OLD."description",
+        'id', OLD."id",
+        'max_members', OLD."max_members",
+        'member_count', OLD."member_count",
+        'name', OLD."name",
+        'parent_team_id', OLD."parent_team_id",
+        'queue_ids', OLD."queue_ids",
+        'service_level_target_percent', OLD."service_level_target_percent",
+        'site_id', OLD."site_id",
+        'status', OLD."status",
+        'supervisor_user_id', OLD."supervisor_user_id",
+        'target_answer_seconds', OLD."target_answer_seconds",
+        'team_kind', OLD."team_kind",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'wallboard_visible', OLD."wallboard_visible"
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'teams', NEW."id"::text), json_build_object(
+      'table', 'teams', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'color', NEW."color",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'department_id', NEW."department_id",
@@ -13341,7 +14218,54 @@ BEGIN
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'wallboard_visible', NEW."wallboard_visible"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'teams', NEW."id"::text), json_build_object(
+      'table', 'teams', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'color', OLD."color",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'department_id', OLD."department_id",
+        'description', OLD."description",
+        'id', OLD."id",
+        'max_members', OLD."max_members",
+        'member_count', OLD."member_count",
+        'name', OLD."name",
+        'parent_team_id', OLD."parent_team_id",
+        'queue_ids', OLD."queue_ids",
+        'service_level_target_percent', OLD."service_level_target_percent",
+        'site_id', OLD."site_id",
+        'status', OLD."status",
+        'supervisor_user_id', OLD."supervisor_user_id",
+        'target_answer_seconds', OLD."target_answer_seconds",
+        'team_kind', OLD."team_kind",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'wallboard_visible', OLD."wallboard_visible"
+      ),
+      'after', jsonb_build_object(
+        'color', NEW."color",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'department_id', NEW."department_id",
+        'description', NEW."description",
+        'id', NEW."id",
+        'max_members', NEW."max_members",
+        'member_count', NEW."member_count",
+        'name', NEW."name",
+        'parent_team_id', NEW."parent_team_id",
+        'queue_ids', NEW."queue_ids",
+        'service_level_target_percent', NEW."service_level_target_percent",
+        'site_id', NEW."site_id",
+        'status', NEW."status",
+        'supervisor_user_id', NEW."supervisor_user_id",
+        'target_answer_seconds', NEW."target_answer_seconds",
+        'team_kind', NEW."team_kind",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'wallboard_visible', NEW."wallboard_visible"
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -13402,8 +14326,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_tenants"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('tenants', 'INSERT', concat_ws(':', 'tenants', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'tenants', NEW."id"::text), json_build_object(
+      'table', 'tenants', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'billing_contact_name', NEW."billing_contact_name",
         'billing_email', NEW."billing_email",
         'company_registration_number', NEW."company_registration_number",
@@ -13429,96 +14355,12 @@ BEGIN
         'trial_ends_at', to_char(NEW."trial_ends_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'vat_number', NEW."vat_number"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('tenants', 'DELETE', concat_ws(':', 'tenants', OLD."id"::text),
-      jsonb_build_object(
-        'billing_contact_name', OLD."billing_contact_name",
-        'billing_email', OLD."billing_email",
-        'company_registration_number', OLD."company_registration_number",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'data_region', OLD."data_region",
-        'data_retention_days', OLD."data_retention_days",
-        'default_currency', OLD."default_currency",
-        'default_locale', OLD."default_locale",
-        'default_time_zone', OLD."default_time_zone",
-        'features', OLD."features",
-        'id', OLD."id",
-        'legal_name', OLD."legal_name",
-        'licensed_seats', OLD."licensed_seats",
-        'max_sites', OLD."max_sites",
-        'name', OLD."name",
-        'onboarded_at', to_char(OLD."onboarded_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'plan', OLD."plan",
-        'recording_enabled', OLD."recording_enabled",
-        'settings', OLD."settings",
-        'slug', OLD."slug",
-        'sso_enforced', OLD."sso_enforced",
-        'status', OLD."status",
-        'trial_ends_at', to_char(OLD."trial_ends_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'vat_number', OLD."vat_number"
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('tenants', 'DELETE', concat_ws(':', 'tenants', OLD."id"::text),
-      jsonb_build_object(
-        'billing_contact_name', OLD."billing_contact_name",
-        'billing_email', OLD."billing_email",
-        'company_registration_number', OLD."company_registration_number",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'data_region', OLD."data_region",
-        'data_retention_days', OLD."data_retention_days",
-        'default_currency', OLD."default_currency",
-        'default_locale', OLD."default_locale",
-        'default_time_zone', OLD."default_time_zone",
-        'features', OLD."features",
-        'id', OLD."id",
-        'legal_name', OLD."legal_name",
-        'licensed_seats', OLD."licensed_seats",
-        'max_sites', OLD."max_sites",
-        'name', OLD."name",
-        'onboarded_at', to_char(OLD."onboarded_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'plan', OLD."plan",
-        'recording_enabled', OLD."recording_enabled",
-        'settings', OLD."settings",
-        'slug', OLD."slug",
-        'sso_enforced', OLD."sso_enforced",
-        'status', OLD."status",
-        'trial_ends_at', to_char(OLD."trial_ends_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'vat_number', OLD."vat_number"
-      ), NULL);
-    PERFORM cdc.enqueue('tenants', 'INSERT', concat_ws(':', 'tenants', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'billing_contact_name', NEW."billing_contact_name",
-        'billing_email', NEW."billing_email",
-        'company_registration_number', NEW."company_registration_number",
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'data_region', NEW."data_region",
-        'data_retention_days', NEW."data_retention_days",
-        'default_currency', NEW."default_currency",
-        'default_locale', NEW."default_locale",
-        'default_time_zone', NEW."default_time_zone",
-        'features', NEW."features",
-        'id', NEW."id",
-        'legal_name', NEW."legal_name",
-        'licensed_seats', NEW."licensed_seats",
-        'max_sites', NEW."max_sites",
-        'name', NEW."name",
-        'onboarded_at', to_char(NEW."onboarded_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'plan', NEW."plan",
-        'recording_enabled', NEW."recording_enabled",
-        'settings', NEW."settings",
-        'slug', NEW."slug",
-        'sso_enforced', NEW."sso_enforced",
-        'status', NEW."status",
-        'trial_ends_at', to_char(NEW."trial_ends_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'vat_number', NEW."vat_number"
-      ));
-  ELSE
-    PERFORM cdc.enqueue('tenants', 'UPDATE', concat_ws(':', 'tenants', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'tenants', OLD."id"::text), json_build_object(
+      'table', 'tenants', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'billing_contact_name', OLD."billing_contact_name",
         'billing_email', OLD."billing_email",
         'company_registration_number', OLD."company_registration_number",
@@ -13545,7 +14387,44 @@ BEGIN
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'vat_number', OLD."vat_number"
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'tenants', OLD."id"::text), json_build_object(
+      'table', 'tenants', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'billing_contact_name', OLD."billing_contact_name",
+        'billing_email', OLD."billing_email",
+        'company_registration_number', OLD."company_registration_number",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'data_region', OLD."data_region",
+        'data_retention_days', OLD."data_retention_days",
+        'default_currency', OLD."default_currency",
+        'default_locale', OLD."default_locale",
+        'default_time_zone', OLD."default_time_zone",
+        'features', OLD."features",
+        'id', OLD."id",
+        'legal_name', OLD."legal_name",
+        'licensed_seats', OLD."licensed_seats",
+        'max_sites', OLD."max_sites",
+        'name', OLD."name",
+        'onboarded_at', to_char(OLD."onboarded_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'plan', OLD."plan",
+        'recording_enabled', OLD."recording_enabled",
+        'settings', OLD."settings",
+        'slug', OLD."slug",
+        'sso_enforced', OLD."sso_enforced",
+        'status', OLD."status",
+        'trial_ends_at', to_char(OLD."trial_ends_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'vat_number', OLD."vat_number"
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'tenants', NEW."id"::text), json_build_object(
+      'table', 'tenants', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'billing_contact_name', NEW."billing_contact_name",
         'billing_email', NEW."billing_email",
         'company_registration_number', NEW."company_registration_number",
@@ -13571,7 +14450,66 @@ BEGIN
         'trial_ends_at', to_char(NEW."trial_ends_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'vat_number', NEW."vat_number"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'tenants', NEW."id"::text), json_build_object(
+      'table', 'tenants', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'billing_contact_name', OLD."billing_contact_name",
+        'billing_email', OLD."billing_email",
+        'company_registration_number', OLD."company_registration_number",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'data_region', OLD."data_region",
+        'data_retention_days', OLD."data_retention_days",
+        'default_currency', OLD."default_currency",
+        'default_locale', OLD."default_locale",
+        'default_time_zone', OLD."default_time_zone",
+        'features', OLD."features",
+        'id', OLD."id",
+        'legal_name', OLD."legal_name",
+        'licensed_seats', OLD."licensed_seats",
+        'max_sites', OLD."max_sites",
+        'name', OLD."name",
+        'onboarded_at', to_char(OLD."onboarded_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'plan', OLD."plan",
+        'recording_enabled', OLD."recording_enabled",
+        'settings', OLD."settings",
+        'slug', OLD."slug",
+        'sso_enforced', OLD."sso_enforced",
+        'status', OLD."status",
+        'trial_ends_at', to_char(OLD."trial_ends_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'vat_number', OLD."vat_number"
+      ),
+      'after', jsonb_build_object(
+        'billing_contact_name', NEW."billing_contact_name",
+        'billing_email', NEW."billing_email",
+        'company_registration_number', NEW."company_registration_number",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'data_region', NEW."data_region",
+        'data_retention_days', NEW."data_retention_days",
+        'default_currency', NEW."default_currency",
+        'default_locale', NEW."default_locale",
+        'default_time_zone', NEW."default_time_zone",
+        'features', NEW."features",
+        'id', NEW."id",
+        'legal_name', NEW."legal_name",
+        'licensed_seats', NEW."licensed_seats",
+        'max_sites', NEW."max_sites",
+        'name', NEW."name",
+        'onboarded_at', to_char(NEW."onboarded_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'plan', NEW."plan",
+        'recording_enabled', NEW."recording_enabled",
+        'settings', NEW."settings",
+        'slug', NEW."slug",
+        'sso_enforced', NEW."sso_enforced",
+        'status', NEW."status",
+        'trial_ends_at', to_char(NEW."trial_ends_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'vat_number', NEW."vat_number"
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -13638,8 +14576,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_transcripts"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('transcripts', 'INSERT', concat_ws(':', 'transcripts', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'transcripts', NEW."id"::text), json_build_object(
+      'table', 'transcripts', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'completed_at', to_char(NEW."completed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'confidence', NEW."confidence",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -13661,84 +14601,12 @@ BEGIN
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'word_count', NEW."word_count"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('transcripts', 'DELETE', concat_ws(':', 'transcripts', OLD."id"::text),
-      jsonb_build_object(
-        'completed_at', to_char(OLD."completed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'confidence', OLD."confidence",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'engine', OLD."engine",
-        'engine_version', OLD."engine_version",
-        'full_text', OLD."full_text",
-        'id', OLD."id",
-        'interaction_id', OLD."interaction_id",
-        'language', OLD."language",
-        'matched_categories', OLD."matched_categories",
-        'overall_sentiment', OLD."overall_sentiment",
-        'pii_redacted_at_source', OLD."pii_redacted_at_source",
-        'recording_id', OLD."recording_id",
-        'segments', OLD."segments",
-        'sentiment_score', OLD."sentiment_score",
-        'source_channel', OLD."source_channel",
-        'status', OLD."status",
-        'summary', OLD."summary",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'word_count', OLD."word_count"
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('transcripts', 'DELETE', concat_ws(':', 'transcripts', OLD."id"::text),
-      jsonb_build_object(
-        'completed_at', to_char(OLD."completed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'confidence', OLD."confidence",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'engine', OLD."engine",
-        'engine_version', OLD."engine_version",
-        'full_text', OLD."full_text",
-        'id', OLD."id",
-        'interaction_id', OLD."interaction_id",
-        'language', OLD."language",
-        'matched_categories', OLD."matched_categories",
-        'overall_sentiment', OLD."overall_sentiment",
-        'pii_redacted_at_source', OLD."pii_redacted_at_source",
-        'recording_id', OLD."recording_id",
-        'segments', OLD."segments",
-        'sentiment_score', OLD."sentiment_score",
-        'source_channel', OLD."source_channel",
-        'status', OLD."status",
-        'summary', OLD."summary",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'word_count', OLD."word_count"
-      ), NULL);
-    PERFORM cdc.enqueue('transcripts', 'INSERT', concat_ws(':', 'transcripts', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'completed_at', to_char(NEW."completed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'confidence', NEW."confidence",
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'engine', NEW."engine",
-        'engine_version', NEW."engine_version",
-        'full_text', NEW."full_text",
-        'id', NEW."id",
-        'interaction_id', NEW."interaction_id",
-        'language', NEW."language",
-        'matched_categories', NEW."matched_categories",
-        'overall_sentiment', NEW."overall_sentiment",
-        'pii_redacted_at_source', NEW."pii_redacted_at_source",
-        'recording_id', NEW."recording_id",
-        'segments', NEW."segments",
-        'sentiment_score', NEW."sentiment_score",
-        'source_channel', NEW."source_channel",
-        'status', NEW."status",
-        'summary', NEW."summary",
-        'tenant_id', NEW."tenant_id",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'word_count', NEW."word_count"
-      ));
-  ELSE
-    PERFORM cdc.enqueue('transcripts', 'UPDATE', concat_ws(':', 'transcripts', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'transcripts', OLD."id"::text), json_build_object(
+      'table', 'transcripts', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'completed_at', to_char(OLD."completed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'confidence', OLD."confidence",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -13761,7 +14629,40 @@ BEGIN
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'word_count', OLD."word_count"
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'transcripts', OLD."id"::text), json_build_object(
+      'table', 'transcripts', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'completed_at', to_char(OLD."completed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'confidence', OLD."confidence",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'engine', OLD."engine",
+        'engine_version', OLD."engine_version",
+        'full_text', OLD."full_text",
+        'id', OLD."id",
+        'interaction_id', OLD."interaction_id",
+        'language', OLD."language",
+        'matched_categories', OLD."matched_categories",
+        'overall_sentiment', OLD."overall_sentiment",
+        'pii_redacted_at_source', OLD."pii_redacted_at_source",
+        'recording_id', OLD."recording_id",
+        'segments', OLD."segments",
+        'sentiment_score', OLD."sentiment_score",
+        'source_channel', OLD."source_channel",
+        'status', OLD."status",
+        'summary', OLD."summary",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'word_count', OLD."word_count"
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'transcripts', NEW."id"::text), json_build_object(
+      'table', 'transcripts', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'completed_at', to_char(NEW."completed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'confidence', NEW."confidence",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -13783,7 +14684,58 @@ BEGIN
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'word_count', NEW."word_count"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'transcripts', NEW."id"::text), json_build_object(
+      'table', 'transcripts', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'completed_at', to_char(OLD."completed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'confidence', OLD."confidence",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'engine', OLD."engine",
+        'engine_version', OLD."engine_version",
+        'full_text', OLD."full_text",
+        'id', OLD."id",
+        'interaction_id', OLD."interaction_id",
+        'language', OLD."language",
+        'matched_categories', OLD."matched_categories",
+        'overall_sentiment', OLD."overall_sentiment",
+        'pii_redacted_at_source', OLD."pii_redacted_at_source",
+        'recording_id', OLD."recording_id",
+        'segments', OLD."segments",
+        'sentiment_score', OLD."sentiment_score",
+        'source_channel', OLD."source_channel",
+        'status', OLD."status",
+        'summary', OLD."summary",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'word_count', OLD."word_count"
+      ),
+      'after', jsonb_build_object(
+        'completed_at', to_char(NEW."completed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'confidence', NEW."confidence",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'engine', NEW."engine",
+        'engine_version', NEW."engine_version",
+        'full_text', NEW."full_text",
+        'id', NEW."id",
+        'interaction_id', NEW."interaction_id",
+        'language', NEW."language",
+        'matched_categories', NEW."matched_categories",
+        'overall_sentiment', NEW."overall_sentiment",
+        'pii_redacted_at_source', NEW."pii_redacted_at_source",
+        'recording_id', NEW."recording_id",
+        'segments', NEW."segments",
+        'sentiment_score', NEW."sentiment_score",
+        'source_channel', NEW."source_channel",
+        'status', NEW."status",
+        'summary', NEW."summary",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'word_count', NEW."word_count"
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -13846,8 +14798,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_user_preferences"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('user_preferences', 'INSERT', concat_ws(':', 'user_preferences', NEW."user_id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'user_preferences', NEW."user_id"::text), json_build_object(
+      'table', 'user_preferences', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'accessibility', NEW."accessibility",
         'auto_ready_after_wrap_up', NEW."auto_ready_after_wrap_up",
         'clock_format', NEW."clock_format",
@@ -13866,75 +14820,12 @@ BEGIN
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'user_id', NEW."user_id",
         'wallboard_layout', NEW."wallboard_layout"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('user_preferences', 'DELETE', concat_ws(':', 'user_preferences', OLD."user_id"::text),
-      jsonb_build_object(
-        'accessibility', OLD."accessibility",
-        'auto_ready_after_wrap_up', OLD."auto_ready_after_wrap_up",
-        'clock_format', OLD."clock_format",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'date_format', OLD."date_format",
-        'default_wrap_up_code', OLD."default_wrap_up_code",
-        'keyboard_shortcuts', OLD."keyboard_shortcuts",
-        'locale', OLD."locale",
-        'notification_channels', OLD."notification_channels",
-        'pinned_queue_ids', OLD."pinned_queue_ids",
-        'ring_volume', OLD."ring_volume",
-        'ringtone', OLD."ringtone",
-        'tenant_id', OLD."tenant_id",
-        'theme', OLD."theme",
-        'time_zone', OLD."time_zone",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'user_id', OLD."user_id",
-        'wallboard_layout', OLD."wallboard_layout"
-      ), NULL);
-  ELSIF (OLD."user_id") IS DISTINCT FROM (NEW."user_id") THEN
-    PERFORM cdc.enqueue('user_preferences', 'DELETE', concat_ws(':', 'user_preferences', OLD."user_id"::text),
-      jsonb_build_object(
-        'accessibility', OLD."accessibility",
-        'auto_ready_after_wrap_up', OLD."auto_ready_after_wrap_up",
-        'clock_format', OLD."clock_format",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'date_format', OLD."date_format",
-        'default_wrap_up_code', OLD."default_wrap_up_code",
-        'keyboard_shortcuts', OLD."keyboard_shortcuts",
-        'locale', OLD."locale",
-        'notification_channels', OLD."notification_channels",
-        'pinned_queue_ids', OLD."pinned_queue_ids",
-        'ring_volume', OLD."ring_volume",
-        'ringtone', OLD."ringtone",
-        'tenant_id', OLD."tenant_id",
-        'theme', OLD."theme",
-        'time_zone', OLD."time_zone",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'user_id', OLD."user_id",
-        'wallboard_layout', OLD."wallboard_layout"
-      ), NULL);
-    PERFORM cdc.enqueue('user_preferences', 'INSERT', concat_ws(':', 'user_preferences', NEW."user_id"::text), NULL,
-      jsonb_build_object(
-        'accessibility', NEW."accessibility",
-        'auto_ready_after_wrap_up', NEW."auto_ready_after_wrap_up",
-        'clock_format', NEW."clock_format",
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'date_format', NEW."date_format",
-        'default_wrap_up_code', NEW."default_wrap_up_code",
-        'keyboard_shortcuts', NEW."keyboard_shortcuts",
-        'locale', NEW."locale",
-        'notification_channels', NEW."notification_channels",
-        'pinned_queue_ids', NEW."pinned_queue_ids",
-        'ring_volume', NEW."ring_volume",
-        'ringtone', NEW."ringtone",
-        'tenant_id', NEW."tenant_id",
-        'theme', NEW."theme",
-        'time_zone', NEW."time_zone",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'user_id', NEW."user_id",
-        'wallboard_layout', NEW."wallboard_layout"
-      ));
-  ELSE
-    PERFORM cdc.enqueue('user_preferences', 'UPDATE', concat_ws(':', 'user_preferences', NEW."user_id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'user_preferences', OLD."user_id"::text), json_build_object(
+      'table', 'user_preferences', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'accessibility', OLD."accessibility",
         'auto_ready_after_wrap_up', OLD."auto_ready_after_wrap_up",
         'clock_format', OLD."clock_format",
@@ -13954,7 +14845,37 @@ BEGIN
         'user_id', OLD."user_id",
         'wallboard_layout', OLD."wallboard_layout"
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."user_id") IS DISTINCT FROM (NEW."user_id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'user_preferences', OLD."user_id"::text), json_build_object(
+      'table', 'user_preferences', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'accessibility', OLD."accessibility",
+        'auto_ready_after_wrap_up', OLD."auto_ready_after_wrap_up",
+        'clock_format', OLD."clock_format",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'date_format', OLD."date_format",
+        'default_wrap_up_code', OLD."default_wrap_up_code",
+        'keyboard_shortcuts', OLD."keyboard_shortcuts",
+        'locale', OLD."locale",
+        'notification_channels', OLD."notification_channels",
+        'pinned_queue_ids', OLD."pinned_queue_ids",
+        'ring_volume', OLD."ring_volume",
+        'ringtone', OLD."ringtone",
+        'tenant_id', OLD."tenant_id",
+        'theme', OLD."theme",
+        'time_zone', OLD."time_zone",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'user_id', OLD."user_id",
+        'wallboard_layout', OLD."wallboard_layout"
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'user_preferences', NEW."user_id"::text), json_build_object(
+      'table', 'user_preferences', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'accessibility', NEW."accessibility",
         'auto_ready_after_wrap_up', NEW."auto_ready_after_wrap_up",
         'clock_format', NEW."clock_format",
@@ -13973,7 +14894,52 @@ BEGIN
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'user_id', NEW."user_id",
         'wallboard_layout', NEW."wallboard_layout"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'user_preferences', NEW."user_id"::text), json_build_object(
+      'table', 'user_preferences', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'accessibility', OLD."accessibility",
+        'auto_ready_after_wrap_up', OLD."auto_ready_after_wrap_up",
+        'clock_format', OLD."clock_format",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'date_format', OLD."date_format",
+        'default_wrap_up_code', OLD."default_wrap_up_code",
+        'keyboard_shortcuts', OLD."keyboard_shortcuts",
+        'locale', OLD."locale",
+        'notification_channels', OLD."notification_channels",
+        'pinned_queue_ids', OLD."pinned_queue_ids",
+        'ring_volume', OLD."ring_volume",
+        'ringtone', OLD."ringtone",
+        'tenant_id', OLD."tenant_id",
+        'theme', OLD."theme",
+        'time_zone', OLD."time_zone",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'user_id', OLD."user_id",
+        'wallboard_layout', OLD."wallboard_layout"
+      ),
+      'after', jsonb_build_object(
+        'accessibility', NEW."accessibility",
+        'auto_ready_after_wrap_up', NEW."auto_ready_after_wrap_up",
+        'clock_format', NEW."clock_format",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'date_format', NEW."date_format",
+        'default_wrap_up_code', NEW."default_wrap_up_code",
+        'keyboard_shortcuts', NEW."keyboard_shortcuts",
+        'locale', NEW."locale",
+        'notification_channels', NEW."notification_channels",
+        'pinned_queue_ids', NEW."pinned_queue_ids",
+        'ring_volume', NEW."ring_volume",
+        'ringtone', NEW."ringtone",
+        'tenant_id', NEW."tenant_id",
+        'theme', NEW."theme",
+        'time_zone', NEW."time_zone",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'user_id', NEW."user_id",
+        'wallboard_layout', NEW."wallboard_layout"
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -14033,8 +14999,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_user_profiles"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('user_profiles', 'INSERT', concat_ws(':', 'user_profiles', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'user_profiles', NEW."id"::text), json_build_object(
+      'table', 'user_profiles', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'avatar_url', NEW."avatar_url",
         'contracted_hours_per_week', NEW."contracted_hours_per_week",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -14061,99 +15029,12 @@ BEGIN
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'user_id', NEW."user_id",
         'working_pattern', NEW."working_pattern"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('user_profiles', 'DELETE', concat_ws(':', 'user_profiles', OLD."id"::text),
-      jsonb_build_object(
-        'avatar_url', OLD."avatar_url",
-        'contracted_hours_per_week', OLD."contracted_hours_per_week",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'custom_fields', OLD."custom_fields",
-        'date_of_birth', to_char(OLD."date_of_birth", 'YYYY-MM-DD'),
-        'department_id', OLD."department_id",
-        'emergency_contact', OLD."emergency_contact",
-        'employee_number', OLD."employee_number",
-        'employment_end_date', to_char(OLD."employment_end_date", 'YYYY-MM-DD'),
-        'first_name', OLD."first_name",
-        'hire_date', to_char(OLD."hire_date", 'YYYY-MM-DD'),
-        'home_location', OLD."home_location",
-        'id', OLD."id",
-        'job_title', OLD."job_title",
-        'last_name', OLD."last_name",
-        'manager_user_id', OLD."manager_user_id",
-        'mobile_number', OLD."mobile_number",
-        'national_id', OLD."national_id",
-        'personal_email', OLD."personal_email",
-        'preferred_name', OLD."preferred_name",
-        'profile_completed', OLD."profile_completed",
-        'spoken_languages', OLD."spoken_languages",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'user_id', OLD."user_id",
-        'working_pattern', OLD."working_pattern"
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('user_profiles', 'DELETE', concat_ws(':', 'user_profiles', OLD."id"::text),
-      jsonb_build_object(
-        'avatar_url', OLD."avatar_url",
-        'contracted_hours_per_week', OLD."contracted_hours_per_week",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'custom_fields', OLD."custom_fields",
-        'date_of_birth', to_char(OLD."date_of_birth", 'YYYY-MM-DD'),
-        'department_id', OLD."department_id",
-        'emergency_contact', OLD."emergency_contact",
-        'employee_number', OLD."employee_number",
-        'employment_end_date', to_char(OLD."employment_end_date", 'YYYY-MM-DD'),
-        'first_name', OLD."first_name",
-        'hire_date', to_char(OLD."hire_date", 'YYYY-MM-DD'),
-        'home_location', OLD."home_location",
-        'id', OLD."id",
-        'job_title', OLD."job_title",
-        'last_name', OLD."last_name",
-        'manager_user_id', OLD."manager_user_id",
-        'mobile_number', OLD."mobile_number",
-        'national_id', OLD."national_id",
-        'personal_email', OLD."personal_email",
-        'preferred_name', OLD."preferred_name",
-        'profile_completed', OLD."profile_completed",
-        'spoken_languages', OLD."spoken_languages",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'user_id', OLD."user_id",
-        'working_pattern', OLD."working_pattern"
-      ), NULL);
-    PERFORM cdc.enqueue('user_profiles', 'INSERT', concat_ws(':', 'user_profiles', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'avatar_url', NEW."avatar_url",
-        'contracted_hours_per_week', NEW."contracted_hours_per_week",
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'custom_fields', NEW."custom_fields",
-        'date_of_birth', to_char(NEW."date_of_birth", 'YYYY-MM-DD'),
-        'department_id', NEW."department_id",
-        'emergency_contact', NEW."emergency_contact",
-        'employee_number', NEW."employee_number",
-        'employment_end_date', to_char(NEW."employment_end_date", 'YYYY-MM-DD'),
-        'first_name', NEW."first_name",
-        'hire_date', to_char(NEW."hire_date", 'YYYY-MM-DD'),
-        'home_location', NEW."home_location",
-        'id', NEW."id",
-        'job_title', NEW."job_title",
-        'last_name', NEW."last_name",
-        'manager_user_id', NEW."manager_user_id",
-        'mobile_number', NEW."mobile_number",
-        'national_id', NEW."national_id",
-        'personal_email', NEW."personal_email",
-        'preferred_name', NEW."preferred_name",
-        'profile_completed', NEW."profile_completed",
-        'spoken_languages', NEW."spoken_languages",
-        'tenant_id', NEW."tenant_id",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'user_id', NEW."user_id",
-        'working_pattern', NEW."working_pattern"
-      ));
-  ELSE
-    PERFORM cdc.enqueue('user_profiles', 'UPDATE', concat_ws(':', 'user_profiles', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'user_profiles', OLD."id"::text), json_build_object(
+      'table', 'user_profiles', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'avatar_url', OLD."avatar_url",
         'contracted_hours_per_week', OLD."contracted_hours_per_week",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -14181,7 +15062,45 @@ BEGIN
         'user_id', OLD."user_id",
         'working_pattern', OLD."working_pattern"
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'user_profiles', OLD."id"::text), json_build_object(
+      'table', 'user_profiles', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'avatar_url', OLD."avatar_url",
+        'contracted_hours_per_week', OLD."contracted_hours_per_week",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'custom_fields', OLD."custom_fields",
+        'date_of_birth', to_char(OLD."date_of_birth", 'YYYY-MM-DD'),
+        'department_id', OLD."department_id",
+        'emergency_contact', OLD."emergency_contact",
+        'employee_number', OLD."employee_number",
+        'employment_end_date', to_char(OLD."employment_end_date", 'YYYY-MM-DD'),
+        'first_name', OLD."first_name",
+        'hire_date', to_char(OLD."hire_date", 'YYYY-MM-DD'),
+        'home_location', OLD."home_location",
+        'id', OLD."id",
+        'job_title', OLD."job_title",
+        'last_name', OLD."last_name",
+        'manager_user_id', OLD."manager_user_id",
+        'mobile_number', OLD."mobile_number",
+        'national_id', OLD."national_id",
+        'personal_email', OLD."personal_email",
+        'preferred_name', OLD."preferred_name",
+        'profile_completed', OLD."profile_completed",
+        'spoken_languages', OLD."spoken_languages",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'user_id', OLD."user_id",
+        'working_pattern', OLD."working_pattern"
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'user_profiles', NEW."id"::text), json_build_object(
+      'table', 'user_profiles', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'avatar_url', NEW."avatar_url",
         'contracted_hours_per_week', NEW."contracted_hours_per_week",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -14208,7 +15127,68 @@ BEGIN
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'user_id', NEW."user_id",
         'working_pattern', NEW."working_pattern"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'user_profiles', NEW."id"::text), json_build_object(
+      'table', 'user_profiles', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'avatar_url', OLD."avatar_url",
+        'contracted_hours_per_week', OLD."contracted_hours_per_week",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'custom_fields', OLD."custom_fields",
+        'date_of_birth', to_char(OLD."date_of_birth", 'YYYY-MM-DD'),
+        'department_id', OLD."department_id",
+        'emergency_contact', OLD."emergency_contact",
+        'employee_number', OLD."employee_number",
+        'employment_end_date', to_char(OLD."employment_end_date", 'YYYY-MM-DD'),
+        'first_name', OLD."first_name",
+        'hire_date', to_char(OLD."hire_date", 'YYYY-MM-DD'),
+        'home_location', OLD."home_location",
+        'id', OLD."id",
+        'job_title', OLD."job_title",
+        'last_name', OLD."last_name",
+        'manager_user_id', OLD."manager_user_id",
+        'mobile_number', OLD."mobile_number",
+        'national_id', OLD."national_id",
+        'personal_email', OLD."personal_email",
+        'preferred_name', OLD."preferred_name",
+        'profile_completed', OLD."profile_completed",
+        'spoken_languages', OLD."spoken_languages",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'user_id', OLD."user_id",
+        'working_pattern', OLD."working_pattern"
+      ),
+      'after', jsonb_build_object(
+        'avatar_url', NEW."avatar_url",
+        'contracted_hours_per_week', NEW."contracted_hours_per_week",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'custom_fields', NEW."custom_fields",
+        'date_of_birth', to_char(NEW."date_of_birth", 'YYYY-MM-DD'),
+        'department_id', NEW."department_id",
+        'emergency_contact', NEW."emergency_contact",
+        'employee_number', NEW."employee_number",
+        'employment_end_date', to_char(NEW."employment_end_date", 'YYYY-MM-DD'),
+        'first_name', NEW."first_name",
+        'hire_date', to_char(NEW."hire_date", 'YYYY-MM-DD'),
+        'home_location', NEW."home_location",
+        'id', NEW."id",
+        'job_title', NEW."job_title",
+        'last_name', NEW."last_name",
+        'manager_user_id', NEW."manager_user_id",
+        'mobile_number', NEW."mobile_number",
+        'national_id', NEW."national_id",
+        'personal_email', NEW."personal_email",
+        'preferred_name', NEW."preferred_name",
+        'profile_completed', NEW."profile_completed",
+        'spoken_languages', NEW."spoken_languages",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'user_id', NEW."user_id",
+        'working_pattern', NEW."working_pattern"
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -14276,8 +15256,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_user_roles"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('user_roles', 'INSERT', concat_ws(':', 'user_roles', NEW."user_id"::text, NEW."role_id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'user_roles', NEW."user_id"::text, NEW."role_id"::text), json_build_object(
+      'table', 'user_roles', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'expires_at', to_char(NEW."expires_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'grant_reason', NEW."grant_reason",
         'granted_at', to_char(NEW."granted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -14288,51 +15270,12 @@ BEGIN
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'user_id', NEW."user_id"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('user_roles', 'DELETE', concat_ws(':', 'user_roles', OLD."user_id"::text, OLD."role_id"::text),
-      jsonb_build_object(
-        'expires_at', to_char(OLD."expires_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'grant_reason', OLD."grant_reason",
-        'granted_at', to_char(OLD."granted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'granted_by_user_id', OLD."granted_by_user_id",
-        'role_id', OLD."role_id",
-        'scope_ids', OLD."scope_ids",
-        'scope_kind', OLD."scope_kind",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'user_id', OLD."user_id"
-      ), NULL);
-  ELSIF (OLD."user_id", OLD."role_id") IS DISTINCT FROM (NEW."user_id", NEW."role_id") THEN
-    PERFORM cdc.enqueue('user_roles', 'DELETE', concat_ws(':', 'user_roles', OLD."user_id"::text, OLD."role_id"::text),
-      jsonb_build_object(
-        'expires_at', to_char(OLD."expires_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'grant_reason', OLD."grant_reason",
-        'granted_at', to_char(OLD."granted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'granted_by_user_id', OLD."granted_by_user_id",
-        'role_id', OLD."role_id",
-        'scope_ids', OLD."scope_ids",
-        'scope_kind', OLD."scope_kind",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'user_id', OLD."user_id"
-      ), NULL);
-    PERFORM cdc.enqueue('user_roles', 'INSERT', concat_ws(':', 'user_roles', NEW."user_id"::text, NEW."role_id"::text), NULL,
-      jsonb_build_object(
-        'expires_at', to_char(NEW."expires_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'grant_reason', NEW."grant_reason",
-        'granted_at', to_char(NEW."granted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'granted_by_user_id', NEW."granted_by_user_id",
-        'role_id', NEW."role_id",
-        'scope_ids', NEW."scope_ids",
-        'scope_kind', NEW."scope_kind",
-        'tenant_id', NEW."tenant_id",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'user_id', NEW."user_id"
-      ));
-  ELSE
-    PERFORM cdc.enqueue('user_roles', 'UPDATE', concat_ws(':', 'user_roles', NEW."user_id"::text, NEW."role_id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'user_roles', OLD."user_id"::text, OLD."role_id"::text), json_build_object(
+      'table', 'user_roles', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'expires_at', to_char(OLD."expires_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'grant_reason', OLD."grant_reason",
         'granted_at', to_char(OLD."granted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -14344,7 +15287,29 @@ BEGIN
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'user_id', OLD."user_id"
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."user_id", OLD."role_id") IS DISTINCT FROM (NEW."user_id", NEW."role_id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'user_roles', OLD."user_id"::text, OLD."role_id"::text), json_build_object(
+      'table', 'user_roles', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'expires_at', to_char(OLD."expires_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'grant_reason', OLD."grant_reason",
+        'granted_at', to_char(OLD."granted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'granted_by_user_id', OLD."granted_by_user_id",
+        'role_id', OLD."role_id",
+        'scope_ids', OLD."scope_ids",
+        'scope_kind', OLD."scope_kind",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'user_id', OLD."user_id"
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'user_roles', NEW."user_id"::text, NEW."role_id"::text), json_build_object(
+      'table', 'user_roles', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'expires_at', to_char(NEW."expires_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'grant_reason', NEW."grant_reason",
         'granted_at', to_char(NEW."granted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -14355,7 +15320,36 @@ BEGIN
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'user_id', NEW."user_id"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'user_roles', NEW."user_id"::text, NEW."role_id"::text), json_build_object(
+      'table', 'user_roles', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'expires_at', to_char(OLD."expires_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'grant_reason', OLD."grant_reason",
+        'granted_at', to_char(OLD."granted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'granted_by_user_id', OLD."granted_by_user_id",
+        'role_id', OLD."role_id",
+        'scope_ids', OLD."scope_ids",
+        'scope_kind', OLD."scope_kind",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'user_id', OLD."user_id"
+      ),
+      'after', jsonb_build_object(
+        'expires_at', to_char(NEW."expires_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'grant_reason', NEW."grant_reason",
+        'granted_at', to_char(NEW."granted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'granted_by_user_id', NEW."granted_by_user_id",
+        'role_id', NEW."role_id",
+        'scope_ids', NEW."scope_ids",
+        'scope_kind', NEW."scope_kind",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'user_id', NEW."user_id"
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -14407,8 +15401,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_user_sessions"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('user_sessions', 'INSERT', concat_ws(':', 'user_sessions', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'user_sessions', NEW."id"::text), json_build_object(
+      'table', 'user_sessions', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'auth_method', NEW."auth_method",
         'client_kind', NEW."client_kind",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -14430,84 +15426,12 @@ BEGIN
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'user_agent', NEW."user_agent",
         'user_id', NEW."user_id"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('user_sessions', 'DELETE', concat_ws(':', 'user_sessions', OLD."id"::text),
-      jsonb_build_object(
-        'auth_method', OLD."auth_method",
-        'client_kind', OLD."client_kind",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'device_id', OLD."device_id",
-        'end_reason', OLD."end_reason",
-        'ended_at', to_char(OLD."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'expires_at', to_char(OLD."expires_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'geo_country', OLD."geo_country",
-        'id', OLD."id",
-        'ip_address', OLD."ip_address",
-        'last_seen_at', to_char(OLD."last_seen_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'mfa_verified', OLD."mfa_verified",
-        'refresh_token_hash', OLD."refresh_token_hash",
-        'request_count', OLD."request_count",
-        'session_token_hash', OLD."session_token_hash",
-        'started_at', to_char(OLD."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'status', OLD."status",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'user_agent', OLD."user_agent",
-        'user_id', OLD."user_id"
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('user_sessions', 'DELETE', concat_ws(':', 'user_sessions', OLD."id"::text),
-      jsonb_build_object(
-        'auth_method', OLD."auth_method",
-        'client_kind', OLD."client_kind",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'device_id', OLD."device_id",
-        'end_reason', OLD."end_reason",
-        'ended_at', to_char(OLD."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'expires_at', to_char(OLD."expires_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'geo_country', OLD."geo_country",
-        'id', OLD."id",
-        'ip_address', OLD."ip_address",
-        'last_seen_at', to_char(OLD."last_seen_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'mfa_verified', OLD."mfa_verified",
-        'refresh_token_hash', OLD."refresh_token_hash",
-        'request_count', OLD."request_count",
-        'session_token_hash', OLD."session_token_hash",
-        'started_at', to_char(OLD."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'status', OLD."status",
-        'tenant_id', OLD."tenant_id",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'user_agent', OLD."user_agent",
-        'user_id', OLD."user_id"
-      ), NULL);
-    PERFORM cdc.enqueue('user_sessions', 'INSERT', concat_ws(':', 'user_sessions', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'auth_method', NEW."auth_method",
-        'client_kind', NEW."client_kind",
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'device_id', NEW."device_id",
-        'end_reason', NEW."end_reason",
-        'ended_at', to_char(NEW."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'expires_at', to_char(NEW."expires_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'geo_country', NEW."geo_country",
-        'id', NEW."id",
-        'ip_address', NEW."ip_address",
-        'last_seen_at', to_char(NEW."last_seen_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'mfa_verified', NEW."mfa_verified",
-        'refresh_token_hash', NEW."refresh_token_hash",
-        'request_count', NEW."request_count",
-        'session_token_hash', NEW."session_token_hash",
-        'started_at', to_char(NEW."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'status', NEW."status",
-        'tenant_id', NEW."tenant_id",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'user_agent', NEW."user_agent",
-        'user_id', NEW."user_id"
-      ));
-  ELSE
-    PERFORM cdc.enqueue('user_sessions', 'UPDATE', concat_ws(':', 'user_sessions', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'user_sessions', OLD."id"::text), json_build_object(
+      'table', 'user_sessions', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'auth_method', OLD."auth_method",
         'client_kind', OLD."client_kind",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -14530,7 +15454,40 @@ BEGIN
         'user_agent', OLD."user_agent",
         'user_id', OLD."user_id"
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'user_sessions', OLD."id"::text), json_build_object(
+      'table', 'user_sessions', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'auth_method', OLD."auth_method",
+        'client_kind', OLD."client_kind",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'device_id', OLD."device_id",
+        'end_reason', OLD."end_reason",
+        'ended_at', to_char(OLD."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'expires_at', to_char(OLD."expires_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'geo_country', OLD."geo_country",
+        'id', OLD."id",
+        'ip_address', OLD."ip_address",
+        'last_seen_at', to_char(OLD."last_seen_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'mfa_verified', OLD."mfa_verified",
+        'refresh_token_hash', OLD."refresh_token_hash",
+        'request_count', OLD."request_count",
+        'session_token_hash', OLD."session_token_hash",
+        'started_at', to_char(OLD."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'status', OLD."status",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'user_agent', OLD."user_agent",
+        'user_id', OLD."user_id"
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'user_sessions', NEW."id"::text), json_build_object(
+      'table', 'user_sessions', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'auth_method', NEW."auth_method",
         'client_kind', NEW."client_kind",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -14552,7 +15509,58 @@ BEGIN
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'user_agent', NEW."user_agent",
         'user_id', NEW."user_id"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'user_sessions', NEW."id"::text), json_build_object(
+      'table', 'user_sessions', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'auth_method', OLD."auth_method",
+        'client_kind', OLD."client_kind",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'device_id', OLD."device_id",
+        'end_reason', OLD."end_reason",
+        'ended_at', to_char(OLD."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'expires_at', to_char(OLD."expires_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'geo_country', OLD."geo_country",
+        'id', OLD."id",
+        'ip_address', OLD."ip_address",
+        'last_seen_at', to_char(OLD."last_seen_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'mfa_verified', OLD."mfa_verified",
+        'refresh_token_hash', OLD."refresh_token_hash",
+        'request_count', OLD."request_count",
+        'session_token_hash', OLD."session_token_hash",
+        'started_at', to_char(OLD."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'status', OLD."status",
+        'tenant_id', OLD."tenant_id",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'user_agent', OLD."user_agent",
+        'user_id', OLD."user_id"
+      ),
+      'after', jsonb_build_object(
+        'auth_method', NEW."auth_method",
+        'client_kind', NEW."client_kind",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'device_id', NEW."device_id",
+        'end_reason', NEW."end_reason",
+        'ended_at', to_char(NEW."ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'expires_at', to_char(NEW."expires_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'geo_country', NEW."geo_country",
+        'id', NEW."id",
+        'ip_address', NEW."ip_address",
+        'last_seen_at', to_char(NEW."last_seen_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'mfa_verified', NEW."mfa_verified",
+        'refresh_token_hash', NEW."refresh_token_hash",
+        'request_count', NEW."request_count",
+        'session_token_hash', NEW."session_token_hash",
+        'started_at', to_char(NEW."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'status', NEW."status",
+        'tenant_id', NEW."tenant_id",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'user_agent', NEW."user_agent",
+        'user_id', NEW."user_id"
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -14615,8 +15623,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_users"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('users', 'INSERT', concat_ws(':', 'users', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'users', NEW."id"::text), json_build_object(
+      'table', 'users', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'email', NEW."email",
         'id', NEW."id",
@@ -14630,60 +15640,12 @@ BEGIN
         'tenant_id', NEW."tenant_id",
         'time_zone', NEW."time_zone",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('users', 'DELETE', concat_ws(':', 'users', OLD."id"::text),
-      jsonb_build_object(
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'email', OLD."email",
-        'id', OLD."id",
-        'last_login_at', to_char(OLD."last_login_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'locale', OLD."locale",
-        'mfa_enabled', OLD."mfa_enabled",
-        'name', OLD."name",
-        'phone', OLD."phone",
-        'ssn', OLD."ssn",
-        'status', OLD."status",
-        'tenant_id', OLD."tenant_id",
-        'time_zone', OLD."time_zone",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('users', 'DELETE', concat_ws(':', 'users', OLD."id"::text),
-      jsonb_build_object(
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'email', OLD."email",
-        'id', OLD."id",
-        'last_login_at', to_char(OLD."last_login_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'locale', OLD."locale",
-        'mfa_enabled', OLD."mfa_enabled",
-        'name', OLD."name",
-        'phone', OLD."phone",
-        'ssn', OLD."ssn",
-        'status', OLD."status",
-        'tenant_id', OLD."tenant_id",
-        'time_zone', OLD."time_zone",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ), NULL);
-    PERFORM cdc.enqueue('users', 'INSERT', concat_ws(':', 'users', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'email', NEW."email",
-        'id', NEW."id",
-        'last_login_at', to_char(NEW."last_login_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'locale', NEW."locale",
-        'mfa_enabled', NEW."mfa_enabled",
-        'name', NEW."name",
-        'phone', NEW."phone",
-        'ssn', NEW."ssn",
-        'status', NEW."status",
-        'tenant_id', NEW."tenant_id",
-        'time_zone', NEW."time_zone",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
-  ELSE
-    PERFORM cdc.enqueue('users', 'UPDATE', concat_ws(':', 'users', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'users', OLD."id"::text), json_build_object(
+      'table', 'users', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'email', OLD."email",
         'id', OLD."id",
@@ -14698,7 +15660,32 @@ BEGIN
         'time_zone', OLD."time_zone",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'users', OLD."id"::text), json_build_object(
+      'table', 'users', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'email', OLD."email",
+        'id', OLD."id",
+        'last_login_at', to_char(OLD."last_login_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'locale', OLD."locale",
+        'mfa_enabled', OLD."mfa_enabled",
+        'name', OLD."name",
+        'phone', OLD."phone",
+        'ssn', OLD."ssn",
+        'status', OLD."status",
+        'tenant_id', OLD."tenant_id",
+        'time_zone', OLD."time_zone",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'users', NEW."id"::text), json_build_object(
+      'table', 'users', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'email', NEW."email",
         'id', NEW."id",
@@ -14712,7 +15699,42 @@ BEGIN
         'tenant_id', NEW."tenant_id",
         'time_zone', NEW."time_zone",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'users', NEW."id"::text), json_build_object(
+      'table', 'users', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'email', OLD."email",
+        'id', OLD."id",
+        'last_login_at', to_char(OLD."last_login_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'locale', OLD."locale",
+        'mfa_enabled', OLD."mfa_enabled",
+        'name', OLD."name",
+        'phone', OLD."phone",
+        'ssn', OLD."ssn",
+        'status', OLD."status",
+        'tenant_id', OLD."tenant_id",
+        'time_zone', OLD."time_zone",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'after', jsonb_build_object(
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'email', NEW."email",
+        'id', NEW."id",
+        'last_login_at', to_char(NEW."last_login_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'locale', NEW."locale",
+        'mfa_enabled', NEW."mfa_enabled",
+        'name', NEW."name",
+        'phone', NEW."phone",
+        'ssn', NEW."ssn",
+        'status', NEW."status",
+        'tenant_id', NEW."tenant_id",
+        'time_zone', NEW."time_zone",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -14767,8 +15789,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_voicemails"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('voicemails', 'INSERT', concat_ws(':', 'voicemails', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'voicemails', NEW."id"::text), json_build_object(
+      'table', 'voicemails', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'agent_id', NEW."agent_id",
         'audio_url', NEW."audio_url",
         'call_id', NEW."call_id",
@@ -14790,84 +15814,12 @@ BEGIN
         'transcription_confidence', NEW."transcription_confidence",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'urgent', NEW."urgent"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('voicemails', 'DELETE', concat_ws(':', 'voicemails', OLD."id"::text),
-      jsonb_build_object(
-        'agent_id', OLD."agent_id",
-        'audio_url', OLD."audio_url",
-        'call_id', OLD."call_id",
-        'callback_id', OLD."callback_id",
-        'caller_name', OLD."caller_name",
-        'caller_number', OLD."caller_number",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'customer_id', OLD."customer_id",
-        'duration_seconds', OLD."duration_seconds",
-        'id', OLD."id",
-        'interaction_id', OLD."interaction_id",
-        'listened_at', to_char(OLD."listened_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'mailbox_kind', OLD."mailbox_kind",
-        'queue_id', OLD."queue_id",
-        'received_at', to_char(OLD."received_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'status', OLD."status",
-        'tenant_id', OLD."tenant_id",
-        'transcription', OLD."transcription",
-        'transcription_confidence', OLD."transcription_confidence",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'urgent', OLD."urgent"
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('voicemails', 'DELETE', concat_ws(':', 'voicemails', OLD."id"::text),
-      jsonb_build_object(
-        'agent_id', OLD."agent_id",
-        'audio_url', OLD."audio_url",
-        'call_id', OLD."call_id",
-        'callback_id', OLD."callback_id",
-        'caller_name', OLD."caller_name",
-        'caller_number', OLD."caller_number",
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'customer_id', OLD."customer_id",
-        'duration_seconds', OLD."duration_seconds",
-        'id', OLD."id",
-        'interaction_id', OLD."interaction_id",
-        'listened_at', to_char(OLD."listened_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'mailbox_kind', OLD."mailbox_kind",
-        'queue_id', OLD."queue_id",
-        'received_at', to_char(OLD."received_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'status', OLD."status",
-        'tenant_id', OLD."tenant_id",
-        'transcription', OLD."transcription",
-        'transcription_confidence', OLD."transcription_confidence",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'urgent', OLD."urgent"
-      ), NULL);
-    PERFORM cdc.enqueue('voicemails', 'INSERT', concat_ws(':', 'voicemails', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'agent_id', NEW."agent_id",
-        'audio_url', NEW."audio_url",
-        'call_id', NEW."call_id",
-        'callback_id', NEW."callback_id",
-        'caller_name', NEW."caller_name",
-        'caller_number', NEW."caller_number",
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'customer_id', NEW."customer_id",
-        'duration_seconds', NEW."duration_seconds",
-        'id', NEW."id",
-        'interaction_id', NEW."interaction_id",
-        'listened_at', to_char(NEW."listened_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'mailbox_kind', NEW."mailbox_kind",
-        'queue_id', NEW."queue_id",
-        'received_at', to_char(NEW."received_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'status', NEW."status",
-        'tenant_id', NEW."tenant_id",
-        'transcription', NEW."transcription",
-        'transcription_confidence', NEW."transcription_confidence",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'urgent', NEW."urgent"
-      ));
-  ELSE
-    PERFORM cdc.enqueue('voicemails', 'UPDATE', concat_ws(':', 'voicemails', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'voicemails', OLD."id"::text), json_build_object(
+      'table', 'voicemails', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'agent_id', OLD."agent_id",
         'audio_url', OLD."audio_url",
         'call_id', OLD."call_id",
@@ -14890,7 +15842,40 @@ BEGIN
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'urgent', OLD."urgent"
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'voicemails', OLD."id"::text), json_build_object(
+      'table', 'voicemails', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'agent_id', OLD."agent_id",
+        'audio_url', OLD."audio_url",
+        'call_id', OLD."call_id",
+        'callback_id', OLD."callback_id",
+        'caller_name', OLD."caller_name",
+        'caller_number', OLD."caller_number",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'customer_id', OLD."customer_id",
+        'duration_seconds', OLD."duration_seconds",
+        'id', OLD."id",
+        'interaction_id', OLD."interaction_id",
+        'listened_at', to_char(OLD."listened_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'mailbox_kind', OLD."mailbox_kind",
+        'queue_id', OLD."queue_id",
+        'received_at', to_char(OLD."received_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'status', OLD."status",
+        'tenant_id', OLD."tenant_id",
+        'transcription', OLD."transcription",
+        'transcription_confidence', OLD."transcription_confidence",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'urgent', OLD."urgent"
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'voicemails', NEW."id"::text), json_build_object(
+      'table', 'voicemails', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'agent_id', NEW."agent_id",
         'audio_url', NEW."audio_url",
         'call_id', NEW."call_id",
@@ -14912,7 +15897,58 @@ BEGIN
         'transcription_confidence', NEW."transcription_confidence",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'urgent', NEW."urgent"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'voicemails', NEW."id"::text), json_build_object(
+      'table', 'voicemails', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'agent_id', OLD."agent_id",
+        'audio_url', OLD."audio_url",
+        'call_id', OLD."call_id",
+        'callback_id', OLD."callback_id",
+        'caller_name', OLD."caller_name",
+        'caller_number', OLD."caller_number",
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'customer_id', OLD."customer_id",
+        'duration_seconds', OLD."duration_seconds",
+        'id', OLD."id",
+        'interaction_id', OLD."interaction_id",
+        'listened_at', to_char(OLD."listened_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'mailbox_kind', OLD."mailbox_kind",
+        'queue_id', OLD."queue_id",
+        'received_at', to_char(OLD."received_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'status', OLD."status",
+        'tenant_id', OLD."tenant_id",
+        'transcription', OLD."transcription",
+        'transcription_confidence', OLD."transcription_confidence",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'urgent', OLD."urgent"
+      ),
+      'after', jsonb_build_object(
+        'agent_id', NEW."agent_id",
+        'audio_url', NEW."audio_url",
+        'call_id', NEW."call_id",
+        'callback_id', NEW."callback_id",
+        'caller_name', NEW."caller_name",
+        'caller_number', NEW."caller_number",
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'customer_id', NEW."customer_id",
+        'duration_seconds', NEW."duration_seconds",
+        'id', NEW."id",
+        'interaction_id', NEW."interaction_id",
+        'listened_at', to_char(NEW."listened_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'mailbox_kind', NEW."mailbox_kind",
+        'queue_id', NEW."queue_id",
+        'received_at', to_char(NEW."received_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'status', NEW."status",
+        'tenant_id', NEW."tenant_id",
+        'transcription', NEW."transcription",
+        'transcription_confidence', NEW."transcription_confidence",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'urgent', NEW."urgent"
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
@@ -14975,8 +16011,10 @@ CREATE OR REPLACE FUNCTION cdc."capture_wallboard_layouts"() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM cdc.enqueue('wallboard_layouts', 'INSERT', concat_ws(':', 'wallboard_layouts', NEW."id"::text), NULL,
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'wallboard_layouts', NEW."id"::text), json_build_object(
+      'table', 'wallboard_layouts', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'archived_at', to_char(NEW."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'grid_columns', NEW."grid_columns",
@@ -14997,81 +16035,12 @@ BEGIN
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'version', NEW."version",
         'visibility', NEW."visibility"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM cdc.enqueue('wallboard_layouts', 'DELETE', concat_ws(':', 'wallboard_layouts', OLD."id"::text),
-      jsonb_build_object(
-        'archived_at', to_char(OLD."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'grid_columns', OLD."grid_columns",
-        'grid_rows', OLD."grid_rows",
-        'id', OLD."id",
-        'is_default', OLD."is_default",
-        'kpi_definition_ids', OLD."kpi_definition_ids",
-        'name', OLD."name",
-        'owner_user_id', OLD."owner_user_id",
-        'queue_ids', OLD."queue_ids",
-        'refresh_seconds', OLD."refresh_seconds",
-        'rotation_seconds', OLD."rotation_seconds",
-        'settings', OLD."settings",
-        'team_id', OLD."team_id",
-        'tenant_id', OLD."tenant_id",
-        'theme', OLD."theme",
-        'tiles', OLD."tiles",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'version', OLD."version",
-        'visibility', OLD."visibility"
-      ), NULL);
-  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
-    PERFORM cdc.enqueue('wallboard_layouts', 'DELETE', concat_ws(':', 'wallboard_layouts', OLD."id"::text),
-      jsonb_build_object(
-        'archived_at', to_char(OLD."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'grid_columns', OLD."grid_columns",
-        'grid_rows', OLD."grid_rows",
-        'id', OLD."id",
-        'is_default', OLD."is_default",
-        'kpi_definition_ids', OLD."kpi_definition_ids",
-        'name', OLD."name",
-        'owner_user_id', OLD."owner_user_id",
-        'queue_ids', OLD."queue_ids",
-        'refresh_seconds', OLD."refresh_seconds",
-        'rotation_seconds', OLD."rotation_seconds",
-        'settings', OLD."settings",
-        'team_id', OLD."team_id",
-        'tenant_id', OLD."tenant_id",
-        'theme', OLD."theme",
-        'tiles', OLD."tiles",
-        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'version', OLD."version",
-        'visibility', OLD."visibility"
-      ), NULL);
-    PERFORM cdc.enqueue('wallboard_layouts', 'INSERT', concat_ws(':', 'wallboard_layouts', NEW."id"::text), NULL,
-      jsonb_build_object(
-        'archived_at', to_char(NEW."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'grid_columns', NEW."grid_columns",
-        'grid_rows', NEW."grid_rows",
-        'id', NEW."id",
-        'is_default', NEW."is_default",
-        'kpi_definition_ids', NEW."kpi_definition_ids",
-        'name', NEW."name",
-        'owner_user_id', NEW."owner_user_id",
-        'queue_ids', NEW."queue_ids",
-        'refresh_seconds', NEW."refresh_seconds",
-        'rotation_seconds', NEW."rotation_seconds",
-        'settings', NEW."settings",
-        'team_id', NEW."team_id",
-        'tenant_id', NEW."tenant_id",
-        'theme', NEW."theme",
-        'tiles', NEW."tiles",
-        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'version', NEW."version",
-        'visibility', NEW."visibility"
-      ));
-  ELSE
-    PERFORM cdc.enqueue('wallboard_layouts', 'UPDATE', concat_ws(':', 'wallboard_layouts', NEW."id"::text),
-      jsonb_build_object(
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'wallboard_layouts', OLD."id"::text), json_build_object(
+      'table', 'wallboard_layouts', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
         'archived_at', to_char(OLD."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'grid_columns', OLD."grid_columns",
@@ -15093,7 +16062,39 @@ BEGIN
         'version', OLD."version",
         'visibility', OLD."visibility"
       ),
-      jsonb_build_object(
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'wallboard_layouts', OLD."id"::text), json_build_object(
+      'table', 'wallboard_layouts', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'archived_at', to_char(OLD."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'grid_columns', OLD."grid_columns",
+        'grid_rows', OLD."grid_rows",
+        'id', OLD."id",
+        'is_default', OLD."is_default",
+        'kpi_definition_ids', OLD."kpi_definition_ids",
+        'name', OLD."name",
+        'owner_user_id', OLD."owner_user_id",
+        'queue_ids', OLD."queue_ids",
+        'refresh_seconds', OLD."refresh_seconds",
+        'rotation_seconds', OLD."rotation_seconds",
+        'settings', OLD."settings",
+        'team_id', OLD."team_id",
+        'tenant_id', OLD."tenant_id",
+        'theme', OLD."theme",
+        'tiles', OLD."tiles",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'version', OLD."version",
+        'visibility', OLD."visibility"
+      ),
+      'after', NULL,
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'wallboard_layouts', NEW."id"::text), json_build_object(
+      'table', 'wallboard_layouts', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
+      'before', NULL,
+      'after', jsonb_build_object(
         'archived_at', to_char(NEW."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'grid_columns', NEW."grid_columns",
@@ -15114,7 +16115,56 @@ BEGIN
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'version', NEW."version",
         'visibility', NEW."visibility"
-      ));
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+  ELSE
+    INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'wallboard_layouts', NEW."id"::text), json_build_object(
+      'table', 'wallboard_layouts', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
+      'before', jsonb_build_object(
+        'archived_at', to_char(OLD."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'grid_columns', OLD."grid_columns",
+        'grid_rows', OLD."grid_rows",
+        'id', OLD."id",
+        'is_default', OLD."is_default",
+        'kpi_definition_ids', OLD."kpi_definition_ids",
+        'name', OLD."name",
+        'owner_user_id', OLD."owner_user_id",
+        'queue_ids', OLD."queue_ids",
+        'refresh_seconds', OLD."refresh_seconds",
+        'rotation_seconds', OLD."rotation_seconds",
+        'settings', OLD."settings",
+        'team_id', OLD."team_id",
+        'tenant_id', OLD."tenant_id",
+        'theme', OLD."theme",
+        'tiles', OLD."tiles",
+        'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'version', OLD."version",
+        'visibility', OLD."visibility"
+      ),
+      'after', jsonb_build_object(
+        'archived_at', to_char(NEW."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'grid_columns', NEW."grid_columns",
+        'grid_rows', NEW."grid_rows",
+        'id', NEW."id",
+        'is_default', NEW."is_default",
+        'kpi_definition_ids', NEW."kpi_definition_ids",
+        'name', NEW."name",
+        'owner_user_id', NEW."owner_user_id",
+        'queue_ids', NEW."queue_ids",
+        'refresh_seconds', NEW."refresh_seconds",
+        'rotation_seconds', NEW."rotation_seconds",
+        'settings', NEW."settings",
+        'team_id', NEW."team_id",
+        'tenant_id', NEW."tenant_id",
+        'theme', NEW."theme",
+        'tiles', NEW."tiles",
+        'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'version', NEW."version",
+        'visibility', NEW."visibility"
+      ),
+      'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
   END IF;
   RETURN NULL;
 END
