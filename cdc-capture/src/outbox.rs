@@ -14,6 +14,9 @@ pub enum Error {
         #[source]
         source: tokio_postgres::Error,
     },
+    /// `cdc.source` has no row (an install older than it, or the row was deleted).
+    #[error("cdc.source has no row: run install.sql again")]
+    NoSource,
 }
 
 /// One outbox row.
@@ -54,8 +57,8 @@ pub async fn source(client: &tokio_postgres::Client) -> Result<Source, Error> {
         })?;
     let id: Option<String> = row.get(0);
     Ok(Source {
-        // An install older than `cdc.source` has no row: `install.sql` again adds it.
-        id: id.unwrap_or_default(),
+        // Without it positions would not tell two installs' ids apart.
+        id: id.ok_or(Error::NoSource)?,
         commit_times: row.get(1),
     })
 }

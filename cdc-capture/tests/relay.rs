@@ -334,4 +334,18 @@ async fn bucket_relays_with_calls_in_flight_keep_each_keys_order() {
     for (key, want) in &expected {
         assert_eq!(&by_key[key], want, "changes of {key} in id order");
     }
+
+    // Without the outbox's identity a relay sends nothing (its positions would be ambiguous).
+    admin.execute("DELETE FROM cdc.source", &[]).await.unwrap();
+    admin
+        .execute("UPDATE users SET name = 'after'", &[])
+        .await
+        .unwrap();
+    let err = relay(None)
+        .await
+        .drain_once()
+        .await
+        .expect_err("no identity");
+    assert!(err.to_string().contains("install.sql"), "{err}");
+    assert_eq!(cdc_capture::outbox::depth(&admin).await.unwrap(), 300);
 }
