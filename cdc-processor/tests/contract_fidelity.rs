@@ -165,6 +165,28 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Want)> {
          String::from_utf8(insert_example("csat_summaries", &[("score_distribution", json!([1, 2, "BIG", 4, 5]))]))
              .unwrap().replace("\"BIG\"", "1e20").into_bytes(),
          Says("after.score_distribution[2]: got a number out of the item type's range (or not an integer)")),
+        // 12. Generated enums accept any string (consumers built against an older crate read a
+        // newer schema's values), so the processor checks values against the schema's `enum`:
+        // a value the schema does not list is still refused, at any depth, in every format.
+        ("unknown enum value (trigger)",
+         insert_example("agent_states", &[("state", json!(SECRET))]),
+         Says("after.state: not a value the schema lists, expected one of: offline, available, on_call, on_chat, after_call_work, break, lunch, training, meeting, unavailable")),
+        ("unknown enum value (debezium)",
+         debezium("c", Value::Null, users_row(&[("status", json!(SECRET))])),
+         Says("after.status: not a value the schema lists, expected one of: invited, active, inactive, suspended, deleted")),
+        ("unknown enum value (dms)",
+         String::from_utf8(dms_insert(json!("901"))).unwrap()
+             .replacen("\"status\":\"active\"", &format!("\"status\":\"{SECRET}\""), 1).into_bytes(),
+         Says("after.status: not a value the schema lists, expected one of: invited, active, inactive, suspended, deleted")),
+        ("unknown enum value in an array",
+         insert_example("skills", &[("channels", json!(["voice", SECRET]))]),
+         Says("after.channels: not one of the allowed values (at /1)")),
+        ("unknown enum value in a nested object",
+         insert_example("routing_rules", &[("conditions", json!({"combinator": SECRET, "clauses": []}))]),
+         Says("after.conditions: not one of the allowed values (at /combinator)")),
+        ("known enum values still pass",
+         insert_example("skills", &[("channels", json!(["voice", "sms"]))]),
+         Published(|d| assert_eq!(d["after"]["channels"], json!(["voice", "sms"])))),
         // 13. `partial` hides a value no longer than keepLast whole.
         ("partial: 3 characters, keepLast 4",
          insert_example("customers", &[("phone", json!("+44"))]),

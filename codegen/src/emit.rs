@@ -250,6 +250,7 @@ pub(crate) fn table_module(t: &TableSchema, settings: &Settings) -> Result<Strin
         }
     }
     keep_unknown_members(&mut file, &row);
+    crate::open_enum::open_enums(&mut file, t)?;
     if !found_row {
         return Err(SchemaError::new(
             &t.file,

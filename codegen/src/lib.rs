@@ -21,6 +21,7 @@ mod error;
 mod event_schema;
 mod lint;
 mod names;
+mod open_enum;
 mod schema;
 pub mod sql;
 
