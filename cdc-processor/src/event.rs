@@ -77,6 +77,8 @@ pub fn build_with_buffer<C: Borrow<Change>>(
     };
     out.extend_from_slice(b"{\"version\":");
     write_plain(out, DETAIL_VERSION.as_bytes());
+    out.extend_from_slice(b",\"schemaVersion\":");
+    json::write_u64(out, u64::from(c.table.meta().schema_version));
     out.extend_from_slice(b",\"eventId\":");
     write_plain(out, c.pointer.event_id.as_bytes());
     out.extend_from_slice(b",\"eventType\":");
@@ -257,6 +259,7 @@ mod tests {
     #[serde(rename_all = "camelCase")]
     struct Detail<'a> {
         version: &'static str,
+        schema_version: u32,
         event_id: &'a str,
         event_type: &'a str,
         table: &'static str,
@@ -303,6 +306,7 @@ mod tests {
         }
         serde_json::to_string(&Detail {
             version: DETAIL_VERSION,
+            schema_version: c.table.meta().schema_version,
             event_id: &c.pointer.event_id,
             event_type: change.event_type(),
             table: c.table.name(),

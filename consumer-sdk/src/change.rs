@@ -685,6 +685,7 @@ fn finish_info<I, K>(
     }
     Ok(ChangeInfo {
         version,
+        schema_version: wire.schema_version,
         event_id: wire.event_id.clone(),
         event_type: wire.event_type.clone(),
         table: table.to_string(),

@@ -70,6 +70,7 @@ mod detail;
 mod envelope;
 mod error;
 mod pattern;
+mod wire;
 
 #[cfg(feature = "lambda")]
 pub mod lambda;

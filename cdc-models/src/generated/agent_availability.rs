@@ -881,6 +881,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["agent_id", "channel"],
     include: crate::Include::All,
     captured_by_default: true,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "active_interactions",

@@ -693,6 +693,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["group_id", "agent_id"],
     include: crate::Include::All,
     captured_by_default: false,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "added_by",

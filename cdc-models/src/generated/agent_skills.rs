@@ -663,6 +663,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["agent_id", "skill_id"],
     include: crate::Include::All,
     captured_by_default: true,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "agent_id",

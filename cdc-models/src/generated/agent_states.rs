@@ -1367,6 +1367,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["agent_id"],
     include: crate::Include::All,
     captured_by_default: true,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "acw_ends_at",

@@ -734,6 +734,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["queue_id", "agent_id"],
     include: crate::Include::All,
     captured_by_default: true,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "added_by",

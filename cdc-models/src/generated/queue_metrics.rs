@@ -1256,6 +1256,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["queue_id"],
     include: crate::Include::All,
     captured_by_default: true,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "abandon_rate_pct",

@@ -595,6 +595,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["team_id", "user_id"],
     include: crate::Include::All,
     captured_by_default: true,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "added_by_user_id",

@@ -583,6 +583,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["user_id", "role_id"],
     include: crate::Include::All,
     captured_by_default: false,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "expires_at",
