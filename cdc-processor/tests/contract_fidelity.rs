@@ -187,6 +187,31 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Want)> {
         ("known enum values still pass",
          insert_example("skills", &[("channels", json!(["voice", "sms"]))]),
          Published(|d| assert_eq!(d["after"]["channels"], json!(["voice", "sms"])))),
+        // 11 (last part). 1,000 long unknown column names: the entry stays small (the first 32
+        // names, each cut to 128 characters, and the count), the change is published.
+        ("1,000 long unknown column names",
+         user("INSERT", Value::Null, {
+             let mut row = users_row(&[]);
+             for i in 0..1000 {
+                 row[format!("{i:04}{}", "é".repeat(296))] = json!(i);
+             }
+             row
+         }),
+         Published(|d| {
+             let m = &d["metadata"];
+             assert_eq!(m["droppedColumnCount"], 1000);
+             let names = m["droppedColumns"].as_array().unwrap();
+             assert_eq!(names.len(), 32);
+             assert_eq!(names[0], format!("0000{}…", "é".repeat(124)));
+             assert_eq!(names[31].as_str().unwrap().chars().count(), 129);
+             assert!(d.to_string().len() < 16 * 1024);
+         })),
+        ("a few unknown columns are listed whole, without a count",
+         user("INSERT", Value::Null, users_row(&[("zz_new", json!(1)), ("zz_newer", json!(2))])),
+         Published(|d| {
+             assert_eq!(d["metadata"]["droppedColumns"], json!(["zz_new", "zz_newer"]));
+             assert!(d["metadata"].get("droppedColumnCount").is_none());
+         })),
         // 13. `partial` hides a value no longer than keepLast whole.
         ("partial: 3 characters, keepLast 4",
          insert_example("customers", &[("phone", json!("+44"))]),

@@ -146,7 +146,8 @@ pub(crate) fn render(t: &TableSchema) -> String {
                     "sourceFormat": {"type": "string", "enum": ["coredb-trigger", "debezium", "dms"]},
                     "snapshot": {"type": "boolean"},
                     "previousKeys": {"$ref": format!("#/definitions/{key_name}"), "description": "Only on an UPDATE that changed the primary key: the old key. The row under it is gone (as if deleted); `keys` is the new one."},
-                    "droppedColumns": {"type": "array", "items": {"type": "string"}, "description": "Source columns unknown to the schema, not published."}
+                    "droppedColumns": {"type": "array", "items": {"type": "string"}, "maxItems": 32, "description": "Source columns unknown to the schema, not published: at most the first 32 names, each cut to 128 characters (a cut name ends in '…')."},
+                    "droppedColumnCount": {"type": "integer", "minimum": 33, "description": "Only when more source columns were unknown than droppedColumns lists: how many there were."}
                 }
             }
         },
