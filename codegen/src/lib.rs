@@ -26,6 +26,7 @@ mod schema;
 pub mod sql;
 
 pub use error::{Error, SchemaError};
+pub use names::looks_personal;
 pub use schema::TableSchema;
 
 use std::path::{Path, PathBuf};

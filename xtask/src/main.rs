@@ -5,8 +5,12 @@
 //! - `cargo xtask codegen --check`: fail, listing stale, missing and leftover files, when the
 //!   generated code is not what the schemas produce. A `#[test]` runs the same check, so a plain
 //!   `cargo test` fails on stale output (rust-analyzer's pattern).
+//! - `cargo xtask schema-diff [--against <git-ref>]`: classify every change of `model-schemas/`
+//!   against a revision (default `HEAD`) as additive, breaking or privacy-relevant, and fail on a
+//!   breaking or privacy-relevant one without a version bump and a CHANGELOG line.
 
 mod codegen;
+mod schema_diff;
 
 use anyhow::{bail, Result};
 
@@ -21,8 +25,9 @@ fn main() -> Result<()> {
             };
             codegen::run(mode)
         }
+        Some("schema-diff") => schema_diff::run(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask codegen [--check]");
+            eprintln!("usage: cargo xtask codegen [--check] | schema-diff [--against <git-ref>]");
             bail!("unknown or missing command")
         }
     }
