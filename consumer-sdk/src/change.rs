@@ -513,6 +513,12 @@ impl Change {
         self.info().version
     }
 
+    /// The table's schema version (`schemaVersion`), `None` in details written before it
+    /// existed; see [`ChangeInfo::schema_version`].
+    pub fn schema_version(&self) -> Option<u32> {
+        self.info().schema_version
+    }
+
     /// What happened to the row.
     pub fn operation(&self) -> Operation {
         self.info().operation
