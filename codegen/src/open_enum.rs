@@ -66,9 +66,12 @@ fn strip_derives(attrs: &mut [syn::Attribute]) {
         let kept: Vec<_> = paths
             .into_iter()
             .filter(|p| {
-                p.segments
-                    .last()
-                    .is_none_or(|s| !matches!(s.ident.to_string().as_str(), "Copy" | "Serialize" | "Deserialize"))
+                p.segments.last().is_none_or(|s| {
+                    !matches!(
+                        s.ident.to_string().as_str(),
+                        "Copy" | "Serialize" | "Deserialize"
+                    )
+                })
             })
             .collect();
         *attr = syn::parse_quote!(#[derive(#(#kept),*)]);
@@ -95,8 +98,7 @@ pub(crate) fn open_enums(file: &mut syn::File, t: &TableSchema) -> Result<(), Sc
     for item in &mut file.items {
         let syn::Item::Enum(e) = item else { continue };
         let unit = !e.variants.is_empty()
-            && e
-                .variants
+            && e.variants
                 .iter()
                 .all(|v| matches!(v.fields, syn::Fields::Unit));
         if !unit || !derives_serde(&e.attrs) {
@@ -151,8 +153,7 @@ pub(crate) fn open_enums(file: &mut syn::File, t: &TableSchema) -> Result<(), Sc
         !(replaced && enums.iter().any(|e| e.ident == *ty))
     });
     for e in &enums {
-        let extra: syn::File =
-            syn::parse2(open_impls(e)).expect("generated enum impls parse");
+        let extra: syn::File = syn::parse2(open_impls(e)).expect("generated enum impls parse");
         file.items.extend(extra.items);
     }
     Ok(())

@@ -33,7 +33,11 @@ fn every_table_round_trips_through_serde_as_the_published_detail() {
                 );
                 // Stored as text and read back: equal.
                 let text = serde_json::to_string(&change).unwrap();
-                assert_eq!(serde_json::from_str::<Change>(&text).unwrap(), change, "{what}");
+                assert_eq!(
+                    serde_json::from_str::<Change>(&text).unwrap(),
+                    change,
+                    "{what}"
+                );
                 // An event with its envelope, and a bare one, round trip too.
                 let event = Event::from_value(&lambda_envelope(&built.detail, Some("r1"))).unwrap();
                 let text = serde_json::to_string(&event).unwrap();
@@ -64,7 +68,9 @@ fn a_bad_detail_fails_deserialize_with_its_path_and_without_its_value() {
     )
     .detail;
     detail["timestamp"] = json!("SECRET-not-a-time");
-    let err = serde_json::from_value::<Change>(detail).unwrap_err().to_string();
+    let err = serde_json::from_value::<Change>(detail)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("$.timestamp"), "{err}");
     assert!(!err.contains("SECRET"), "{err}");
 }

@@ -163,7 +163,10 @@ fn change_is_the_detail_type_of_an_eventbridge_event() {
     let Change::AgentStates(c) = &typed.detail else {
         panic!("agent_states")
     };
-    assert_eq!(c.info.schema_version, Some(Table::AgentStates.meta().schema_version));
+    assert_eq!(
+        c.info.schema_version,
+        Some(Table::AgentStates.meta().schema_version)
+    );
     // Back to JSON: the detail is the published one.
     let back = serde_json::to_value(&typed).unwrap();
     assert_eq!(back["detail"], detail);

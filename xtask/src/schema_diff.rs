@@ -133,7 +133,13 @@ fn compare_node(out: &mut Vec<Finding>, table: &str, at: &str, old: &Value, new:
         find(out, table, at, what, Class::Breaking);
     }
     match (old_null, new_null) {
-        (true, false) => find(out, table, at, "nullable → NOT NULL".into(), Class::Breaking),
+        (true, false) => find(
+            out,
+            table,
+            at,
+            "nullable → NOT NULL".into(),
+            Class::Breaking,
+        ),
         (false, true) => find(
             out,
             table,
@@ -144,7 +150,12 @@ fn compare_node(out: &mut Vec<Finding>, table: &str, at: &str, old: &Value, new:
         _ => {}
     }
     if old.get("format") != new.get("format") {
-        let f = |v: &Value| v.get("format").and_then(Value::as_str).unwrap_or("none").to_string();
+        let f = |v: &Value| {
+            v.get("format")
+                .and_then(Value::as_str)
+                .unwrap_or("none")
+                .to_string()
+        };
         let what = format!("format {} → {}", f(old), f(new));
         find(out, table, at, what, Class::Breaking);
     }
@@ -160,7 +171,12 @@ fn compare_node(out: &mut Vec<Finding>, table: &str, at: &str, old: &Value, new:
     let required = |v: &Value| -> BTreeSet<String> {
         v.get("required")
             .and_then(Value::as_array)
-            .map(|r| r.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .map(|r| {
+                r.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
             .unwrap_or_default()
     };
     if let (Some(op), Some(np)) = (props(old), props(new)) {
@@ -183,15 +199,33 @@ fn compare_node(out: &mut Vec<Finding>, table: &str, at: &str, old: &Value, new:
         }
         for name in nr.difference(&or).filter(|n| op.contains_key(*n)) {
             let here = format!("{at}/{name}");
-            find(out, table, &here, "member made required".into(), Class::Breaking);
+            find(
+                out,
+                table,
+                &here,
+                "member made required".into(),
+                Class::Breaking,
+            );
         }
     } else if props(old).is_some() != props(new).is_some() {
-        find(out, table, at, "object members declared or dropped".into(), Class::Breaking);
+        find(
+            out,
+            table,
+            at,
+            "object members declared or dropped".into(),
+            Class::Breaking,
+        );
     }
     if let (Some(o), Some(n)) = (old.get("items"), new.get("items")) {
         compare_node(out, table, &format!("{at}[]"), o, n);
     } else if old.get("items") != new.get("items") {
-        find(out, table, at, "array items changed".into(), Class::Breaking);
+        find(
+            out,
+            table,
+            at,
+            "array items changed".into(),
+            Class::Breaking,
+        );
     }
     let (om, nm) = (
         old.as_object().unwrap_or(&empty),
@@ -202,25 +236,62 @@ fn compare_node(out: &mut Vec<Finding>, table: &str, at: &str, old: &Value, new:
         if HANDLED.contains(&k.as_str()) || om.get(k) == nm.get(k) {
             continue;
         }
-        find(out, table, at, format!("constraint `{k}` changed"), Class::Breaking);
+        find(
+            out,
+            table,
+            at,
+            format!("constraint `{k}` changed"),
+            Class::Breaking,
+        );
     }
 }
 
-fn compare_enum(out: &mut Vec<Finding>, table: &str, at: &str, old: Option<&Value>, new: Option<&Value>) {
+fn compare_enum(
+    out: &mut Vec<Finding>,
+    table: &str,
+    at: &str,
+    old: Option<&Value>,
+    new: Option<&Value>,
+) {
     let values = |v: Option<&Value>| -> Option<Vec<Value>> {
-        v.and_then(Value::as_array).map(|a| a.iter().filter(|x| !x.is_null()).cloned().collect())
+        v.and_then(Value::as_array)
+            .map(|a| a.iter().filter(|x| !x.is_null()).cloned().collect())
     };
     match (values(old), values(new)) {
         (Some(o), Some(n)) => {
             for v in o.iter().filter(|v| !n.contains(v)) {
-                find(out, table, at, format!("enum value {v} removed"), Class::Breaking);
+                find(
+                    out,
+                    table,
+                    at,
+                    format!("enum value {v} removed"),
+                    Class::Breaking,
+                );
             }
             for v in n.iter().filter(|v| !o.contains(v)) {
-                find(out, table, at, format!("enum value {v} added"), Class::Additive);
+                find(
+                    out,
+                    table,
+                    at,
+                    format!("enum value {v} added"),
+                    Class::Additive,
+                );
             }
         }
-        (None, Some(_)) => find(out, table, at, "values restricted to an enum".into(), Class::Breaking),
-        (Some(_), None) => find(out, table, at, "enum lifted (type changes)".into(), Class::Breaking),
+        (None, Some(_)) => find(
+            out,
+            table,
+            at,
+            "values restricted to an enum".into(),
+            Class::Breaking,
+        ),
+        (Some(_), None) => find(
+            out,
+            table,
+            at,
+            "enum lifted (type changes)".into(),
+            Class::Breaking,
+        ),
         (None, None) => {}
     }
 }
@@ -267,7 +338,13 @@ fn compare_table(out: &mut Vec<Finding>, table: &str, old: &Value, new: &Value) 
         }
     }
     if old.get("description") != new.get("description") {
-        find(out, table, "", "description changed".into(), Class::Additive);
+        find(
+            out,
+            table,
+            "",
+            "description changed".into(),
+            Class::Additive,
+        );
     }
     let columns = |v: &Value| v["properties"].as_object().cloned().unwrap_or_default();
     let (oc, nc) = (columns(old), columns(new));
@@ -283,7 +360,9 @@ fn compare_table(out: &mut Vec<Finding>, table: &str, old: &Value, new: &Value) 
             .map(|a| a.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default();
         cols.keys()
-            .filter(|c| list.contains(&"*") || list.contains(&c.as_str()) || keys.contains(&c.as_str()))
+            .filter(|c| {
+                list.contains(&"*") || list.contains(&c.as_str()) || keys.contains(&c.as_str())
+            })
             .cloned()
             .collect()
     };
@@ -291,17 +370,19 @@ fn compare_table(out: &mut Vec<Finding>, table: &str, old: &Value, new: &Value) 
     for (name, o) in &oc {
         let at = format!("/properties/{name}");
         let Some(n) = nc.get(name) else {
-            find(out, table, &at, "column removed (or renamed)".into(), Class::Breaking);
+            find(
+                out,
+                table,
+                &at,
+                "column removed (or renamed)".into(),
+                Class::Breaking,
+            );
             continue;
         };
         compare_node(out, table, &at, o, n);
         let (before, after) = (o.get("x-redact"), n.get("x-redact"));
         if before != after {
-            let what = format!(
-                "redaction {} → {}",
-                policy_name(before),
-                policy_name(after)
-            );
+            let what = format!("redaction {} → {}", policy_name(before), policy_name(after));
             let class = match strength(after).cmp(&strength(before)) {
                 std::cmp::Ordering::Less => Class::Privacy,
                 std::cmp::Ordering::Greater => Class::Breaking,
@@ -310,9 +391,21 @@ fn compare_table(out: &mut Vec<Finding>, table: &str, old: &Value, new: &Value) 
             find(out, table, &at, what, class);
         }
         match (op.contains(name), np.contains(name)) {
-            (true, false) => find(out, table, &at, "no longer published (includeFields)".into(), Class::Breaking),
+            (true, false) => find(
+                out,
+                table,
+                &at,
+                "no longer published (includeFields)".into(),
+                Class::Breaking,
+            ),
             (false, true) => {
-                find(out, table, &at, "now published (includeFields)".into(), Class::Additive);
+                find(
+                    out,
+                    table,
+                    &at,
+                    "now published (includeFields)".into(),
+                    Class::Additive,
+                );
                 if codegen::looks_personal(name) && strength(after).0 == 0 {
                     let what = "a personal-looking column now published without a policy".into();
                     find(out, table, &at, what, Class::Privacy);
@@ -325,9 +418,21 @@ fn compare_table(out: &mut Vec<Finding>, table: &str, old: &Value, new: &Value) 
         let at = format!("/properties/{name}");
         let (_, nullable) = types(n);
         if nullable {
-            find(out, table, &at, "nullable column added".into(), Class::Additive);
+            find(
+                out,
+                table,
+                &at,
+                "nullable column added".into(),
+                Class::Additive,
+            );
         } else {
-            find(out, table, &at, "NOT NULL column added (older images lack it)".into(), Class::Breaking);
+            find(
+                out,
+                table,
+                &at,
+                "NOT NULL column added (older images lack it)".into(),
+                Class::Breaking,
+            );
         }
         if codegen::looks_personal(name) && strength(n.get("x-redact")).0 == 0 {
             let what = format!(
@@ -447,7 +552,12 @@ pub(crate) fn render(report: &Report) -> String {
             } else {
                 format!("{}: ", f.at)
             };
-            s.push_str(&format!("{:<w$}  {:<8}  {at}{}\n", f.table, f.class.to_string(), f.what));
+            s.push_str(&format!(
+                "{:<w$}  {:<8}  {at}{}\n",
+                f.table,
+                f.class.to_string(),
+                f.what
+            ));
         }
     }
     for b in &report.blocked {
@@ -466,7 +576,11 @@ pub(crate) fn read_dir(dir: &Path) -> Result<Schemas> {
                 .with_context(|| format!("reading {}", path.display()))?;
             let value = serde_json::from_str(&text)
                 .with_context(|| format!("{} is not JSON", path.display()))?;
-            let stem = path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+            let stem = path
+                .file_stem()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
             out.insert(stem, value);
         }
     }
@@ -495,8 +609,8 @@ pub(crate) fn read_git(root: &Path, rev: &str) -> Result<Schemas> {
     let list = git(root, &["ls-tree", "--name-only", rev, "model-schemas/"])?;
     for path in list.lines().filter(|p| p.ends_with(".json")) {
         let text = git(root, &["show", &format!("{rev}:{path}")])?;
-        let value = serde_json::from_str(&text)
-            .with_context(|| format!("{rev}:{path} is not JSON"))?;
+        let value =
+            serde_json::from_str(&text).with_context(|| format!("{rev}:{path} is not JSON"))?;
         let stem = Path::new(path)
             .file_stem()
             .unwrap_or_default()
@@ -522,7 +636,11 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     let changelog_path = root.join("model-schemas/CHANGELOG.md");
     let changelog = std::fs::read_to_string(&changelog_path).unwrap_or_default();
     let report = check(&old, &new, &changelog);
-    println!("schema-diff: model-schemas/ against `{against}` ({} tables then, {} now)", old.len(), new.len());
+    println!(
+        "schema-diff: model-schemas/ against `{against}` ({} tables then, {} now)",
+        old.len(),
+        new.len()
+    );
     print!("{}", render(&report));
     if !report.blocked.is_empty() {
         bail!(
