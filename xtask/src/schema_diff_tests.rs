@@ -357,3 +357,18 @@ fn the_current_tree_has_a_version_on_every_schema() {
     // Against itself: nothing.
     assert!(diff(&schemas, &schemas).is_empty());
 }
+
+#[test]
+fn a_git_revision_is_read_like_the_working_tree() {
+    let root = crate::codegen::project_root();
+    let Ok(at_head) = read_git(&root, "HEAD") else {
+        // Not a git checkout (a source tarball): `run` reports the git error instead.
+        return;
+    };
+    let tree = read_dir(&root.join("model-schemas")).unwrap();
+    assert_eq!(
+        at_head.keys().collect::<Vec<_>>(),
+        tree.keys().collect::<Vec<_>>()
+    );
+    assert!(read_git(&root, "no-such-revision-anywhere").is_err());
+}
