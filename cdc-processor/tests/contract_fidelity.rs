@@ -260,6 +260,9 @@ async fn each_finding_gets_its_documented_outcome() {
                     .expect("published entry");
                 let d = detail(entry);
                 check(&d);
+                // The table's schema version (`x-cdc.version`) is in every detail.
+                let table = cdc_models::Table::from_name(d["table"].as_str().unwrap()).unwrap();
+                assert_eq!(d["schemaVersion"], table.meta().schema_version, "{name}");
                 let errors: Vec<String> = event_schema(d["table"].as_str().unwrap())
                     .iter_errors(&d)
                     .map(|e| format!("{e} at {}", e.instance_path()))
