@@ -111,6 +111,10 @@ pub struct TableMeta {
     pub include: Include,
     /// Whether the table is captured when no table list is configured.
     pub captured_by_default: bool,
+    /// The table's schema version (`x-cdc.version`, from 1), published as the detail's
+    /// `schemaVersion`: bumped by every breaking or privacy-relevant change of the table's schema
+    /// (see `model-schemas/CHANGELOG.md`), never by an additive one.
+    pub schema_version: u32,
     /// Every column, in schema order (sorted by name).
     pub fields: &'static [FieldMeta],
 }

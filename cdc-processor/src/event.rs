@@ -20,6 +20,22 @@ pub struct EventOptions {
     pub max_entry_size: usize,
 }
 
+/// At most this many names are listed in `metadata.droppedColumns`; with more, the list holds the
+/// first ones and `metadata.droppedColumnCount` the total (issue 22, 11: a record with thousands
+/// of unknown columns must not push its entry over the size limit).
+pub const MAX_DROPPED_COLUMNS_LISTED: usize = 32;
+
+/// A dropped column's name longer than this many characters is listed cut to them, ending in `…`.
+pub const MAX_DROPPED_NAME_CHARS: usize = 128;
+
+/// A dropped column's name as listed: cut to [`MAX_DROPPED_NAME_CHARS`] characters plus `…`.
+pub fn listed_dropped_name(name: &str) -> std::borrow::Cow<'_, str> {
+    match name.char_indices().nth(MAX_DROPPED_NAME_CHARS) {
+        None => std::borrow::Cow::Borrowed(name),
+        Some((cut, _)) => std::borrow::Cow::Owned(format!("{}…", &name[..cut])),
+    }
+}
+
 /// Bytes EventBridge counts for a `Time` field.
 pub const TIME_SIZE: usize = 14;
 
@@ -77,6 +93,8 @@ pub fn build_with_buffer<C: Borrow<Change>>(
     };
     out.extend_from_slice(b"{\"version\":");
     write_plain(out, DETAIL_VERSION.as_bytes());
+    out.extend_from_slice(b",\"schemaVersion\":");
+    json::write_u64(out, u64::from(c.table.meta().schema_version));
     out.extend_from_slice(b",\"eventId\":");
     write_plain(out, c.pointer.event_id.as_bytes());
     out.extend_from_slice(b",\"eventType\":");
@@ -148,13 +166,22 @@ pub fn build_with_buffer<C: Borrow<Change>>(
     }
     if !c.dropped_columns.is_empty() {
         out.extend_from_slice(b",\"droppedColumns\":[");
-        for (i, name) in c.dropped_columns.iter().enumerate() {
+        for (i, name) in c
+            .dropped_columns
+            .iter()
+            .take(MAX_DROPPED_COLUMNS_LISTED)
+            .enumerate()
+        {
             if i > 0 {
                 out.push(b',');
             }
-            json::write_str(out, name);
+            json::write_str(out, &listed_dropped_name(name));
         }
         out.push(b']');
+        if c.dropped_columns.len() > MAX_DROPPED_COLUMNS_LISTED {
+            out.extend_from_slice(b",\"droppedColumnCount\":");
+            json::write_u64(out, c.dropped_columns.len() as u64);
+        }
     }
     out.extend_from_slice(b"}}");
     let detail = crate::decode::utf8(out)
@@ -257,6 +284,7 @@ mod tests {
     #[serde(rename_all = "camelCase")]
     struct Detail<'a> {
         version: &'static str,
+        schema_version: u32,
         event_id: &'a str,
         event_type: &'a str,
         table: &'static str,
@@ -289,8 +317,10 @@ mod tests {
         snapshot: bool,
         #[serde(skip_serializing_if = "Option::is_none")]
         previous_keys: Option<&'a AnyKey>,
-        #[serde(skip_serializing_if = "<[String]>::is_empty")]
-        dropped_columns: &'a [String],
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        dropped_columns: Vec<std::borrow::Cow<'a, str>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        dropped_column_count: Option<usize>,
     }
 
     fn oracle(change: &Redacted<Change>) -> String {
@@ -303,6 +333,7 @@ mod tests {
         }
         serde_json::to_string(&Detail {
             version: DETAIL_VERSION,
+            schema_version: c.table.meta().schema_version,
             event_id: &c.pointer.event_id,
             event_type: change.event_type(),
             table: c.table.name(),
@@ -325,7 +356,14 @@ mod tests {
                 source_format: c.format.as_str(),
                 snapshot: c.snapshot,
                 previous_keys: c.previous_key.as_ref(),
-                dropped_columns: &c.dropped_columns,
+                dropped_columns: c
+                    .dropped_columns
+                    .iter()
+                    .take(MAX_DROPPED_COLUMNS_LISTED)
+                    .map(|n| listed_dropped_name(n))
+                    .collect(),
+                dropped_column_count: (c.dropped_columns.len() > MAX_DROPPED_COLUMNS_LISTED)
+                    .then_some(c.dropped_columns.len()),
             },
         })
         .unwrap()

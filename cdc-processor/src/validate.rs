@@ -969,6 +969,7 @@ impl ColumnRules {
             || self.max_length.is_some()
             || self.nested.is_some()
             || self.integers
+            || self.enum_values.is_some()
     }
 
     /// Checks a (normalized) value; the reason never quotes it.
@@ -1000,6 +1001,18 @@ impl ColumnRules {
                 }
             }
         }
+        // The generated enums accept any string (forward-compatible consumers, issue 22): the
+        // schema's `enum` list is the contract, checked here on input.
+        if let Some(values) = &self.enum_values {
+            if let Ok(s) = serde_json::from_str::<Cow<'_, str>>(text) {
+                if !values.iter().any(|v| *v == s) {
+                    return Err(format!(
+                        "not a value the schema lists, expected {}",
+                        enum_list(values)
+                    ));
+                }
+            }
+        }
         if self.min_length.is_some() || self.max_length.is_some() {
             if let Ok(s) = serde_json::from_str::<Cow<'_, str>>(text) {
                 let n = s.chars().count() as u64;
@@ -1027,12 +1040,7 @@ impl ColumnRules {
 
     fn expected(&self, field: &FieldMeta) -> String {
         if let Some(values) = &self.enum_values {
-            let list = values.join(", ");
-            return if list.len() <= 200 {
-                format!("one of: {list}")
-            } else {
-                "one of the column's enum values".to_string()
-            };
+            return enum_list(values);
         }
         match field.kind {
             ColumnKind::String if self.has_pattern => {
@@ -1053,6 +1061,16 @@ impl ColumnRules {
             ColumnKind::Array => "a JSON array of the column's item type".into(),
             _ => "a value of the column's type".into(),
         }
+    }
+}
+
+/// `one of: a, b, c` (or a shorter phrase for long lists).
+fn enum_list(values: &[String]) -> String {
+    let list = values.join(", ");
+    if list.len() <= 200 {
+        format!("one of: {list}")
+    } else {
+        "one of the column's enum values".to_string()
     }
 }
 
@@ -1088,7 +1106,9 @@ fn integers_fit_i64(text: &str) -> bool {
 }
 
 fn has_constraints(schema: &Value) -> bool {
-    const KEYWORDS: [&str; 12] = [
+    const KEYWORDS: [&str; 13] = [
+        // Generated enums accept any string; a nested `enum` is checked by the validator.
+        "enum",
         "minimum",
         "maximum",
         "exclusiveMinimum",

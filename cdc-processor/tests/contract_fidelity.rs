@@ -165,6 +165,53 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Want)> {
          String::from_utf8(insert_example("csat_summaries", &[("score_distribution", json!([1, 2, "BIG", 4, 5]))]))
              .unwrap().replace("\"BIG\"", "1e20").into_bytes(),
          Says("after.score_distribution[2]: got a number out of the item type's range (or not an integer)")),
+        // 12. Generated enums accept any string (consumers built against an older crate read a
+        // newer schema's values), so the processor checks values against the schema's `enum`:
+        // a value the schema does not list is still refused, at any depth, in every format.
+        ("unknown enum value (trigger)",
+         insert_example("agent_states", &[("state", json!(SECRET))]),
+         Says("after.state: not a value the schema lists, expected one of: offline, available, on_call, on_chat, after_call_work, break, lunch, training, meeting, unavailable")),
+        ("unknown enum value (debezium)",
+         debezium("c", Value::Null, users_row(&[("status", json!(SECRET))])),
+         Says("after.status: not a value the schema lists, expected one of: invited, active, inactive, suspended, deleted")),
+        ("unknown enum value (dms)",
+         String::from_utf8(dms_insert(json!("901"))).unwrap()
+             .replacen("\"status\":\"active\"", &format!("\"status\":\"{SECRET}\""), 1).into_bytes(),
+         Says("after.status: not a value the schema lists, expected one of: invited, active, inactive, suspended, deleted")),
+        ("unknown enum value in an array",
+         insert_example("skills", &[("channels", json!(["voice", SECRET]))]),
+         Says("after.channels: not one of the allowed values (at /1)")),
+        ("unknown enum value in a nested object",
+         insert_example("routing_rules", &[("conditions", json!({"combinator": SECRET, "clauses": []}))]),
+         Says("after.conditions: not one of the allowed values (at /combinator)")),
+        ("known enum values still pass",
+         insert_example("skills", &[("channels", json!(["voice", "sms"]))]),
+         Published(|d| assert_eq!(d["after"]["channels"], json!(["voice", "sms"])))),
+        // 11 (last part). 1,000 long unknown column names: the entry stays small (the first 32
+        // names, each cut to 128 characters, and the count), the change is published.
+        ("1,000 long unknown column names",
+         user("INSERT", Value::Null, {
+             let mut row = users_row(&[]);
+             for i in 0..1000 {
+                 row[format!("{i:04}{}", "é".repeat(296))] = json!(i);
+             }
+             row
+         }),
+         Published(|d| {
+             let m = &d["metadata"];
+             assert_eq!(m["droppedColumnCount"], 1000);
+             let names = m["droppedColumns"].as_array().unwrap();
+             assert_eq!(names.len(), 32);
+             assert_eq!(names[0], format!("0000{}…", "é".repeat(124)));
+             assert_eq!(names[31].as_str().unwrap().chars().count(), 129);
+             assert!(d.to_string().len() < 16 * 1024);
+         })),
+        ("a few unknown columns are listed whole, without a count",
+         user("INSERT", Value::Null, users_row(&[("zz_new", json!(1)), ("zz_newer", json!(2))])),
+         Published(|d| {
+             assert_eq!(d["metadata"]["droppedColumns"], json!(["zz_new", "zz_newer"]));
+             assert!(d["metadata"].get("droppedColumnCount").is_none());
+         })),
         // 13. `partial` hides a value no longer than keepLast whole.
         ("partial: 3 characters, keepLast 4",
          insert_example("customers", &[("phone", json!("+44"))]),
@@ -213,6 +260,9 @@ async fn each_finding_gets_its_documented_outcome() {
                     .expect("published entry");
                 let d = detail(entry);
                 check(&d);
+                // The table's schema version (`x-cdc.version`) is in every detail.
+                let table = cdc_models::Table::from_name(d["table"].as_str().unwrap()).unwrap();
+                assert_eq!(d["schemaVersion"], table.meta().schema_version, "{name}");
                 let errors: Vec<String> = event_schema(d["table"].as_str().unwrap())
                     .iter_errors(&d)
                     .map(|e| format!("{e} at {}", e.instance_path()))

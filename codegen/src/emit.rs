@@ -250,6 +250,7 @@ pub(crate) fn table_module(t: &TableSchema, settings: &Settings) -> Result<Strin
         }
     }
     keep_unknown_members(&mut file, &row);
+    crate::open_enum::open_enums(&mut file, t)?;
     if !found_row {
         return Err(SchemaError::new(
             &t.file,
@@ -507,6 +508,7 @@ fn extra_items(t: &TableSchema, fields: &[Field<'_>], c: &syn::Path) -> TokenStr
     let category = format_ident!("{}", pascal(&t.category));
     let pk = &t.primary_key;
     let captured = t.captured_by_default;
+    let schema_version = t.version;
     let schema_path = format!("schemas/{}", t.file);
     let image_doc = format!(
         "A change image of table `{}`: every column may be absent (partial image), `NULL` or a value.\n\n`Debug` never prints the value of a column with a redaction policy.",
@@ -631,6 +633,7 @@ fn extra_items(t: &TableSchema, fields: &[Field<'_>], c: &syn::Path) -> TokenStr
             primary_key: &[#(#pk),*],
             include: #include,
             captured_by_default: #captured,
+            schema_version: #schema_version,
             fields: &[#(#field_metas),*],
         };
 

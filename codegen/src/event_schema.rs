@@ -110,9 +110,10 @@ pub(crate) fn render(t: &TableSchema) -> String {
             t.name, t.description
         ),
         "type": "object",
-        "required": ["version", "eventId", "eventType", "table", "operation", "timestamp", "keys", "metadata"],
+        "required": ["version", "schemaVersion", "eventId", "eventType", "table", "operation", "timestamp", "keys", "metadata"],
         "properties": {
             "version": {"type": "string", "description": "Detail schema version.", "enum": ["1.0"]},
+            "schemaVersion": {"type": "integer", "minimum": 1, "description": format!("The table's schema version (`x-cdc.version`), bumped by every breaking or privacy-relevant change of the table (see model-schemas/CHANGELOG.md). This schema describes version {}.", t.version)},
             "eventId": {"type": "string", "description": "Stable id of the change: the same source record always gets the same id, across retries and re-drives. Use it to deduplicate."},
             "eventType": {"type": "string", "enum": [t.event_type]},
             "table": {"type": "string", "enum": [t.name]},
@@ -145,7 +146,8 @@ pub(crate) fn render(t: &TableSchema) -> String {
                     "sourceFormat": {"type": "string", "enum": ["coredb-trigger", "debezium", "dms"]},
                     "snapshot": {"type": "boolean"},
                     "previousKeys": {"$ref": format!("#/definitions/{key_name}"), "description": "Only on an UPDATE that changed the primary key: the old key. The row under it is gone (as if deleted); `keys` is the new one."},
-                    "droppedColumns": {"type": "array", "items": {"type": "string"}, "description": "Source columns unknown to the schema, not published."}
+                    "droppedColumns": {"type": "array", "items": {"type": "string"}, "maxItems": 32, "description": "Source columns unknown to the schema, not published: at most the first 32 names, each cut to 128 characters (a cut name ends in '…')."},
+                    "droppedColumnCount": {"type": "integer", "minimum": 33, "description": "Only when more source columns were unknown than droppedColumns lists: how many there were."}
                 }
             }
         },

@@ -21,10 +21,12 @@ mod error;
 mod event_schema;
 mod lint;
 mod names;
+mod open_enum;
 mod schema;
 pub mod sql;
 
 pub use error::{Error, SchemaError};
+pub use names::looks_personal;
 pub use schema::TableSchema;
 
 use std::path::{Path, PathBuf};

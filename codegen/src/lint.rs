@@ -194,6 +194,17 @@ fn check_one(file: &str, text: &str) -> Result<TableSchema, Vec<SchemaError>> {
             false
         }
     };
+    let version = match xcdc.get("version").and_then(Value::as_u64) {
+        Some(v @ 1..=0xFFFF_FFFF) => v as u32,
+        _ => {
+            cx.err(
+                "/x-cdc/version",
+                "the table's schema version is required: an integer from 1, bumped (with a line in \
+                 model-schemas/CHANGELOG.md) by every breaking or privacy-relevant change",
+            );
+            1
+        }
+    };
     let primary_key: Vec<String> = match xcdc.get("primaryKey").and_then(Value::as_array) {
         Some(a) if !a.is_empty() && a.iter().all(Value::is_string) => a
             .iter()
@@ -318,6 +329,7 @@ fn check_one(file: &str, text: &str) -> Result<TableSchema, Vec<SchemaError>> {
         primary_key,
         include,
         captured_by_default,
+        version,
         columns,
         raw: root,
     })

@@ -117,7 +117,7 @@ const PII_PHRASES: &[&str] = &[
 ];
 
 /// Whether a column name looks like it holds personal or secret data.
-pub(crate) fn looks_personal(column: &str) -> bool {
+pub fn looks_personal(column: &str) -> bool {
     let lower = column.to_ascii_lowercase();
     lower.split('_').any(|seg| {
         PII_SEGMENTS.contains(&seg)

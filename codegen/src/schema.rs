@@ -98,6 +98,9 @@ pub struct TableSchema {
     pub include: Option<Vec<String>>,
     /// Captured when no table list is configured.
     pub captured_by_default: bool,
+    /// The table's schema version (`x-cdc.version`, from 1): bumped, with a line in
+    /// `model-schemas/CHANGELOG.md`, by every breaking or privacy-relevant change.
+    pub version: u32,
     /// Columns sorted by name.
     pub columns: Vec<ColumnSchema>,
     /// The whole schema document.

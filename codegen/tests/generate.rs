@@ -21,6 +21,7 @@ fn tiny() -> Value {
         "type": "object",
         "x-cdc": {
             "table": "tickets",
+            "version": 1,
             "primaryKey": ["tenant_id", "number"],
             "eventType": "ticket.changed",
             "category": "communication",
@@ -285,4 +286,24 @@ fn nothing_is_produced_when_any_schema_is_bad() {
     let result = generator()
         .generate_from_sources(sources(&[("tickets.json", tiny()), ("other.json", bad)]));
     assert!(result.is_err());
+}
+
+#[test]
+fn rejects_a_table_without_a_schema_version() {
+    for version in [Value::Null, json!(0), json!("1"), json!(1.5)] {
+        let mut schema = tiny();
+        if version.is_null() {
+            schema["x-cdc"].as_object_mut().unwrap().remove("version");
+        } else {
+            schema["x-cdc"]["version"] = version;
+        }
+        assert_rejected(schema, "/x-cdc/version");
+    }
+}
+
+#[test]
+fn rejects_an_enum_value_named_like_the_catch_all_variant() {
+    let mut schema = tiny();
+    schema["properties"]["status"]["enum"] = json!(["open", "other"]);
+    assert_rejected(schema, "the catch-all variant");
 }

@@ -17,6 +17,7 @@ fn tiny() -> Value {
         "type": "object",
         "x-cdc": {
             "table": "tickets",
+            "version": 1,
             "primaryKey": ["tenant_id", "number"],
             "eventType": "ticket.changed",
             "category": "communication", "includeFields": ["*"],
@@ -116,7 +117,7 @@ fn wide_tables_are_built_in_chunks() {
         "title": "Wide",
         "description": "A wide table.",
         "type": "object",
-        "x-cdc": {"table": "wide", "primaryKey": ["id"], "eventType": "wide.changed", "category": "organization", "includeFields": ["*"], "capturedByDefault": false},
+        "x-cdc": {"table": "wide", "version": 1, "primaryKey": ["id"], "eventType": "wide.changed", "category": "organization", "includeFields": ["*"], "capturedByDefault": false},
         "required": required,
         "properties": props
     });

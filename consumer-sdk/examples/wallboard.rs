@@ -227,12 +227,12 @@ impl Board {
                 .push((id, tile));
         }
         for ((_, name), mut agents) in teams {
-            agents.sort_by_key(|(id, t)| (state_rank(t.state), **id));
+            agents.sort_by_key(|(id, t)| (state_rank(t.state.as_ref()), **id));
             let mut by_state: BTreeMap<u8, (String, usize)> = BTreeMap::new();
             for (_, t) in &agents {
                 by_state
-                    .entry(state_rank(t.state))
-                    .or_insert_with(|| (state_name(t.state), 0))
+                    .entry(state_rank(t.state.as_ref()))
+                    .or_insert_with(|| (state_name(t.state.as_ref()), 0))
                     .1 += 1;
             }
             let summary: Vec<String> = by_state.values().map(|(s, n)| format!("{n} {s}")).collect();
@@ -246,7 +246,7 @@ impl Board {
                     out,
                     "  agent {}  {:<16} {since:>8}",
                     short(id),
-                    state_name(t.state)
+                    state_name(t.state.as_ref())
                 );
             }
         }
@@ -287,7 +287,7 @@ fn short(id: &Id) -> String {
     id.to_string()[..8].to_string()
 }
 
-fn state_rank(state: Option<AgentStateState>) -> u8 {
+fn state_rank(state: Option<&AgentStateState>) -> u8 {
     use AgentStateState::*;
     match state {
         Some(Available) => 0,
@@ -298,11 +298,13 @@ fn state_rank(state: Option<AgentStateState>) -> u8 {
         Some(Training | Meeting) => 5,
         Some(Unavailable) => 6,
         Some(Offline) => 7,
-        None => 8,
+        // A state a newer schema added: shown as it came, after the known ones.
+        Some(Other(_)) => 8,
+        None => 9,
     }
 }
 
-fn state_name(state: Option<AgentStateState>) -> String {
+fn state_name(state: Option<&AgentStateState>) -> String {
     state.map_or("unknown".to_string(), |s| s.to_string())
 }
 

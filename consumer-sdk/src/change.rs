@@ -513,6 +513,12 @@ impl Change {
         self.info().version
     }
 
+    /// The table's schema version (`schemaVersion`), `None` in details written before it
+    /// existed; see [`ChangeInfo::schema_version`].
+    pub fn schema_version(&self) -> Option<u32> {
+        self.info().schema_version
+    }
+
     /// What happened to the row.
     pub fn operation(&self) -> Operation {
         self.info().operation
@@ -685,6 +691,7 @@ fn finish_info<I, K>(
     }
     Ok(ChangeInfo {
         version,
+        schema_version: wire.schema_version,
         event_id: wire.event_id.clone(),
         event_type: wire.event_type.clone(),
         table: table.to_string(),

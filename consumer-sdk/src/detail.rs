@@ -2,7 +2,7 @@
 
 use cdc_models::Operation;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -64,6 +64,19 @@ impl std::str::FromStr for DetailVersion {
     }
 }
 
+impl Serialize for DetailVersion {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for DetailVersion {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 impl fmt::Display for DetailVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}.{}", self.major, self.minor)
@@ -90,7 +103,7 @@ impl fmt::Display for DetailVersion {
 /// assert_eq!(update.change.info().before_image, Some(ImageCompleteness::Partial));
 /// assert_eq!(update.change.info().after_image, Some(ImageCompleteness::Full));
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum ImageCompleteness {
@@ -177,6 +190,12 @@ impl<'de> Deserialize<'de> for Redaction {
     }
 }
 
+impl Serialize for Redaction {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 impl fmt::Display for Redaction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -229,6 +248,12 @@ impl<'de> Deserialize<'de> for SourceFormat {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let name = String::deserialize(d)?;
         Ok(SourceFormat::from_name(&name))
+    }
+}
+
+impl Serialize for SourceFormat {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 
@@ -292,6 +317,12 @@ impl fmt::Display for SequenceNumber {
     }
 }
 
+impl Serialize for SequenceNumber {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
 impl<'de> Deserialize<'de> for SequenceNumber {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
@@ -317,7 +348,7 @@ impl<'de> Deserialize<'de> for SequenceNumber {
 /// // Sequence numbers order numerically along a shard.
 /// assert!(events[0].change.metadata().sequence_number < events[1].change.metadata().sequence_number);
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct Metadata {
@@ -340,11 +371,21 @@ pub struct Metadata {
     pub snapshot: bool,
     /// Only on an UPDATE that changed the primary key: the old key, as JSON (the row under it is
     /// gone; `keys` is the new one).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_keys: Option<serde_json::Value>,
-    /// Names of source columns the schema does not know (never published); usually empty.
-    #[serde(default, deserialize_with = "null_as_default")]
+    /// Names of source columns the schema does not know (never published); usually empty. At
+    /// most the first 32 names are listed: see [`Metadata::dropped_column_count`].
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub dropped_columns: Vec<String>,
+    /// How many source columns the schema did not know, when more than the names listed in
+    /// `dropped_columns` (the list is capped so a record with thousands of unknown columns still
+    /// fits an EventBridge entry); `None` when `dropped_columns` lists them all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropped_column_count: Option<u64>,
 }
 
 pub(crate) fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
@@ -373,6 +414,12 @@ where
 pub struct ChangeInfo {
     /// The detail schema version.
     pub version: DetailVersion,
+    /// The table's schema version (`schemaVersion`, the table's `x-cdc.version`): bumped by every
+    /// breaking or privacy-relevant change of that table's schema. `None` in details written
+    /// before the field existed. Compare it with
+    /// [`TableMeta::schema_version`](cdc_models::TableMeta::schema_version) to notice a table
+    /// whose events come from a newer, incompatible schema than this crate's.
+    pub schema_version: Option<u32>,
     /// Stable id of the change: the same source record always gets the same id, across retries and
     /// re-drives. **Deduplicate on it** (see [`Change::dedupe_key`](crate::Change::dedupe_key)).
     pub event_id: String,
@@ -399,6 +446,8 @@ pub struct ChangeInfo {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct WireDetail<I, K> {
+    #[serde(default)]
+    pub schema_version: Option<u32>,
     pub event_id: String,
     pub event_type: String,
     pub operation: Operation,

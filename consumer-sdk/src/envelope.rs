@@ -4,7 +4,7 @@ use crate::change::{parse_detail, Change};
 use crate::detail::{null_as_default, DETAIL_TYPE};
 use crate::error::{self, deserialize_at, Error, ErrorKind, JsonPath, JsonType};
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// The EventBridge envelope around a detail, as a Lambda target or an SQS queue (rule target)
@@ -24,12 +24,12 @@ use serde_json::Value;
 /// assert_eq!(envelope.account.as_deref(), Some("123456789012"));
 /// assert_eq!(envelope.replay_name, None);
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub struct Envelope {
     /// EventBridge's envelope version, `"0"` (not the detail's schema version).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
     /// EventBridge's id of this delivery. A new id for every `PutEvents`, so **not** a dedupe
     /// key: use [`Event::dedupe_key`].
@@ -39,18 +39,18 @@ pub struct Envelope {
     /// The publisher's source (`cdc-pipeline` by default).
     pub source: String,
     /// The AWS account of the bus.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
     /// The event's time (the change's source timestamp).
     pub time: DateTime<Utc>,
     /// The AWS region of the bus.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
     /// Resource ARNs (the pipeline sets none).
     #[serde(default, deserialize_with = "null_as_default")]
     pub resources: Vec<String>,
     /// Set by EventBridge on events re-sent by an archive replay.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replay_name: Option<String>,
 }
 

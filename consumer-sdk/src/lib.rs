@@ -6,8 +6,14 @@
 //! carrying the same generated image and key types ([`cdc_models`]) the processor publishes from.
 //!
 //! - A table this version does not know becomes [`Change::Unknown`] (JSON), not an error; columns
-//!   added after this version are ignored; any `1.x` detail is read and another major version is
-//!   refused with [`ErrorKind::UnsupportedVersion`].
+//!   added after this version are ignored; an enum value added after this version is read into
+//!   the enum's `Other(String)` variant and written back unchanged; any `1.x` detail is read and
+//!   another major version is refused with [`ErrorKind::UnsupportedVersion`].
+//!   [`Change::schema_version`] is the table's schema version, bumped by breaking changes of that
+//!   table (compare it with `TableMeta::schema_version`).
+//! - [`Change`] and [`Event`] implement `Serialize`/`Deserialize` (as the detail, and as the
+//!   envelope with its detail): store them and read them back, or use [`Change`] as the detail
+//!   type of `aws_lambda_events`' `EventBridgeEvent<Change>`.
 //! - Every column of an image is a [`Column`] (`Absent`, `Null`, `Value`);
 //!   [`Change::column_state`] also tells a redacted column apart ([`ColumnState::Redacted`]), and
 //!   [`ChangeInfo::before_image`] / [`ChangeInfo::after_image`] say whether the source sent a full
@@ -70,6 +76,7 @@ mod detail;
 mod envelope;
 mod error;
 mod pattern;
+mod wire;
 
 #[cfg(feature = "lambda")]
 pub mod lambda;

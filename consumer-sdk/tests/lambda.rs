@@ -150,3 +150,29 @@ async fn a_fifo_batch_stops_at_the_first_failure() {
         .collect();
     assert_eq!(ids, ["msg-1", "msg-2"]);
 }
+
+/// `Change` is `Serialize + DeserializeOwned`, so it is `EventBridgeEvent<Change>`'s detail type:
+/// the Lambda runtime deserializes the typed change directly, and the payload serializes back.
+#[test]
+fn change_is_the_detail_type_of_an_eventbridge_event() {
+    let detail = agent_detail(11);
+    let payload = lambda_envelope(&detail, None);
+    let typed: EventBridgeEvent<Change> = serde_json::from_value(payload.clone()).unwrap();
+    assert_eq!(typed.detail_type, "CDC.TableChange");
+    assert_eq!(typed.detail, Change::from_detail_value(&detail).unwrap());
+    let Change::AgentStates(c) = &typed.detail else {
+        panic!("agent_states")
+    };
+    assert_eq!(
+        c.info.schema_version,
+        Some(Table::AgentStates.meta().schema_version)
+    );
+    // Back to JSON: the detail is the published one.
+    let back = serde_json::to_value(&typed).unwrap();
+    assert_eq!(back["detail"], detail);
+    // A detail that is not a change fails the whole payload, with the path inside the detail.
+    let mut bad = payload;
+    bad["detail"]["operation"] = json!("EXPLODE");
+    let err = serde_json::from_value::<EventBridgeEvent<Change>>(bad).unwrap_err();
+    assert!(err.to_string().contains("$.operation"), "{err}");
+}

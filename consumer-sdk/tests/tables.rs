@@ -4,7 +4,7 @@
 mod common;
 
 use cdc_models::{AnyImage, Operation, Table};
-use common::{build, example, lambda_envelope, sqs_body, Built, Opts};
+use common::{build, builds_for, example, lambda_envelope, sqs_body, Built, Opts};
 use consumer_sdk::{
     Change, ColumnState, Event, ImageCompleteness, ImageSide, Redaction, SourceFormat,
 };
@@ -131,43 +131,6 @@ fn check(change: &Change, built: &Built) {
         }
     }
     check_typed(change, built);
-}
-
-fn builds_for(table: Table, redact: bool) -> Vec<Built> {
-    let row = example(table);
-    let opts = |id, before_partial| Opts {
-        redact,
-        before_partial,
-        id,
-        ..Opts::default()
-    };
-    vec![
-        build(table, Operation::Insert, None, Some(&row), &opts(1, false)),
-        build(
-            table,
-            Operation::Snapshot,
-            None,
-            Some(&row),
-            &opts(2, false),
-        ),
-        build(
-            table,
-            Operation::Update,
-            Some(&row),
-            Some(&row),
-            &opts(3, false),
-        ),
-        build(
-            table,
-            Operation::Update,
-            Some(&row),
-            Some(&row),
-            &opts(4, true),
-        ),
-        build(table, Operation::Delete, Some(&row), None, &opts(5, false)),
-        build(table, Operation::Delete, Some(&row), None, &opts(6, true)),
-        build(table, Operation::Truncate, None, None, &opts(7, false)),
-    ]
 }
 
 #[test]

@@ -7,9 +7,13 @@
 //!   `cargo test` fails on stale output (rust-analyzer's pattern).
 //! - `cargo xtask demo`: the whole chain from a PostgreSQL write to a consumer, on this machine
 //!   (see `demo.rs`).
+//! - `cargo xtask schema-diff [--against <git-ref>]`: classify every change of `model-schemas/`
+//!   against a revision (default `HEAD`) as additive, breaking or privacy-relevant, and fail on a
+//!   breaking or privacy-relevant one without a version bump and a CHANGELOG line.
 
 mod codegen;
 mod demo;
+mod schema_diff;
 
 use anyhow::{bail, Result};
 
@@ -25,8 +29,11 @@ fn main() -> Result<()> {
             codegen::run(mode)
         }
         Some("demo") => demo::run(),
+        Some("schema-diff") => schema_diff::run(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask codegen [--check] | cargo xtask demo");
+            eprintln!(
+                "usage: cargo xtask codegen [--check] | demo | schema-diff [--against <git-ref>]"
+            );
             bail!("unknown or missing command")
         }
     }

@@ -53,67 +53,17 @@ pub struct AbandonmentStat {
     >,
 }
 ///Channel of the queue.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum AbandonmentStatChannel {
-    #[serde(rename = "voice")]
     Voice,
-    #[serde(rename = "chat")]
     Chat,
-    #[serde(rename = "callback")]
     Callback,
-    #[serde(rename = "mixed")]
     Mixed,
-}
-impl ::std::fmt::Display for AbandonmentStatChannel {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Voice => f.write_str("voice"),
-            Self::Chat => f.write_str("chat"),
-            Self::Callback => f.write_str("callback"),
-            Self::Mixed => f.write_str("mixed"),
-        }
-    }
-}
-impl ::std::str::FromStr for AbandonmentStatChannel {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "voice" => Ok(Self::Voice),
-            "chat" => Ok(Self::Chat),
-            "callback" => Ok(Self::Callback),
-            "mixed" => Ok(Self::Mixed),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for AbandonmentStatChannel {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for AbandonmentStatChannel {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 /// Error types.
 pub mod error {
@@ -145,6 +95,95 @@ pub mod error {
         fn from(value: String) -> Self {
             Self(value.into())
         }
+    }
+}
+impl AbandonmentStatChannel {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &["voice", "chat", "callback", "mixed"];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Voice => "voice",
+            Self::Chat => "chat",
+            Self::Callback => "callback",
+            Self::Mixed => "mixed",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for AbandonmentStatChannel {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for AbandonmentStatChannel {
+    fn from(value: &str) -> Self {
+        match value {
+            "voice" => Self::Voice,
+            "chat" => Self::Chat,
+            "callback" => Self::Callback,
+            "mixed" => Self::Mixed,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for AbandonmentStatChannel {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "voice" => Self::Voice,
+            "chat" => Self::Chat,
+            "callback" => Self::Callback,
+            "mixed" => Self::Mixed,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for AbandonmentStatChannel {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for AbandonmentStatChannel {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AbandonmentStatChannel {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = AbandonmentStatChannel;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `AbandonmentStatChannel` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<AbandonmentStatChannel, E> {
+                Ok(AbandonmentStatChannel::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<AbandonmentStatChannel, E> {
+                Ok(AbandonmentStatChannel::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 impl ::std::fmt::Debug for AbandonmentStat {
@@ -952,6 +991,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["queue_id", "interval_start"],
     include: crate::Include::All,
     captured_by_default: false,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "abandon_rate_pct",

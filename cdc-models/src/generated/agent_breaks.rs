@@ -50,146 +50,34 @@ pub struct AgentBreak {
     pub updated_at: ::chrono::DateTime<::chrono::offset::Utc>,
 }
 ///Kind of break.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum AgentBreakBreakKind {
-    #[serde(rename = "short_break")]
     ShortBreak,
-    #[serde(rename = "lunch")]
     Lunch,
-    #[serde(rename = "personal")]
     Personal,
-    #[serde(rename = "wellness")]
     Wellness,
-    #[serde(rename = "coaching")]
     Coaching,
-    #[serde(rename = "training")]
     Training,
-    #[serde(rename = "system_issue")]
     SystemIssue,
-}
-impl ::std::fmt::Display for AgentBreakBreakKind {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::ShortBreak => f.write_str("short_break"),
-            Self::Lunch => f.write_str("lunch"),
-            Self::Personal => f.write_str("personal"),
-            Self::Wellness => f.write_str("wellness"),
-            Self::Coaching => f.write_str("coaching"),
-            Self::Training => f.write_str("training"),
-            Self::SystemIssue => f.write_str("system_issue"),
-        }
-    }
-}
-impl ::std::str::FromStr for AgentBreakBreakKind {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "short_break" => Ok(Self::ShortBreak),
-            "lunch" => Ok(Self::Lunch),
-            "personal" => Ok(Self::Personal),
-            "wellness" => Ok(Self::Wellness),
-            "coaching" => Ok(Self::Coaching),
-            "training" => Ok(Self::Training),
-            "system_issue" => Ok(Self::SystemIssue),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for AgentBreakBreakKind {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for AgentBreakBreakKind {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Break lifecycle status.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum AgentBreakStatus {
-    #[serde(rename = "planned")]
     Planned,
-    #[serde(rename = "in_progress")]
     InProgress,
-    #[serde(rename = "completed")]
     Completed,
-    #[serde(rename = "overrun")]
     Overrun,
-    #[serde(rename = "cancelled")]
     Cancelled,
-}
-impl ::std::fmt::Display for AgentBreakStatus {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Planned => f.write_str("planned"),
-            Self::InProgress => f.write_str("in_progress"),
-            Self::Completed => f.write_str("completed"),
-            Self::Overrun => f.write_str("overrun"),
-            Self::Cancelled => f.write_str("cancelled"),
-        }
-    }
-}
-impl ::std::str::FromStr for AgentBreakStatus {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "planned" => Ok(Self::Planned),
-            "in_progress" => Ok(Self::InProgress),
-            "completed" => Ok(Self::Completed),
-            "overrun" => Ok(Self::Overrun),
-            "cancelled" => Ok(Self::Cancelled),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for AgentBreakStatus {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for AgentBreakStatus {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 /// Error types.
 pub mod error {
@@ -221,6 +109,210 @@ pub mod error {
         fn from(value: String) -> Self {
             Self(value.into())
         }
+    }
+}
+impl AgentBreakBreakKind {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "short_break",
+        "lunch",
+        "personal",
+        "wellness",
+        "coaching",
+        "training",
+        "system_issue",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::ShortBreak => "short_break",
+            Self::Lunch => "lunch",
+            Self::Personal => "personal",
+            Self::Wellness => "wellness",
+            Self::Coaching => "coaching",
+            Self::Training => "training",
+            Self::SystemIssue => "system_issue",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for AgentBreakBreakKind {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for AgentBreakBreakKind {
+    fn from(value: &str) -> Self {
+        match value {
+            "short_break" => Self::ShortBreak,
+            "lunch" => Self::Lunch,
+            "personal" => Self::Personal,
+            "wellness" => Self::Wellness,
+            "coaching" => Self::Coaching,
+            "training" => Self::Training,
+            "system_issue" => Self::SystemIssue,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for AgentBreakBreakKind {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "short_break" => Self::ShortBreak,
+            "lunch" => Self::Lunch,
+            "personal" => Self::Personal,
+            "wellness" => Self::Wellness,
+            "coaching" => Self::Coaching,
+            "training" => Self::Training,
+            "system_issue" => Self::SystemIssue,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for AgentBreakBreakKind {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for AgentBreakBreakKind {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AgentBreakBreakKind {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = AgentBreakBreakKind;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `AgentBreakBreakKind` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<AgentBreakBreakKind, E> {
+                Ok(AgentBreakBreakKind::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<AgentBreakBreakKind, E> {
+                Ok(AgentBreakBreakKind::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl AgentBreakStatus {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "planned",
+        "in_progress",
+        "completed",
+        "overrun",
+        "cancelled",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Planned => "planned",
+            Self::InProgress => "in_progress",
+            Self::Completed => "completed",
+            Self::Overrun => "overrun",
+            Self::Cancelled => "cancelled",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for AgentBreakStatus {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for AgentBreakStatus {
+    fn from(value: &str) -> Self {
+        match value {
+            "planned" => Self::Planned,
+            "in_progress" => Self::InProgress,
+            "completed" => Self::Completed,
+            "overrun" => Self::Overrun,
+            "cancelled" => Self::Cancelled,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for AgentBreakStatus {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "planned" => Self::Planned,
+            "in_progress" => Self::InProgress,
+            "completed" => Self::Completed,
+            "overrun" => Self::Overrun,
+            "cancelled" => Self::Cancelled,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for AgentBreakStatus {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for AgentBreakStatus {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AgentBreakStatus {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = AgentBreakStatus;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `AgentBreakStatus` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<AgentBreakStatus, E> {
+                Ok(AgentBreakStatus::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<AgentBreakStatus, E> {
+                Ok(AgentBreakStatus::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 impl ::std::fmt::Debug for AgentBreak {
@@ -897,6 +989,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["id"],
     include: crate::Include::All,
     captured_by_default: false,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "agent_id",

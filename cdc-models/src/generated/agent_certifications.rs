@@ -108,134 +108,31 @@ impl<'de> ::serde::Deserialize<'de> for AgentCertificationCertificationName {
     }
 }
 ///Certification level.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum AgentCertificationLevel {
-    #[serde(rename = "foundation")]
     Foundation,
-    #[serde(rename = "practitioner")]
     Practitioner,
-    #[serde(rename = "advanced")]
     Advanced,
-    #[serde(rename = "expert")]
     Expert,
-}
-impl ::std::fmt::Display for AgentCertificationLevel {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Foundation => f.write_str("foundation"),
-            Self::Practitioner => f.write_str("practitioner"),
-            Self::Advanced => f.write_str("advanced"),
-            Self::Expert => f.write_str("expert"),
-        }
-    }
-}
-impl ::std::str::FromStr for AgentCertificationLevel {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "foundation" => Ok(Self::Foundation),
-            "practitioner" => Ok(Self::Practitioner),
-            "advanced" => Ok(Self::Advanced),
-            "expert" => Ok(Self::Expert),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for AgentCertificationLevel {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for AgentCertificationLevel {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Current status.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum AgentCertificationStatus {
-    #[serde(rename = "pending")]
     Pending,
-    #[serde(rename = "active")]
     Active,
-    #[serde(rename = "expired")]
     Expired,
-    #[serde(rename = "revoked")]
     Revoked,
-    #[serde(rename = "suspended")]
     Suspended,
-}
-impl ::std::fmt::Display for AgentCertificationStatus {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Pending => f.write_str("pending"),
-            Self::Active => f.write_str("active"),
-            Self::Expired => f.write_str("expired"),
-            Self::Revoked => f.write_str("revoked"),
-            Self::Suspended => f.write_str("suspended"),
-        }
-    }
-}
-impl ::std::str::FromStr for AgentCertificationStatus {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "pending" => Ok(Self::Pending),
-            "active" => Ok(Self::Active),
-            "expired" => Ok(Self::Expired),
-            "revoked" => Ok(Self::Revoked),
-            "suspended" => Ok(Self::Suspended),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for AgentCertificationStatus {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for AgentCertificationStatus {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 /// Error types.
 pub mod error {
@@ -267,6 +164,198 @@ pub mod error {
         fn from(value: String) -> Self {
             Self(value.into())
         }
+    }
+}
+impl AgentCertificationLevel {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "foundation",
+        "practitioner",
+        "advanced",
+        "expert",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Foundation => "foundation",
+            Self::Practitioner => "practitioner",
+            Self::Advanced => "advanced",
+            Self::Expert => "expert",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for AgentCertificationLevel {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for AgentCertificationLevel {
+    fn from(value: &str) -> Self {
+        match value {
+            "foundation" => Self::Foundation,
+            "practitioner" => Self::Practitioner,
+            "advanced" => Self::Advanced,
+            "expert" => Self::Expert,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for AgentCertificationLevel {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "foundation" => Self::Foundation,
+            "practitioner" => Self::Practitioner,
+            "advanced" => Self::Advanced,
+            "expert" => Self::Expert,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for AgentCertificationLevel {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for AgentCertificationLevel {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AgentCertificationLevel {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = AgentCertificationLevel;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `AgentCertificationLevel` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<AgentCertificationLevel, E> {
+                Ok(AgentCertificationLevel::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<AgentCertificationLevel, E> {
+                Ok(AgentCertificationLevel::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl AgentCertificationStatus {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "pending",
+        "active",
+        "expired",
+        "revoked",
+        "suspended",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Pending => "pending",
+            Self::Active => "active",
+            Self::Expired => "expired",
+            Self::Revoked => "revoked",
+            Self::Suspended => "suspended",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for AgentCertificationStatus {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for AgentCertificationStatus {
+    fn from(value: &str) -> Self {
+        match value {
+            "pending" => Self::Pending,
+            "active" => Self::Active,
+            "expired" => Self::Expired,
+            "revoked" => Self::Revoked,
+            "suspended" => Self::Suspended,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for AgentCertificationStatus {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "pending" => Self::Pending,
+            "active" => Self::Active,
+            "expired" => Self::Expired,
+            "revoked" => Self::Revoked,
+            "suspended" => Self::Suspended,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for AgentCertificationStatus {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for AgentCertificationStatus {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AgentCertificationStatus {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = AgentCertificationStatus;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `AgentCertificationStatus` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<AgentCertificationStatus, E> {
+                Ok(AgentCertificationStatus::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<AgentCertificationStatus, E> {
+                Ok(AgentCertificationStatus::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 impl ::std::fmt::Debug for AgentCertification {
@@ -974,6 +1063,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
         ],
     ),
     captured_by_default: false,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "agent_id",

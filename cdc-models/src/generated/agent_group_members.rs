@@ -28,130 +28,30 @@ pub struct AgentGroupMember {
     pub updated_at: ::chrono::DateTime<::chrono::offset::Utc>,
 }
 ///Role of the agent in the group.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum AgentGroupMemberMemberRole {
-    #[serde(rename = "member")]
     Member,
-    #[serde(rename = "lead")]
     Lead,
-    #[serde(rename = "supervisor")]
     Supervisor,
-    #[serde(rename = "observer")]
     Observer,
-}
-impl ::std::fmt::Display for AgentGroupMemberMemberRole {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Member => f.write_str("member"),
-            Self::Lead => f.write_str("lead"),
-            Self::Supervisor => f.write_str("supervisor"),
-            Self::Observer => f.write_str("observer"),
-        }
-    }
-}
-impl ::std::str::FromStr for AgentGroupMemberMemberRole {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "member" => Ok(Self::Member),
-            "lead" => Ok(Self::Lead),
-            "supervisor" => Ok(Self::Supervisor),
-            "observer" => Ok(Self::Observer),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for AgentGroupMemberMemberRole {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for AgentGroupMemberMemberRole {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///How the membership was created.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum AgentGroupMemberSource {
-    #[serde(rename = "manual")]
     Manual,
-    #[serde(rename = "rule")]
     Rule,
-    #[serde(rename = "import")]
     Import,
-    #[serde(rename = "api")]
     Api,
-}
-impl ::std::fmt::Display for AgentGroupMemberSource {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Manual => f.write_str("manual"),
-            Self::Rule => f.write_str("rule"),
-            Self::Import => f.write_str("import"),
-            Self::Api => f.write_str("api"),
-        }
-    }
-}
-impl ::std::str::FromStr for AgentGroupMemberSource {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "manual" => Ok(Self::Manual),
-            "rule" => Ok(Self::Rule),
-            "import" => Ok(Self::Import),
-            "api" => Ok(Self::Api),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for AgentGroupMemberSource {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for AgentGroupMemberSource {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 /// Error types.
 pub mod error {
@@ -183,6 +83,189 @@ pub mod error {
         fn from(value: String) -> Self {
             Self(value.into())
         }
+    }
+}
+impl AgentGroupMemberMemberRole {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "member",
+        "lead",
+        "supervisor",
+        "observer",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Member => "member",
+            Self::Lead => "lead",
+            Self::Supervisor => "supervisor",
+            Self::Observer => "observer",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for AgentGroupMemberMemberRole {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for AgentGroupMemberMemberRole {
+    fn from(value: &str) -> Self {
+        match value {
+            "member" => Self::Member,
+            "lead" => Self::Lead,
+            "supervisor" => Self::Supervisor,
+            "observer" => Self::Observer,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for AgentGroupMemberMemberRole {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "member" => Self::Member,
+            "lead" => Self::Lead,
+            "supervisor" => Self::Supervisor,
+            "observer" => Self::Observer,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for AgentGroupMemberMemberRole {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for AgentGroupMemberMemberRole {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AgentGroupMemberMemberRole {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = AgentGroupMemberMemberRole;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `AgentGroupMemberMemberRole` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<AgentGroupMemberMemberRole, E> {
+                Ok(AgentGroupMemberMemberRole::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<AgentGroupMemberMemberRole, E> {
+                Ok(AgentGroupMemberMemberRole::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl AgentGroupMemberSource {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &["manual", "rule", "import", "api"];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Manual => "manual",
+            Self::Rule => "rule",
+            Self::Import => "import",
+            Self::Api => "api",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for AgentGroupMemberSource {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for AgentGroupMemberSource {
+    fn from(value: &str) -> Self {
+        match value {
+            "manual" => Self::Manual,
+            "rule" => Self::Rule,
+            "import" => Self::Import,
+            "api" => Self::Api,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for AgentGroupMemberSource {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "manual" => Self::Manual,
+            "rule" => Self::Rule,
+            "import" => Self::Import,
+            "api" => Self::Api,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for AgentGroupMemberSource {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for AgentGroupMemberSource {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AgentGroupMemberSource {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = AgentGroupMemberSource;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `AgentGroupMemberSource` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<AgentGroupMemberSource, E> {
+                Ok(AgentGroupMemberSource::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<AgentGroupMemberSource, E> {
+                Ok(AgentGroupMemberSource::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 impl ::std::fmt::Debug for AgentGroupMember {
@@ -610,6 +693,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["group_id", "agent_id"],
     include: crate::Include::All,
     captured_by_default: false,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "added_by",

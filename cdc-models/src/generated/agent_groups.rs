@@ -48,71 +48,18 @@ pub struct AgentGroup {
     pub wallboard_visible: bool,
 }
 ///What the group is used for.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum AgentGroupGroupKind {
-    #[serde(rename = "skill_pool")]
     SkillPool,
-    #[serde(rename = "project")]
     Project,
-    #[serde(rename = "training_cohort")]
     TrainingCohort,
-    #[serde(rename = "overflow_pool")]
     OverflowPool,
-    #[serde(rename = "dynamic")]
     Dynamic,
-}
-impl ::std::fmt::Display for AgentGroupGroupKind {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::SkillPool => f.write_str("skill_pool"),
-            Self::Project => f.write_str("project"),
-            Self::TrainingCohort => f.write_str("training_cohort"),
-            Self::OverflowPool => f.write_str("overflow_pool"),
-            Self::Dynamic => f.write_str("dynamic"),
-        }
-    }
-}
-impl ::std::str::FromStr for AgentGroupGroupKind {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "skill_pool" => Ok(Self::SkillPool),
-            "project" => Ok(Self::Project),
-            "training_cohort" => Ok(Self::TrainingCohort),
-            "overflow_pool" => Ok(Self::OverflowPool),
-            "dynamic" => Ok(Self::Dynamic),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for AgentGroupGroupKind {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for AgentGroupGroupKind {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Group name shown in routing configuration and on wallboards.
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
@@ -198,6 +145,104 @@ pub mod error {
         fn from(value: String) -> Self {
             Self(value.into())
         }
+    }
+}
+impl AgentGroupGroupKind {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "skill_pool",
+        "project",
+        "training_cohort",
+        "overflow_pool",
+        "dynamic",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::SkillPool => "skill_pool",
+            Self::Project => "project",
+            Self::TrainingCohort => "training_cohort",
+            Self::OverflowPool => "overflow_pool",
+            Self::Dynamic => "dynamic",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for AgentGroupGroupKind {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for AgentGroupGroupKind {
+    fn from(value: &str) -> Self {
+        match value {
+            "skill_pool" => Self::SkillPool,
+            "project" => Self::Project,
+            "training_cohort" => Self::TrainingCohort,
+            "overflow_pool" => Self::OverflowPool,
+            "dynamic" => Self::Dynamic,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for AgentGroupGroupKind {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "skill_pool" => Self::SkillPool,
+            "project" => Self::Project,
+            "training_cohort" => Self::TrainingCohort,
+            "overflow_pool" => Self::OverflowPool,
+            "dynamic" => Self::Dynamic,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for AgentGroupGroupKind {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for AgentGroupGroupKind {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AgentGroupGroupKind {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = AgentGroupGroupKind;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `AgentGroupGroupKind` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<AgentGroupGroupKind, E> {
+                Ok(AgentGroupGroupKind::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<AgentGroupGroupKind, E> {
+                Ok(AgentGroupGroupKind::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 impl ::std::fmt::Debug for AgentGroup {
@@ -836,6 +881,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["id"],
     include: crate::Include::All,
     captured_by_default: false,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "archived_at",

@@ -976,6 +976,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["agent_id", "interval_start"],
     include: crate::Include::All,
     captured_by_default: false,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "after_contact_seconds",

@@ -63,71 +63,18 @@ pub struct AgentMetric {
     pub updated_at: ::chrono::DateTime<::chrono::offset::Utc>,
 }
 ///Current agent state.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum AgentMetricState {
-    #[serde(rename = "logged_out")]
     LoggedOut,
-    #[serde(rename = "available")]
     Available,
-    #[serde(rename = "busy")]
     Busy,
-    #[serde(rename = "after_contact_work")]
     AfterContactWork,
-    #[serde(rename = "not_ready")]
     NotReady,
-}
-impl ::std::fmt::Display for AgentMetricState {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::LoggedOut => f.write_str("logged_out"),
-            Self::Available => f.write_str("available"),
-            Self::Busy => f.write_str("busy"),
-            Self::AfterContactWork => f.write_str("after_contact_work"),
-            Self::NotReady => f.write_str("not_ready"),
-        }
-    }
-}
-impl ::std::str::FromStr for AgentMetricState {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "logged_out" => Ok(Self::LoggedOut),
-            "available" => Ok(Self::Available),
-            "busy" => Ok(Self::Busy),
-            "after_contact_work" => Ok(Self::AfterContactWork),
-            "not_ready" => Ok(Self::NotReady),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for AgentMetricState {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for AgentMetricState {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 /// Error types.
 pub mod error {
@@ -159,6 +106,104 @@ pub mod error {
         fn from(value: String) -> Self {
             Self(value.into())
         }
+    }
+}
+impl AgentMetricState {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "logged_out",
+        "available",
+        "busy",
+        "after_contact_work",
+        "not_ready",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::LoggedOut => "logged_out",
+            Self::Available => "available",
+            Self::Busy => "busy",
+            Self::AfterContactWork => "after_contact_work",
+            Self::NotReady => "not_ready",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for AgentMetricState {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for AgentMetricState {
+    fn from(value: &str) -> Self {
+        match value {
+            "logged_out" => Self::LoggedOut,
+            "available" => Self::Available,
+            "busy" => Self::Busy,
+            "after_contact_work" => Self::AfterContactWork,
+            "not_ready" => Self::NotReady,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for AgentMetricState {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "logged_out" => Self::LoggedOut,
+            "available" => Self::Available,
+            "busy" => Self::Busy,
+            "after_contact_work" => Self::AfterContactWork,
+            "not_ready" => Self::NotReady,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for AgentMetricState {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for AgentMetricState {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AgentMetricState {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = AgentMetricState;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `AgentMetricState` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<AgentMetricState, E> {
+                Ok(AgentMetricState::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<AgentMetricState, E> {
+                Ok(AgentMetricState::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 impl ::std::fmt::Debug for AgentMetric {
@@ -1064,6 +1109,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["agent_id"],
     include: crate::Include::All,
     captured_by_default: true,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "active_contacts",

@@ -75,206 +75,46 @@ pub struct AgentScheduleActivitiesItem {
     >,
 }
 ///What the agent is planned to do.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum AgentScheduleActivitiesItemActivity {
-    #[serde(rename = "open_time")]
     OpenTime,
-    #[serde(rename = "break")]
     Break,
-    #[serde(rename = "lunch")]
     Lunch,
-    #[serde(rename = "training")]
     Training,
-    #[serde(rename = "meeting")]
     Meeting,
-    #[serde(rename = "coaching")]
     Coaching,
-    #[serde(rename = "offline_work")]
     OfflineWork,
-}
-impl ::std::fmt::Display for AgentScheduleActivitiesItemActivity {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::OpenTime => f.write_str("open_time"),
-            Self::Break => f.write_str("break"),
-            Self::Lunch => f.write_str("lunch"),
-            Self::Training => f.write_str("training"),
-            Self::Meeting => f.write_str("meeting"),
-            Self::Coaching => f.write_str("coaching"),
-            Self::OfflineWork => f.write_str("offline_work"),
-        }
-    }
-}
-impl ::std::str::FromStr for AgentScheduleActivitiesItemActivity {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "open_time" => Ok(Self::OpenTime),
-            "break" => Ok(Self::Break),
-            "lunch" => Ok(Self::Lunch),
-            "training" => Ok(Self::Training),
-            "meeting" => Ok(Self::Meeting),
-            "coaching" => Ok(Self::Coaching),
-            "offline_work" => Ok(Self::OfflineWork),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for AgentScheduleActivitiesItemActivity {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String>
-for AgentScheduleActivitiesItemActivity {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Roster lifecycle status.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum AgentScheduleStatus {
-    #[serde(rename = "draft")]
     Draft,
-    #[serde(rename = "published")]
     Published,
-    #[serde(rename = "acknowledged")]
     Acknowledged,
-    #[serde(rename = "swapped")]
     Swapped,
-    #[serde(rename = "cancelled")]
     Cancelled,
-}
-impl ::std::fmt::Display for AgentScheduleStatus {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Draft => f.write_str("draft"),
-            Self::Published => f.write_str("published"),
-            Self::Acknowledged => f.write_str("acknowledged"),
-            Self::Swapped => f.write_str("swapped"),
-            Self::Cancelled => f.write_str("cancelled"),
-        }
-    }
-}
-impl ::std::str::FromStr for AgentScheduleStatus {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "draft" => Ok(Self::Draft),
-            "published" => Ok(Self::Published),
-            "acknowledged" => Ok(Self::Acknowledged),
-            "swapped" => Ok(Self::Swapped),
-            "cancelled" => Ok(Self::Cancelled),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for AgentScheduleStatus {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for AgentScheduleStatus {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Where the agent is planned to work.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum AgentScheduleWorkMode {
-    #[serde(rename = "office")]
     Office,
-    #[serde(rename = "remote")]
     Remote,
-    #[serde(rename = "hybrid")]
     Hybrid,
-}
-impl ::std::fmt::Display for AgentScheduleWorkMode {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Office => f.write_str("office"),
-            Self::Remote => f.write_str("remote"),
-            Self::Hybrid => f.write_str("hybrid"),
-        }
-    }
-}
-impl ::std::str::FromStr for AgentScheduleWorkMode {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "office" => Ok(Self::Office),
-            "remote" => Ok(Self::Remote),
-            "hybrid" => Ok(Self::Hybrid),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for AgentScheduleWorkMode {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for AgentScheduleWorkMode {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 /// Error types.
 pub mod error {
@@ -306,6 +146,297 @@ pub mod error {
         fn from(value: String) -> Self {
             Self(value.into())
         }
+    }
+}
+impl AgentScheduleActivitiesItemActivity {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "open_time",
+        "break",
+        "lunch",
+        "training",
+        "meeting",
+        "coaching",
+        "offline_work",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::OpenTime => "open_time",
+            Self::Break => "break",
+            Self::Lunch => "lunch",
+            Self::Training => "training",
+            Self::Meeting => "meeting",
+            Self::Coaching => "coaching",
+            Self::OfflineWork => "offline_work",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for AgentScheduleActivitiesItemActivity {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for AgentScheduleActivitiesItemActivity {
+    fn from(value: &str) -> Self {
+        match value {
+            "open_time" => Self::OpenTime,
+            "break" => Self::Break,
+            "lunch" => Self::Lunch,
+            "training" => Self::Training,
+            "meeting" => Self::Meeting,
+            "coaching" => Self::Coaching,
+            "offline_work" => Self::OfflineWork,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String>
+for AgentScheduleActivitiesItemActivity {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "open_time" => Self::OpenTime,
+            "break" => Self::Break,
+            "lunch" => Self::Lunch,
+            "training" => Self::Training,
+            "meeting" => Self::Meeting,
+            "coaching" => Self::Coaching,
+            "offline_work" => Self::OfflineWork,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for AgentScheduleActivitiesItemActivity {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for AgentScheduleActivitiesItemActivity {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AgentScheduleActivitiesItemActivity {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = AgentScheduleActivitiesItemActivity;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `AgentScheduleActivitiesItemActivity` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<AgentScheduleActivitiesItemActivity, E> {
+                Ok(AgentScheduleActivitiesItemActivity::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<AgentScheduleActivitiesItemActivity, E> {
+                Ok(AgentScheduleActivitiesItemActivity::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl AgentScheduleStatus {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "draft",
+        "published",
+        "acknowledged",
+        "swapped",
+        "cancelled",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Draft => "draft",
+            Self::Published => "published",
+            Self::Acknowledged => "acknowledged",
+            Self::Swapped => "swapped",
+            Self::Cancelled => "cancelled",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for AgentScheduleStatus {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for AgentScheduleStatus {
+    fn from(value: &str) -> Self {
+        match value {
+            "draft" => Self::Draft,
+            "published" => Self::Published,
+            "acknowledged" => Self::Acknowledged,
+            "swapped" => Self::Swapped,
+            "cancelled" => Self::Cancelled,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for AgentScheduleStatus {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "draft" => Self::Draft,
+            "published" => Self::Published,
+            "acknowledged" => Self::Acknowledged,
+            "swapped" => Self::Swapped,
+            "cancelled" => Self::Cancelled,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for AgentScheduleStatus {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for AgentScheduleStatus {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AgentScheduleStatus {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = AgentScheduleStatus;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `AgentScheduleStatus` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<AgentScheduleStatus, E> {
+                Ok(AgentScheduleStatus::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<AgentScheduleStatus, E> {
+                Ok(AgentScheduleStatus::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl AgentScheduleWorkMode {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &["office", "remote", "hybrid"];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Office => "office",
+            Self::Remote => "remote",
+            Self::Hybrid => "hybrid",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for AgentScheduleWorkMode {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for AgentScheduleWorkMode {
+    fn from(value: &str) -> Self {
+        match value {
+            "office" => Self::Office,
+            "remote" => Self::Remote,
+            "hybrid" => Self::Hybrid,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for AgentScheduleWorkMode {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "office" => Self::Office,
+            "remote" => Self::Remote,
+            "hybrid" => Self::Hybrid,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for AgentScheduleWorkMode {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for AgentScheduleWorkMode {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AgentScheduleWorkMode {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = AgentScheduleWorkMode;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `AgentScheduleWorkMode` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<AgentScheduleWorkMode, E> {
+                Ok(AgentScheduleWorkMode::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<AgentScheduleWorkMode, E> {
+                Ok(AgentScheduleWorkMode::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 impl ::std::fmt::Debug for AgentSchedule {
@@ -1109,6 +1240,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["id"],
     include: crate::Include::All,
     captured_by_default: false,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "acknowledged_at",

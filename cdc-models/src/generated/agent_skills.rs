@@ -33,71 +33,18 @@ pub struct AgentSkill {
     pub updated_at: ::chrono::DateTime<::chrono::offset::Utc>,
 }
 ///How the skill was granted.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum AgentSkillSource {
-    #[serde(rename = "manual")]
     Manual,
-    #[serde(rename = "assessment")]
     Assessment,
-    #[serde(rename = "certification")]
     Certification,
-    #[serde(rename = "import")]
     Import,
-    #[serde(rename = "api")]
     Api,
-}
-impl ::std::fmt::Display for AgentSkillSource {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Manual => f.write_str("manual"),
-            Self::Assessment => f.write_str("assessment"),
-            Self::Certification => f.write_str("certification"),
-            Self::Import => f.write_str("import"),
-            Self::Api => f.write_str("api"),
-        }
-    }
-}
-impl ::std::str::FromStr for AgentSkillSource {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "manual" => Ok(Self::Manual),
-            "assessment" => Ok(Self::Assessment),
-            "certification" => Ok(Self::Certification),
-            "import" => Ok(Self::Import),
-            "api" => Ok(Self::Api),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for AgentSkillSource {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for AgentSkillSource {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 /// Error types.
 pub mod error {
@@ -129,6 +76,104 @@ pub mod error {
         fn from(value: String) -> Self {
             Self(value.into())
         }
+    }
+}
+impl AgentSkillSource {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "manual",
+        "assessment",
+        "certification",
+        "import",
+        "api",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Manual => "manual",
+            Self::Assessment => "assessment",
+            Self::Certification => "certification",
+            Self::Import => "import",
+            Self::Api => "api",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for AgentSkillSource {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for AgentSkillSource {
+    fn from(value: &str) -> Self {
+        match value {
+            "manual" => Self::Manual,
+            "assessment" => Self::Assessment,
+            "certification" => Self::Certification,
+            "import" => Self::Import,
+            "api" => Self::Api,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for AgentSkillSource {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "manual" => Self::Manual,
+            "assessment" => Self::Assessment,
+            "certification" => Self::Certification,
+            "import" => Self::Import,
+            "api" => Self::Api,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for AgentSkillSource {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for AgentSkillSource {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AgentSkillSource {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = AgentSkillSource;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `AgentSkillSource` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<AgentSkillSource, E> {
+                Ok(AgentSkillSource::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<AgentSkillSource, E> {
+                Ok(AgentSkillSource::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 impl ::std::fmt::Debug for AgentSkill {
@@ -618,6 +663,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["agent_id", "skill_id"],
     include: crate::Include::All,
     captured_by_default: true,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "agent_id",

@@ -63,320 +63,72 @@ pub struct AgentState {
     pub updated_at: ::chrono::DateTime<::chrono::offset::Utc>,
 }
 ///Channel of the current interaction, null if none.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum AgentStateCurrentChannel {
-    #[serde(rename = "voice")]
     Voice,
-    #[serde(rename = "chat")]
     Chat,
-    #[serde(rename = "email")]
     Email,
-    #[serde(rename = "sms")]
     Sms,
-    #[serde(rename = "callback")]
     Callback,
-    #[serde(rename = "social")]
     Social,
-}
-impl ::std::fmt::Display for AgentStateCurrentChannel {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Voice => f.write_str("voice"),
-            Self::Chat => f.write_str("chat"),
-            Self::Email => f.write_str("email"),
-            Self::Sms => f.write_str("sms"),
-            Self::Callback => f.write_str("callback"),
-            Self::Social => f.write_str("social"),
-        }
-    }
-}
-impl ::std::str::FromStr for AgentStateCurrentChannel {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "voice" => Ok(Self::Voice),
-            "chat" => Ok(Self::Chat),
-            "email" => Ok(Self::Email),
-            "sms" => Ok(Self::Sms),
-            "callback" => Ok(Self::Callback),
-            "social" => Ok(Self::Social),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for AgentStateCurrentChannel {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for AgentStateCurrentChannel {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///What set the current state.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum AgentStatePresenceSource {
-    #[serde(rename = "desktop_client")]
     DesktopClient,
-    #[serde(rename = "softphone")]
     Softphone,
-    #[serde(rename = "mobile_app")]
     MobileApp,
-    #[serde(rename = "supervisor")]
     Supervisor,
-    #[serde(rename = "system_timeout")]
     SystemTimeout,
-    #[serde(rename = "api")]
     Api,
-}
-impl ::std::fmt::Display for AgentStatePresenceSource {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::DesktopClient => f.write_str("desktop_client"),
-            Self::Softphone => f.write_str("softphone"),
-            Self::MobileApp => f.write_str("mobile_app"),
-            Self::Supervisor => f.write_str("supervisor"),
-            Self::SystemTimeout => f.write_str("system_timeout"),
-            Self::Api => f.write_str("api"),
-        }
-    }
-}
-impl ::std::str::FromStr for AgentStatePresenceSource {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "desktop_client" => Ok(Self::DesktopClient),
-            "softphone" => Ok(Self::Softphone),
-            "mobile_app" => Ok(Self::MobileApp),
-            "supervisor" => Ok(Self::Supervisor),
-            "system_timeout" => Ok(Self::SystemTimeout),
-            "api" => Ok(Self::Api),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for AgentStatePresenceSource {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for AgentStatePresenceSource {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///State before the current one, null right after first login.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum AgentStatePreviousState {
-    #[serde(rename = "offline")]
     Offline,
-    #[serde(rename = "available")]
     Available,
-    #[serde(rename = "on_call")]
     OnCall,
-    #[serde(rename = "on_chat")]
     OnChat,
-    #[serde(rename = "after_call_work")]
     AfterCallWork,
-    #[serde(rename = "break")]
     Break,
-    #[serde(rename = "lunch")]
     Lunch,
-    #[serde(rename = "training")]
     Training,
-    #[serde(rename = "meeting")]
     Meeting,
-    #[serde(rename = "unavailable")]
     Unavailable,
-}
-impl ::std::fmt::Display for AgentStatePreviousState {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Offline => f.write_str("offline"),
-            Self::Available => f.write_str("available"),
-            Self::OnCall => f.write_str("on_call"),
-            Self::OnChat => f.write_str("on_chat"),
-            Self::AfterCallWork => f.write_str("after_call_work"),
-            Self::Break => f.write_str("break"),
-            Self::Lunch => f.write_str("lunch"),
-            Self::Training => f.write_str("training"),
-            Self::Meeting => f.write_str("meeting"),
-            Self::Unavailable => f.write_str("unavailable"),
-        }
-    }
-}
-impl ::std::str::FromStr for AgentStatePreviousState {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "offline" => Ok(Self::Offline),
-            "available" => Ok(Self::Available),
-            "on_call" => Ok(Self::OnCall),
-            "on_chat" => Ok(Self::OnChat),
-            "after_call_work" => Ok(Self::AfterCallWork),
-            "break" => Ok(Self::Break),
-            "lunch" => Ok(Self::Lunch),
-            "training" => Ok(Self::Training),
-            "meeting" => Ok(Self::Meeting),
-            "unavailable" => Ok(Self::Unavailable),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for AgentStatePreviousState {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for AgentStatePreviousState {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Current presence state.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum AgentStateState {
-    #[serde(rename = "offline")]
     Offline,
-    #[serde(rename = "available")]
     Available,
-    #[serde(rename = "on_call")]
     OnCall,
-    #[serde(rename = "on_chat")]
     OnChat,
-    #[serde(rename = "after_call_work")]
     AfterCallWork,
-    #[serde(rename = "break")]
     Break,
-    #[serde(rename = "lunch")]
     Lunch,
-    #[serde(rename = "training")]
     Training,
-    #[serde(rename = "meeting")]
     Meeting,
-    #[serde(rename = "unavailable")]
     Unavailable,
-}
-impl ::std::fmt::Display for AgentStateState {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Offline => f.write_str("offline"),
-            Self::Available => f.write_str("available"),
-            Self::OnCall => f.write_str("on_call"),
-            Self::OnChat => f.write_str("on_chat"),
-            Self::AfterCallWork => f.write_str("after_call_work"),
-            Self::Break => f.write_str("break"),
-            Self::Lunch => f.write_str("lunch"),
-            Self::Training => f.write_str("training"),
-            Self::Meeting => f.write_str("meeting"),
-            Self::Unavailable => f.write_str("unavailable"),
-        }
-    }
-}
-impl ::std::str::FromStr for AgentStateState {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "offline" => Ok(Self::Offline),
-            "available" => Ok(Self::Available),
-            "on_call" => Ok(Self::OnCall),
-            "on_chat" => Ok(Self::OnChat),
-            "after_call_work" => Ok(Self::AfterCallWork),
-            "break" => Ok(Self::Break),
-            "lunch" => Ok(Self::Lunch),
-            "training" => Ok(Self::Training),
-            "meeting" => Ok(Self::Meeting),
-            "unavailable" => Ok(Self::Unavailable),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for AgentStateState {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for AgentStateState {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 /// Error types.
 pub mod error {
@@ -408,6 +160,446 @@ pub mod error {
         fn from(value: String) -> Self {
             Self(value.into())
         }
+    }
+}
+impl AgentStateCurrentChannel {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "voice",
+        "chat",
+        "email",
+        "sms",
+        "callback",
+        "social",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Voice => "voice",
+            Self::Chat => "chat",
+            Self::Email => "email",
+            Self::Sms => "sms",
+            Self::Callback => "callback",
+            Self::Social => "social",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for AgentStateCurrentChannel {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for AgentStateCurrentChannel {
+    fn from(value: &str) -> Self {
+        match value {
+            "voice" => Self::Voice,
+            "chat" => Self::Chat,
+            "email" => Self::Email,
+            "sms" => Self::Sms,
+            "callback" => Self::Callback,
+            "social" => Self::Social,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for AgentStateCurrentChannel {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "voice" => Self::Voice,
+            "chat" => Self::Chat,
+            "email" => Self::Email,
+            "sms" => Self::Sms,
+            "callback" => Self::Callback,
+            "social" => Self::Social,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for AgentStateCurrentChannel {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for AgentStateCurrentChannel {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AgentStateCurrentChannel {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = AgentStateCurrentChannel;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `AgentStateCurrentChannel` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<AgentStateCurrentChannel, E> {
+                Ok(AgentStateCurrentChannel::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<AgentStateCurrentChannel, E> {
+                Ok(AgentStateCurrentChannel::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl AgentStatePresenceSource {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "desktop_client",
+        "softphone",
+        "mobile_app",
+        "supervisor",
+        "system_timeout",
+        "api",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::DesktopClient => "desktop_client",
+            Self::Softphone => "softphone",
+            Self::MobileApp => "mobile_app",
+            Self::Supervisor => "supervisor",
+            Self::SystemTimeout => "system_timeout",
+            Self::Api => "api",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for AgentStatePresenceSource {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for AgentStatePresenceSource {
+    fn from(value: &str) -> Self {
+        match value {
+            "desktop_client" => Self::DesktopClient,
+            "softphone" => Self::Softphone,
+            "mobile_app" => Self::MobileApp,
+            "supervisor" => Self::Supervisor,
+            "system_timeout" => Self::SystemTimeout,
+            "api" => Self::Api,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for AgentStatePresenceSource {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "desktop_client" => Self::DesktopClient,
+            "softphone" => Self::Softphone,
+            "mobile_app" => Self::MobileApp,
+            "supervisor" => Self::Supervisor,
+            "system_timeout" => Self::SystemTimeout,
+            "api" => Self::Api,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for AgentStatePresenceSource {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for AgentStatePresenceSource {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AgentStatePresenceSource {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = AgentStatePresenceSource;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `AgentStatePresenceSource` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<AgentStatePresenceSource, E> {
+                Ok(AgentStatePresenceSource::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<AgentStatePresenceSource, E> {
+                Ok(AgentStatePresenceSource::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl AgentStatePreviousState {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "offline",
+        "available",
+        "on_call",
+        "on_chat",
+        "after_call_work",
+        "break",
+        "lunch",
+        "training",
+        "meeting",
+        "unavailable",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Offline => "offline",
+            Self::Available => "available",
+            Self::OnCall => "on_call",
+            Self::OnChat => "on_chat",
+            Self::AfterCallWork => "after_call_work",
+            Self::Break => "break",
+            Self::Lunch => "lunch",
+            Self::Training => "training",
+            Self::Meeting => "meeting",
+            Self::Unavailable => "unavailable",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for AgentStatePreviousState {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for AgentStatePreviousState {
+    fn from(value: &str) -> Self {
+        match value {
+            "offline" => Self::Offline,
+            "available" => Self::Available,
+            "on_call" => Self::OnCall,
+            "on_chat" => Self::OnChat,
+            "after_call_work" => Self::AfterCallWork,
+            "break" => Self::Break,
+            "lunch" => Self::Lunch,
+            "training" => Self::Training,
+            "meeting" => Self::Meeting,
+            "unavailable" => Self::Unavailable,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for AgentStatePreviousState {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "offline" => Self::Offline,
+            "available" => Self::Available,
+            "on_call" => Self::OnCall,
+            "on_chat" => Self::OnChat,
+            "after_call_work" => Self::AfterCallWork,
+            "break" => Self::Break,
+            "lunch" => Self::Lunch,
+            "training" => Self::Training,
+            "meeting" => Self::Meeting,
+            "unavailable" => Self::Unavailable,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for AgentStatePreviousState {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for AgentStatePreviousState {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AgentStatePreviousState {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = AgentStatePreviousState;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `AgentStatePreviousState` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<AgentStatePreviousState, E> {
+                Ok(AgentStatePreviousState::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<AgentStatePreviousState, E> {
+                Ok(AgentStatePreviousState::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl AgentStateState {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "offline",
+        "available",
+        "on_call",
+        "on_chat",
+        "after_call_work",
+        "break",
+        "lunch",
+        "training",
+        "meeting",
+        "unavailable",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Offline => "offline",
+            Self::Available => "available",
+            Self::OnCall => "on_call",
+            Self::OnChat => "on_chat",
+            Self::AfterCallWork => "after_call_work",
+            Self::Break => "break",
+            Self::Lunch => "lunch",
+            Self::Training => "training",
+            Self::Meeting => "meeting",
+            Self::Unavailable => "unavailable",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for AgentStateState {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for AgentStateState {
+    fn from(value: &str) -> Self {
+        match value {
+            "offline" => Self::Offline,
+            "available" => Self::Available,
+            "on_call" => Self::OnCall,
+            "on_chat" => Self::OnChat,
+            "after_call_work" => Self::AfterCallWork,
+            "break" => Self::Break,
+            "lunch" => Self::Lunch,
+            "training" => Self::Training,
+            "meeting" => Self::Meeting,
+            "unavailable" => Self::Unavailable,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for AgentStateState {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "offline" => Self::Offline,
+            "available" => Self::Available,
+            "on_call" => Self::OnCall,
+            "on_chat" => Self::OnChat,
+            "after_call_work" => Self::AfterCallWork,
+            "break" => Self::Break,
+            "lunch" => Self::Lunch,
+            "training" => Self::Training,
+            "meeting" => Self::Meeting,
+            "unavailable" => Self::Unavailable,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for AgentStateState {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for AgentStateState {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AgentStateState {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = AgentStateState;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `AgentStateState` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<AgentStateState, E> {
+                Ok(AgentStateState::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<AgentStateState, E> {
+                Ok(AgentStateState::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 impl ::std::fmt::Debug for AgentState {
@@ -1175,6 +1367,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["agent_id"],
     include: crate::Include::All,
     captured_by_default: true,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "acw_ends_at",

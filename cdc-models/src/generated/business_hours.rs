@@ -39,71 +39,18 @@ pub struct BusinessHours {
     pub weekly_schedule: BusinessHoursWeeklySchedule,
 }
 ///What happens to contacts arriving while closed.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum BusinessHoursAfterHoursAction {
-    #[serde(rename = "announcement_disconnect")]
     AnnouncementDisconnect,
-    #[serde(rename = "voicemail")]
     Voicemail,
-    #[serde(rename = "callback_offer")]
     CallbackOffer,
-    #[serde(rename = "transfer_queue")]
     TransferQueue,
-    #[serde(rename = "accept_and_hold")]
     AcceptAndHold,
-}
-impl ::std::fmt::Display for BusinessHoursAfterHoursAction {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::AnnouncementDisconnect => f.write_str("announcement_disconnect"),
-            Self::Voicemail => f.write_str("voicemail"),
-            Self::CallbackOffer => f.write_str("callback_offer"),
-            Self::TransferQueue => f.write_str("transfer_queue"),
-            Self::AcceptAndHold => f.write_str("accept_and_hold"),
-        }
-    }
-}
-impl ::std::str::FromStr for BusinessHoursAfterHoursAction {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "announcement_disconnect" => Ok(Self::AnnouncementDisconnect),
-            "voicemail" => Ok(Self::Voicemail),
-            "callback_offer" => Ok(Self::CallbackOffer),
-            "transfer_queue" => Ok(Self::TransferQueue),
-            "accept_and_hold" => Ok(Self::AcceptAndHold),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for BusinessHoursAfterHoursAction {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for BusinessHoursAfterHoursAction {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Calendar name (e.g. "UK retail support").
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
@@ -1161,6 +1108,104 @@ pub mod error {
         }
     }
 }
+impl BusinessHoursAfterHoursAction {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "announcement_disconnect",
+        "voicemail",
+        "callback_offer",
+        "transfer_queue",
+        "accept_and_hold",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::AnnouncementDisconnect => "announcement_disconnect",
+            Self::Voicemail => "voicemail",
+            Self::CallbackOffer => "callback_offer",
+            Self::TransferQueue => "transfer_queue",
+            Self::AcceptAndHold => "accept_and_hold",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for BusinessHoursAfterHoursAction {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for BusinessHoursAfterHoursAction {
+    fn from(value: &str) -> Self {
+        match value {
+            "announcement_disconnect" => Self::AnnouncementDisconnect,
+            "voicemail" => Self::Voicemail,
+            "callback_offer" => Self::CallbackOffer,
+            "transfer_queue" => Self::TransferQueue,
+            "accept_and_hold" => Self::AcceptAndHold,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for BusinessHoursAfterHoursAction {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "announcement_disconnect" => Self::AnnouncementDisconnect,
+            "voicemail" => Self::Voicemail,
+            "callback_offer" => Self::CallbackOffer,
+            "transfer_queue" => Self::TransferQueue,
+            "accept_and_hold" => Self::AcceptAndHold,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for BusinessHoursAfterHoursAction {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for BusinessHoursAfterHoursAction {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for BusinessHoursAfterHoursAction {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = BusinessHoursAfterHoursAction;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `BusinessHoursAfterHoursAction` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<BusinessHoursAfterHoursAction, E> {
+                Ok(BusinessHoursAfterHoursAction::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<BusinessHoursAfterHoursAction, E> {
+                Ok(BusinessHoursAfterHoursAction::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
 impl ::std::fmt::Debug for BusinessHours {
     fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
         f.debug_struct("BusinessHours")
@@ -1739,6 +1784,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["id"],
     include: crate::Include::All,
     captured_by_default: false,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "after_hours_action",

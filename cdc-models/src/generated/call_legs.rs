@@ -65,146 +65,34 @@ pub struct CallLeg {
     pub updated_at: ::chrono::DateTime<::chrono::offset::Utc>,
 }
 ///Role of the leg in the call.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum CallLegLegKind {
-    #[serde(rename = "customer")]
     Customer,
-    #[serde(rename = "agent")]
     Agent,
-    #[serde(rename = "consult")]
     Consult,
-    #[serde(rename = "conference")]
     Conference,
-    #[serde(rename = "ivr")]
     Ivr,
-    #[serde(rename = "external_transfer")]
     ExternalTransfer,
-}
-impl ::std::fmt::Display for CallLegLegKind {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Customer => f.write_str("customer"),
-            Self::Agent => f.write_str("agent"),
-            Self::Consult => f.write_str("consult"),
-            Self::Conference => f.write_str("conference"),
-            Self::Ivr => f.write_str("ivr"),
-            Self::ExternalTransfer => f.write_str("external_transfer"),
-        }
-    }
-}
-impl ::std::str::FromStr for CallLegLegKind {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "customer" => Ok(Self::Customer),
-            "agent" => Ok(Self::Agent),
-            "consult" => Ok(Self::Consult),
-            "conference" => Ok(Self::Conference),
-            "ivr" => Ok(Self::Ivr),
-            "external_transfer" => Ok(Self::ExternalTransfer),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for CallLegLegKind {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for CallLegLegKind {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Current leg state.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum CallLegStatus {
-    #[serde(rename = "initiated")]
     Initiated,
-    #[serde(rename = "ringing")]
     Ringing,
-    #[serde(rename = "connected")]
     Connected,
-    #[serde(rename = "held")]
     Held,
-    #[serde(rename = "ended")]
     Ended,
-    #[serde(rename = "failed")]
     Failed,
-}
-impl ::std::fmt::Display for CallLegStatus {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Initiated => f.write_str("initiated"),
-            Self::Ringing => f.write_str("ringing"),
-            Self::Connected => f.write_str("connected"),
-            Self::Held => f.write_str("held"),
-            Self::Ended => f.write_str("ended"),
-            Self::Failed => f.write_str("failed"),
-        }
-    }
-}
-impl ::std::str::FromStr for CallLegStatus {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "initiated" => Ok(Self::Initiated),
-            "ringing" => Ok(Self::Ringing),
-            "connected" => Ok(Self::Connected),
-            "held" => Ok(Self::Held),
-            "ended" => Ok(Self::Ended),
-            "failed" => Ok(Self::Failed),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for CallLegStatus {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for CallLegStatus {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 /// Error types.
 pub mod error {
@@ -236,6 +124,210 @@ pub mod error {
         fn from(value: String) -> Self {
             Self(value.into())
         }
+    }
+}
+impl CallLegLegKind {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "customer",
+        "agent",
+        "consult",
+        "conference",
+        "ivr",
+        "external_transfer",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Customer => "customer",
+            Self::Agent => "agent",
+            Self::Consult => "consult",
+            Self::Conference => "conference",
+            Self::Ivr => "ivr",
+            Self::ExternalTransfer => "external_transfer",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for CallLegLegKind {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for CallLegLegKind {
+    fn from(value: &str) -> Self {
+        match value {
+            "customer" => Self::Customer,
+            "agent" => Self::Agent,
+            "consult" => Self::Consult,
+            "conference" => Self::Conference,
+            "ivr" => Self::Ivr,
+            "external_transfer" => Self::ExternalTransfer,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for CallLegLegKind {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "customer" => Self::Customer,
+            "agent" => Self::Agent,
+            "consult" => Self::Consult,
+            "conference" => Self::Conference,
+            "ivr" => Self::Ivr,
+            "external_transfer" => Self::ExternalTransfer,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for CallLegLegKind {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for CallLegLegKind {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for CallLegLegKind {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = CallLegLegKind;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `CallLegLegKind` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<CallLegLegKind, E> {
+                Ok(CallLegLegKind::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<CallLegLegKind, E> {
+                Ok(CallLegLegKind::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl CallLegStatus {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "initiated",
+        "ringing",
+        "connected",
+        "held",
+        "ended",
+        "failed",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Initiated => "initiated",
+            Self::Ringing => "ringing",
+            Self::Connected => "connected",
+            Self::Held => "held",
+            Self::Ended => "ended",
+            Self::Failed => "failed",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for CallLegStatus {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for CallLegStatus {
+    fn from(value: &str) -> Self {
+        match value {
+            "initiated" => Self::Initiated,
+            "ringing" => Self::Ringing,
+            "connected" => Self::Connected,
+            "held" => Self::Held,
+            "ended" => Self::Ended,
+            "failed" => Self::Failed,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for CallLegStatus {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "initiated" => Self::Initiated,
+            "ringing" => Self::Ringing,
+            "connected" => Self::Connected,
+            "held" => Self::Held,
+            "ended" => Self::Ended,
+            "failed" => Self::Failed,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for CallLegStatus {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for CallLegStatus {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for CallLegStatus {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = CallLegStatus;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `CallLegStatus` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<CallLegStatus, E> {
+                Ok(CallLegStatus::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<CallLegStatus, E> {
+                Ok(CallLegStatus::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 impl ::std::fmt::Debug for CallLeg {
@@ -1136,6 +1228,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["id"],
     include: crate::Include::All,
     captured_by_default: false,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "agent_id",

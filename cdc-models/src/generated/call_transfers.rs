@@ -57,264 +57,58 @@ pub struct CallTransfer {
     pub updated_at: ::chrono::DateTime<::chrono::offset::Utc>,
 }
 ///Who started the transfer.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum CallTransferInitiatedBy {
-    #[serde(rename = "agent")]
     Agent,
-    #[serde(rename = "supervisor")]
     Supervisor,
-    #[serde(rename = "ivr")]
     Ivr,
-    #[serde(rename = "system")]
     System,
-}
-impl ::std::fmt::Display for CallTransferInitiatedBy {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Agent => f.write_str("agent"),
-            Self::Supervisor => f.write_str("supervisor"),
-            Self::Ivr => f.write_str("ivr"),
-            Self::System => f.write_str("system"),
-        }
-    }
-}
-impl ::std::str::FromStr for CallTransferInitiatedBy {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "agent" => Ok(Self::Agent),
-            "supervisor" => Ok(Self::Supervisor),
-            "ivr" => Ok(Self::Ivr),
-            "system" => Ok(Self::System),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for CallTransferInitiatedBy {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for CallTransferInitiatedBy {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Transfer state.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum CallTransferStatus {
-    #[serde(rename = "initiated")]
     Initiated,
-    #[serde(rename = "consulting")]
     Consulting,
-    #[serde(rename = "completed")]
     Completed,
-    #[serde(rename = "rejected")]
     Rejected,
-    #[serde(rename = "failed")]
     Failed,
-    #[serde(rename = "cancelled")]
     Cancelled,
-}
-impl ::std::fmt::Display for CallTransferStatus {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Initiated => f.write_str("initiated"),
-            Self::Consulting => f.write_str("consulting"),
-            Self::Completed => f.write_str("completed"),
-            Self::Rejected => f.write_str("rejected"),
-            Self::Failed => f.write_str("failed"),
-            Self::Cancelled => f.write_str("cancelled"),
-        }
-    }
-}
-impl ::std::str::FromStr for CallTransferStatus {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "initiated" => Ok(Self::Initiated),
-            "consulting" => Ok(Self::Consulting),
-            "completed" => Ok(Self::Completed),
-            "rejected" => Ok(Self::Rejected),
-            "failed" => Ok(Self::Failed),
-            "cancelled" => Ok(Self::Cancelled),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for CallTransferStatus {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for CallTransferStatus {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///What the call was transferred to.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum CallTransferTargetKind {
-    #[serde(rename = "agent")]
     Agent,
-    #[serde(rename = "queue")]
     Queue,
-    #[serde(rename = "ivr")]
     Ivr,
-    #[serde(rename = "external_number")]
     ExternalNumber,
-}
-impl ::std::fmt::Display for CallTransferTargetKind {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Agent => f.write_str("agent"),
-            Self::Queue => f.write_str("queue"),
-            Self::Ivr => f.write_str("ivr"),
-            Self::ExternalNumber => f.write_str("external_number"),
-        }
-    }
-}
-impl ::std::str::FromStr for CallTransferTargetKind {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "agent" => Ok(Self::Agent),
-            "queue" => Ok(Self::Queue),
-            "ivr" => Ok(Self::Ivr),
-            "external_number" => Ok(Self::ExternalNumber),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for CallTransferTargetKind {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for CallTransferTargetKind {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///How the transfer was performed.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum CallTransferTransferKind {
-    #[serde(rename = "blind")]
     Blind,
-    #[serde(rename = "warm")]
     Warm,
-    #[serde(rename = "consult")]
     Consult,
-    #[serde(rename = "conference")]
     Conference,
-}
-impl ::std::fmt::Display for CallTransferTransferKind {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Blind => f.write_str("blind"),
-            Self::Warm => f.write_str("warm"),
-            Self::Consult => f.write_str("consult"),
-            Self::Conference => f.write_str("conference"),
-        }
-    }
-}
-impl ::std::str::FromStr for CallTransferTransferKind {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "blind" => Ok(Self::Blind),
-            "warm" => Ok(Self::Warm),
-            "consult" => Ok(Self::Consult),
-            "conference" => Ok(Self::Conference),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for CallTransferTransferKind {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for CallTransferTransferKind {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 /// Error types.
 pub mod error {
@@ -346,6 +140,390 @@ pub mod error {
         fn from(value: String) -> Self {
             Self(value.into())
         }
+    }
+}
+impl CallTransferInitiatedBy {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "agent",
+        "supervisor",
+        "ivr",
+        "system",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Agent => "agent",
+            Self::Supervisor => "supervisor",
+            Self::Ivr => "ivr",
+            Self::System => "system",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for CallTransferInitiatedBy {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for CallTransferInitiatedBy {
+    fn from(value: &str) -> Self {
+        match value {
+            "agent" => Self::Agent,
+            "supervisor" => Self::Supervisor,
+            "ivr" => Self::Ivr,
+            "system" => Self::System,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for CallTransferInitiatedBy {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "agent" => Self::Agent,
+            "supervisor" => Self::Supervisor,
+            "ivr" => Self::Ivr,
+            "system" => Self::System,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for CallTransferInitiatedBy {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for CallTransferInitiatedBy {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for CallTransferInitiatedBy {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = CallTransferInitiatedBy;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `CallTransferInitiatedBy` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<CallTransferInitiatedBy, E> {
+                Ok(CallTransferInitiatedBy::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<CallTransferInitiatedBy, E> {
+                Ok(CallTransferInitiatedBy::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl CallTransferStatus {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "initiated",
+        "consulting",
+        "completed",
+        "rejected",
+        "failed",
+        "cancelled",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Initiated => "initiated",
+            Self::Consulting => "consulting",
+            Self::Completed => "completed",
+            Self::Rejected => "rejected",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for CallTransferStatus {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for CallTransferStatus {
+    fn from(value: &str) -> Self {
+        match value {
+            "initiated" => Self::Initiated,
+            "consulting" => Self::Consulting,
+            "completed" => Self::Completed,
+            "rejected" => Self::Rejected,
+            "failed" => Self::Failed,
+            "cancelled" => Self::Cancelled,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for CallTransferStatus {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "initiated" => Self::Initiated,
+            "consulting" => Self::Consulting,
+            "completed" => Self::Completed,
+            "rejected" => Self::Rejected,
+            "failed" => Self::Failed,
+            "cancelled" => Self::Cancelled,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for CallTransferStatus {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for CallTransferStatus {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for CallTransferStatus {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = CallTransferStatus;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `CallTransferStatus` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<CallTransferStatus, E> {
+                Ok(CallTransferStatus::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<CallTransferStatus, E> {
+                Ok(CallTransferStatus::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl CallTransferTargetKind {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "agent",
+        "queue",
+        "ivr",
+        "external_number",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Agent => "agent",
+            Self::Queue => "queue",
+            Self::Ivr => "ivr",
+            Self::ExternalNumber => "external_number",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for CallTransferTargetKind {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for CallTransferTargetKind {
+    fn from(value: &str) -> Self {
+        match value {
+            "agent" => Self::Agent,
+            "queue" => Self::Queue,
+            "ivr" => Self::Ivr,
+            "external_number" => Self::ExternalNumber,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for CallTransferTargetKind {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "agent" => Self::Agent,
+            "queue" => Self::Queue,
+            "ivr" => Self::Ivr,
+            "external_number" => Self::ExternalNumber,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for CallTransferTargetKind {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for CallTransferTargetKind {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for CallTransferTargetKind {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = CallTransferTargetKind;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `CallTransferTargetKind` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<CallTransferTargetKind, E> {
+                Ok(CallTransferTargetKind::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<CallTransferTargetKind, E> {
+                Ok(CallTransferTargetKind::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl CallTransferTransferKind {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "blind",
+        "warm",
+        "consult",
+        "conference",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Blind => "blind",
+            Self::Warm => "warm",
+            Self::Consult => "consult",
+            Self::Conference => "conference",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for CallTransferTransferKind {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for CallTransferTransferKind {
+    fn from(value: &str) -> Self {
+        match value {
+            "blind" => Self::Blind,
+            "warm" => Self::Warm,
+            "consult" => Self::Consult,
+            "conference" => Self::Conference,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for CallTransferTransferKind {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "blind" => Self::Blind,
+            "warm" => Self::Warm,
+            "consult" => Self::Consult,
+            "conference" => Self::Conference,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for CallTransferTransferKind {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for CallTransferTransferKind {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for CallTransferTransferKind {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = CallTransferTransferKind;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `CallTransferTransferKind` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<CallTransferTransferKind, E> {
+                Ok(CallTransferTransferKind::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<CallTransferTransferKind, E> {
+                Ok(CallTransferTransferKind::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 impl ::std::fmt::Debug for CallTransfer {
@@ -1109,6 +1287,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["id"],
     include: crate::Include::All,
     captured_by_default: false,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "call_id",

@@ -68,225 +68,51 @@ pub struct Callback {
     pub window_end: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
 }
 ///Outcome of the last dialling attempt.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum CallbackLastAttemptResult {
-    #[serde(rename = "not_attempted")]
     NotAttempted,
-    #[serde(rename = "answered")]
     Answered,
-    #[serde(rename = "no_answer")]
     NoAnswer,
-    #[serde(rename = "busy")]
     Busy,
-    #[serde(rename = "voicemail")]
     Voicemail,
-    #[serde(rename = "invalid_number")]
     InvalidNumber,
-    #[serde(rename = "failed")]
     Failed,
-}
-impl ::std::fmt::Display for CallbackLastAttemptResult {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::NotAttempted => f.write_str("not_attempted"),
-            Self::Answered => f.write_str("answered"),
-            Self::NoAnswer => f.write_str("no_answer"),
-            Self::Busy => f.write_str("busy"),
-            Self::Voicemail => f.write_str("voicemail"),
-            Self::InvalidNumber => f.write_str("invalid_number"),
-            Self::Failed => f.write_str("failed"),
-        }
-    }
-}
-impl ::std::str::FromStr for CallbackLastAttemptResult {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "not_attempted" => Ok(Self::NotAttempted),
-            "answered" => Ok(Self::Answered),
-            "no_answer" => Ok(Self::NoAnswer),
-            "busy" => Ok(Self::Busy),
-            "voicemail" => Ok(Self::Voicemail),
-            "invalid_number" => Ok(Self::InvalidNumber),
-            "failed" => Ok(Self::Failed),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for CallbackLastAttemptResult {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for CallbackLastAttemptResult {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Where the request came from.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum CallbackSource {
-    #[serde(rename = "ivr_offer")]
     IvrOffer,
-    #[serde(rename = "web_form")]
     WebForm,
-    #[serde(rename = "agent_scheduled")]
     AgentScheduled,
-    #[serde(rename = "voicemail")]
     Voicemail,
-    #[serde(rename = "missed_call")]
     MissedCall,
-}
-impl ::std::fmt::Display for CallbackSource {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::IvrOffer => f.write_str("ivr_offer"),
-            Self::WebForm => f.write_str("web_form"),
-            Self::AgentScheduled => f.write_str("agent_scheduled"),
-            Self::Voicemail => f.write_str("voicemail"),
-            Self::MissedCall => f.write_str("missed_call"),
-        }
-    }
-}
-impl ::std::str::FromStr for CallbackSource {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "ivr_offer" => Ok(Self::IvrOffer),
-            "web_form" => Ok(Self::WebForm),
-            "agent_scheduled" => Ok(Self::AgentScheduled),
-            "voicemail" => Ok(Self::Voicemail),
-            "missed_call" => Ok(Self::MissedCall),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for CallbackSource {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for CallbackSource {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Callback state.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum CallbackStatus {
-    #[serde(rename = "requested")]
     Requested,
-    #[serde(rename = "scheduled")]
     Scheduled,
-    #[serde(rename = "dialing")]
     Dialing,
-    #[serde(rename = "connected")]
     Connected,
-    #[serde(rename = "completed")]
     Completed,
-    #[serde(rename = "failed")]
     Failed,
-    #[serde(rename = "cancelled")]
     Cancelled,
-    #[serde(rename = "expired")]
     Expired,
-}
-impl ::std::fmt::Display for CallbackStatus {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Requested => f.write_str("requested"),
-            Self::Scheduled => f.write_str("scheduled"),
-            Self::Dialing => f.write_str("dialing"),
-            Self::Connected => f.write_str("connected"),
-            Self::Completed => f.write_str("completed"),
-            Self::Failed => f.write_str("failed"),
-            Self::Cancelled => f.write_str("cancelled"),
-            Self::Expired => f.write_str("expired"),
-        }
-    }
-}
-impl ::std::str::FromStr for CallbackStatus {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "requested" => Ok(Self::Requested),
-            "scheduled" => Ok(Self::Scheduled),
-            "dialing" => Ok(Self::Dialing),
-            "connected" => Ok(Self::Connected),
-            "completed" => Ok(Self::Completed),
-            "failed" => Ok(Self::Failed),
-            "cancelled" => Ok(Self::Cancelled),
-            "expired" => Ok(Self::Expired),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for CallbackStatus {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for CallbackStatus {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 /// Error types.
 pub mod error {
@@ -318,6 +144,320 @@ pub mod error {
         fn from(value: String) -> Self {
             Self(value.into())
         }
+    }
+}
+impl CallbackLastAttemptResult {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "not_attempted",
+        "answered",
+        "no_answer",
+        "busy",
+        "voicemail",
+        "invalid_number",
+        "failed",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::NotAttempted => "not_attempted",
+            Self::Answered => "answered",
+            Self::NoAnswer => "no_answer",
+            Self::Busy => "busy",
+            Self::Voicemail => "voicemail",
+            Self::InvalidNumber => "invalid_number",
+            Self::Failed => "failed",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for CallbackLastAttemptResult {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for CallbackLastAttemptResult {
+    fn from(value: &str) -> Self {
+        match value {
+            "not_attempted" => Self::NotAttempted,
+            "answered" => Self::Answered,
+            "no_answer" => Self::NoAnswer,
+            "busy" => Self::Busy,
+            "voicemail" => Self::Voicemail,
+            "invalid_number" => Self::InvalidNumber,
+            "failed" => Self::Failed,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for CallbackLastAttemptResult {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "not_attempted" => Self::NotAttempted,
+            "answered" => Self::Answered,
+            "no_answer" => Self::NoAnswer,
+            "busy" => Self::Busy,
+            "voicemail" => Self::Voicemail,
+            "invalid_number" => Self::InvalidNumber,
+            "failed" => Self::Failed,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for CallbackLastAttemptResult {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for CallbackLastAttemptResult {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for CallbackLastAttemptResult {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = CallbackLastAttemptResult;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `CallbackLastAttemptResult` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<CallbackLastAttemptResult, E> {
+                Ok(CallbackLastAttemptResult::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<CallbackLastAttemptResult, E> {
+                Ok(CallbackLastAttemptResult::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl CallbackSource {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "ivr_offer",
+        "web_form",
+        "agent_scheduled",
+        "voicemail",
+        "missed_call",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::IvrOffer => "ivr_offer",
+            Self::WebForm => "web_form",
+            Self::AgentScheduled => "agent_scheduled",
+            Self::Voicemail => "voicemail",
+            Self::MissedCall => "missed_call",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for CallbackSource {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for CallbackSource {
+    fn from(value: &str) -> Self {
+        match value {
+            "ivr_offer" => Self::IvrOffer,
+            "web_form" => Self::WebForm,
+            "agent_scheduled" => Self::AgentScheduled,
+            "voicemail" => Self::Voicemail,
+            "missed_call" => Self::MissedCall,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for CallbackSource {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "ivr_offer" => Self::IvrOffer,
+            "web_form" => Self::WebForm,
+            "agent_scheduled" => Self::AgentScheduled,
+            "voicemail" => Self::Voicemail,
+            "missed_call" => Self::MissedCall,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for CallbackSource {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for CallbackSource {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for CallbackSource {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = CallbackSource;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `CallbackSource` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<CallbackSource, E> {
+                Ok(CallbackSource::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<CallbackSource, E> {
+                Ok(CallbackSource::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl CallbackStatus {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "requested",
+        "scheduled",
+        "dialing",
+        "connected",
+        "completed",
+        "failed",
+        "cancelled",
+        "expired",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Requested => "requested",
+            Self::Scheduled => "scheduled",
+            Self::Dialing => "dialing",
+            Self::Connected => "connected",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+            Self::Expired => "expired",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for CallbackStatus {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for CallbackStatus {
+    fn from(value: &str) -> Self {
+        match value {
+            "requested" => Self::Requested,
+            "scheduled" => Self::Scheduled,
+            "dialing" => Self::Dialing,
+            "connected" => Self::Connected,
+            "completed" => Self::Completed,
+            "failed" => Self::Failed,
+            "cancelled" => Self::Cancelled,
+            "expired" => Self::Expired,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for CallbackStatus {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "requested" => Self::Requested,
+            "scheduled" => Self::Scheduled,
+            "dialing" => Self::Dialing,
+            "connected" => Self::Connected,
+            "completed" => Self::Completed,
+            "failed" => Self::Failed,
+            "cancelled" => Self::Cancelled,
+            "expired" => Self::Expired,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for CallbackStatus {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for CallbackStatus {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for CallbackStatus {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = CallbackStatus;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `CallbackStatus` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<CallbackStatus, E> {
+                Ok(CallbackStatus::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<CallbackStatus, E> {
+                Ok(CallbackStatus::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 impl ::std::fmt::Debug for Callback {
@@ -1250,6 +1390,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["id"],
     include: crate::Include::All,
     captured_by_default: true,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "agent_id",

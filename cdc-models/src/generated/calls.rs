@@ -192,217 +192,49 @@ impl<'de> ::serde::Deserialize<'de> for CallCurrency {
     }
 }
 ///Direction of the call relative to the contact centre.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum CallDirection {
-    #[serde(rename = "inbound")]
     Inbound,
-    #[serde(rename = "outbound")]
     Outbound,
-    #[serde(rename = "internal")]
     Internal,
-}
-impl ::std::fmt::Display for CallDirection {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Inbound => f.write_str("inbound"),
-            Self::Outbound => f.write_str("outbound"),
-            Self::Internal => f.write_str("internal"),
-        }
-    }
-}
-impl ::std::str::FromStr for CallDirection {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "inbound" => Ok(Self::Inbound),
-            "outbound" => Ok(Self::Outbound),
-            "internal" => Ok(Self::Internal),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for CallDirection {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for CallDirection {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Which party ended the call; not_ended while the call is live.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum CallDisconnectedBy {
-    #[serde(rename = "not_ended")]
     NotEnded,
-    #[serde(rename = "customer")]
     Customer,
-    #[serde(rename = "agent")]
     Agent,
-    #[serde(rename = "system")]
     System,
-    #[serde(rename = "transfer")]
     Transfer,
-}
-impl ::std::fmt::Display for CallDisconnectedBy {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::NotEnded => f.write_str("not_ended"),
-            Self::Customer => f.write_str("customer"),
-            Self::Agent => f.write_str("agent"),
-            Self::System => f.write_str("system"),
-            Self::Transfer => f.write_str("transfer"),
-        }
-    }
-}
-impl ::std::str::FromStr for CallDisconnectedBy {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "not_ended" => Ok(Self::NotEnded),
-            "customer" => Ok(Self::Customer),
-            "agent" => Ok(Self::Agent),
-            "system" => Ok(Self::System),
-            "transfer" => Ok(Self::Transfer),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for CallDisconnectedBy {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for CallDisconnectedBy {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Current call state.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum CallStatus {
-    #[serde(rename = "queued")]
     Queued,
-    #[serde(rename = "ringing")]
     Ringing,
-    #[serde(rename = "in_progress")]
     InProgress,
-    #[serde(rename = "on_hold")]
     OnHold,
-    #[serde(rename = "wrap_up")]
     WrapUp,
-    #[serde(rename = "completed")]
     Completed,
-    #[serde(rename = "abandoned")]
     Abandoned,
-    #[serde(rename = "missed")]
     Missed,
-    #[serde(rename = "failed")]
     Failed,
-    #[serde(rename = "voicemail")]
     Voicemail,
-}
-impl ::std::fmt::Display for CallStatus {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Queued => f.write_str("queued"),
-            Self::Ringing => f.write_str("ringing"),
-            Self::InProgress => f.write_str("in_progress"),
-            Self::OnHold => f.write_str("on_hold"),
-            Self::WrapUp => f.write_str("wrap_up"),
-            Self::Completed => f.write_str("completed"),
-            Self::Abandoned => f.write_str("abandoned"),
-            Self::Missed => f.write_str("missed"),
-            Self::Failed => f.write_str("failed"),
-            Self::Voicemail => f.write_str("voicemail"),
-        }
-    }
-}
-impl ::std::str::FromStr for CallStatus {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "queued" => Ok(Self::Queued),
-            "ringing" => Ok(Self::Ringing),
-            "in_progress" => Ok(Self::InProgress),
-            "on_hold" => Ok(Self::OnHold),
-            "wrap_up" => Ok(Self::WrapUp),
-            "completed" => Ok(Self::Completed),
-            "abandoned" => Ok(Self::Abandoned),
-            "missed" => Ok(Self::Missed),
-            "failed" => Ok(Self::Failed),
-            "voicemail" => Ok(Self::Voicemail),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for CallStatus {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for CallStatus {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 /// Error types.
 pub mod error {
@@ -434,6 +266,308 @@ pub mod error {
         fn from(value: String) -> Self {
             Self(value.into())
         }
+    }
+}
+impl CallDirection {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &["inbound", "outbound", "internal"];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Inbound => "inbound",
+            Self::Outbound => "outbound",
+            Self::Internal => "internal",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for CallDirection {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for CallDirection {
+    fn from(value: &str) -> Self {
+        match value {
+            "inbound" => Self::Inbound,
+            "outbound" => Self::Outbound,
+            "internal" => Self::Internal,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for CallDirection {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "inbound" => Self::Inbound,
+            "outbound" => Self::Outbound,
+            "internal" => Self::Internal,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for CallDirection {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for CallDirection {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for CallDirection {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = CallDirection;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `CallDirection` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<CallDirection, E> {
+                Ok(CallDirection::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<CallDirection, E> {
+                Ok(CallDirection::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl CallDisconnectedBy {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "not_ended",
+        "customer",
+        "agent",
+        "system",
+        "transfer",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::NotEnded => "not_ended",
+            Self::Customer => "customer",
+            Self::Agent => "agent",
+            Self::System => "system",
+            Self::Transfer => "transfer",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for CallDisconnectedBy {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for CallDisconnectedBy {
+    fn from(value: &str) -> Self {
+        match value {
+            "not_ended" => Self::NotEnded,
+            "customer" => Self::Customer,
+            "agent" => Self::Agent,
+            "system" => Self::System,
+            "transfer" => Self::Transfer,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for CallDisconnectedBy {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "not_ended" => Self::NotEnded,
+            "customer" => Self::Customer,
+            "agent" => Self::Agent,
+            "system" => Self::System,
+            "transfer" => Self::Transfer,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for CallDisconnectedBy {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for CallDisconnectedBy {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for CallDisconnectedBy {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = CallDisconnectedBy;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `CallDisconnectedBy` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<CallDisconnectedBy, E> {
+                Ok(CallDisconnectedBy::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<CallDisconnectedBy, E> {
+                Ok(CallDisconnectedBy::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl CallStatus {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "queued",
+        "ringing",
+        "in_progress",
+        "on_hold",
+        "wrap_up",
+        "completed",
+        "abandoned",
+        "missed",
+        "failed",
+        "voicemail",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Queued => "queued",
+            Self::Ringing => "ringing",
+            Self::InProgress => "in_progress",
+            Self::OnHold => "on_hold",
+            Self::WrapUp => "wrap_up",
+            Self::Completed => "completed",
+            Self::Abandoned => "abandoned",
+            Self::Missed => "missed",
+            Self::Failed => "failed",
+            Self::Voicemail => "voicemail",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for CallStatus {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for CallStatus {
+    fn from(value: &str) -> Self {
+        match value {
+            "queued" => Self::Queued,
+            "ringing" => Self::Ringing,
+            "in_progress" => Self::InProgress,
+            "on_hold" => Self::OnHold,
+            "wrap_up" => Self::WrapUp,
+            "completed" => Self::Completed,
+            "abandoned" => Self::Abandoned,
+            "missed" => Self::Missed,
+            "failed" => Self::Failed,
+            "voicemail" => Self::Voicemail,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for CallStatus {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "queued" => Self::Queued,
+            "ringing" => Self::Ringing,
+            "in_progress" => Self::InProgress,
+            "on_hold" => Self::OnHold,
+            "wrap_up" => Self::WrapUp,
+            "completed" => Self::Completed,
+            "abandoned" => Self::Abandoned,
+            "missed" => Self::Missed,
+            "failed" => Self::Failed,
+            "voicemail" => Self::Voicemail,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for CallStatus {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for CallStatus {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for CallStatus {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = CallStatus;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `CallStatus` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<CallStatus, E> {
+                Ok(CallStatus::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<CallStatus, E> {
+                Ok(CallStatus::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 impl ::std::fmt::Debug for Call {
@@ -1568,6 +1702,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["id"],
     include: crate::Include::All,
     captured_by_default: true,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "agent_id",

@@ -50,134 +50,31 @@ pub struct ChatMessage {
     pub updated_at: ::chrono::DateTime<::chrono::offset::Utc>,
 }
 ///Kind of message content.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum ChatMessageMessageKind {
-    #[serde(rename = "text")]
     Text,
-    #[serde(rename = "attachment")]
     Attachment,
-    #[serde(rename = "quick_reply")]
     QuickReply,
-    #[serde(rename = "rich_card")]
     RichCard,
-    #[serde(rename = "system_event")]
     SystemEvent,
-}
-impl ::std::fmt::Display for ChatMessageMessageKind {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Text => f.write_str("text"),
-            Self::Attachment => f.write_str("attachment"),
-            Self::QuickReply => f.write_str("quick_reply"),
-            Self::RichCard => f.write_str("rich_card"),
-            Self::SystemEvent => f.write_str("system_event"),
-        }
-    }
-}
-impl ::std::str::FromStr for ChatMessageMessageKind {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "text" => Ok(Self::Text),
-            "attachment" => Ok(Self::Attachment),
-            "quick_reply" => Ok(Self::QuickReply),
-            "rich_card" => Ok(Self::RichCard),
-            "system_event" => Ok(Self::SystemEvent),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for ChatMessageMessageKind {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for ChatMessageMessageKind {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Who sent the message.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum ChatMessageSenderKind {
-    #[serde(rename = "customer")]
     Customer,
-    #[serde(rename = "agent")]
     Agent,
-    #[serde(rename = "bot")]
     Bot,
-    #[serde(rename = "system")]
     System,
-}
-impl ::std::fmt::Display for ChatMessageSenderKind {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Customer => f.write_str("customer"),
-            Self::Agent => f.write_str("agent"),
-            Self::Bot => f.write_str("bot"),
-            Self::System => f.write_str("system"),
-        }
-    }
-}
-impl ::std::str::FromStr for ChatMessageSenderKind {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "customer" => Ok(Self::Customer),
-            "agent" => Ok(Self::Agent),
-            "bot" => Ok(Self::Bot),
-            "system" => Ok(Self::System),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for ChatMessageSenderKind {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for ChatMessageSenderKind {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 /// Error types.
 pub mod error {
@@ -209,6 +106,193 @@ pub mod error {
         fn from(value: String) -> Self {
             Self(value.into())
         }
+    }
+}
+impl ChatMessageMessageKind {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "text",
+        "attachment",
+        "quick_reply",
+        "rich_card",
+        "system_event",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Text => "text",
+            Self::Attachment => "attachment",
+            Self::QuickReply => "quick_reply",
+            Self::RichCard => "rich_card",
+            Self::SystemEvent => "system_event",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for ChatMessageMessageKind {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for ChatMessageMessageKind {
+    fn from(value: &str) -> Self {
+        match value {
+            "text" => Self::Text,
+            "attachment" => Self::Attachment,
+            "quick_reply" => Self::QuickReply,
+            "rich_card" => Self::RichCard,
+            "system_event" => Self::SystemEvent,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for ChatMessageMessageKind {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "text" => Self::Text,
+            "attachment" => Self::Attachment,
+            "quick_reply" => Self::QuickReply,
+            "rich_card" => Self::RichCard,
+            "system_event" => Self::SystemEvent,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for ChatMessageMessageKind {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for ChatMessageMessageKind {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ChatMessageMessageKind {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = ChatMessageMessageKind;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `ChatMessageMessageKind` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<ChatMessageMessageKind, E> {
+                Ok(ChatMessageMessageKind::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<ChatMessageMessageKind, E> {
+                Ok(ChatMessageMessageKind::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl ChatMessageSenderKind {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &["customer", "agent", "bot", "system"];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Customer => "customer",
+            Self::Agent => "agent",
+            Self::Bot => "bot",
+            Self::System => "system",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for ChatMessageSenderKind {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for ChatMessageSenderKind {
+    fn from(value: &str) -> Self {
+        match value {
+            "customer" => Self::Customer,
+            "agent" => Self::Agent,
+            "bot" => Self::Bot,
+            "system" => Self::System,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for ChatMessageSenderKind {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "customer" => Self::Customer,
+            "agent" => Self::Agent,
+            "bot" => Self::Bot,
+            "system" => Self::System,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for ChatMessageSenderKind {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for ChatMessageSenderKind {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ChatMessageSenderKind {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = ChatMessageSenderKind;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `ChatMessageSenderKind` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<ChatMessageSenderKind, E> {
+                Ok(ChatMessageSenderKind::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<ChatMessageSenderKind, E> {
+                Ok(ChatMessageSenderKind::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 impl ::std::fmt::Debug for ChatMessage {
@@ -898,6 +982,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["id"],
     include: crate::Include::All,
     captured_by_default: false,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "attachments",

@@ -83,217 +83,49 @@ pub struct Chat {
     pub wait_seconds: i64,
 }
 ///Messaging channel the chat runs on.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum ChatChannel {
-    #[serde(rename = "web_chat")]
     WebChat,
-    #[serde(rename = "in_app")]
     InApp,
-    #[serde(rename = "whatsapp")]
     Whatsapp,
-    #[serde(rename = "facebook_messenger")]
     FacebookMessenger,
-    #[serde(rename = "apple_messages")]
     AppleMessages,
-    #[serde(rename = "google_business_messages")]
     GoogleBusinessMessages,
-}
-impl ::std::fmt::Display for ChatChannel {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::WebChat => f.write_str("web_chat"),
-            Self::InApp => f.write_str("in_app"),
-            Self::Whatsapp => f.write_str("whatsapp"),
-            Self::FacebookMessenger => f.write_str("facebook_messenger"),
-            Self::AppleMessages => f.write_str("apple_messages"),
-            Self::GoogleBusinessMessages => f.write_str("google_business_messages"),
-        }
-    }
-}
-impl ::std::str::FromStr for ChatChannel {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "web_chat" => Ok(Self::WebChat),
-            "in_app" => Ok(Self::InApp),
-            "whatsapp" => Ok(Self::Whatsapp),
-            "facebook_messenger" => Ok(Self::FacebookMessenger),
-            "apple_messages" => Ok(Self::AppleMessages),
-            "google_business_messages" => Ok(Self::GoogleBusinessMessages),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for ChatChannel {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for ChatChannel {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Which party ended the chat; not_ended while open.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum ChatEndedBy {
-    #[serde(rename = "not_ended")]
     NotEnded,
-    #[serde(rename = "customer")]
     Customer,
-    #[serde(rename = "agent")]
     Agent,
-    #[serde(rename = "bot")]
     Bot,
-    #[serde(rename = "timeout")]
     Timeout,
-    #[serde(rename = "system")]
     System,
-}
-impl ::std::fmt::Display for ChatEndedBy {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::NotEnded => f.write_str("not_ended"),
-            Self::Customer => f.write_str("customer"),
-            Self::Agent => f.write_str("agent"),
-            Self::Bot => f.write_str("bot"),
-            Self::Timeout => f.write_str("timeout"),
-            Self::System => f.write_str("system"),
-        }
-    }
-}
-impl ::std::str::FromStr for ChatEndedBy {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "not_ended" => Ok(Self::NotEnded),
-            "customer" => Ok(Self::Customer),
-            "agent" => Ok(Self::Agent),
-            "bot" => Ok(Self::Bot),
-            "timeout" => Ok(Self::Timeout),
-            "system" => Ok(Self::System),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for ChatEndedBy {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for ChatEndedBy {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Current chat state.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum ChatStatus {
-    #[serde(rename = "bot")]
     Bot,
-    #[serde(rename = "queued")]
     Queued,
-    #[serde(rename = "active")]
     Active,
-    #[serde(rename = "waiting_customer")]
     WaitingCustomer,
-    #[serde(rename = "ended")]
     Ended,
-    #[serde(rename = "abandoned")]
     Abandoned,
-}
-impl ::std::fmt::Display for ChatStatus {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Bot => f.write_str("bot"),
-            Self::Queued => f.write_str("queued"),
-            Self::Active => f.write_str("active"),
-            Self::WaitingCustomer => f.write_str("waiting_customer"),
-            Self::Ended => f.write_str("ended"),
-            Self::Abandoned => f.write_str("abandoned"),
-        }
-    }
-}
-impl ::std::str::FromStr for ChatStatus {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "bot" => Ok(Self::Bot),
-            "queued" => Ok(Self::Queued),
-            "active" => Ok(Self::Active),
-            "waiting_customer" => Ok(Self::WaitingCustomer),
-            "ended" => Ok(Self::Ended),
-            "abandoned" => Ok(Self::Abandoned),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for ChatStatus {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for ChatStatus {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 /// Error types.
 pub mod error {
@@ -325,6 +157,312 @@ pub mod error {
         fn from(value: String) -> Self {
             Self(value.into())
         }
+    }
+}
+impl ChatChannel {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "web_chat",
+        "in_app",
+        "whatsapp",
+        "facebook_messenger",
+        "apple_messages",
+        "google_business_messages",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::WebChat => "web_chat",
+            Self::InApp => "in_app",
+            Self::Whatsapp => "whatsapp",
+            Self::FacebookMessenger => "facebook_messenger",
+            Self::AppleMessages => "apple_messages",
+            Self::GoogleBusinessMessages => "google_business_messages",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for ChatChannel {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for ChatChannel {
+    fn from(value: &str) -> Self {
+        match value {
+            "web_chat" => Self::WebChat,
+            "in_app" => Self::InApp,
+            "whatsapp" => Self::Whatsapp,
+            "facebook_messenger" => Self::FacebookMessenger,
+            "apple_messages" => Self::AppleMessages,
+            "google_business_messages" => Self::GoogleBusinessMessages,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for ChatChannel {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "web_chat" => Self::WebChat,
+            "in_app" => Self::InApp,
+            "whatsapp" => Self::Whatsapp,
+            "facebook_messenger" => Self::FacebookMessenger,
+            "apple_messages" => Self::AppleMessages,
+            "google_business_messages" => Self::GoogleBusinessMessages,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for ChatChannel {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for ChatChannel {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ChatChannel {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = ChatChannel;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `ChatChannel` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<ChatChannel, E> {
+                Ok(ChatChannel::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<ChatChannel, E> {
+                Ok(ChatChannel::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl ChatEndedBy {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "not_ended",
+        "customer",
+        "agent",
+        "bot",
+        "timeout",
+        "system",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::NotEnded => "not_ended",
+            Self::Customer => "customer",
+            Self::Agent => "agent",
+            Self::Bot => "bot",
+            Self::Timeout => "timeout",
+            Self::System => "system",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for ChatEndedBy {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for ChatEndedBy {
+    fn from(value: &str) -> Self {
+        match value {
+            "not_ended" => Self::NotEnded,
+            "customer" => Self::Customer,
+            "agent" => Self::Agent,
+            "bot" => Self::Bot,
+            "timeout" => Self::Timeout,
+            "system" => Self::System,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for ChatEndedBy {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "not_ended" => Self::NotEnded,
+            "customer" => Self::Customer,
+            "agent" => Self::Agent,
+            "bot" => Self::Bot,
+            "timeout" => Self::Timeout,
+            "system" => Self::System,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for ChatEndedBy {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for ChatEndedBy {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ChatEndedBy {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = ChatEndedBy;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `ChatEndedBy` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<ChatEndedBy, E> {
+                Ok(ChatEndedBy::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<ChatEndedBy, E> {
+                Ok(ChatEndedBy::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl ChatStatus {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "bot",
+        "queued",
+        "active",
+        "waiting_customer",
+        "ended",
+        "abandoned",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Bot => "bot",
+            Self::Queued => "queued",
+            Self::Active => "active",
+            Self::WaitingCustomer => "waiting_customer",
+            Self::Ended => "ended",
+            Self::Abandoned => "abandoned",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for ChatStatus {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for ChatStatus {
+    fn from(value: &str) -> Self {
+        match value {
+            "bot" => Self::Bot,
+            "queued" => Self::Queued,
+            "active" => Self::Active,
+            "waiting_customer" => Self::WaitingCustomer,
+            "ended" => Self::Ended,
+            "abandoned" => Self::Abandoned,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for ChatStatus {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "bot" => Self::Bot,
+            "queued" => Self::Queued,
+            "active" => Self::Active,
+            "waiting_customer" => Self::WaitingCustomer,
+            "ended" => Self::Ended,
+            "abandoned" => Self::Abandoned,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for ChatStatus {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for ChatStatus {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ChatStatus {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = ChatStatus;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `ChatStatus` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<ChatStatus, E> {
+                Ok(ChatStatus::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<ChatStatus, E> {
+                Ok(ChatStatus::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 impl ::std::fmt::Debug for Chat {
@@ -1408,6 +1546,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["id"],
     include: crate::Include::All,
     captured_by_default: true,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "accepted_at",

@@ -57,142 +57,33 @@ pub struct Consent {
     pub withdrawn_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
 }
 ///How the consent was captured.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum ConsentCapturedVia {
-    #[serde(rename = "ivr")]
     Ivr,
-    #[serde(rename = "agent")]
     Agent,
-    #[serde(rename = "web_form")]
     WebForm,
-    #[serde(rename = "chat_bot")]
     ChatBot,
-    #[serde(rename = "imported")]
     Imported,
-}
-impl ::std::fmt::Display for ConsentCapturedVia {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Ivr => f.write_str("ivr"),
-            Self::Agent => f.write_str("agent"),
-            Self::WebForm => f.write_str("web_form"),
-            Self::ChatBot => f.write_str("chat_bot"),
-            Self::Imported => f.write_str("imported"),
-        }
-    }
-}
-impl ::std::str::FromStr for ConsentCapturedVia {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "ivr" => Ok(Self::Ivr),
-            "agent" => Ok(Self::Agent),
-            "web_form" => Ok(Self::WebForm),
-            "chat_bot" => Ok(Self::ChatBot),
-            "imported" => Ok(Self::Imported),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for ConsentCapturedVia {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for ConsentCapturedVia {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Channel the consent applies to.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum ConsentChannel {
-    #[serde(rename = "voice")]
     Voice,
-    #[serde(rename = "sms")]
     Sms,
-    #[serde(rename = "email")]
     Email,
-    #[serde(rename = "chat")]
     Chat,
-    #[serde(rename = "post")]
     Post,
-    #[serde(rename = "any")]
     Any,
-}
-impl ::std::fmt::Display for ConsentChannel {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Voice => f.write_str("voice"),
-            Self::Sms => f.write_str("sms"),
-            Self::Email => f.write_str("email"),
-            Self::Chat => f.write_str("chat"),
-            Self::Post => f.write_str("post"),
-            Self::Any => f.write_str("any"),
-        }
-    }
-}
-impl ::std::str::FromStr for ConsentChannel {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "voice" => Ok(Self::Voice),
-            "sms" => Ok(Self::Sms),
-            "email" => Ok(Self::Email),
-            "chat" => Ok(Self::Chat),
-            "post" => Ok(Self::Post),
-            "any" => Ok(Self::Any),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for ConsentChannel {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for ConsentChannel {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///ISO 3166 country or subdivision whose rules applied.
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
@@ -251,213 +142,48 @@ impl<'de> ::serde::Deserialize<'de> for ConsentJurisdiction {
     }
 }
 ///GDPR Article 6 basis relied on.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum ConsentLawfulBasis {
-    #[serde(rename = "consent")]
     Consent,
-    #[serde(rename = "contract")]
     Contract,
-    #[serde(rename = "legal_obligation")]
     LegalObligation,
-    #[serde(rename = "legitimate_interest")]
     LegitimateInterest,
-    #[serde(rename = "vital_interest")]
     VitalInterest,
-    #[serde(rename = "public_task")]
     PublicTask,
-}
-impl ::std::fmt::Display for ConsentLawfulBasis {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Consent => f.write_str("consent"),
-            Self::Contract => f.write_str("contract"),
-            Self::LegalObligation => f.write_str("legal_obligation"),
-            Self::LegitimateInterest => f.write_str("legitimate_interest"),
-            Self::VitalInterest => f.write_str("vital_interest"),
-            Self::PublicTask => f.write_str("public_task"),
-        }
-    }
-}
-impl ::std::str::FromStr for ConsentLawfulBasis {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "consent" => Ok(Self::Consent),
-            "contract" => Ok(Self::Contract),
-            "legal_obligation" => Ok(Self::LegalObligation),
-            "legitimate_interest" => Ok(Self::LegitimateInterest),
-            "vital_interest" => Ok(Self::VitalInterest),
-            "public_task" => Ok(Self::PublicTask),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for ConsentLawfulBasis {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for ConsentLawfulBasis {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Processing purpose.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum ConsentPurpose {
-    #[serde(rename = "call_recording")]
     CallRecording,
-    #[serde(rename = "marketing_calls")]
     MarketingCalls,
-    #[serde(rename = "marketing_sms")]
     MarketingSms,
-    #[serde(rename = "marketing_mail")]
     MarketingMail,
-    #[serde(rename = "analytics")]
     Analytics,
-    #[serde(rename = "ai_processing")]
     AiProcessing,
-    #[serde(rename = "third_party_sharing")]
     ThirdPartySharing,
-}
-impl ::std::fmt::Display for ConsentPurpose {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::CallRecording => f.write_str("call_recording"),
-            Self::MarketingCalls => f.write_str("marketing_calls"),
-            Self::MarketingSms => f.write_str("marketing_sms"),
-            Self::MarketingMail => f.write_str("marketing_mail"),
-            Self::Analytics => f.write_str("analytics"),
-            Self::AiProcessing => f.write_str("ai_processing"),
-            Self::ThirdPartySharing => f.write_str("third_party_sharing"),
-        }
-    }
-}
-impl ::std::str::FromStr for ConsentPurpose {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "call_recording" => Ok(Self::CallRecording),
-            "marketing_calls" => Ok(Self::MarketingCalls),
-            "marketing_sms" => Ok(Self::MarketingSms),
-            "marketing_mail" => Ok(Self::MarketingMail),
-            "analytics" => Ok(Self::Analytics),
-            "ai_processing" => Ok(Self::AiProcessing),
-            "third_party_sharing" => Ok(Self::ThirdPartySharing),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for ConsentPurpose {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for ConsentPurpose {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Current state.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum ConsentStatus {
-    #[serde(rename = "pending")]
     Pending,
-    #[serde(rename = "granted")]
     Granted,
-    #[serde(rename = "withdrawn")]
     Withdrawn,
-    #[serde(rename = "expired")]
     Expired,
-}
-impl ::std::fmt::Display for ConsentStatus {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Pending => f.write_str("pending"),
-            Self::Granted => f.write_str("granted"),
-            Self::Withdrawn => f.write_str("withdrawn"),
-            Self::Expired => f.write_str("expired"),
-        }
-    }
-}
-impl ::std::str::FromStr for ConsentStatus {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "pending" => Ok(Self::Pending),
-            "granted" => Ok(Self::Granted),
-            "withdrawn" => Ok(Self::Withdrawn),
-            "expired" => Ok(Self::Expired),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for ConsentStatus {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for ConsentStatus {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 /// Error types.
 pub mod error {
@@ -489,6 +215,508 @@ pub mod error {
         fn from(value: String) -> Self {
             Self(value.into())
         }
+    }
+}
+impl ConsentCapturedVia {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "ivr",
+        "agent",
+        "web_form",
+        "chat_bot",
+        "imported",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Ivr => "ivr",
+            Self::Agent => "agent",
+            Self::WebForm => "web_form",
+            Self::ChatBot => "chat_bot",
+            Self::Imported => "imported",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for ConsentCapturedVia {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for ConsentCapturedVia {
+    fn from(value: &str) -> Self {
+        match value {
+            "ivr" => Self::Ivr,
+            "agent" => Self::Agent,
+            "web_form" => Self::WebForm,
+            "chat_bot" => Self::ChatBot,
+            "imported" => Self::Imported,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for ConsentCapturedVia {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "ivr" => Self::Ivr,
+            "agent" => Self::Agent,
+            "web_form" => Self::WebForm,
+            "chat_bot" => Self::ChatBot,
+            "imported" => Self::Imported,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for ConsentCapturedVia {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for ConsentCapturedVia {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ConsentCapturedVia {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = ConsentCapturedVia;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `ConsentCapturedVia` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<ConsentCapturedVia, E> {
+                Ok(ConsentCapturedVia::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<ConsentCapturedVia, E> {
+                Ok(ConsentCapturedVia::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl ConsentChannel {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "voice",
+        "sms",
+        "email",
+        "chat",
+        "post",
+        "any",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Voice => "voice",
+            Self::Sms => "sms",
+            Self::Email => "email",
+            Self::Chat => "chat",
+            Self::Post => "post",
+            Self::Any => "any",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for ConsentChannel {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for ConsentChannel {
+    fn from(value: &str) -> Self {
+        match value {
+            "voice" => Self::Voice,
+            "sms" => Self::Sms,
+            "email" => Self::Email,
+            "chat" => Self::Chat,
+            "post" => Self::Post,
+            "any" => Self::Any,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for ConsentChannel {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "voice" => Self::Voice,
+            "sms" => Self::Sms,
+            "email" => Self::Email,
+            "chat" => Self::Chat,
+            "post" => Self::Post,
+            "any" => Self::Any,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for ConsentChannel {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for ConsentChannel {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ConsentChannel {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = ConsentChannel;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `ConsentChannel` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<ConsentChannel, E> {
+                Ok(ConsentChannel::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<ConsentChannel, E> {
+                Ok(ConsentChannel::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl ConsentLawfulBasis {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "consent",
+        "contract",
+        "legal_obligation",
+        "legitimate_interest",
+        "vital_interest",
+        "public_task",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Consent => "consent",
+            Self::Contract => "contract",
+            Self::LegalObligation => "legal_obligation",
+            Self::LegitimateInterest => "legitimate_interest",
+            Self::VitalInterest => "vital_interest",
+            Self::PublicTask => "public_task",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for ConsentLawfulBasis {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for ConsentLawfulBasis {
+    fn from(value: &str) -> Self {
+        match value {
+            "consent" => Self::Consent,
+            "contract" => Self::Contract,
+            "legal_obligation" => Self::LegalObligation,
+            "legitimate_interest" => Self::LegitimateInterest,
+            "vital_interest" => Self::VitalInterest,
+            "public_task" => Self::PublicTask,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for ConsentLawfulBasis {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "consent" => Self::Consent,
+            "contract" => Self::Contract,
+            "legal_obligation" => Self::LegalObligation,
+            "legitimate_interest" => Self::LegitimateInterest,
+            "vital_interest" => Self::VitalInterest,
+            "public_task" => Self::PublicTask,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for ConsentLawfulBasis {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for ConsentLawfulBasis {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ConsentLawfulBasis {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = ConsentLawfulBasis;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `ConsentLawfulBasis` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<ConsentLawfulBasis, E> {
+                Ok(ConsentLawfulBasis::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<ConsentLawfulBasis, E> {
+                Ok(ConsentLawfulBasis::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl ConsentPurpose {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "call_recording",
+        "marketing_calls",
+        "marketing_sms",
+        "marketing_mail",
+        "analytics",
+        "ai_processing",
+        "third_party_sharing",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::CallRecording => "call_recording",
+            Self::MarketingCalls => "marketing_calls",
+            Self::MarketingSms => "marketing_sms",
+            Self::MarketingMail => "marketing_mail",
+            Self::Analytics => "analytics",
+            Self::AiProcessing => "ai_processing",
+            Self::ThirdPartySharing => "third_party_sharing",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for ConsentPurpose {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for ConsentPurpose {
+    fn from(value: &str) -> Self {
+        match value {
+            "call_recording" => Self::CallRecording,
+            "marketing_calls" => Self::MarketingCalls,
+            "marketing_sms" => Self::MarketingSms,
+            "marketing_mail" => Self::MarketingMail,
+            "analytics" => Self::Analytics,
+            "ai_processing" => Self::AiProcessing,
+            "third_party_sharing" => Self::ThirdPartySharing,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for ConsentPurpose {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "call_recording" => Self::CallRecording,
+            "marketing_calls" => Self::MarketingCalls,
+            "marketing_sms" => Self::MarketingSms,
+            "marketing_mail" => Self::MarketingMail,
+            "analytics" => Self::Analytics,
+            "ai_processing" => Self::AiProcessing,
+            "third_party_sharing" => Self::ThirdPartySharing,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for ConsentPurpose {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for ConsentPurpose {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ConsentPurpose {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = ConsentPurpose;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `ConsentPurpose` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<ConsentPurpose, E> {
+                Ok(ConsentPurpose::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<ConsentPurpose, E> {
+                Ok(ConsentPurpose::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl ConsentStatus {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "pending",
+        "granted",
+        "withdrawn",
+        "expired",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Pending => "pending",
+            Self::Granted => "granted",
+            Self::Withdrawn => "withdrawn",
+            Self::Expired => "expired",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for ConsentStatus {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for ConsentStatus {
+    fn from(value: &str) -> Self {
+        match value {
+            "pending" => Self::Pending,
+            "granted" => Self::Granted,
+            "withdrawn" => Self::Withdrawn,
+            "expired" => Self::Expired,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for ConsentStatus {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "pending" => Self::Pending,
+            "granted" => Self::Granted,
+            "withdrawn" => Self::Withdrawn,
+            "expired" => Self::Expired,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for ConsentStatus {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for ConsentStatus {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ConsentStatus {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = ConsentStatus;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `ConsentStatus` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<ConsentStatus, E> {
+                Ok(ConsentStatus::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<ConsentStatus, E> {
+                Ok(ConsentStatus::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 impl ::std::fmt::Debug for Consent {
@@ -1290,6 +1518,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["id"],
     include: crate::Include::All,
     captured_by_default: false,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "captured_by_user_id",

@@ -50,142 +50,33 @@ pub struct CsatSummary {
     pub updated_at: ::chrono::DateTime<::chrono::offset::Utc>,
 }
 ///Channel summarised; all for every channel together.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum CsatSummaryChannel {
-    #[serde(rename = "all")]
     All,
-    #[serde(rename = "voice")]
     Voice,
-    #[serde(rename = "chat")]
     Chat,
-    #[serde(rename = "email")]
     Email,
-    #[serde(rename = "sms")]
     Sms,
-    #[serde(rename = "social")]
     Social,
-    #[serde(rename = "callback")]
     Callback,
-}
-impl ::std::fmt::Display for CsatSummaryChannel {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::All => f.write_str("all"),
-            Self::Voice => f.write_str("voice"),
-            Self::Chat => f.write_str("chat"),
-            Self::Email => f.write_str("email"),
-            Self::Sms => f.write_str("sms"),
-            Self::Social => f.write_str("social"),
-            Self::Callback => f.write_str("callback"),
-        }
-    }
-}
-impl ::std::str::FromStr for CsatSummaryChannel {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "all" => Ok(Self::All),
-            "voice" => Ok(Self::Voice),
-            "chat" => Ok(Self::Chat),
-            "email" => Ok(Self::Email),
-            "sms" => Ok(Self::Sms),
-            "social" => Ok(Self::Social),
-            "callback" => Ok(Self::Callback),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for CsatSummaryChannel {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for CsatSummaryChannel {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///What the summary aggregates over.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum CsatSummaryScopeKind {
-    #[serde(rename = "tenant")]
     Tenant,
-    #[serde(rename = "queue")]
     Queue,
-    #[serde(rename = "team")]
     Team,
-    #[serde(rename = "agent")]
     Agent,
-}
-impl ::std::fmt::Display for CsatSummaryScopeKind {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Tenant => f.write_str("tenant"),
-            Self::Queue => f.write_str("queue"),
-            Self::Team => f.write_str("team"),
-            Self::Agent => f.write_str("agent"),
-        }
-    }
-}
-impl ::std::str::FromStr for CsatSummaryScopeKind {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "tenant" => Ok(Self::Tenant),
-            "queue" => Ok(Self::Queue),
-            "team" => Ok(Self::Team),
-            "agent" => Ok(Self::Agent),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for CsatSummaryScopeKind {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for CsatSummaryScopeKind {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 /// Error types.
 pub mod error {
@@ -217,6 +108,201 @@ pub mod error {
         fn from(value: String) -> Self {
             Self(value.into())
         }
+    }
+}
+impl CsatSummaryChannel {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "all",
+        "voice",
+        "chat",
+        "email",
+        "sms",
+        "social",
+        "callback",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::All => "all",
+            Self::Voice => "voice",
+            Self::Chat => "chat",
+            Self::Email => "email",
+            Self::Sms => "sms",
+            Self::Social => "social",
+            Self::Callback => "callback",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for CsatSummaryChannel {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for CsatSummaryChannel {
+    fn from(value: &str) -> Self {
+        match value {
+            "all" => Self::All,
+            "voice" => Self::Voice,
+            "chat" => Self::Chat,
+            "email" => Self::Email,
+            "sms" => Self::Sms,
+            "social" => Self::Social,
+            "callback" => Self::Callback,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for CsatSummaryChannel {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "all" => Self::All,
+            "voice" => Self::Voice,
+            "chat" => Self::Chat,
+            "email" => Self::Email,
+            "sms" => Self::Sms,
+            "social" => Self::Social,
+            "callback" => Self::Callback,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for CsatSummaryChannel {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for CsatSummaryChannel {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for CsatSummaryChannel {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = CsatSummaryChannel;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `CsatSummaryChannel` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<CsatSummaryChannel, E> {
+                Ok(CsatSummaryChannel::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<CsatSummaryChannel, E> {
+                Ok(CsatSummaryChannel::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl CsatSummaryScopeKind {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &["tenant", "queue", "team", "agent"];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Tenant => "tenant",
+            Self::Queue => "queue",
+            Self::Team => "team",
+            Self::Agent => "agent",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for CsatSummaryScopeKind {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for CsatSummaryScopeKind {
+    fn from(value: &str) -> Self {
+        match value {
+            "tenant" => Self::Tenant,
+            "queue" => Self::Queue,
+            "team" => Self::Team,
+            "agent" => Self::Agent,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for CsatSummaryScopeKind {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "tenant" => Self::Tenant,
+            "queue" => Self::Queue,
+            "team" => Self::Team,
+            "agent" => Self::Agent,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for CsatSummaryScopeKind {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for CsatSummaryScopeKind {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for CsatSummaryScopeKind {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = CsatSummaryScopeKind;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `CsatSummaryScopeKind` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<CsatSummaryScopeKind, E> {
+                Ok(CsatSummaryScopeKind::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<CsatSummaryScopeKind, E> {
+                Ok(CsatSummaryScopeKind::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 impl ::std::fmt::Debug for CsatSummary {
@@ -960,6 +1046,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["id"],
     include: crate::Include::All,
     captured_by_default: false,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "channel",

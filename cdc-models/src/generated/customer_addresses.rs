@@ -107,130 +107,30 @@ impl<'de> ::serde::Deserialize<'de> for CustomerAddressCountryCode {
     }
 }
 ///What the address is used for.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum CustomerAddressKind {
-    #[serde(rename = "billing")]
     Billing,
-    #[serde(rename = "delivery")]
     Delivery,
-    #[serde(rename = "home")]
     Home,
-    #[serde(rename = "work")]
     Work,
-}
-impl ::std::fmt::Display for CustomerAddressKind {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Billing => f.write_str("billing"),
-            Self::Delivery => f.write_str("delivery"),
-            Self::Home => f.write_str("home"),
-            Self::Work => f.write_str("work"),
-        }
-    }
-}
-impl ::std::str::FromStr for CustomerAddressKind {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "billing" => Ok(Self::Billing),
-            "delivery" => Ok(Self::Delivery),
-            "home" => Ok(Self::Home),
-            "work" => Ok(Self::Work),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for CustomerAddressKind {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for CustomerAddressKind {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Result of checking the address against the postal authority's file.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum CustomerAddressValidationStatus {
-    #[serde(rename = "unvalidated")]
     Unvalidated,
-    #[serde(rename = "valid")]
     Valid,
-    #[serde(rename = "corrected")]
     Corrected,
-    #[serde(rename = "invalid")]
     Invalid,
-}
-impl ::std::fmt::Display for CustomerAddressValidationStatus {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Unvalidated => f.write_str("unvalidated"),
-            Self::Valid => f.write_str("valid"),
-            Self::Corrected => f.write_str("corrected"),
-            Self::Invalid => f.write_str("invalid"),
-        }
-    }
-}
-impl ::std::str::FromStr for CustomerAddressValidationStatus {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "unvalidated" => Ok(Self::Unvalidated),
-            "valid" => Ok(Self::Valid),
-            "corrected" => Ok(Self::Corrected),
-            "invalid" => Ok(Self::Invalid),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for CustomerAddressValidationStatus {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for CustomerAddressValidationStatus {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 /// Error types.
 pub mod error {
@@ -262,6 +162,189 @@ pub mod error {
         fn from(value: String) -> Self {
             Self(value.into())
         }
+    }
+}
+impl CustomerAddressKind {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &["billing", "delivery", "home", "work"];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Billing => "billing",
+            Self::Delivery => "delivery",
+            Self::Home => "home",
+            Self::Work => "work",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for CustomerAddressKind {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for CustomerAddressKind {
+    fn from(value: &str) -> Self {
+        match value {
+            "billing" => Self::Billing,
+            "delivery" => Self::Delivery,
+            "home" => Self::Home,
+            "work" => Self::Work,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for CustomerAddressKind {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "billing" => Self::Billing,
+            "delivery" => Self::Delivery,
+            "home" => Self::Home,
+            "work" => Self::Work,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for CustomerAddressKind {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for CustomerAddressKind {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for CustomerAddressKind {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = CustomerAddressKind;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `CustomerAddressKind` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<CustomerAddressKind, E> {
+                Ok(CustomerAddressKind::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<CustomerAddressKind, E> {
+                Ok(CustomerAddressKind::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl CustomerAddressValidationStatus {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "unvalidated",
+        "valid",
+        "corrected",
+        "invalid",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Unvalidated => "unvalidated",
+            Self::Valid => "valid",
+            Self::Corrected => "corrected",
+            Self::Invalid => "invalid",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for CustomerAddressValidationStatus {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for CustomerAddressValidationStatus {
+    fn from(value: &str) -> Self {
+        match value {
+            "unvalidated" => Self::Unvalidated,
+            "valid" => Self::Valid,
+            "corrected" => Self::Corrected,
+            "invalid" => Self::Invalid,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for CustomerAddressValidationStatus {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "unvalidated" => Self::Unvalidated,
+            "valid" => Self::Valid,
+            "corrected" => Self::Corrected,
+            "invalid" => Self::Invalid,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for CustomerAddressValidationStatus {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for CustomerAddressValidationStatus {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for CustomerAddressValidationStatus {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = CustomerAddressValidationStatus;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `CustomerAddressValidationStatus` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<CustomerAddressValidationStatus, E> {
+                Ok(CustomerAddressValidationStatus::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<CustomerAddressValidationStatus, E> {
+                Ok(CustomerAddressValidationStatus::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 impl ::std::fmt::Debug for CustomerAddress {
@@ -987,6 +1070,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["id"],
     include: crate::Include::All,
     captured_by_default: false,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "city",

@@ -178,201 +178,45 @@ impl<'de> ::serde::Deserialize<'de> for CustomerLifetimeValue {
     }
 }
 ///Channel the customer prefers to be contacted on.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum CustomerPreferredChannel {
-    #[serde(rename = "voice")]
     Voice,
-    #[serde(rename = "chat")]
     Chat,
-    #[serde(rename = "email")]
     Email,
-    #[serde(rename = "sms")]
     Sms,
-    #[serde(rename = "whatsapp")]
     Whatsapp,
-    #[serde(rename = "no_preference")]
     NoPreference,
-}
-impl ::std::fmt::Display for CustomerPreferredChannel {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Voice => f.write_str("voice"),
-            Self::Chat => f.write_str("chat"),
-            Self::Email => f.write_str("email"),
-            Self::Sms => f.write_str("sms"),
-            Self::Whatsapp => f.write_str("whatsapp"),
-            Self::NoPreference => f.write_str("no_preference"),
-        }
-    }
-}
-impl ::std::str::FromStr for CustomerPreferredChannel {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "voice" => Ok(Self::Voice),
-            "chat" => Ok(Self::Chat),
-            "email" => Ok(Self::Email),
-            "sms" => Ok(Self::Sms),
-            "whatsapp" => Ok(Self::Whatsapp),
-            "no_preference" => Ok(Self::NoPreference),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for CustomerPreferredChannel {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for CustomerPreferredChannel {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Commercial segment used for routing and reporting.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum CustomerSegment {
-    #[serde(rename = "consumer")]
     Consumer,
-    #[serde(rename = "small_business")]
     SmallBusiness,
-    #[serde(rename = "enterprise")]
     Enterprise,
-    #[serde(rename = "public_sector")]
     PublicSector,
-}
-impl ::std::fmt::Display for CustomerSegment {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Consumer => f.write_str("consumer"),
-            Self::SmallBusiness => f.write_str("small_business"),
-            Self::Enterprise => f.write_str("enterprise"),
-            Self::PublicSector => f.write_str("public_sector"),
-        }
-    }
-}
-impl ::std::str::FromStr for CustomerSegment {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "consumer" => Ok(Self::Consumer),
-            "small_business" => Ok(Self::SmallBusiness),
-            "enterprise" => Ok(Self::Enterprise),
-            "public_sector" => Ok(Self::PublicSector),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for CustomerSegment {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for CustomerSegment {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///CRM record status.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum CustomerStatus {
-    #[serde(rename = "active")]
     Active,
-    #[serde(rename = "blocked")]
     Blocked,
-    #[serde(rename = "merged")]
     Merged,
-    #[serde(rename = "deleted")]
     Deleted,
-}
-impl ::std::fmt::Display for CustomerStatus {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Active => f.write_str("active"),
-            Self::Blocked => f.write_str("blocked"),
-            Self::Merged => f.write_str("merged"),
-            Self::Deleted => f.write_str("deleted"),
-        }
-    }
-}
-impl ::std::str::FromStr for CustomerStatus {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "active" => Ok(Self::Active),
-            "blocked" => Ok(Self::Blocked),
-            "merged" => Ok(Self::Merged),
-            "deleted" => Ok(Self::Deleted),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for CustomerStatus {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for CustomerStatus {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 /// Error types.
 pub mod error {
@@ -404,6 +248,296 @@ pub mod error {
         fn from(value: String) -> Self {
             Self(value.into())
         }
+    }
+}
+impl CustomerPreferredChannel {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "voice",
+        "chat",
+        "email",
+        "sms",
+        "whatsapp",
+        "no_preference",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Voice => "voice",
+            Self::Chat => "chat",
+            Self::Email => "email",
+            Self::Sms => "sms",
+            Self::Whatsapp => "whatsapp",
+            Self::NoPreference => "no_preference",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for CustomerPreferredChannel {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for CustomerPreferredChannel {
+    fn from(value: &str) -> Self {
+        match value {
+            "voice" => Self::Voice,
+            "chat" => Self::Chat,
+            "email" => Self::Email,
+            "sms" => Self::Sms,
+            "whatsapp" => Self::Whatsapp,
+            "no_preference" => Self::NoPreference,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for CustomerPreferredChannel {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "voice" => Self::Voice,
+            "chat" => Self::Chat,
+            "email" => Self::Email,
+            "sms" => Self::Sms,
+            "whatsapp" => Self::Whatsapp,
+            "no_preference" => Self::NoPreference,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for CustomerPreferredChannel {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for CustomerPreferredChannel {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for CustomerPreferredChannel {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = CustomerPreferredChannel;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `CustomerPreferredChannel` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<CustomerPreferredChannel, E> {
+                Ok(CustomerPreferredChannel::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<CustomerPreferredChannel, E> {
+                Ok(CustomerPreferredChannel::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl CustomerSegment {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "consumer",
+        "small_business",
+        "enterprise",
+        "public_sector",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Consumer => "consumer",
+            Self::SmallBusiness => "small_business",
+            Self::Enterprise => "enterprise",
+            Self::PublicSector => "public_sector",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for CustomerSegment {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for CustomerSegment {
+    fn from(value: &str) -> Self {
+        match value {
+            "consumer" => Self::Consumer,
+            "small_business" => Self::SmallBusiness,
+            "enterprise" => Self::Enterprise,
+            "public_sector" => Self::PublicSector,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for CustomerSegment {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "consumer" => Self::Consumer,
+            "small_business" => Self::SmallBusiness,
+            "enterprise" => Self::Enterprise,
+            "public_sector" => Self::PublicSector,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for CustomerSegment {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for CustomerSegment {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for CustomerSegment {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = CustomerSegment;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `CustomerSegment` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<CustomerSegment, E> {
+                Ok(CustomerSegment::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<CustomerSegment, E> {
+                Ok(CustomerSegment::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl CustomerStatus {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "active",
+        "blocked",
+        "merged",
+        "deleted",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Active => "active",
+            Self::Blocked => "blocked",
+            Self::Merged => "merged",
+            Self::Deleted => "deleted",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for CustomerStatus {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for CustomerStatus {
+    fn from(value: &str) -> Self {
+        match value {
+            "active" => Self::Active,
+            "blocked" => Self::Blocked,
+            "merged" => Self::Merged,
+            "deleted" => Self::Deleted,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for CustomerStatus {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "active" => Self::Active,
+            "blocked" => Self::Blocked,
+            "merged" => Self::Merged,
+            "deleted" => Self::Deleted,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for CustomerStatus {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for CustomerStatus {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for CustomerStatus {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = CustomerStatus;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `CustomerStatus` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<CustomerStatus, E> {
+                Ok(CustomerStatus::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<CustomerStatus, E> {
+                Ok(CustomerStatus::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 impl ::std::fmt::Debug for Customer {
@@ -1300,6 +1434,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["id"],
     include: crate::Include::All,
     captured_by_default: true,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "company_name",

@@ -1322,6 +1322,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["agent_id", "summary_date"],
     include: crate::Include::All,
     captured_by_default: false,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "adherence_pct",

@@ -1090,6 +1090,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["queue_id", "summary_date"],
     include: crate::Include::All,
     captured_by_default: false,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "abandon_rate_pct",

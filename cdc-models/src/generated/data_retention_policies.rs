@@ -57,275 +57,60 @@ pub struct DataRetentionPolicy {
     pub updated_at: ::chrono::DateTime<::chrono::offset::Utc>,
 }
 ///What happens to expired data.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum DataRetentionPolicyActionOnExpiry {
-    #[serde(rename = "delete")]
     Delete,
-    #[serde(rename = "anonymize")]
     Anonymize,
-    #[serde(rename = "archive")]
     Archive,
-}
-impl ::std::fmt::Display for DataRetentionPolicyActionOnExpiry {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Delete => f.write_str("delete"),
-            Self::Anonymize => f.write_str("anonymize"),
-            Self::Archive => f.write_str("archive"),
-        }
-    }
-}
-impl ::std::str::FromStr for DataRetentionPolicyActionOnExpiry {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "delete" => Ok(Self::Delete),
-            "anonymize" => Ok(Self::Anonymize),
-            "archive" => Ok(Self::Archive),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for DataRetentionPolicyActionOnExpiry {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String>
-for DataRetentionPolicyActionOnExpiry {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///`DataRetentionPolicyAppliesToChannelsItem`
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum DataRetentionPolicyAppliesToChannelsItem {
-    #[serde(rename = "voice")]
     Voice,
-    #[serde(rename = "chat")]
     Chat,
-    #[serde(rename = "email")]
     Email,
-    #[serde(rename = "sms")]
     Sms,
-    #[serde(rename = "social")]
     Social,
-}
-impl ::std::fmt::Display for DataRetentionPolicyAppliesToChannelsItem {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Voice => f.write_str("voice"),
-            Self::Chat => f.write_str("chat"),
-            Self::Email => f.write_str("email"),
-            Self::Sms => f.write_str("sms"),
-            Self::Social => f.write_str("social"),
-        }
-    }
-}
-impl ::std::str::FromStr for DataRetentionPolicyAppliesToChannelsItem {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "voice" => Ok(Self::Voice),
-            "chat" => Ok(Self::Chat),
-            "email" => Ok(Self::Email),
-            "sms" => Ok(Self::Sms),
-            "social" => Ok(Self::Social),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for DataRetentionPolicyAppliesToChannelsItem {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String>
-for DataRetentionPolicyAppliesToChannelsItem {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Category of data governed.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum DataRetentionPolicyDataCategory {
-    #[serde(rename = "call_recordings")]
     CallRecordings,
-    #[serde(rename = "chat_transcripts")]
     ChatTranscripts,
-    #[serde(rename = "email_bodies")]
     EmailBodies,
-    #[serde(rename = "interaction_metadata")]
     InteractionMetadata,
-    #[serde(rename = "customer_profiles")]
     CustomerProfiles,
-    #[serde(rename = "payment_records")]
     PaymentRecords,
-    #[serde(rename = "audit_entries")]
     AuditEntries,
-    #[serde(rename = "login_history")]
     LoginHistory,
-}
-impl ::std::fmt::Display for DataRetentionPolicyDataCategory {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::CallRecordings => f.write_str("call_recordings"),
-            Self::ChatTranscripts => f.write_str("chat_transcripts"),
-            Self::EmailBodies => f.write_str("email_bodies"),
-            Self::InteractionMetadata => f.write_str("interaction_metadata"),
-            Self::CustomerProfiles => f.write_str("customer_profiles"),
-            Self::PaymentRecords => f.write_str("payment_records"),
-            Self::AuditEntries => f.write_str("audit_entries"),
-            Self::LoginHistory => f.write_str("login_history"),
-        }
-    }
-}
-impl ::std::str::FromStr for DataRetentionPolicyDataCategory {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "call_recordings" => Ok(Self::CallRecordings),
-            "chat_transcripts" => Ok(Self::ChatTranscripts),
-            "email_bodies" => Ok(Self::EmailBodies),
-            "interaction_metadata" => Ok(Self::InteractionMetadata),
-            "customer_profiles" => Ok(Self::CustomerProfiles),
-            "payment_records" => Ok(Self::PaymentRecords),
-            "audit_entries" => Ok(Self::AuditEntries),
-            "login_history" => Ok(Self::LoginHistory),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for DataRetentionPolicyDataCategory {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for DataRetentionPolicyDataCategory {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Date the retention period counts from.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum DataRetentionPolicyReferenceDate {
-    #[serde(rename = "created")]
     Created,
-    #[serde(rename = "interaction_ended")]
     InteractionEnded,
-    #[serde(rename = "customer_closed")]
     CustomerClosed,
-    #[serde(rename = "last_activity")]
     LastActivity,
-}
-impl ::std::fmt::Display for DataRetentionPolicyReferenceDate {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Created => f.write_str("created"),
-            Self::InteractionEnded => f.write_str("interaction_ended"),
-            Self::CustomerClosed => f.write_str("customer_closed"),
-            Self::LastActivity => f.write_str("last_activity"),
-        }
-    }
-}
-impl ::std::str::FromStr for DataRetentionPolicyReferenceDate {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "created" => Ok(Self::Created),
-            "interaction_ended" => Ok(Self::InteractionEnded),
-            "customer_closed" => Ok(Self::CustomerClosed),
-            "last_activity" => Ok(Self::LastActivity),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for DataRetentionPolicyReferenceDate {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String>
-for DataRetentionPolicyReferenceDate {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 /// Error types.
 pub mod error {
@@ -357,6 +142,397 @@ pub mod error {
         fn from(value: String) -> Self {
             Self(value.into())
         }
+    }
+}
+impl DataRetentionPolicyActionOnExpiry {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &["delete", "anonymize", "archive"];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Delete => "delete",
+            Self::Anonymize => "anonymize",
+            Self::Archive => "archive",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for DataRetentionPolicyActionOnExpiry {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for DataRetentionPolicyActionOnExpiry {
+    fn from(value: &str) -> Self {
+        match value {
+            "delete" => Self::Delete,
+            "anonymize" => Self::Anonymize,
+            "archive" => Self::Archive,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for DataRetentionPolicyActionOnExpiry {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "delete" => Self::Delete,
+            "anonymize" => Self::Anonymize,
+            "archive" => Self::Archive,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for DataRetentionPolicyActionOnExpiry {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for DataRetentionPolicyActionOnExpiry {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for DataRetentionPolicyActionOnExpiry {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = DataRetentionPolicyActionOnExpiry;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `DataRetentionPolicyActionOnExpiry` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<DataRetentionPolicyActionOnExpiry, E> {
+                Ok(DataRetentionPolicyActionOnExpiry::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<DataRetentionPolicyActionOnExpiry, E> {
+                Ok(DataRetentionPolicyActionOnExpiry::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl DataRetentionPolicyAppliesToChannelsItem {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "voice",
+        "chat",
+        "email",
+        "sms",
+        "social",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Voice => "voice",
+            Self::Chat => "chat",
+            Self::Email => "email",
+            Self::Sms => "sms",
+            Self::Social => "social",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for DataRetentionPolicyAppliesToChannelsItem {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for DataRetentionPolicyAppliesToChannelsItem {
+    fn from(value: &str) -> Self {
+        match value {
+            "voice" => Self::Voice,
+            "chat" => Self::Chat,
+            "email" => Self::Email,
+            "sms" => Self::Sms,
+            "social" => Self::Social,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String>
+for DataRetentionPolicyAppliesToChannelsItem {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "voice" => Self::Voice,
+            "chat" => Self::Chat,
+            "email" => Self::Email,
+            "sms" => Self::Sms,
+            "social" => Self::Social,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for DataRetentionPolicyAppliesToChannelsItem {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for DataRetentionPolicyAppliesToChannelsItem {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for DataRetentionPolicyAppliesToChannelsItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = DataRetentionPolicyAppliesToChannelsItem;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str(
+                    "a string (a `DataRetentionPolicyAppliesToChannelsItem` value)",
+                )
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<DataRetentionPolicyAppliesToChannelsItem, E> {
+                Ok(DataRetentionPolicyAppliesToChannelsItem::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<DataRetentionPolicyAppliesToChannelsItem, E> {
+                Ok(DataRetentionPolicyAppliesToChannelsItem::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl DataRetentionPolicyDataCategory {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "call_recordings",
+        "chat_transcripts",
+        "email_bodies",
+        "interaction_metadata",
+        "customer_profiles",
+        "payment_records",
+        "audit_entries",
+        "login_history",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::CallRecordings => "call_recordings",
+            Self::ChatTranscripts => "chat_transcripts",
+            Self::EmailBodies => "email_bodies",
+            Self::InteractionMetadata => "interaction_metadata",
+            Self::CustomerProfiles => "customer_profiles",
+            Self::PaymentRecords => "payment_records",
+            Self::AuditEntries => "audit_entries",
+            Self::LoginHistory => "login_history",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for DataRetentionPolicyDataCategory {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for DataRetentionPolicyDataCategory {
+    fn from(value: &str) -> Self {
+        match value {
+            "call_recordings" => Self::CallRecordings,
+            "chat_transcripts" => Self::ChatTranscripts,
+            "email_bodies" => Self::EmailBodies,
+            "interaction_metadata" => Self::InteractionMetadata,
+            "customer_profiles" => Self::CustomerProfiles,
+            "payment_records" => Self::PaymentRecords,
+            "audit_entries" => Self::AuditEntries,
+            "login_history" => Self::LoginHistory,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for DataRetentionPolicyDataCategory {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "call_recordings" => Self::CallRecordings,
+            "chat_transcripts" => Self::ChatTranscripts,
+            "email_bodies" => Self::EmailBodies,
+            "interaction_metadata" => Self::InteractionMetadata,
+            "customer_profiles" => Self::CustomerProfiles,
+            "payment_records" => Self::PaymentRecords,
+            "audit_entries" => Self::AuditEntries,
+            "login_history" => Self::LoginHistory,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for DataRetentionPolicyDataCategory {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for DataRetentionPolicyDataCategory {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for DataRetentionPolicyDataCategory {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = DataRetentionPolicyDataCategory;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `DataRetentionPolicyDataCategory` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<DataRetentionPolicyDataCategory, E> {
+                Ok(DataRetentionPolicyDataCategory::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<DataRetentionPolicyDataCategory, E> {
+                Ok(DataRetentionPolicyDataCategory::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl DataRetentionPolicyReferenceDate {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "created",
+        "interaction_ended",
+        "customer_closed",
+        "last_activity",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Created => "created",
+            Self::InteractionEnded => "interaction_ended",
+            Self::CustomerClosed => "customer_closed",
+            Self::LastActivity => "last_activity",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for DataRetentionPolicyReferenceDate {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for DataRetentionPolicyReferenceDate {
+    fn from(value: &str) -> Self {
+        match value {
+            "created" => Self::Created,
+            "interaction_ended" => Self::InteractionEnded,
+            "customer_closed" => Self::CustomerClosed,
+            "last_activity" => Self::LastActivity,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for DataRetentionPolicyReferenceDate {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "created" => Self::Created,
+            "interaction_ended" => Self::InteractionEnded,
+            "customer_closed" => Self::CustomerClosed,
+            "last_activity" => Self::LastActivity,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for DataRetentionPolicyReferenceDate {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for DataRetentionPolicyReferenceDate {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for DataRetentionPolicyReferenceDate {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = DataRetentionPolicyReferenceDate;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `DataRetentionPolicyReferenceDate` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<DataRetentionPolicyReferenceDate, E> {
+                Ok(DataRetentionPolicyReferenceDate::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<DataRetentionPolicyReferenceDate, E> {
+                Ok(DataRetentionPolicyReferenceDate::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 impl ::std::fmt::Debug for DataRetentionPolicy {
@@ -1161,6 +1337,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["id"],
     include: crate::Include::All,
     captured_by_default: false,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "action_on_expiry",

@@ -40,79 +40,20 @@ pub struct Disposition {
     pub updated_at: ::chrono::DateTime<::chrono::offset::Utc>,
 }
 ///`DispositionChannelsItem`
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum DispositionChannelsItem {
-    #[serde(rename = "voice")]
     Voice,
-    #[serde(rename = "chat")]
     Chat,
-    #[serde(rename = "email")]
     Email,
-    #[serde(rename = "sms")]
     Sms,
-    #[serde(rename = "social")]
     Social,
-    #[serde(rename = "callback")]
     Callback,
-    #[serde(rename = "voicemail")]
     Voicemail,
-}
-impl ::std::fmt::Display for DispositionChannelsItem {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Voice => f.write_str("voice"),
-            Self::Chat => f.write_str("chat"),
-            Self::Email => f.write_str("email"),
-            Self::Sms => f.write_str("sms"),
-            Self::Social => f.write_str("social"),
-            Self::Callback => f.write_str("callback"),
-            Self::Voicemail => f.write_str("voicemail"),
-        }
-    }
-}
-impl ::std::str::FromStr for DispositionChannelsItem {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "voice" => Ok(Self::Voice),
-            "chat" => Ok(Self::Chat),
-            "email" => Ok(Self::Email),
-            "sms" => Ok(Self::Sms),
-            "social" => Ok(Self::Social),
-            "callback" => Ok(Self::Callback),
-            "voicemail" => Ok(Self::Voicemail),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for DispositionChannelsItem {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for DispositionChannelsItem {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Stable machine code, unique per tenant, e.g. retention_saved.
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
@@ -171,79 +112,20 @@ impl<'de> ::serde::Deserialize<'de> for DispositionCode {
     }
 }
 ///Outcome class the code reports into.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum DispositionOutcome {
-    #[serde(rename = "resolved")]
     Resolved,
-    #[serde(rename = "unresolved")]
     Unresolved,
-    #[serde(rename = "follow_up")]
     FollowUp,
-    #[serde(rename = "sale")]
     Sale,
-    #[serde(rename = "complaint")]
     Complaint,
-    #[serde(rename = "escalated")]
     Escalated,
-    #[serde(rename = "no_action")]
     NoAction,
-}
-impl ::std::fmt::Display for DispositionOutcome {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Resolved => f.write_str("resolved"),
-            Self::Unresolved => f.write_str("unresolved"),
-            Self::FollowUp => f.write_str("follow_up"),
-            Self::Sale => f.write_str("sale"),
-            Self::Complaint => f.write_str("complaint"),
-            Self::Escalated => f.write_str("escalated"),
-            Self::NoAction => f.write_str("no_action"),
-        }
-    }
-}
-impl ::std::str::FromStr for DispositionOutcome {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "resolved" => Ok(Self::Resolved),
-            "unresolved" => Ok(Self::Unresolved),
-            "follow_up" => Ok(Self::FollowUp),
-            "sale" => Ok(Self::Sale),
-            "complaint" => Ok(Self::Complaint),
-            "escalated" => Ok(Self::Escalated),
-            "no_action" => Ok(Self::NoAction),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for DispositionOutcome {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for DispositionOutcome {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 /// Error types.
 pub mod error {
@@ -275,6 +157,218 @@ pub mod error {
         fn from(value: String) -> Self {
             Self(value.into())
         }
+    }
+}
+impl DispositionChannelsItem {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "voice",
+        "chat",
+        "email",
+        "sms",
+        "social",
+        "callback",
+        "voicemail",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Voice => "voice",
+            Self::Chat => "chat",
+            Self::Email => "email",
+            Self::Sms => "sms",
+            Self::Social => "social",
+            Self::Callback => "callback",
+            Self::Voicemail => "voicemail",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for DispositionChannelsItem {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for DispositionChannelsItem {
+    fn from(value: &str) -> Self {
+        match value {
+            "voice" => Self::Voice,
+            "chat" => Self::Chat,
+            "email" => Self::Email,
+            "sms" => Self::Sms,
+            "social" => Self::Social,
+            "callback" => Self::Callback,
+            "voicemail" => Self::Voicemail,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for DispositionChannelsItem {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "voice" => Self::Voice,
+            "chat" => Self::Chat,
+            "email" => Self::Email,
+            "sms" => Self::Sms,
+            "social" => Self::Social,
+            "callback" => Self::Callback,
+            "voicemail" => Self::Voicemail,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for DispositionChannelsItem {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for DispositionChannelsItem {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for DispositionChannelsItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = DispositionChannelsItem;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `DispositionChannelsItem` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<DispositionChannelsItem, E> {
+                Ok(DispositionChannelsItem::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<DispositionChannelsItem, E> {
+                Ok(DispositionChannelsItem::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl DispositionOutcome {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "resolved",
+        "unresolved",
+        "follow_up",
+        "sale",
+        "complaint",
+        "escalated",
+        "no_action",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Resolved => "resolved",
+            Self::Unresolved => "unresolved",
+            Self::FollowUp => "follow_up",
+            Self::Sale => "sale",
+            Self::Complaint => "complaint",
+            Self::Escalated => "escalated",
+            Self::NoAction => "no_action",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for DispositionOutcome {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for DispositionOutcome {
+    fn from(value: &str) -> Self {
+        match value {
+            "resolved" => Self::Resolved,
+            "unresolved" => Self::Unresolved,
+            "follow_up" => Self::FollowUp,
+            "sale" => Self::Sale,
+            "complaint" => Self::Complaint,
+            "escalated" => Self::Escalated,
+            "no_action" => Self::NoAction,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for DispositionOutcome {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "resolved" => Self::Resolved,
+            "unresolved" => Self::Unresolved,
+            "follow_up" => Self::FollowUp,
+            "sale" => Self::Sale,
+            "complaint" => Self::Complaint,
+            "escalated" => Self::Escalated,
+            "no_action" => Self::NoAction,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for DispositionOutcome {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for DispositionOutcome {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for DispositionOutcome {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = DispositionOutcome;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `DispositionOutcome` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<DispositionOutcome, E> {
+                Ok(DispositionOutcome::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<DispositionOutcome, E> {
+                Ok(DispositionOutcome::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 impl ::std::fmt::Debug for Disposition {
@@ -887,6 +981,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["id"],
     include: crate::Include::All,
     captured_by_default: false,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "channels",

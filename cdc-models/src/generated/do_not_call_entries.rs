@@ -50,63 +50,16 @@ pub struct DoNotCallEntry {
     pub updated_at: ::chrono::DateTime<::chrono::offset::Utc>,
 }
 ///`DoNotCallEntryChannelsItem`
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum DoNotCallEntryChannelsItem {
-    #[serde(rename = "voice")]
     Voice,
-    #[serde(rename = "sms")]
     Sms,
-    #[serde(rename = "whatsapp")]
     Whatsapp,
-}
-impl ::std::fmt::Display for DoNotCallEntryChannelsItem {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Voice => f.write_str("voice"),
-            Self::Sms => f.write_str("sms"),
-            Self::Whatsapp => f.write_str("whatsapp"),
-        }
-    }
-}
-impl ::std::str::FromStr for DoNotCallEntryChannelsItem {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "voice" => Ok(Self::Voice),
-            "sms" => Ok(Self::Sms),
-            "whatsapp" => Ok(Self::Whatsapp),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for DoNotCallEntryChannelsItem {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for DoNotCallEntryChannelsItem {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///ISO 3166-1 alpha-2 country of the number.
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
@@ -165,197 +118,44 @@ impl<'de> ::serde::Deserialize<'de> for DoNotCallEntryCountryCode {
     }
 }
 ///List the entry belongs to.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum DoNotCallEntryListKind {
-    #[serde(rename = "internal")]
     Internal,
-    #[serde(rename = "national_registry")]
     NationalRegistry,
-    #[serde(rename = "litigator")]
     Litigator,
-    #[serde(rename = "wrong_number")]
     WrongNumber,
-    #[serde(rename = "deceased")]
     Deceased,
-}
-impl ::std::fmt::Display for DoNotCallEntryListKind {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Internal => f.write_str("internal"),
-            Self::NationalRegistry => f.write_str("national_registry"),
-            Self::Litigator => f.write_str("litigator"),
-            Self::WrongNumber => f.write_str("wrong_number"),
-            Self::Deceased => f.write_str("deceased"),
-        }
-    }
-}
-impl ::std::str::FromStr for DoNotCallEntryListKind {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "internal" => Ok(Self::Internal),
-            "national_registry" => Ok(Self::NationalRegistry),
-            "litigator" => Ok(Self::Litigator),
-            "wrong_number" => Ok(Self::WrongNumber),
-            "deceased" => Ok(Self::Deceased),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for DoNotCallEntryListKind {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for DoNotCallEntryListKind {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Which calls are suppressed.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum DoNotCallEntryScope {
-    #[serde(rename = "all_calls")]
     AllCalls,
-    #[serde(rename = "marketing_only")]
     MarketingOnly,
-    #[serde(rename = "specific_campaigns")]
     SpecificCampaigns,
-}
-impl ::std::fmt::Display for DoNotCallEntryScope {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::AllCalls => f.write_str("all_calls"),
-            Self::MarketingOnly => f.write_str("marketing_only"),
-            Self::SpecificCampaigns => f.write_str("specific_campaigns"),
-        }
-    }
-}
-impl ::std::str::FromStr for DoNotCallEntryScope {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "all_calls" => Ok(Self::AllCalls),
-            "marketing_only" => Ok(Self::MarketingOnly),
-            "specific_campaigns" => Ok(Self::SpecificCampaigns),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for DoNotCallEntryScope {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for DoNotCallEntryScope {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Where the entry came from.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum DoNotCallEntrySource {
-    #[serde(rename = "customer_request")]
     CustomerRequest,
-    #[serde(rename = "agent")]
     Agent,
-    #[serde(rename = "registry_import")]
     RegistryImport,
-    #[serde(rename = "api")]
     Api,
-    #[serde(rename = "complaint")]
     Complaint,
-}
-impl ::std::fmt::Display for DoNotCallEntrySource {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::CustomerRequest => f.write_str("customer_request"),
-            Self::Agent => f.write_str("agent"),
-            Self::RegistryImport => f.write_str("registry_import"),
-            Self::Api => f.write_str("api"),
-            Self::Complaint => f.write_str("complaint"),
-        }
-    }
-}
-impl ::std::str::FromStr for DoNotCallEntrySource {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "customer_request" => Ok(Self::CustomerRequest),
-            "agent" => Ok(Self::Agent),
-            "registry_import" => Ok(Self::RegistryImport),
-            "api" => Ok(Self::Api),
-            "complaint" => Ok(Self::Complaint),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for DoNotCallEntrySource {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for DoNotCallEntrySource {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 /// Error types.
 pub mod error {
@@ -387,6 +187,378 @@ pub mod error {
         fn from(value: String) -> Self {
             Self(value.into())
         }
+    }
+}
+impl DoNotCallEntryChannelsItem {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &["voice", "sms", "whatsapp"];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Voice => "voice",
+            Self::Sms => "sms",
+            Self::Whatsapp => "whatsapp",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for DoNotCallEntryChannelsItem {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for DoNotCallEntryChannelsItem {
+    fn from(value: &str) -> Self {
+        match value {
+            "voice" => Self::Voice,
+            "sms" => Self::Sms,
+            "whatsapp" => Self::Whatsapp,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for DoNotCallEntryChannelsItem {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "voice" => Self::Voice,
+            "sms" => Self::Sms,
+            "whatsapp" => Self::Whatsapp,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for DoNotCallEntryChannelsItem {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for DoNotCallEntryChannelsItem {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for DoNotCallEntryChannelsItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = DoNotCallEntryChannelsItem;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `DoNotCallEntryChannelsItem` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<DoNotCallEntryChannelsItem, E> {
+                Ok(DoNotCallEntryChannelsItem::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<DoNotCallEntryChannelsItem, E> {
+                Ok(DoNotCallEntryChannelsItem::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl DoNotCallEntryListKind {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "internal",
+        "national_registry",
+        "litigator",
+        "wrong_number",
+        "deceased",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Internal => "internal",
+            Self::NationalRegistry => "national_registry",
+            Self::Litigator => "litigator",
+            Self::WrongNumber => "wrong_number",
+            Self::Deceased => "deceased",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for DoNotCallEntryListKind {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for DoNotCallEntryListKind {
+    fn from(value: &str) -> Self {
+        match value {
+            "internal" => Self::Internal,
+            "national_registry" => Self::NationalRegistry,
+            "litigator" => Self::Litigator,
+            "wrong_number" => Self::WrongNumber,
+            "deceased" => Self::Deceased,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for DoNotCallEntryListKind {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "internal" => Self::Internal,
+            "national_registry" => Self::NationalRegistry,
+            "litigator" => Self::Litigator,
+            "wrong_number" => Self::WrongNumber,
+            "deceased" => Self::Deceased,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for DoNotCallEntryListKind {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for DoNotCallEntryListKind {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for DoNotCallEntryListKind {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = DoNotCallEntryListKind;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `DoNotCallEntryListKind` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<DoNotCallEntryListKind, E> {
+                Ok(DoNotCallEntryListKind::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<DoNotCallEntryListKind, E> {
+                Ok(DoNotCallEntryListKind::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl DoNotCallEntryScope {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "all_calls",
+        "marketing_only",
+        "specific_campaigns",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::AllCalls => "all_calls",
+            Self::MarketingOnly => "marketing_only",
+            Self::SpecificCampaigns => "specific_campaigns",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for DoNotCallEntryScope {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for DoNotCallEntryScope {
+    fn from(value: &str) -> Self {
+        match value {
+            "all_calls" => Self::AllCalls,
+            "marketing_only" => Self::MarketingOnly,
+            "specific_campaigns" => Self::SpecificCampaigns,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for DoNotCallEntryScope {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "all_calls" => Self::AllCalls,
+            "marketing_only" => Self::MarketingOnly,
+            "specific_campaigns" => Self::SpecificCampaigns,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for DoNotCallEntryScope {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for DoNotCallEntryScope {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for DoNotCallEntryScope {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = DoNotCallEntryScope;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `DoNotCallEntryScope` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<DoNotCallEntryScope, E> {
+                Ok(DoNotCallEntryScope::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<DoNotCallEntryScope, E> {
+                Ok(DoNotCallEntryScope::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl DoNotCallEntrySource {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "customer_request",
+        "agent",
+        "registry_import",
+        "api",
+        "complaint",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::CustomerRequest => "customer_request",
+            Self::Agent => "agent",
+            Self::RegistryImport => "registry_import",
+            Self::Api => "api",
+            Self::Complaint => "complaint",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for DoNotCallEntrySource {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for DoNotCallEntrySource {
+    fn from(value: &str) -> Self {
+        match value {
+            "customer_request" => Self::CustomerRequest,
+            "agent" => Self::Agent,
+            "registry_import" => Self::RegistryImport,
+            "api" => Self::Api,
+            "complaint" => Self::Complaint,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for DoNotCallEntrySource {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "customer_request" => Self::CustomerRequest,
+            "agent" => Self::Agent,
+            "registry_import" => Self::RegistryImport,
+            "api" => Self::Api,
+            "complaint" => Self::Complaint,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for DoNotCallEntrySource {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for DoNotCallEntrySource {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for DoNotCallEntrySource {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = DoNotCallEntrySource;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `DoNotCallEntrySource` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<DoNotCallEntrySource, E> {
+                Ok(DoNotCallEntrySource::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<DoNotCallEntrySource, E> {
+                Ok(DoNotCallEntrySource::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 impl ::std::fmt::Debug for DoNotCallEntry {
@@ -1104,6 +1276,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["id"],
     include: crate::Include::All,
     captured_by_default: false,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "added_by_user_id",

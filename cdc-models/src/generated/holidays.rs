@@ -100,63 +100,16 @@ impl<'de> ::serde::Deserialize<'de> for HolidayCloseTime {
     }
 }
 ///How opening hours change on these days.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum HolidayClosureKind {
-    #[serde(rename = "closed")]
     Closed,
-    #[serde(rename = "reduced_hours")]
     ReducedHours,
-    #[serde(rename = "extended_hours")]
     ExtendedHours,
-}
-impl ::std::fmt::Display for HolidayClosureKind {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Closed => f.write_str("closed"),
-            Self::ReducedHours => f.write_str("reduced_hours"),
-            Self::ExtendedHours => f.write_str("extended_hours"),
-        }
-    }
-}
-impl ::std::str::FromStr for HolidayClosureKind {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "closed" => Ok(Self::Closed),
-            "reduced_hours" => Ok(Self::ReducedHours),
-            "extended_hours" => Ok(Self::ExtendedHours),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for HolidayClosureKind {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for HolidayClosureKind {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///ISO 3166-1 alpha-2 country the holiday belongs to, null for company-specific closures.
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
@@ -356,6 +309,96 @@ pub mod error {
         fn from(value: String) -> Self {
             Self(value.into())
         }
+    }
+}
+impl HolidayClosureKind {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "closed",
+        "reduced_hours",
+        "extended_hours",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Closed => "closed",
+            Self::ReducedHours => "reduced_hours",
+            Self::ExtendedHours => "extended_hours",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for HolidayClosureKind {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for HolidayClosureKind {
+    fn from(value: &str) -> Self {
+        match value {
+            "closed" => Self::Closed,
+            "reduced_hours" => Self::ReducedHours,
+            "extended_hours" => Self::ExtendedHours,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for HolidayClosureKind {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "closed" => Self::Closed,
+            "reduced_hours" => Self::ReducedHours,
+            "extended_hours" => Self::ExtendedHours,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for HolidayClosureKind {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for HolidayClosureKind {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for HolidayClosureKind {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = HolidayClosureKind;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `HolidayClosureKind` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<HolidayClosureKind, E> {
+                Ok(HolidayClosureKind::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<HolidayClosureKind, E> {
+                Ok(HolidayClosureKind::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 impl ::std::fmt::Debug for Holiday {
@@ -927,6 +970,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["id"],
     include: crate::Include::All,
     captured_by_default: false,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "announcement_text",

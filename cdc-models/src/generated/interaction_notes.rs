@@ -37,130 +37,30 @@ pub struct InteractionNote {
     pub visibility: InteractionNoteVisibility,
 }
 ///Kind of note.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum InteractionNoteNoteKind {
-    #[serde(rename = "agent_note")]
     AgentNote,
-    #[serde(rename = "supervisor_note")]
     SupervisorNote,
-    #[serde(rename = "wrap_up")]
     WrapUp,
-    #[serde(rename = "escalation")]
     Escalation,
-    #[serde(rename = "system")]
     System,
-}
-impl ::std::fmt::Display for InteractionNoteNoteKind {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::AgentNote => f.write_str("agent_note"),
-            Self::SupervisorNote => f.write_str("supervisor_note"),
-            Self::WrapUp => f.write_str("wrap_up"),
-            Self::Escalation => f.write_str("escalation"),
-            Self::System => f.write_str("system"),
-        }
-    }
-}
-impl ::std::str::FromStr for InteractionNoteNoteKind {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "agent_note" => Ok(Self::AgentNote),
-            "supervisor_note" => Ok(Self::SupervisorNote),
-            "wrap_up" => Ok(Self::WrapUp),
-            "escalation" => Ok(Self::Escalation),
-            "system" => Ok(Self::System),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for InteractionNoteNoteKind {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for InteractionNoteNoteKind {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Who may read the note.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum InteractionNoteVisibility {
-    #[serde(rename = "private")]
     Private,
-    #[serde(rename = "team")]
     Team,
-    #[serde(rename = "tenant")]
     Tenant,
-}
-impl ::std::fmt::Display for InteractionNoteVisibility {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Private => f.write_str("private"),
-            Self::Team => f.write_str("team"),
-            Self::Tenant => f.write_str("tenant"),
-        }
-    }
-}
-impl ::std::str::FromStr for InteractionNoteVisibility {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "private" => Ok(Self::Private),
-            "team" => Ok(Self::Team),
-            "tenant" => Ok(Self::Tenant),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for InteractionNoteVisibility {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for InteractionNoteVisibility {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 /// Error types.
 pub mod error {
@@ -192,6 +92,190 @@ pub mod error {
         fn from(value: String) -> Self {
             Self(value.into())
         }
+    }
+}
+impl InteractionNoteNoteKind {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "agent_note",
+        "supervisor_note",
+        "wrap_up",
+        "escalation",
+        "system",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::AgentNote => "agent_note",
+            Self::SupervisorNote => "supervisor_note",
+            Self::WrapUp => "wrap_up",
+            Self::Escalation => "escalation",
+            Self::System => "system",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for InteractionNoteNoteKind {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for InteractionNoteNoteKind {
+    fn from(value: &str) -> Self {
+        match value {
+            "agent_note" => Self::AgentNote,
+            "supervisor_note" => Self::SupervisorNote,
+            "wrap_up" => Self::WrapUp,
+            "escalation" => Self::Escalation,
+            "system" => Self::System,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for InteractionNoteNoteKind {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "agent_note" => Self::AgentNote,
+            "supervisor_note" => Self::SupervisorNote,
+            "wrap_up" => Self::WrapUp,
+            "escalation" => Self::Escalation,
+            "system" => Self::System,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for InteractionNoteNoteKind {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for InteractionNoteNoteKind {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for InteractionNoteNoteKind {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = InteractionNoteNoteKind;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `InteractionNoteNoteKind` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<InteractionNoteNoteKind, E> {
+                Ok(InteractionNoteNoteKind::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<InteractionNoteNoteKind, E> {
+                Ok(InteractionNoteNoteKind::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl InteractionNoteVisibility {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &["private", "team", "tenant"];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Private => "private",
+            Self::Team => "team",
+            Self::Tenant => "tenant",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for InteractionNoteVisibility {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for InteractionNoteVisibility {
+    fn from(value: &str) -> Self {
+        match value {
+            "private" => Self::Private,
+            "team" => Self::Team,
+            "tenant" => Self::Tenant,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for InteractionNoteVisibility {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "private" => Self::Private,
+            "team" => Self::Team,
+            "tenant" => Self::Tenant,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for InteractionNoteVisibility {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for InteractionNoteVisibility {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for InteractionNoteVisibility {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = InteractionNoteVisibility;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `InteractionNoteVisibility` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<InteractionNoteVisibility, E> {
+                Ok(InteractionNoteVisibility::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<InteractionNoteVisibility, E> {
+                Ok(InteractionNoteVisibility::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 impl ::std::fmt::Debug for InteractionNote {
@@ -748,6 +832,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["id"],
     include: crate::Include::All,
     captured_by_default: false,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "author_user_id",

@@ -483,79 +483,20 @@ impl<'de> ::serde::Deserialize<'de> for InvoiceLinesItemUnitPrice {
     }
 }
 ///Invoice status.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum InvoiceStatus {
-    #[serde(rename = "draft")]
     Draft,
-    #[serde(rename = "issued")]
     Issued,
-    #[serde(rename = "partially_paid")]
     PartiallyPaid,
-    #[serde(rename = "paid")]
     Paid,
-    #[serde(rename = "overdue")]
     Overdue,
-    #[serde(rename = "void")]
     Void,
-    #[serde(rename = "uncollectible")]
     Uncollectible,
-}
-impl ::std::fmt::Display for InvoiceStatus {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Draft => f.write_str("draft"),
-            Self::Issued => f.write_str("issued"),
-            Self::PartiallyPaid => f.write_str("partially_paid"),
-            Self::Paid => f.write_str("paid"),
-            Self::Overdue => f.write_str("overdue"),
-            Self::Void => f.write_str("void"),
-            Self::Uncollectible => f.write_str("uncollectible"),
-        }
-    }
-}
-impl ::std::str::FromStr for InvoiceStatus {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "draft" => Ok(Self::Draft),
-            "issued" => Ok(Self::Issued),
-            "partially_paid" => Ok(Self::PartiallyPaid),
-            "paid" => Ok(Self::Paid),
-            "overdue" => Ok(Self::Overdue),
-            "void" => Ok(Self::Void),
-            "uncollectible" => Ok(Self::Uncollectible),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for InvoiceStatus {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for InvoiceStatus {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Sum of lines before discount and tax, decimal string in major units.
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
@@ -755,6 +696,112 @@ pub mod error {
         fn from(value: String) -> Self {
             Self(value.into())
         }
+    }
+}
+impl InvoiceStatus {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "draft",
+        "issued",
+        "partially_paid",
+        "paid",
+        "overdue",
+        "void",
+        "uncollectible",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Draft => "draft",
+            Self::Issued => "issued",
+            Self::PartiallyPaid => "partially_paid",
+            Self::Paid => "paid",
+            Self::Overdue => "overdue",
+            Self::Void => "void",
+            Self::Uncollectible => "uncollectible",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for InvoiceStatus {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for InvoiceStatus {
+    fn from(value: &str) -> Self {
+        match value {
+            "draft" => Self::Draft,
+            "issued" => Self::Issued,
+            "partially_paid" => Self::PartiallyPaid,
+            "paid" => Self::Paid,
+            "overdue" => Self::Overdue,
+            "void" => Self::Void,
+            "uncollectible" => Self::Uncollectible,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for InvoiceStatus {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "draft" => Self::Draft,
+            "issued" => Self::Issued,
+            "partially_paid" => Self::PartiallyPaid,
+            "paid" => Self::Paid,
+            "overdue" => Self::Overdue,
+            "void" => Self::Void,
+            "uncollectible" => Self::Uncollectible,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for InvoiceStatus {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for InvoiceStatus {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for InvoiceStatus {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = InvoiceStatus;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `InvoiceStatus` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<InvoiceStatus, E> {
+                Ok(InvoiceStatus::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<InvoiceStatus, E> {
+                Ok(InvoiceStatus::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 impl ::std::fmt::Debug for Invoice {
@@ -1749,6 +1796,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["id"],
     include: crate::Include::All,
     captured_by_default: false,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "amount_due",

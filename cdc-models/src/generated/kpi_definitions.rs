@@ -55,201 +55,45 @@ pub struct KpiDefinition {
     pub warning_threshold: ::std::option::Option<f64>,
 }
 ///How values are combined across queues, agents and intervals.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum KpiDefinitionAggregation {
-    #[serde(rename = "sum")]
     Sum,
-    #[serde(rename = "average")]
     Average,
-    #[serde(rename = "weighted_average")]
     WeightedAverage,
-    #[serde(rename = "min")]
     Min,
-    #[serde(rename = "max")]
     Max,
-    #[serde(rename = "last")]
     Last,
-    #[serde(rename = "percentile")]
     Percentile,
-}
-impl ::std::fmt::Display for KpiDefinitionAggregation {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Sum => f.write_str("sum"),
-            Self::Average => f.write_str("average"),
-            Self::WeightedAverage => f.write_str("weighted_average"),
-            Self::Min => f.write_str("min"),
-            Self::Max => f.write_str("max"),
-            Self::Last => f.write_str("last"),
-            Self::Percentile => f.write_str("percentile"),
-        }
-    }
-}
-impl ::std::str::FromStr for KpiDefinitionAggregation {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "sum" => Ok(Self::Sum),
-            "average" => Ok(Self::Average),
-            "weighted_average" => Ok(Self::WeightedAverage),
-            "min" => Ok(Self::Min),
-            "max" => Ok(Self::Max),
-            "last" => Ok(Self::Last),
-            "percentile" => Ok(Self::Percentile),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for KpiDefinitionAggregation {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for KpiDefinitionAggregation {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///`KpiDefinitionAppliesToItem`
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum KpiDefinitionAppliesToItem {
-    #[serde(rename = "tenant")]
     Tenant,
-    #[serde(rename = "queue")]
     Queue,
-    #[serde(rename = "team")]
     Team,
-    #[serde(rename = "agent")]
     Agent,
-}
-impl ::std::fmt::Display for KpiDefinitionAppliesToItem {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Tenant => f.write_str("tenant"),
-            Self::Queue => f.write_str("queue"),
-            Self::Team => f.write_str("team"),
-            Self::Agent => f.write_str("agent"),
-        }
-    }
-}
-impl ::std::str::FromStr for KpiDefinitionAppliesToItem {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "tenant" => Ok(Self::Tenant),
-            "queue" => Ok(Self::Queue),
-            "team" => Ok(Self::Team),
-            "agent" => Ok(Self::Agent),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for KpiDefinitionAppliesToItem {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for KpiDefinitionAppliesToItem {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Which way is good, for colouring.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum KpiDefinitionDirection {
-    #[serde(rename = "higher_is_better")]
     HigherIsBetter,
-    #[serde(rename = "lower_is_better")]
     LowerIsBetter,
-    #[serde(rename = "closer_to_target_is_better")]
     CloserToTargetIsBetter,
-}
-impl ::std::fmt::Display for KpiDefinitionDirection {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::HigherIsBetter => f.write_str("higher_is_better"),
-            Self::LowerIsBetter => f.write_str("lower_is_better"),
-            Self::CloserToTargetIsBetter => f.write_str("closer_to_target_is_better"),
-        }
-    }
-}
-impl ::std::str::FromStr for KpiDefinitionDirection {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "higher_is_better" => Ok(Self::HigherIsBetter),
-            "lower_is_better" => Ok(Self::LowerIsBetter),
-            "closer_to_target_is_better" => Ok(Self::CloserToTargetIsBetter),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for KpiDefinitionDirection {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for KpiDefinitionDirection {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Stable machine name, unique per tenant, e.g. service_level_pct.
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
@@ -308,75 +152,19 @@ impl<'de> ::serde::Deserialize<'de> for KpiDefinitionKpiKey {
     }
 }
 ///Unit of the value.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum KpiDefinitionUnit {
-    #[serde(rename = "count")]
     Count,
-    #[serde(rename = "seconds")]
     Seconds,
-    #[serde(rename = "percent")]
     Percent,
-    #[serde(rename = "ratio")]
     Ratio,
-    #[serde(rename = "score")]
     Score,
-    #[serde(rename = "currency")]
     Currency,
-}
-impl ::std::fmt::Display for KpiDefinitionUnit {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Count => f.write_str("count"),
-            Self::Seconds => f.write_str("seconds"),
-            Self::Percent => f.write_str("percent"),
-            Self::Ratio => f.write_str("ratio"),
-            Self::Score => f.write_str("score"),
-            Self::Currency => f.write_str("currency"),
-        }
-    }
-}
-impl ::std::str::FromStr for KpiDefinitionUnit {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "count" => Ok(Self::Count),
-            "seconds" => Ok(Self::Seconds),
-            "percent" => Ok(Self::Percent),
-            "ratio" => Ok(Self::Ratio),
-            "score" => Ok(Self::Score),
-            "currency" => Ok(Self::Currency),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for KpiDefinitionUnit {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for KpiDefinitionUnit {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 /// Error types.
 pub mod error {
@@ -408,6 +196,393 @@ pub mod error {
         fn from(value: String) -> Self {
             Self(value.into())
         }
+    }
+}
+impl KpiDefinitionAggregation {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "sum",
+        "average",
+        "weighted_average",
+        "min",
+        "max",
+        "last",
+        "percentile",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Sum => "sum",
+            Self::Average => "average",
+            Self::WeightedAverage => "weighted_average",
+            Self::Min => "min",
+            Self::Max => "max",
+            Self::Last => "last",
+            Self::Percentile => "percentile",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for KpiDefinitionAggregation {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for KpiDefinitionAggregation {
+    fn from(value: &str) -> Self {
+        match value {
+            "sum" => Self::Sum,
+            "average" => Self::Average,
+            "weighted_average" => Self::WeightedAverage,
+            "min" => Self::Min,
+            "max" => Self::Max,
+            "last" => Self::Last,
+            "percentile" => Self::Percentile,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for KpiDefinitionAggregation {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "sum" => Self::Sum,
+            "average" => Self::Average,
+            "weighted_average" => Self::WeightedAverage,
+            "min" => Self::Min,
+            "max" => Self::Max,
+            "last" => Self::Last,
+            "percentile" => Self::Percentile,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for KpiDefinitionAggregation {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for KpiDefinitionAggregation {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for KpiDefinitionAggregation {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = KpiDefinitionAggregation;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `KpiDefinitionAggregation` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<KpiDefinitionAggregation, E> {
+                Ok(KpiDefinitionAggregation::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<KpiDefinitionAggregation, E> {
+                Ok(KpiDefinitionAggregation::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl KpiDefinitionAppliesToItem {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &["tenant", "queue", "team", "agent"];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Tenant => "tenant",
+            Self::Queue => "queue",
+            Self::Team => "team",
+            Self::Agent => "agent",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for KpiDefinitionAppliesToItem {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for KpiDefinitionAppliesToItem {
+    fn from(value: &str) -> Self {
+        match value {
+            "tenant" => Self::Tenant,
+            "queue" => Self::Queue,
+            "team" => Self::Team,
+            "agent" => Self::Agent,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for KpiDefinitionAppliesToItem {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "tenant" => Self::Tenant,
+            "queue" => Self::Queue,
+            "team" => Self::Team,
+            "agent" => Self::Agent,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for KpiDefinitionAppliesToItem {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for KpiDefinitionAppliesToItem {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for KpiDefinitionAppliesToItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = KpiDefinitionAppliesToItem;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `KpiDefinitionAppliesToItem` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<KpiDefinitionAppliesToItem, E> {
+                Ok(KpiDefinitionAppliesToItem::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<KpiDefinitionAppliesToItem, E> {
+                Ok(KpiDefinitionAppliesToItem::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl KpiDefinitionDirection {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "higher_is_better",
+        "lower_is_better",
+        "closer_to_target_is_better",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::HigherIsBetter => "higher_is_better",
+            Self::LowerIsBetter => "lower_is_better",
+            Self::CloserToTargetIsBetter => "closer_to_target_is_better",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for KpiDefinitionDirection {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for KpiDefinitionDirection {
+    fn from(value: &str) -> Self {
+        match value {
+            "higher_is_better" => Self::HigherIsBetter,
+            "lower_is_better" => Self::LowerIsBetter,
+            "closer_to_target_is_better" => Self::CloserToTargetIsBetter,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for KpiDefinitionDirection {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "higher_is_better" => Self::HigherIsBetter,
+            "lower_is_better" => Self::LowerIsBetter,
+            "closer_to_target_is_better" => Self::CloserToTargetIsBetter,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for KpiDefinitionDirection {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for KpiDefinitionDirection {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for KpiDefinitionDirection {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = KpiDefinitionDirection;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `KpiDefinitionDirection` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<KpiDefinitionDirection, E> {
+                Ok(KpiDefinitionDirection::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<KpiDefinitionDirection, E> {
+                Ok(KpiDefinitionDirection::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl KpiDefinitionUnit {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "count",
+        "seconds",
+        "percent",
+        "ratio",
+        "score",
+        "currency",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Count => "count",
+            Self::Seconds => "seconds",
+            Self::Percent => "percent",
+            Self::Ratio => "ratio",
+            Self::Score => "score",
+            Self::Currency => "currency",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for KpiDefinitionUnit {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for KpiDefinitionUnit {
+    fn from(value: &str) -> Self {
+        match value {
+            "count" => Self::Count,
+            "seconds" => Self::Seconds,
+            "percent" => Self::Percent,
+            "ratio" => Self::Ratio,
+            "score" => Self::Score,
+            "currency" => Self::Currency,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for KpiDefinitionUnit {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "count" => Self::Count,
+            "seconds" => Self::Seconds,
+            "percent" => Self::Percent,
+            "ratio" => Self::Ratio,
+            "score" => Self::Score,
+            "currency" => Self::Currency,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for KpiDefinitionUnit {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for KpiDefinitionUnit {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for KpiDefinitionUnit {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = KpiDefinitionUnit;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `KpiDefinitionUnit` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<KpiDefinitionUnit, E> {
+                Ok(KpiDefinitionUnit::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<KpiDefinitionUnit, E> {
+                Ok(KpiDefinitionUnit::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 impl ::std::fmt::Debug for KpiDefinition {
@@ -1211,6 +1386,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["id"],
     include: crate::Include::All,
     captured_by_default: false,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "aggregation",

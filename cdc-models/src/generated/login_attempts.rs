@@ -44,213 +44,48 @@ pub struct LoginAttempt {
     pub user_id: ::std::option::Option<::uuid::Uuid>,
 }
 ///Sign-in method attempted.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum LoginAttemptAuthMethod {
-    #[serde(rename = "password")]
     Password,
-    #[serde(rename = "saml")]
     Saml,
-    #[serde(rename = "oidc")]
     Oidc,
-    #[serde(rename = "magic_link")]
     MagicLink,
-}
-impl ::std::fmt::Display for LoginAttemptAuthMethod {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Password => f.write_str("password"),
-            Self::Saml => f.write_str("saml"),
-            Self::Oidc => f.write_str("oidc"),
-            Self::MagicLink => f.write_str("magic_link"),
-        }
-    }
-}
-impl ::std::str::FromStr for LoginAttemptAuthMethod {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "password" => Ok(Self::Password),
-            "saml" => Ok(Self::Saml),
-            "oidc" => Ok(Self::Oidc),
-            "magic_link" => Ok(Self::MagicLink),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for LoginAttemptAuthMethod {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for LoginAttemptAuthMethod {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Second factor used, none if not reached or not required.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum LoginAttemptMfaMethod {
-    #[serde(rename = "none")]
     None,
-    #[serde(rename = "totp")]
     Totp,
-    #[serde(rename = "sms")]
     Sms,
-    #[serde(rename = "webauthn")]
     Webauthn,
-    #[serde(rename = "push")]
     Push,
-}
-impl ::std::fmt::Display for LoginAttemptMfaMethod {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::None => f.write_str("none"),
-            Self::Totp => f.write_str("totp"),
-            Self::Sms => f.write_str("sms"),
-            Self::Webauthn => f.write_str("webauthn"),
-            Self::Push => f.write_str("push"),
-        }
-    }
-}
-impl ::std::str::FromStr for LoginAttemptMfaMethod {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "none" => Ok(Self::None),
-            "totp" => Ok(Self::Totp),
-            "sms" => Ok(Self::Sms),
-            "webauthn" => Ok(Self::Webauthn),
-            "push" => Ok(Self::Push),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for LoginAttemptMfaMethod {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for LoginAttemptMfaMethod {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Result of the attempt.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum LoginAttemptOutcome {
-    #[serde(rename = "success")]
     Success,
-    #[serde(rename = "invalid_credentials")]
     InvalidCredentials,
-    #[serde(rename = "unknown_user")]
     UnknownUser,
-    #[serde(rename = "account_locked")]
     AccountLocked,
-    #[serde(rename = "account_disabled")]
     AccountDisabled,
-    #[serde(rename = "mfa_failed")]
     MfaFailed,
-    #[serde(rename = "sso_error")]
     SsoError,
-    #[serde(rename = "rate_limited")]
     RateLimited,
-}
-impl ::std::fmt::Display for LoginAttemptOutcome {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Success => f.write_str("success"),
-            Self::InvalidCredentials => f.write_str("invalid_credentials"),
-            Self::UnknownUser => f.write_str("unknown_user"),
-            Self::AccountLocked => f.write_str("account_locked"),
-            Self::AccountDisabled => f.write_str("account_disabled"),
-            Self::MfaFailed => f.write_str("mfa_failed"),
-            Self::SsoError => f.write_str("sso_error"),
-            Self::RateLimited => f.write_str("rate_limited"),
-        }
-    }
-}
-impl ::std::str::FromStr for LoginAttemptOutcome {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "success" => Ok(Self::Success),
-            "invalid_credentials" => Ok(Self::InvalidCredentials),
-            "unknown_user" => Ok(Self::UnknownUser),
-            "account_locked" => Ok(Self::AccountLocked),
-            "account_disabled" => Ok(Self::AccountDisabled),
-            "mfa_failed" => Ok(Self::MfaFailed),
-            "sso_error" => Ok(Self::SsoError),
-            "rate_limited" => Ok(Self::RateLimited),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for LoginAttemptOutcome {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for LoginAttemptOutcome {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 /// Error types.
 pub mod error {
@@ -282,6 +117,308 @@ pub mod error {
         fn from(value: String) -> Self {
             Self(value.into())
         }
+    }
+}
+impl LoginAttemptAuthMethod {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "password",
+        "saml",
+        "oidc",
+        "magic_link",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Password => "password",
+            Self::Saml => "saml",
+            Self::Oidc => "oidc",
+            Self::MagicLink => "magic_link",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for LoginAttemptAuthMethod {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for LoginAttemptAuthMethod {
+    fn from(value: &str) -> Self {
+        match value {
+            "password" => Self::Password,
+            "saml" => Self::Saml,
+            "oidc" => Self::Oidc,
+            "magic_link" => Self::MagicLink,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for LoginAttemptAuthMethod {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "password" => Self::Password,
+            "saml" => Self::Saml,
+            "oidc" => Self::Oidc,
+            "magic_link" => Self::MagicLink,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for LoginAttemptAuthMethod {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for LoginAttemptAuthMethod {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for LoginAttemptAuthMethod {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = LoginAttemptAuthMethod;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `LoginAttemptAuthMethod` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<LoginAttemptAuthMethod, E> {
+                Ok(LoginAttemptAuthMethod::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<LoginAttemptAuthMethod, E> {
+                Ok(LoginAttemptAuthMethod::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl LoginAttemptMfaMethod {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "none",
+        "totp",
+        "sms",
+        "webauthn",
+        "push",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::None => "none",
+            Self::Totp => "totp",
+            Self::Sms => "sms",
+            Self::Webauthn => "webauthn",
+            Self::Push => "push",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for LoginAttemptMfaMethod {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for LoginAttemptMfaMethod {
+    fn from(value: &str) -> Self {
+        match value {
+            "none" => Self::None,
+            "totp" => Self::Totp,
+            "sms" => Self::Sms,
+            "webauthn" => Self::Webauthn,
+            "push" => Self::Push,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for LoginAttemptMfaMethod {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "none" => Self::None,
+            "totp" => Self::Totp,
+            "sms" => Self::Sms,
+            "webauthn" => Self::Webauthn,
+            "push" => Self::Push,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for LoginAttemptMfaMethod {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for LoginAttemptMfaMethod {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for LoginAttemptMfaMethod {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = LoginAttemptMfaMethod;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `LoginAttemptMfaMethod` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<LoginAttemptMfaMethod, E> {
+                Ok(LoginAttemptMfaMethod::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<LoginAttemptMfaMethod, E> {
+                Ok(LoginAttemptMfaMethod::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl LoginAttemptOutcome {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "success",
+        "invalid_credentials",
+        "unknown_user",
+        "account_locked",
+        "account_disabled",
+        "mfa_failed",
+        "sso_error",
+        "rate_limited",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Success => "success",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::UnknownUser => "unknown_user",
+            Self::AccountLocked => "account_locked",
+            Self::AccountDisabled => "account_disabled",
+            Self::MfaFailed => "mfa_failed",
+            Self::SsoError => "sso_error",
+            Self::RateLimited => "rate_limited",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for LoginAttemptOutcome {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for LoginAttemptOutcome {
+    fn from(value: &str) -> Self {
+        match value {
+            "success" => Self::Success,
+            "invalid_credentials" => Self::InvalidCredentials,
+            "unknown_user" => Self::UnknownUser,
+            "account_locked" => Self::AccountLocked,
+            "account_disabled" => Self::AccountDisabled,
+            "mfa_failed" => Self::MfaFailed,
+            "sso_error" => Self::SsoError,
+            "rate_limited" => Self::RateLimited,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for LoginAttemptOutcome {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "success" => Self::Success,
+            "invalid_credentials" => Self::InvalidCredentials,
+            "unknown_user" => Self::UnknownUser,
+            "account_locked" => Self::AccountLocked,
+            "account_disabled" => Self::AccountDisabled,
+            "mfa_failed" => Self::MfaFailed,
+            "sso_error" => Self::SsoError,
+            "rate_limited" => Self::RateLimited,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for LoginAttemptOutcome {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for LoginAttemptOutcome {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for LoginAttemptOutcome {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = LoginAttemptOutcome;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `LoginAttemptOutcome` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<LoginAttemptOutcome, E> {
+                Ok(LoginAttemptOutcome::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<LoginAttemptOutcome, E> {
+                Ok(LoginAttemptOutcome::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 impl ::std::fmt::Debug for LoginAttempt {
@@ -930,6 +1067,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
         ],
     ),
     captured_by_default: false,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "attempted_at",

@@ -163,146 +163,34 @@ impl<'de> ::serde::Deserialize<'de> for OrderItemDiscountAmount {
     }
 }
 ///Fulfilment state of the line.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum OrderItemFulfilmentStatus {
-    #[serde(rename = "pending")]
     Pending,
-    #[serde(rename = "allocated")]
     Allocated,
-    #[serde(rename = "shipped")]
     Shipped,
-    #[serde(rename = "delivered")]
     Delivered,
-    #[serde(rename = "cancelled")]
     Cancelled,
-    #[serde(rename = "returned")]
     Returned,
-}
-impl ::std::fmt::Display for OrderItemFulfilmentStatus {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Pending => f.write_str("pending"),
-            Self::Allocated => f.write_str("allocated"),
-            Self::Shipped => f.write_str("shipped"),
-            Self::Delivered => f.write_str("delivered"),
-            Self::Cancelled => f.write_str("cancelled"),
-            Self::Returned => f.write_str("returned"),
-        }
-    }
-}
-impl ::std::str::FromStr for OrderItemFulfilmentStatus {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "pending" => Ok(Self::Pending),
-            "allocated" => Ok(Self::Allocated),
-            "shipped" => Ok(Self::Shipped),
-            "delivered" => Ok(Self::Delivered),
-            "cancelled" => Ok(Self::Cancelled),
-            "returned" => Ok(Self::Returned),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for OrderItemFulfilmentStatus {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for OrderItemFulfilmentStatus {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Kind of line.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum OrderItemItemKind {
-    #[serde(rename = "product")]
     Product,
-    #[serde(rename = "service")]
     Service,
-    #[serde(rename = "subscription")]
     Subscription,
-    #[serde(rename = "discount")]
     Discount,
-    #[serde(rename = "shipping")]
     Shipping,
-    #[serde(rename = "fee")]
     Fee,
-}
-impl ::std::fmt::Display for OrderItemItemKind {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Product => f.write_str("product"),
-            Self::Service => f.write_str("service"),
-            Self::Subscription => f.write_str("subscription"),
-            Self::Discount => f.write_str("discount"),
-            Self::Shipping => f.write_str("shipping"),
-            Self::Fee => f.write_str("fee"),
-        }
-    }
-}
-impl ::std::str::FromStr for OrderItemItemKind {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "product" => Ok(Self::Product),
-            "service" => Ok(Self::Service),
-            "subscription" => Ok(Self::Subscription),
-            "discount" => Ok(Self::Discount),
-            "shipping" => Ok(Self::Shipping),
-            "fee" => Ok(Self::Fee),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for OrderItemItemKind {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for OrderItemItemKind {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Line total including tax, decimal string in major units.
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
@@ -502,6 +390,210 @@ pub mod error {
         fn from(value: String) -> Self {
             Self(value.into())
         }
+    }
+}
+impl OrderItemFulfilmentStatus {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "pending",
+        "allocated",
+        "shipped",
+        "delivered",
+        "cancelled",
+        "returned",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Pending => "pending",
+            Self::Allocated => "allocated",
+            Self::Shipped => "shipped",
+            Self::Delivered => "delivered",
+            Self::Cancelled => "cancelled",
+            Self::Returned => "returned",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for OrderItemFulfilmentStatus {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for OrderItemFulfilmentStatus {
+    fn from(value: &str) -> Self {
+        match value {
+            "pending" => Self::Pending,
+            "allocated" => Self::Allocated,
+            "shipped" => Self::Shipped,
+            "delivered" => Self::Delivered,
+            "cancelled" => Self::Cancelled,
+            "returned" => Self::Returned,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for OrderItemFulfilmentStatus {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "pending" => Self::Pending,
+            "allocated" => Self::Allocated,
+            "shipped" => Self::Shipped,
+            "delivered" => Self::Delivered,
+            "cancelled" => Self::Cancelled,
+            "returned" => Self::Returned,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for OrderItemFulfilmentStatus {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for OrderItemFulfilmentStatus {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for OrderItemFulfilmentStatus {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = OrderItemFulfilmentStatus;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `OrderItemFulfilmentStatus` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<OrderItemFulfilmentStatus, E> {
+                Ok(OrderItemFulfilmentStatus::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<OrderItemFulfilmentStatus, E> {
+                Ok(OrderItemFulfilmentStatus::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl OrderItemItemKind {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "product",
+        "service",
+        "subscription",
+        "discount",
+        "shipping",
+        "fee",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Product => "product",
+            Self::Service => "service",
+            Self::Subscription => "subscription",
+            Self::Discount => "discount",
+            Self::Shipping => "shipping",
+            Self::Fee => "fee",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for OrderItemItemKind {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for OrderItemItemKind {
+    fn from(value: &str) -> Self {
+        match value {
+            "product" => Self::Product,
+            "service" => Self::Service,
+            "subscription" => Self::Subscription,
+            "discount" => Self::Discount,
+            "shipping" => Self::Shipping,
+            "fee" => Self::Fee,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for OrderItemItemKind {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "product" => Self::Product,
+            "service" => Self::Service,
+            "subscription" => Self::Subscription,
+            "discount" => Self::Discount,
+            "shipping" => Self::Shipping,
+            "fee" => Self::Fee,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for OrderItemItemKind {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for OrderItemItemKind {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for OrderItemItemKind {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = OrderItemItemKind;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `OrderItemItemKind` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<OrderItemItemKind, E> {
+                Ok(OrderItemItemKind::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<OrderItemItemKind, E> {
+                Ok(OrderItemItemKind::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 impl ::std::fmt::Debug for OrderItem {
@@ -1257,6 +1349,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["id"],
     include: crate::Include::All,
     captured_by_default: false,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "attributes",

@@ -95,75 +95,19 @@ impl<'de> ::serde::Deserialize<'de> for OrderCurrency {
     }
 }
 ///Order lifecycle status.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum OrderStatus {
-    #[serde(rename = "draft")]
     Draft,
-    #[serde(rename = "placed")]
     Placed,
-    #[serde(rename = "paid")]
     Paid,
-    #[serde(rename = "fulfilled")]
     Fulfilled,
-    #[serde(rename = "cancelled")]
     Cancelled,
-    #[serde(rename = "refunded")]
     Refunded,
-}
-impl ::std::fmt::Display for OrderStatus {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Draft => f.write_str("draft"),
-            Self::Placed => f.write_str("placed"),
-            Self::Paid => f.write_str("paid"),
-            Self::Fulfilled => f.write_str("fulfilled"),
-            Self::Cancelled => f.write_str("cancelled"),
-            Self::Refunded => f.write_str("refunded"),
-        }
-    }
-}
-impl ::std::str::FromStr for OrderStatus {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "draft" => Ok(Self::Draft),
-            "placed" => Ok(Self::Placed),
-            "paid" => Ok(Self::Paid),
-            "fulfilled" => Ok(Self::Fulfilled),
-            "cancelled" => Ok(Self::Cancelled),
-            "refunded" => Ok(Self::Refunded),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for OrderStatus {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for OrderStatus {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Sum of line items before tax, decimal string in major units.
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
@@ -363,6 +307,108 @@ pub mod error {
         fn from(value: String) -> Self {
             Self(value.into())
         }
+    }
+}
+impl OrderStatus {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "draft",
+        "placed",
+        "paid",
+        "fulfilled",
+        "cancelled",
+        "refunded",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Draft => "draft",
+            Self::Placed => "placed",
+            Self::Paid => "paid",
+            Self::Fulfilled => "fulfilled",
+            Self::Cancelled => "cancelled",
+            Self::Refunded => "refunded",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for OrderStatus {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for OrderStatus {
+    fn from(value: &str) -> Self {
+        match value {
+            "draft" => Self::Draft,
+            "placed" => Self::Placed,
+            "paid" => Self::Paid,
+            "fulfilled" => Self::Fulfilled,
+            "cancelled" => Self::Cancelled,
+            "refunded" => Self::Refunded,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for OrderStatus {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "draft" => Self::Draft,
+            "placed" => Self::Placed,
+            "paid" => Self::Paid,
+            "fulfilled" => Self::Fulfilled,
+            "cancelled" => Self::Cancelled,
+            "refunded" => Self::Refunded,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for OrderStatus {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for OrderStatus {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for OrderStatus {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = OrderStatus;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `OrderStatus` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<OrderStatus, E> {
+                Ok(OrderStatus::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<OrderStatus, E> {
+                Ok(OrderStatus::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 impl ::std::fmt::Debug for Order {
@@ -918,6 +964,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["id"],
     include: crate::Include::Fields(&["id", "user_id", "status", "total", "created_at"]),
     captured_by_default: true,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "created_at",

@@ -104,146 +104,34 @@ impl<'de> ::serde::Deserialize<'de> for OverflowRuleName {
     }
 }
 ///What happens to the contacts the rule catches.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum OverflowRuleOverflowAction {
-    #[serde(rename = "transfer_queue")]
     TransferQueue,
-    #[serde(rename = "expand_to_group")]
     ExpandToGroup,
-    #[serde(rename = "offer_callback")]
     OfferCallback,
-    #[serde(rename = "voicemail")]
     Voicemail,
-    #[serde(rename = "play_message")]
     PlayMessage,
-    #[serde(rename = "disconnect")]
     Disconnect,
-}
-impl ::std::fmt::Display for OverflowRuleOverflowAction {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::TransferQueue => f.write_str("transfer_queue"),
-            Self::ExpandToGroup => f.write_str("expand_to_group"),
-            Self::OfferCallback => f.write_str("offer_callback"),
-            Self::Voicemail => f.write_str("voicemail"),
-            Self::PlayMessage => f.write_str("play_message"),
-            Self::Disconnect => f.write_str("disconnect"),
-        }
-    }
-}
-impl ::std::str::FromStr for OverflowRuleOverflowAction {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "transfer_queue" => Ok(Self::TransferQueue),
-            "expand_to_group" => Ok(Self::ExpandToGroup),
-            "offer_callback" => Ok(Self::OfferCallback),
-            "voicemail" => Ok(Self::Voicemail),
-            "play_message" => Ok(Self::PlayMessage),
-            "disconnect" => Ok(Self::Disconnect),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for OverflowRuleOverflowAction {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for OverflowRuleOverflowAction {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Condition that fires the rule.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum OverflowRuleTriggerKind {
-    #[serde(rename = "wait_time")]
     WaitTime,
-    #[serde(rename = "queue_length")]
     QueueLength,
-    #[serde(rename = "no_agents_available")]
     NoAgentsAvailable,
-    #[serde(rename = "estimated_wait")]
     EstimatedWait,
-    #[serde(rename = "sla_at_risk")]
     SlaAtRisk,
-    #[serde(rename = "after_hours")]
     AfterHours,
-}
-impl ::std::fmt::Display for OverflowRuleTriggerKind {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::WaitTime => f.write_str("wait_time"),
-            Self::QueueLength => f.write_str("queue_length"),
-            Self::NoAgentsAvailable => f.write_str("no_agents_available"),
-            Self::EstimatedWait => f.write_str("estimated_wait"),
-            Self::SlaAtRisk => f.write_str("sla_at_risk"),
-            Self::AfterHours => f.write_str("after_hours"),
-        }
-    }
-}
-impl ::std::str::FromStr for OverflowRuleTriggerKind {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "wait_time" => Ok(Self::WaitTime),
-            "queue_length" => Ok(Self::QueueLength),
-            "no_agents_available" => Ok(Self::NoAgentsAvailable),
-            "estimated_wait" => Ok(Self::EstimatedWait),
-            "sla_at_risk" => Ok(Self::SlaAtRisk),
-            "after_hours" => Ok(Self::AfterHours),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for OverflowRuleTriggerKind {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for OverflowRuleTriggerKind {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 /// Error types.
 pub mod error {
@@ -275,6 +163,210 @@ pub mod error {
         fn from(value: String) -> Self {
             Self(value.into())
         }
+    }
+}
+impl OverflowRuleOverflowAction {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "transfer_queue",
+        "expand_to_group",
+        "offer_callback",
+        "voicemail",
+        "play_message",
+        "disconnect",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::TransferQueue => "transfer_queue",
+            Self::ExpandToGroup => "expand_to_group",
+            Self::OfferCallback => "offer_callback",
+            Self::Voicemail => "voicemail",
+            Self::PlayMessage => "play_message",
+            Self::Disconnect => "disconnect",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for OverflowRuleOverflowAction {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for OverflowRuleOverflowAction {
+    fn from(value: &str) -> Self {
+        match value {
+            "transfer_queue" => Self::TransferQueue,
+            "expand_to_group" => Self::ExpandToGroup,
+            "offer_callback" => Self::OfferCallback,
+            "voicemail" => Self::Voicemail,
+            "play_message" => Self::PlayMessage,
+            "disconnect" => Self::Disconnect,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for OverflowRuleOverflowAction {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "transfer_queue" => Self::TransferQueue,
+            "expand_to_group" => Self::ExpandToGroup,
+            "offer_callback" => Self::OfferCallback,
+            "voicemail" => Self::Voicemail,
+            "play_message" => Self::PlayMessage,
+            "disconnect" => Self::Disconnect,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for OverflowRuleOverflowAction {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for OverflowRuleOverflowAction {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for OverflowRuleOverflowAction {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = OverflowRuleOverflowAction;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `OverflowRuleOverflowAction` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<OverflowRuleOverflowAction, E> {
+                Ok(OverflowRuleOverflowAction::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<OverflowRuleOverflowAction, E> {
+                Ok(OverflowRuleOverflowAction::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl OverflowRuleTriggerKind {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "wait_time",
+        "queue_length",
+        "no_agents_available",
+        "estimated_wait",
+        "sla_at_risk",
+        "after_hours",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::WaitTime => "wait_time",
+            Self::QueueLength => "queue_length",
+            Self::NoAgentsAvailable => "no_agents_available",
+            Self::EstimatedWait => "estimated_wait",
+            Self::SlaAtRisk => "sla_at_risk",
+            Self::AfterHours => "after_hours",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for OverflowRuleTriggerKind {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for OverflowRuleTriggerKind {
+    fn from(value: &str) -> Self {
+        match value {
+            "wait_time" => Self::WaitTime,
+            "queue_length" => Self::QueueLength,
+            "no_agents_available" => Self::NoAgentsAvailable,
+            "estimated_wait" => Self::EstimatedWait,
+            "sla_at_risk" => Self::SlaAtRisk,
+            "after_hours" => Self::AfterHours,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for OverflowRuleTriggerKind {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "wait_time" => Self::WaitTime,
+            "queue_length" => Self::QueueLength,
+            "no_agents_available" => Self::NoAgentsAvailable,
+            "estimated_wait" => Self::EstimatedWait,
+            "sla_at_risk" => Self::SlaAtRisk,
+            "after_hours" => Self::AfterHours,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for OverflowRuleTriggerKind {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for OverflowRuleTriggerKind {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for OverflowRuleTriggerKind {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = OverflowRuleTriggerKind;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `OverflowRuleTriggerKind` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<OverflowRuleTriggerKind, E> {
+                Ok(OverflowRuleTriggerKind::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<OverflowRuleTriggerKind, E> {
+                Ok(OverflowRuleTriggerKind::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 impl ::std::fmt::Debug for OverflowRule {
@@ -988,6 +1080,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["id"],
     include: crate::Include::All,
     captured_by_default: false,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "business_hours_only",

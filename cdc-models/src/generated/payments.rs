@@ -131,71 +131,18 @@ impl<'de> ::serde::Deserialize<'de> for PaymentAmount {
     }
 }
 ///3-D Secure / SCA outcome.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum PaymentAuthenticationResult {
-    #[serde(rename = "not_applicable")]
     NotApplicable,
-    #[serde(rename = "authenticated")]
     Authenticated,
-    #[serde(rename = "attempted")]
     Attempted,
-    #[serde(rename = "failed")]
     Failed,
-    #[serde(rename = "exempted")]
     Exempted,
-}
-impl ::std::fmt::Display for PaymentAuthenticationResult {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::NotApplicable => f.write_str("not_applicable"),
-            Self::Authenticated => f.write_str("authenticated"),
-            Self::Attempted => f.write_str("attempted"),
-            Self::Failed => f.write_str("failed"),
-            Self::Exempted => f.write_str("exempted"),
-        }
-    }
-}
-impl ::std::str::FromStr for PaymentAuthenticationResult {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "not_applicable" => Ok(Self::NotApplicable),
-            "authenticated" => Ok(Self::Authenticated),
-            "attempted" => Ok(Self::Attempted),
-            "failed" => Ok(Self::Failed),
-            "exempted" => Ok(Self::Exempted),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for PaymentAuthenticationResult {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for PaymentAuthenticationResult {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///ISO 4217 currency code.
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
@@ -254,138 +201,32 @@ impl<'de> ::serde::Deserialize<'de> for PaymentCurrency {
     }
 }
 ///Payment method.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum PaymentMethod {
-    #[serde(rename = "card")]
     Card,
-    #[serde(rename = "bank_transfer")]
     BankTransfer,
-    #[serde(rename = "direct_debit")]
     DirectDebit,
-    #[serde(rename = "paypal")]
     Paypal,
-    #[serde(rename = "wallet")]
     Wallet,
-}
-impl ::std::fmt::Display for PaymentMethod {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Card => f.write_str("card"),
-            Self::BankTransfer => f.write_str("bank_transfer"),
-            Self::DirectDebit => f.write_str("direct_debit"),
-            Self::Paypal => f.write_str("paypal"),
-            Self::Wallet => f.write_str("wallet"),
-        }
-    }
-}
-impl ::std::str::FromStr for PaymentMethod {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "card" => Ok(Self::Card),
-            "bank_transfer" => Ok(Self::BankTransfer),
-            "direct_debit" => Ok(Self::DirectDebit),
-            "paypal" => Ok(Self::Paypal),
-            "wallet" => Ok(Self::Wallet),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for PaymentMethod {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for PaymentMethod {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Payment service provider.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum PaymentProvider {
-    #[serde(rename = "stripe")]
     Stripe,
-    #[serde(rename = "adyen")]
     Adyen,
-    #[serde(rename = "worldpay")]
     Worldpay,
-    #[serde(rename = "braintree")]
     Braintree,
-    #[serde(rename = "gocardless")]
     Gocardless,
-}
-impl ::std::fmt::Display for PaymentProvider {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Stripe => f.write_str("stripe"),
-            Self::Adyen => f.write_str("adyen"),
-            Self::Worldpay => f.write_str("worldpay"),
-            Self::Braintree => f.write_str("braintree"),
-            Self::Gocardless => f.write_str("gocardless"),
-        }
-    }
-}
-impl ::std::str::FromStr for PaymentProvider {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "stripe" => Ok(Self::Stripe),
-            "adyen" => Ok(Self::Adyen),
-            "worldpay" => Ok(Self::Worldpay),
-            "braintree" => Ok(Self::Braintree),
-            "gocardless" => Ok(Self::Gocardless),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for PaymentProvider {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for PaymentProvider {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Amount refunded so far, decimal string in major units.
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
@@ -444,83 +285,21 @@ impl<'de> ::serde::Deserialize<'de> for PaymentRefundedAmount {
     }
 }
 ///Payment status.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum PaymentStatus {
-    #[serde(rename = "pending")]
     Pending,
-    #[serde(rename = "authorized")]
     Authorized,
-    #[serde(rename = "captured")]
     Captured,
-    #[serde(rename = "failed")]
     Failed,
-    #[serde(rename = "partially_refunded")]
     PartiallyRefunded,
-    #[serde(rename = "refunded")]
     Refunded,
-    #[serde(rename = "voided")]
     Voided,
-    #[serde(rename = "charged_back")]
     ChargedBack,
-}
-impl ::std::fmt::Display for PaymentStatus {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Pending => f.write_str("pending"),
-            Self::Authorized => f.write_str("authorized"),
-            Self::Captured => f.write_str("captured"),
-            Self::Failed => f.write_str("failed"),
-            Self::PartiallyRefunded => f.write_str("partially_refunded"),
-            Self::Refunded => f.write_str("refunded"),
-            Self::Voided => f.write_str("voided"),
-            Self::ChargedBack => f.write_str("charged_back"),
-        }
-    }
-}
-impl ::std::str::FromStr for PaymentStatus {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "pending" => Ok(Self::Pending),
-            "authorized" => Ok(Self::Authorized),
-            "captured" => Ok(Self::Captured),
-            "failed" => Ok(Self::Failed),
-            "partially_refunded" => Ok(Self::PartiallyRefunded),
-            "refunded" => Ok(Self::Refunded),
-            "voided" => Ok(Self::Voided),
-            "charged_back" => Ok(Self::ChargedBack),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for PaymentStatus {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for PaymentStatus {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 /// Error types.
 pub mod error {
@@ -552,6 +331,410 @@ pub mod error {
         fn from(value: String) -> Self {
             Self(value.into())
         }
+    }
+}
+impl PaymentAuthenticationResult {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "not_applicable",
+        "authenticated",
+        "attempted",
+        "failed",
+        "exempted",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::NotApplicable => "not_applicable",
+            Self::Authenticated => "authenticated",
+            Self::Attempted => "attempted",
+            Self::Failed => "failed",
+            Self::Exempted => "exempted",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for PaymentAuthenticationResult {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for PaymentAuthenticationResult {
+    fn from(value: &str) -> Self {
+        match value {
+            "not_applicable" => Self::NotApplicable,
+            "authenticated" => Self::Authenticated,
+            "attempted" => Self::Attempted,
+            "failed" => Self::Failed,
+            "exempted" => Self::Exempted,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for PaymentAuthenticationResult {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "not_applicable" => Self::NotApplicable,
+            "authenticated" => Self::Authenticated,
+            "attempted" => Self::Attempted,
+            "failed" => Self::Failed,
+            "exempted" => Self::Exempted,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for PaymentAuthenticationResult {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for PaymentAuthenticationResult {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for PaymentAuthenticationResult {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = PaymentAuthenticationResult;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `PaymentAuthenticationResult` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<PaymentAuthenticationResult, E> {
+                Ok(PaymentAuthenticationResult::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<PaymentAuthenticationResult, E> {
+                Ok(PaymentAuthenticationResult::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl PaymentMethod {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "card",
+        "bank_transfer",
+        "direct_debit",
+        "paypal",
+        "wallet",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Card => "card",
+            Self::BankTransfer => "bank_transfer",
+            Self::DirectDebit => "direct_debit",
+            Self::Paypal => "paypal",
+            Self::Wallet => "wallet",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for PaymentMethod {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for PaymentMethod {
+    fn from(value: &str) -> Self {
+        match value {
+            "card" => Self::Card,
+            "bank_transfer" => Self::BankTransfer,
+            "direct_debit" => Self::DirectDebit,
+            "paypal" => Self::Paypal,
+            "wallet" => Self::Wallet,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for PaymentMethod {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "card" => Self::Card,
+            "bank_transfer" => Self::BankTransfer,
+            "direct_debit" => Self::DirectDebit,
+            "paypal" => Self::Paypal,
+            "wallet" => Self::Wallet,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for PaymentMethod {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for PaymentMethod {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for PaymentMethod {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = PaymentMethod;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `PaymentMethod` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<PaymentMethod, E> {
+                Ok(PaymentMethod::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<PaymentMethod, E> {
+                Ok(PaymentMethod::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl PaymentProvider {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "stripe",
+        "adyen",
+        "worldpay",
+        "braintree",
+        "gocardless",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Stripe => "stripe",
+            Self::Adyen => "adyen",
+            Self::Worldpay => "worldpay",
+            Self::Braintree => "braintree",
+            Self::Gocardless => "gocardless",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for PaymentProvider {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for PaymentProvider {
+    fn from(value: &str) -> Self {
+        match value {
+            "stripe" => Self::Stripe,
+            "adyen" => Self::Adyen,
+            "worldpay" => Self::Worldpay,
+            "braintree" => Self::Braintree,
+            "gocardless" => Self::Gocardless,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for PaymentProvider {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "stripe" => Self::Stripe,
+            "adyen" => Self::Adyen,
+            "worldpay" => Self::Worldpay,
+            "braintree" => Self::Braintree,
+            "gocardless" => Self::Gocardless,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for PaymentProvider {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for PaymentProvider {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for PaymentProvider {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = PaymentProvider;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `PaymentProvider` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<PaymentProvider, E> {
+                Ok(PaymentProvider::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<PaymentProvider, E> {
+                Ok(PaymentProvider::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl PaymentStatus {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "pending",
+        "authorized",
+        "captured",
+        "failed",
+        "partially_refunded",
+        "refunded",
+        "voided",
+        "charged_back",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Pending => "pending",
+            Self::Authorized => "authorized",
+            Self::Captured => "captured",
+            Self::Failed => "failed",
+            Self::PartiallyRefunded => "partially_refunded",
+            Self::Refunded => "refunded",
+            Self::Voided => "voided",
+            Self::ChargedBack => "charged_back",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for PaymentStatus {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for PaymentStatus {
+    fn from(value: &str) -> Self {
+        match value {
+            "pending" => Self::Pending,
+            "authorized" => Self::Authorized,
+            "captured" => Self::Captured,
+            "failed" => Self::Failed,
+            "partially_refunded" => Self::PartiallyRefunded,
+            "refunded" => Self::Refunded,
+            "voided" => Self::Voided,
+            "charged_back" => Self::ChargedBack,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for PaymentStatus {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "pending" => Self::Pending,
+            "authorized" => Self::Authorized,
+            "captured" => Self::Captured,
+            "failed" => Self::Failed,
+            "partially_refunded" => Self::PartiallyRefunded,
+            "refunded" => Self::Refunded,
+            "voided" => Self::Voided,
+            "charged_back" => Self::ChargedBack,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for PaymentStatus {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for PaymentStatus {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for PaymentStatus {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = PaymentStatus;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `PaymentStatus` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<PaymentStatus, E> {
+                Ok(PaymentStatus::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<PaymentStatus, E> {
+                Ok(PaymentStatus::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 impl ::std::fmt::Debug for Payment {
@@ -1588,6 +1771,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
         ],
     ),
     captured_by_default: true,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "amount",

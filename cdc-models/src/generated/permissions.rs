@@ -32,87 +32,22 @@ pub struct Permission {
     pub updated_at: ::chrono::DateTime<::chrono::offset::Utc>,
 }
 ///Operation allowed on the resource.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum PermissionAction {
-    #[serde(rename = "view")]
     View,
-    #[serde(rename = "create")]
     Create,
-    #[serde(rename = "update")]
     Update,
-    #[serde(rename = "delete")]
     Delete,
-    #[serde(rename = "manage")]
     Manage,
-    #[serde(rename = "export")]
     Export,
-    #[serde(rename = "listen")]
     Listen,
-    #[serde(rename = "barge")]
     Barge,
-    #[serde(rename = "coach")]
     Coach,
-}
-impl ::std::fmt::Display for PermissionAction {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::View => f.write_str("view"),
-            Self::Create => f.write_str("create"),
-            Self::Update => f.write_str("update"),
-            Self::Delete => f.write_str("delete"),
-            Self::Manage => f.write_str("manage"),
-            Self::Export => f.write_str("export"),
-            Self::Listen => f.write_str("listen"),
-            Self::Barge => f.write_str("barge"),
-            Self::Coach => f.write_str("coach"),
-        }
-    }
-}
-impl ::std::str::FromStr for PermissionAction {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "view" => Ok(Self::View),
-            "create" => Ok(Self::Create),
-            "update" => Ok(Self::Update),
-            "delete" => Ok(Self::Delete),
-            "manage" => Ok(Self::Manage),
-            "export" => Ok(Self::Export),
-            "listen" => Ok(Self::Listen),
-            "barge" => Ok(Self::Barge),
-            "coach" => Ok(Self::Coach),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for PermissionAction {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for PermissionAction {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Stable permission code checked by services, resource.action.
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
@@ -171,146 +106,34 @@ impl<'de> ::serde::Deserialize<'de> for PermissionCode {
     }
 }
 ///Product area the permission belongs to.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum PermissionModule {
-    #[serde(rename = "administration")]
     Administration,
-    #[serde(rename = "routing")]
     Routing,
-    #[serde(rename = "telephony")]
     Telephony,
-    #[serde(rename = "reporting")]
     Reporting,
-    #[serde(rename = "quality")]
     Quality,
-    #[serde(rename = "workforce")]
     Workforce,
-    #[serde(rename = "billing")]
     Billing,
-    #[serde(rename = "compliance")]
     Compliance,
-}
-impl ::std::fmt::Display for PermissionModule {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Administration => f.write_str("administration"),
-            Self::Routing => f.write_str("routing"),
-            Self::Telephony => f.write_str("telephony"),
-            Self::Reporting => f.write_str("reporting"),
-            Self::Quality => f.write_str("quality"),
-            Self::Workforce => f.write_str("workforce"),
-            Self::Billing => f.write_str("billing"),
-            Self::Compliance => f.write_str("compliance"),
-        }
-    }
-}
-impl ::std::str::FromStr for PermissionModule {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "administration" => Ok(Self::Administration),
-            "routing" => Ok(Self::Routing),
-            "telephony" => Ok(Self::Telephony),
-            "reporting" => Ok(Self::Reporting),
-            "quality" => Ok(Self::Quality),
-            "workforce" => Ok(Self::Workforce),
-            "billing" => Ok(Self::Billing),
-            "compliance" => Ok(Self::Compliance),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for PermissionModule {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for PermissionModule {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Risk of granting the permission, used for access reviews.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum PermissionRiskLevel {
-    #[serde(rename = "low")]
     Low,
-    #[serde(rename = "medium")]
     Medium,
-    #[serde(rename = "high")]
     High,
-    #[serde(rename = "critical")]
     Critical,
-}
-impl ::std::fmt::Display for PermissionRiskLevel {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Low => f.write_str("low"),
-            Self::Medium => f.write_str("medium"),
-            Self::High => f.write_str("high"),
-            Self::Critical => f.write_str("critical"),
-        }
-    }
-}
-impl ::std::str::FromStr for PermissionRiskLevel {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "low" => Ok(Self::Low),
-            "medium" => Ok(Self::Medium),
-            "high" => Ok(Self::High),
-            "critical" => Ok(Self::Critical),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for PermissionRiskLevel {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for PermissionRiskLevel {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 /// Error types.
 pub mod error {
@@ -342,6 +165,319 @@ pub mod error {
         fn from(value: String) -> Self {
             Self(value.into())
         }
+    }
+}
+impl PermissionAction {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "view",
+        "create",
+        "update",
+        "delete",
+        "manage",
+        "export",
+        "listen",
+        "barge",
+        "coach",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::View => "view",
+            Self::Create => "create",
+            Self::Update => "update",
+            Self::Delete => "delete",
+            Self::Manage => "manage",
+            Self::Export => "export",
+            Self::Listen => "listen",
+            Self::Barge => "barge",
+            Self::Coach => "coach",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for PermissionAction {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for PermissionAction {
+    fn from(value: &str) -> Self {
+        match value {
+            "view" => Self::View,
+            "create" => Self::Create,
+            "update" => Self::Update,
+            "delete" => Self::Delete,
+            "manage" => Self::Manage,
+            "export" => Self::Export,
+            "listen" => Self::Listen,
+            "barge" => Self::Barge,
+            "coach" => Self::Coach,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for PermissionAction {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "view" => Self::View,
+            "create" => Self::Create,
+            "update" => Self::Update,
+            "delete" => Self::Delete,
+            "manage" => Self::Manage,
+            "export" => Self::Export,
+            "listen" => Self::Listen,
+            "barge" => Self::Barge,
+            "coach" => Self::Coach,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for PermissionAction {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for PermissionAction {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for PermissionAction {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = PermissionAction;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `PermissionAction` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<PermissionAction, E> {
+                Ok(PermissionAction::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<PermissionAction, E> {
+                Ok(PermissionAction::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl PermissionModule {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "administration",
+        "routing",
+        "telephony",
+        "reporting",
+        "quality",
+        "workforce",
+        "billing",
+        "compliance",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Administration => "administration",
+            Self::Routing => "routing",
+            Self::Telephony => "telephony",
+            Self::Reporting => "reporting",
+            Self::Quality => "quality",
+            Self::Workforce => "workforce",
+            Self::Billing => "billing",
+            Self::Compliance => "compliance",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for PermissionModule {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for PermissionModule {
+    fn from(value: &str) -> Self {
+        match value {
+            "administration" => Self::Administration,
+            "routing" => Self::Routing,
+            "telephony" => Self::Telephony,
+            "reporting" => Self::Reporting,
+            "quality" => Self::Quality,
+            "workforce" => Self::Workforce,
+            "billing" => Self::Billing,
+            "compliance" => Self::Compliance,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for PermissionModule {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "administration" => Self::Administration,
+            "routing" => Self::Routing,
+            "telephony" => Self::Telephony,
+            "reporting" => Self::Reporting,
+            "quality" => Self::Quality,
+            "workforce" => Self::Workforce,
+            "billing" => Self::Billing,
+            "compliance" => Self::Compliance,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for PermissionModule {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for PermissionModule {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for PermissionModule {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = PermissionModule;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `PermissionModule` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<PermissionModule, E> {
+                Ok(PermissionModule::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<PermissionModule, E> {
+                Ok(PermissionModule::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl PermissionRiskLevel {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &["low", "medium", "high", "critical"];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Low => "low",
+            Self::Medium => "medium",
+            Self::High => "high",
+            Self::Critical => "critical",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for PermissionRiskLevel {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for PermissionRiskLevel {
+    fn from(value: &str) -> Self {
+        match value {
+            "low" => Self::Low,
+            "medium" => Self::Medium,
+            "high" => Self::High,
+            "critical" => Self::Critical,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for PermissionRiskLevel {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "low" => Self::Low,
+            "medium" => Self::Medium,
+            "high" => Self::High,
+            "critical" => Self::Critical,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for PermissionRiskLevel {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for PermissionRiskLevel {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for PermissionRiskLevel {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = PermissionRiskLevel;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `PermissionRiskLevel` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<PermissionRiskLevel, E> {
+                Ok(PermissionRiskLevel::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<PermissionRiskLevel, E> {
+                Ok(PermissionRiskLevel::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 impl ::std::fmt::Debug for Permission {
@@ -859,6 +995,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["id"],
     include: crate::Include::All,
     captured_by_default: false,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "action",

@@ -55,71 +55,18 @@ pub struct PhoneNumber {
     pub updated_at: ::chrono::DateTime<::chrono::offset::Utc>,
 }
 ///`PhoneNumberCapabilitiesItem`
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum PhoneNumberCapabilitiesItem {
-    #[serde(rename = "voice")]
     Voice,
-    #[serde(rename = "sms")]
     Sms,
-    #[serde(rename = "mms")]
     Mms,
-    #[serde(rename = "fax")]
     Fax,
-    #[serde(rename = "whatsapp")]
     Whatsapp,
-}
-impl ::std::fmt::Display for PhoneNumberCapabilitiesItem {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Voice => f.write_str("voice"),
-            Self::Sms => f.write_str("sms"),
-            Self::Mms => f.write_str("mms"),
-            Self::Fax => f.write_str("fax"),
-            Self::Whatsapp => f.write_str("whatsapp"),
-        }
-    }
-}
-impl ::std::str::FromStr for PhoneNumberCapabilitiesItem {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "voice" => Ok(Self::Voice),
-            "sms" => Ok(Self::Sms),
-            "mms" => Ok(Self::Mms),
-            "fax" => Ok(Self::Fax),
-            "whatsapp" => Ok(Self::Whatsapp),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for PhoneNumberCapabilitiesItem {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for PhoneNumberCapabilitiesItem {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///ISO 3166-1 alpha-2 country of the number.
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
@@ -346,205 +293,46 @@ impl<'de> ::serde::Deserialize<'de> for PhoneNumberMonthlyCost {
     }
 }
 ///Kind of number.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum PhoneNumberNumberKind {
-    #[serde(rename = "local")]
     Local,
-    #[serde(rename = "national")]
     National,
-    #[serde(rename = "toll_free")]
     TollFree,
-    #[serde(rename = "mobile")]
     Mobile,
-    #[serde(rename = "short_code")]
     ShortCode,
-}
-impl ::std::fmt::Display for PhoneNumberNumberKind {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Local => f.write_str("local"),
-            Self::National => f.write_str("national"),
-            Self::TollFree => f.write_str("toll_free"),
-            Self::Mobile => f.write_str("mobile"),
-            Self::ShortCode => f.write_str("short_code"),
-        }
-    }
-}
-impl ::std::str::FromStr for PhoneNumberNumberKind {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "local" => Ok(Self::Local),
-            "national" => Ok(Self::National),
-            "toll_free" => Ok(Self::TollFree),
-            "mobile" => Ok(Self::Mobile),
-            "short_code" => Ok(Self::ShortCode),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for PhoneNumberNumberKind {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for PhoneNumberNumberKind {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///What inbound contacts to the number are routed to.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum PhoneNumberRoutingTargetKind {
-    #[serde(rename = "unassigned")]
     Unassigned,
-    #[serde(rename = "queue")]
     Queue,
-    #[serde(rename = "ivr_flow")]
     IvrFlow,
-    #[serde(rename = "user")]
     User,
-    #[serde(rename = "voicemail")]
     Voicemail,
-}
-impl ::std::fmt::Display for PhoneNumberRoutingTargetKind {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Unassigned => f.write_str("unassigned"),
-            Self::Queue => f.write_str("queue"),
-            Self::IvrFlow => f.write_str("ivr_flow"),
-            Self::User => f.write_str("user"),
-            Self::Voicemail => f.write_str("voicemail"),
-        }
-    }
-}
-impl ::std::str::FromStr for PhoneNumberRoutingTargetKind {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "unassigned" => Ok(Self::Unassigned),
-            "queue" => Ok(Self::Queue),
-            "ivr_flow" => Ok(Self::IvrFlow),
-            "user" => Ok(Self::User),
-            "voicemail" => Ok(Self::Voicemail),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for PhoneNumberRoutingTargetKind {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for PhoneNumberRoutingTargetKind {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Provisioning status.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum PhoneNumberStatus {
-    #[serde(rename = "provisioning")]
     Provisioning,
-    #[serde(rename = "active")]
     Active,
-    #[serde(rename = "porting_in")]
     PortingIn,
-    #[serde(rename = "porting_out")]
     PortingOut,
-    #[serde(rename = "released")]
     Released,
-}
-impl ::std::fmt::Display for PhoneNumberStatus {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Provisioning => f.write_str("provisioning"),
-            Self::Active => f.write_str("active"),
-            Self::PortingIn => f.write_str("porting_in"),
-            Self::PortingOut => f.write_str("porting_out"),
-            Self::Released => f.write_str("released"),
-        }
-    }
-}
-impl ::std::str::FromStr for PhoneNumberStatus {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "provisioning" => Ok(Self::Provisioning),
-            "active" => Ok(Self::Active),
-            "porting_in" => Ok(Self::PortingIn),
-            "porting_out" => Ok(Self::PortingOut),
-            "released" => Ok(Self::Released),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for PhoneNumberStatus {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for PhoneNumberStatus {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 /// Error types.
 pub mod error {
@@ -576,6 +364,398 @@ pub mod error {
         fn from(value: String) -> Self {
             Self(value.into())
         }
+    }
+}
+impl PhoneNumberCapabilitiesItem {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "voice",
+        "sms",
+        "mms",
+        "fax",
+        "whatsapp",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Voice => "voice",
+            Self::Sms => "sms",
+            Self::Mms => "mms",
+            Self::Fax => "fax",
+            Self::Whatsapp => "whatsapp",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for PhoneNumberCapabilitiesItem {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for PhoneNumberCapabilitiesItem {
+    fn from(value: &str) -> Self {
+        match value {
+            "voice" => Self::Voice,
+            "sms" => Self::Sms,
+            "mms" => Self::Mms,
+            "fax" => Self::Fax,
+            "whatsapp" => Self::Whatsapp,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for PhoneNumberCapabilitiesItem {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "voice" => Self::Voice,
+            "sms" => Self::Sms,
+            "mms" => Self::Mms,
+            "fax" => Self::Fax,
+            "whatsapp" => Self::Whatsapp,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for PhoneNumberCapabilitiesItem {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for PhoneNumberCapabilitiesItem {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for PhoneNumberCapabilitiesItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = PhoneNumberCapabilitiesItem;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `PhoneNumberCapabilitiesItem` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<PhoneNumberCapabilitiesItem, E> {
+                Ok(PhoneNumberCapabilitiesItem::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<PhoneNumberCapabilitiesItem, E> {
+                Ok(PhoneNumberCapabilitiesItem::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl PhoneNumberNumberKind {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "local",
+        "national",
+        "toll_free",
+        "mobile",
+        "short_code",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Local => "local",
+            Self::National => "national",
+            Self::TollFree => "toll_free",
+            Self::Mobile => "mobile",
+            Self::ShortCode => "short_code",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for PhoneNumberNumberKind {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for PhoneNumberNumberKind {
+    fn from(value: &str) -> Self {
+        match value {
+            "local" => Self::Local,
+            "national" => Self::National,
+            "toll_free" => Self::TollFree,
+            "mobile" => Self::Mobile,
+            "short_code" => Self::ShortCode,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for PhoneNumberNumberKind {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "local" => Self::Local,
+            "national" => Self::National,
+            "toll_free" => Self::TollFree,
+            "mobile" => Self::Mobile,
+            "short_code" => Self::ShortCode,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for PhoneNumberNumberKind {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for PhoneNumberNumberKind {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for PhoneNumberNumberKind {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = PhoneNumberNumberKind;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `PhoneNumberNumberKind` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<PhoneNumberNumberKind, E> {
+                Ok(PhoneNumberNumberKind::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<PhoneNumberNumberKind, E> {
+                Ok(PhoneNumberNumberKind::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl PhoneNumberRoutingTargetKind {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "unassigned",
+        "queue",
+        "ivr_flow",
+        "user",
+        "voicemail",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Unassigned => "unassigned",
+            Self::Queue => "queue",
+            Self::IvrFlow => "ivr_flow",
+            Self::User => "user",
+            Self::Voicemail => "voicemail",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for PhoneNumberRoutingTargetKind {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for PhoneNumberRoutingTargetKind {
+    fn from(value: &str) -> Self {
+        match value {
+            "unassigned" => Self::Unassigned,
+            "queue" => Self::Queue,
+            "ivr_flow" => Self::IvrFlow,
+            "user" => Self::User,
+            "voicemail" => Self::Voicemail,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for PhoneNumberRoutingTargetKind {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "unassigned" => Self::Unassigned,
+            "queue" => Self::Queue,
+            "ivr_flow" => Self::IvrFlow,
+            "user" => Self::User,
+            "voicemail" => Self::Voicemail,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for PhoneNumberRoutingTargetKind {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for PhoneNumberRoutingTargetKind {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for PhoneNumberRoutingTargetKind {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = PhoneNumberRoutingTargetKind;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `PhoneNumberRoutingTargetKind` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<PhoneNumberRoutingTargetKind, E> {
+                Ok(PhoneNumberRoutingTargetKind::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<PhoneNumberRoutingTargetKind, E> {
+                Ok(PhoneNumberRoutingTargetKind::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl PhoneNumberStatus {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "provisioning",
+        "active",
+        "porting_in",
+        "porting_out",
+        "released",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Provisioning => "provisioning",
+            Self::Active => "active",
+            Self::PortingIn => "porting_in",
+            Self::PortingOut => "porting_out",
+            Self::Released => "released",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for PhoneNumberStatus {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for PhoneNumberStatus {
+    fn from(value: &str) -> Self {
+        match value {
+            "provisioning" => Self::Provisioning,
+            "active" => Self::Active,
+            "porting_in" => Self::PortingIn,
+            "porting_out" => Self::PortingOut,
+            "released" => Self::Released,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for PhoneNumberStatus {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "provisioning" => Self::Provisioning,
+            "active" => Self::Active,
+            "porting_in" => Self::PortingIn,
+            "porting_out" => Self::PortingOut,
+            "released" => Self::Released,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for PhoneNumberStatus {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for PhoneNumberStatus {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for PhoneNumberStatus {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = PhoneNumberStatus;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `PhoneNumberStatus` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<PhoneNumberStatus, E> {
+                Ok(PhoneNumberStatus::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<PhoneNumberStatus, E> {
+                Ok(PhoneNumberStatus::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 impl ::std::fmt::Debug for PhoneNumber {
@@ -1345,6 +1525,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["id"],
     include: crate::Include::All,
     captured_by_default: false,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "caller_id_name",

@@ -1081,6 +1081,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["queue_id", "interval_start"],
     include: crate::Include::All,
     captured_by_default: false,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "abandon_rate_pct",

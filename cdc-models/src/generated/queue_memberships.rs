@@ -37,71 +37,18 @@ pub struct QueueMembership {
     pub via_group_id: ::std::option::Option<::uuid::Uuid>,
 }
 ///How the membership was created.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum QueueMembershipSource {
-    #[serde(rename = "manual")]
     Manual,
-    #[serde(rename = "group")]
     Group,
-    #[serde(rename = "rule")]
     Rule,
-    #[serde(rename = "import")]
     Import,
-    #[serde(rename = "api")]
     Api,
-}
-impl ::std::fmt::Display for QueueMembershipSource {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Manual => f.write_str("manual"),
-            Self::Group => f.write_str("group"),
-            Self::Rule => f.write_str("rule"),
-            Self::Import => f.write_str("import"),
-            Self::Api => f.write_str("api"),
-        }
-    }
-}
-impl ::std::str::FromStr for QueueMembershipSource {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "manual" => Ok(Self::Manual),
-            "group" => Ok(Self::Group),
-            "rule" => Ok(Self::Rule),
-            "import" => Ok(Self::Import),
-            "api" => Ok(Self::Api),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for QueueMembershipSource {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for QueueMembershipSource {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 /// Error types.
 pub mod error {
@@ -133,6 +80,104 @@ pub mod error {
         fn from(value: String) -> Self {
             Self(value.into())
         }
+    }
+}
+impl QueueMembershipSource {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "manual",
+        "group",
+        "rule",
+        "import",
+        "api",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Manual => "manual",
+            Self::Group => "group",
+            Self::Rule => "rule",
+            Self::Import => "import",
+            Self::Api => "api",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for QueueMembershipSource {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for QueueMembershipSource {
+    fn from(value: &str) -> Self {
+        match value {
+            "manual" => Self::Manual,
+            "group" => Self::Group,
+            "rule" => Self::Rule,
+            "import" => Self::Import,
+            "api" => Self::Api,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for QueueMembershipSource {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "manual" => Self::Manual,
+            "group" => Self::Group,
+            "rule" => Self::Rule,
+            "import" => Self::Import,
+            "api" => Self::Api,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for QueueMembershipSource {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for QueueMembershipSource {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for QueueMembershipSource {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = QueueMembershipSource;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `QueueMembershipSource` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<QueueMembershipSource, E> {
+                Ok(QueueMembershipSource::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<QueueMembershipSource, E> {
+                Ok(QueueMembershipSource::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 impl ::std::fmt::Debug for QueueMembership {
@@ -689,6 +734,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["queue_id", "agent_id"],
     include: crate::Include::All,
     captured_by_default: true,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "added_by",

@@ -35,75 +35,19 @@ pub struct QueuePriority {
     pub updated_at: ::chrono::DateTime<::chrono::offset::Utc>,
 }
 ///Customer segment the tier applies to.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum QueuePriorityCustomerSegment {
-    #[serde(rename = "standard")]
     Standard,
-    #[serde(rename = "vip")]
     Vip,
-    #[serde(rename = "at_risk")]
     AtRisk,
-    #[serde(rename = "new_customer")]
     NewCustomer,
-    #[serde(rename = "callback")]
     Callback,
-    #[serde(rename = "escalation")]
     Escalation,
-}
-impl ::std::fmt::Display for QueuePriorityCustomerSegment {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Standard => f.write_str("standard"),
-            Self::Vip => f.write_str("vip"),
-            Self::AtRisk => f.write_str("at_risk"),
-            Self::NewCustomer => f.write_str("new_customer"),
-            Self::Callback => f.write_str("callback"),
-            Self::Escalation => f.write_str("escalation"),
-        }
-    }
-}
-impl ::std::str::FromStr for QueuePriorityCustomerSegment {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "standard" => Ok(Self::Standard),
-            "vip" => Ok(Self::Vip),
-            "at_risk" => Ok(Self::AtRisk),
-            "new_customer" => Ok(Self::NewCustomer),
-            "callback" => Ok(Self::Callback),
-            "escalation" => Ok(Self::Escalation),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for QueuePriorityCustomerSegment {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for QueuePriorityCustomerSegment {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Tier name (e.g. "Platinum customers").
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
@@ -189,6 +133,108 @@ pub mod error {
         fn from(value: String) -> Self {
             Self(value.into())
         }
+    }
+}
+impl QueuePriorityCustomerSegment {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "standard",
+        "vip",
+        "at_risk",
+        "new_customer",
+        "callback",
+        "escalation",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Standard => "standard",
+            Self::Vip => "vip",
+            Self::AtRisk => "at_risk",
+            Self::NewCustomer => "new_customer",
+            Self::Callback => "callback",
+            Self::Escalation => "escalation",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for QueuePriorityCustomerSegment {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for QueuePriorityCustomerSegment {
+    fn from(value: &str) -> Self {
+        match value {
+            "standard" => Self::Standard,
+            "vip" => Self::Vip,
+            "at_risk" => Self::AtRisk,
+            "new_customer" => Self::NewCustomer,
+            "callback" => Self::Callback,
+            "escalation" => Self::Escalation,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for QueuePriorityCustomerSegment {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "standard" => Self::Standard,
+            "vip" => Self::Vip,
+            "at_risk" => Self::AtRisk,
+            "new_customer" => Self::NewCustomer,
+            "callback" => Self::Callback,
+            "escalation" => Self::Escalation,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for QueuePriorityCustomerSegment {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for QueuePriorityCustomerSegment {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for QueuePriorityCustomerSegment {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = QueuePriorityCustomerSegment;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `QueuePriorityCustomerSegment` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<QueuePriorityCustomerSegment, E> {
+                Ok(QueuePriorityCustomerSegment::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<QueuePriorityCustomerSegment, E> {
+                Ok(QueuePriorityCustomerSegment::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 impl ::std::fmt::Debug for QueuePriority {
@@ -743,6 +789,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["id"],
     include: crate::Include::All,
     captured_by_default: false,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "aging_increment",

@@ -39,67 +39,17 @@ pub struct QueueThreshold {
     pub warning_value: f64,
 }
 ///Direction in which the metric is bad.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum QueueThresholdComparison {
-    #[serde(rename = "greater_than")]
     GreaterThan,
-    #[serde(rename = "greater_or_equal")]
     GreaterOrEqual,
-    #[serde(rename = "less_than")]
     LessThan,
-    #[serde(rename = "less_or_equal")]
     LessOrEqual,
-}
-impl ::std::fmt::Display for QueueThresholdComparison {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::GreaterThan => f.write_str("greater_than"),
-            Self::GreaterOrEqual => f.write_str("greater_or_equal"),
-            Self::LessThan => f.write_str("less_than"),
-            Self::LessOrEqual => f.write_str("less_or_equal"),
-        }
-    }
-}
-impl ::std::str::FromStr for QueueThresholdComparison {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "greater_than" => Ok(Self::GreaterThan),
-            "greater_or_equal" => Ok(Self::GreaterOrEqual),
-            "less_than" => Ok(Self::LessThan),
-            "less_or_equal" => Ok(Self::LessOrEqual),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for QueueThresholdComparison {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for QueueThresholdComparison {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Wallboard colour for the critical level, #RRGGBB.
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
@@ -158,157 +108,36 @@ impl<'de> ::serde::Deserialize<'de> for QueueThresholdCriticalColour {
     }
 }
 ///Live metric compared.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum QueueThresholdMetric {
-    #[serde(rename = "contacts_waiting")]
     ContactsWaiting,
-    #[serde(rename = "longest_wait_seconds")]
     LongestWaitSeconds,
-    #[serde(rename = "service_level_percent")]
     ServiceLevelPercent,
-    #[serde(rename = "abandon_rate_percent")]
     AbandonRatePercent,
-    #[serde(rename = "agents_available")]
     AgentsAvailable,
-    #[serde(rename = "average_speed_of_answer_seconds")]
     AverageSpeedOfAnswerSeconds,
-    #[serde(rename = "occupancy_percent")]
     OccupancyPercent,
-}
-impl ::std::fmt::Display for QueueThresholdMetric {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::ContactsWaiting => f.write_str("contacts_waiting"),
-            Self::LongestWaitSeconds => f.write_str("longest_wait_seconds"),
-            Self::ServiceLevelPercent => f.write_str("service_level_percent"),
-            Self::AbandonRatePercent => f.write_str("abandon_rate_percent"),
-            Self::AgentsAvailable => f.write_str("agents_available"),
-            Self::AverageSpeedOfAnswerSeconds => {
-                f.write_str("average_speed_of_answer_seconds")
-            }
-            Self::OccupancyPercent => f.write_str("occupancy_percent"),
-        }
-    }
-}
-impl ::std::str::FromStr for QueueThresholdMetric {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "contacts_waiting" => Ok(Self::ContactsWaiting),
-            "longest_wait_seconds" => Ok(Self::LongestWaitSeconds),
-            "service_level_percent" => Ok(Self::ServiceLevelPercent),
-            "abandon_rate_percent" => Ok(Self::AbandonRatePercent),
-            "agents_available" => Ok(Self::AgentsAvailable),
-            "average_speed_of_answer_seconds" => Ok(Self::AverageSpeedOfAnswerSeconds),
-            "occupancy_percent" => Ok(Self::OccupancyPercent),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for QueueThresholdMetric {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for QueueThresholdMetric {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///`QueueThresholdNotifyChannelsItem`
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum QueueThresholdNotifyChannelsItem {
-    #[serde(rename = "wallboard")]
     Wallboard,
-    #[serde(rename = "email")]
     Email,
-    #[serde(rename = "sms")]
     Sms,
-    #[serde(rename = "slack")]
     Slack,
-    #[serde(rename = "teams")]
     Teams,
-    #[serde(rename = "webhook")]
     Webhook,
-    #[serde(rename = "pager")]
     Pager,
-}
-impl ::std::fmt::Display for QueueThresholdNotifyChannelsItem {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Wallboard => f.write_str("wallboard"),
-            Self::Email => f.write_str("email"),
-            Self::Sms => f.write_str("sms"),
-            Self::Slack => f.write_str("slack"),
-            Self::Teams => f.write_str("teams"),
-            Self::Webhook => f.write_str("webhook"),
-            Self::Pager => f.write_str("pager"),
-        }
-    }
-}
-impl ::std::str::FromStr for QueueThresholdNotifyChannelsItem {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "wallboard" => Ok(Self::Wallboard),
-            "email" => Ok(Self::Email),
-            "sms" => Ok(Self::Sms),
-            "slack" => Ok(Self::Slack),
-            "teams" => Ok(Self::Teams),
-            "webhook" => Ok(Self::Webhook),
-            "pager" => Ok(Self::Pager),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for QueueThresholdNotifyChannelsItem {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String>
-for QueueThresholdNotifyChannelsItem {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Wallboard colour for the warning level, #RRGGBB.
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
@@ -396,6 +225,312 @@ pub mod error {
         fn from(value: String) -> Self {
             Self(value.into())
         }
+    }
+}
+impl QueueThresholdComparison {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "greater_than",
+        "greater_or_equal",
+        "less_than",
+        "less_or_equal",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::GreaterThan => "greater_than",
+            Self::GreaterOrEqual => "greater_or_equal",
+            Self::LessThan => "less_than",
+            Self::LessOrEqual => "less_or_equal",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for QueueThresholdComparison {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for QueueThresholdComparison {
+    fn from(value: &str) -> Self {
+        match value {
+            "greater_than" => Self::GreaterThan,
+            "greater_or_equal" => Self::GreaterOrEqual,
+            "less_than" => Self::LessThan,
+            "less_or_equal" => Self::LessOrEqual,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for QueueThresholdComparison {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "greater_than" => Self::GreaterThan,
+            "greater_or_equal" => Self::GreaterOrEqual,
+            "less_than" => Self::LessThan,
+            "less_or_equal" => Self::LessOrEqual,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for QueueThresholdComparison {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for QueueThresholdComparison {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for QueueThresholdComparison {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = QueueThresholdComparison;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `QueueThresholdComparison` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<QueueThresholdComparison, E> {
+                Ok(QueueThresholdComparison::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<QueueThresholdComparison, E> {
+                Ok(QueueThresholdComparison::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl QueueThresholdMetric {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "contacts_waiting",
+        "longest_wait_seconds",
+        "service_level_percent",
+        "abandon_rate_percent",
+        "agents_available",
+        "average_speed_of_answer_seconds",
+        "occupancy_percent",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::ContactsWaiting => "contacts_waiting",
+            Self::LongestWaitSeconds => "longest_wait_seconds",
+            Self::ServiceLevelPercent => "service_level_percent",
+            Self::AbandonRatePercent => "abandon_rate_percent",
+            Self::AgentsAvailable => "agents_available",
+            Self::AverageSpeedOfAnswerSeconds => "average_speed_of_answer_seconds",
+            Self::OccupancyPercent => "occupancy_percent",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for QueueThresholdMetric {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for QueueThresholdMetric {
+    fn from(value: &str) -> Self {
+        match value {
+            "contacts_waiting" => Self::ContactsWaiting,
+            "longest_wait_seconds" => Self::LongestWaitSeconds,
+            "service_level_percent" => Self::ServiceLevelPercent,
+            "abandon_rate_percent" => Self::AbandonRatePercent,
+            "agents_available" => Self::AgentsAvailable,
+            "average_speed_of_answer_seconds" => Self::AverageSpeedOfAnswerSeconds,
+            "occupancy_percent" => Self::OccupancyPercent,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for QueueThresholdMetric {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "contacts_waiting" => Self::ContactsWaiting,
+            "longest_wait_seconds" => Self::LongestWaitSeconds,
+            "service_level_percent" => Self::ServiceLevelPercent,
+            "abandon_rate_percent" => Self::AbandonRatePercent,
+            "agents_available" => Self::AgentsAvailable,
+            "average_speed_of_answer_seconds" => Self::AverageSpeedOfAnswerSeconds,
+            "occupancy_percent" => Self::OccupancyPercent,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for QueueThresholdMetric {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for QueueThresholdMetric {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for QueueThresholdMetric {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = QueueThresholdMetric;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `QueueThresholdMetric` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<QueueThresholdMetric, E> {
+                Ok(QueueThresholdMetric::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<QueueThresholdMetric, E> {
+                Ok(QueueThresholdMetric::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl QueueThresholdNotifyChannelsItem {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "wallboard",
+        "email",
+        "sms",
+        "slack",
+        "teams",
+        "webhook",
+        "pager",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Wallboard => "wallboard",
+            Self::Email => "email",
+            Self::Sms => "sms",
+            Self::Slack => "slack",
+            Self::Teams => "teams",
+            Self::Webhook => "webhook",
+            Self::Pager => "pager",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for QueueThresholdNotifyChannelsItem {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for QueueThresholdNotifyChannelsItem {
+    fn from(value: &str) -> Self {
+        match value {
+            "wallboard" => Self::Wallboard,
+            "email" => Self::Email,
+            "sms" => Self::Sms,
+            "slack" => Self::Slack,
+            "teams" => Self::Teams,
+            "webhook" => Self::Webhook,
+            "pager" => Self::Pager,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for QueueThresholdNotifyChannelsItem {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "wallboard" => Self::Wallboard,
+            "email" => Self::Email,
+            "sms" => Self::Sms,
+            "slack" => Self::Slack,
+            "teams" => Self::Teams,
+            "webhook" => Self::Webhook,
+            "pager" => Self::Pager,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for QueueThresholdNotifyChannelsItem {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for QueueThresholdNotifyChannelsItem {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for QueueThresholdNotifyChannelsItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = QueueThresholdNotifyChannelsItem;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `QueueThresholdNotifyChannelsItem` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<QueueThresholdNotifyChannelsItem, E> {
+                Ok(QueueThresholdNotifyChannelsItem::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<QueueThresholdNotifyChannelsItem, E> {
+                Ok(QueueThresholdNotifyChannelsItem::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 impl ::std::fmt::Debug for QueueThreshold {
@@ -1024,6 +1159,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["id"],
     include: crate::Include::All,
     captured_by_default: false,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "comparison",

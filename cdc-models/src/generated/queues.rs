@@ -67,75 +67,19 @@ pub struct Queue {
     pub wrap_up_seconds: i64,
 }
 ///Channel of the contacts the queue holds.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum QueueChannel {
-    #[serde(rename = "voice")]
     Voice,
-    #[serde(rename = "chat")]
     Chat,
-    #[serde(rename = "email")]
     Email,
-    #[serde(rename = "sms")]
     Sms,
-    #[serde(rename = "callback")]
     Callback,
-    #[serde(rename = "social")]
     Social,
-}
-impl ::std::fmt::Display for QueueChannel {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Voice => f.write_str("voice"),
-            Self::Chat => f.write_str("chat"),
-            Self::Email => f.write_str("email"),
-            Self::Sms => f.write_str("sms"),
-            Self::Callback => f.write_str("callback"),
-            Self::Social => f.write_str("social"),
-        }
-    }
-}
-impl ::std::str::FromStr for QueueChannel {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "voice" => Ok(Self::Voice),
-            "chat" => Ok(Self::Chat),
-            "email" => Ok(Self::Email),
-            "sms" => Ok(Self::Sms),
-            "callback" => Ok(Self::Callback),
-            "social" => Ok(Self::Social),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for QueueChannel {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for QueueChannel {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///BCP 47 language tag contacts in this queue are served in.
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
@@ -248,142 +192,33 @@ impl<'de> ::serde::Deserialize<'de> for QueueName {
     }
 }
 ///How the next agent is chosen.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum QueueRoutingStrategy {
-    #[serde(rename = "longest_idle")]
     LongestIdle,
-    #[serde(rename = "most_skilled")]
     MostSkilled,
-    #[serde(rename = "round_robin")]
     RoundRobin,
-    #[serde(rename = "least_occupied")]
     LeastOccupied,
-    #[serde(rename = "skills_based")]
     SkillsBased,
-    #[serde(rename = "fixed_order")]
     FixedOrder,
-}
-impl ::std::fmt::Display for QueueRoutingStrategy {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::LongestIdle => f.write_str("longest_idle"),
-            Self::MostSkilled => f.write_str("most_skilled"),
-            Self::RoundRobin => f.write_str("round_robin"),
-            Self::LeastOccupied => f.write_str("least_occupied"),
-            Self::SkillsBased => f.write_str("skills_based"),
-            Self::FixedOrder => f.write_str("fixed_order"),
-        }
-    }
-}
-impl ::std::str::FromStr for QueueRoutingStrategy {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "longest_idle" => Ok(Self::LongestIdle),
-            "most_skilled" => Ok(Self::MostSkilled),
-            "round_robin" => Ok(Self::RoundRobin),
-            "least_occupied" => Ok(Self::LeastOccupied),
-            "skills_based" => Ok(Self::SkillsBased),
-            "fixed_order" => Ok(Self::FixedOrder),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for QueueRoutingStrategy {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for QueueRoutingStrategy {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Operational status; paused queues keep contacts but offer none, draining queues accept no new contacts.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum QueueStatus {
-    #[serde(rename = "active")]
     Active,
-    #[serde(rename = "paused")]
     Paused,
-    #[serde(rename = "draining")]
     Draining,
-    #[serde(rename = "disabled")]
     Disabled,
-    #[serde(rename = "archived")]
     Archived,
-}
-impl ::std::fmt::Display for QueueStatus {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Active => f.write_str("active"),
-            Self::Paused => f.write_str("paused"),
-            Self::Draining => f.write_str("draining"),
-            Self::Disabled => f.write_str("disabled"),
-            Self::Archived => f.write_str("archived"),
-        }
-    }
-}
-impl ::std::str::FromStr for QueueStatus {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "active" => Ok(Self::Active),
-            "paused" => Ok(Self::Paused),
-            "draining" => Ok(Self::Draining),
-            "disabled" => Ok(Self::Disabled),
-            "archived" => Ok(Self::Archived),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for QueueStatus {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for QueueStatus {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 /// Error types.
 pub mod error {
@@ -415,6 +250,308 @@ pub mod error {
         fn from(value: String) -> Self {
             Self(value.into())
         }
+    }
+}
+impl QueueChannel {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "voice",
+        "chat",
+        "email",
+        "sms",
+        "callback",
+        "social",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Voice => "voice",
+            Self::Chat => "chat",
+            Self::Email => "email",
+            Self::Sms => "sms",
+            Self::Callback => "callback",
+            Self::Social => "social",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for QueueChannel {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for QueueChannel {
+    fn from(value: &str) -> Self {
+        match value {
+            "voice" => Self::Voice,
+            "chat" => Self::Chat,
+            "email" => Self::Email,
+            "sms" => Self::Sms,
+            "callback" => Self::Callback,
+            "social" => Self::Social,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for QueueChannel {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "voice" => Self::Voice,
+            "chat" => Self::Chat,
+            "email" => Self::Email,
+            "sms" => Self::Sms,
+            "callback" => Self::Callback,
+            "social" => Self::Social,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for QueueChannel {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for QueueChannel {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for QueueChannel {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = QueueChannel;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `QueueChannel` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<QueueChannel, E> {
+                Ok(QueueChannel::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<QueueChannel, E> {
+                Ok(QueueChannel::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl QueueRoutingStrategy {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "longest_idle",
+        "most_skilled",
+        "round_robin",
+        "least_occupied",
+        "skills_based",
+        "fixed_order",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::LongestIdle => "longest_idle",
+            Self::MostSkilled => "most_skilled",
+            Self::RoundRobin => "round_robin",
+            Self::LeastOccupied => "least_occupied",
+            Self::SkillsBased => "skills_based",
+            Self::FixedOrder => "fixed_order",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for QueueRoutingStrategy {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for QueueRoutingStrategy {
+    fn from(value: &str) -> Self {
+        match value {
+            "longest_idle" => Self::LongestIdle,
+            "most_skilled" => Self::MostSkilled,
+            "round_robin" => Self::RoundRobin,
+            "least_occupied" => Self::LeastOccupied,
+            "skills_based" => Self::SkillsBased,
+            "fixed_order" => Self::FixedOrder,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for QueueRoutingStrategy {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "longest_idle" => Self::LongestIdle,
+            "most_skilled" => Self::MostSkilled,
+            "round_robin" => Self::RoundRobin,
+            "least_occupied" => Self::LeastOccupied,
+            "skills_based" => Self::SkillsBased,
+            "fixed_order" => Self::FixedOrder,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for QueueRoutingStrategy {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for QueueRoutingStrategy {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for QueueRoutingStrategy {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = QueueRoutingStrategy;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `QueueRoutingStrategy` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<QueueRoutingStrategy, E> {
+                Ok(QueueRoutingStrategy::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<QueueRoutingStrategy, E> {
+                Ok(QueueRoutingStrategy::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl QueueStatus {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "active",
+        "paused",
+        "draining",
+        "disabled",
+        "archived",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Active => "active",
+            Self::Paused => "paused",
+            Self::Draining => "draining",
+            Self::Disabled => "disabled",
+            Self::Archived => "archived",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for QueueStatus {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for QueueStatus {
+    fn from(value: &str) -> Self {
+        match value {
+            "active" => Self::Active,
+            "paused" => Self::Paused,
+            "draining" => Self::Draining,
+            "disabled" => Self::Disabled,
+            "archived" => Self::Archived,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for QueueStatus {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "active" => Self::Active,
+            "paused" => Self::Paused,
+            "draining" => Self::Draining,
+            "disabled" => Self::Disabled,
+            "archived" => Self::Archived,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for QueueStatus {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for QueueStatus {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for QueueStatus {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = QueueStatus;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `QueueStatus` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<QueueStatus, E> {
+                Ok(QueueStatus::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<QueueStatus, E> {
+                Ok(QueueStatus::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 impl ::std::fmt::Debug for Queue {
@@ -1341,6 +1478,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["id"],
     include: crate::Include::All,
     captured_by_default: true,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "archived_at",

@@ -61,63 +61,16 @@ pub struct Recording {
     pub updated_at: ::chrono::DateTime<::chrono::offset::Utc>,
 }
 ///What was recorded.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum RecordingMediaKind {
-    #[serde(rename = "audio")]
     Audio,
-    #[serde(rename = "screen")]
     Screen,
-    #[serde(rename = "audio_and_screen")]
     AudioAndScreen,
-}
-impl ::std::fmt::Display for RecordingMediaKind {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Audio => f.write_str("audio"),
-            Self::Screen => f.write_str("screen"),
-            Self::AudioAndScreen => f.write_str("audio_and_screen"),
-        }
-    }
-}
-impl ::std::str::FromStr for RecordingMediaKind {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "audio" => Ok(Self::Audio),
-            "screen" => Ok(Self::Screen),
-            "audio_and_screen" => Ok(Self::AudioAndScreen),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for RecordingMediaKind {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for RecordingMediaKind {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///SHA-256 of the stored file, for tamper evidence.
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
@@ -176,71 +129,18 @@ impl<'de> ::serde::Deserialize<'de> for RecordingSha256 {
     }
 }
 ///Recording lifecycle state.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum RecordingStatus {
-    #[serde(rename = "recording")]
     Recording,
-    #[serde(rename = "processing")]
     Processing,
-    #[serde(rename = "available")]
     Available,
-    #[serde(rename = "failed")]
     Failed,
-    #[serde(rename = "deleted")]
     Deleted,
-}
-impl ::std::fmt::Display for RecordingStatus {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Recording => f.write_str("recording"),
-            Self::Processing => f.write_str("processing"),
-            Self::Available => f.write_str("available"),
-            Self::Failed => f.write_str("failed"),
-            Self::Deleted => f.write_str("deleted"),
-        }
-    }
-}
-impl ::std::str::FromStr for RecordingStatus {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "recording" => Ok(Self::Recording),
-            "processing" => Ok(Self::Processing),
-            "available" => Ok(Self::Available),
-            "failed" => Ok(Self::Failed),
-            "deleted" => Ok(Self::Deleted),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for RecordingStatus {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for RecordingStatus {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 /// Error types.
 pub mod error {
@@ -272,6 +172,190 @@ pub mod error {
         fn from(value: String) -> Self {
             Self(value.into())
         }
+    }
+}
+impl RecordingMediaKind {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &["audio", "screen", "audio_and_screen"];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Audio => "audio",
+            Self::Screen => "screen",
+            Self::AudioAndScreen => "audio_and_screen",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for RecordingMediaKind {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for RecordingMediaKind {
+    fn from(value: &str) -> Self {
+        match value {
+            "audio" => Self::Audio,
+            "screen" => Self::Screen,
+            "audio_and_screen" => Self::AudioAndScreen,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for RecordingMediaKind {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "audio" => Self::Audio,
+            "screen" => Self::Screen,
+            "audio_and_screen" => Self::AudioAndScreen,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for RecordingMediaKind {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for RecordingMediaKind {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for RecordingMediaKind {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = RecordingMediaKind;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `RecordingMediaKind` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<RecordingMediaKind, E> {
+                Ok(RecordingMediaKind::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<RecordingMediaKind, E> {
+                Ok(RecordingMediaKind::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl RecordingStatus {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "recording",
+        "processing",
+        "available",
+        "failed",
+        "deleted",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Recording => "recording",
+            Self::Processing => "processing",
+            Self::Available => "available",
+            Self::Failed => "failed",
+            Self::Deleted => "deleted",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for RecordingStatus {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for RecordingStatus {
+    fn from(value: &str) -> Self {
+        match value {
+            "recording" => Self::Recording,
+            "processing" => Self::Processing,
+            "available" => Self::Available,
+            "failed" => Self::Failed,
+            "deleted" => Self::Deleted,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for RecordingStatus {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "recording" => Self::Recording,
+            "processing" => Self::Processing,
+            "available" => Self::Available,
+            "failed" => Self::Failed,
+            "deleted" => Self::Deleted,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for RecordingStatus {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for RecordingStatus {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for RecordingStatus {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = RecordingStatus;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `RecordingStatus` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<RecordingStatus, E> {
+                Ok(RecordingStatus::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<RecordingStatus, E> {
+                Ok(RecordingStatus::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 impl ::std::fmt::Debug for Recording {
@@ -1172,6 +1256,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
         ],
     ),
     captured_by_default: false,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "agent_id",

@@ -100,71 +100,18 @@ impl<'de> ::serde::Deserialize<'de> for RoleName {
     }
 }
 ///Level at which assignments of this role apply.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum RoleScope {
-    #[serde(rename = "platform")]
     Platform,
-    #[serde(rename = "tenant")]
     Tenant,
-    #[serde(rename = "site")]
     Site,
-    #[serde(rename = "team")]
     Team,
-    #[serde(rename = "queue")]
     Queue,
-}
-impl ::std::fmt::Display for RoleScope {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Platform => f.write_str("platform"),
-            Self::Tenant => f.write_str("tenant"),
-            Self::Site => f.write_str("site"),
-            Self::Team => f.write_str("team"),
-            Self::Queue => f.write_str("queue"),
-        }
-    }
-}
-impl ::std::str::FromStr for RoleScope {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "platform" => Ok(Self::Platform),
-            "tenant" => Ok(Self::Tenant),
-            "site" => Ok(Self::Site),
-            "team" => Ok(Self::Team),
-            "queue" => Ok(Self::Queue),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for RoleScope {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for RoleScope {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Stable machine name, unique per tenant.
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
@@ -252,6 +199,104 @@ pub mod error {
         fn from(value: String) -> Self {
             Self(value.into())
         }
+    }
+}
+impl RoleScope {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "platform",
+        "tenant",
+        "site",
+        "team",
+        "queue",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Platform => "platform",
+            Self::Tenant => "tenant",
+            Self::Site => "site",
+            Self::Team => "team",
+            Self::Queue => "queue",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for RoleScope {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for RoleScope {
+    fn from(value: &str) -> Self {
+        match value {
+            "platform" => Self::Platform,
+            "tenant" => Self::Tenant,
+            "site" => Self::Site,
+            "team" => Self::Team,
+            "queue" => Self::Queue,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for RoleScope {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "platform" => Self::Platform,
+            "tenant" => Self::Tenant,
+            "site" => Self::Site,
+            "team" => Self::Team,
+            "queue" => Self::Queue,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for RoleScope {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for RoleScope {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for RoleScope {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = RoleScope;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `RoleScope` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<RoleScope, E> {
+                Ok(RoleScope::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<RoleScope, E> {
+                Ok(RoleScope::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 impl ::std::fmt::Debug for Role {
@@ -883,6 +928,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["id"],
     include: crate::Include::All,
     captured_by_default: false,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "archived_at",

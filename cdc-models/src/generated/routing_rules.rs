@@ -98,147 +98,34 @@ pub struct RoutingRuleConditionsClausesItem {
     >,
 }
 ///Comparison applied.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum RoutingRuleConditionsClausesItemOperator {
-    #[serde(rename = "eq")]
     Eq,
-    #[serde(rename = "neq")]
     Neq,
-    #[serde(rename = "in")]
     In,
-    #[serde(rename = "not_in")]
     NotIn,
-    #[serde(rename = "gt")]
     Gt,
-    #[serde(rename = "gte")]
     Gte,
-    #[serde(rename = "lt")]
     Lt,
-    #[serde(rename = "lte")]
     Lte,
-    #[serde(rename = "contains")]
     Contains,
-    #[serde(rename = "exists")]
     Exists,
-}
-impl ::std::fmt::Display for RoutingRuleConditionsClausesItemOperator {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Eq => f.write_str("eq"),
-            Self::Neq => f.write_str("neq"),
-            Self::In => f.write_str("in"),
-            Self::NotIn => f.write_str("not_in"),
-            Self::Gt => f.write_str("gt"),
-            Self::Gte => f.write_str("gte"),
-            Self::Lt => f.write_str("lt"),
-            Self::Lte => f.write_str("lte"),
-            Self::Contains => f.write_str("contains"),
-            Self::Exists => f.write_str("exists"),
-        }
-    }
-}
-impl ::std::str::FromStr for RoutingRuleConditionsClausesItemOperator {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "eq" => Ok(Self::Eq),
-            "neq" => Ok(Self::Neq),
-            "in" => Ok(Self::In),
-            "not_in" => Ok(Self::NotIn),
-            "gt" => Ok(Self::Gt),
-            "gte" => Ok(Self::Gte),
-            "lt" => Ok(Self::Lt),
-            "lte" => Ok(Self::Lte),
-            "contains" => Ok(Self::Contains),
-            "exists" => Ok(Self::Exists),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for RoutingRuleConditionsClausesItemOperator {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String>
-for RoutingRuleConditionsClausesItemOperator {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Whether all or any of the clauses must hold.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum RoutingRuleConditionsCombinator {
-    #[serde(rename = "all")]
     All,
-    #[serde(rename = "any")]
     Any,
-}
-impl ::std::fmt::Display for RoutingRuleConditionsCombinator {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::All => f.write_str("all"),
-            Self::Any => f.write_str("any"),
-        }
-    }
-}
-impl ::std::str::FromStr for RoutingRuleConditionsCombinator {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "all" => Ok(Self::All),
-            "any" => Ok(Self::Any),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for RoutingRuleConditionsCombinator {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for RoutingRuleConditionsCombinator {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Rule name shown in routing configuration.
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
@@ -295,79 +182,20 @@ impl<'de> ::serde::Deserialize<'de> for RoutingRuleName {
     }
 }
 ///What the rule does when it matches.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum RoutingRuleRuleKind {
-    #[serde(rename = "skill_match")]
     SkillMatch,
-    #[serde(rename = "priority_boost")]
     PriorityBoost,
-    #[serde(rename = "preferred_agent")]
     PreferredAgent,
-    #[serde(rename = "language")]
     Language,
-    #[serde(rename = "vip")]
     Vip,
-    #[serde(rename = "time_based")]
     TimeBased,
-    #[serde(rename = "reroute")]
     Reroute,
-}
-impl ::std::fmt::Display for RoutingRuleRuleKind {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::SkillMatch => f.write_str("skill_match"),
-            Self::PriorityBoost => f.write_str("priority_boost"),
-            Self::PreferredAgent => f.write_str("preferred_agent"),
-            Self::Language => f.write_str("language"),
-            Self::Vip => f.write_str("vip"),
-            Self::TimeBased => f.write_str("time_based"),
-            Self::Reroute => f.write_str("reroute"),
-        }
-    }
-}
-impl ::std::str::FromStr for RoutingRuleRuleKind {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "skill_match" => Ok(Self::SkillMatch),
-            "priority_boost" => Ok(Self::PriorityBoost),
-            "preferred_agent" => Ok(Self::PreferredAgent),
-            "language" => Ok(Self::Language),
-            "vip" => Ok(Self::Vip),
-            "time_based" => Ok(Self::TimeBased),
-            "reroute" => Ok(Self::Reroute),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for RoutingRuleRuleKind {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for RoutingRuleRuleKind {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 /// Error types.
 pub mod error {
@@ -399,6 +227,316 @@ pub mod error {
         fn from(value: String) -> Self {
             Self(value.into())
         }
+    }
+}
+impl RoutingRuleConditionsClausesItemOperator {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "eq",
+        "neq",
+        "in",
+        "not_in",
+        "gt",
+        "gte",
+        "lt",
+        "lte",
+        "contains",
+        "exists",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Eq => "eq",
+            Self::Neq => "neq",
+            Self::In => "in",
+            Self::NotIn => "not_in",
+            Self::Gt => "gt",
+            Self::Gte => "gte",
+            Self::Lt => "lt",
+            Self::Lte => "lte",
+            Self::Contains => "contains",
+            Self::Exists => "exists",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for RoutingRuleConditionsClausesItemOperator {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for RoutingRuleConditionsClausesItemOperator {
+    fn from(value: &str) -> Self {
+        match value {
+            "eq" => Self::Eq,
+            "neq" => Self::Neq,
+            "in" => Self::In,
+            "not_in" => Self::NotIn,
+            "gt" => Self::Gt,
+            "gte" => Self::Gte,
+            "lt" => Self::Lt,
+            "lte" => Self::Lte,
+            "contains" => Self::Contains,
+            "exists" => Self::Exists,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String>
+for RoutingRuleConditionsClausesItemOperator {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "eq" => Self::Eq,
+            "neq" => Self::Neq,
+            "in" => Self::In,
+            "not_in" => Self::NotIn,
+            "gt" => Self::Gt,
+            "gte" => Self::Gte,
+            "lt" => Self::Lt,
+            "lte" => Self::Lte,
+            "contains" => Self::Contains,
+            "exists" => Self::Exists,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for RoutingRuleConditionsClausesItemOperator {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for RoutingRuleConditionsClausesItemOperator {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for RoutingRuleConditionsClausesItemOperator {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = RoutingRuleConditionsClausesItemOperator;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str(
+                    "a string (a `RoutingRuleConditionsClausesItemOperator` value)",
+                )
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<RoutingRuleConditionsClausesItemOperator, E> {
+                Ok(RoutingRuleConditionsClausesItemOperator::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<RoutingRuleConditionsClausesItemOperator, E> {
+                Ok(RoutingRuleConditionsClausesItemOperator::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl RoutingRuleConditionsCombinator {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &["all", "any"];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::All => "all",
+            Self::Any => "any",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for RoutingRuleConditionsCombinator {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for RoutingRuleConditionsCombinator {
+    fn from(value: &str) -> Self {
+        match value {
+            "all" => Self::All,
+            "any" => Self::Any,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for RoutingRuleConditionsCombinator {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "all" => Self::All,
+            "any" => Self::Any,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for RoutingRuleConditionsCombinator {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for RoutingRuleConditionsCombinator {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for RoutingRuleConditionsCombinator {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = RoutingRuleConditionsCombinator;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `RoutingRuleConditionsCombinator` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<RoutingRuleConditionsCombinator, E> {
+                Ok(RoutingRuleConditionsCombinator::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<RoutingRuleConditionsCombinator, E> {
+                Ok(RoutingRuleConditionsCombinator::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl RoutingRuleRuleKind {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "skill_match",
+        "priority_boost",
+        "preferred_agent",
+        "language",
+        "vip",
+        "time_based",
+        "reroute",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::SkillMatch => "skill_match",
+            Self::PriorityBoost => "priority_boost",
+            Self::PreferredAgent => "preferred_agent",
+            Self::Language => "language",
+            Self::Vip => "vip",
+            Self::TimeBased => "time_based",
+            Self::Reroute => "reroute",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for RoutingRuleRuleKind {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for RoutingRuleRuleKind {
+    fn from(value: &str) -> Self {
+        match value {
+            "skill_match" => Self::SkillMatch,
+            "priority_boost" => Self::PriorityBoost,
+            "preferred_agent" => Self::PreferredAgent,
+            "language" => Self::Language,
+            "vip" => Self::Vip,
+            "time_based" => Self::TimeBased,
+            "reroute" => Self::Reroute,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for RoutingRuleRuleKind {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "skill_match" => Self::SkillMatch,
+            "priority_boost" => Self::PriorityBoost,
+            "preferred_agent" => Self::PreferredAgent,
+            "language" => Self::Language,
+            "vip" => Self::Vip,
+            "time_based" => Self::TimeBased,
+            "reroute" => Self::Reroute,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for RoutingRuleRuleKind {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for RoutingRuleRuleKind {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for RoutingRuleRuleKind {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = RoutingRuleRuleKind;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `RoutingRuleRuleKind` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<RoutingRuleRuleKind, E> {
+                Ok(RoutingRuleRuleKind::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<RoutingRuleRuleKind, E> {
+                Ok(RoutingRuleRuleKind::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 impl ::std::fmt::Debug for RoutingRule {
@@ -1266,6 +1404,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["id"],
     include: crate::Include::All,
     captured_by_default: false,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "actions",

@@ -41,181 +41,40 @@ pub struct ServiceLevelSnapshot {
     pub window_kind: ServiceLevelSnapshotWindowKind,
 }
 ///What the snapshot measures.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum ServiceLevelSnapshotScopeKind {
-    #[serde(rename = "queue")]
     Queue,
-    #[serde(rename = "team")]
     Team,
-    #[serde(rename = "tenant")]
     Tenant,
-}
-impl ::std::fmt::Display for ServiceLevelSnapshotScopeKind {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Queue => f.write_str("queue"),
-            Self::Team => f.write_str("team"),
-            Self::Tenant => f.write_str("tenant"),
-        }
-    }
-}
-impl ::std::str::FromStr for ServiceLevelSnapshotScopeKind {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "queue" => Ok(Self::Queue),
-            "team" => Ok(Self::Team),
-            "tenant" => Ok(Self::Tenant),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for ServiceLevelSnapshotScopeKind {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for ServiceLevelSnapshotScopeKind {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Traffic-light status derived from the reading and the tenant's thresholds.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum ServiceLevelSnapshotStatusColor {
-    #[serde(rename = "green")]
     Green,
-    #[serde(rename = "amber")]
     Amber,
-    #[serde(rename = "red")]
     Red,
-}
-impl ::std::fmt::Display for ServiceLevelSnapshotStatusColor {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Green => f.write_str("green"),
-            Self::Amber => f.write_str("amber"),
-            Self::Red => f.write_str("red"),
-        }
-    }
-}
-impl ::std::str::FromStr for ServiceLevelSnapshotStatusColor {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "green" => Ok(Self::Green),
-            "amber" => Ok(Self::Amber),
-            "red" => Ok(Self::Red),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for ServiceLevelSnapshotStatusColor {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for ServiceLevelSnapshotStatusColor {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Time window the figures cover.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum ServiceLevelSnapshotWindowKind {
-    #[serde(rename = "rolling_15_minutes")]
     Rolling15Minutes,
-    #[serde(rename = "rolling_60_minutes")]
     Rolling60Minutes,
-    #[serde(rename = "today")]
     Today,
-}
-impl ::std::fmt::Display for ServiceLevelSnapshotWindowKind {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Rolling15Minutes => f.write_str("rolling_15_minutes"),
-            Self::Rolling60Minutes => f.write_str("rolling_60_minutes"),
-            Self::Today => f.write_str("today"),
-        }
-    }
-}
-impl ::std::str::FromStr for ServiceLevelSnapshotWindowKind {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "rolling_15_minutes" => Ok(Self::Rolling15Minutes),
-            "rolling_60_minutes" => Ok(Self::Rolling60Minutes),
-            "today" => Ok(Self::Today),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for ServiceLevelSnapshotWindowKind {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for ServiceLevelSnapshotWindowKind {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 /// Error types.
 pub mod error {
@@ -247,6 +106,268 @@ pub mod error {
         fn from(value: String) -> Self {
             Self(value.into())
         }
+    }
+}
+impl ServiceLevelSnapshotScopeKind {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &["queue", "team", "tenant"];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Queue => "queue",
+            Self::Team => "team",
+            Self::Tenant => "tenant",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for ServiceLevelSnapshotScopeKind {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for ServiceLevelSnapshotScopeKind {
+    fn from(value: &str) -> Self {
+        match value {
+            "queue" => Self::Queue,
+            "team" => Self::Team,
+            "tenant" => Self::Tenant,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for ServiceLevelSnapshotScopeKind {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "queue" => Self::Queue,
+            "team" => Self::Team,
+            "tenant" => Self::Tenant,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for ServiceLevelSnapshotScopeKind {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for ServiceLevelSnapshotScopeKind {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ServiceLevelSnapshotScopeKind {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = ServiceLevelSnapshotScopeKind;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `ServiceLevelSnapshotScopeKind` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<ServiceLevelSnapshotScopeKind, E> {
+                Ok(ServiceLevelSnapshotScopeKind::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<ServiceLevelSnapshotScopeKind, E> {
+                Ok(ServiceLevelSnapshotScopeKind::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl ServiceLevelSnapshotStatusColor {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &["green", "amber", "red"];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Green => "green",
+            Self::Amber => "amber",
+            Self::Red => "red",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for ServiceLevelSnapshotStatusColor {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for ServiceLevelSnapshotStatusColor {
+    fn from(value: &str) -> Self {
+        match value {
+            "green" => Self::Green,
+            "amber" => Self::Amber,
+            "red" => Self::Red,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for ServiceLevelSnapshotStatusColor {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "green" => Self::Green,
+            "amber" => Self::Amber,
+            "red" => Self::Red,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for ServiceLevelSnapshotStatusColor {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for ServiceLevelSnapshotStatusColor {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ServiceLevelSnapshotStatusColor {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = ServiceLevelSnapshotStatusColor;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `ServiceLevelSnapshotStatusColor` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<ServiceLevelSnapshotStatusColor, E> {
+                Ok(ServiceLevelSnapshotStatusColor::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<ServiceLevelSnapshotStatusColor, E> {
+                Ok(ServiceLevelSnapshotStatusColor::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl ServiceLevelSnapshotWindowKind {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "rolling_15_minutes",
+        "rolling_60_minutes",
+        "today",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Rolling15Minutes => "rolling_15_minutes",
+            Self::Rolling60Minutes => "rolling_60_minutes",
+            Self::Today => "today",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for ServiceLevelSnapshotWindowKind {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for ServiceLevelSnapshotWindowKind {
+    fn from(value: &str) -> Self {
+        match value {
+            "rolling_15_minutes" => Self::Rolling15Minutes,
+            "rolling_60_minutes" => Self::Rolling60Minutes,
+            "today" => Self::Today,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for ServiceLevelSnapshotWindowKind {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "rolling_15_minutes" => Self::Rolling15Minutes,
+            "rolling_60_minutes" => Self::Rolling60Minutes,
+            "today" => Self::Today,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for ServiceLevelSnapshotWindowKind {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for ServiceLevelSnapshotWindowKind {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ServiceLevelSnapshotWindowKind {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = ServiceLevelSnapshotWindowKind;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `ServiceLevelSnapshotWindowKind` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<ServiceLevelSnapshotWindowKind, E> {
+                Ok(ServiceLevelSnapshotWindowKind::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<ServiceLevelSnapshotWindowKind, E> {
+                Ok(ServiceLevelSnapshotWindowKind::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 impl ::std::fmt::Debug for ServiceLevelSnapshot {
@@ -905,6 +1026,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["id"],
     include: crate::Include::All,
     captured_by_default: true,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "abandoned",

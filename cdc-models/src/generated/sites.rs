@@ -185,130 +185,30 @@ pub struct SiteLocation {
     >,
 }
 ///Kind of site.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum SiteSiteKind {
-    #[serde(rename = "contact_centre")]
     ContactCentre,
-    #[serde(rename = "back_office")]
     BackOffice,
-    #[serde(rename = "remote_hub")]
     RemoteHub,
-    #[serde(rename = "home_workers")]
     HomeWorkers,
-    #[serde(rename = "outsourcer")]
     Outsourcer,
-}
-impl ::std::fmt::Display for SiteSiteKind {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::ContactCentre => f.write_str("contact_centre"),
-            Self::BackOffice => f.write_str("back_office"),
-            Self::RemoteHub => f.write_str("remote_hub"),
-            Self::HomeWorkers => f.write_str("home_workers"),
-            Self::Outsourcer => f.write_str("outsourcer"),
-        }
-    }
-}
-impl ::std::str::FromStr for SiteSiteKind {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "contact_centre" => Ok(Self::ContactCentre),
-            "back_office" => Ok(Self::BackOffice),
-            "remote_hub" => Ok(Self::RemoteHub),
-            "home_workers" => Ok(Self::HomeWorkers),
-            "outsourcer" => Ok(Self::Outsourcer),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for SiteSiteKind {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for SiteSiteKind {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Operational status.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum SiteStatus {
-    #[serde(rename = "planned")]
     Planned,
-    #[serde(rename = "active")]
     Active,
-    #[serde(rename = "closed")]
     Closed,
-}
-impl ::std::fmt::Display for SiteStatus {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Planned => f.write_str("planned"),
-            Self::Active => f.write_str("active"),
-            Self::Closed => f.write_str("closed"),
-        }
-    }
-}
-impl ::std::str::FromStr for SiteStatus {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "planned" => Ok(Self::Planned),
-            "active" => Ok(Self::Active),
-            "closed" => Ok(Self::Closed),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for SiteStatus {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for SiteStatus {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 /// Error types.
 pub mod error {
@@ -340,6 +240,190 @@ pub mod error {
         fn from(value: String) -> Self {
             Self(value.into())
         }
+    }
+}
+impl SiteSiteKind {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "contact_centre",
+        "back_office",
+        "remote_hub",
+        "home_workers",
+        "outsourcer",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::ContactCentre => "contact_centre",
+            Self::BackOffice => "back_office",
+            Self::RemoteHub => "remote_hub",
+            Self::HomeWorkers => "home_workers",
+            Self::Outsourcer => "outsourcer",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for SiteSiteKind {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for SiteSiteKind {
+    fn from(value: &str) -> Self {
+        match value {
+            "contact_centre" => Self::ContactCentre,
+            "back_office" => Self::BackOffice,
+            "remote_hub" => Self::RemoteHub,
+            "home_workers" => Self::HomeWorkers,
+            "outsourcer" => Self::Outsourcer,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for SiteSiteKind {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "contact_centre" => Self::ContactCentre,
+            "back_office" => Self::BackOffice,
+            "remote_hub" => Self::RemoteHub,
+            "home_workers" => Self::HomeWorkers,
+            "outsourcer" => Self::Outsourcer,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for SiteSiteKind {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for SiteSiteKind {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for SiteSiteKind {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = SiteSiteKind;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `SiteSiteKind` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<SiteSiteKind, E> {
+                Ok(SiteSiteKind::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<SiteSiteKind, E> {
+                Ok(SiteSiteKind::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl SiteStatus {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &["planned", "active", "closed"];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Planned => "planned",
+            Self::Active => "active",
+            Self::Closed => "closed",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for SiteStatus {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for SiteStatus {
+    fn from(value: &str) -> Self {
+        match value {
+            "planned" => Self::Planned,
+            "active" => Self::Active,
+            "closed" => Self::Closed,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for SiteStatus {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "planned" => Self::Planned,
+            "active" => Self::Active,
+            "closed" => Self::Closed,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for SiteStatus {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for SiteStatus {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for SiteStatus {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = SiteStatus;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `SiteStatus` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<SiteStatus, E> {
+                Ok(SiteStatus::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<SiteStatus, E> {
+                Ok(SiteStatus::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 impl ::std::fmt::Debug for Site {
@@ -1008,6 +1092,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["id"],
     include: crate::Include::All,
     captured_by_default: false,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "code",

@@ -45,142 +45,31 @@ pub struct SlaPolicy {
     pub updated_at: ::chrono::DateTime<::chrono::offset::Utc>,
 }
 ///Formula used for the service level.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum SlaPolicyCalculationMethod {
-    #[serde(rename = "answered_within_over_offered")]
     AnsweredWithinOverOffered,
-    #[serde(rename = "answered_within_over_answered_and_abandoned")]
     AnsweredWithinOverAnsweredAndAbandoned,
-    #[serde(rename = "answered_within_over_answered")]
     AnsweredWithinOverAnswered,
-}
-impl ::std::fmt::Display for SlaPolicyCalculationMethod {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::AnsweredWithinOverOffered => {
-                f.write_str("answered_within_over_offered")
-            }
-            Self::AnsweredWithinOverAnsweredAndAbandoned => {
-                f.write_str("answered_within_over_answered_and_abandoned")
-            }
-            Self::AnsweredWithinOverAnswered => {
-                f.write_str("answered_within_over_answered")
-            }
-        }
-    }
-}
-impl ::std::str::FromStr for SlaPolicyCalculationMethod {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "answered_within_over_offered" => Ok(Self::AnsweredWithinOverOffered),
-            "answered_within_over_answered_and_abandoned" => {
-                Ok(Self::AnsweredWithinOverAnsweredAndAbandoned)
-            }
-            "answered_within_over_answered" => Ok(Self::AnsweredWithinOverAnswered),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for SlaPolicyCalculationMethod {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for SlaPolicyCalculationMethod {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Channel the policy is written for.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum SlaPolicyChannel {
-    #[serde(rename = "voice")]
     Voice,
-    #[serde(rename = "chat")]
     Chat,
-    #[serde(rename = "email")]
     Email,
-    #[serde(rename = "sms")]
     Sms,
-    #[serde(rename = "callback")]
     Callback,
-    #[serde(rename = "social")]
     Social,
-}
-impl ::std::fmt::Display for SlaPolicyChannel {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Voice => f.write_str("voice"),
-            Self::Chat => f.write_str("chat"),
-            Self::Email => f.write_str("email"),
-            Self::Sms => f.write_str("sms"),
-            Self::Callback => f.write_str("callback"),
-            Self::Social => f.write_str("social"),
-        }
-    }
-}
-impl ::std::str::FromStr for SlaPolicyChannel {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "voice" => Ok(Self::Voice),
-            "chat" => Ok(Self::Chat),
-            "email" => Ok(Self::Email),
-            "sms" => Ok(Self::Sms),
-            "callback" => Ok(Self::Callback),
-            "social" => Ok(Self::Social),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for SlaPolicyChannel {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for SlaPolicyChannel {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///ISO 4217 currency of the penalty, null when there is no penalty.
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
@@ -239,67 +128,17 @@ impl<'de> ::serde::Deserialize<'de> for SlaPolicyCurrency {
     }
 }
 ///Interval the service level is computed and reported over.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum SlaPolicyMeasurementInterval {
-    #[serde(rename = "interval_15m")]
     Interval15m,
-    #[serde(rename = "interval_30m")]
     Interval30m,
-    #[serde(rename = "hourly")]
     Hourly,
-    #[serde(rename = "daily")]
     Daily,
-}
-impl ::std::fmt::Display for SlaPolicyMeasurementInterval {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Interval15m => f.write_str("interval_15m"),
-            Self::Interval30m => f.write_str("interval_30m"),
-            Self::Hourly => f.write_str("hourly"),
-            Self::Daily => f.write_str("daily"),
-        }
-    }
-}
-impl ::std::str::FromStr for SlaPolicyMeasurementInterval {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "interval_15m" => Ok(Self::Interval15m),
-            "interval_30m" => Ok(Self::Interval30m),
-            "hourly" => Ok(Self::Hourly),
-            "daily" => Ok(Self::Daily),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for SlaPolicyMeasurementInterval {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for SlaPolicyMeasurementInterval {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Policy name (e.g. "Voice 80/20").
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
@@ -441,6 +280,298 @@ pub mod error {
         fn from(value: String) -> Self {
             Self(value.into())
         }
+    }
+}
+impl SlaPolicyCalculationMethod {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "answered_within_over_offered",
+        "answered_within_over_answered_and_abandoned",
+        "answered_within_over_answered",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::AnsweredWithinOverOffered => "answered_within_over_offered",
+            Self::AnsweredWithinOverAnsweredAndAbandoned => {
+                "answered_within_over_answered_and_abandoned"
+            }
+            Self::AnsweredWithinOverAnswered => "answered_within_over_answered",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for SlaPolicyCalculationMethod {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for SlaPolicyCalculationMethod {
+    fn from(value: &str) -> Self {
+        match value {
+            "answered_within_over_offered" => Self::AnsweredWithinOverOffered,
+            "answered_within_over_answered_and_abandoned" => {
+                Self::AnsweredWithinOverAnsweredAndAbandoned
+            }
+            "answered_within_over_answered" => Self::AnsweredWithinOverAnswered,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for SlaPolicyCalculationMethod {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "answered_within_over_offered" => Self::AnsweredWithinOverOffered,
+            "answered_within_over_answered_and_abandoned" => {
+                Self::AnsweredWithinOverAnsweredAndAbandoned
+            }
+            "answered_within_over_answered" => Self::AnsweredWithinOverAnswered,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for SlaPolicyCalculationMethod {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for SlaPolicyCalculationMethod {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for SlaPolicyCalculationMethod {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = SlaPolicyCalculationMethod;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `SlaPolicyCalculationMethod` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<SlaPolicyCalculationMethod, E> {
+                Ok(SlaPolicyCalculationMethod::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<SlaPolicyCalculationMethod, E> {
+                Ok(SlaPolicyCalculationMethod::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl SlaPolicyChannel {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "voice",
+        "chat",
+        "email",
+        "sms",
+        "callback",
+        "social",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Voice => "voice",
+            Self::Chat => "chat",
+            Self::Email => "email",
+            Self::Sms => "sms",
+            Self::Callback => "callback",
+            Self::Social => "social",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for SlaPolicyChannel {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for SlaPolicyChannel {
+    fn from(value: &str) -> Self {
+        match value {
+            "voice" => Self::Voice,
+            "chat" => Self::Chat,
+            "email" => Self::Email,
+            "sms" => Self::Sms,
+            "callback" => Self::Callback,
+            "social" => Self::Social,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for SlaPolicyChannel {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "voice" => Self::Voice,
+            "chat" => Self::Chat,
+            "email" => Self::Email,
+            "sms" => Self::Sms,
+            "callback" => Self::Callback,
+            "social" => Self::Social,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for SlaPolicyChannel {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for SlaPolicyChannel {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for SlaPolicyChannel {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = SlaPolicyChannel;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `SlaPolicyChannel` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<SlaPolicyChannel, E> {
+                Ok(SlaPolicyChannel::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<SlaPolicyChannel, E> {
+                Ok(SlaPolicyChannel::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl SlaPolicyMeasurementInterval {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "interval_15m",
+        "interval_30m",
+        "hourly",
+        "daily",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Interval15m => "interval_15m",
+            Self::Interval30m => "interval_30m",
+            Self::Hourly => "hourly",
+            Self::Daily => "daily",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for SlaPolicyMeasurementInterval {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for SlaPolicyMeasurementInterval {
+    fn from(value: &str) -> Self {
+        match value {
+            "interval_15m" => Self::Interval15m,
+            "interval_30m" => Self::Interval30m,
+            "hourly" => Self::Hourly,
+            "daily" => Self::Daily,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for SlaPolicyMeasurementInterval {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "interval_15m" => Self::Interval15m,
+            "interval_30m" => Self::Interval30m,
+            "hourly" => Self::Hourly,
+            "daily" => Self::Daily,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for SlaPolicyMeasurementInterval {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for SlaPolicyMeasurementInterval {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for SlaPolicyMeasurementInterval {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = SlaPolicyMeasurementInterval;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `SlaPolicyMeasurementInterval` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<SlaPolicyMeasurementInterval, E> {
+                Ok(SlaPolicyMeasurementInterval::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<SlaPolicyMeasurementInterval, E> {
+                Ok(SlaPolicyMeasurementInterval::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 impl ::std::fmt::Debug for SlaPolicy {
@@ -1121,6 +1252,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["id"],
     include: crate::Include::All,
     captured_by_default: false,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "business_hours_only",

@@ -65,63 +65,16 @@ pub struct Subscription {
     pub updated_at: ::chrono::DateTime<::chrono::offset::Utc>,
 }
 ///Billing period.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum SubscriptionBillingInterval {
-    #[serde(rename = "monthly")]
     Monthly,
-    #[serde(rename = "quarterly")]
     Quarterly,
-    #[serde(rename = "annual")]
     Annual,
-}
-impl ::std::fmt::Display for SubscriptionBillingInterval {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Monthly => f.write_str("monthly"),
-            Self::Quarterly => f.write_str("quarterly"),
-            Self::Annual => f.write_str("annual"),
-        }
-    }
-}
-impl ::std::str::FromStr for SubscriptionBillingInterval {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "monthly" => Ok(Self::Monthly),
-            "quarterly" => Ok(Self::Quarterly),
-            "annual" => Ok(Self::Annual),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for SubscriptionBillingInterval {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for SubscriptionBillingInterval {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///ISO 4217 currency code.
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
@@ -180,75 +133,19 @@ impl<'de> ::serde::Deserialize<'de> for SubscriptionCurrency {
     }
 }
 ///Subscription status.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum SubscriptionStatus {
-    #[serde(rename = "trialing")]
     Trialing,
-    #[serde(rename = "active")]
     Active,
-    #[serde(rename = "past_due")]
     PastDue,
-    #[serde(rename = "paused")]
     Paused,
-    #[serde(rename = "cancelled")]
     Cancelled,
-    #[serde(rename = "expired")]
     Expired,
-}
-impl ::std::fmt::Display for SubscriptionStatus {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Trialing => f.write_str("trialing"),
-            Self::Active => f.write_str("active"),
-            Self::PastDue => f.write_str("past_due"),
-            Self::Paused => f.write_str("paused"),
-            Self::Cancelled => f.write_str("cancelled"),
-            Self::Expired => f.write_str("expired"),
-        }
-    }
-}
-impl ::std::str::FromStr for SubscriptionStatus {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "trialing" => Ok(Self::Trialing),
-            "active" => Ok(Self::Active),
-            "past_due" => Ok(Self::PastDue),
-            "paused" => Ok(Self::Paused),
-            "cancelled" => Ok(Self::Cancelled),
-            "expired" => Ok(Self::Expired),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for SubscriptionStatus {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for SubscriptionStatus {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Price per unit per period, decimal string in major units.
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
@@ -336,6 +233,194 @@ pub mod error {
         fn from(value: String) -> Self {
             Self(value.into())
         }
+    }
+}
+impl SubscriptionBillingInterval {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &["monthly", "quarterly", "annual"];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Monthly => "monthly",
+            Self::Quarterly => "quarterly",
+            Self::Annual => "annual",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for SubscriptionBillingInterval {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for SubscriptionBillingInterval {
+    fn from(value: &str) -> Self {
+        match value {
+            "monthly" => Self::Monthly,
+            "quarterly" => Self::Quarterly,
+            "annual" => Self::Annual,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for SubscriptionBillingInterval {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "monthly" => Self::Monthly,
+            "quarterly" => Self::Quarterly,
+            "annual" => Self::Annual,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for SubscriptionBillingInterval {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for SubscriptionBillingInterval {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for SubscriptionBillingInterval {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = SubscriptionBillingInterval;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `SubscriptionBillingInterval` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<SubscriptionBillingInterval, E> {
+                Ok(SubscriptionBillingInterval::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<SubscriptionBillingInterval, E> {
+                Ok(SubscriptionBillingInterval::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl SubscriptionStatus {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "trialing",
+        "active",
+        "past_due",
+        "paused",
+        "cancelled",
+        "expired",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Trialing => "trialing",
+            Self::Active => "active",
+            Self::PastDue => "past_due",
+            Self::Paused => "paused",
+            Self::Cancelled => "cancelled",
+            Self::Expired => "expired",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for SubscriptionStatus {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for SubscriptionStatus {
+    fn from(value: &str) -> Self {
+        match value {
+            "trialing" => Self::Trialing,
+            "active" => Self::Active,
+            "past_due" => Self::PastDue,
+            "paused" => Self::Paused,
+            "cancelled" => Self::Cancelled,
+            "expired" => Self::Expired,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for SubscriptionStatus {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "trialing" => Self::Trialing,
+            "active" => Self::Active,
+            "past_due" => Self::PastDue,
+            "paused" => Self::Paused,
+            "cancelled" => Self::Cancelled,
+            "expired" => Self::Expired,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for SubscriptionStatus {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for SubscriptionStatus {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for SubscriptionStatus {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = SubscriptionStatus;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `SubscriptionStatus` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<SubscriptionStatus, E> {
+                Ok(SubscriptionStatus::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<SubscriptionStatus, E> {
+                Ok(SubscriptionStatus::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 impl ::std::fmt::Debug for Subscription {
@@ -1253,6 +1338,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["id"],
     include: crate::Include::All,
     captured_by_default: false,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "billing_interval",

@@ -28,71 +28,18 @@ pub struct TeamMember {
     pub user_id: ::uuid::Uuid,
 }
 ///Role of the member within the team.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum TeamMemberMemberRole {
-    #[serde(rename = "member")]
     Member,
-    #[serde(rename = "team_lead")]
     TeamLead,
-    #[serde(rename = "supervisor")]
     Supervisor,
-    #[serde(rename = "coach")]
     Coach,
-    #[serde(rename = "observer")]
     Observer,
-}
-impl ::std::fmt::Display for TeamMemberMemberRole {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Member => f.write_str("member"),
-            Self::TeamLead => f.write_str("team_lead"),
-            Self::Supervisor => f.write_str("supervisor"),
-            Self::Coach => f.write_str("coach"),
-            Self::Observer => f.write_str("observer"),
-        }
-    }
-}
-impl ::std::str::FromStr for TeamMemberMemberRole {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "member" => Ok(Self::Member),
-            "team_lead" => Ok(Self::TeamLead),
-            "supervisor" => Ok(Self::Supervisor),
-            "coach" => Ok(Self::Coach),
-            "observer" => Ok(Self::Observer),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for TeamMemberMemberRole {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for TeamMemberMemberRole {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 /// Error types.
 pub mod error {
@@ -124,6 +71,104 @@ pub mod error {
         fn from(value: String) -> Self {
             Self(value.into())
         }
+    }
+}
+impl TeamMemberMemberRole {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "member",
+        "team_lead",
+        "supervisor",
+        "coach",
+        "observer",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Member => "member",
+            Self::TeamLead => "team_lead",
+            Self::Supervisor => "supervisor",
+            Self::Coach => "coach",
+            Self::Observer => "observer",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for TeamMemberMemberRole {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for TeamMemberMemberRole {
+    fn from(value: &str) -> Self {
+        match value {
+            "member" => Self::Member,
+            "team_lead" => Self::TeamLead,
+            "supervisor" => Self::Supervisor,
+            "coach" => Self::Coach,
+            "observer" => Self::Observer,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for TeamMemberMemberRole {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "member" => Self::Member,
+            "team_lead" => Self::TeamLead,
+            "supervisor" => Self::Supervisor,
+            "coach" => Self::Coach,
+            "observer" => Self::Observer,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for TeamMemberMemberRole {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for TeamMemberMemberRole {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for TeamMemberMemberRole {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = TeamMemberMemberRole;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `TeamMemberMemberRole` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<TeamMemberMemberRole, E> {
+                Ok(TeamMemberMemberRole::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<TeamMemberMemberRole, E> {
+                Ok(TeamMemberMemberRole::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 impl ::std::fmt::Debug for TeamMember {
@@ -550,6 +595,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["team_id", "user_id"],
     include: crate::Include::All,
     captured_by_default: true,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "added_by_user_id",

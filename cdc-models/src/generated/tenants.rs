@@ -62,75 +62,19 @@ pub struct Tenant {
     pub vat_number: ::std::option::Option<::std::string::String>,
 }
 ///Region where the tenant's data is stored and processed.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum TenantDataRegion {
-    #[serde(rename = "eu_west")]
     EuWest,
-    #[serde(rename = "eu_central")]
     EuCentral,
-    #[serde(rename = "uk_south")]
     UkSouth,
-    #[serde(rename = "us_east")]
     UsEast,
-    #[serde(rename = "us_west")]
     UsWest,
-    #[serde(rename = "ap_southeast")]
     ApSoutheast,
-}
-impl ::std::fmt::Display for TenantDataRegion {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::EuWest => f.write_str("eu_west"),
-            Self::EuCentral => f.write_str("eu_central"),
-            Self::UkSouth => f.write_str("uk_south"),
-            Self::UsEast => f.write_str("us_east"),
-            Self::UsWest => f.write_str("us_west"),
-            Self::ApSoutheast => f.write_str("ap_southeast"),
-        }
-    }
-}
-impl ::std::str::FromStr for TenantDataRegion {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "eu_west" => Ok(Self::EuWest),
-            "eu_central" => Ok(Self::EuCentral),
-            "uk_south" => Ok(Self::UkSouth),
-            "us_east" => Ok(Self::UsEast),
-            "us_west" => Ok(Self::UsWest),
-            "ap_southeast" => Ok(Self::ApSoutheast),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for TenantDataRegion {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for TenantDataRegion {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///ISO 4217 currency used for billing and commerce defaults.
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
@@ -189,67 +133,17 @@ impl<'de> ::serde::Deserialize<'de> for TenantDefaultCurrency {
     }
 }
 ///Commercial plan.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum TenantPlan {
-    #[serde(rename = "starter")]
     Starter,
-    #[serde(rename = "professional")]
     Professional,
-    #[serde(rename = "enterprise")]
     Enterprise,
-    #[serde(rename = "custom")]
     Custom,
-}
-impl ::std::fmt::Display for TenantPlan {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Starter => f.write_str("starter"),
-            Self::Professional => f.write_str("professional"),
-            Self::Enterprise => f.write_str("enterprise"),
-            Self::Custom => f.write_str("custom"),
-        }
-    }
-}
-impl ::std::str::FromStr for TenantPlan {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "starter" => Ok(Self::Starter),
-            "professional" => Ok(Self::Professional),
-            "enterprise" => Ok(Self::Enterprise),
-            "custom" => Ok(Self::Custom),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for TenantPlan {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for TenantPlan {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Unique sub-domain / URL name.
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
@@ -310,71 +204,18 @@ impl<'de> ::serde::Deserialize<'de> for TenantSlug {
     }
 }
 ///Lifecycle status of the tenant account.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum TenantStatus {
-    #[serde(rename = "trial")]
     Trial,
-    #[serde(rename = "active")]
     Active,
-    #[serde(rename = "past_due")]
     PastDue,
-    #[serde(rename = "suspended")]
     Suspended,
-    #[serde(rename = "churned")]
     Churned,
-}
-impl ::std::fmt::Display for TenantStatus {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Trial => f.write_str("trial"),
-            Self::Active => f.write_str("active"),
-            Self::PastDue => f.write_str("past_due"),
-            Self::Suspended => f.write_str("suspended"),
-            Self::Churned => f.write_str("churned"),
-        }
-    }
-}
-impl ::std::str::FromStr for TenantStatus {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "trial" => Ok(Self::Trial),
-            "active" => Ok(Self::Active),
-            "past_due" => Ok(Self::PastDue),
-            "suspended" => Ok(Self::Suspended),
-            "churned" => Ok(Self::Churned),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for TenantStatus {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for TenantStatus {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 /// Error types.
 pub mod error {
@@ -406,6 +247,300 @@ pub mod error {
         fn from(value: String) -> Self {
             Self(value.into())
         }
+    }
+}
+impl TenantDataRegion {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "eu_west",
+        "eu_central",
+        "uk_south",
+        "us_east",
+        "us_west",
+        "ap_southeast",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::EuWest => "eu_west",
+            Self::EuCentral => "eu_central",
+            Self::UkSouth => "uk_south",
+            Self::UsEast => "us_east",
+            Self::UsWest => "us_west",
+            Self::ApSoutheast => "ap_southeast",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for TenantDataRegion {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for TenantDataRegion {
+    fn from(value: &str) -> Self {
+        match value {
+            "eu_west" => Self::EuWest,
+            "eu_central" => Self::EuCentral,
+            "uk_south" => Self::UkSouth,
+            "us_east" => Self::UsEast,
+            "us_west" => Self::UsWest,
+            "ap_southeast" => Self::ApSoutheast,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for TenantDataRegion {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "eu_west" => Self::EuWest,
+            "eu_central" => Self::EuCentral,
+            "uk_south" => Self::UkSouth,
+            "us_east" => Self::UsEast,
+            "us_west" => Self::UsWest,
+            "ap_southeast" => Self::ApSoutheast,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for TenantDataRegion {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for TenantDataRegion {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for TenantDataRegion {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = TenantDataRegion;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `TenantDataRegion` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<TenantDataRegion, E> {
+                Ok(TenantDataRegion::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<TenantDataRegion, E> {
+                Ok(TenantDataRegion::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl TenantPlan {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "starter",
+        "professional",
+        "enterprise",
+        "custom",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Starter => "starter",
+            Self::Professional => "professional",
+            Self::Enterprise => "enterprise",
+            Self::Custom => "custom",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for TenantPlan {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for TenantPlan {
+    fn from(value: &str) -> Self {
+        match value {
+            "starter" => Self::Starter,
+            "professional" => Self::Professional,
+            "enterprise" => Self::Enterprise,
+            "custom" => Self::Custom,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for TenantPlan {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "starter" => Self::Starter,
+            "professional" => Self::Professional,
+            "enterprise" => Self::Enterprise,
+            "custom" => Self::Custom,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for TenantPlan {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for TenantPlan {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for TenantPlan {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = TenantPlan;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `TenantPlan` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<TenantPlan, E> {
+                Ok(TenantPlan::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<TenantPlan, E> {
+                Ok(TenantPlan::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl TenantStatus {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "trial",
+        "active",
+        "past_due",
+        "suspended",
+        "churned",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Trial => "trial",
+            Self::Active => "active",
+            Self::PastDue => "past_due",
+            Self::Suspended => "suspended",
+            Self::Churned => "churned",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for TenantStatus {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for TenantStatus {
+    fn from(value: &str) -> Self {
+        match value {
+            "trial" => Self::Trial,
+            "active" => Self::Active,
+            "past_due" => Self::PastDue,
+            "suspended" => Self::Suspended,
+            "churned" => Self::Churned,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for TenantStatus {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "trial" => Self::Trial,
+            "active" => Self::Active,
+            "past_due" => Self::PastDue,
+            "suspended" => Self::Suspended,
+            "churned" => Self::Churned,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for TenantStatus {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for TenantStatus {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for TenantStatus {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = TenantStatus;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `TenantStatus` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<TenantStatus, E> {
+                Ok(TenantStatus::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<TenantStatus, E> {
+                Ok(TenantStatus::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 impl ::std::fmt::Debug for Tenant {
@@ -1319,6 +1454,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["id"],
     include: crate::Include::All,
     captured_by_default: true,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "billing_contact_name",

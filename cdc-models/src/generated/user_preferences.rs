@@ -67,245 +67,53 @@ pub struct UserPreferenceAccessibility {
     >,
 }
 ///12- or 24-hour clock.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum UserPreferenceClockFormat {
-    #[serde(rename = "twelve_hour")]
     TwelveHour,
-    #[serde(rename = "twenty_four_hour")]
     TwentyFourHour,
-}
-impl ::std::fmt::Display for UserPreferenceClockFormat {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::TwelveHour => f.write_str("twelve_hour"),
-            Self::TwentyFourHour => f.write_str("twenty_four_hour"),
-        }
-    }
-}
-impl ::std::str::FromStr for UserPreferenceClockFormat {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "twelve_hour" => Ok(Self::TwelveHour),
-            "twenty_four_hour" => Ok(Self::TwentyFourHour),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for UserPreferenceClockFormat {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for UserPreferenceClockFormat {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///How dates are displayed.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum UserPreferenceDateFormat {
-    #[serde(rename = "iso")]
     Iso,
-    #[serde(rename = "day_month_year")]
     DayMonthYear,
-    #[serde(rename = "month_day_year")]
     MonthDayYear,
-}
-impl ::std::fmt::Display for UserPreferenceDateFormat {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Iso => f.write_str("iso"),
-            Self::DayMonthYear => f.write_str("day_month_year"),
-            Self::MonthDayYear => f.write_str("month_day_year"),
-        }
-    }
-}
-impl ::std::str::FromStr for UserPreferenceDateFormat {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "iso" => Ok(Self::Iso),
-            "day_month_year" => Ok(Self::DayMonthYear),
-            "month_day_year" => Ok(Self::MonthDayYear),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for UserPreferenceDateFormat {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for UserPreferenceDateFormat {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///`UserPreferenceNotificationChannelsItem`
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum UserPreferenceNotificationChannelsItem {
-    #[serde(rename = "in_app")]
     InApp,
-    #[serde(rename = "desktop")]
     Desktop,
-    #[serde(rename = "mail")]
     Mail,
-    #[serde(rename = "sms")]
     Sms,
-}
-impl ::std::fmt::Display for UserPreferenceNotificationChannelsItem {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::InApp => f.write_str("in_app"),
-            Self::Desktop => f.write_str("desktop"),
-            Self::Mail => f.write_str("mail"),
-            Self::Sms => f.write_str("sms"),
-        }
-    }
-}
-impl ::std::str::FromStr for UserPreferenceNotificationChannelsItem {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "in_app" => Ok(Self::InApp),
-            "desktop" => Ok(Self::Desktop),
-            "mail" => Ok(Self::Mail),
-            "sms" => Ok(Self::Sms),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for UserPreferenceNotificationChannelsItem {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String>
-for UserPreferenceNotificationChannelsItem {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Colour theme of the web applications.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum UserPreferenceTheme {
-    #[serde(rename = "system")]
     System,
-    #[serde(rename = "light")]
     Light,
-    #[serde(rename = "dark")]
     Dark,
-    #[serde(rename = "high_contrast")]
     HighContrast,
-}
-impl ::std::fmt::Display for UserPreferenceTheme {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::System => f.write_str("system"),
-            Self::Light => f.write_str("light"),
-            Self::Dark => f.write_str("dark"),
-            Self::HighContrast => f.write_str("high_contrast"),
-        }
-    }
-}
-impl ::std::str::FromStr for UserPreferenceTheme {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "system" => Ok(Self::System),
-            "light" => Ok(Self::Light),
-            "dark" => Ok(Self::Dark),
-            "high_contrast" => Ok(Self::HighContrast),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for UserPreferenceTheme {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for UserPreferenceTheme {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 /// Error types.
 pub mod error {
@@ -337,6 +145,365 @@ pub mod error {
         fn from(value: String) -> Self {
             Self(value.into())
         }
+    }
+}
+impl UserPreferenceClockFormat {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &["twelve_hour", "twenty_four_hour"];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::TwelveHour => "twelve_hour",
+            Self::TwentyFourHour => "twenty_four_hour",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for UserPreferenceClockFormat {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for UserPreferenceClockFormat {
+    fn from(value: &str) -> Self {
+        match value {
+            "twelve_hour" => Self::TwelveHour,
+            "twenty_four_hour" => Self::TwentyFourHour,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for UserPreferenceClockFormat {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "twelve_hour" => Self::TwelveHour,
+            "twenty_four_hour" => Self::TwentyFourHour,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for UserPreferenceClockFormat {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for UserPreferenceClockFormat {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for UserPreferenceClockFormat {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = UserPreferenceClockFormat;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `UserPreferenceClockFormat` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<UserPreferenceClockFormat, E> {
+                Ok(UserPreferenceClockFormat::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<UserPreferenceClockFormat, E> {
+                Ok(UserPreferenceClockFormat::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl UserPreferenceDateFormat {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "iso",
+        "day_month_year",
+        "month_day_year",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Iso => "iso",
+            Self::DayMonthYear => "day_month_year",
+            Self::MonthDayYear => "month_day_year",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for UserPreferenceDateFormat {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for UserPreferenceDateFormat {
+    fn from(value: &str) -> Self {
+        match value {
+            "iso" => Self::Iso,
+            "day_month_year" => Self::DayMonthYear,
+            "month_day_year" => Self::MonthDayYear,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for UserPreferenceDateFormat {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "iso" => Self::Iso,
+            "day_month_year" => Self::DayMonthYear,
+            "month_day_year" => Self::MonthDayYear,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for UserPreferenceDateFormat {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for UserPreferenceDateFormat {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for UserPreferenceDateFormat {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = UserPreferenceDateFormat;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `UserPreferenceDateFormat` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<UserPreferenceDateFormat, E> {
+                Ok(UserPreferenceDateFormat::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<UserPreferenceDateFormat, E> {
+                Ok(UserPreferenceDateFormat::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl UserPreferenceNotificationChannelsItem {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &["in_app", "desktop", "mail", "sms"];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::InApp => "in_app",
+            Self::Desktop => "desktop",
+            Self::Mail => "mail",
+            Self::Sms => "sms",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for UserPreferenceNotificationChannelsItem {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for UserPreferenceNotificationChannelsItem {
+    fn from(value: &str) -> Self {
+        match value {
+            "in_app" => Self::InApp,
+            "desktop" => Self::Desktop,
+            "mail" => Self::Mail,
+            "sms" => Self::Sms,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String>
+for UserPreferenceNotificationChannelsItem {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "in_app" => Self::InApp,
+            "desktop" => Self::Desktop,
+            "mail" => Self::Mail,
+            "sms" => Self::Sms,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for UserPreferenceNotificationChannelsItem {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for UserPreferenceNotificationChannelsItem {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for UserPreferenceNotificationChannelsItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = UserPreferenceNotificationChannelsItem;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str(
+                    "a string (a `UserPreferenceNotificationChannelsItem` value)",
+                )
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<UserPreferenceNotificationChannelsItem, E> {
+                Ok(UserPreferenceNotificationChannelsItem::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<UserPreferenceNotificationChannelsItem, E> {
+                Ok(UserPreferenceNotificationChannelsItem::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl UserPreferenceTheme {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "system",
+        "light",
+        "dark",
+        "high_contrast",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::System => "system",
+            Self::Light => "light",
+            Self::Dark => "dark",
+            Self::HighContrast => "high_contrast",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for UserPreferenceTheme {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for UserPreferenceTheme {
+    fn from(value: &str) -> Self {
+        match value {
+            "system" => Self::System,
+            "light" => Self::Light,
+            "dark" => Self::Dark,
+            "high_contrast" => Self::HighContrast,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for UserPreferenceTheme {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "system" => Self::System,
+            "light" => Self::Light,
+            "dark" => Self::Dark,
+            "high_contrast" => Self::HighContrast,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for UserPreferenceTheme {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for UserPreferenceTheme {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for UserPreferenceTheme {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = UserPreferenceTheme;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `UserPreferenceTheme` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<UserPreferenceTheme, E> {
+                Ok(UserPreferenceTheme::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<UserPreferenceTheme, E> {
+                Ok(UserPreferenceTheme::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 impl ::std::fmt::Debug for UserPreference {
@@ -1018,6 +1185,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["user_id"],
     include: crate::Include::All,
     captured_by_default: false,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "accessibility",

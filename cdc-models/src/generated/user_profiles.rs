@@ -79,71 +79,18 @@ pub struct UserProfile {
     pub working_pattern: UserProfileWorkingPattern,
 }
 ///Contracted working pattern.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum UserProfileWorkingPattern {
-    #[serde(rename = "full_time")]
     FullTime,
-    #[serde(rename = "part_time")]
     PartTime,
-    #[serde(rename = "flexible")]
     Flexible,
-    #[serde(rename = "zero_hours")]
     ZeroHours,
-    #[serde(rename = "seasonal")]
     Seasonal,
-}
-impl ::std::fmt::Display for UserProfileWorkingPattern {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::FullTime => f.write_str("full_time"),
-            Self::PartTime => f.write_str("part_time"),
-            Self::Flexible => f.write_str("flexible"),
-            Self::ZeroHours => f.write_str("zero_hours"),
-            Self::Seasonal => f.write_str("seasonal"),
-        }
-    }
-}
-impl ::std::str::FromStr for UserProfileWorkingPattern {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "full_time" => Ok(Self::FullTime),
-            "part_time" => Ok(Self::PartTime),
-            "flexible" => Ok(Self::Flexible),
-            "zero_hours" => Ok(Self::ZeroHours),
-            "seasonal" => Ok(Self::Seasonal),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for UserProfileWorkingPattern {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for UserProfileWorkingPattern {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 /// Error types.
 pub mod error {
@@ -175,6 +122,104 @@ pub mod error {
         fn from(value: String) -> Self {
             Self(value.into())
         }
+    }
+}
+impl UserProfileWorkingPattern {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "full_time",
+        "part_time",
+        "flexible",
+        "zero_hours",
+        "seasonal",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::FullTime => "full_time",
+            Self::PartTime => "part_time",
+            Self::Flexible => "flexible",
+            Self::ZeroHours => "zero_hours",
+            Self::Seasonal => "seasonal",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for UserProfileWorkingPattern {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for UserProfileWorkingPattern {
+    fn from(value: &str) -> Self {
+        match value {
+            "full_time" => Self::FullTime,
+            "part_time" => Self::PartTime,
+            "flexible" => Self::Flexible,
+            "zero_hours" => Self::ZeroHours,
+            "seasonal" => Self::Seasonal,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for UserProfileWorkingPattern {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "full_time" => Self::FullTime,
+            "part_time" => Self::PartTime,
+            "flexible" => Self::Flexible,
+            "zero_hours" => Self::ZeroHours,
+            "seasonal" => Self::Seasonal,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for UserProfileWorkingPattern {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for UserProfileWorkingPattern {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for UserProfileWorkingPattern {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = UserProfileWorkingPattern;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `UserProfileWorkingPattern` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<UserProfileWorkingPattern, E> {
+                Ok(UserProfileWorkingPattern::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<UserProfileWorkingPattern, E> {
+                Ok(UserProfileWorkingPattern::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 impl ::std::fmt::Debug for UserProfile {
@@ -1175,6 +1220,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["id"],
     include: crate::Include::All,
     captured_by_default: false,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "avatar_url",

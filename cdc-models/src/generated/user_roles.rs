@@ -29,67 +29,17 @@ pub struct UserRole {
     pub user_id: ::uuid::Uuid,
 }
 ///What the assignment is restricted to.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum UserRoleScopeKind {
-    #[serde(rename = "tenant")]
     Tenant,
-    #[serde(rename = "site")]
     Site,
-    #[serde(rename = "team")]
     Team,
-    #[serde(rename = "queue")]
     Queue,
-}
-impl ::std::fmt::Display for UserRoleScopeKind {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Tenant => f.write_str("tenant"),
-            Self::Site => f.write_str("site"),
-            Self::Team => f.write_str("team"),
-            Self::Queue => f.write_str("queue"),
-        }
-    }
-}
-impl ::std::str::FromStr for UserRoleScopeKind {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "tenant" => Ok(Self::Tenant),
-            "site" => Ok(Self::Site),
-            "team" => Ok(Self::Team),
-            "queue" => Ok(Self::Queue),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for UserRoleScopeKind {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for UserRoleScopeKind {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 /// Error types.
 pub mod error {
@@ -121,6 +71,95 @@ pub mod error {
         fn from(value: String) -> Self {
             Self(value.into())
         }
+    }
+}
+impl UserRoleScopeKind {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &["tenant", "site", "team", "queue"];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Tenant => "tenant",
+            Self::Site => "site",
+            Self::Team => "team",
+            Self::Queue => "queue",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for UserRoleScopeKind {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for UserRoleScopeKind {
+    fn from(value: &str) -> Self {
+        match value {
+            "tenant" => Self::Tenant,
+            "site" => Self::Site,
+            "team" => Self::Team,
+            "queue" => Self::Queue,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for UserRoleScopeKind {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "tenant" => Self::Tenant,
+            "site" => Self::Site,
+            "team" => Self::Team,
+            "queue" => Self::Queue,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for UserRoleScopeKind {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for UserRoleScopeKind {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for UserRoleScopeKind {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = UserRoleScopeKind;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `UserRoleScopeKind` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<UserRoleScopeKind, E> {
+                Ok(UserRoleScopeKind::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<UserRoleScopeKind, E> {
+                Ok(UserRoleScopeKind::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 impl ::std::fmt::Debug for UserRole {
@@ -544,6 +583,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["user_id", "role_id"],
     include: crate::Include::All,
     captured_by_default: false,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "expires_at",

@@ -53,276 +53,61 @@ pub struct UserSession {
     pub user_id: ::uuid::Uuid,
 }
 ///How the user authenticated.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum UserSessionAuthMethod {
-    #[serde(rename = "password")]
     Password,
-    #[serde(rename = "saml")]
     Saml,
-    #[serde(rename = "oidc")]
     Oidc,
-    #[serde(rename = "magic_link")]
     MagicLink,
-}
-impl ::std::fmt::Display for UserSessionAuthMethod {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Password => f.write_str("password"),
-            Self::Saml => f.write_str("saml"),
-            Self::Oidc => f.write_str("oidc"),
-            Self::MagicLink => f.write_str("magic_link"),
-        }
-    }
-}
-impl ::std::str::FromStr for UserSessionAuthMethod {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "password" => Ok(Self::Password),
-            "saml" => Ok(Self::Saml),
-            "oidc" => Ok(Self::Oidc),
-            "magic_link" => Ok(Self::MagicLink),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for UserSessionAuthMethod {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for UserSessionAuthMethod {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Client application the session belongs to.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum UserSessionClientKind {
-    #[serde(rename = "agent_desktop")]
     AgentDesktop,
-    #[serde(rename = "supervisor_console")]
     SupervisorConsole,
-    #[serde(rename = "admin_portal")]
     AdminPortal,
-    #[serde(rename = "wallboard_display")]
     WallboardDisplay,
-    #[serde(rename = "mobile_app")]
     MobileApp,
-}
-impl ::std::fmt::Display for UserSessionClientKind {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::AgentDesktop => f.write_str("agent_desktop"),
-            Self::SupervisorConsole => f.write_str("supervisor_console"),
-            Self::AdminPortal => f.write_str("admin_portal"),
-            Self::WallboardDisplay => f.write_str("wallboard_display"),
-            Self::MobileApp => f.write_str("mobile_app"),
-        }
-    }
-}
-impl ::std::str::FromStr for UserSessionClientKind {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "agent_desktop" => Ok(Self::AgentDesktop),
-            "supervisor_console" => Ok(Self::SupervisorConsole),
-            "admin_portal" => Ok(Self::AdminPortal),
-            "wallboard_display" => Ok(Self::WallboardDisplay),
-            "mobile_app" => Ok(Self::MobileApp),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for UserSessionClientKind {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for UserSessionClientKind {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Why the session ended; not_ended while it is active or idle.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum UserSessionEndReason {
-    #[serde(rename = "not_ended")]
     NotEnded,
-    #[serde(rename = "logout")]
     Logout,
-    #[serde(rename = "idle_timeout")]
     IdleTimeout,
-    #[serde(rename = "expired")]
     Expired,
-    #[serde(rename = "revoked_by_admin")]
     RevokedByAdmin,
-    #[serde(rename = "password_changed")]
     PasswordChanged,
-    #[serde(rename = "superseded")]
     Superseded,
-}
-impl ::std::fmt::Display for UserSessionEndReason {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::NotEnded => f.write_str("not_ended"),
-            Self::Logout => f.write_str("logout"),
-            Self::IdleTimeout => f.write_str("idle_timeout"),
-            Self::Expired => f.write_str("expired"),
-            Self::RevokedByAdmin => f.write_str("revoked_by_admin"),
-            Self::PasswordChanged => f.write_str("password_changed"),
-            Self::Superseded => f.write_str("superseded"),
-        }
-    }
-}
-impl ::std::str::FromStr for UserSessionEndReason {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "not_ended" => Ok(Self::NotEnded),
-            "logout" => Ok(Self::Logout),
-            "idle_timeout" => Ok(Self::IdleTimeout),
-            "expired" => Ok(Self::Expired),
-            "revoked_by_admin" => Ok(Self::RevokedByAdmin),
-            "password_changed" => Ok(Self::PasswordChanged),
-            "superseded" => Ok(Self::Superseded),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for UserSessionEndReason {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for UserSessionEndReason {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Session state.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum UserSessionStatus {
-    #[serde(rename = "active")]
     Active,
-    #[serde(rename = "idle")]
     Idle,
-    #[serde(rename = "expired")]
     Expired,
-    #[serde(rename = "revoked")]
     Revoked,
-    #[serde(rename = "logged_out")]
     LoggedOut,
-}
-impl ::std::fmt::Display for UserSessionStatus {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Active => f.write_str("active"),
-            Self::Idle => f.write_str("idle"),
-            Self::Expired => f.write_str("expired"),
-            Self::Revoked => f.write_str("revoked"),
-            Self::LoggedOut => f.write_str("logged_out"),
-        }
-    }
-}
-impl ::std::str::FromStr for UserSessionStatus {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "active" => Ok(Self::Active),
-            "idle" => Ok(Self::Idle),
-            "expired" => Ok(Self::Expired),
-            "revoked" => Ok(Self::Revoked),
-            "logged_out" => Ok(Self::LoggedOut),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for UserSessionStatus {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for UserSessionStatus {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 /// Error types.
 pub mod error {
@@ -354,6 +139,402 @@ pub mod error {
         fn from(value: String) -> Self {
             Self(value.into())
         }
+    }
+}
+impl UserSessionAuthMethod {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "password",
+        "saml",
+        "oidc",
+        "magic_link",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Password => "password",
+            Self::Saml => "saml",
+            Self::Oidc => "oidc",
+            Self::MagicLink => "magic_link",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for UserSessionAuthMethod {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for UserSessionAuthMethod {
+    fn from(value: &str) -> Self {
+        match value {
+            "password" => Self::Password,
+            "saml" => Self::Saml,
+            "oidc" => Self::Oidc,
+            "magic_link" => Self::MagicLink,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for UserSessionAuthMethod {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "password" => Self::Password,
+            "saml" => Self::Saml,
+            "oidc" => Self::Oidc,
+            "magic_link" => Self::MagicLink,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for UserSessionAuthMethod {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for UserSessionAuthMethod {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for UserSessionAuthMethod {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = UserSessionAuthMethod;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `UserSessionAuthMethod` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<UserSessionAuthMethod, E> {
+                Ok(UserSessionAuthMethod::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<UserSessionAuthMethod, E> {
+                Ok(UserSessionAuthMethod::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl UserSessionClientKind {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "agent_desktop",
+        "supervisor_console",
+        "admin_portal",
+        "wallboard_display",
+        "mobile_app",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::AgentDesktop => "agent_desktop",
+            Self::SupervisorConsole => "supervisor_console",
+            Self::AdminPortal => "admin_portal",
+            Self::WallboardDisplay => "wallboard_display",
+            Self::MobileApp => "mobile_app",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for UserSessionClientKind {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for UserSessionClientKind {
+    fn from(value: &str) -> Self {
+        match value {
+            "agent_desktop" => Self::AgentDesktop,
+            "supervisor_console" => Self::SupervisorConsole,
+            "admin_portal" => Self::AdminPortal,
+            "wallboard_display" => Self::WallboardDisplay,
+            "mobile_app" => Self::MobileApp,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for UserSessionClientKind {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "agent_desktop" => Self::AgentDesktop,
+            "supervisor_console" => Self::SupervisorConsole,
+            "admin_portal" => Self::AdminPortal,
+            "wallboard_display" => Self::WallboardDisplay,
+            "mobile_app" => Self::MobileApp,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for UserSessionClientKind {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for UserSessionClientKind {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for UserSessionClientKind {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = UserSessionClientKind;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `UserSessionClientKind` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<UserSessionClientKind, E> {
+                Ok(UserSessionClientKind::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<UserSessionClientKind, E> {
+                Ok(UserSessionClientKind::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl UserSessionEndReason {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "not_ended",
+        "logout",
+        "idle_timeout",
+        "expired",
+        "revoked_by_admin",
+        "password_changed",
+        "superseded",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::NotEnded => "not_ended",
+            Self::Logout => "logout",
+            Self::IdleTimeout => "idle_timeout",
+            Self::Expired => "expired",
+            Self::RevokedByAdmin => "revoked_by_admin",
+            Self::PasswordChanged => "password_changed",
+            Self::Superseded => "superseded",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for UserSessionEndReason {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for UserSessionEndReason {
+    fn from(value: &str) -> Self {
+        match value {
+            "not_ended" => Self::NotEnded,
+            "logout" => Self::Logout,
+            "idle_timeout" => Self::IdleTimeout,
+            "expired" => Self::Expired,
+            "revoked_by_admin" => Self::RevokedByAdmin,
+            "password_changed" => Self::PasswordChanged,
+            "superseded" => Self::Superseded,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for UserSessionEndReason {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "not_ended" => Self::NotEnded,
+            "logout" => Self::Logout,
+            "idle_timeout" => Self::IdleTimeout,
+            "expired" => Self::Expired,
+            "revoked_by_admin" => Self::RevokedByAdmin,
+            "password_changed" => Self::PasswordChanged,
+            "superseded" => Self::Superseded,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for UserSessionEndReason {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for UserSessionEndReason {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for UserSessionEndReason {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = UserSessionEndReason;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `UserSessionEndReason` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<UserSessionEndReason, E> {
+                Ok(UserSessionEndReason::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<UserSessionEndReason, E> {
+                Ok(UserSessionEndReason::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl UserSessionStatus {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "active",
+        "idle",
+        "expired",
+        "revoked",
+        "logged_out",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Active => "active",
+            Self::Idle => "idle",
+            Self::Expired => "expired",
+            Self::Revoked => "revoked",
+            Self::LoggedOut => "logged_out",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for UserSessionStatus {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for UserSessionStatus {
+    fn from(value: &str) -> Self {
+        match value {
+            "active" => Self::Active,
+            "idle" => Self::Idle,
+            "expired" => Self::Expired,
+            "revoked" => Self::Revoked,
+            "logged_out" => Self::LoggedOut,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for UserSessionStatus {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "active" => Self::Active,
+            "idle" => Self::Idle,
+            "expired" => Self::Expired,
+            "revoked" => Self::Revoked,
+            "logged_out" => Self::LoggedOut,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for UserSessionStatus {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for UserSessionStatus {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for UserSessionStatus {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = UserSessionStatus;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `UserSessionStatus` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<UserSessionStatus, E> {
+                Ok(UserSessionStatus::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<UserSessionStatus, E> {
+                Ok(UserSessionStatus::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 impl ::std::fmt::Debug for UserSession {
@@ -1182,6 +1363,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
         ],
     ),
     captured_by_default: true,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "auth_method",

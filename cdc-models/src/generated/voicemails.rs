@@ -59,134 +59,31 @@ pub struct Voicemail {
     pub urgent: bool,
 }
 ///Kind of mailbox the message was left in.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum VoicemailMailboxKind {
-    #[serde(rename = "queue")]
     Queue,
-    #[serde(rename = "agent")]
     Agent,
-    #[serde(rename = "general")]
     General,
-}
-impl ::std::fmt::Display for VoicemailMailboxKind {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Queue => f.write_str("queue"),
-            Self::Agent => f.write_str("agent"),
-            Self::General => f.write_str("general"),
-        }
-    }
-}
-impl ::std::str::FromStr for VoicemailMailboxKind {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "queue" => Ok(Self::Queue),
-            "agent" => Ok(Self::Agent),
-            "general" => Ok(Self::General),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for VoicemailMailboxKind {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for VoicemailMailboxKind {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Follow-up state.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum VoicemailStatus {
-    #[serde(rename = "new")]
     New,
-    #[serde(rename = "listened")]
     Listened,
-    #[serde(rename = "assigned")]
     Assigned,
-    #[serde(rename = "callback_scheduled")]
     CallbackScheduled,
-    #[serde(rename = "resolved")]
     Resolved,
-    #[serde(rename = "deleted")]
     Deleted,
-}
-impl ::std::fmt::Display for VoicemailStatus {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::New => f.write_str("new"),
-            Self::Listened => f.write_str("listened"),
-            Self::Assigned => f.write_str("assigned"),
-            Self::CallbackScheduled => f.write_str("callback_scheduled"),
-            Self::Resolved => f.write_str("resolved"),
-            Self::Deleted => f.write_str("deleted"),
-        }
-    }
-}
-impl ::std::str::FromStr for VoicemailStatus {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "new" => Ok(Self::New),
-            "listened" => Ok(Self::Listened),
-            "assigned" => Ok(Self::Assigned),
-            "callback_scheduled" => Ok(Self::CallbackScheduled),
-            "resolved" => Ok(Self::Resolved),
-            "deleted" => Ok(Self::Deleted),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for VoicemailStatus {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for VoicemailStatus {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 /// Error types.
 pub mod error {
@@ -218,6 +115,194 @@ pub mod error {
         fn from(value: String) -> Self {
             Self(value.into())
         }
+    }
+}
+impl VoicemailMailboxKind {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &["queue", "agent", "general"];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Queue => "queue",
+            Self::Agent => "agent",
+            Self::General => "general",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for VoicemailMailboxKind {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for VoicemailMailboxKind {
+    fn from(value: &str) -> Self {
+        match value {
+            "queue" => Self::Queue,
+            "agent" => Self::Agent,
+            "general" => Self::General,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for VoicemailMailboxKind {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "queue" => Self::Queue,
+            "agent" => Self::Agent,
+            "general" => Self::General,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for VoicemailMailboxKind {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for VoicemailMailboxKind {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for VoicemailMailboxKind {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = VoicemailMailboxKind;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `VoicemailMailboxKind` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<VoicemailMailboxKind, E> {
+                Ok(VoicemailMailboxKind::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<VoicemailMailboxKind, E> {
+                Ok(VoicemailMailboxKind::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl VoicemailStatus {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "new",
+        "listened",
+        "assigned",
+        "callback_scheduled",
+        "resolved",
+        "deleted",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::New => "new",
+            Self::Listened => "listened",
+            Self::Assigned => "assigned",
+            Self::CallbackScheduled => "callback_scheduled",
+            Self::Resolved => "resolved",
+            Self::Deleted => "deleted",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for VoicemailStatus {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for VoicemailStatus {
+    fn from(value: &str) -> Self {
+        match value {
+            "new" => Self::New,
+            "listened" => Self::Listened,
+            "assigned" => Self::Assigned,
+            "callback_scheduled" => Self::CallbackScheduled,
+            "resolved" => Self::Resolved,
+            "deleted" => Self::Deleted,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for VoicemailStatus {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "new" => Self::New,
+            "listened" => Self::Listened,
+            "assigned" => Self::Assigned,
+            "callback_scheduled" => Self::CallbackScheduled,
+            "resolved" => Self::Resolved,
+            "deleted" => Self::Deleted,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for VoicemailStatus {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for VoicemailStatus {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for VoicemailStatus {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = VoicemailStatus;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `VoicemailStatus` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<VoicemailStatus, E> {
+                Ok(VoicemailStatus::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<VoicemailStatus, E> {
+                Ok(VoicemailStatus::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 impl ::std::fmt::Debug for Voicemail {
@@ -1021,6 +1106,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["id"],
     include: crate::Include::All,
     captured_by_default: false,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "agent_id",

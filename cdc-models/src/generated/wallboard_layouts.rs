@@ -51,126 +51,29 @@ pub struct WallboardLayout {
     pub visibility: WallboardLayoutVisibility,
 }
 ///Colour theme.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum WallboardLayoutTheme {
-    #[serde(rename = "light")]
     Light,
-    #[serde(rename = "dark")]
     Dark,
-    #[serde(rename = "high_contrast")]
     HighContrast,
-}
-impl ::std::fmt::Display for WallboardLayoutTheme {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Light => f.write_str("light"),
-            Self::Dark => f.write_str("dark"),
-            Self::HighContrast => f.write_str("high_contrast"),
-        }
-    }
-}
-impl ::std::str::FromStr for WallboardLayoutTheme {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "light" => Ok(Self::Light),
-            "dark" => Ok(Self::Dark),
-            "high_contrast" => Ok(Self::HighContrast),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for WallboardLayoutTheme {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for WallboardLayoutTheme {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 ///Who may open the layout; public_display allows signed-in display devices.
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 pub enum WallboardLayoutVisibility {
-    #[serde(rename = "private")]
     Private,
-    #[serde(rename = "team")]
     Team,
-    #[serde(rename = "tenant")]
     Tenant,
-    #[serde(rename = "public_display")]
     PublicDisplay,
-}
-impl ::std::fmt::Display for WallboardLayoutVisibility {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Private => f.write_str("private"),
-            Self::Team => f.write_str("team"),
-            Self::Tenant => f.write_str("tenant"),
-            Self::PublicDisplay => f.write_str("public_display"),
-        }
-    }
-}
-impl ::std::str::FromStr for WallboardLayoutVisibility {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "private" => Ok(Self::Private),
-            "team" => Ok(Self::Team),
-            "tenant" => Ok(Self::Tenant),
-            "public_display" => Ok(Self::PublicDisplay),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for WallboardLayoutVisibility {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for WallboardLayoutVisibility {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
+    /// A value this version of the schema does not list (a newer schema added it), kept
+    /// exactly as it came and written back unchanged. The processor never publishes a
+    /// value its own schema does not list, so this only appears in a consumer built
+    /// against an older `cdc-models` than the pipeline's.
+    Other(::std::string::String),
 }
 /// Error types.
 pub mod error {
@@ -202,6 +105,186 @@ pub mod error {
         fn from(value: String) -> Self {
             Self(value.into())
         }
+    }
+}
+impl WallboardLayoutTheme {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &["light", "dark", "high_contrast"];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Light => "light",
+            Self::Dark => "dark",
+            Self::HighContrast => "high_contrast",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for WallboardLayoutTheme {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for WallboardLayoutTheme {
+    fn from(value: &str) -> Self {
+        match value {
+            "light" => Self::Light,
+            "dark" => Self::Dark,
+            "high_contrast" => Self::HighContrast,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for WallboardLayoutTheme {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "light" => Self::Light,
+            "dark" => Self::Dark,
+            "high_contrast" => Self::HighContrast,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for WallboardLayoutTheme {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for WallboardLayoutTheme {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for WallboardLayoutTheme {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = WallboardLayoutTheme;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `WallboardLayoutTheme` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<WallboardLayoutTheme, E> {
+                Ok(WallboardLayoutTheme::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<WallboardLayoutTheme, E> {
+                Ok(WallboardLayoutTheme::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+impl WallboardLayoutVisibility {
+    /// Every value the schema lists, in schema order.
+    pub const VALUES: &'static [&'static str] = &[
+        "private",
+        "team",
+        "tenant",
+        "public_display",
+    ];
+    /// The value as it appears in events.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Private => "private",
+            Self::Team => "team",
+            Self::Tenant => "tenant",
+            Self::PublicDisplay => "public_display",
+            Self::Other(value) => value,
+        }
+    }
+    /// Whether the schema this crate was generated from lists the value (`false` for
+    /// a value a newer schema added).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+impl ::std::fmt::Display for WallboardLayoutVisibility {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::convert::From<&str> for WallboardLayoutVisibility {
+    fn from(value: &str) -> Self {
+        match value {
+            "private" => Self::Private,
+            "team" => Self::Team,
+            "tenant" => Self::Tenant,
+            "public_display" => Self::PublicDisplay,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+impl ::std::convert::From<::std::string::String> for WallboardLayoutVisibility {
+    fn from(value: ::std::string::String) -> Self {
+        match value.as_str() {
+            "private" => Self::Private,
+            "team" => Self::Team,
+            "tenant" => Self::Tenant,
+            "public_display" => Self::PublicDisplay,
+            _ => Self::Other(value),
+        }
+    }
+}
+impl ::std::str::FromStr for WallboardLayoutVisibility {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::serde::Serialize for WallboardLayoutVisibility {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for WallboardLayoutVisibility {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl ::serde::de::Visitor<'_> for Visitor {
+            type Value = WallboardLayoutVisibility;
+            fn expecting(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> ::std::fmt::Result {
+                f.write_str("a string (a `WallboardLayoutVisibility` value)")
+            }
+            fn visit_str<E: ::serde::de::Error>(
+                self,
+                value: &str,
+            ) -> ::std::result::Result<WallboardLayoutVisibility, E> {
+                Ok(WallboardLayoutVisibility::from(value))
+            }
+            fn visit_string<E: ::serde::de::Error>(
+                self,
+                value: ::std::string::String,
+            ) -> ::std::result::Result<WallboardLayoutVisibility, E> {
+                Ok(WallboardLayoutVisibility::from(value))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 impl ::std::fmt::Debug for WallboardLayout {
@@ -945,6 +1028,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
     primary_key: &["id"],
     include: crate::Include::All,
     captured_by_default: false,
+    schema_version: 1u32,
     fields: &[
         crate::FieldMeta {
             name: "archived_at",

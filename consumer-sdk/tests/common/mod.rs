@@ -131,6 +131,7 @@ pub fn build(
         .to_string();
     let detail = json!({
         "version": "1.0",
+        "schemaVersion": table.meta().schema_version,
         "eventId": event_id(opts.id),
         "eventType": table.meta().event_type,
         "table": table.name(),
@@ -194,4 +195,43 @@ pub fn sqs_body(detail: &Value) -> String {
         "detail": detail,
     })
     .to_string()
+}
+
+/// Every operation of one table's example row: INSERT, SNAPSHOT, UPDATE (full and key-only
+/// `before`), DELETE (full and key-only) and TRUNCATE.
+pub fn builds_for(table: Table, redact: bool) -> Vec<Built> {
+    let row = example(table);
+    let opts = |id, before_partial| Opts {
+        redact,
+        before_partial,
+        id,
+        ..Opts::default()
+    };
+    vec![
+        build(table, Operation::Insert, None, Some(&row), &opts(1, false)),
+        build(
+            table,
+            Operation::Snapshot,
+            None,
+            Some(&row),
+            &opts(2, false),
+        ),
+        build(
+            table,
+            Operation::Update,
+            Some(&row),
+            Some(&row),
+            &opts(3, false),
+        ),
+        build(
+            table,
+            Operation::Update,
+            Some(&row),
+            Some(&row),
+            &opts(4, true),
+        ),
+        build(table, Operation::Delete, Some(&row), None, &opts(5, false)),
+        build(table, Operation::Delete, Some(&row), None, &opts(6, true)),
+        build(table, Operation::Truncate, None, None, &opts(7, false)),
+    ]
 }
