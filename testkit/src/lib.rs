@@ -3,7 +3,10 @@
 //! [`Moto`] starts moto in server mode (a real AWS API emulator, installed into `.venv` by
 //! `scripts/setup.sh`) on `127.0.0.1` with a free port, and [`Moto::sdk_config`] builds an
 //! `aws_config::SdkConfig` that reaches it through an endpoint override with dummy static
-//! credentials — the real aws-sdk-rust clients, no real AWS.
+//! credentials — the real aws-sdk-rust clients, no real AWS. moto runs through
+//! `testkit/moto_server.py`, which fixes one emulator bug: moto's Kinesis shard is not safe for
+//! concurrent `PutRecords` calls (two records can get one sequence number, one is lost), while
+//! the relay keeps several calls in flight as real Kinesis allows.
 //!
 //! [`Postgres`] starts a throwaway PostgreSQL server the same way (see [`postgres`]).
 //!
@@ -38,15 +41,24 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-fn moto_binary() -> PathBuf {
+/// The command that starts the emulator: `$MOTO_SERVER` when set, else `testkit/moto_server.py`
+/// (moto's server with its Kinesis shard race fixed, see that file) under `.venv`'s Python, else
+/// `.venv/bin/moto_server`, else `moto_server` from `PATH`.
+fn moto_command() -> (PathBuf, Vec<String>) {
     if let Ok(p) = std::env::var("MOTO_SERVER") {
-        return PathBuf::from(p);
+        return (PathBuf::from(p), Vec::new());
     }
-    let venv = workspace_root().join(".venv/bin/moto_server");
+    let root = workspace_root();
+    let python = root.join(".venv/bin/python");
+    let script = root.join("testkit/moto_server.py");
+    if python.exists() && script.exists() {
+        return (python, vec![script.display().to_string()]);
+    }
+    let venv = root.join(".venv/bin/moto_server");
     if venv.exists() {
-        return venv;
+        return (venv, Vec::new());
     }
-    PathBuf::from("moto_server")
+    (PathBuf::from("moto_server"), Vec::new())
 }
 
 fn free_port() -> u16 {
@@ -77,11 +89,12 @@ impl Moto {
     /// When `moto_server` cannot be started: run `scripts/setup.sh` (the README's test command
     /// does).
     pub fn start() -> Moto {
-        let bin = moto_binary();
+        let (bin, script) = moto_command();
         let mut last_err = String::new();
         for _ in 0..3 {
             let port = free_port();
             let child = Command::new(&bin)
+                .args(&script)
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
