@@ -751,7 +751,8 @@ async fn dynamodb_conditional_conflicts_and_outages() -> Result<()> {
         false,
     )
     .await?;
-    assert!(row.injected > 30, "{row:?}");
+    // One checkpoint write per window (not per request) makes fewer DynamoDB calls to hit.
+    assert!(row.injected > 10, "{row:?}");
     assert!(
         row.redeliveries > 0,
         "outages made records reported: {row:?}"
