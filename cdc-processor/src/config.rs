@@ -26,12 +26,11 @@ pub const DEFAULT_MAX_REQUEST_SIZE: usize = 256 * 1024;
 pub const MAX_EVENT_SIZE_LIMIT: usize = 1024 * 1024;
 /// Maximum number of entries in one PutEvents request.
 pub const MAX_ENTRIES_PER_REQUEST: usize = 10;
-/// PutEvents requests of one shard's window in flight together by default (`PUBLISH_CONCURRENCY`).
-/// One until throttling and slow answers adapt the concurrency: at 16, the reliability scenario
-/// with 400 ms attempt timeouts against a loaded emulator made no progress (every request timed
-/// out together). At 25 ms per request, 16 requests of 10 entries would bound a shard near 6,400
-/// records/s (docs/benchmarks.md).
-pub const DEFAULT_PUBLISH_CONCURRENCY: usize = 1;
+/// PutEvents requests of one shard's window in flight together by default (`PUBLISH_CONCURRENCY`):
+/// the most the adaptive limit allows (throttling and attempt timeouts halve it, successes raise
+/// it back: `aws::aimd`). At 25 ms per request, 16 requests of 10 entries bound a shard near
+/// 6,400 records/s (docs/benchmarks.md, latency model).
+pub const DEFAULT_PUBLISH_CONCURRENCY: usize = 16;
 /// The largest accepted `PUBLISH_CONCURRENCY`.
 pub const MAX_PUBLISH_CONCURRENCY: usize = 256;
 /// Default name of the DMS before-image field (`BeforeImageSettings.FieldName`).
@@ -181,6 +180,8 @@ pub struct PipelineConfig {
     dms_before_image_field: String,
     epoch_unit: EpochUnit,
     publish_concurrency: usize,
+    entries_per_request: usize,
+    window_entries: Option<usize>,
 }
 
 impl Default for PipelineConfig {
@@ -216,6 +217,8 @@ impl PipelineConfig {
             dms_before_image_field: DEFAULT_DMS_BEFORE_IMAGE_FIELD.to_string(),
             epoch_unit: EpochUnit::Auto,
             publish_concurrency: DEFAULT_PUBLISH_CONCURRENCY,
+            entries_per_request: MAX_ENTRIES_PER_REQUEST,
+            window_entries: None,
         }
     }
 
@@ -327,7 +330,7 @@ impl PipelineConfig {
                     ConfigError::new(
                         "PUBLISH_CONCURRENCY",
                         "not an integer from 1 to 256",
-                        "1 to 256 (default 1)",
+                        "1 to 256 (default 16)",
                     )
                 })?;
             config.publish_concurrency = n;
@@ -449,6 +452,33 @@ impl PipelineConfig {
     /// Sets the PutEvents requests of one shard's window in flight together (at least 1).
     pub fn set_publish_concurrency(&mut self, n: usize) -> &mut Self {
         self.publish_concurrency = n.clamp(1, MAX_PUBLISH_CONCURRENCY);
+        self
+    }
+
+    /// Entries per `PutEvents` request, at most (1–10; default 10, the API's limit).
+    pub fn entries_per_request(&self) -> usize {
+        self.entries_per_request
+    }
+
+    /// Sets the entries per `PutEvents` request (clamped to 1–10). Fewer than 10 only models
+    /// other publishing patterns (the latency benchmark's one-entry-per-record seed pattern).
+    pub fn set_entries_per_request(&mut self, n: usize) -> &mut Self {
+        self.entries_per_request = n.clamp(1, MAX_ENTRIES_PER_REQUEST);
+        self
+    }
+
+    /// Entries of a shard's window: one checkpoint write per window. `None` (the default): at
+    /// least 100 and enough for every request in flight together to be busy
+    /// (`max(100, entries per request × PUBLISH_CONCURRENCY)`).
+    pub fn window_entries(&self) -> Option<usize> {
+        self.window_entries
+    }
+
+    /// Sets the entries of a shard's window (at least 1; `None`: the default). A window of one
+    /// request's entries writes a checkpoint after every request, as before windows existed —
+    /// the latency benchmark's sequential mode.
+    pub fn set_window_entries(&mut self, n: Option<usize>) -> &mut Self {
+        self.window_entries = n.map(|n| n.max(1));
         self
     }
 

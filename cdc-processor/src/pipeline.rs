@@ -426,7 +426,7 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
             max_entry_size: config.max_entry_size(),
         };
         let limits = PlanLimits {
-            max_entries: crate::config::MAX_ENTRIES_PER_REQUEST,
+            max_entries: config.entries_per_request(),
             max_request_bytes: config.max_request_size(),
         };
         Pipeline {
@@ -630,8 +630,11 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
         };
         // A window ends on a whole number of full requests.
         let per_request = self.limits.max_entries.max(1);
-        // Enough requests for every one in flight together to be busy.
-        let window_entries = WINDOW_ENTRIES.max(per_request * self.config.publish_concurrency());
+        // Enough requests for every one in flight together to be busy (unless configured).
+        let window_entries = self
+            .config
+            .window_entries()
+            .unwrap_or_else(|| WINDOW_ENTRIES.max(per_request * self.config.publish_concurrency()));
         let window_full = |d: &Decoding| {
             d.prepared.len() >= window_entries && d.prepared.len().is_multiple_of(per_request)
         };
