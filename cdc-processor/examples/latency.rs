@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! cargo run --release -p cdc-processor --example latency
+//! cargo run -p cdc-processor --example latency -- quick   # a smoke run, few records
 //! ```
 //!
 //! Three modes side by side, in the same process:
@@ -378,7 +379,13 @@ async fn main() -> Result<()> {
     // the whole benchmark takes minutes. The seed pattern (a request and a checkpoint per record)
     // costs ~31 ms per record whatever the batch, so it runs 1,000 records and not the
     // 10,000-record batch (about 5 minutes on its own).
-    let plan: [(usize, usize); 3] = [(100, 1_000), (1_000, 2_000), (10_000, 10_000)];
+    // `-- quick`: a smoke run of every mode with few records (checks the example, not a figure).
+    let quick = std::env::args().nth(1).as_deref() == Some("quick");
+    let plan: Vec<(usize, usize)> = if quick {
+        vec![(100, 200), (1_000, 1_000)]
+    } else {
+        vec![(100, 1_000), (1_000, 2_000), (10_000, 10_000)]
+    };
     let mut runs: Vec<(Backend, bool, Mode, usize, usize)> = Vec::new();
     for backend in [Backend::Proxy, Backend::Moto] {
         for &(batch, total) in &plan {
@@ -387,7 +394,7 @@ async fn main() -> Result<()> {
                     continue;
                 }
                 let total = if mode == Mode::Seed {
-                    total.min(1_000)
+                    total.min(if quick { 100 } else { 1_000 })
                 } else {
                     total
                 };
