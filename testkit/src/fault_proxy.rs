@@ -1006,6 +1006,45 @@ mod tests {
         assert!(Rule::new("AWSEvents.PutEvents", Fault::Reset).matches("AWSEvents.PutEvents", b""));
     }
 
+    /// A client that drops the connection before the answer (its timeout) abandoned it; one that
+    /// reads the answer and keeps the connection did not.
+    #[test]
+    fn answers_the_client_gave_up_on_are_abandoned() {
+        use std::io::{Read, Write};
+        // Nothing listens upstream: `Succeed` answers without forwarding.
+        let proxy = FaultProxy::start("http://127.0.0.1:9");
+        proxy.add_rule(Rule::new(
+            "AWSEvents.PutEvents",
+            Fault::Succeed(Duration::from_millis(300)),
+        ));
+        let body = r#"{"Entries":[{"Detail":"{\"eventId\":\"a\"}"}]}"#;
+        let request = format!(
+            "POST / HTTP/1.1\r\nhost: x\r\nx-amz-target: AWSEvents.PutEvents\r\ncontent-type: application/x-amz-json-1.1\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let addr = proxy.endpoint().trim_start_matches("http://").to_string();
+        // Gives up before the answer.
+        let mut gone = std::net::TcpStream::connect(&addr).unwrap();
+        gone.write_all(request.as_bytes()).unwrap();
+        drop(gone);
+        // Reads the answer and keeps the connection.
+        let mut kept = std::net::TcpStream::connect(&addr).unwrap();
+        kept.write_all(request.as_bytes()).unwrap();
+        let mut buf = [0u8; 4096];
+        let mut got = Vec::new();
+        while !String::from_utf8_lossy(&got).contains("FailedEntryCount") {
+            let n = kept.read(&mut buf).unwrap();
+            assert!(n > 0, "answered");
+            got.extend_from_slice(&buf[..n]);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        let log = proxy.exchanges();
+        assert_eq!(log.len(), 2);
+        assert_eq!(log.iter().filter(|e| e.abandoned).count(), 1, "{log:?}");
+        assert!(log.iter().all(|e| e.answered_promptly && e.client_status == Some(200)));
+        drop(kept);
+    }
+
     #[test]
     fn generator_is_uniform_enough() {
         let mut g = Rng(7);
