@@ -1041,7 +1041,9 @@ mod tests {
         let log = proxy.exchanges();
         assert_eq!(log.len(), 2);
         assert_eq!(log.iter().filter(|e| e.abandoned).count(), 1, "{log:?}");
-        assert!(log.iter().all(|e| e.answered_promptly && e.client_status == Some(200)));
+        assert!(log
+            .iter()
+            .all(|e| e.answered_promptly && e.client_status == Some(200)));
         drop(kept);
     }
 
