@@ -278,7 +278,7 @@ async fn a_failed_publish_reports_that_record_and_every_later_one() {
 async fn a_later_change_of_a_row_waits_for_the_earlier_ones_answer() {
     let mut records: Vec<Vec<u8>> = (0..30).map(user_insert).collect();
     records[12] = user_named(4, "User 4 again");
-    // Requests in flight together (the default is one at a time).
+    // Requests in flight together (16, as the default; set so the test does not follow it).
     let mut config = redacting_config();
     config.set_publish_concurrency(16);
     let p = pipeline_with(config, throttled_at("User 4"));
