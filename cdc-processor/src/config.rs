@@ -26,6 +26,13 @@ pub const DEFAULT_MAX_REQUEST_SIZE: usize = 256 * 1024;
 pub const MAX_EVENT_SIZE_LIMIT: usize = 1024 * 1024;
 /// Maximum number of entries in one PutEvents request.
 pub const MAX_ENTRIES_PER_REQUEST: usize = 10;
+/// PutEvents requests of one shard's window in flight together by default (`PUBLISH_CONCURRENCY`):
+/// the most the adaptive limit allows (throttling and attempt timeouts halve it, successes raise
+/// it back: `aws::aimd`). At 25 ms per request, 16 requests of 10 entries bound a shard near
+/// 6,400 records/s (docs/benchmarks.md, latency model).
+pub const DEFAULT_PUBLISH_CONCURRENCY: usize = 16;
+/// The largest accepted `PUBLISH_CONCURRENCY`.
+pub const MAX_PUBLISH_CONCURRENCY: usize = 256;
 /// Default name of the DMS before-image field (`BeforeImageSettings.FieldName`).
 pub const DEFAULT_DMS_BEFORE_IMAGE_FIELD: &str = "before-image";
 
@@ -172,6 +179,9 @@ pub struct PipelineConfig {
     max_request_size: usize,
     dms_before_image_field: String,
     epoch_unit: EpochUnit,
+    publish_concurrency: usize,
+    entries_per_request: usize,
+    window_entries: Option<usize>,
 }
 
 impl Default for PipelineConfig {
@@ -206,6 +216,9 @@ impl PipelineConfig {
             max_request_size: DEFAULT_MAX_REQUEST_SIZE,
             dms_before_image_field: DEFAULT_DMS_BEFORE_IMAGE_FIELD.to_string(),
             epoch_unit: EpochUnit::Auto,
+            publish_concurrency: DEFAULT_PUBLISH_CONCURRENCY,
+            entries_per_request: MAX_ENTRIES_PER_REQUEST,
+            window_entries: None,
         }
     }
 
@@ -229,6 +242,7 @@ impl PipelineConfig {
     /// | `MAX_REQUEST_SIZE_BYTES` | max(262144, entry size) | integer ≥ entry size |
     /// | `DMS_BEFORE_IMAGE_FIELD` | `before-image` | non-empty string |
     /// | `DEBEZIUM_EPOCH_UNIT` | `auto` | `auto`, `ms`, `us`, `ns` |
+    /// | `PUBLISH_CONCURRENCY` | `1` | integer 1–256 |
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let redaction = match get("ENABLE_DATA_REDACTION").as_deref().map(str::trim) {
@@ -305,6 +319,21 @@ impl PipelineConfig {
         }
         if let Some(field) = get("DMS_BEFORE_IMAGE_FIELD") {
             config.dms_before_image_field = field;
+        }
+        if let Some(n) = get("PUBLISH_CONCURRENCY") {
+            let n = n
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=MAX_PUBLISH_CONCURRENCY).contains(n))
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        "PUBLISH_CONCURRENCY",
+                        "not an integer from 1 to 256",
+                        "1 to 256 (default 16)",
+                    )
+                })?;
+            config.publish_concurrency = n;
         }
         if let Some(unit) = get("DEBEZIUM_EPOCH_UNIT") {
             config.epoch_unit = unit.parse()?;
@@ -413,6 +442,44 @@ impl PipelineConfig {
     /// Unit of integer timestamps without a Debezium schema.
     pub fn epoch_unit(&self) -> EpochUnit {
         self.epoch_unit
+    }
+
+    /// PutEvents requests of one shard's window in flight together (1: one after another).
+    pub fn publish_concurrency(&self) -> usize {
+        self.publish_concurrency
+    }
+
+    /// Sets the PutEvents requests of one shard's window in flight together (at least 1).
+    pub fn set_publish_concurrency(&mut self, n: usize) -> &mut Self {
+        self.publish_concurrency = n.clamp(1, MAX_PUBLISH_CONCURRENCY);
+        self
+    }
+
+    /// Entries per `PutEvents` request, at most (1–10; default 10, the API's limit).
+    pub fn entries_per_request(&self) -> usize {
+        self.entries_per_request
+    }
+
+    /// Sets the entries per `PutEvents` request (clamped to 1–10). Fewer than 10 only models
+    /// other publishing patterns (the latency benchmark's one-entry-per-record seed pattern).
+    pub fn set_entries_per_request(&mut self, n: usize) -> &mut Self {
+        self.entries_per_request = n.clamp(1, MAX_ENTRIES_PER_REQUEST);
+        self
+    }
+
+    /// Entries of a shard's window: one checkpoint write per window. `None` (the default): at
+    /// least 100 and enough for every request in flight together to be busy
+    /// (`max(100, entries per request × PUBLISH_CONCURRENCY)`).
+    pub fn window_entries(&self) -> Option<usize> {
+        self.window_entries
+    }
+
+    /// Sets the entries of a shard's window (at least 1; `None`: the default). A window of one
+    /// request's entries writes a checkpoint after every request, as before windows existed —
+    /// the latency benchmark's sequential mode.
+    pub fn set_window_entries(&mut self, n: Option<usize>) -> &mut Self {
+        self.window_entries = n.map(|n| n.max(1));
+        self
     }
 
     /// Sets the unit of integer timestamps without a Debezium schema.
@@ -587,6 +654,21 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.setting, "REDACTION_HMAC_KEY");
         assert_eq!(err.expected, "at least 32 bytes");
+    }
+
+    #[test]
+    fn publish_concurrency() {
+        let off = [("ENABLE_DATA_REDACTION", "false")];
+        let c = PipelineConfig::from_lookup(lookup(&off)).unwrap();
+        assert_eq!(c.publish_concurrency(), DEFAULT_PUBLISH_CONCURRENCY);
+        let c =
+            PipelineConfig::from_lookup(lookup(&[off[0], ("PUBLISH_CONCURRENCY", " 4 ")])).unwrap();
+        assert_eq!(c.publish_concurrency(), 4);
+        for bad in ["0", "257", "-1", "eight"] {
+            let err = PipelineConfig::from_lookup(lookup(&[off[0], ("PUBLISH_CONCURRENCY", bad)]))
+                .unwrap_err();
+            assert_eq!(err.setting, "PUBLISH_CONCURRENCY");
+        }
     }
 
     #[test]

@@ -12,14 +12,16 @@
 //!    entry); records at or below the checkpoint (and repeated positions) are skipped;
 //! 3. dead-letter the non-retryable failures (`PARSE_ERROR`, `VALIDATION_ERROR`,
 //!    `ENTRY_TOO_LARGE`); a retryable one (`TRANSFORMATION_ERROR`) is reported;
-//! 4. publish the entries in the requests of the [`crate::plan`]; an entry EventBridge rejects
-//!    is dead-lettered (`EVENTBRIDGE_ERROR`), one still failing after the publisher's retries
-//!    is reported;
-//! 5. after each request, move the checkpoint past the records resolved so far, in order.
+//! 4. publish the entries in the requests of the [`crate::plan`], up to `PUBLISH_CONCURRENCY`
+//!    requests in flight together (a request starts once the requests it waits for, see
+//!    [`crate::plan::waits`], are answered); an entry EventBridge rejects is dead-lettered
+//!    (`EVENTBRIDGE_ERROR`), one still failing after the publisher's retries is reported;
+//! 5. once per window, move the checkpoint past the records resolved so far, in order.
 //!
 //! Windows keep a large batch's entries from all being held at once (memory, and a window's
 //! entries are published while still in the cache); they change nothing about order: windows are
-//! taken one after another, and every request of a window is sent before the next window's.
+//! taken one after another, and every request of a window is answered before the next window's
+//! is sent. A window holds max(100, 10 × `PUBLISH_CONCURRENCY`) entries.
 //!
 //! A reported record is reported together with every later record of its shard in the batch
 //! (Lambda resumes from the lowest reported sequence number, so per-key order holds); later
@@ -48,6 +50,7 @@ use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
 use aws_lambda_events::event::streams::KinesisEventResponse;
 use base64::Engine;
 use cdc_models::Table;
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use serde::Serialize;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -423,7 +426,7 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
             max_entry_size: config.max_entry_size(),
         };
         let limits = PlanLimits {
-            max_entries: crate::config::MAX_ENTRIES_PER_REQUEST,
+            max_entries: config.entries_per_request(),
             max_request_bytes: config.max_request_size(),
         };
         Pipeline {
@@ -627,8 +630,13 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
         };
         // A window ends on a whole number of full requests.
         let per_request = self.limits.max_entries.max(1);
+        // Enough requests for every one in flight together to be busy (unless configured).
+        let window_entries = self
+            .config
+            .window_entries()
+            .unwrap_or_else(|| WINDOW_ENTRIES.max(per_request * self.config.publish_concurrency()));
         let window_full = |d: &Decoding| {
-            d.prepared.len() >= WINDOW_ENTRIES && d.prepared.len().is_multiple_of(per_request)
+            d.prepared.len() >= window_entries && d.prepared.len().is_multiple_of(per_request)
         };
         // The first unit reported to Lambda; it and every later unit are reported.
         let mut min_failed = usize::MAX;
@@ -785,23 +793,55 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
         }
         decoding.prepared.truncate(entry_units.len());
         let requests = plan::plan(&decoding.prepared, &self.limits);
+        let waits = plan::waits(&decoding.prepared, &requests);
         // Both vectors keep their memory for the next window.
         let mut slots = std::mem::take(&mut decoding.slots);
         slots.extend(decoding.prepared.drain(..).map(Some));
-        for request in requests {
-            let mut batch = Vec::with_capacity(request.len());
-            let mut batch_units = Vec::with_capacity(request.len());
-            for k in request {
-                let entry = slots[k].take().expect("each entry is planned once");
-                if entry_units[k] < *min_failed {
-                    batch_units.push(entry_units[k]);
-                    batch.push(entry);
+        // Requests start in plan order, up to `publish_concurrency` in flight, each once the
+        // requests it waits for (earlier changes of its keys, its table's TRUNCATE) are answered.
+        let concurrency = self.config.publish_concurrency().max(1);
+        let mut answered = vec![false; requests.len()];
+        let mut started = vec![false; requests.len()];
+        // Requests before it are all started.
+        let mut first_unstarted = 0;
+        let mut in_flight = FuturesUnordered::new();
+        loop {
+            // A request whose waits are answered starts even if an earlier one still waits.
+            let mut candidate = first_unstarted;
+            while in_flight.len() < concurrency && candidate < requests.len() {
+                let r = candidate;
+                candidate += 1;
+                if started[r] || !waits[r].iter().all(|&w| answered[w]) {
+                    continue;
                 }
+                started[r] = true;
+                while first_unstarted < requests.len() && started[first_unstarted] {
+                    first_unstarted += 1;
+                }
+                let mut batch = Vec::with_capacity(requests[r].len());
+                let mut batch_units = Vec::with_capacity(requests[r].len());
+                for &k in &requests[r] {
+                    let entry = slots[k].take().expect("each entry is planned once");
+                    // Behind a reported unit (known when the request starts): not published.
+                    if entry_units[k] < *min_failed {
+                        batch_units.push(entry_units[k]);
+                        batch.push(entry);
+                    }
+                }
+                if batch.is_empty() {
+                    answered[r] = true;
+                    continue;
+                }
+                let publisher = &self.publisher;
+                in_flight.push(async move {
+                    let outcomes = publisher.publish(&batch).await;
+                    (r, batch_units, outcomes)
+                });
             }
-            if batch.is_empty() {
-                continue;
-            }
-            let outcomes = self.publisher.publish(&batch).await;
+            let Some((r, batch_units, outcomes)) = in_flight.next().await else {
+                break;
+            };
+            answered[r] = true;
             let mut rejected = Vec::new();
             for (j, &u) in batch_units.iter().enumerate() {
                 let outcome = outcomes
@@ -812,7 +852,7 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
                         message: format!(
                             "the publisher returned {} outcomes for {} entries",
                             outcomes.len(),
-                            batch.len()
+                            batch_units.len()
                         ),
                     });
                 let unit = &mut units[u];
@@ -836,8 +876,10 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
             decoding.put_events_requests += 1;
             self.dead_letter(&rejected, inputs, key, units, min_failed)
                 .await;
-            self.advance(key, units, inputs, prefix, min_failed).await;
         }
+        debug_assert_eq!(first_unstarted, requests.len(), "every request started");
+        // One checkpoint write per window, past the records resolved in order so far.
+        self.advance(key, units, inputs, prefix, min_failed).await;
         slots.clear();
         decoding.slots = slots;
     }

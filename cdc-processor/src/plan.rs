@@ -122,6 +122,58 @@ pub fn plan(entries: &[PreparedEntry], limits: &PlanLimits) -> Vec<Vec<usize>> {
     reqs.into_iter().map(|r| r.entries).collect()
 }
 
+/// For each request of a plan (as [`plan`] returns it), the earlier requests it must wait for
+/// before it is sent, so that requests in flight together never hold two changes that must keep
+/// their order: a row's change waits for the request of the row's previous change and for the
+/// table's last TRUNCATE; a TRUNCATE waits for every request of its table since the previous one.
+/// A request only starts once what it waits for is answered, so the order holds transitively.
+pub fn waits(entries: &[PreparedEntry], requests: &[Vec<usize>]) -> Vec<Vec<usize>> {
+    let mut last_of_key: FxMap<(Table, &str), usize> =
+        FxMap::with_capacity_and_hasher(entries.len(), Default::default());
+    let mut since_barrier: FxMap<Table, Vec<usize>> = FxMap::default();
+    let mut barrier_of_table: FxMap<Table, usize> = FxMap::default();
+    let mut out = Vec::with_capacity(requests.len());
+    for (r, request) in requests.iter().enumerate() {
+        let mut waits = Vec::new();
+        for &i in request {
+            let e = &entries[i];
+            let table = e.ordering_key.table();
+            match e.row_key() {
+                Some(key) => {
+                    waits.extend(last_of_key.get(&(table, key)).copied());
+                    waits.extend(barrier_of_table.get(&table).copied());
+                }
+                None => {
+                    waits.extend(barrier_of_table.get(&table).copied());
+                    waits.extend(since_barrier.get(&table).into_iter().flatten().copied());
+                }
+            }
+        }
+        waits.retain(|&w| w < r);
+        waits.sort_unstable();
+        waits.dedup();
+        for &i in request {
+            let e = &entries[i];
+            let table = e.ordering_key.table();
+            match e.row_key() {
+                Some(key) => {
+                    last_of_key.insert((table, key), r);
+                    let list = since_barrier.entry(table).or_default();
+                    if list.last() != Some(&r) {
+                        list.push(r);
+                    }
+                }
+                None => {
+                    barrier_of_table.insert(table, r);
+                    since_barrier.insert(table, Vec::new());
+                }
+            }
+        }
+        out.push(waits);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,5 +268,63 @@ mod tests {
         }
         // 121 entries: the hot keys of `t` cannot share requests, but `u` fills them up.
         assert!(reqs.len() <= 25, "{} requests", reqs.len());
+        check_waits(&entries, &reqs);
+    }
+
+    /// Every pair of related entries in different requests: the later request waits, directly
+    /// or through requests it waits for, for the earlier one.
+    fn check_waits(entries: &[PreparedEntry], reqs: &[Vec<usize>]) {
+        let waits = waits(entries, reqs);
+        assert_eq!(waits.len(), reqs.len());
+        // Transitive closure: after[r] holds every request r waits for, directly or not.
+        let mut after: Vec<std::collections::BTreeSet<usize>> = Vec::new();
+        for (r, w) in waits.iter().enumerate() {
+            let mut all = std::collections::BTreeSet::new();
+            for &x in w {
+                assert!(x < r, "request {r} waits for a later request {x}");
+                all.insert(x);
+                all.extend(after[x].iter().copied());
+            }
+            after.push(all);
+        }
+        let mut req_of = vec![0; entries.len()];
+        for (r, req) in reqs.iter().enumerate() {
+            for &i in req {
+                req_of[i] = r;
+            }
+        }
+        for i in 0..entries.len() {
+            for j in i + 1..entries.len() {
+                let (ti, ki) = (entries[i].ordering_key.table(), entries[i].row_key());
+                let (tj, kj) = (entries[j].ordering_key.table(), entries[j].row_key());
+                if ti == tj && (ki.is_none() || kj.is_none() || ki == kj) {
+                    assert!(
+                        after[req_of[j]].contains(&req_of[i]),
+                        "entry {j} may be in flight with the related entry {i}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn distinct_keys_wait_for_nothing() {
+        let entries: Vec<_> = (0..100).map(|i| entry(&format!("t/{i}"), 50)).collect();
+        let reqs = plan(&entries, &PlanLimits::default());
+        assert!(waits(&entries, &reqs).iter().all(Vec::is_empty));
+    }
+
+    #[test]
+    fn truncate_waits_for_every_earlier_request_of_its_table() {
+        let mut entries: Vec<_> = (0..30).map(|i| entry(&format!("t/{i}"), 50)).collect();
+        entries.push(entry("t/*", 50));
+        entries.extend((0..30).map(|i| entry(&format!("u/{i}"), 50)));
+        entries.push(entry("t/5", 50));
+        let reqs = plan(&entries, &PlanLimits::default());
+        let w = waits(&entries, &reqs);
+        // The TRUNCATE's request waits for the three requests of `t` before it.
+        let barrier = reqs.iter().position(|r| r.contains(&30)).unwrap();
+        assert_eq!(w[barrier], vec![0, 1, 2]);
+        check_waits(&entries, &reqs);
     }
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use cdc_processor::config::{PipelineConfig, Redaction};
+use cdc_processor::config::{PipelineConfig, Redaction, DEFAULT_PUBLISH_CONCURRENCY};
 use cdc_processor::decode::kpl::{aggregate, AggregatedRecord, Record};
 use cdc_processor::decode::{LenientKinesisEvent, RawInput};
 use cdc_processor::pipeline::Disposition;
@@ -208,43 +208,93 @@ fn base64_of(bytes: &[u8]) -> String {
 
 #[tokio::test]
 async fn a_failed_publish_reports_that_record_and_every_later_one() {
-    let p = pipeline_with(redacting_config(), throttled_at("User 4"));
-    let report = p
-        .process_kinesis_event(&kinesis_event((0..25).map(user_insert).collect()), "test")
-        .await;
-    let expected: Vec<String> = (4..25).map(seq).collect();
-    assert_eq!(report.batch_item_failures, expected);
-    assert_eq!(report.counts.failed, 21);
-    // Records before the failure are published, in order; the checkpoint stops right before it.
-    let names = published_names(&p);
-    assert_eq!(&names[..4], &["User 0", "User 1", "User 2", "User 3"]);
-    assert_eq!(
-        p.checkpoints().get(&key()).unwrap().sequence.as_str(),
-        seq(3).trim_start_matches('0')
-    );
-    // Later requests are not sent once the shard is failing.
-    assert!(
-        p.publisher().requests().len() <= 2,
-        "{:?}",
-        p.publisher().requests()
-    );
+    for concurrency in [1, DEFAULT_PUBLISH_CONCURRENCY] {
+        let mut config = redacting_config();
+        config.set_publish_concurrency(concurrency);
+        let p = pipeline_with(config, throttled_at("User 4"));
+        let report = p
+            .process_kinesis_event(&kinesis_event((0..25).map(user_insert).collect()), "test")
+            .await;
+        let expected: Vec<String> = (4..25).map(seq).collect();
+        assert_eq!(report.batch_item_failures, expected);
+        assert_eq!(report.counts.failed, 21);
+        assert_eq!(report.counts.published, 4);
+        // Records before the failure are published, in order; the checkpoint stops right before it.
+        let names = published_names(&p);
+        assert_eq!(&names[..4], &["User 0", "User 1", "User 2", "User 3"]);
+        assert!(!names.contains(&"User 4".to_string()));
+        assert_eq!(
+            p.checkpoints().get(&key()).unwrap().sequence.as_str(),
+            seq(3).trim_start_matches('0')
+        );
+        if concurrency == 1 {
+            // One after another: later requests are not sent once the shard is failing.
+            assert!(
+                p.publisher().requests().len() <= 2,
+                "{:?}",
+                p.publisher().requests()
+            );
+        } else {
+            // In flight together: the later requests went out and succeeded while the first
+            // failed in part (the duplicate window: they are reported, so republished on the
+            // retry under the same event ids).
+            assert_eq!(p.publisher().requests(), vec![10, 10, 5]);
+            assert_eq!(names.len(), 24);
+        }
 
-    // Lambda retries from the lowest reported sequence number: the rest gets published.
-    let retry: Vec<Vec<u8>> = (0..25).map(user_insert).collect();
-    let p2 = Pipeline::new(
-        redacting_config(),
-        MemoryPublisher::new(),
-        MemoryCheckpointStore::new(),
-        MemoryDeadLetterSink::new(),
-    );
-    p2.checkpoints()
-        .set(key(), p.checkpoints().get(&key()).unwrap());
-    let report = p2
-        .process_kinesis_event(&kinesis_event(retry), "test")
+        // Lambda retries from the lowest reported sequence number: the rest gets published,
+        // under the same event ids as the first attempt's.
+        let retry: Vec<Vec<u8>> = (0..25).map(user_insert).collect();
+        let p2 = Pipeline::new(
+            redacting_config(),
+            MemoryPublisher::new(),
+            MemoryCheckpointStore::new(),
+            MemoryDeadLetterSink::new(),
+        );
+        p2.checkpoints()
+            .set(key(), p.checkpoints().get(&key()).unwrap());
+        let report = p2
+            .process_kinesis_event(&kinesis_event(retry), "test")
+            .await;
+        assert_eq!(report.counts.skipped, 4);
+        assert_eq!(report.counts.published, 21);
+        assert_eq!(published_names(&p2)[0], "User 4");
+        for first in p.publisher().published() {
+            if let Some(again) = p2
+                .publisher()
+                .published()
+                .iter()
+                .find(|e| e.detail == first.detail)
+            {
+                assert_eq!(again.event_id, first.event_id, "a duplicate keeps its id");
+            }
+        }
+    }
+}
+
+/// With requests in flight together, a row's later change waits for the answer to its earlier
+/// change's request: when that entry fails, the later change is never sent.
+#[tokio::test]
+async fn a_later_change_of_a_row_waits_for_the_earlier_ones_answer() {
+    let mut records: Vec<Vec<u8>> = (0..30).map(user_insert).collect();
+    records[12] = user_named(4, "User 4 again");
+    // Requests in flight together (16, as the default; set so the test does not follow it).
+    let mut config = redacting_config();
+    config.set_publish_concurrency(16);
+    let p = pipeline_with(config, throttled_at("User 4"));
+    let report = p
+        .process_kinesis_event(&kinesis_event(records), "test")
         .await;
-    assert_eq!(report.counts.skipped, 4);
-    assert_eq!(report.counts.published, 21);
-    assert_eq!(published_names(&p2)[0], "User 4");
+    assert_eq!(
+        report.batch_item_failures,
+        (4..30).map(seq).collect::<Vec<_>>()
+    );
+    let names = published_names(&p);
+    assert!(!names.iter().any(|n| n.starts_with("User 4")), "{names:?}");
+    // Other rows' later requests went out meanwhile (and are reported: same-id duplicates).
+    assert!(names.contains(&"User 29".to_string()), "{names:?}");
+    assert_eq!(report.counts.records_in, 30);
+    assert_eq!(report.counts.published + report.counts.failed, 30);
 }
 
 #[tokio::test]
@@ -266,21 +316,32 @@ async fn a_batch_of_many_windows_keeps_order_dead_letters_and_failures() {
         .process_kinesis_event(&kinesis_event(records), "test")
         .await;
 
-    // Everything before the failure that is good is published, in order (the hot row's changes
-    // too); the bad records are dead-lettered; the failure and every later record are reported.
-    let expected: Vec<String> = (0..320)
-        .filter(|i| !bad.contains(i))
-        .map(|i| format!("User {i}"))
-        .collect();
+    // Everything before the failure that is good is published, each once (requests in flight
+    // together keep order per row, not across rows); the hot row's changes in order; the bad
+    // records are dead-lettered; the failure and every later record are reported.
     let names = published_names(&p);
-    assert_eq!(names[..expected.len()], expected);
-    // Entries after the failed one in its own request went out with it (and are reported, so
-    // retried); no later request was sent.
-    let same_request: Vec<String> = (321..330).map(|i| format!("User {i}")).collect();
+    let number = |n: &String| n["User ".len()..].parse::<usize>().expect("a user name");
+    let mut numbers: Vec<usize> = names.iter().map(number).collect();
+    let hot_order: Vec<usize> = numbers
+        .iter()
+        .copied()
+        .filter(|i| hot.contains(i))
+        .collect();
+    assert_eq!(hot_order, hot);
+    numbers.sort_unstable();
+    let len = numbers.len();
+    numbers.dedup();
+    assert_eq!(numbers.len(), len, "each published once");
+    let expected: Vec<usize> = (0..320).filter(|i| !bad.contains(i)).collect();
+    assert_eq!(numbers[..expected.len()], expected);
+    // Entries after the failed one went out with it or in the window's other requests in
+    // flight together (and are reported, so retried with the same ids); none of a later window.
     assert!(
-        same_request.starts_with(&names[expected.len()..]),
+        numbers[expected.len()..]
+            .iter()
+            .all(|i| (321..350).contains(i)),
         "{:?}",
-        &names[expected.len()..]
+        &numbers[expected.len()..]
     );
     assert_eq!(report.counts.published, 315);
     assert_eq!(report.counts.dead_lettered[&ErrorCode::ParseError], 5);

@@ -12,7 +12,8 @@
 //! | [`Fault::Reset`] | no | the connection closed without an answer (an I/O error) |
 //! | [`Fault::Blackhole`] | no | no answer for the given time, then a closed connection (a timeout when it is longer than the client's) |
 //! | [`Fault::SlowAnswer`] | **yes** | moto's answer, held back for the given time: with a shorter client timeout the write happened but the client does not know (a retry duplicates it) |
-//! | [`Fault::FailEntries`] | the entries not failed, or all of them | a `PutEvents` answer in which a fraction of entries carry an `ErrorCode` (`ThrottlingException`, `InternalFailure`, …) and `FailedEntryCount` counts them |
+//! | [`Fault::Succeed`] | no | after the given time, a well-formed success of its own: `PutEvents` every entry accepted, DynamoDB `PutItem`/`UpdateItem`/`DeleteItem` `{}` (for benchmarks: the latency without the emulator's CPU time) |
+//! | [`Fault::FailEntries`] | the entries not failed, or all of them | a `PutEvents` answer in which a fraction of entries carry an `ErrorCode` (`ThrottlingException`, `InternalFailure`, …) and `FailedEntryCount` counts them; on SQS `SendMessageBatch`, an answer listing a fraction of the messages under `Failed` (with the code) |
 //!
 //! `FailEntries` has two modes. **Honest** (`forward_failed: false`): the failed entries are taken
 //! out of the request before it is forwarded, so moto never sees them, and put back into the
@@ -57,8 +58,14 @@ pub enum Fault {
     Blackhole(Duration),
     /// Forward at once, hold moto's answer this long, then send it.
     SlowAnswer(Duration),
-    /// `PutEvents` only (other actions pass): fail each entry with probability `fraction`, with
-    /// one of `codes` (chosen in turn); see the module docs for the two modes.
+    /// Answer success without forwarding, after this long: a `PutEvents` answer accepting every
+    /// entry (each with a fresh `EventId`), `{}` for other actions (what DynamoDB's `PutItem`,
+    /// `UpdateItem` and `DeleteItem` answer without return values). For benchmarks that model
+    /// AWS latency without the emulator's own CPU time; nothing reaches moto.
+    Succeed(Duration),
+    /// `PutEvents` and SQS `SendMessageBatch` only (other actions pass): fail each entry with
+    /// probability `fraction`, with one of `codes` (chosen in turn); see the module docs for the
+    /// two modes.
     FailEntries {
         /// Probability that an entry fails (0.0–1.0).
         fraction: f64,
@@ -103,7 +110,8 @@ impl Fault {
         )
     }
 
-    /// Fails a fraction of `PutEvents` entries without forwarding them (honest mode).
+    /// Fails a fraction of `PutEvents` entries (or SQS `SendMessageBatch` messages) without
+    /// forwarding them (honest mode).
     pub fn fail_entries(fraction: f64, codes: &[&str]) -> Fault {
         Fault::FailEntries {
             fraction,
@@ -131,6 +139,7 @@ impl Fault {
             Fault::Reset => "reset".into(),
             Fault::Blackhole(d) => format!("blackhole {} ms", d.as_millis()),
             Fault::SlowAnswer(d) => format!("slow answer {} ms", d.as_millis()),
+            Fault::Succeed(d) => format!("answered by the proxy after {} ms", d.as_millis()),
             Fault::FailEntries {
                 fraction,
                 forward_failed,
@@ -283,6 +292,12 @@ pub struct Exchange {
     pub answered_promptly: bool,
     /// The status the client was (or would be) told; `None` when the connection was closed.
     pub client_status: Option<u16>,
+    /// The client gave up on the answer: writing it failed, or the client closed the connection
+    /// within [`ABANDON_GRACE`] of the answer without sending another request on it — what an
+    /// SDK client does when its attempt timeout fires (it drops the connection and retries).
+    /// A request the client abandoned may still have reached moto: its publications are
+    /// unacknowledged even though the proxy answered at once.
+    pub abandoned: bool,
     /// For `PutEvents`: each entry of the request and what became of it.
     pub entries: Vec<EntryFate>,
     /// The request body, when capturing.
@@ -293,12 +308,13 @@ pub struct Exchange {
 
 impl Exchange {
     /// The entries moto accepted while the client was not told so: no prompt answer (reset,
-    /// blackhole, slow answer) or an answer that said the entry failed (lying mode). A retry may
+    /// blackhole, slow answer), an answer the client abandoned (its attempt timed out first, see
+    /// [`Exchange::abandoned`]) or an answer that said the entry failed (lying mode). A retry may
     /// publish these again, under the same event id.
     pub fn unacknowledged_publications(&self) -> impl Iterator<Item = &EntryFate> {
-        self.entries
-            .iter()
-            .filter(move |f| f.accepted && (!self.answered_promptly || f.client_error.is_some()))
+        self.entries.iter().filter(move |f| {
+            f.accepted && (!self.answered_promptly || self.abandoned || f.client_error.is_some())
+        })
     }
 }
 
@@ -310,8 +326,16 @@ struct Shared {
     log: Mutex<Vec<Exchange>>,
     order: AtomicU64,
     capture: AtomicBool,
+    logging: AtomicBool,
     requests: AtomicU64,
 }
+
+/// How soon after an answer a client's closing of the connection (with no further request on it)
+/// counts as abandoning that answer. An SDK client whose attempt timed out drops the connection at
+/// once (a loaded machine may delay that by a scheduling slice); one that read the answer keeps the
+/// connection in its pool for reuse (idle timeout 90 s), so a close within this time is the
+/// client not having read the answer.
+pub const ABANDON_GRACE: Duration = Duration::from_secs(5);
 
 /// The proxy; stops on drop.
 #[derive(Debug)]
@@ -347,6 +371,7 @@ impl FaultProxy {
             log: Mutex::new(Vec::new()),
             order: AtomicU64::new(0),
             capture: AtomicBool::new(false),
+            logging: AtomicBool::new(true),
             requests: AtomicU64::new(0),
         });
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -427,6 +452,13 @@ impl FaultProxy {
         self.shared.capture.store(on, Ordering::SeqCst);
     }
 
+    /// Keeps exchanges in the log (the default) or not: a benchmark that only counts requests
+    /// with [`FaultProxy::fired`] turns it off so the log does not grow with every entry's
+    /// detail.
+    pub fn keep_log(&self, on: bool) {
+        self.shared.logging.store(on, Ordering::SeqCst);
+    }
+
     /// The exchanges so far, in [`Exchange::order`].
     pub fn exchanges(&self) -> Vec<Exchange> {
         let mut log = self.shared.log.lock().expect("log").clone();
@@ -480,6 +512,15 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
+/// A distinct number per call (for the event ids of [`Fault::Succeed`]).
+fn rand_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The SQS action whose entries [`Fault::FailEntries`] can fail.
+const SEND_MESSAGE_BATCH: &str = "AmazonSQS.SendMessageBatch";
+
 /// What to do with a request, decided under the rules lock.
 enum Decision {
     Pass,
@@ -493,7 +534,7 @@ fn decide(shared: &Shared, target: &str, body: &[u8]) -> (Decision, Option<Strin
             continue;
         }
         if let Fault::FailEntries { .. } = r.rule.fault {
-            if target != "AWSEvents.PutEvents" {
+            if target != "AWSEvents.PutEvents" && target != SEND_MESSAGE_BATCH {
                 continue;
             }
         }
@@ -538,9 +579,21 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
     let (rd, mut wr) = stream.into_split();
     let mut rd = BufReader::new(rd);
+    // The order of the last answer written on this connection, and when it was written: if
+    // the client closes the connection soon after without another request, it abandoned it.
+    let mut last_answer: Option<(u64, std::time::Instant)> = None;
     loop {
-        let Some(mut req) = http1::read_head(&mut rd).await? else {
-            return Ok(());
+        let head = http1::read_head(&mut rd).await;
+        let mut req = match head {
+            Ok(Some(req)) => req,
+            Ok(None) | Err(_) => {
+                if let Some((i, at)) = last_answer {
+                    if at.elapsed() < ABANDON_GRACE {
+                        mark_abandoned(&shared, i);
+                    }
+                }
+                return head.map(|_| ());
+            }
         };
         if req
             .header("expect")
@@ -552,13 +605,26 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>) -> std::io::Result<()> {
         http1::read_body(&mut rd, &mut req, false).await?;
         shared.requests.fetch_add(1, Ordering::SeqCst);
         let close = req.wants_close();
-        match handle(&shared, req).await {
-            Some(resp) => http1::write_message(&mut wr, &resp, close).await?,
-            None => return Ok(()),
+        let (resp, order) = handle(&shared, req).await;
+        let Some(resp) = resp else {
+            return Ok(());
+        };
+        if let Err(e) = http1::write_message(&mut wr, &resp, close).await {
+            mark_abandoned(&shared, order);
+            return Err(e);
         }
+        last_answer = Some((order, std::time::Instant::now()));
         if close {
             return Ok(());
         }
+    }
+}
+
+/// Marks the exchange with this [`Exchange::order`] abandoned (it may have been cleared).
+fn mark_abandoned(shared: &Shared, order: u64) {
+    let mut log = shared.log.lock().expect("log");
+    if let Some(ex) = log.iter_mut().rev().find(|e| e.order == order) {
+        ex.abandoned = true;
     }
 }
 
@@ -626,7 +692,9 @@ fn accepted_of(body: &[u8], n: usize) -> Vec<bool> {
         .collect()
 }
 
-async fn handle(shared: &Shared, req: Message) -> Option<Message> {
+/// Decides, forwards and logs one request; returns the answer (`None`: close the connection) and
+/// the exchange's [`Exchange::order`].
+async fn handle(shared: &Shared, req: Message) -> (Option<Message>, u64) {
     let target = req.header("x-amz-target").unwrap_or("").to_string();
     let is_put_events = target == "AWSEvents.PutEvents";
     let (decision, fault_name) = decide(shared, &target, &req.body);
@@ -644,6 +712,7 @@ async fn handle(shared: &Shared, req: Message) -> Option<Message> {
         upstream_status: None,
         answered_promptly: true,
         client_status: None,
+        abandoned: false,
         entries: details
             .iter()
             .map(|d| EntryFate {
@@ -716,6 +785,27 @@ async fn handle(shared: &Shared, req: Message) -> Option<Message> {
                 };
                 (Some(resp), Some(d))
             }
+            Fault::Succeed(d) => {
+                let body = if is_put_events {
+                    let entries: Vec<Value> = (0..ex.entries.len())
+                        .map(|_| {
+                            let n = shared.order.load(Ordering::Relaxed);
+                            serde_json::json!({"EventId": format!("proxy-{n:016x}-{:08x}", rand_id())})
+                        })
+                        .collect();
+                    serde_json::json!({"FailedEntryCount": 0, "Entries": entries}).to_string()
+                } else {
+                    "{}".to_string()
+                };
+                (
+                    Some(http1::json_response(200, "OK", &[], body.into_bytes())),
+                    Some(d),
+                )
+            }
+            Fault::FailEntries { forward_failed, .. } if !is_put_events => {
+                let resp = fail_messages(shared, &req, &mut ex, &choices, forward_failed).await;
+                (Some(resp.unwrap_or_else(bad_gateway)), None)
+            }
             Fault::FailEntries { forward_failed, .. } => {
                 let resp = fail_entries(shared, &req, &mut ex, &choices, forward_failed).await;
                 (Some(resp.unwrap_or_else(bad_gateway)), None)
@@ -726,12 +816,15 @@ async fn handle(shared: &Shared, req: Message) -> Option<Message> {
     if let (Some(r), true) = (&response, capture) {
         ex.response_body = Some(r.body.clone());
     }
-    ex.order = shared.order.fetch_add(1, Ordering::SeqCst);
-    shared.log.lock().expect("log").push(ex);
+    let order = shared.order.fetch_add(1, Ordering::SeqCst);
+    ex.order = order;
+    if shared.logging.load(Ordering::SeqCst) {
+        shared.log.lock().expect("log").push(ex);
+    }
     if let Some(d) = delay {
         tokio::time::sleep(d).await;
     }
-    response
+    (response, order)
 }
 
 /// `FailEntries` on a `PutEvents` request: forwards the kept entries (or all, lying) and builds
@@ -806,6 +899,68 @@ async fn fail_entries(
     ))
 }
 
+/// `FailEntries` on an SQS `SendMessageBatch` request: forwards the messages not failed (or all,
+/// lying) and answers with the chosen ones under `Failed` (`SenderFault: false`, the code), the
+/// others as moto answered them. Whether a failed message reached moto is in
+/// [`Exchange::forwarded`] only (SQS batches have no per-entry log).
+async fn fail_messages(
+    shared: &Shared,
+    req: &Message,
+    ex: &mut Exchange,
+    choices: &[Option<String>],
+    forward_failed: bool,
+) -> std::io::Result<Message> {
+    let mut json: Value = serde_json::from_slice(&req.body)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+    let all: Vec<Value> = json["Entries"].as_array().cloned().unwrap_or_default();
+    let failed = |i: usize| choices.get(i).cloned().flatten();
+    let to_send: Vec<Value> = (0..all.len())
+        .filter(|&i| forward_failed || failed(i).is_none())
+        .map(|i| all[i].clone())
+        .collect();
+    let mut successful = Vec::new();
+    let mut failures = Vec::new();
+    let mut status = 200;
+    if !to_send.is_empty() {
+        json["Entries"] = Value::Array(to_send);
+        let mut fwd = req.clone();
+        fwd.body = serde_json::to_vec(&json)?;
+        let resp = forward(shared.upstream, &fwd).await?;
+        ex.forwarded = true;
+        ex.upstream_status = Some(resp.status());
+        status = resp.status();
+        if resp.status() != 200 {
+            return Ok(resp);
+        }
+        let v: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
+        let failed_ids: Vec<&str> = (0..all.len())
+            .filter(|&i| failed(i).is_some())
+            .filter_map(|i| all[i]["Id"].as_str())
+            .collect();
+        for ok in v["Successful"].as_array().into_iter().flatten() {
+            if !ok["Id"].as_str().is_some_and(|id| failed_ids.contains(&id)) {
+                successful.push(ok.clone());
+            }
+        }
+        failures.extend(v["Failed"].as_array().into_iter().flatten().cloned());
+    }
+    for (i, entry) in all.iter().enumerate() {
+        if let Some(code) = failed(i) {
+            failures.push(serde_json::json!({
+                "Id": entry["Id"], "SenderFault": false, "Code": code,
+                "Message": format!("injected {code}"),
+            }));
+        }
+    }
+    let body = serde_json::json!({"Successful": successful, "Failed": failures}).to_string();
+    Ok(http1::json_response(
+        status,
+        http1::reason(status),
+        &[],
+        body.into_bytes(),
+    ))
+}
+
 /// An SDK config that reaches `endpoint` (the proxy) with dummy credentials, the slim rustls
 /// client, and this per-attempt timeout (connect timeout 1 s) — so "slower than the client
 /// timeout" faults stay short in tests.
@@ -849,6 +1004,47 @@ mod tests {
         assert!(!r.matches("AWSEvents.PutEvents", b"ckpt"));
         assert!(Rule::new("*", Fault::Reset).matches("", b""));
         assert!(Rule::new("AWSEvents.PutEvents", Fault::Reset).matches("AWSEvents.PutEvents", b""));
+    }
+
+    /// A client that drops the connection before the answer (its timeout) abandoned it; one that
+    /// reads the answer and keeps the connection did not.
+    #[test]
+    fn answers_the_client_gave_up_on_are_abandoned() {
+        use std::io::{Read, Write};
+        // Nothing listens upstream: `Succeed` answers without forwarding.
+        let proxy = FaultProxy::start("http://127.0.0.1:9");
+        proxy.add_rule(Rule::new(
+            "AWSEvents.PutEvents",
+            Fault::Succeed(Duration::from_millis(300)),
+        ));
+        let body = r#"{"Entries":[{"Detail":"{\"eventId\":\"a\"}"}]}"#;
+        let request = format!(
+            "POST / HTTP/1.1\r\nhost: x\r\nx-amz-target: AWSEvents.PutEvents\r\ncontent-type: application/x-amz-json-1.1\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let addr = proxy.endpoint().trim_start_matches("http://").to_string();
+        // Gives up before the answer.
+        let mut gone = std::net::TcpStream::connect(&addr).unwrap();
+        gone.write_all(request.as_bytes()).unwrap();
+        drop(gone);
+        // Reads the answer and keeps the connection.
+        let mut kept = std::net::TcpStream::connect(&addr).unwrap();
+        kept.write_all(request.as_bytes()).unwrap();
+        let mut buf = [0u8; 4096];
+        let mut got = Vec::new();
+        while !String::from_utf8_lossy(&got).contains("FailedEntryCount") {
+            let n = kept.read(&mut buf).unwrap();
+            assert!(n > 0, "answered");
+            got.extend_from_slice(&buf[..n]);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        let log = proxy.exchanges();
+        assert_eq!(log.len(), 2);
+        assert_eq!(log.iter().filter(|e| e.abandoned).count(), 1, "{log:?}");
+        assert!(log
+            .iter()
+            .all(|e| e.answered_promptly && e.client_status == Some(200)));
+        drop(kept);
     }
 
     #[test]

@@ -25,6 +25,7 @@ const PIPELINE: &[&str] = &[
     "MAX_REQUEST_SIZE_BYTES",
     "DMS_BEFORE_IMAGE_FIELD",
     "DEBEZIUM_EPOCH_UNIT",
+    "PUBLISH_CONCURRENCY",
 ];
 
 /// The text of one top-level resource (or `Function` in `Globals`): from the line `  Name:` to the

@@ -16,7 +16,12 @@
 //!
 //! Retries use `backon`'s exponential backoff with jitter (base 100 ms, doubling, capped at 5 s).
 //! The SDK's own retries are off on this client so one policy governs and every retry is counted.
+//!
+//! With [`EventBridgePublisher::with_adaptive_concurrency`], every attempt first takes a permit
+//! of one [`AdaptiveLimit`] (AIMD, see [`super::aimd`]): throttling and attempt timeouts lower
+//! how many calls are in flight together, successes raise it back.
 
+use super::aimd::{AdaptiveLimit, Signal};
 use super::metrics::PublishStats;
 use super::{classify, is_transient_code, truncate, CallError, RetryPolicy};
 use crate::ports::{PreparedEntry, PublishOutcome, Publisher};
@@ -32,6 +37,7 @@ pub struct EventBridgePublisher {
     bus: String,
     retry: RetryPolicy,
     stats: Arc<PublishStats>,
+    limit: Option<Arc<AdaptiveLimit>>,
 }
 
 /// Why an attempt asks for another one: some entries (or the whole call) failed transiently.
@@ -64,7 +70,21 @@ impl EventBridgePublisher {
             bus: bus.into(),
             retry,
             stats,
+            limit: None,
         }
+    }
+
+    /// Bounds the `PutEvents` calls in flight together (over every shard this publisher serves) by
+    /// an AIMD limit starting at, and never above, `max`: halved on throttling and attempt
+    /// timeouts, raised by successes (see [`super::aimd`]).
+    pub fn with_adaptive_concurrency(mut self, max: usize) -> Self {
+        self.limit = Some(Arc::new(AdaptiveLimit::new(max)));
+        self
+    }
+
+    /// The adaptive limit, when there is one.
+    pub fn concurrency_limit(&self) -> Option<&AdaptiveLimit> {
+        self.limit.as_deref()
     }
 
     fn request_entry(&self, e: &PreparedEntry) -> PutEventsRequestEntry {
@@ -96,6 +116,10 @@ impl EventBridgePublisher {
             .iter()
             .map(|&i| self.request_entry(&entries[i]))
             .collect();
+        let permit = match &self.limit {
+            Some(l) => Some(l.acquire().await),
+            None => None,
+        };
         let started = Instant::now();
         let result = self
             .client
@@ -104,6 +128,9 @@ impl EventBridgePublisher {
             .send()
             .await;
         self.stats.record_call(started.elapsed(), pending.len());
+        if let Some(permit) = permit {
+            permit.finish(load_signal(&result));
+        }
 
         let mut p = progress.lock().expect("progress lock");
         match result {
@@ -170,6 +197,45 @@ impl EventBridgePublisher {
                 }
             }
         }
+    }
+}
+
+/// What a `PutEvents` attempt's outcome says about the load: throttling (of the call or of an
+/// entry) and timeouts are congestion.
+fn load_signal<R>(
+    result: &Result<
+        aws_sdk_eventbridge::operation::put_events::PutEventsOutput,
+        aws_smithy_runtime_api::client::result::SdkError<
+            aws_sdk_eventbridge::operation::put_events::PutEventsError,
+            R,
+        >,
+    >,
+) -> Signal {
+    use aws_smithy_runtime_api::client::result::SdkError;
+    use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+    match result {
+        Ok(out) => {
+            if out
+                .entries()
+                .iter()
+                .any(|e| e.error_code() == Some("ThrottlingException"))
+            {
+                Signal::Congested
+            } else {
+                Signal::Success
+            }
+        }
+        Err(SdkError::TimeoutError(_)) => Signal::Congested,
+        Err(SdkError::DispatchFailure(f)) if f.is_timeout() => Signal::Congested,
+        Err(SdkError::ServiceError(se))
+            if matches!(
+                se.err().code(),
+                Some("ThrottlingException" | "ThrottledException" | "TooManyRequestsException")
+            ) =>
+        {
+            Signal::Congested
+        }
+        Err(_) => Signal::Neutral,
     }
 }
 

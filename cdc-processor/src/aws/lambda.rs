@@ -118,7 +118,8 @@ impl AppState {
             config.event_bus_name(),
             settings.retry_policy(),
             stats.clone(),
-        );
+        )
+        .with_adaptive_concurrency(config.publish_concurrency());
         let checkpoints = if settings.kinesis_parallelization_factor > 1 {
             ShardCheckpoints::Off
         } else {

@@ -16,6 +16,7 @@
 //! Nothing here logs, measures or puts in an error message a column value: errors carry AWS error
 //! codes and messages, counts, sizes and Kinesis positions only.
 
+pub mod aimd;
 pub mod config;
 pub mod dynamodb;
 pub mod eventbridge;

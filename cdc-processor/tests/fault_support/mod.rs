@@ -248,7 +248,8 @@ pub struct Drive {
     pub invocations: usize,
     /// Invocations that reported failures (each followed by a redelivery).
     pub redeliveries: usize,
-    /// How many invocations each Kinesis record was delivered in, by sequence number.
+    /// How many invocations each Kinesis record was delivered in, by [`delivery_key`] (shard and
+    /// sequence number: sequence numbers are unique only within a shard).
     pub deliveries: HashMap<String, u32>,
 }
 
@@ -261,6 +262,21 @@ impl Drive {
             *self.deliveries.entry(k).or_default() += v;
         }
     }
+}
+
+/// The key of [`Drive::deliveries`]: `shard:sequence`.
+pub fn delivery_key(shard: &str, sequence: &str) -> String {
+    format!("{shard}:{sequence}")
+}
+
+/// [`delivery_key`] of a record (its shard from its `eventID`, `shardId:sequence`).
+pub fn record_delivery_key(r: &KinesisEventRecord) -> String {
+    let shard = r
+        .event_id
+        .as_deref()
+        .and_then(|e| e.split(':').next())
+        .unwrap_or_default();
+    delivery_key(shard, &r.kinesis.sequence_number)
 }
 
 /// Where Lambda resumes after a response that reports `failures`: the index (in `batch`) of the
@@ -307,9 +323,7 @@ pub async fn drive_shard(
         let end = (start + bounds.batch_size).min(records.len());
         let batch = &records[start..end];
         for r in batch {
-            *d.deliveries
-                .entry(r.kinesis.sequence_number.clone())
-                .or_default() += 1;
+            *d.deliveries.entry(record_delivery_key(r)).or_default() += 1;
         }
         let mut event = KinesisEvent::default();
         event.records = batch.to_vec();

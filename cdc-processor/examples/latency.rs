@@ -1,0 +1,426 @@
+//! Latency-model benchmark (issue 19 §4): one shard's records through the Lambda handler, batch
+//! after batch, while the fault proxy gives every AWS call a model latency — `PutEvents` 25 ms,
+//! DynamoDB 6 ms, SQS 10 ms (and a tail variant: 1 `PutEvents` in 50 takes 250 ms). A benchmark,
+//! not a test: it prints figures and asserts nothing about speed.
+//!
+//! ```text
+//! cargo run --release -p cdc-processor --example latency
+//! cargo run -p cdc-processor --example latency -- quick   # a smoke run, few records
+//! ```
+//!
+//! Three modes side by side, in the same process:
+//!
+//! - **sequential**: what the processor did before requests went out together — one `PutEvents`
+//!   at a time (`PUBLISH_CONCURRENCY=1`) and a checkpoint write after every request (a window of
+//!   one request);
+//! - **default**: the default configuration (`PUBLISH_CONCURRENCY` = 16 under the AIMD limit, a
+//!   checkpoint per window);
+//! - **seed**: the original Node service's pattern (`processWithCheckpoint` of the seed README):
+//!   one `PutEvents` entry per record and a checkpoint write per record.
+//!
+//! Two back ends: **proxy** — the proxy answers `PutEvents` and `PutItem` itself after the delay
+//! (`Fault::Succeed`), so moto's CPU time (milliseconds of Python per call on a shared 2-core
+//! machine) does not set the figure; the other calls (checkpoint `GetItem`, state `UpdateItem`,
+//! SQS dead letters) go to moto and are answered after the delay; and **moto** — every call goes
+//! to moto and its answer is held for the delay (the delay adds to moto's own time).
+//!
+//! Each run prints one line a script can read:
+//!
+//! ```text
+//! latency-model batch=<N> concurrency=<C> records_per_s=<R> putevents=<P> checkpoint_writes=<W> peak_rss_mib=<M> mode=<m> backend=<b> tail=<t> records=<n>
+//! ```
+//!
+//! `putevents` and `checkpoint_writes` are per 1,000 records (counted by the proxy's rules);
+//! `peak_rss_mib` is this process's `VmHWM` during the run (reset before it), which includes the
+//! proxy and moto's client side, so it is an upper bound for the handler alone.
+
+use anyhow::{ensure, Context, Result};
+use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
+use cdc_processor::aws::config::Settings;
+use cdc_processor::aws::lambda::{handler, AppState};
+use cdc_processor::aws::metrics::MetricsSink;
+use cdc_processor::config::PipelineConfig;
+use lambda_runtime::{Context as LambdaContext, LambdaEvent};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+use testkit::fault_proxy::{sdk_config_with_timeout, Fault, FaultProxy, Rule};
+
+const STREAM_ARN: &str = "arn:aws:kinesis:us-east-1:123456789012:stream/coredb-cdc-stream";
+const HMAC_KEY: &str = "latency-benchmark-hmac-key-0123456789abcdef";
+const CHECKPOINTS: &str = "latency-checkpoints";
+const STATE: &str = "latency-state";
+const PUT_EVENTS_MS: u64 = 25;
+const DYNAMODB_MS: u64 = 6;
+const SQS_MS: u64 = 10;
+const TAIL_MS: u64 = 250;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Mode {
+    Sequential,
+    Default,
+    Seed,
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Sequential => "sequential",
+            Mode::Default => "default",
+            Mode::Seed => "seed",
+        }
+    }
+
+    fn configure(self, config: &mut PipelineConfig) {
+        match self {
+            Mode::Sequential => {
+                config.set_publish_concurrency(1);
+                config.set_window_entries(Some(config.entries_per_request()));
+            }
+            Mode::Default => {}
+            Mode::Seed => {
+                config.set_publish_concurrency(1);
+                config.set_entries_per_request(1);
+                config.set_window_entries(Some(1));
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Backend {
+    Proxy,
+    Moto,
+}
+
+impl Backend {
+    fn name(self) -> &'static str {
+        match self {
+            Backend::Proxy => "proxy",
+            Backend::Moto => "moto",
+        }
+    }
+
+    /// The answer after `ms`: the proxy's own, or moto's held back.
+    fn answer(self, ms: u64, self_answered: bool) -> Fault {
+        let d = Duration::from_millis(ms);
+        if self == Backend::Proxy && self_answered {
+            Fault::Succeed(d)
+        } else {
+            Fault::SlowAnswer(d)
+        }
+    }
+}
+
+fn example(table: &str) -> Value {
+    let path = testkit::workspace_root().join(format!("model-schemas/examples/{table}.json"));
+    serde_json::from_slice(&std::fs::read(path).expect("example row")).expect("example JSON")
+}
+
+/// `n` records of one shard as in `examples/load.rs`: CoreDB trigger, Debezium and DMS changes
+/// of users, orders, agents, calls and agent states, one bad record in 100 (dead-lettered).
+/// Sequence numbers start at `first`.
+fn records(n: usize, first: usize, stream: &str) -> Vec<KinesisEventRecord> {
+    let tables = ["users", "orders", "agents", "calls", "agent_states"];
+    let rows: Vec<Value> = tables.iter().map(|t| example(t)).collect();
+    (0..n)
+        .map(|i| {
+            let t = i % tables.len();
+            let mut row = rows[t].clone();
+            let key = cdc_models::Table::from_name(tables[t])
+                .expect("known table")
+                .meta()
+                .primary_key[0];
+            row[key] = json!(format!("00000000-0000-4000-8000-{:012}", i % 500));
+            let ts = 1_764_057_600_000u64 + i as u64;
+            let data = if i % 100 == 99 {
+                b"{\"table\": \"users\", \"operation\":".to_vec()
+            } else {
+                match i % 3 {
+                    0 => json!({"table": tables[t], "operation": "UPDATE",
+                                "timestamp": "2026-11-25T08:00:00Z", "transaction_id": format!("txn-{i}"),
+                                "before": null, "after": row}),
+                    1 => json!({"before": null, "after": row, "op": "u", "ts_ms": ts,
+                                "source": {"connector": "postgresql", "ts_ms": ts, "snapshot": "false",
+                                           "table": tables[t], "txId": i}}),
+                    _ => json!({"data": row, "metadata": {"timestamp": "2026-11-25T08:00:00Z",
+                                "record-type": "data", "operation": "update",
+                                "table-name": tables[t], "transaction-id": i}}),
+                }
+                .to_string()
+                .into_bytes()
+            };
+            let seq = format!("4959033827149025660855969253836157109592157598{:010}", first + i);
+            let mut r = KinesisEventRecord::default();
+            r.event_id = Some(format!("shardId-000000000000:{seq}"));
+            r.event_source_arn = Some(stream.to_string());
+            r.event_source = Some("aws:kinesis".into());
+            r.kinesis.sequence_number = seq;
+            r.kinesis.partition_key = format!("pk-{}", i % 500);
+            r.kinesis.data.0 = data;
+            r
+        })
+        .collect()
+}
+
+/// The JSON Lambda sends for these records.
+fn event_json(records: &[KinesisEventRecord]) -> Result<Vec<u8>> {
+    let mut event = KinesisEvent::default();
+    event.records = records.to_vec();
+    let mut v = serde_json::to_value(&event)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis() as f64
+        / 1000.0;
+    for r in v["Records"].as_array_mut().context("Records")? {
+        r["kinesis"]["approximateArrivalTimestamp"] = json!(now);
+    }
+    Ok(serde_json::to_vec(&v)?)
+}
+
+fn status_kb(field: &str) -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    s.lines()
+        .find(|l| l.starts_with(field))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+async fn create_table(ddb: &aws_sdk_dynamodb::Client, name: &str, key: &str) -> Result<()> {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    ddb.create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(key)
+                .attribute_type(ScalarAttributeType::S)
+                .build()?,
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(key)
+                .key_type(KeyType::Hash)
+                .build()?,
+        )
+        .send()
+        .await?;
+    Ok(())
+}
+
+/// One run's figures.
+struct Figures {
+    records: usize,
+    seconds: f64,
+    put_events: u64,
+    checkpoint_writes: u64,
+    peak_rss_kb: u64,
+    concurrency: usize,
+}
+
+struct Bench {
+    _moto: testkit::Moto,
+    proxy: FaultProxy,
+    via_proxy: aws_config::SdkConfig,
+    dlq: String,
+    next_sequence: usize,
+    runs: usize,
+}
+
+impl Bench {
+    /// Drives `total` records of a fresh shard through the handler in batches of `batch`.
+    async fn run(
+        &mut self,
+        mode: Mode,
+        backend: Backend,
+        tail: bool,
+        batch: usize,
+        total: usize,
+    ) -> Result<Figures> {
+        self.runs += 1;
+        let stream = format!("{STREAM_ARN}-{}", self.runs);
+        let vars: HashMap<&str, String> = [
+            ("AWS_REGION", "us-east-1".to_string()),
+            ("KINESIS_STREAM_NAME", "coredb-cdc-stream".into()),
+            ("KINESIS_BATCH_SIZE", "10000".into()),
+            ("EVENT_BUS_NAME", "cdc-events".into()),
+            ("STATE_TABLE_NAME", STATE.into()),
+            ("CHECKPOINT_TABLE_NAME", CHECKPOINTS.into()),
+            ("ENABLE_DATA_REDACTION", "true".into()),
+            ("REDACTION_HMAC_KEY", HMAC_KEY.into()),
+            ("DLQ_QUEUE_URL", self.dlq.clone()),
+            ("AWS_ENDPOINT_URL", self.proxy.endpoint()),
+        ]
+        .into_iter()
+        .collect();
+        let lookup = |k: &str| vars.get(k).cloned();
+        let settings = Settings::from_lookup(lookup)?;
+        let mut config = PipelineConfig::from_lookup(lookup)?;
+        mode.configure(&mut config);
+        let concurrency = config.publish_concurrency();
+        let (sink, metrics) = MetricsSink::memory();
+        let state = AppState::build(settings, config, &self.via_proxy, sink);
+
+        // The latency model, counted per rule.
+        self.proxy.clear_rules();
+        if tail {
+            self.proxy.add_rule(
+                Rule::new("AWSEvents.PutEvents", backend.answer(TAIL_MS, true))
+                    .probability(0.02)
+                    .seed(19),
+            );
+        }
+        let put_events = self.proxy.add_rule(Rule::new(
+            "AWSEvents.PutEvents",
+            backend.answer(PUT_EVENTS_MS, true),
+        ));
+        let checkpoint_writes = self.proxy.add_rule(
+            Rule::new(
+                "DynamoDB_20120810.PutItem",
+                backend.answer(DYNAMODB_MS, true),
+            )
+            .body_contains(CHECKPOINTS),
+        );
+        self.proxy.add_rule(Rule::new(
+            "DynamoDB_20120810.PutItem",
+            backend.answer(DYNAMODB_MS, true),
+        ));
+        self.proxy.add_rule(Rule::new(
+            "DynamoDB_20120810.*",
+            backend.answer(DYNAMODB_MS, false),
+        ));
+        self.proxy
+            .add_rule(Rule::new("AmazonSQS.*", backend.answer(SQS_MS, false)));
+
+        let all = records(total, self.next_sequence, &stream);
+        self.next_sequence += total + 1;
+        let payloads: Vec<Vec<u8>> = all.chunks(batch).map(event_json).collect::<Result<_>>()?;
+        drop(all);
+        let _ = std::fs::write("/proc/self/clear_refs", "5");
+        let started = Instant::now();
+        for bytes in &payloads {
+            let event: KinesisEvent = serde_json::from_slice(bytes)?;
+            let response = handler(&state, LambdaEvent::new(event, LambdaContext::default()))
+                .await
+                .map_err(|e| anyhow::anyhow!("handler: {e}"))?;
+            let failures = serde_json::to_value(&response)?["batchItemFailures"]
+                .as_array()
+                .map_or(0, Vec::len);
+            ensure!(failures == 0, "{failures} records reported for retry");
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        let peak_rss_kb = status_kb("VmHWM:").unwrap_or(0);
+        let calls: u64 = metrics
+            .lock()
+            .expect("metrics")
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter_map(|v| v["PutEventsCalls"].as_u64())
+            .sum();
+        let counted = self.proxy.fired(put_events);
+        ensure!(
+            calls >= counted,
+            "the proxy saw {counted} PutEvents at 25 ms, the metrics count {calls} in all"
+        );
+        Ok(Figures {
+            records: total,
+            seconds,
+            put_events: calls,
+            checkpoint_writes: self.proxy.fired(checkpoint_writes),
+            peak_rss_kb,
+            concurrency,
+        })
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let moto = testkit::Moto::start();
+    let proxy = FaultProxy::start(&moto.endpoint());
+    proxy.keep_log(false);
+    let direct = moto.sdk_config().await;
+    aws_sdk_eventbridge::Client::new(&direct)
+        .create_event_bus()
+        .name("cdc-events")
+        .send()
+        .await?;
+    let ddb = aws_sdk_dynamodb::Client::new(&direct);
+    create_table(&ddb, CHECKPOINTS, "pk").await?;
+    create_table(&ddb, STATE, "processor").await?;
+    let dlq = aws_sdk_sqs::Client::new(&direct)
+        .create_queue()
+        .queue_name("latency-dlq")
+        .send()
+        .await?
+        .queue_url
+        .context("queue url")?;
+    let via_proxy = sdk_config_with_timeout(&proxy.endpoint(), Duration::from_secs(10)).await;
+    let mut bench = Bench {
+        _moto: moto,
+        proxy,
+        via_proxy,
+        dlq,
+        next_sequence: 1,
+        runs: 0,
+    };
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
+    println!(
+        "# Latency model ({profile}): PutEvents {PUT_EVENTS_MS} ms, DynamoDB {DYNAMODB_MS} ms, SQS {SQS_MS} ms; tail: 1 PutEvents in 50 takes {TAIL_MS} ms\n"
+    );
+    // (batch, records per run): enough batches for the per-batch calls to count, few enough that
+    // the whole benchmark takes minutes. The seed pattern (a request and a checkpoint per record)
+    // costs ~31 ms per record whatever the batch, so it runs 1,000 records and not the
+    // 10,000-record batch (about 5 minutes on its own).
+    // `-- quick`: a smoke run of every mode with few records (checks the example, not a figure).
+    let quick = std::env::args().nth(1).as_deref() == Some("quick");
+    let plan: Vec<(usize, usize)> = if quick {
+        vec![(100, 200), (1_000, 1_000)]
+    } else {
+        vec![(100, 1_000), (1_000, 2_000), (10_000, 10_000)]
+    };
+    let mut runs: Vec<(Backend, bool, Mode, usize, usize)> = Vec::new();
+    for backend in [Backend::Proxy, Backend::Moto] {
+        for &(batch, total) in &plan {
+            for mode in [Mode::Sequential, Mode::Default, Mode::Seed] {
+                if mode == Mode::Seed && batch > 1_000 {
+                    continue;
+                }
+                let total = if mode == Mode::Seed {
+                    total.min(if quick { 100 } else { 1_000 })
+                } else {
+                    total
+                };
+                runs.push((backend, false, mode, batch, total));
+            }
+        }
+        for &(batch, total) in &plan {
+            runs.push((backend, true, Mode::Default, batch, total));
+        }
+    }
+    for (backend, tail, mode, batch, total) in runs {
+        let f = bench.run(mode, backend, tail, batch, total).await?;
+        let per_k = |n: u64| n as f64 * 1000.0 / f.records as f64;
+        println!(
+            "latency-model batch={batch} concurrency={} records_per_s={:.0} putevents={:.1} checkpoint_writes={:.1} peak_rss_mib={:.1} mode={} backend={} tail={} records={} seconds={:.2}",
+            f.concurrency,
+            f.records as f64 / f.seconds,
+            per_k(f.put_events),
+            per_k(f.checkpoint_writes),
+            f.peak_rss_kb as f64 / 1024.0,
+            mode.name(),
+            backend.name(),
+            if tail { "1in50x250ms" } else { "none" },
+            f.records,
+            f.seconds,
+        );
+    }
+    Ok(())
+}
