@@ -4,6 +4,7 @@
 mod cli;
 mod deps;
 mod docs;
+mod errors;
 mod health;
 mod help;
 mod logging;
