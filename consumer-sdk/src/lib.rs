@@ -71,6 +71,8 @@ mod envelope;
 mod error;
 mod pattern;
 
+#[cfg(feature = "dedupe-dynamodb")]
+pub mod dedupe;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 #[cfg(feature = "sqs")]
