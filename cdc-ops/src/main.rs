@@ -68,6 +68,10 @@ enum Command {
     /// Run a function's handler here on an event file, against the AWS
     /// resources (or emulator) the environment points at.
     Invoke(InvokeArgs),
+    /// Replay records: a shard's sequence range from the stream (e.g. an on-failure pointer's)
+    /// through the processor's handler.
+    #[command(subcommand)]
+    Replay(ReplayCommand),
     /// Function logs: runs `aws logs tail /aws/lambda/<function> --follow`.
     #[command(subcommand)]
     Logs(LogsCommand),
@@ -182,6 +186,40 @@ impl InvokeArgs {
         }
         Ok(path)
     }
+}
+
+#[derive(Subcommand, Debug)]
+enum ReplayCommand {
+    /// Re-read `--from`..`--to` of one shard (GetShardIterator + GetRecords) and run the records
+    /// through the processor's handler, under its own checkpoints (`<prefix>cdc-processor-replay`)
+    /// so a range below the deployed processor's checkpoint is not skipped. Event ids are the
+    /// records' own: consumers deduplicate a replay of something already published.
+    ///
+    /// Asks for confirmation on a terminal; refuses without --yes when not on one. --dry-run only
+    /// counts.
+    Kinesis {
+        /// The shard (`shardId-…`), as in the failure pointer's `shardId`.
+        #[arg(long)]
+        shard: String,
+        /// First sequence number (the pointer's `startSequenceNumber`).
+        #[arg(long)]
+        from: String,
+        /// Last sequence number (the pointer's `endSequenceNumber`; default: the shard's end).
+        #[arg(long)]
+        to: Option<String>,
+        /// Records per handler call (the mapping's batch size).
+        #[arg(long, default_value_t = 100)]
+        batch: usize,
+        /// Processor name of the replay's checkpoints (default `<prefix>cdc-processor-replay`).
+        #[arg(long)]
+        processor: Option<String>,
+        /// Count the records of the range; send nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Do not ask for confirmation.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -312,6 +350,29 @@ async fn run_command(cli: &Cli, ctx: &mut Ctx) -> Result<ExitCode> {
             yes,
         }) => cmd::dlq::dlq_process(ctx, queue, *visibility_timeout, *yes).await,
         Command::Invoke(args) => cmd::invoke::invoke(ctx, args).await,
+        Command::Replay(ReplayCommand::Kinesis {
+            shard,
+            from,
+            to,
+            batch,
+            processor,
+            dry_run,
+            yes,
+        }) => {
+            cmd::replay::replay_kinesis(
+                ctx,
+                cmd::replay::KinesisReplay {
+                    shard,
+                    from,
+                    to: to.as_deref(),
+                    batch: *batch,
+                    processor: processor.as_deref(),
+                    dry_run: *dry_run,
+                    yes: *yes,
+                },
+            )
+            .await
+        }
         Command::Logs(_) => unreachable!("handled above"),
     }
 }

@@ -9,4 +9,5 @@ mod health;
 mod help;
 mod logging;
 mod redrive;
+mod replay;
 mod support;
