@@ -68,8 +68,8 @@ enum Command {
     /// Run a function's handler here on an event file, against the AWS
     /// resources (or emulator) the environment points at.
     Invoke(InvokeArgs),
-    /// Replay records: a shard's sequence range from the stream (e.g. an on-failure pointer's)
-    /// through the processor's handler.
+    /// Replay: archived events to a consumer's rule, or a shard's sequence range from the stream
+    /// (e.g. an on-failure pointer's) through the processor's handler.
     #[command(subcommand)]
     Replay(ReplayCommand),
     /// Function logs: runs `aws logs tail /aws/lambda/<function> --follow`.
@@ -190,6 +190,30 @@ impl InvokeArgs {
 
 #[derive(Subcommand, Debug)]
 enum ReplayCommand {
+    /// Replay archived events (EventBridge StartReplay) of a time range to the named rules only.
+    ///
+    /// Asks for confirmation on a terminal; refuses without --yes when not on one. --dry-run shows
+    /// the archive's event count and the rules.
+    Archive {
+        /// The archive (default `<EVENT_BUS_NAME>-archive`, the template's).
+        #[arg(long)]
+        archive: Option<String>,
+        /// A rule on the bus whose targets get the replay (repeat for several).
+        #[arg(long = "rule", required = true)]
+        rules: Vec<String>,
+        /// Start of the range (RFC 3339, e.g. 2026-11-25T10:00:00Z).
+        #[arg(long)]
+        from: String,
+        /// End of the range (RFC 3339).
+        #[arg(long)]
+        to: String,
+        /// Show what would be replayed; start nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Do not ask for confirmation.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
     /// Re-read `--from`..`--to` of one shard (GetShardIterator + GetRecords) and run the records
     /// through the processor's handler, under its own checkpoints (`<prefix>cdc-processor-replay`)
     /// so a range below the deployed processor's checkpoint is not skipped. Event ids are the
@@ -350,6 +374,27 @@ async fn run_command(cli: &Cli, ctx: &mut Ctx) -> Result<ExitCode> {
             yes,
         }) => cmd::dlq::dlq_process(ctx, queue, *visibility_timeout, *yes).await,
         Command::Invoke(args) => cmd::invoke::invoke(ctx, args).await,
+        Command::Replay(ReplayCommand::Archive {
+            archive,
+            rules,
+            from,
+            to,
+            dry_run,
+            yes,
+        }) => {
+            cmd::replay::replay_archive(
+                ctx,
+                cmd::replay::ArchiveReplay {
+                    archive: archive.as_deref(),
+                    rules,
+                    from,
+                    to,
+                    dry_run: *dry_run,
+                    yes: *yes,
+                },
+            )
+            .await
+        }
         Command::Replay(ReplayCommand::Kinesis {
             shard,
             from,

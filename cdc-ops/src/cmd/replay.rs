@@ -200,3 +200,115 @@ pub(crate) async fn replay_kinesis(ctx: &mut Ctx, a: KinesisReplay<'_>) -> Resul
         ExitCode::from(1)
     })
 }
+
+/// Arguments of `replay archive`.
+pub(crate) struct ArchiveReplay<'a> {
+    pub archive: Option<&'a str>,
+    pub rules: &'a [String],
+    pub from: &'a str,
+    pub to: &'a str,
+    pub dry_run: bool,
+    pub yes: bool,
+}
+
+fn instant(what: &str, text: &str) -> Result<aws_smithy_types::DateTime> {
+    let t = chrono::DateTime::parse_from_rfc3339(text).with_context(|| {
+        format!("{what} `{text}` is not an RFC 3339 time (e.g. 2026-11-25T10:00:00Z)")
+    })?;
+    Ok(aws_smithy_types::DateTime::from_secs_and_nanos(
+        t.timestamp(),
+        t.timestamp_subsec_nanos(),
+    ))
+}
+
+pub(crate) async fn replay_archive(ctx: &mut Ctx, a: ArchiveReplay<'_>) -> Result<ExitCode> {
+    let from = instant("--from", a.from)?;
+    let to = instant("--to", a.to)?;
+    let events = aws_sdk_eventbridge::Client::new(&ctx.sdk);
+    let bus = ctx.table("EVENT_BUS_NAME");
+    let archive_name = a
+        .archive
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("{bus}-archive"));
+    let archive = events
+        .describe_archive()
+        .archive_name(&archive_name)
+        .send()
+        .await
+        .with_context(|| format!("DescribeArchive ({archive_name})"))?;
+    let archive_arn = archive.archive_arn().unwrap_or_default().to_string();
+    let bus_arn = archive.event_source_arn().unwrap_or_default().to_string();
+    // Only the named consumers' rules get the replay, never every rule of the bus.
+    let mut rule_arns = Vec::new();
+    for rule in a.rules {
+        let arn = events
+            .describe_rule()
+            .name(rule)
+            .event_bus_name(&bus)
+            .send()
+            .await
+            .with_context(|| format!("DescribeRule ({rule} on {bus})"))?
+            .arn
+            .with_context(|| format!("DescribeRule ({rule}) returned no ARN"))?;
+        rule_arns.push(arn);
+    }
+    let what = format!(
+        "archive {archive_name} ({} event(s) archived in all) from {} to {} to rule(s) {}",
+        archive.event_count(),
+        a.from,
+        a.to,
+        a.rules.join(", ")
+    );
+    if a.dry_run {
+        if ctx.json {
+            print_json(&json!({
+                "archive": archive_name,
+                "archivedEvents": archive.event_count(),
+                "rules": rule_arns,
+                "dryRun": true,
+            }))?;
+        } else {
+            println!("would replay {what} (dry run: nothing started)");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !a.yes {
+        eprintln!("Replay {what}: their targets receive the events again (consumers deduplicate on eventId).");
+        if !crate::cmd::checkpoint::confirm("Start the replay?", "start a replay")? {
+            eprintln!("aborted: nothing changed");
+            return Ok(ExitCode::from(1));
+        }
+    }
+    let name = format!(
+        "{}cdc-replay-{}",
+        ctx.prefix,
+        chrono::Utc::now().format("%Y%m%dT%H%M%S")
+    );
+    let destination = aws_sdk_eventbridge::types::ReplayDestination::builder()
+        .arn(&bus_arn)
+        .set_filter_arns(Some(rule_arns))
+        .build()
+        .context("replay destination")?;
+    let started = events
+        .start_replay()
+        .replay_name(&name)
+        .event_source_arn(&archive_arn)
+        .event_start_time(from)
+        .event_end_time(to)
+        .destination(destination)
+        .send()
+        .await
+        .with_context(|| format!("StartReplay ({name})"))?;
+    let state = started
+        .state()
+        .map(|s| s.as_str().to_string())
+        .unwrap_or_default();
+    if ctx.json {
+        print_json(
+            &json!({ "replayName": name, "replayArn": started.replay_arn(), "state": state }),
+        )?;
+    } else {
+        println!("replay {name} started ({state}); follow it with `aws events describe-replay --replay-name {name}`");
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -138,3 +138,85 @@ async fn a_range_is_counted_confirmed_and_replayed_once() -> Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn archived_events_are_replayed_to_the_named_rule() -> Result<()> {
+    let s = Stack::start().await?;
+    let eb = aws_sdk_eventbridge::Client::new(&s.sdk);
+    let bus_arn = eb
+        .describe_event_bus()
+        .name(BUS)
+        .send()
+        .await?
+        .arn
+        .context("bus arn")?;
+    eb.create_archive()
+        .archive_name(format!("{BUS}-archive"))
+        .event_source_arn(&bus_arn)
+        .event_pattern(format!(r#"{{"source": ["{SOURCE}"]}}"#))
+        .send()
+        .await?;
+    let before = chrono::Utc::now() - chrono::Duration::minutes(5);
+    let events = s
+        .put_and_read(&[("agents#a", insert("agents", example("agents")))])
+        .await?;
+    let p = s.processor(&[]).await?;
+    s.process(&p, &events).await?;
+    let first = s.drain(&s.routed).await?;
+    assert_eq!(first.len(), 1);
+    let after = chrono::Utc::now() + chrono::Duration::minutes(5);
+    let (from, to) = (before.to_rfc3339(), after.to_rfc3339());
+    let rule = format!("{BUS}-to-wallboards-cdc-events");
+
+    // --- dry run: the archive and the rule, nothing started ---
+    let o = ops(&s)
+        .args([
+            "--json",
+            "replay",
+            "archive",
+            "--rule",
+            &rule,
+            "--from",
+            &from,
+            "--to",
+            &to,
+            "--dry-run",
+        ])
+        .output()?;
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout)?;
+    assert_eq!(v["archive"], format!("{BUS}-archive"));
+    assert!(v["rules"][0].as_str().unwrap().ends_with(&rule), "{v}");
+    assert!(s.drain(&s.routed).await?.is_empty());
+
+    // --- a rule is required; without --yes and a terminal it refuses ---
+    let o = ops(&s)
+        .args(["replay", "archive", "--from", &from, "--to", &to])
+        .output()?;
+    assert_eq!(o.status.code(), Some(2));
+    let o = ops(&s)
+        .args([
+            "replay", "archive", "--rule", &rule, "--from", &from, "--to", &to,
+        ])
+        .output()?;
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("re-run with --yes"), "{err}");
+
+    // --- started: the consumer's queue gets the archived event again, same eventId ---
+    let o = ops(&s)
+        .args([
+            "--json", "replay", "archive", "--rule", &rule, "--from", &from, "--to", &to, "--yes",
+        ])
+        .output()?;
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout)?;
+    let name = v["replayName"].as_str().context("replay name")?.to_string();
+    assert!(name.starts_with("cdc-replay-"), "{v}");
+    let replay = eb.describe_replay().replay_name(&name).send().await?;
+    assert!(replay.replay_arn().is_some());
+    let again = s.drain(&s.routed).await?;
+    assert_eq!(again.len(), 1, "{again:?}");
+    assert_eq!(again[0]["detail"]["eventId"], first[0]["detail"]["eventId"]);
+    Ok(())
+}
