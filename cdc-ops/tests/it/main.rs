@@ -5,6 +5,7 @@ mod cli;
 mod deps;
 mod docs;
 mod errors;
+mod first_day;
 mod health;
 mod help;
 mod logging;
