@@ -223,11 +223,16 @@ enum ReplayCommand {
     /// counts.
     Kinesis {
         /// The shard (`shardId-…`), as in the failure pointer's `shardId`.
-        #[arg(long)]
-        shard: String,
+        #[arg(long, required_unless_present = "failure_queue", requires = "from")]
+        shard: Option<String>,
         /// First sequence number (the pointer's `startSequenceNumber`).
-        #[arg(long)]
-        from: String,
+        #[arg(long, requires = "shard")]
+        from: Option<String>,
+        /// Replay the ranges of the pointers waiting in the on-failure queue
+        /// (KINESIS_FAILURE_QUEUE_URL, or the template's `<prefix>cdc-kinesis-failures`; up to 10);
+        /// each pointer is deleted once its range is replayed.
+        #[arg(long, conflicts_with_all = ["shard", "from", "to"])]
+        failure_queue: bool,
         /// Last sequence number (the pointer's `endSequenceNumber`; default: the shard's end).
         #[arg(long)]
         to: Option<String>,
@@ -399,6 +404,7 @@ async fn run_command(cli: &Cli, ctx: &mut Ctx) -> Result<ExitCode> {
             shard,
             from,
             to,
+            failure_queue: _,
             batch,
             processor,
             dry_run,
@@ -407,9 +413,10 @@ async fn run_command(cli: &Cli, ctx: &mut Ctx) -> Result<ExitCode> {
             cmd::replay::replay_kinesis(
                 ctx,
                 cmd::replay::KinesisReplay {
-                    shard,
-                    from,
-                    to: to.as_deref(),
+                    range: shard
+                        .as_deref()
+                        .zip(from.as_deref())
+                        .map(|(s, f)| (s, f, to.as_deref())),
                     batch: *batch,
                     processor: processor.as_deref(),
                     dry_run: *dry_run,

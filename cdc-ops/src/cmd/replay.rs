@@ -80,13 +80,73 @@ async fn read_range(
 
 /// Arguments of `replay kinesis`.
 pub(crate) struct KinesisReplay<'a> {
-    pub shard: &'a str,
-    pub from: &'a str,
-    pub to: Option<&'a str>,
+    /// The range from the arguments (`None`: the failure queue's pointers).
+    pub range: Option<(&'a str, &'a str, Option<&'a str>)>,
     pub batch: usize,
     pub processor: Option<&'a str>,
     pub dry_run: bool,
     pub yes: bool,
+}
+
+/// One range to replay, and the failure-queue message it came from.
+struct Range {
+    shard: String,
+    from: String,
+    to: Option<String>,
+    receipt: Option<String>,
+}
+
+/// The Kinesis event source mapping's on-failure record (SQS destination): the batch's pointer.
+#[derive(serde::Deserialize)]
+struct FailureRecord {
+    #[serde(rename = "KinesisBatchInfo")]
+    batch: BatchInfo,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BatchInfo {
+    shard_id: String,
+    start_sequence_number: String,
+    end_sequence_number: String,
+}
+
+/// The pointers waiting in the failure queue (up to 10; hidden for 5 minutes while replayed).
+async fn pointers(ctx: &mut Ctx) -> Result<(String, Vec<Range>)> {
+    let url = ctx
+        .resolve_queue("KINESIS_FAILURE_QUEUE_URL", "cdc-kinesis-failures")
+        .await?;
+    let got = ctx
+        .sqs()
+        .receive_message()
+        .queue_url(&url)
+        .max_number_of_messages(10)
+        .visibility_timeout(300)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .with_context(|| format!("ReceiveMessage ({})", short_queue(&url)))?;
+    let mut ranges = Vec::new();
+    for m in got.messages() {
+        let body = m.body().unwrap_or_default();
+        let record: FailureRecord = serde_json::from_str(body).map_err(|e| {
+            anyhow::anyhow!(
+                "message {} of {} is not a Kinesis on-failure record ({:?} error at line {} column {})",
+                m.message_id().unwrap_or("-"),
+                short_queue(&url),
+                e.classify(),
+                e.line(),
+                e.column()
+            )
+        })?;
+        ranges.push(Range {
+            shard: record.batch.shard_id,
+            from: record.batch.start_sequence_number,
+            to: Some(record.batch.end_sequence_number),
+            receipt: m.receipt_handle().map(str::to_string),
+        });
+    }
+    Ok((url, ranges))
 }
 
 pub(crate) async fn replay_kinesis(ctx: &mut Ctx, a: KinesisReplay<'_>) -> Result<ExitCode> {
@@ -102,46 +162,94 @@ pub(crate) async fn replay_kinesis(ctx: &mut Ctx, a: KinesisReplay<'_>) -> Resul
         .map(|s| s.stream_arn)
         .context("DescribeStreamSummary returned no summary")?;
     let region = ctx.table("AWS_REGION");
-    let records = read_range(
-        &kinesis,
-        &stream,
-        &stream_arn,
-        &region,
-        a.shard,
-        a.from,
-        a.to,
-    )
-    .await?;
+    let (queue, ranges) = match a.range {
+        Some((shard, from, to)) => (
+            None,
+            vec![Range {
+                shard: shard.to_string(),
+                from: from.to_string(),
+                to: to.map(str::to_string),
+                receipt: None,
+            }],
+        ),
+        None => {
+            let (url, ranges) = pointers(ctx).await?;
+            (Some(url), ranges)
+        }
+    };
+    let mut read = Vec::new();
+    for r in &ranges {
+        let records = read_range(
+            &kinesis,
+            &stream,
+            &stream_arn,
+            &region,
+            &r.shard,
+            &r.from,
+            r.to.as_deref(),
+        )
+        .await?;
+        let label = format!(
+            "{} {} {}..{}",
+            short_stream(&stream_arn),
+            r.shard,
+            r.from,
+            r.to.as_deref().unwrap_or("(end)")
+        );
+        read.push((label, records));
+    }
+    let total: usize = read.iter().map(|(_, r)| r.len()).sum();
     // Its own checkpoints: a range below the deployed processor's checkpoint would be skipped.
     let processor = a
         .processor
         .map(str::to_string)
         .unwrap_or_else(|| format!("{}cdc-processor-replay", ctx.prefix));
-    let range = format!(
-        "{} {} {}..{}",
-        short_stream(&stream_arn),
-        a.shard,
-        a.from,
-        a.to.unwrap_or("(end)")
-    );
+    let release = |ctx: &Ctx, queue: &Option<String>| {
+        let (sqs, queue) = (ctx.sqs(), queue.clone());
+        let receipts: Vec<String> = ranges.iter().filter_map(|r| r.receipt.clone()).collect();
+        async move {
+            if let Some(url) = queue {
+                for receipt in receipts {
+                    // Visible again at once: nothing was done with the pointer.
+                    let _ = sqs
+                        .change_message_visibility()
+                        .queue_url(&url)
+                        .receipt_handle(receipt)
+                        .visibility_timeout(0)
+                        .send()
+                        .await;
+                }
+            }
+        }
+    };
     if a.dry_run {
+        release(ctx, &queue).await;
         if ctx.json {
-            print_json(&json!({ "range": range, "records": records.len(), "dryRun": true }))?;
+            let ranges: Vec<Value> = read
+                .iter()
+                .map(|(l, r)| json!({ "range": l, "records": r.len() }))
+                .collect();
+            print_json(&json!({ "ranges": ranges, "records": total, "dryRun": true }))?;
         } else {
+            for (label, records) in &read {
+                println!("{label}: {} record(s)", records.len());
+            }
             println!(
-                "{range}: {} record(s) would be replayed as `{processor}` (dry run: nothing sent)",
-                records.len()
+                "{total} record(s) would be replayed as `{processor}` (dry run: nothing sent)"
             );
         }
         return Ok(ExitCode::SUCCESS);
     }
     if !a.yes {
         eprintln!(
-            "Replay {} record(s) of {range} through the processor as `{processor}`: they are \
-             published again under their own event ids (consumers deduplicate on them).",
-            records.len()
+            "Replay {total} record(s) of {} range(s) through the processor as `{processor}`: they \
+             are published again under their own event ids (consumers deduplicate on them).",
+            read.len()
         );
-        if !crate::cmd::checkpoint::confirm("Replay them?", "replay records")? {
+        let ok = crate::cmd::checkpoint::confirm("Replay them?", "replay records");
+        if !matches!(ok, Ok(true)) {
+            release(ctx, &queue).await;
+            ok?;
             eprintln!("aborted: nothing changed");
             return Ok(ExitCode::from(1));
         }
@@ -155,41 +263,55 @@ pub(crate) async fn replay_kinesis(ctx: &mut Ctx, a: KinesisReplay<'_>) -> Resul
     let state = AppState::init(ctx.lookup(), &ctx.sdk, sink).await?;
     let mut failures: Vec<String> = Vec::new();
     let mut batches = 0;
-    for chunk in records.chunks(a.batch.max(1)) {
-        batches += 1;
-        let payload = serde_json::from_value(json!({ "Records": chunk }))
-            .context("building the Kinesis event")?;
-        let response =
-            processor_handler(&state, LambdaEvent::new(payload, LambdaContext::default()))
+    let mut done = Vec::new();
+    'ranges: for ((label, records), range) in read.iter().zip(&ranges) {
+        for chunk in records.chunks(a.batch.max(1)) {
+            batches += 1;
+            let payload = serde_json::from_value(json!({ "Records": chunk }))
+                .context("building the Kinesis event")?;
+            let response =
+                processor_handler(&state, LambdaEvent::new(payload, LambdaContext::default()))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("handler error: {e}"))?;
+            let response = serde_json::to_value(response)?;
+            if let Some(f) = response["batchItemFailures"]
+                .as_array()
+                .filter(|f| !f.is_empty())
+            {
+                failures.extend(
+                    f.iter()
+                        .filter_map(|i| i["itemIdentifier"].as_str().map(str::to_string)),
+                );
+                // As Lambda: nothing after a failed record; re-run from it.
+                break 'ranges;
+            }
+        }
+        done.push(label.clone());
+        // The pointer is dealt with: delete it from the failure queue.
+        if let (Some(url), Some(receipt)) = (&queue, &range.receipt) {
+            ctx.sqs()
+                .delete_message()
+                .queue_url(url)
+                .receipt_handle(receipt)
+                .send()
                 .await
-                .map_err(|e| anyhow::anyhow!("handler error: {e}"))?;
-        let response = serde_json::to_value(response)?;
-        if let Some(f) = response["batchItemFailures"]
-            .as_array()
-            .filter(|f| !f.is_empty())
-        {
-            failures.extend(
-                f.iter()
-                    .filter_map(|i| i["itemIdentifier"].as_str().map(str::to_string)),
-            );
-            // As Lambda: nothing after a failed record; re-run from it.
-            break;
+                .with_context(|| format!("DeleteMessage ({})", short_queue(url)))?;
         }
     }
     print_metrics(&lines);
     if ctx.json {
         print_json(&json!({
-            "range": range,
+            "ranges": done,
             "processor": processor,
-            "records": records.len(),
+            "records": total,
             "batches": batches,
             "batchItemFailures": failures,
         }))?;
     } else {
-        println!(
-            "{range}: {} record(s) replayed in {batches} batch(es) as `{processor}`",
-            records.len()
-        );
+        for label in &done {
+            println!("{label}: replayed as `{processor}`");
+        }
+        println!("{total} record(s) in {batches} batch(es)");
         if let Some(first) = failures.first() {
             println!("retry from sequence number {first} (a transient failure): run the replay again with --from {first}");
         }

@@ -118,6 +118,67 @@ async fn a_range_is_counted_confirmed_and_replayed_once() -> Result<()> {
     assert!(String::from_utf8_lossy(&o.stderr).contains("\"Skipped\":2"));
     assert!(s.drain(&s.routed).await?.is_empty());
 
+    // --- from the on-failure queue: the pointer Lambda leaves for a batch it gave up on ---
+    let sqs = s.sqs();
+    let failures = sqs
+        .create_queue()
+        .queue_name("cdc-kinesis-failures")
+        .send()
+        .await?
+        .queue_url
+        .context("queue url")?;
+    let pointer = serde_json::json!({
+        "requestContext": {"requestId": "c9b8fa9f-5a7f-4e5d-8b5c-1d2e3f4a5b6c", "condition": "RetryAttemptsExhausted", "approximateInvokeCount": 3},
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "version": "1.0",
+        "timestamp": "2026-11-25T10:20:00.000Z",
+        "KinesisBatchInfo": {
+            "shardId": shard,
+            "startSequenceNumber": put[3].1,
+            "endSequenceNumber": put[3].1,
+            "approximateArrivalOfFirstRecord": "2026-11-25T10:14:31.000Z",
+            "approximateArrivalOfLastRecord": "2026-11-25T10:14:31.000Z",
+            "batchSize": 1,
+            "streamArn": s.stream_arn,
+        }
+    });
+    sqs.send_message()
+        .queue_url(&failures)
+        .message_body(pointer.to_string())
+        .send()
+        .await?;
+    let o = ops(&s)
+        .args([
+            "--json",
+            "replay",
+            "kinesis",
+            "--failure-queue",
+            "--dry-run",
+        ])
+        .output()?;
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout)?;
+    assert_eq!(v["records"], 1, "{v}");
+    assert_eq!(
+        cdc_ops::ops::queue_depth(&sqs, &failures).await?,
+        1,
+        "the pointer stays"
+    );
+    let o = ops(&s)
+        .args(["--json", "replay", "kinesis", "--failure-queue", "--yes"])
+        .output()?;
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let routed = s.drain(&s.routed).await?;
+    assert_eq!(routed.len(), 1, "{routed:?}");
+    assert_eq!(routed[0]["detail"]["after"]["display_name"], "agent 3");
+    assert_eq!(
+        cdc_ops::ops::queue_depth(&sqs, &failures).await?,
+        0,
+        "the pointer is done"
+    );
+    let mut ids = ids;
+    ids.push(routed[0]["detail"]["eventId"].as_str().unwrap().to_string());
+
     // --- the deployed processor's run of the same records publishes the same event ids
     // (consumers deduplicate a replay of something already published) ---
     let events = s.put_and_read(&[]).await?;
