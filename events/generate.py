@@ -18,7 +18,9 @@ import pathlib
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
 EXAMPLES = ROOT / "model-schemas" / "examples"
-STREAM = "arn:aws:kinesis:eu-west-1:123456789012:stream/coredb-cdc"
+# The SAM template's default stream in moto's default account and region, so that checkpoints
+# written by `cdc-ops invoke` on this event are the ones the health check reads.
+STREAM = "arn:aws:kinesis:us-east-1:123456789012:stream/coredb-cdc-stream"
 SHARD = "shardId-000000000000"
 TS = "2026-11-25T10:14:31Z"
 TS_MS = 1795601671000
@@ -229,7 +231,7 @@ def kinesis_record(i, data, partition_key, b64=None):
                     "approximateArrivalTimestamp": 1795601671.5 + i / 100},
         "eventSource": "aws:kinesis", "eventVersion": "1.0", "eventID": f"{SHARD}:{seq}",
         "eventName": "aws:kinesis:record", "invokeIdentityArn": "arn:aws:iam::123456789012:role/cdc-processor",
-        "awsRegion": "eu-west-1", "eventSourceARN": STREAM,
+        "awsRegion": "us-east-1", "eventSourceARN": STREAM,
     }
 
 

@@ -9,7 +9,9 @@
 #   3. cfn-lint on the expanded CloudFormation: property types and enums of the generated event
 #      source mappings, versions, aliases, permissions, IAM actions, references.
 #   4. a canary: the same steps on a copy with a misspelled Kinesis event property must fail, so
-#      this check cannot silently turn into a no-op.
+#      this check cannot silently turn into a no-op;
+#   5. cfn-lint on deploy/consumer.yaml (a consumer's stack, plain CloudFormation), with its own
+#      canary (a misspelled target property must fail).
 #
 # Any cfn-lint finding fails, informational ones included (-c I: e.g. a stateful resource without
 # an explicit DeletionPolicy). Runs without network when user namespaces allow it (unshare -rn).
@@ -62,3 +64,22 @@ grep -q "BisectBatchOnFunctionErrorz" "$work/canary.log" || {
   exit 1
 }
 echo "ci-template: ok (and the canary was rejected: $(grep -m1 -o 'property BisectBatchOnFunctionErrorz[^.]*' "$work/canary.log"))"
+
+# A consumer's stack: plain CloudFormation (no transform), linted as written.
+consumer=deploy/consumer.yaml
+"${offline[@]}" "$lint" --include-checks I -- "$consumer"
+sed 's/^\( *\)DeadLetterConfig:$/\1DeadLetterConfigz:/' "$consumer" > "$work/consumer-canary.yaml"
+if cmp -s "$consumer" "$work/consumer-canary.yaml"; then
+  echo "ci-template: consumer canary could not be planted (DeadLetterConfig: not found)" >&2
+  exit 1
+fi
+if "${offline[@]}" "$lint" --include-checks I -- "$work/consumer-canary.yaml" >"$work/consumer-canary.log" 2>&1; then
+  echo "ci-template: the check accepted $consumer with a misspelled target property" >&2
+  exit 1
+fi
+grep -q "DeadLetterConfigz" "$work/consumer-canary.log" || {
+  echo "ci-template: the consumer canary failed for another reason:" >&2
+  cat "$work/consumer-canary.log" >&2
+  exit 1
+}
+echo "ci-template: $consumer ok (and its canary was rejected)"

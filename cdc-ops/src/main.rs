@@ -18,8 +18,9 @@ use cdc_ops::ops::{
     process_dead_letters, queue_url, CheckpointRow, DeadLetterSummary, ProcessedMessage,
 };
 use cdc_ops::redrive::{self, RedriveOutcome, Redriver};
+use cdc_ops::shared::OpsError;
 use cdc_processor::aws::http_client;
-use cdc_processor::aws::lambda::{handler as processor_handler, AppState};
+use cdc_processor::aws::lambda::{lenient_handler as processor_handler, AppState};
 use cdc_processor::aws::metrics::MetricsSink;
 use clap::{Args, Parser, Subcommand};
 use lambda_runtime::{Context as LambdaContext, LambdaEvent};
@@ -67,6 +68,10 @@ enum Command {
     /// Run a function's handler here on an event file, against the AWS
     /// resources (or emulator) the environment points at.
     Invoke(InvokeArgs),
+    /// Replay: archived events to a consumer's rule, or a shard's sequence range from the stream
+    /// (e.g. an on-failure pointer's) through the processor's handler.
+    #[command(subcommand)]
+    Replay(ReplayCommand),
     /// Function logs: runs `aws logs tail /aws/lambda/<function> --follow`.
     #[command(subcommand)]
     Logs(LogsCommand),
@@ -87,9 +92,10 @@ enum CheckpointCommand {
     ///
     /// Asks for confirmation on a terminal; refuses without --yes when not on one.
     Reset {
-        /// Processor name (the cdc-processor function's name).
+        /// Processor name (default: CDC_PROCESSOR_NAME, or the template's `<prefix>cdc-processor`,
+        /// as `invoke` and the deployed function use).
         #[arg(long)]
-        processor: String,
+        processor: Option<String>,
         /// Only this shard.
         #[arg(long)]
         shard: Option<String>,
@@ -140,24 +146,109 @@ enum DlqCommand {
         visibility_timeout: u64,
     },
     /// Re-drive dead letters through the pipeline, with the dead-letter-processor's logic.
+    ///
+    /// Publishes events and deletes, re-queues or parks letters: asks for confirmation on a
+    /// terminal (after showing the queue's depth); refuses without --yes when not on one.
     Process {
         #[command(flatten)]
         queue: QueueArgs,
         /// Seconds a message retried after a transient failure stays hidden.
         #[arg(long, default_value_t = 60)]
         visibility_timeout: u64,
+        /// Do not ask for confirmation.
+        #[arg(long, short = 'y')]
+        yes: bool,
     },
 }
 
 #[derive(Args, Debug)]
 struct InvokeArgs {
     /// cdc-processor, health-check or dead-letter-processor.
-    #[arg(long)]
+    #[arg(long, default_value = "cdc-processor")]
     function: String,
     /// The event (JSON): a Kinesis event, a scheduled event (optional for the health check) or an
-    /// SQS event.
-    #[arg(long)]
+    /// SQS event. Also accepted as the positional EVENT (as `cdc-processor local` takes its input).
+    #[arg(long, value_name = "FILE")]
     event: Option<PathBuf>,
+    /// The event file, as --event.
+    #[arg(value_name = "EVENT", conflicts_with = "event")]
+    event_file: Option<PathBuf>,
+}
+
+impl InvokeArgs {
+    /// The event file, given either way; checked to exist before anything reaches for AWS.
+    fn event_path(&self) -> Result<Option<&Path>> {
+        let path = self.event.as_deref().or(self.event_file.as_deref());
+        if let Some(p) = path {
+            if !p.is_file() {
+                bail!("event file {} not found", p.display());
+            }
+        }
+        Ok(path)
+    }
+}
+
+#[derive(Subcommand, Debug)]
+enum ReplayCommand {
+    /// Replay archived events (EventBridge StartReplay) of a time range to the named rules only.
+    ///
+    /// Asks for confirmation on a terminal; refuses without --yes when not on one. --dry-run shows
+    /// the archive's event count and the rules.
+    Archive {
+        /// The archive (default `<EVENT_BUS_NAME>-archive`, the template's).
+        #[arg(long)]
+        archive: Option<String>,
+        /// A rule on the bus whose targets get the replay (repeat for several).
+        #[arg(long = "rule", required = true)]
+        rules: Vec<String>,
+        /// Start of the range (RFC 3339, e.g. 2026-11-25T10:00:00Z).
+        #[arg(long)]
+        from: String,
+        /// End of the range (RFC 3339).
+        #[arg(long)]
+        to: String,
+        /// Show what would be replayed; start nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Do not ask for confirmation.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+    /// Re-read `--from`..`--to` of one shard (GetShardIterator + GetRecords) and run the records
+    /// through the processor's handler, under its own checkpoints (`<prefix>cdc-processor-replay`)
+    /// so a range below the deployed processor's checkpoint is not skipped. Event ids are the
+    /// records' own: consumers deduplicate a replay of something already published.
+    ///
+    /// Asks for confirmation on a terminal; refuses without --yes when not on one. --dry-run only
+    /// counts.
+    Kinesis {
+        /// The shard (`shardId-…`), as in the failure pointer's `shardId`.
+        #[arg(long, required_unless_present = "failure_queue", requires = "from")]
+        shard: Option<String>,
+        /// First sequence number (the pointer's `startSequenceNumber`).
+        #[arg(long, requires = "shard")]
+        from: Option<String>,
+        /// Replay the ranges of the pointers waiting in the on-failure queue
+        /// (KINESIS_FAILURE_QUEUE_URL, or the template's `<prefix>cdc-kinesis-failures`; up to 10);
+        /// each pointer is deleted once its range is replayed.
+        #[arg(long, conflicts_with_all = ["shard", "from", "to"])]
+        failure_queue: bool,
+        /// Last sequence number (the pointer's `endSequenceNumber`; default: the shard's end).
+        #[arg(long)]
+        to: Option<String>,
+        /// Records per handler call (the mapping's batch size).
+        #[arg(long, default_value_t = 100)]
+        batch: usize,
+        /// Processor name of the replay's checkpoints (default `<prefix>cdc-processor-replay`).
+        #[arg(long)]
+        processor: Option<String>,
+        /// Count the records of the range; send nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Do not ask for confirmation.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -181,6 +272,8 @@ enum LogsCommand {
 }
 
 fn main() -> ExitCode {
+    // Before clap reads its `env` defaults and before any thread starts.
+    cdc_ops::shared::load_dotenv("cdc-ops");
     let cli = Cli::parse();
     init_tracing();
     let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -229,14 +322,31 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     {
         return cmd::logs::logs_tail(&cli, function, since.as_deref(), !no_follow, *print);
     }
+    // Mistakes in the arguments are reported before anything reaches for AWS.
+    if let Command::Invoke(args) = &cli.command {
+        cmd::invoke::function_name(&args.function)?;
+        args.event_path()?;
+    }
     let mut ctx = Ctx::new(&cli).await?;
+    let result = run_command(&cli, &mut ctx).await;
+    // A missing table or queue: most often the wrong region or name prefix.
+    result.map_err(|e| match e.chain().find_map(|c| c.downcast_ref::<OpsError>()) {
+        Some(OpsError::NotFound { .. }) => anyhow::anyhow!(
+            "{e:#}\nhint: looked up in region {} with name prefix `{}`: check --region \
+             (AWS_REGION) and --name-prefix (CDC_NAME_PREFIX), or whether the stack is deployed there",
+            ctx.var("AWS_REGION").unwrap_or_default(),
+            ctx.prefix
+        ),
+        _ => e,
+    })
+}
+
+async fn run_command(cli: &Cli, ctx: &mut Ctx) -> Result<ExitCode> {
     match &cli.command {
         Command::Checkpoint(CheckpointCommand::Status {
             processor,
             include_redrive,
-        }) => {
-            cmd::checkpoint::checkpoint_status(&ctx, processor.as_deref(), *include_redrive).await
-        }
+        }) => cmd::checkpoint::checkpoint_status(ctx, processor.as_deref(), *include_redrive).await,
         Command::Checkpoint(CheckpointCommand::Reset {
             processor,
             shard,
@@ -244,9 +354,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             stream,
             yes,
         }) => {
+            let processor = processor
+                .clone()
+                .unwrap_or_else(|| ctx.table("CDC_PROCESSOR_NAME"));
             cmd::checkpoint::checkpoint_reset(
-                &ctx,
-                processor,
+                ctx,
+                &processor,
                 shard.as_deref(),
                 to.as_deref(),
                 stream.as_deref(),
@@ -254,17 +367,64 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             )
             .await
         }
-        Command::Health(HealthCommand::Check) => cmd::health::health_check(&mut ctx).await,
+        Command::Health(HealthCommand::Check) => cmd::health::health_check(ctx).await,
         Command::Dlq(DlqCommand::List {
             queue,
             parking,
             visibility_timeout,
-        }) => cmd::dlq::dlq_list(&mut ctx, queue, *parking, *visibility_timeout).await,
+        }) => cmd::dlq::dlq_list(ctx, queue, *parking, *visibility_timeout).await,
         Command::Dlq(DlqCommand::Process {
             queue,
             visibility_timeout,
-        }) => cmd::dlq::dlq_process(&mut ctx, queue, *visibility_timeout).await,
-        Command::Invoke(args) => cmd::invoke::invoke(&mut ctx, args).await,
+            yes,
+        }) => cmd::dlq::dlq_process(ctx, queue, *visibility_timeout, *yes).await,
+        Command::Invoke(args) => cmd::invoke::invoke(ctx, args).await,
+        Command::Replay(ReplayCommand::Archive {
+            archive,
+            rules,
+            from,
+            to,
+            dry_run,
+            yes,
+        }) => {
+            cmd::replay::replay_archive(
+                ctx,
+                cmd::replay::ArchiveReplay {
+                    archive: archive.as_deref(),
+                    rules,
+                    from,
+                    to,
+                    dry_run: *dry_run,
+                    yes: *yes,
+                },
+            )
+            .await
+        }
+        Command::Replay(ReplayCommand::Kinesis {
+            shard,
+            from,
+            to,
+            failure_queue: _,
+            batch,
+            processor,
+            dry_run,
+            yes,
+        }) => {
+            cmd::replay::replay_kinesis(
+                ctx,
+                cmd::replay::KinesisReplay {
+                    range: shard
+                        .as_deref()
+                        .zip(from.as_deref())
+                        .map(|(s, f)| (s, f, to.as_deref())),
+                    batch: *batch,
+                    processor: processor.as_deref(),
+                    dry_run: *dry_run,
+                    yes: *yes,
+                },
+            )
+            .await
+        }
         Command::Logs(_) => unreachable!("handled above"),
     }
 }
@@ -356,9 +516,16 @@ impl Ctx {
             return Ok(url);
         }
         let name = format!("{}{name}", self.prefix);
-        let url = queue_url(&self.sqs(), &name)
-            .await
-            .with_context(|| format!("{var} is not set and the queue `{name}` was not found"))?;
+        let url = match queue_url(&self.sqs(), &name).await {
+            Ok(url) => url,
+            Err(e @ OpsError::NotFound { .. }) => {
+                return Err(anyhow::Error::new(e).context(format!(
+                    "{var} is not set and the queue `{name}` does not exist"
+                )))
+            }
+            // No credentials, no network, …: the cause itself, not "not found".
+            Err(e) => return Err(e.into()),
+        };
         self.defaults.insert(var, url.clone());
         Ok(url)
     }

@@ -126,7 +126,7 @@ pub async fn list_checkpoints(
             .set_exclusive_start_key(start.take())
             .send()
             .await
-            .map_err(|e| aws_error("Scan (checkpoints)", &e))?;
+            .map_err(|e| aws_error(&format!("Scan (checkpoint table {table})"), &e))?;
         rows.extend(out.items().iter().filter_map(checkpoint_row));
         match out.last_evaluated_key() {
             Some(k) if !k.is_empty() => start = Some(k.clone()),
@@ -168,7 +168,7 @@ pub async fn list_state(
             .set_exclusive_start_key(start.take())
             .send()
             .await
-            .map_err(|e| aws_error("Scan (state)", &e))?;
+            .map_err(|e| aws_error(&format!("Scan (state table {table})"), &e))?;
         for item in out.items() {
             let Some(processor) = attr_s(item, "processor") else {
                 continue;
@@ -416,7 +416,7 @@ pub async fn queue_depth(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<u64, Op
         .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
         .send()
         .await
-        .map_err(|e| aws_error("GetQueueAttributes", &e))?;
+        .map_err(|e| aws_error(&format!("GetQueueAttributes ({url})"), &e))?;
     Ok(out
         .attributes()
         .and_then(|a| a.get(&QueueAttributeName::ApproximateNumberOfMessages))

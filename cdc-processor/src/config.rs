@@ -76,6 +76,21 @@ impl ConfigError {
     }
 }
 
+/// "unknown table `user`; did you mean `users`?": the message for a name that is not a table,
+/// with the closest table name when one is close (Jaro–Winkler ≥ 0.8).
+pub fn unknown_table(name: &str) -> String {
+    let best = Table::ALL
+        .iter()
+        .map(|t| (strsim::jaro_winkler(name, t.name()), t.name()))
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    match best {
+        Some((score, table)) if score >= 0.8 => {
+            format!("unknown table `{name}`; did you mean `{table}`?")
+        }
+        _ => format!("unknown table `{name}`"),
+    }
+}
+
 /// Whether and how rows are redacted (`ENABLE_DATA_REDACTION`).
 #[derive(Clone, Debug)]
 pub enum Redaction {
@@ -93,10 +108,13 @@ pub enum Redaction {
 impl Redaction {
     /// Redaction on, with this HMAC key (at least [`cdc_models::MIN_KEY_BYTES`] bytes).
     pub fn with_key(key: impl Into<Vec<u8>>) -> Result<Self, ConfigError> {
-        let redactor = Redactor::new(key.into()).map_err(|e| {
+        let key = key.into();
+        let len = key.len();
+        // One statement of the rule: "…: the key is 5 bytes long (expected at least 32 bytes)".
+        let redactor = Redactor::new(key).map_err(|_| {
             ConfigError::new(
                 "REDACTION_HMAC_KEY",
-                e.to_string(),
+                format!("the key is {len} bytes long"),
                 format!("at least {} bytes", cdc_models::MIN_KEY_BYTES),
             )
         })?;
@@ -501,11 +519,7 @@ impl PipelineConfig {
         let mut wanted = Vec::new();
         for name in tables {
             let table = Table::from_name(name).ok_or_else(|| {
-                ConfigError::new(
-                    "tables",
-                    format!("unknown table `{name}`"),
-                    "a CoreDB table name",
-                )
+                ConfigError::new("tables", unknown_table(name), "a CoreDB table name")
             })?;
             wanted.push(table);
         }
@@ -524,7 +538,7 @@ impl PipelineConfig {
         let t = Table::from_name(table).ok_or_else(|| {
             ConfigError::new(
                 "table override",
-                format!("unknown table `{table}`"),
+                unknown_table(table),
                 "a CoreDB table name",
             )
         })?;
@@ -654,6 +668,25 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.setting, "REDACTION_HMAC_KEY");
         assert_eq!(err.expected, "at least 32 bytes");
+        // The rule is stated once, with the length found.
+        assert_eq!(
+            err.to_string(),
+            "REDACTION_HMAC_KEY: the key is 31 bytes long (expected at least 32 bytes)"
+        );
+    }
+
+    #[test]
+    fn unknown_tables_suggest_the_closest_name() {
+        assert_eq!(
+            unknown_table("user"),
+            "unknown table `user`; did you mean `users`?"
+        );
+        assert_eq!(unknown_table("zzzzqqq"), "unknown table `zzzzqqq`");
+        let err = PipelineConfig::new(Redaction::Disabled)
+            .set_table_allow_list(["user"])
+            .map(|_| ())
+            .unwrap_err();
+        assert!(err.to_string().contains("did you mean `users`?"), "{err}");
     }
 
     #[test]

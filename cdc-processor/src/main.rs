@@ -30,8 +30,13 @@ enum Command {
     /// (EVENT_SOURCE, EVENT_BUS_NAME, REDACTION_HMAC_KEY, CDC_TABLES, CDC_TABLE_OVERRIDES,
     /// MAX_EVENT_SIZE_BYTES, DMS_BEFORE_IMAGE_FIELD, DEBEZIUM_EPOCH_UNIT).
     Local {
-        /// A Lambda Kinesis event JSON file, or JSON lines of raw change records.
-        input: PathBuf,
+        /// A Lambda Kinesis event JSON file, or JSON lines of raw change records (read as a
+        /// stream: memory stays flat however long the file).
+        #[arg(required_unless_present = "event")]
+        input: Option<PathBuf>,
+        /// The input file, as INPUT (the spelling `cdc-ops invoke` uses).
+        #[arg(long, value_name = "FILE", conflicts_with = "input")]
+        event: Option<PathBuf>,
         /// Write entries to this file (appended) instead of stdout.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -44,10 +49,11 @@ enum Command {
         /// Input format: detected per record, or forced.
         #[arg(long, default_value = "auto", value_parser = ["auto", "coredb-trigger", "debezium", "dms"])]
         format: String,
-        /// Publish column values unredacted (ENABLE_DATA_REDACTION=false).
+        /// Publish column values unredacted (as ENABLE_DATA_REDACTION=false, which is honoured
+        /// too).
         #[arg(long)]
         no_redaction: bool,
-        /// Processor name in checkpoint keys.
+        /// Processor name in checkpoint keys (a different name starts over: nothing is skipped).
         #[arg(long, default_value = "local")]
         processor: String,
     },
@@ -64,9 +70,31 @@ enum Command {
     },
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // `.env` in the current directory (variables already set win), before clap and any thread.
+    match dotenvy::from_path(".env") {
+        Ok(()) => {}
+        Err(e) if e.not_found() => {}
+        Err(dotenvy::Error::LineParse(_, index)) => eprintln!(
+            "cdc-processor: .env: cannot parse it at character {index}; the lines from there on are ignored"
+        ),
+        Err(e) => eprintln!("cdc-processor: .env: {e}; the file is ignored"),
+    }
     let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cdc-processor: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    rt.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         None => cdc_processor::aws::lambda::run()
             .await
@@ -74,6 +102,7 @@ async fn main() -> ExitCode {
             .map_err(|e| anyhow::anyhow!(e)),
         Some(Command::Local {
             input,
+            event,
             out,
             state_dir,
             dead_letters,
@@ -83,7 +112,7 @@ async fn main() -> ExitCode {
         }) => {
             init_tracing();
             let options = LocalOptions {
-                input,
+                input: input.or(event).expect("clap requires one"),
                 out,
                 state_dir,
                 dead_letters,
@@ -123,6 +152,15 @@ async fn run_local(
     let env_key = std::env::var("REDACTION_HMAC_KEY")
         .ok()
         .filter(|k| !k.is_empty());
+    // `--no-redaction` or ENABLE_DATA_REDACTION=false (the environment or `.env`).
+    let env_redaction = std::env::var("ENABLE_DATA_REDACTION")
+        .ok()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty());
+    let no_redaction = no_redaction || env_redaction.as_deref() == Some("false");
+    if no_redaction {
+        eprintln!("cdc-processor local: redaction is off: entries carry column values as they are");
+    }
     let ephemeral_key = if no_redaction || env_key.is_some() {
         None
     } else {
@@ -133,7 +171,9 @@ async fn run_local(
         Some(random_key()?)
     };
     let config = PipelineConfig::from_lookup(|name| match name {
-        "ENABLE_DATA_REDACTION" => Some(if no_redaction { "false" } else { "true" }.to_string()),
+        // An invalid value is the configuration's error, as in the Lambda.
+        "ENABLE_DATA_REDACTION" if no_redaction => Some("false".to_string()),
+        "ENABLE_DATA_REDACTION" => env_redaction.clone().or_else(|| Some("true".to_string())),
         "REDACTION_HMAC_KEY" => env_key.clone().or_else(|| ephemeral_key.clone()),
         "CDC_SOURCE_FORMAT" => Some(format.to_string()),
         other => std::env::var(other).ok(),
@@ -160,7 +200,10 @@ fn random_key() -> anyhow::Result<String> {
 
 fn run_validate(table: &str, row: &PathBuf) -> anyhow::Result<ExitCode> {
     let Some(t) = Table::from_name(table) else {
-        bail!("unknown table `{table}` (see model-schemas/ for the table names)");
+        bail!(
+            "{} (the tables are the file names in model-schemas/)",
+            cdc_processor::config::unknown_table(table)
+        );
     };
     let text = if row.as_os_str() == "-" {
         let mut s = String::new();

@@ -1415,8 +1415,20 @@ pub fn validate_row_with_notes(table: Table, row: &str) -> Result<Vec<String>, V
             let validator = schema_options()
                 .build(&schema)
                 .expect("model schemas are valid draft-07");
+            // Missing columns of the row itself are one line, not one per column.
+            let mut missing = Vec::new();
             for e in validator.iter_errors(&value) {
                 let column = path_shape(e.instance_path().as_str());
+                if let (true, jsonschema::error::ValidationErrorKind::Required { property }) =
+                    (column.is_empty(), e.kind())
+                {
+                    missing.push(
+                        property
+                            .as_str()
+                            .map_or_else(|| property.to_string(), std::string::ToString::to_string),
+                    );
+                    continue;
+                }
                 let column = if column.is_empty() {
                     "(row)".to_string()
                 } else {
@@ -1424,8 +1436,19 @@ pub fn validate_row_with_notes(table: Table, row: &str) -> Result<Vec<String>, V
                 };
                 problems.push(format!("schema: {column}: {}", describe_schema_error(&e)));
             }
+            if !missing.is_empty() {
+                problems.insert(
+                    0,
+                    format!(
+                        "schema: (row): {} required column(s) missing: {}",
+                        missing.len(),
+                        missing.join(", ")
+                    ),
+                );
+            }
         }
     }
+    let schema_problems = !problems.is_empty();
     let raw: Box<RawValue> = match serde_json::from_str(row) {
         Ok(r) => r,
         Err(e) => return Err(vec![crate::formats::json_error("row", &e).message]),
@@ -1441,6 +1464,8 @@ pub fn validate_row_with_notes(table: Table, row: &str) -> Result<Vec<String>, V
     };
     match reader.read("row", &raw) {
         Err(e) => problems.push(format!("typed: {}", e.message)),
+        // An empty row: the schema's line above already says which columns are missing.
+        Ok(None) if schema_problems => {}
         Ok(None) => problems.push("typed: row: the row has no column".into()),
         Ok(Some(image)) => {
             if let Err(e) = check("row", &image, true, true, false) {

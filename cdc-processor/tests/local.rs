@@ -196,3 +196,216 @@ fn cli_local_prints_a_summary() {
     assert!(out.stdout.is_empty(), "entries went to --out");
     assert_eq!(lines(&dir.path().join("out.jsonl")), 6);
 }
+
+/// `cdc-processor local` in `dir` (where a `.env` may be) with only `env` and PATH in its
+/// environment.
+fn local_cli(dir: &Path, input: &Path, env: &[(&str, &str)]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_cdc-processor"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("RUST_LOG", "off")
+        .envs(env.iter().copied())
+        .current_dir(dir)
+        .arg("local")
+        .arg(input)
+        .args(["--state-dir", "state", "--out", "out.jsonl"])
+        .output()
+        .unwrap()
+}
+
+/// The `customers` row of coredb-trigger.jsonl: its email is in the entries only unredacted.
+const SAMPLE_EMAIL: &str = "annek@noanswer.org";
+
+#[test]
+fn local_honours_enable_data_redaction_false_and_reads_dot_env() {
+    let input = repo().join("events/coredb-trigger.jsonl");
+    let key = ("REDACTION_HMAC_KEY", "local-test-key-0123456789abcdef-0123");
+
+    // The environment variable alone (no --no-redaction): column values as they are.
+    let dir = tempfile::tempdir().unwrap();
+    let out = local_cli(dir.path(), &input, &[("ENABLE_DATA_REDACTION", "false")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("redaction is off"), "{stderr}");
+    let entries = std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap();
+    assert!(entries.contains(SAMPLE_EMAIL), "unredacted");
+
+    // The same from `.env` in the current directory.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        "# local settings\nENABLE_DATA_REDACTION=false\nCDC_TABLES=customers\n",
+    )
+    .unwrap();
+    let out = local_cli(dir.path(), &input, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("redaction is off"), "{stderr}");
+    let entries = std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap();
+    assert!(entries.contains(SAMPLE_EMAIL), "unredacted through .env");
+    // CDC_TABLES from .env: only customers published; the other tables acknowledged.
+    for l in entries.lines() {
+        let e: serde_json::Value = serde_json::from_str(l).unwrap();
+        let d: serde_json::Value = serde_json::from_str(e["Detail"].as_str().unwrap()).unwrap();
+        assert_eq!(d["table"], "customers", "{d}");
+    }
+    assert!(stderr.contains("table-not-captured"), "{stderr}");
+
+    // A real environment variable wins over `.env`.
+    std::fs::remove_dir_all(dir.path().join("state")).unwrap();
+    std::fs::remove_file(dir.path().join("out.jsonl")).unwrap();
+    let out = local_cli(
+        dir.path(),
+        &input,
+        &[("ENABLE_DATA_REDACTION", "true"), key],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("redaction is off"), "{stderr}");
+    let entries = std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap();
+    assert!(!entries.is_empty());
+    assert!(
+        !entries.contains(SAMPLE_EMAIL),
+        "redacted: the environment won"
+    );
+}
+
+#[test]
+fn a_second_run_explains_skipped_and_how_to_start_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = repo().join("events/debezium.jsonl");
+    let env = [("ENABLE_DATA_REDACTION", "false")];
+    let first = local_cli(dir.path(), &input, &env);
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert!(stderr.contains("nothing to publish"), "{stderr}");
+    assert!(stderr.contains("transaction-marker"), "{stderr}");
+    assert!(!stderr.contains("to process them again"), "{stderr}");
+    let second = local_cli(dir.path(), &input, &env);
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(stderr.contains("an earlier run handled them"), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "to process them again: remove {}",
+            Path::new("state").join("checkpoints").display()
+        )),
+        "{stderr}"
+    );
+    // Following the advice processes everything again.
+    std::fs::remove_dir_all(dir.path().join("state/checkpoints")).unwrap();
+    let third = local_cli(dir.path(), &input, &env);
+    let stderr = String::from_utf8_lossy(&third.stderr);
+    assert!(!stderr.contains("an earlier run handled them"), "{stderr}");
+    assert_eq!(
+        lines(&dir.path().join("out.jsonl")),
+        10,
+        "5 published twice"
+    );
+}
+
+#[tokio::test]
+async fn json_lines_are_streamed_in_chunks_and_every_record_is_accounted_for() {
+    // More than two chunks, with a bad record in the middle and blank lines: the counts cover
+    // every record, sequence numbers stay line numbers, and a second run skips them all.
+    let dir = tempfile::tempdir().unwrap();
+    let sample = std::fs::read_to_string(repo().join("events/coredb-trigger.jsonl")).unwrap();
+    let good = sample.lines().next().unwrap();
+    let n = local::CHUNK_RECORDS * 2 + 500;
+    let mut text = String::new();
+    for i in 0..n {
+        if i == local::CHUNK_RECORDS + 7 {
+            text.push_str("{\"table\": \"users\", \"operation\"\n\n");
+        } else {
+            // Distinct records: the transaction id differs.
+            text.push_str(&good.replace("txn-4471", &format!("txn-{i}")));
+            text.push('\n');
+        }
+    }
+    let input = dir.path().join("many.jsonl");
+    std::fs::write(&input, text).unwrap();
+    let mut opts = options("unused", dir.path());
+    opts.input = input;
+    let first = local::run(&opts, config()).await.unwrap();
+    assert_eq!(first.counts.records_in, n as u64);
+    assert_eq!(first.counts.published, n as u64 - 1);
+    assert_eq!(first.counts.dead_lettered_total(), 1);
+    assert!(first.batch_item_failures.is_empty());
+    // Only the outcome worth reading is kept: the dead letter, at its line number.
+    assert_eq!(first.records.len(), 1, "{:?}", first.records);
+    assert_eq!(
+        first.records[0].sequence_number.as_str(),
+        (local::CHUNK_RECORDS + 8).to_string()
+    );
+    assert_eq!(lines(&dir.path().join("entries.jsonl")), n - 1);
+    let second = local::run(&opts, config()).await.unwrap();
+    assert_eq!(second.counts.skipped, n as u64);
+    assert_eq!(second.counts.published, 0);
+}
+
+#[test]
+fn input_errors_name_the_path_once_and_tables_suggest_a_name() {
+    let exe = env!("CARGO_BIN_EXE_cdc-processor");
+    let dir = tempfile::tempdir().unwrap();
+    let out = local_cli(dir.path(), Path::new("no-such-file.jsonl"), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.matches("os error 2").count(), 1, "{stderr}");
+    assert!(stderr.contains("no-such-file.jsonl"), "{stderr}");
+
+    // `--event FILE` is the same as the positional INPUT.
+    let out = Command::new(exe)
+        .env_clear()
+        .current_dir(dir.path())
+        .args([
+            "local",
+            "--no-redaction",
+            "--state-dir",
+            "s",
+            "--out",
+            "o.jsonl",
+            "--event",
+        ])
+        .arg(repo().join("events/dms.jsonl"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(lines(&dir.path().join("o.jsonl")), 6);
+
+    // A short key: the rule once, with the length found.
+    let out = local_cli(
+        dir.path(),
+        &repo().join("events/dms.jsonl"),
+        &[("REDACTION_HMAC_KEY", "short")],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("the key is 5 bytes long (expected at least 32 bytes)"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("32 bytes").count(), 1, "{stderr}");
+
+    let good = repo().join("model-schemas/examples/users.json");
+    let out = Command::new(exe)
+        .args(["validate", "--table", "user"])
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("did you mean `users`?"), "{stderr}");
+
+    // An empty row: one line naming the missing columns, not one line per column.
+    let empty = dir.path().join("empty.json");
+    std::fs::write(&empty, "{}").unwrap();
+    let out = Command::new(exe)
+        .args(["validate", "--table", "users"])
+        .arg(&empty)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("required column(s) missing: "), "{stderr}");
+    assert!(stderr.contains("email"), "{stderr}");
+}

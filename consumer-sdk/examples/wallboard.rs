@@ -400,46 +400,63 @@ async fn run_queue(_board: &mut Board, _url: &str, _idle_exit: Option<u32>) {
     std::process::exit(2);
 }
 
+/// A live contact-centre wallboard built from CDC.TableChange events: agent states per team,
+/// queue depth and longest wait per queue.
+///
+/// Reads a file of events (one EventBridge event or SQS body per line; default: the shipped
+/// sample), or polls the SQS queue an EventBridge rule feeds (`--features sqs`). Exit status: 0
+/// when every line was an event, 1 when a line could not be read as one (the board of the others
+/// is still printed) or the file cannot be read, 2 for a usage error.
+#[derive(clap::Parser, Debug)]
+#[command(name = "wallboard", about, long_about)]
+struct Cli {
+    /// Events file (JSON lines); default examples/wallboard-events.jsonl.
+    #[arg(value_name = "EVENTS.jsonl", conflicts_with = "sqs_queue_url")]
+    file: Option<std::path::PathBuf>,
+    /// Poll this SQS queue instead of reading a file (needs `--features sqs`; credentials,
+    /// region and AWS_ENDPOINT_URL from the environment).
+    #[arg(long, value_name = "URL")]
+    sqs_queue_url: Option<String>,
+    /// With --sqs-queue-url: stop after this many empty receives in a row.
+    #[arg(long, value_name = "N", requires = "sqs_queue_url")]
+    idle_exit: Option<u32>,
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let mut args = std::env::args().skip(1);
-    let mut file = None;
-    let mut queue_url = None;
-    let mut idle_exit: Option<u32> = None;
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--sqs-queue-url" => queue_url = args.next(),
-            "--idle-exit" => idle_exit = args.next().and_then(|n| n.parse().ok()),
-            "-h" | "--help" => {
-                println!("usage: wallboard [EVENTS.jsonl] | --sqs-queue-url URL [--idle-exit N]");
-                return;
-            }
-            other => file = Some(other.to_string()),
-        }
-    }
+    let cli = <Cli as clap::Parser>::parse();
     let mut board = Board::default();
-    if let Some(url) = queue_url {
-        run_queue(&mut board, &url, idle_exit).await;
+    if let Some(url) = cli.sqs_queue_url {
+        run_queue(&mut board, &url, cli.idle_exit).await;
         return;
     }
-    let path = file.unwrap_or_else(|| {
+    let path = cli.file.unwrap_or_else(|| {
         concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/examples/wallboard-events.jsonl"
         )
-        .to_string()
+        .into()
     });
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("wallboard: cannot read {path}: {e}");
+            eprintln!("wallboard: cannot read {}: {e}", path.display());
             std::process::exit(1);
         }
     };
-    for problem in run_file(&mut board, &text) {
+    let problems = run_file(&mut board, &text);
+    for problem in &problems {
         eprintln!("wallboard: skipped {problem}");
     }
     print!("{}", board.render());
+    if !problems.is_empty() {
+        eprintln!(
+            "wallboard: {} line(s) of {} were not events",
+            problems.len(),
+            path.display()
+        );
+        std::process::exit(1);
+    }
 }
 
 #[cfg(test)]
@@ -450,6 +467,42 @@ mod tests {
 
     fn id(s: &str) -> Id {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_command_line_has_real_help_and_rejects_unknown_flags() {
+        use clap::Parser;
+        let help = Cli::try_parse_from(["wallboard", "--help"]).unwrap_err();
+        assert_eq!(help.kind(), clap::error::ErrorKind::DisplayHelp);
+        let text = help.to_string();
+        for needle in [
+            "Usage:",
+            "--sqs-queue-url",
+            "--idle-exit",
+            "EVENTS.jsonl",
+            "Exit status",
+        ] {
+            assert!(text.contains(needle), "{needle} missing in {text}");
+        }
+        let bogus = Cli::try_parse_from(["wallboard", "--bogus"]).unwrap_err();
+        assert_eq!(bogus.kind(), clap::error::ErrorKind::UnknownArgument);
+        assert_eq!(bogus.exit_code(), 2);
+        // --idle-exit only means something with a queue.
+        assert!(Cli::try_parse_from(["wallboard", "--idle-exit", "3"]).is_err());
+        let cli = Cli::try_parse_from(["wallboard", "events.jsonl"]).unwrap();
+        assert_eq!(
+            cli.file.as_deref(),
+            Some(std::path::Path::new("events.jsonl"))
+        );
+    }
+
+    #[test]
+    fn bad_input_is_reported_line_by_line() {
+        let mut board = Board::default();
+        let problems = run_file(&mut board, "not json\n\n{\"detail\": 1}\n");
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].starts_with("line 1: "), "{problems:?}");
+        assert!(problems[1].starts_with("line 3: "), "{problems:?}");
     }
 
     #[test]

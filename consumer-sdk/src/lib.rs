@@ -78,6 +78,8 @@ mod error;
 mod pattern;
 mod wire;
 
+#[cfg(feature = "dedupe-dynamodb")]
+pub mod dedupe;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 #[cfg(feature = "sqs")]

@@ -55,6 +55,8 @@ fn the_adapters_bring_their_crates_only_behind_their_features() {
     // The check above would catch them: each feature really adds its crate.
     let sqs = tree(&["sqs"]);
     assert!(sqs.iter().any(|c| c == "aws-sdk-sqs"));
+    let dedupe = tree(&["dedupe-dynamodb"]);
+    assert!(dedupe.iter().any(|c| c == "aws-sdk-dynamodb"));
     let lambda = tree(&["lambda"]);
     assert!(lambda.iter().any(|c| c == "aws_lambda_events"));
     assert!(!lambda

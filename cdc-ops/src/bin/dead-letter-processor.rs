@@ -14,8 +14,12 @@ use clap::Parser;
 #[command(name = "dead-letter-processor", version, about, long_about)]
 struct Cli {}
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
+fn main() -> Result<(), lambda_runtime::Error> {
+    // `.env` (local runs; variables already set win) before clap and before any thread starts.
+    cdc_ops::shared::load_dotenv("dead-letter-processor");
     Cli::parse();
-    cdc_ops::redrive::run().await
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(cdc_ops::redrive::run())
 }

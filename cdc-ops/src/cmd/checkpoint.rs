@@ -100,10 +100,12 @@ pub(crate) async fn checkpoint_status(
 
 /// Asks on the terminal; `Ok(false)` when the operator declines. Refuses when stdin is not a
 /// terminal.
-pub(crate) fn confirm(question: &str) -> Result<bool> {
+pub(crate) fn confirm(question: &str, what: &str) -> Result<bool> {
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
-        bail!("refusing to change checkpoints without confirmation: stdin is not a terminal; re-run with --yes");
+        bail!(
+            "refusing to {what} without confirmation: stdin is not a terminal; re-run with --yes"
+        );
     }
     eprint!("{question} [y/N] ");
     std::io::stderr().flush()?;
@@ -138,7 +140,12 @@ pub(crate) async fn checkpoint_reset(
             );
         }
     }
-    if !yes && !confirm(&format!("Reset {} checkpoint(s)?", plans.len()))? {
+    if !yes
+        && !confirm(
+            &format!("Reset {} checkpoint(s)?", plans.len()),
+            "change checkpoints",
+        )?
+    {
         eprintln!("aborted: nothing changed");
         return Ok(ExitCode::from(1));
     }

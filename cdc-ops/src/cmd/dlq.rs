@@ -104,6 +104,7 @@ pub(crate) async fn dlq_process(
     ctx: &mut Ctx,
     queue: &QueueArgs,
     visibility: u64,
+    yes: bool,
 ) -> Result<ExitCode> {
     let url = match &queue.queue_url {
         Some(u) => u.clone(),
@@ -112,6 +113,20 @@ pub(crate) async fn dlq_process(
                 .await?
         }
     };
+    if !yes {
+        // Like `checkpoint reset`: say what will change, then ask.
+        let depth = cdc_ops::ops::queue_depth(&ctx.sqs(), &url).await?;
+        eprintln!(
+            "Re-drive up to {} of about {depth} dead letter(s) in {} through the pipeline: \
+             published ones are deleted, failing ones go back to the queue or are parked.",
+            queue.max,
+            short_queue(&url)
+        );
+        if !crate::cmd::checkpoint::confirm("Re-drive them?", "re-drive dead letters")? {
+            eprintln!("aborted: nothing changed");
+            return Ok(ExitCode::from(1));
+        }
+    }
     ctx.resolve_queue("DLQ_PARKING_QUEUE_URL", "cdc-pipeline-dlq-parking")
         .await?;
     if env("DLQ_QUEUE_URL").is_none() {

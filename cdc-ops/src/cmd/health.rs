@@ -6,8 +6,27 @@ use crate::*;
 // ------------------------------------------------------------------------------------------------
 
 pub(crate) async fn health_check(ctx: &mut Ctx) -> Result<ExitCode> {
-    ctx.resolve_queue("DLQ_QUEUE_URL", "cdc-pipeline-dlq")
-        .await?;
+    if let Err(e) = ctx.resolve_queue("DLQ_QUEUE_URL", "cdc-pipeline-dlq").await {
+        // A missing queue is a failed check (below), like every other missing resource; only
+        // what stops every check (no credentials, no network) ends the command here.
+        match e.chain().find_map(|c| c.downcast_ref::<OpsError>()) {
+            Some(OpsError::NotFound { .. }) => {
+                // A URL of the missing queue (in no account): its check reports it missing.
+                let base = env("AWS_ENDPOINT_URL_SQS")
+                    .or_else(|| env("AWS_ENDPOINT_URL"))
+                    .unwrap_or_else(|| {
+                        format!("https://sqs.{}.amazonaws.com", ctx.table("AWS_REGION"))
+                    });
+                let url = format!(
+                    "{}/000000000000/{}cdc-pipeline-dlq",
+                    base.trim_end_matches('/'),
+                    ctx.prefix
+                );
+                ctx.defaults.insert("DLQ_QUEUE_URL", url);
+            }
+            _ => return Err(e),
+        }
+    }
     ctx.set_function("cdc-health-check");
     let checker = HealthChecker::init(ctx.lookup(), &ctx.sdk, MetricsSink::memory().0)?;
     let report = checker.check().await;

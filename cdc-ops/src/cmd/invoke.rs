@@ -46,10 +46,10 @@ pub(crate) fn print_metrics(lines: &Arc<Mutex<Vec<String>>>) {
 
 pub(crate) async fn invoke(ctx: &mut Ctx, args: &InvokeArgs) -> Result<ExitCode> {
     let function = function_name(&args.function)?;
-    let event = match &args.event {
-        Some(p) => Some((read_event(p)?, p.as_path())),
+    let event = match args.event_path()? {
+        Some(p) => Some((read_event(p)?, p)),
         None if function == "cdc-health-check" => None,
-        None => bail!("--event is required for {function}"),
+        None => bail!("an event file (--event FILE) is required for {function}"),
     };
     ctx.set_function(function);
     let (sink, lines) = MetricsSink::memory();
@@ -59,6 +59,14 @@ pub(crate) async fn invoke(ctx: &mut Ctx, args: &InvokeArgs) -> Result<ExitCode>
                 .await?;
             let state = AppState::init(ctx.lookup(), &ctx.sdk, sink).await?;
             let (value, path) = event.expect("required above");
+            // Read as the deployed function reads it: a record whose `data` is not base64 is
+            // that record's PARSE_ERROR, not a failure of the whole event.
+            if !value.get("Records").is_some_and(Value::is_array) {
+                bail!(
+                    "{} is not a Lambda Kinesis event (no `Records` array)",
+                    path.display()
+                );
+            }
             let payload = typed_event(value, path, "a Lambda Kinesis event")?;
             let response =
                 processor_handler(&state, LambdaEvent::new(payload, LambdaContext::default()))

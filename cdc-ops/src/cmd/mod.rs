@@ -5,3 +5,4 @@ pub(crate) mod dlq;
 pub(crate) mod health;
 pub(crate) mod invoke;
 pub(crate) mod logs;
+pub(crate) mod replay;

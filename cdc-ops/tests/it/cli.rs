@@ -218,13 +218,12 @@ async fn checkpoint_status_and_reset() -> Result<()> {
     assert_eq!(position_of(&s, &s0).await.as_deref(), Some("3"));
     assert_eq!(position_of(&s, &s1).await.as_deref(), Some("40"));
 
-    // --- --yes, all shards of the processor, delete: re-drive records stay ---
+    // --- --yes, all shards of the processor (by default the deployed `cdc-processor`, as
+    // `invoke` writes it), delete: re-drive records stay ---
     let v = json_out(&run(ops(&s).args([
         "--json",
         "checkpoint",
         "reset",
-        "--processor",
-        PROCESSOR,
         "--yes",
     ])));
     assert_eq!(v["reset"].as_array().unwrap().len(), 2);
@@ -392,7 +391,7 @@ async fn dlq_list_peeks_and_dlq_process_redrives() -> Result<()> {
     // --- process: the fixed limit publishes the agent, the bad record comes back ---
     let o = run(ops(&s)
         .env("DLQ_MAX_ATTEMPTS", "3")
-        .args(["dlq", "process", "--json"]));
+        .args(["dlq", "process", "--json", "--yes"]));
     assert_no_record_contents(&o);
     let v = json_out(&o);
     let msgs = v["messages"].as_array().unwrap();
@@ -416,10 +415,32 @@ async fn dlq_list_peeks_and_dlq_process_redrives() -> Result<()> {
     );
     assert_eq!(queue_depth(&s.sqs(), &s.dlq).await?, 1);
 
-    // --- process again (human): the bad record reaches DLQ_MAX_ATTEMPTS and is parked ---
+    // --- without --yes and without a terminal: refused, nothing changed ---
     let o = run(ops(&s)
         .env("DLQ_MAX_ATTEMPTS", "3")
         .args(["dlq", "process"]));
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("about 1 dead letter(s)"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("re-run with --yes"), "{}", stderr(&o));
+    assert_eq!(queue_depth(&s.sqs(), &s.dlq).await?, 1);
+    // …declined on a terminal: nothing changed either.
+    let o = on_terminal(&s, "dlq process", "n\n");
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("Re-drive them? [y/N]"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(queue_depth(&s.sqs(), &s.dlq).await?, 1);
+
+    // --- process again (human, confirmed): the bad record reaches DLQ_MAX_ATTEMPTS, is parked ---
+    let o = run(ops(&s)
+        .env("DLQ_MAX_ATTEMPTS", "3")
+        .args(["dlq", "process", "-y"]));
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     assert!(out.contains("cdc-pipeline-dlq (1 processed)"), "{out}");
@@ -439,7 +460,7 @@ async fn dlq_list_peeks_and_dlq_process_redrives() -> Result<()> {
     assert_eq!(parked[0]["code"], "PARSE_ERROR");
 
     // --- an empty queue ---
-    let o = run(ops(&s).args(["dlq", "process"]));
+    let o = run(ops(&s).args(["dlq", "process", "--yes"]));
     assert!(stdout(&o).contains("(0 processed)"), "{}", stdout(&o));
     Ok(())
 }
@@ -528,6 +549,33 @@ async fn invoke_runs_each_function_on_an_event_file() -> Result<()> {
     );
     assert_eq!(s.drain(&s.routed).await?.len(), 1);
     assert_no_record_contents(&o);
+
+    // --- the documented command: the shipped sample event (its stream is the template's
+    // default, so the checkpoint it writes is the one the health check reads) ---
+    let sample = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../events/sample-cdc-event.json"
+    );
+    let o = run(ops(&s).args(["invoke", "--function", "cdc-processor", "--event", sample]));
+    let v = json_out(&o);
+    assert_eq!(v["batchItemFailures"], serde_json::json!([]), "{v}");
+    let err = stderr(&o);
+    assert!(err.contains("\"RecordsIn\":18"), "{err}");
+    assert!(err.contains("\"Published\":11"), "{err}");
+    assert_no_record_contents(&o);
+    // The consumer's rule takes users, agents and orders of the 11.
+    let routed = s.drain(&s.routed).await?;
+    assert!(!routed.is_empty());
+    for e in &routed {
+        let table = e["detail"]["table"].as_str().unwrap_or_default();
+        assert!(TABLES.contains(&table), "{table}");
+    }
+    assert!(position_of(&s, "shardId-000000000000").await.is_some());
+    // The positional spelling is the same command; everything is below the checkpoint now.
+    let o = run(ops(&s).args(["invoke", sample]));
+    json_out(&o);
+    assert!(stderr(&o).contains("\"Skipped\":18"), "{}", stderr(&o));
+    assert!(s.drain(&s.routed).await?.is_empty());
 
     // --- wrong function, wrong event ---
     let o = run(ops(&s).args(["invoke", "--function", "state-manager", "--event", &file]));

@@ -214,6 +214,8 @@ fn the_cli_and_the_seed_scripts_are_documented() {
         "dlq process",
         "invoke",
         "logs tail",
+        "replay kinesis",
+        "replay archive",
     ] {
         assert!(
             ops.contains(&format!("### `{command}")),

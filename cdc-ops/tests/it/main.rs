@@ -4,8 +4,11 @@
 mod cli;
 mod deps;
 mod docs;
+mod errors;
+mod first_day;
 mod health;
 mod help;
 mod logging;
 mod redrive;
+mod replay;
 mod support;

@@ -56,6 +56,14 @@ struct Progress {
     last_failure: Vec<Option<(String, String)>>,
 }
 
+/// The invocation's X-Ray trace header: `_X_AMZN_TRACE_ID`, which the Lambda runtime sets for
+/// each invocation when tracing is on (`Tracing: Active` or an upstream sampled trace).
+fn trace_header() -> Option<String> {
+    std::env::var("_X_AMZN_TRACE_ID")
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+}
+
 impl EventBridgePublisher {
     /// A publisher sending to `bus` (name or ARN) with `client` (built with the SDK's retries off,
     /// see [`super::config::Clients`]).
@@ -87,8 +95,10 @@ impl EventBridgePublisher {
         self.limit.as_deref()
     }
 
-    fn request_entry(&self, e: &PreparedEntry) -> PutEventsRequestEntry {
+    /// `trace`: the invocation's X-Ray trace header, passed through to the entry (`TraceHeader`).
+    fn request_entry(&self, e: &PreparedEntry, trace: Option<&str>) -> PutEventsRequestEntry {
         PutEventsRequestEntry::builder()
+            .set_trace_header(trace.map(str::to_string))
             .event_bus_name(&self.bus)
             .source(e.source)
             .detail_type(e.detail_type)
@@ -112,9 +122,10 @@ impl EventBridgePublisher {
         if pending.is_empty() {
             return Ok(());
         }
+        let trace = trace_header();
         let request: Vec<PutEventsRequestEntry> = pending
             .iter()
-            .map(|&i| self.request_entry(&entries[i]))
+            .map(|&i| self.request_entry(&entries[i], trace.as_deref()))
             .collect();
         let permit = match &self.limit {
             Some(l) => Some(l.acquire().await),
@@ -317,6 +328,35 @@ mod tests {
         assert_eq!(e.code, "ResourceNotFoundException");
         assert!(!classify(&service_error("AccessDeniedException", 400)).transient);
         assert!(!classify(&service_error("ValidationException", 400)).transient);
+    }
+
+    #[test]
+    fn entries_carry_the_invocations_trace_header() {
+        use crate::decode::EventId;
+        let conf = aws_sdk_eventbridge::Config::builder()
+            .behavior_version(aws_sdk_eventbridge::config::BehaviorVersion::latest())
+            .region(aws_sdk_eventbridge::config::Region::new("us-east-1"))
+            .build();
+        let publisher = EventBridgePublisher::new(
+            aws_sdk_eventbridge::Client::from_conf(conf),
+            "cdc-events",
+            RetryPolicy::default(),
+            Arc::new(PublishStats::default()),
+        );
+        let entry = PreparedEntry {
+            event_id: EventId::from_bytes(&[7; 16]),
+            source: "cdc-pipeline",
+            detail_type: "CDC.TableChange",
+            detail: "{}".into(),
+            time: None,
+            size: 0,
+            ordering_key: crate::ports::OrderingKey::Table(cdc_models::Table::Users),
+        };
+        let trace = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+        let with = publisher.request_entry(&entry, Some(trace));
+        assert_eq!(with.trace_header(), Some(trace));
+        assert_eq!(with.event_bus_name(), Some("cdc-events"));
+        assert_eq!(publisher.request_entry(&entry, None).trace_header(), None);
     }
 
     #[test]

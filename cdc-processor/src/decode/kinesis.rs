@@ -70,12 +70,39 @@ pub struct LenientKinesisData {
     /// Base64 data.
     #[serde(default)]
     pub data: String,
-    /// Arrival time, seconds since the epoch.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Arrival time, seconds since the epoch: a number as Lambda sends it, or a numeric string
+    /// as `aws_lambda_events` writes it (an event saved from that crate's types).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "seconds_number_or_string"
+    )]
     pub approximate_arrival_timestamp: Option<f64>,
     /// `NONE` or `KMS`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption_type: Option<String>,
+}
+
+/// `12.5` or `"12.5"` (or null) as seconds.
+fn seconds_number_or_string<'de, D>(deserializer: D) -> Result<Option<f64>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum NumberOrString {
+        Number(f64),
+        String(String),
+    }
+    match Option::<NumberOrString>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(NumberOrString::Number(n)) => Ok(Some(n)),
+        Some(NumberOrString::String(s)) => {
+            s.trim().parse().map(Some).map_err(|_| {
+                serde::de::Error::custom("approximateArrivalTimestamp is not a number")
+            })
+        }
+    }
 }
 
 #[cfg(test)]
@@ -90,5 +117,19 @@ mod tests {
         );
         assert_eq!(shard_id(Some("shardId-1")), Some("shardId-1"));
         assert_eq!(shard_id(None), None);
+    }
+
+    #[test]
+    fn arrival_times_are_numbers_or_numeric_strings() {
+        let read = |t: &str| {
+            serde_json::from_str::<LenientKinesisData>(&format!(
+                r#"{{"data": "", "approximateArrivalTimestamp": {t}}}"#
+            ))
+            .map(|d| d.approximate_arrival_timestamp)
+        };
+        assert_eq!(read("1795601671.5").unwrap(), Some(1795601671.5));
+        assert_eq!(read(r#""1795601671.500""#).unwrap(), Some(1795601671.5));
+        assert_eq!(read("null").unwrap(), None);
+        assert!(read(r#""soon""#).is_err());
     }
 }

@@ -22,17 +22,23 @@ use std::path::{Path, PathBuf};
 /// What the local mode reads.
 #[derive(Debug)]
 pub enum LocalInput {
-    /// A Lambda Kinesis event.
+    /// A Lambda Kinesis event (read whole: Lambda caps an invocation's payload at 6 MB).
     KinesisEvent(LenientKinesisEvent),
-    /// JSON lines of raw change records.
+    /// JSON lines of raw change records (all of them; [`run`] streams the file instead).
     Lines(Vec<RawInput>),
 }
+
+/// Records handed to the pipeline at a time when a JSON-lines input is streamed.
+pub const CHUNK_RECORDS: usize = 1_000;
+
+/// A progress line on stderr every this many records of a streamed input.
+pub const PROGRESS_EVERY: u64 = 50_000;
 
 /// A local-mode failure (reading input, opening outputs).
 #[derive(Debug, thiserror::Error)]
 pub enum LocalError {
-    /// An I/O error on a path.
-    #[error("{path}: {source}")]
+    /// An I/O error on a path (the message names the path; the cause is its source).
+    #[error("{path}")]
     Io {
         /// The path.
         path: PathBuf,
@@ -64,42 +70,113 @@ pub struct LocalOptions {
     pub processor: String,
 }
 
-/// Reads a local input: a Lambda Kinesis event (one JSON object with `Records`), or JSON lines.
+/// Reads a local input whole: a Lambda Kinesis event (one JSON object with `Records`), or JSON
+/// lines. [`run`] reads JSON lines as a stream instead.
 pub fn read_input(path: &Path) -> Result<LocalInput, LocalError> {
     let bytes = std::fs::read(path).map_err(|source| LocalError::Io {
         path: path.to_path_buf(),
         source,
     })?;
+    if looks_like_event(&bytes) {
+        return parse_event(path, &bytes).map(LocalInput::KinesisEvent);
+    }
+    Ok(LocalInput::Lines(RawInput::from_json_lines(
+        &lines_stream(path),
+        &bytes,
+    )))
+}
+
+/// Whether the bytes are one JSON object with a `Records` member (a Lambda Kinesis event).
+fn looks_like_event(bytes: &[u8]) -> bool {
     #[derive(serde::Deserialize)]
     struct Probe {
         #[serde(rename = "Records")]
         records: Option<serde::de::IgnoredAny>,
     }
-    if let Ok(Probe { records: Some(_) }) = serde_json::from_slice::<Probe>(&bytes) {
-        return serde_json::from_slice::<LenientKinesisEvent>(&bytes)
-            .map(LocalInput::KinesisEvent)
-            .map_err(|e| LocalError::BadEvent {
-                path: path.to_path_buf(),
-                reason: crate::formats::json_error("event", &e).message,
-            });
-    }
-    let stream = format!(
+    matches!(
+        serde_json::from_slice::<Probe>(bytes),
+        Ok(Probe { records: Some(_) })
+    )
+}
+
+fn parse_event(path: &Path, bytes: &[u8]) -> Result<LenientKinesisEvent, LocalError> {
+    serde_json::from_slice::<LenientKinesisEvent>(bytes).map_err(|e| LocalError::BadEvent {
+        path: path.to_path_buf(),
+        reason: crate::formats::json_error("event", &e).message,
+    })
+}
+
+/// The stream name of a JSON-lines input in checkpoint keys: `file:<absolute path>`.
+fn lines_stream(path: &Path) -> String {
+    format!(
         "file:{}",
         std::fs::canonicalize(path)
             .unwrap_or_else(|_| path.to_path_buf())
             .display()
-    );
-    Ok(LocalInput::Lines(RawInput::from_json_lines(
-        &stream, &bytes,
-    )))
+    )
 }
 
-/// Runs the pipeline over a local input.
+/// Runs the pipeline over a local input. A Kinesis event is read whole; JSON lines are streamed
+/// [`CHUNK_RECORDS`] at a time (memory stays flat however long the file), with a progress line on
+/// stderr every [`PROGRESS_EVERY`] records. A chunk with a record reported for retry stops the
+/// run there, as Lambda would retry from that record. For a streamed input the report's `records`
+/// keeps the outcomes of records that were not published or skipped (acknowledged, dead-lettered,
+/// failed); the counts cover every record.
 pub async fn run(
     options: &LocalOptions,
     config: PipelineConfig,
 ) -> Result<BatchReport, LocalError> {
-    let input = read_input(&options.input)?;
+    use std::io::{BufRead, Read};
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| LocalError::Io { path, source }
+    };
+    let file = std::fs::File::open(&options.input).map_err(io(&options.input))?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
+    // The first non-blank byte tells an event (`{` … `"Records"`) from JSON lines; an event is
+    // one object, so it is read whole and probed like `read_input` does.
+    let first_line = {
+        let mut line = Vec::new();
+        reader
+            .read_until(b'\n', &mut line)
+            .map_err(io(&options.input))?;
+        line
+    };
+    if !looks_like_one_record(&first_line) {
+        let mut bytes = first_line;
+        reader.read_to_end(&mut bytes).map_err(io(&options.input))?;
+        if looks_like_event(&bytes) {
+            let event = parse_event(&options.input, &bytes)?;
+            drop(bytes);
+            let pipeline = open_pipeline(options, config)?;
+            return Ok(pipeline
+                .process_lenient_event(&event, &options.processor)
+                .await);
+        }
+        // JSON lines after all (a first line that is not a whole JSON value).
+    }
+    let reader = std::io::BufReader::with_capacity(
+        1 << 16,
+        std::fs::File::open(&options.input).map_err(io(&options.input))?,
+    );
+    run_lines(options, config, reader, size).await
+}
+
+/// A first line that is a whole JSON value on its own: the file is JSON lines.
+fn looks_like_one_record(line: &[u8]) -> bool {
+    let trimmed = line.trim_ascii();
+    !trimmed.is_empty()
+        && serde_json::from_slice::<serde::de::IgnoredAny>(trimmed).is_ok()
+        && !looks_like_event(trimmed)
+}
+
+type LocalPipeline = Pipeline<FilePublisher, FileCheckpointStore, FileDeadLetterSink>;
+
+fn open_pipeline(
+    options: &LocalOptions,
+    config: PipelineConfig,
+) -> Result<LocalPipeline, LocalError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| LocalError::Io { path, source }
@@ -123,16 +200,78 @@ pub async fn run(
     let checkpoints = FileCheckpointStore::new(options.state_dir.join("checkpoints"))
         .map_err(io(&options.state_dir))?;
     let sink = FileDeadLetterSink::new(&dead_letters);
-    let pipeline = Pipeline::new(config, publisher, checkpoints, sink);
-    let report = match &input {
-        LocalInput::KinesisEvent(e) => pipeline.process_lenient_event(e, &options.processor).await,
-        LocalInput::Lines(lines) => {
-            pipeline
-                .process_raw_records(lines.clone(), &options.processor)
-                .await
+    Ok(Pipeline::new(config, publisher, checkpoints, sink))
+}
+
+/// JSON lines, [`CHUNK_RECORDS`] at a time. Sequence numbers are 1-based line numbers, as
+/// [`RawInput::from_json_lines`] gives them.
+async fn run_lines(
+    options: &LocalOptions,
+    config: PipelineConfig,
+    mut reader: impl std::io::BufRead,
+    size: u64,
+) -> Result<BatchReport, LocalError> {
+    let pipeline = open_pipeline(options, config)?;
+    let stream = lines_stream(&options.input);
+    let mut report = BatchReport::default();
+    let mut chunk = Vec::with_capacity(CHUNK_RECORDS);
+    let (mut line_no, mut bytes_read, mut next_progress) = (0u64, 0u64, PROGRESS_EVERY);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|source| LocalError::Io {
+                path: options.input.clone(),
+                source,
+            })?;
+        if n > 0 {
+            line_no += 1;
+            bytes_read += n as u64;
+            let mut one = RawInput::from_json_lines(&stream, &line);
+            if let Some(mut r) = one.pop() {
+                r.sequence = line_no
+                    .to_string()
+                    .parse()
+                    .expect("a line number is a sequence number");
+                chunk.push(r);
+            }
         }
-    };
+        if chunk.len() == CHUNK_RECORDS || (n == 0 && !chunk.is_empty()) {
+            let part = pipeline
+                .process_raw_records(std::mem::take(&mut chunk), &options.processor)
+                .await;
+            merge(&mut report, part);
+            if report.counts.records_in >= next_progress {
+                eprintln!(
+                    "cdc-processor local: {} records read ({}%)",
+                    report.counts.records_in,
+                    (bytes_read * 100).checked_div(size).unwrap_or(100).min(100)
+                );
+                next_progress += PROGRESS_EVERY;
+            }
+            if !report.batch_item_failures.is_empty() {
+                // Lambda would retry from the first failed record: so does the next run.
+                break;
+            }
+        }
+        if n == 0 {
+            break;
+        }
+    }
     Ok(report)
+}
+
+/// Adds a chunk's report, keeping only the outcomes worth reading afterwards.
+fn merge(report: &mut BatchReport, part: BatchReport) {
+    use crate::pipeline::Disposition;
+    report.counts.add(&part.counts);
+    report.batch_item_failures.extend(part.batch_item_failures);
+    report.records.extend(
+        part.records
+            .into_iter()
+            .filter(|r| !matches!(r.disposition, Disposition::Published | Disposition::Skipped)),
+    );
 }
 
 /// The summary printed on stderr after a local run.
@@ -146,10 +285,40 @@ pub fn summary(report: &BatchReport, options: &LocalOptions) -> String {
     let mut line = |k: &str, v: u64, extra: String| {
         s.push_str(&format!("  {k:<20}{v:>6}{extra}\n"));
     };
+    let mut acks: std::collections::BTreeMap<&str, u64> = Default::default();
+    for r in &report.records {
+        if let crate::pipeline::Disposition::Acknowledged { reason } = &r.disposition {
+            *acks.entry(reason.as_str()).or_default() += 1;
+        }
+    }
+    let acks: Vec<String> = acks.iter().map(|(k, n)| format!("{k} {n}")).collect();
     line("records in", c.records_in, String::new());
     line("published", c.published, String::new());
-    line("acknowledged", c.acknowledged, String::new());
-    line("skipped", c.skipped, String::new());
+    line(
+        "acknowledged",
+        c.acknowledged,
+        if c.acknowledged == 0 {
+            String::new()
+        } else {
+            format!(
+                "  nothing to publish, done with{}",
+                if acks.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", acks.join(", "))
+                }
+            )
+        },
+    );
+    line(
+        "skipped",
+        c.skipped,
+        if c.skipped == 0 {
+            String::new()
+        } else {
+            "  at or below the checkpoint: an earlier run handled them".to_string()
+        },
+    );
     let by: Vec<String> = c
         .dead_lettered
         .iter()
@@ -180,6 +349,19 @@ pub fn summary(report: &BatchReport, options: &LocalOptions) -> String {
             .display(),
         options.state_dir.display()
     ));
+    if c.skipped > 0 {
+        s.push_str(&format!(
+            "  to process them again: remove {} (or pass another --state-dir or --processor)\n",
+            options.state_dir.join("checkpoints").display()
+        ));
+    }
+    if c.acknowledged > 0 {
+        s.push_str(
+            "  acknowledged: transaction markers, tombstones, DMS control records and tables not \
+             captured (CDC_TABLES) are not changes to publish; they are checkpointed, not \
+             dead-lettered\n",
+        );
+    }
     if !report.batch_item_failures.is_empty() {
         s.push_str(&format!(
             "  reported for retry from sequence number {}\n",
