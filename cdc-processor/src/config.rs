@@ -257,10 +257,10 @@ impl PipelineConfig {
     /// | `CDC_SOURCE_FORMAT` | `auto` | `auto`, `coredb-trigger`, `debezium`, `dms` |
     /// | `CDC_TABLE_OVERRIDES` | none | JSON `{"table": {"eventType": "…", "includeFields": ["…"]}}` |
     /// | `MAX_EVENT_SIZE_BYTES` | `262144` | integer 1024–1048576 |
-    /// | `MAX_REQUEST_SIZE_BYTES` | max(262144, entry size) | integer ≥ entry size |
+    /// | `MAX_REQUEST_SIZE_BYTES` | `262144` | integer 1024–1048576 |
     /// | `DMS_BEFORE_IMAGE_FIELD` | `before-image` | non-empty string |
     /// | `DEBEZIUM_EPOCH_UNIT` | `auto` | `auto`, `ms`, `us`, `ns` |
-    /// | `PUBLISH_CONCURRENCY` | `1` | integer 1–256 |
+    /// | `PUBLISH_CONCURRENCY` | `16` | integer 1–256 |
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let redaction = match get("ENABLE_DATA_REDACTION").as_deref().map(str::trim) {
@@ -409,8 +409,10 @@ impl PipelineConfig {
     }
 
     /// Sets the largest entry size (1024 bytes up to [`MAX_EVENT_SIZE_LIMIT`]). The request size
-    /// limit is raised to it when smaller. The one check of `MAX_EVENT_SIZE_BYTES`, for local runs
-    /// and the Lambdas alike.
+    /// limit is not raised with it: an entry larger than the request cap is sent alone in its
+    /// request, so requests of ordinary entries stay within 256 KiB whichever PutEvents request
+    /// limit a 1 MiB bus has (docs/deploy.md "Event size"). The one check of
+    /// `MAX_EVENT_SIZE_BYTES`, for local runs and the Lambdas alike.
     pub fn set_max_entry_size(&mut self, bytes: usize) -> Result<&mut Self, ConfigError> {
         if !(1024..=MAX_EVENT_SIZE_LIMIT).contains(&bytes) {
             return Err(ConfigError::new(
@@ -424,22 +426,23 @@ impl PipelineConfig {
             ));
         }
         self.max_entry_size = bytes;
-        self.max_request_size = self.max_request_size.max(bytes);
         Ok(self)
     }
 
-    /// Largest PutEvents request (sum of entry sizes).
+    /// Largest PutEvents request (sum of entry sizes) of two or more entries; an entry larger
+    /// than this is sent alone.
     pub fn max_request_size(&self) -> usize {
         self.max_request_size
     }
 
-    /// Sets the largest PutEvents request (at least the entry size limit).
+    /// Sets the largest PutEvents request of two or more entries (1024 bytes up to
+    /// [`MAX_EVENT_SIZE_LIMIT`]).
     pub fn set_max_request_size(&mut self, bytes: usize) -> Result<&mut Self, ConfigError> {
-        if bytes < self.max_entry_size {
+        if !(1024..=MAX_EVENT_SIZE_LIMIT).contains(&bytes) {
             return Err(ConfigError::new(
                 "MAX_REQUEST_SIZE_BYTES",
-                "smaller than the entry size limit",
-                format!("at least {}", self.max_entry_size),
+                "out of range",
+                "1024 to 1048576 bytes (default 262144)",
             ));
         }
         self.max_request_size = bytes;
@@ -727,7 +730,11 @@ mod tests {
         assert!(p.contains(meta.field_index("id").unwrap()));
         assert!(!p.contains(meta.field_index("name").unwrap()));
         assert_eq!(c.max_entry_size(), 1048576);
-        assert_eq!(c.max_request_size(), 1048576);
+        assert_eq!(
+            c.max_request_size(),
+            262144,
+            "the request cap does not follow the entry size"
+        );
         assert_eq!(c.forced_format(), Some(SourceFormat::Dms));
 
         let err = PipelineConfig::from_lookup(lookup(&[

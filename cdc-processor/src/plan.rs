@@ -250,6 +250,21 @@ mod tests {
         assert_eq!(reqs.len(), 5);
     }
 
+    /// An entry above the request cap (a 1 MiB bus's large event under the default 256 KiB cap)
+    /// goes alone in its request; the entries around it still share requests within the cap.
+    #[test]
+    fn an_entry_above_the_request_cap_goes_alone() {
+        let sizes = [1_000, 1_000, 700 * 1024, 1_000, 1_000];
+        let entries: Vec<_> = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &size)| entry(&format!("t/{i}"), size))
+            .collect();
+        let reqs = plan(&entries, &PlanLimits::default());
+        assert_eq!(reqs, vec![vec![0, 1, 3, 4], vec![2]]);
+        check_order(&entries, &reqs);
+    }
+
     #[test]
     fn hot_keys_and_truncates_keep_order() {
         let mut entries = Vec::new();
