@@ -120,6 +120,25 @@ fn expected_event_id(stream_arn: &str, shard: &str, sequence: &str, sub: Option<
     hex::encode(&h.finalize()[..16])
 }
 
+/// The id of a change that carries its source position, derived here from docs/cdc-event.md:
+/// SHA-256 over `source-position\n` and the position text, first 16 bytes in hex.
+fn expected_position_event_id(position: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(b"source-position\n");
+    h.update(position.as_bytes());
+    hex::encode(&h.finalize()[..16])
+}
+
+/// The source position of the Debezium change `change(i, …)` writes (`txId` `i`, `lsn`
+/// `1000 + i`), as docs/cdc-event.md spells it: `debezium` and the JSON text of `source.name`,
+/// `source.db`, `source.schema`, `source.table`, `source.txId`, `source.lsn`, then `op`, one a line.
+fn debezium_position(i: usize) -> String {
+    format!(
+        "debezium\n\"coredb\"\n\"coredb\"\n\"public\"\n\"users\"\n{i}\n{}\nu",
+        1000 + i
+    )
+}
+
 fn example_user() -> Value {
     let path = testkit::workspace_root().join("model-schemas/examples/users.json");
     serde_json::from_slice(&std::fs::read(path).expect("example row")).expect("example JSON")
@@ -192,8 +211,16 @@ fn workload(n: usize, bad_every: usize) -> Workload {
         let seq = sequence(i / 2);
         let pk = format!("users#{}", user_id(s, k));
         let key = format!("users/{}", user_id(s, k));
-        let mut push_user = |sub: Option<u64>, expect: Expect, users: &mut HashMap<_, _>| {
-            let id = expected_event_id(STREAM_ARN, SHARDS[s], &seq, sub);
+        // A change with a source position (the Debezium ones, `variant` 1) has the position's
+        // id; every other record the id of its Kinesis pointer.
+        let mut push_user = |sub: Option<u64>,
+                             expect: Expect,
+                             position: Option<String>,
+                             users: &mut HashMap<_, _>| {
+            let id = match position {
+                Some(p) => expected_position_event_id(&p),
+                None => expected_event_id(STREAM_ARN, SHARDS[s], &seq, sub),
+            };
             users.insert(
                 id,
                 UserRec {
@@ -219,7 +246,7 @@ fn workload(n: usize, bad_every: usize) -> Workload {
                     "VALIDATION_ERROR",
                 )
             };
-            push_user(None, Expect::DeadLettered(code), &mut users);
+            push_user(None, Expect::DeadLettered(code), None, &mut users);
             made += 1;
             data
         } else if i % 20 == 7 && n - made >= 3 {
@@ -227,11 +254,16 @@ fn workload(n: usize, bad_every: usize) -> Workload {
             let mut records = Vec::new();
             for sub in 0..3u64 {
                 let data = if with_bad && sub == 1 {
-                    push_user(Some(sub), Expect::DeadLettered("PARSE_ERROR"), &mut users);
+                    push_user(
+                        Some(sub),
+                        Expect::DeadLettered("PARSE_ERROR"),
+                        None,
+                        &mut users,
+                    );
                     b"{\"table\": \"users\", \"operation\":".to_vec()
                 } else {
                     version[s][k] += 1;
-                    push_user(Some(sub), Expect::Published, &mut users);
+                    push_user(Some(sub), Expect::Published, None, &mut users);
                     change(
                         0,
                         user_row(&base, s, k, version[s][k]),
@@ -253,7 +285,8 @@ fn workload(n: usize, bad_every: usize) -> Workload {
             })
         } else {
             version[s][k] += 1;
-            push_user(None, Expect::Published, &mut users);
+            let position = (i % 3 == 1).then(|| debezium_position(i));
+            push_user(None, Expect::Published, position, &mut users);
             made += 1;
             change(i, user_row(&base, s, k, version[s][k]), i)
         };
@@ -332,10 +365,12 @@ fn check(
             }
             let d: Value = serde_json::from_str(&f.detail).context("published detail")?;
             let id = d["eventId"].as_str().context("eventId")?.to_string();
-            let u = w
-                .users
-                .get(&id)
-                .with_context(|| format!("published an event id of no input record: {id}"))?;
+            let u = w.users.get(&id).with_context(|| {
+                format!(
+                    "published an event id of no input record: {id} (metadata {})",
+                    d["metadata"]
+                )
+            })?;
             // The id is the record's: the detail points at the same Kinesis position.
             ensure!(
                 d["metadata"]["shardId"] == u.shard
