@@ -11,12 +11,19 @@
 //! 2. decode the window's records (base64, KPL, format, validation, projection, redaction,
 //!    entry); records at or below the checkpoint (and repeated positions) are skipped;
 //! 3. dead-letter the non-retryable failures (`PARSE_ERROR`, `VALIDATION_ERROR`,
-//!    `ENTRY_TOO_LARGE`); a retryable one (`TRANSFORMATION_ERROR`) is reported;
+//!    `ENTRY_TOO_LARGE`), sent while step 4's requests are in flight; a retryable one
+//!    (`TRANSFORMATION_ERROR`) is reported;
 //! 4. publish the entries in the requests of the [`crate::plan`], up to `PUBLISH_CONCURRENCY`
 //!    requests in flight together (a request starts once the requests it waits for, see
 //!    [`crate::plan::waits`], are answered); an entry EventBridge rejects is dead-lettered
 //!    (`EVENTBRIDGE_ERROR`), one still failing after the publisher's retries is reported;
-//! 5. once per window, move the checkpoint past the records resolved so far, in order.
+//! 5. once every request and dead letter of the window is answered, move the checkpoint past
+//!    the records resolved so far, in order. That write is answered while the next window's
+//!    dead letters and requests are in flight (it covers only settled windows; one write at a
+//!    time, so it only moves forward), and the batch ends with the last write answered and a
+//!    final one if needed. A write that fails reports every record after the checkpoint
+//!    written before it, including the next window's records published meanwhile (the
+//!    duplicate window of docs/reliability.md: republished on the retry with the same ids).
 //!
 //! Windows keep a large batch's entries from all being held at once (memory, and a window's
 //! entries are published while still in the cache); they change nothing about order: windows are
@@ -758,8 +765,9 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
 
     /// Ends one window of a shard's units (`units[window_start..]`, whose entries are
     /// `decoding.prepared`): retryable failures reported, the other failures before the first
-    /// reported unit dead-lettered, the entries before it published in the plan's requests, the
-    /// checkpoint advanced after each.
+    /// reported unit dead-lettered while the entries before it are published in the plan's
+    /// requests and the previous window's checkpoint write (`checkpoint_write`) is answered;
+    /// then this window's checkpoint write started (left in `checkpoint_write`).
     #[allow(clippy::too_many_arguments)]
     async fn settle_window<'a>(
         &'a self,
@@ -802,7 +810,7 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
             }
         };
 
-        // Publish in the plan's requests, advancing the checkpoint after each. Entries were
+        // Publish in the plan's requests. Entries were
         // prepared in unit order, so those of the units before the first reported one are a
         // prefix of them.
         let mut entry_units = Vec::with_capacity(decoding.prepared.len());
