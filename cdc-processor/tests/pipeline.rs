@@ -448,6 +448,28 @@ async fn a_checkpoint_that_cannot_move_reports_the_records_after_it() {
     assert_eq!(report.counts.failed, 3);
 }
 
+/// A window's checkpoint write is answered while the next window publishes: when it fails, every
+/// record after the checkpoint written before is reported, the next window's published ones
+/// included (the duplicate window), and the checkpoint never covers a reported record.
+#[tokio::test]
+async fn a_checkpoint_write_failing_beside_the_next_window_reports_both_windows() {
+    let p = pipeline(redacting_config());
+    p.checkpoints().fail_advance.store(true, Ordering::SeqCst);
+    // Three windows of 160 entries at the default concurrency.
+    let report = p
+        .process_kinesis_event(&kinesis_event((0..400).map(user_insert).collect()), "test")
+        .await;
+    assert_eq!(report.counts.failed, 400);
+    assert_eq!(report.batch_item_failures.len(), 400);
+    assert_eq!(report.batch_item_failures[0], seq(0));
+    assert!(p.checkpoints().get(&key()).is_none());
+    // The first window and the second (in flight beside the first window's write) went out;
+    // the third was not started once the failure was known.
+    let names = published_names(&p);
+    assert_eq!(names.len(), 320, "{}", names.len());
+    assert_eq!(names[319], "User 319");
+}
+
 #[tokio::test]
 async fn records_at_or_below_the_checkpoint_are_skipped_and_ids_are_stable() {
     let p = pipeline(redacting_config());
