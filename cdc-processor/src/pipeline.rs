@@ -11,12 +11,19 @@
 //! 2. decode the window's records (base64, KPL, format, validation, projection, redaction,
 //!    entry); records at or below the checkpoint (and repeated positions) are skipped;
 //! 3. dead-letter the non-retryable failures (`PARSE_ERROR`, `VALIDATION_ERROR`,
-//!    `ENTRY_TOO_LARGE`); a retryable one (`TRANSFORMATION_ERROR`) is reported;
+//!    `ENTRY_TOO_LARGE`), sent while step 4's requests are in flight; a retryable one
+//!    (`TRANSFORMATION_ERROR`) is reported;
 //! 4. publish the entries in the requests of the [`crate::plan`], up to `PUBLISH_CONCURRENCY`
 //!    requests in flight together (a request starts once the requests it waits for, see
 //!    [`crate::plan::waits`], are answered); an entry EventBridge rejects is dead-lettered
 //!    (`EVENTBRIDGE_ERROR`), one still failing after the publisher's retries is reported;
-//! 5. once per window, move the checkpoint past the records resolved so far, in order.
+//! 5. once every request and dead letter of the window is answered, move the checkpoint past
+//!    the records resolved so far, in order. That write is answered while the next window's
+//!    dead letters and requests are in flight (it covers only settled windows; one write at a
+//!    time, so it only moves forward), and the batch ends with the last write answered and a
+//!    final one if needed. A write that fails reports every record after the checkpoint
+//!    written before it, including the next window's records published meanwhile (the
+//!    duplicate window of docs/reliability.md: republished on the retry with the same ids).
 //!
 //! Windows keep a large batch's entries from all being held at once (memory, and a window's
 //! entries are published while still in the cache); they change nothing about order: windows are
@@ -39,8 +46,8 @@ use crate::event::{self, EventOptions};
 use crate::formats::{self, AckReason, Decoded, FormatOptions, SourceFormat};
 use crate::plan::{self, PlanLimits};
 use crate::ports::{
-    CheckpointKey, CheckpointStore, DeadLetter, DeadLetterError, DeadLetterSink, KinesisPointer,
-    PreparedEntry, PublishOutcome, Publisher,
+    Advance, CheckpointKey, CheckpointStore, DeadLetter, DeadLetterError, DeadLetterSink,
+    KinesisPointer, PreparedEntry, PublishOutcome, Publisher, SinkError, StateError,
 };
 use crate::sequence::{Position, PositionRef, SequenceNumber};
 use crate::text::ShortStr;
@@ -50,6 +57,7 @@ use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
 use aws_lambda_events::event::streams::KinesisEventResponse;
 use base64::Engine;
 use cdc_models::Table;
+use futures_util::future::{join3, BoxFuture};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use serde::Serialize;
 use std::borrow::Cow;
@@ -645,6 +653,9 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
             max: None,
             durable: checkpoint.clone(),
         };
+        // The checkpoint write of the last settled window, answered while the next window's
+        // requests are in flight (joined at the end of that window, or below).
+        let mut checkpoint_write: Option<CheckpointWrite<'_>> = None;
         let mut next = 0;
         while next < inputs.len() {
             let window_start = decoding.units.len();
@@ -664,8 +675,20 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
                 &mut decoding,
                 &mut prefix,
                 &mut min_failed,
+                &mut checkpoint_write,
             )
             .await;
+        }
+        if let Some(write) = checkpoint_write.take() {
+            let done = write.await;
+            checkpoint_written(
+                key,
+                &decoding.units,
+                inputs,
+                &mut prefix,
+                &mut min_failed,
+                done,
+            );
         }
         let Decoding {
             units,
@@ -742,18 +765,20 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
 
     /// Ends one window of a shard's units (`units[window_start..]`, whose entries are
     /// `decoding.prepared`): retryable failures reported, the other failures before the first
-    /// reported unit dead-lettered, the entries before it published in the plan's requests, the
-    /// checkpoint advanced after each.
+    /// reported unit dead-lettered while the entries before it are published in the plan's
+    /// requests and the previous window's checkpoint write (`checkpoint_write`) is answered;
+    /// then this window's checkpoint write started (left in `checkpoint_write`).
     #[allow(clippy::too_many_arguments)]
-    async fn settle_window(
-        &self,
-        key: &CheckpointKey,
+    async fn settle_window<'a>(
+        &'a self,
+        key: &'a CheckpointKey,
         shard: &ShortStr,
         inputs: &[Input<'_>],
         window_start: usize,
         decoding: &mut Decoding,
         prefix: &mut Prefix,
         min_failed: &mut usize,
+        checkpoint_write: &mut Option<CheckpointWrite<'a>>,
     ) {
         let units = &mut decoding.units;
         for (i, u) in units.iter_mut().enumerate().skip(window_start) {
@@ -772,10 +797,20 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
         let failing: Vec<usize> = (window_start..units.len().min(*min_failed))
             .filter(|&i| matches!(units[i].state, State::Error(_)))
             .collect();
-        self.dead_letter(&failing, inputs, key, units, min_failed)
-            .await;
+        // Sent while the window's requests are in flight (their results are applied once both
+        // are answered: a letter that could not be written reports its unit and every later
+        // one, including any published meanwhile — the duplicate window of docs/reliability.md).
+        let letters = letters_for(&failing, inputs, key, units);
+        let dead_letters = &self.dead_letters;
+        let send_letters = async move {
+            if letters.is_empty() {
+                Vec::new()
+            } else {
+                dead_letters.send(&letters).await
+            }
+        };
 
-        // Publish in the plan's requests, advancing the checkpoint after each. Entries were
+        // Publish in the plan's requests. Entries were
         // prepared in unit order, so those of the units before the first reported one are a
         // prefix of them.
         let mut entry_units = Vec::with_capacity(decoding.prepared.len());
@@ -805,83 +840,103 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
         // Requests before it are all started.
         let mut first_unstarted = 0;
         let mut in_flight = FuturesUnordered::new();
-        loop {
-            // A request whose waits are answered starts even if an earlier one still waits.
-            let mut candidate = first_unstarted;
-            while in_flight.len() < concurrency && candidate < requests.len() {
-                let r = candidate;
-                candidate += 1;
-                if started[r] || !waits[r].iter().all(|&w| answered[w]) {
-                    continue;
-                }
-                started[r] = true;
-                while first_unstarted < requests.len() && started[first_unstarted] {
-                    first_unstarted += 1;
-                }
-                let mut batch = Vec::with_capacity(requests[r].len());
-                let mut batch_units = Vec::with_capacity(requests[r].len());
-                for &k in &requests[r] {
-                    let entry = slots[k].take().expect("each entry is planned once");
-                    // Behind a reported unit (known when the request starts): not published.
-                    if entry_units[k] < *min_failed {
-                        batch_units.push(entry_units[k]);
-                        batch.push(entry);
+        let requests_made = &mut decoding.put_events_requests;
+        let publish = async {
+            loop {
+                // A request whose waits are answered starts even if an earlier one still waits.
+                let mut candidate = first_unstarted;
+                while in_flight.len() < concurrency && candidate < requests.len() {
+                    let r = candidate;
+                    candidate += 1;
+                    if started[r] || !waits[r].iter().all(|&w| answered[w]) {
+                        continue;
                     }
-                }
-                if batch.is_empty() {
-                    answered[r] = true;
-                    continue;
-                }
-                let publisher = &self.publisher;
-                in_flight.push(async move {
-                    let outcomes = publisher.publish(&batch).await;
-                    (r, batch_units, outcomes)
-                });
-            }
-            let Some((r, batch_units, outcomes)) = in_flight.next().await else {
-                break;
-            };
-            answered[r] = true;
-            let mut rejected = Vec::new();
-            for (j, &u) in batch_units.iter().enumerate() {
-                let outcome = outcomes
-                    .get(j)
-                    .cloned()
-                    .unwrap_or_else(|| PublishOutcome::Failed {
-                        code: "MissingOutcome".into(),
-                        message: format!(
-                            "the publisher returned {} outcomes for {} entries",
-                            outcomes.len(),
-                            batch_units.len()
-                        ),
+                    started[r] = true;
+                    while first_unstarted < requests.len() && started[first_unstarted] {
+                        first_unstarted += 1;
+                    }
+                    let mut batch = Vec::with_capacity(requests[r].len());
+                    let mut batch_units = Vec::with_capacity(requests[r].len());
+                    for &k in &requests[r] {
+                        let entry = slots[k].take().expect("each entry is planned once");
+                        // Behind a reported unit (known when the request starts): not published.
+                        if entry_units[k] < *min_failed {
+                            batch_units.push(entry_units[k]);
+                            batch.push(entry);
+                        }
+                    }
+                    if batch.is_empty() {
+                        answered[r] = true;
+                        continue;
+                    }
+                    let publisher = &self.publisher;
+                    in_flight.push(async move {
+                        let outcomes = publisher.publish(&batch).await;
+                        (r, batch_units, outcomes)
                     });
-                let unit = &mut units[u];
-                match outcome {
-                    PublishOutcome::Published => unit.state = State::Published,
-                    PublishOutcome::Rejected { code, message } => {
-                        unit.state = State::Error(RecordError::new(
-                            ErrorCode::EventbridgeError,
-                            format!("EventBridge rejected the entry: {code}: {message}"),
-                        ));
-                        rejected.push(u);
-                    }
-                    PublishOutcome::Failed { code, message } => {
-                        let sequence = inputs[unit.input].raw_sequence;
-                        record_event!(warn, shard, sequence, unit, code = %code, error = %message, "publish failed after retries");
-                        unit.state = State::Failed(format!("EventBridge: {code}: {message}"));
-                        *min_failed = (*min_failed).min(u);
+                }
+                let Some((r, batch_units, outcomes)) = in_flight.next().await else {
+                    break;
+                };
+                answered[r] = true;
+                let mut rejected = Vec::new();
+                for (j, &u) in batch_units.iter().enumerate() {
+                    let outcome =
+                        outcomes
+                            .get(j)
+                            .cloned()
+                            .unwrap_or_else(|| PublishOutcome::Failed {
+                                code: "MissingOutcome".into(),
+                                message: format!(
+                                    "the publisher returned {} outcomes for {} entries",
+                                    outcomes.len(),
+                                    batch_units.len()
+                                ),
+                            });
+                    let unit = &mut units[u];
+                    match outcome {
+                        PublishOutcome::Published => unit.state = State::Published,
+                        PublishOutcome::Rejected { code, message } => {
+                            unit.state = State::Error(RecordError::new(
+                                ErrorCode::EventbridgeError,
+                                format!("EventBridge rejected the entry: {code}: {message}"),
+                            ));
+                            rejected.push(u);
+                        }
+                        PublishOutcome::Failed { code, message } => {
+                            let sequence = inputs[unit.input].raw_sequence;
+                            record_event!(warn, shard, sequence, unit, code = %code, error = %message, "publish failed after retries");
+                            unit.state = State::Failed(format!("EventBridge: {code}: {message}"));
+                            *min_failed = (*min_failed).min(u);
+                        }
                     }
                 }
+                *requests_made += 1;
+                self.dead_letter(&rejected, inputs, key, units, min_failed)
+                    .await;
             }
-            decoding.put_events_requests += 1;
-            self.dead_letter(&rejected, inputs, key, units, min_failed)
-                .await;
+            debug_assert_eq!(first_unstarted, requests.len(), "every request started");
+        };
+        // The previous window's checkpoint write is answered beside this window's requests.
+        let previous_write = async {
+            match checkpoint_write.take() {
+                Some(write) => Some(write.await),
+                None => None,
+            }
+        };
+        let (letter_results, (), written) = join3(send_letters, publish, previous_write).await;
+        letters_sent(&failing, letter_results, inputs, key, units, min_failed);
+        if let Some(done) = written {
+            checkpoint_written(key, units, inputs, prefix, min_failed, done);
         }
-        debug_assert_eq!(first_unstarted, requests.len(), "every request started");
-        // One checkpoint write per window, past the records resolved in order so far.
-        self.advance(key, units, inputs, prefix, min_failed).await;
         slots.clear();
         decoding.slots = slots;
+        // One checkpoint write per window, past the records resolved in order so far (every
+        // request and dead letter of the window answered, the previous write applied); it is
+        // answered while the next window publishes.
+        if let Some(target) = checkpoint_target(units, inputs, prefix, *min_failed) {
+            *checkpoint_write = Some(self.start_checkpoint(key, target));
+        }
     }
 
     /// Turns one Kinesis record into its user records' units.
@@ -1145,63 +1200,12 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
         if failing.is_empty() {
             return;
         }
-        let now = chrono::Utc::now();
-        let letters: Vec<DeadLetter> = failing
-            .iter()
-            .map(|&i| {
-                let u = &units[i];
-                let input = &inputs[u.input];
-                let State::Error(e) = &u.state else {
-                    unreachable!("only failing units are dead-lettered")
-                };
-                DeadLetter {
-                    original_event: input.original.to_json(),
-                    error: DeadLetterError {
-                        message: e.message.clone(),
-                        code: e.code,
-                        stack: format!("cdc-processor::{}: {}", stage_of(e.code), e.code),
-                    },
-                    attempts: 1,
-                    last_attempt: now,
-                    kinesis: KinesisPointer {
-                        stream_arn: Some(key.stream.clone()).filter(|s| !s.is_empty()),
-                        shard_id: Some(key.shard.clone()),
-                        sequence_number: Some(input.raw_sequence.to_string()),
-                        sub_sequence_number: u.sub_sequence,
-                        partition_key: Some(input.partition_key.to_string())
-                            .filter(|p| !p.is_empty()),
-                    },
-                    source_format: u.format.map(|f| f.as_str().to_string()),
-                    event_id: u.event_id.as_deref().map(str::to_string),
-                }
-            })
-            .collect();
+        let letters = letters_for(failing, inputs, key, units);
         let results = self.dead_letters.send(&letters).await;
-        for (j, &i) in failing.iter().enumerate() {
-            let u = &mut units[i];
-            let State::Error(e) = std::mem::replace(&mut u.state, State::Pending) else {
-                unreachable!("checked above")
-            };
-            match results.get(j) {
-                Some(Ok(())) => u.state = State::DeadLettered(e.code, e.message),
-                Some(Err(sink)) => {
-                    let sequence = inputs[u.input].raw_sequence;
-                    record_event!(error, key.shard, sequence, u, code = %e.code, error = %sink, "dead letter could not be written");
-                    u.state = State::Failed(format!(
-                        "{e}; and the dead letter could not be written: {sink}"
-                    ));
-                    *min_failed = (*min_failed).min(i);
-                }
-                None => {
-                    u.state =
-                        State::Failed(format!("{e}; the dead-letter sink returned no result"));
-                    *min_failed = (*min_failed).min(i);
-                }
-            }
-        }
+        letters_sent(failing, results, inputs, key, units, min_failed);
     }
 
-    /// Moves the checkpoint past the resolved prefix of the shard's units.
+    /// Moves the checkpoint past the resolved prefix of the shard's units (and waits for it).
     async fn advance(
         &self,
         key: &CheckpointKey,
@@ -1210,47 +1214,162 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
         prefix: &mut Prefix,
         min_failed: &mut usize,
     ) {
-        let limit = (*min_failed).min(units.len());
-        if prefix.end > limit {
-            // A failure below the prefix (only a checkpoint failure does that): start over.
-            prefix.end = 0;
-            prefix.max = None;
+        if let Some(target) = checkpoint_target(units, inputs, prefix, *min_failed) {
+            let done = self.start_checkpoint(key, target).await;
+            checkpoint_written(key, units, inputs, prefix, min_failed, done);
         }
-        let position = |i: Option<usize>| i.and_then(|i| units.get(i)?.at(inputs));
-        while prefix.end < limit && units[prefix.end].state.resolved() {
-            if let Some(p) = units[prefix.end].at(inputs) {
-                if position(prefix.max).is_none_or(|m| p > m) {
-                    prefix.max = Some(prefix.end);
-                }
+    }
+
+    /// A checkpoint write of `target`, to be awaited (and its result given to
+    /// [`checkpoint_written`]) before the next one starts.
+    fn start_checkpoint<'a>(
+        &'a self,
+        key: &'a CheckpointKey,
+        target: Position,
+    ) -> CheckpointWrite<'a> {
+        Box::pin(async move {
+            let result = self.checkpoints.advance(key, &target).await;
+            (target, result)
+        })
+    }
+}
+
+/// A checkpoint write in flight: the position it writes, and its result.
+type CheckpointWrite<'a> = BoxFuture<'a, (Position, Result<Advance, StateError>)>;
+
+/// The dead letters of these units (in `State::Error`), in their order.
+fn letters_for(
+    failing: &[usize],
+    inputs: &[Input<'_>],
+    key: &CheckpointKey,
+    units: &[Unit],
+) -> Vec<DeadLetter> {
+    if failing.is_empty() {
+        return Vec::new();
+    }
+    let now = chrono::Utc::now();
+    failing
+        .iter()
+        .map(|&i| {
+            let u = &units[i];
+            let input = &inputs[u.input];
+            let State::Error(e) = &u.state else {
+                unreachable!("only failing units are dead-lettered")
+            };
+            DeadLetter {
+                original_event: input.original.to_json(),
+                error: DeadLetterError {
+                    message: e.message.clone(),
+                    code: e.code,
+                    stack: format!("cdc-processor::{}: {}", stage_of(e.code), e.code),
+                },
+                attempts: 1,
+                last_attempt: now,
+                kinesis: KinesisPointer {
+                    stream_arn: Some(key.stream.clone()).filter(|s| !s.is_empty()),
+                    shard_id: Some(key.shard.clone()),
+                    sequence_number: Some(input.raw_sequence.to_string()),
+                    sub_sequence_number: u.sub_sequence,
+                    partition_key: Some(input.partition_key.to_string()).filter(|p| !p.is_empty()),
+                },
+                source_format: u.format.map(|f| f.as_str().to_string()),
+                event_id: u.event_id.as_deref().map(str::to_string),
             }
-            prefix.end += 1;
-        }
-        let Some(target) = position(prefix.max) else {
-            return;
+        })
+        .collect()
+}
+
+/// Applies the sink's answer for the letters of [`letters_for`]: dead-lettered, or (a letter not
+/// written, or no result for it) reported with every later unit.
+fn letters_sent(
+    failing: &[usize],
+    results: Vec<Result<(), SinkError>>,
+    inputs: &[Input<'_>],
+    key: &CheckpointKey,
+    units: &mut [Unit],
+    min_failed: &mut usize,
+) {
+    for (j, &i) in failing.iter().enumerate() {
+        let u = &mut units[i];
+        let State::Error(e) = std::mem::replace(&mut u.state, State::Pending) else {
+            unreachable!("only failing units are dead-lettered")
         };
-        if prefix
-            .durable
-            .as_ref()
-            .is_some_and(|d| target <= d.borrowed())
-        {
-            return;
-        }
-        let target = Position::from_borrowed(target);
-        match self.checkpoints.advance(key, &target).await {
-            Ok(_) => prefix.durable = Some(target),
-            Err(e) => {
-                tracing::error!(shard = %key.shard, error = %e, "checkpoint advance failed; reporting the records after it");
-                let durable = prefix.durable.as_ref();
-                let first = units
-                    .iter()
-                    .position(|u| match (u.at(inputs), durable) {
-                        (Some(p), Some(d)) => p > d.borrowed(),
-                        (Some(_), None) => true,
-                        (None, _) => false,
-                    })
-                    .unwrap_or(units.len());
-                *min_failed = (*min_failed).min(first);
+        match results.get(j) {
+            Some(Ok(())) => u.state = State::DeadLettered(e.code, e.message),
+            Some(Err(sink)) => {
+                let sequence = inputs[u.input].raw_sequence;
+                record_event!(error, key.shard, sequence, u, code = %e.code, error = %sink, "dead letter could not be written");
+                u.state = State::Failed(format!(
+                    "{e}; and the dead letter could not be written: {sink}"
+                ));
+                *min_failed = (*min_failed).min(i);
             }
+            None => {
+                u.state = State::Failed(format!("{e}; the dead-letter sink returned no result"));
+                *min_failed = (*min_failed).min(i);
+            }
+        }
+    }
+}
+
+/// The position to move the checkpoint to: past the resolved prefix of the shard's units below
+/// `min_failed`; `None` when that is not beyond the checkpoint written so far.
+fn checkpoint_target(
+    units: &[Unit],
+    inputs: &[Input<'_>],
+    prefix: &mut Prefix,
+    min_failed: usize,
+) -> Option<Position> {
+    let limit = min_failed.min(units.len());
+    if prefix.end > limit {
+        // A failure below the prefix (only a checkpoint failure does that): start over.
+        prefix.end = 0;
+        prefix.max = None;
+    }
+    let position = |i: Option<usize>| i.and_then(|i| units.get(i)?.at(inputs));
+    while prefix.end < limit && units[prefix.end].state.resolved() {
+        if let Some(p) = units[prefix.end].at(inputs) {
+            if position(prefix.max).is_none_or(|m| p > m) {
+                prefix.max = Some(prefix.end);
+            }
+        }
+        prefix.end += 1;
+    }
+    let target = position(prefix.max)?;
+    if prefix
+        .durable
+        .as_ref()
+        .is_some_and(|d| target <= d.borrowed())
+    {
+        return None;
+    }
+    Some(Position::from_borrowed(target))
+}
+
+/// Applies a checkpoint write's result: the checkpoint stands at its target, or (it failed)
+/// every unit after the checkpoint written before is reported.
+fn checkpoint_written(
+    key: &CheckpointKey,
+    units: &[Unit],
+    inputs: &[Input<'_>],
+    prefix: &mut Prefix,
+    min_failed: &mut usize,
+    (target, result): (Position, Result<Advance, StateError>),
+) {
+    match result {
+        Ok(_) => prefix.durable = Some(target),
+        Err(e) => {
+            tracing::error!(shard = %key.shard, error = %e, "checkpoint advance failed; reporting the records after it");
+            let durable = prefix.durable.as_ref();
+            let first = units
+                .iter()
+                .position(|u| match (u.at(inputs), durable) {
+                    (Some(p), Some(d)) => p > d.borrowed(),
+                    (Some(_), None) => true,
+                    (None, _) => false,
+                })
+                .unwrap_or(units.len());
+            *min_failed = (*min_failed).min(first);
         }
     }
 }

@@ -398,8 +398,43 @@ async fn a_dead_letter_that_cannot_be_written_is_reported_never_dropped() {
         .process_kinesis_event(&kinesis_event(records), "test")
         .await;
     assert_eq!(report.batch_item_failures, vec![seq(2), seq(3), seq(4)]);
-    assert_eq!(published_names(&p), vec!["User 0", "User 1"]);
     assert_eq!(report.counts.failed, 3);
+    // The letter is sent beside the window's requests, so the records after it were published
+    // meanwhile (the duplicate window): they are reported all the same, and the checkpoint
+    // stops right before the record whose letter was not written.
+    let first = p.publisher().published();
+    assert_eq!(
+        published_names(&p),
+        vec!["User 0", "User 1", "User 3", "User 4"]
+    );
+    assert_eq!(
+        p.checkpoints().get(&key()).unwrap().sequence.as_str(),
+        seq(1).trim_start_matches('0')
+    );
+
+    // Lambda's retry, with the sink working again: the bad record is dead-lettered and the
+    // later ones republished under the same event ids.
+    p.dead_letters().fail.store(false, Ordering::SeqCst);
+    let mut records: Vec<Vec<u8>> = (0..5).map(user_insert).collect();
+    records[2] = b"garbage".to_vec();
+    let retry = p
+        .process_kinesis_event(&kinesis_event(records), "test")
+        .await;
+    assert!(retry.batch_item_failures.is_empty());
+    assert_eq!(retry.counts.skipped, 2);
+    assert_eq!(retry.counts.dead_lettered_total(), 1);
+    assert_eq!(retry.counts.published, 2);
+    let all = p.publisher().published();
+    let again = &all[first.len()..];
+    assert_eq!(again.len(), 2);
+    for (a, b) in again.iter().zip(&first[2..]) {
+        assert_eq!(a.detail, b.detail);
+        assert_eq!(a.event_id, b.event_id, "a duplicate keeps its id");
+    }
+    assert_eq!(
+        p.checkpoints().get(&key()).unwrap().sequence.as_str(),
+        seq(4).trim_start_matches('0')
+    );
 }
 
 #[tokio::test]
@@ -411,6 +446,28 @@ async fn a_checkpoint_that_cannot_move_reports_the_records_after_it() {
         .await;
     assert_eq!(report.batch_item_failures, vec![seq(0), seq(1), seq(2)]);
     assert_eq!(report.counts.failed, 3);
+}
+
+/// A window's checkpoint write is answered while the next window publishes: when it fails, every
+/// record after the checkpoint written before is reported, the next window's published ones
+/// included (the duplicate window), and the checkpoint never covers a reported record.
+#[tokio::test]
+async fn a_checkpoint_write_failing_beside_the_next_window_reports_both_windows() {
+    let p = pipeline(redacting_config());
+    p.checkpoints().fail_advance.store(true, Ordering::SeqCst);
+    // Three windows of 160 entries at the default concurrency.
+    let report = p
+        .process_kinesis_event(&kinesis_event((0..400).map(user_insert).collect()), "test")
+        .await;
+    assert_eq!(report.counts.failed, 400);
+    assert_eq!(report.batch_item_failures.len(), 400);
+    assert_eq!(report.batch_item_failures[0], seq(0));
+    assert!(p.checkpoints().get(&key()).is_none());
+    // The first window and the second (in flight beside the first window's write) went out;
+    // the third was not started once the failure was known.
+    let names = published_names(&p);
+    assert_eq!(names.len(), 320, "{}", names.len());
+    assert_eq!(names[319], "User 319");
 }
 
 #[tokio::test]
