@@ -167,10 +167,7 @@ fn timestamp(i: usize) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-/// One change of a users row in the format chosen by `variant`. No record carries a position at
-/// the source (Debezium `source.lsn`, CoreDB `position`, DMS transaction record): its event id
-/// would come from that position (`docs/cdc-event.md`), and these synthetic records repeat the
-/// same numbers on both shards; the scenarios check the Kinesis-pointer ids.
+/// One change of a users row in the format chosen by `variant`.
 fn change(variant: usize, row: Value, i: usize) -> Vec<u8> {
     let ts = timestamp(i);
     let v = match variant % 3 {
@@ -180,7 +177,7 @@ fn change(variant: usize, row: Value, i: usize) -> Vec<u8> {
             json!({"before": null, "after": row, "op": "u", "ts_ms": 1_764_057_600_000u64 + i as u64,
                     "source": {"version": "2.7.0.Final", "connector": "postgresql", "name": "coredb",
                                "ts_ms": 1_764_057_600_000u64 + i as u64, "snapshot": "false", "db": "coredb",
-                               "schema": "public", "table": "users", "txId": i}})
+                               "schema": "public", "table": "users", "txId": i, "lsn": 1000 + i}})
         }
         _ => json!({"data": row,
                     "metadata": {"timestamp": ts, "record-type": "data", "operation": "update",
