@@ -1,17 +1,30 @@
 //! `cdc-processor`: the Lambda function (no subcommand), the local mode and row validation.
+//!
+//! The `local` and `validate` subcommands (clap, dotenvy, anyhow, the local mode) come with the
+//! default `cli` feature. The deployed function is built without it
+//! (`--no-default-features --features aws`): then the binary is the Lambda function alone, and
+//! carries none of them (docs/benchmarks.md, "Binary size").
 
+#[cfg(feature = "cli")]
 use anyhow::{bail, Context};
+#[cfg(feature = "cli")]
 use cdc_models::Table;
+#[cfg(feature = "cli")]
 use cdc_processor::config::{parse_format_choice, PipelineConfig};
+#[cfg(feature = "cli")]
 use cdc_processor::local::{self, LocalOptions};
+#[cfg(feature = "cli")]
 use clap::{Parser, Subcommand};
+#[cfg(feature = "cli")]
 use std::io::Read;
+#[cfg(feature = "cli")]
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// The CDC processor: Kinesis change records → typed, redacted `CDC.TableChange` events.
 ///
 /// Without a subcommand it runs as the AWS Lambda function (configuration from the environment).
+#[cfg(feature = "cli")]
 #[derive(Parser, Debug)]
 #[command(name = "cdc-processor", version, about, long_about = None)]
 struct Cli {
@@ -19,6 +32,7 @@ struct Cli {
     command: Option<Command>,
 }
 
+#[cfg(feature = "cli")]
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the whole pipeline locally: no AWS, no emulator.
@@ -70,6 +84,40 @@ enum Command {
     },
 }
 
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("cdc-processor: cannot start the async runtime: {e}");
+            ExitCode::from(2)
+        })
+}
+
+/// The Lambda function alone (built without the `cli` feature: the deployed binary).
+#[cfg(not(feature = "cli"))]
+fn main() -> ExitCode {
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    match rt.block_on(cdc_processor::aws::lambda::run()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // The error and its causes, as the CLI build prints them (`{:#}` of anyhow).
+            let mut message = e.to_string();
+            let mut source = e.source();
+            while let Some(cause) = source {
+                message.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            eprintln!("cdc-processor: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+#[cfg(feature = "cli")]
 fn main() -> ExitCode {
     // `.env` in the current directory (variables already set win), before clap and any thread.
     match dotenvy::from_path(".env") {
@@ -81,19 +129,14 @@ fn main() -> ExitCode {
         Err(e) => eprintln!("cdc-processor: .env: {e}; the file is ignored"),
     }
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cdc-processor: cannot start the async runtime: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     rt.block_on(run(cli))
 }
 
+#[cfg(feature = "cli")]
 async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         None => cdc_processor::aws::lambda::run()
@@ -131,6 +174,7 @@ async fn run(cli: Cli) -> ExitCode {
     }
 }
 
+#[cfg(feature = "cli")]
 fn init_tracing() {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
@@ -144,6 +188,7 @@ fn init_tracing() {
         .try_init();
 }
 
+#[cfg(feature = "cli")]
 async fn run_local(
     options: LocalOptions,
     format: &str,
@@ -190,6 +235,7 @@ async fn run_local(
     })
 }
 
+#[cfg(feature = "cli")]
 fn random_key() -> anyhow::Result<String> {
     let mut bytes = [0u8; 32];
     std::fs::File::open("/dev/urandom")
@@ -198,6 +244,7 @@ fn random_key() -> anyhow::Result<String> {
     Ok(hex::encode(bytes))
 }
 
+#[cfg(feature = "cli")]
 fn run_validate(table: &str, row: &PathBuf) -> anyhow::Result<ExitCode> {
     let Some(t) = Table::from_name(table) else {
         bail!(

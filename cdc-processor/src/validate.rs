@@ -5,9 +5,11 @@
 //!
 //! - columns the schema does not know are dropped, counted and named in the change (never
 //!   published: they have no redaction policy);
-//! - a column whose JSON type differs from the schema's is normalized first (see
-//!   [`crate::formats::normalize`]); if the typed image still rejects the row, strings are
-//!   normalized too (other timestamp layouts, decimal scales) and it is tried once more;
+//! - the image is read in one pass first; when a value does not fit as it is (another JSON type,
+//!   another timestamp layout or decimal scale, a constraint, a Debezium placeholder), the
+//!   careful path splits it into columns, normalizes each column once (see
+//!   [`crate::formats::normalize`]) and reads the typed image once more; a row that still does not
+//!   fit is checked column by column to name the column that fails;
 //! - constraints the Rust types do not carry (`minimum`/`maximum`, `minLength`/`maxLength`,
 //!   nested constraints, `format: email`) are checked from the table's JSON Schema;
 //! - errors name the image, the column and the reason, never the value.

@@ -409,3 +409,68 @@ fn input_errors_name_the_path_once_and_tables_suggest_a_name() {
     assert!(stderr.contains("required column(s) missing: "), "{stderr}");
     assert!(stderr.contains("email"), "{stderr}");
 }
+
+#[test]
+fn read_input_tells_every_input_shape_apart() {
+    use cdc_processor::local::{LocalError, LocalInput};
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let record = r#"{"kinesis":{"partitionKey":"k","sequenceNumber":"1","data":"e30="}}"#;
+    // The shipped event: one object with `Records`.
+    let sample = repo().join("events/sample-cdc-event.json");
+    let expected = serde_json::from_slice::<serde_json::Value>(&std::fs::read(&sample).unwrap())
+        .unwrap()["Records"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert!(expected > 0);
+    match local::read_input(&sample).unwrap() {
+        LocalInput::KinesisEvent(e) => assert_eq!(e.records.len(), expected),
+        other => panic!("sample event read as {other:?}"),
+    }
+    // (file text, Some(records of an event) or None for JSON lines with this many records)
+    let cases: [(&str, String, Result<usize, usize>); 6] = [
+        (
+            "event",
+            format!(r#"{{"Records":[{record},{record}]}}"#),
+            Ok(2),
+        ),
+        ("empty event", r#"{"Records":[]}"#.to_string(), Ok(0)),
+        ("null records", r#"{"Records":null}"#.to_string(), Err(1)),
+        ("no records", r#"{"op":"c"}"#.to_string(), Err(1)),
+        (
+            "lines",
+            "{\"a\":1}\n\n{\"b\":2}\n{\"c\":3}\n".to_string(),
+            Err(3),
+        ),
+        // An event-like first line followed by more lines: JSON lines, not an event.
+        (
+            "event then lines",
+            format!("{{\"Records\":[{record}]}}\n{{\"b\":2}}\n"),
+            Err(2),
+        ),
+    ];
+    for (name, text, want) in cases {
+        let got = local::read_input(&write("in.json", &text)).unwrap();
+        match (got, want) {
+            (LocalInput::KinesisEvent(e), Ok(n)) => assert_eq!(e.records.len(), n, "{name}"),
+            (LocalInput::Lines(l), Err(n)) => assert_eq!(l.len(), n, "{name}"),
+            (got, want) => panic!("{name}: read as {got:?}, expected {want:?}"),
+        }
+    }
+    // Looks like an event (one object with `Records`) but is not one: an error naming the path
+    // and the position, never the value.
+    let bad = write("bad.json", r#"{"Records":[{"kinesis":"secret-value"}]}"#);
+    match local::read_input(&bad) {
+        Err(e @ LocalError::BadEvent { .. }) => {
+            let message = e.to_string();
+            assert!(message.starts_with(&bad.display().to_string()), "{message}");
+            assert!(!message.contains("secret-value"), "{message}");
+        }
+        other => panic!("a broken event read as {other:?}"),
+    }
+}

@@ -14,7 +14,7 @@ pub use dead_letter::FileDeadLetterSink;
 pub use publisher::FilePublisher;
 
 use crate::config::PipelineConfig;
-use crate::decode::{LenientKinesisEvent, RawInput};
+use crate::decode::{LenientKinesisEvent, LenientKinesisRecord, RawInput};
 use crate::pipeline::{BatchReport, Pipeline};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -77,13 +77,38 @@ pub fn read_input(path: &Path) -> Result<LocalInput, LocalError> {
         path: path.to_path_buf(),
         source,
     })?;
-    if looks_like_event(&bytes) {
-        return parse_event(path, &bytes).map(LocalInput::KinesisEvent);
+    if let Some(event) = parse_if_event(path, &bytes)? {
+        return Ok(LocalInput::KinesisEvent(event));
     }
     Ok(LocalInput::Lines(RawInput::from_json_lines(
         &lines_stream(path),
         &bytes,
     )))
+}
+
+/// The Lambda Kinesis event the bytes hold, in one pass over them: `Some` when they are one JSON
+/// object with a `Records` member that is a Kinesis event, `None` when they are not an event (no
+/// `Records`, `"Records": null`, or not one JSON value: JSON lines), and an error when they look
+/// like an event ([`looks_like_event`]) but are not one. Only an input that does not parse as an
+/// event is read again, to tell JSON lines from a broken event: the same answer as probing with
+/// [`looks_like_event`] first and then parsing with [`parse_event`].
+fn parse_if_event(path: &Path, bytes: &[u8]) -> Result<Option<LenientKinesisEvent>, LocalError> {
+    /// [`LenientKinesisEvent`], with an absent or null `Records` told from an empty one.
+    #[derive(serde::Deserialize)]
+    struct MaybeEvent {
+        #[serde(rename = "Records")]
+        records: Option<Vec<LenientKinesisRecord>>,
+    }
+    match serde_json::from_slice::<MaybeEvent>(bytes) {
+        Ok(MaybeEvent {
+            records: Some(records),
+        }) => Ok(Some(LenientKinesisEvent { records })),
+        Ok(MaybeEvent { records: None }) => Ok(None),
+        // Not one JSON object with `Records` (JSON lines, mostly: the parse stops at the end of the
+        // first value), or an event with a bad record: the error names it as `parse_event` does.
+        Err(_) if !looks_like_event(bytes) => Ok(None),
+        Err(_) => parse_event(path, bytes).map(Some),
+    }
 }
 
 /// Whether the bytes are one JSON object with a `Records` member (a Lambda Kinesis event).
@@ -135,7 +160,7 @@ pub async fn run(
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
     // The first non-blank byte tells an event (`{` … `"Records"`) from JSON lines; an event is
-    // one object, so it is read whole and probed like `read_input` does.
+    // one object, so it is read whole and parsed like `read_input` does.
     let first_line = {
         let mut line = Vec::new();
         reader
@@ -146,8 +171,7 @@ pub async fn run(
     if !looks_like_one_record(&first_line) {
         let mut bytes = first_line;
         reader.read_to_end(&mut bytes).map_err(io(&options.input))?;
-        if looks_like_event(&bytes) {
-            let event = parse_event(&options.input, &bytes)?;
+        if let Some(event) = parse_if_event(&options.input, &bytes)? {
             drop(bytes);
             let pipeline = open_pipeline(options, config)?;
             return Ok(pipeline
