@@ -681,15 +681,24 @@ async fn a_record_whose_dead_letter_cannot_be_written_is_reported_with_the_rest_
     let events = lambda_events(&w).await?;
     let failures = invoke_all(&w, &events).await?;
     // The bad record cannot be dead-lettered (no queue): it and the record after it are reported,
-    // so Lambda retries from it in order; the one before it is published.
+    // so Lambda retries from it in order. Dead letters go out beside the window's PutEvents
+    // requests, so the record after it was published meanwhile too: the retry republishes it
+    // with the same event id (the duplicate window of docs/reliability.md).
     assert_eq!(failures, vec![pointers[1].1.clone(), pointers[2].1.clone()]);
     let sqs = aws_sdk_sqs::Client::new(&w.sdk);
     let routed = drain(&sqs, &w.routed_queue).await?;
-    assert_eq!(routed.len(), 1);
-    assert_eq!(
-        routed[0]["detail"]["metadata"]["sequenceNumber"],
-        pointers[0].1.as_str()
-    );
+    let mut published: Vec<&str> = routed
+        .iter()
+        .map(|m| {
+            m["detail"]["metadata"]["sequenceNumber"]
+                .as_str()
+                .unwrap_or("")
+        })
+        .collect();
+    published.sort();
+    let mut expected = vec![pointers[0].1.as_str(), pointers[2].1.as_str()];
+    expected.sort();
+    assert_eq!(published, expected);
     // The checkpoint stops before the failed record.
     let shard = &pointers[0].0;
     let item = aws_sdk_dynamodb::Client::new(&w.sdk)
