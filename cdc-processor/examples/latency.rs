@@ -46,6 +46,9 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use testkit::fault_proxy::{sdk_config_with_timeout, Fault, FaultProxy, Rule};
 
+#[path = "support/workload.rs"]
+mod workload;
+
 const STREAM_ARN: &str = "arn:aws:kinesis:us-east-1:123456789012:stream/coredb-cdc-stream";
 const HMAC_KEY: &str = "latency-benchmark-hmac-key-0123456789abcdef";
 const CHECKPOINTS: &str = "latency-checkpoints";
@@ -110,57 +113,6 @@ impl Backend {
             Fault::SlowAnswer(d)
         }
     }
-}
-
-fn example(table: &str) -> Value {
-    let path = testkit::workspace_root().join(format!("model-schemas/examples/{table}.json"));
-    serde_json::from_slice(&std::fs::read(path).expect("example row")).expect("example JSON")
-}
-
-/// `n` records of one shard as in `examples/load.rs`: CoreDB trigger, Debezium and DMS changes
-/// of users, orders, agents, calls and agent states, one bad record in 100 (dead-lettered).
-/// Sequence numbers start at `first`.
-fn records(n: usize, first: usize, stream: &str) -> Vec<KinesisEventRecord> {
-    let tables = ["users", "orders", "agents", "calls", "agent_states"];
-    let rows: Vec<Value> = tables.iter().map(|t| example(t)).collect();
-    (0..n)
-        .map(|i| {
-            let t = i % tables.len();
-            let mut row = rows[t].clone();
-            let key = cdc_models::Table::from_name(tables[t])
-                .expect("known table")
-                .meta()
-                .primary_key[0];
-            row[key] = json!(format!("00000000-0000-4000-8000-{:012}", i % 500));
-            let ts = 1_764_057_600_000u64 + i as u64;
-            let data = if i % 100 == 99 {
-                b"{\"table\": \"users\", \"operation\":".to_vec()
-            } else {
-                match i % 3 {
-                    0 => json!({"table": tables[t], "operation": "UPDATE",
-                                "timestamp": "2026-11-25T08:00:00Z", "transaction_id": format!("txn-{i}"),
-                                "before": null, "after": row}),
-                    1 => json!({"before": null, "after": row, "op": "u", "ts_ms": ts,
-                                "source": {"connector": "postgresql", "ts_ms": ts, "snapshot": "false",
-                                           "table": tables[t], "txId": i}}),
-                    _ => json!({"data": row, "metadata": {"timestamp": "2026-11-25T08:00:00Z",
-                                "record-type": "data", "operation": "update",
-                                "table-name": tables[t], "transaction-id": i}}),
-                }
-                .to_string()
-                .into_bytes()
-            };
-            let seq = format!("4959033827149025660855969253836157109592157598{:010}", first + i);
-            let mut r = KinesisEventRecord::default();
-            r.event_id = Some(format!("shardId-000000000000:{seq}"));
-            r.event_source_arn = Some(stream.to_string());
-            r.event_source = Some("aws:kinesis".into());
-            r.kinesis.sequence_number = seq;
-            r.kinesis.partition_key = format!("pk-{}", i % 500);
-            r.kinesis.data.0 = data;
-            r
-        })
-        .collect()
 }
 
 /// The JSON Lambda sends for these records.
@@ -296,7 +248,7 @@ impl Bench {
         self.proxy
             .add_rule(Rule::new("AmazonSQS.*", backend.answer(SQS_MS, false)));
 
-        let all = records(total, self.next_sequence, &stream);
+        let all = workload::records(total, self.next_sequence, &stream);
         self.next_sequence += total + 1;
         let payloads: Vec<Vec<u8>> = all.chunks(batch).map(event_json).collect::<Result<_>>()?;
         drop(all);

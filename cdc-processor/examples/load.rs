@@ -32,57 +32,15 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+#[path = "support/workload.rs"]
+mod workload;
+
 const STREAM_ARN: &str = "arn:aws:kinesis:us-east-1:123456789012:stream/coredb-cdc-stream";
 const HMAC_KEY: &str = "load-benchmark-hmac-key-0123456789abcdef";
 
-fn example(table: &str) -> Value {
-    let path = testkit::workspace_root().join(format!("model-schemas/examples/{table}.json"));
-    serde_json::from_slice(&std::fs::read(path).expect("example row")).expect("example JSON")
-}
-
-/// A realistic batch: CoreDB trigger, Debezium and DMS changes of users, orders, agents, calls
-/// and agent states (narrow and wide rows), one bad record in 100.
+/// A realistic batch (see `support/workload.rs`), on its own stream per run.
 fn batch(n: usize, run: usize) -> Vec<KinesisEventRecord> {
-    let tables = ["users", "orders", "agents", "calls", "agent_states"];
-    let rows: Vec<Value> = tables.iter().map(|t| example(t)).collect();
-    (0..n)
-        .map(|i| {
-            let t = i % tables.len();
-            let mut row = rows[t].clone();
-            let key = cdc_models::Table::from_name(tables[t])
-                .expect("known table")
-                .meta()
-                .primary_key[0];
-            row[key] = json!(format!("00000000-0000-4000-8000-{:012}", i % 500));
-            let ts = 1_764_057_600_000u64 + i as u64;
-            let data = if i % 100 == 99 {
-                b"{\"table\": \"users\", \"operation\":".to_vec()
-            } else {
-                match i % 3 {
-                    0 => json!({"table": tables[t], "operation": "UPDATE",
-                                "timestamp": "2026-11-25T08:00:00Z", "transaction_id": format!("txn-{i}"),
-                                "before": null, "after": row}),
-                    1 => json!({"before": null, "after": row, "op": "u", "ts_ms": ts,
-                                "source": {"connector": "postgresql", "ts_ms": ts, "snapshot": "false",
-                                           "table": tables[t], "txId": i}}),
-                    _ => json!({"data": row, "metadata": {"timestamp": "2026-11-25T08:00:00Z",
-                                "record-type": "data", "operation": "update",
-                                "table-name": tables[t], "transaction-id": i}}),
-                }
-                .to_string()
-                .into_bytes()
-            };
-            let seq = format!("4959033827149025660855969253836157109592157598{:010}", i + 1);
-            let mut r = KinesisEventRecord::default();
-            r.event_id = Some(format!("shardId-000000000000:{seq}"));
-            r.event_source_arn = Some(format!("{STREAM_ARN}-{run}"));
-            r.event_source = Some("aws:kinesis".into());
-            r.kinesis.sequence_number = seq;
-            r.kinesis.partition_key = format!("pk-{}", i % 500);
-            r.kinesis.data.0 = data;
-            r
-        })
-        .collect()
+    workload::records(n, 1, &format!("{STREAM_ARN}-{run}"))
 }
 
 /// The JSON Lambda sends (numeric arrival timestamps, as Lambda writes them).
