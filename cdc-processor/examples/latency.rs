@@ -140,29 +140,7 @@ fn status_kb(field: &str) -> Option<u64> {
         .ok()
 }
 
-async fn create_table(ddb: &aws_sdk_dynamodb::Client, name: &str, key: &str) -> Result<()> {
-    use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    };
-    ddb.create_table()
-        .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name(key)
-                .attribute_type(ScalarAttributeType::S)
-                .build()?,
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name(key)
-                .key_type(KeyType::Hash)
-                .build()?,
-        )
-        .send()
-        .await?;
-    Ok(())
-}
+use testkit::dynamodb::create_table;
 
 /// One run's figures.
 struct Figures {

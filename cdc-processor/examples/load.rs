@@ -75,9 +75,6 @@ fn mib(kb: u64) -> f64 {
 }
 
 async fn create_resources(sdk: &aws_config::SdkConfig) -> Result<String> {
-    use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    };
     aws_sdk_eventbridge::Client::new(sdk)
         .create_event_bus()
         .name("cdc-events")
@@ -85,23 +82,7 @@ async fn create_resources(sdk: &aws_config::SdkConfig) -> Result<String> {
         .await?;
     let ddb = aws_sdk_dynamodb::Client::new(sdk);
     for (name, key) in [("cdc-checkpoints", "pk"), ("cdc-state", "processor")] {
-        ddb.create_table()
-            .table_name(name)
-            .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name(key)
-                    .attribute_type(ScalarAttributeType::S)
-                    .build()?,
-            )
-            .key_schema(
-                KeySchemaElement::builder()
-                    .attribute_name(key)
-                    .key_type(KeyType::Hash)
-                    .build()?,
-            )
-            .send()
-            .await?;
+        testkit::dynamodb::create_table(&ddb, name, key).await?;
     }
     aws_sdk_sqs::Client::new(sdk)
         .create_queue()

@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_kinesis::primitives::Blob;
-use aws_support::{bus_to_queue, create_queue, create_table, drain, drain_messages};
+use aws_support::{bus_to_queue, create_queue, drain, drain_messages};
 use base64::Engine;
 use cdc_processor::aws::dynamodb::encode_position;
 use cdc_processor::aws::lambda::{handler, lenient_handler, AppState};
@@ -20,6 +20,7 @@ use lambda_runtime::{Context as LambdaContext, LambdaEvent};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
+use testkit::dynamodb::create_table;
 
 const STREAM: &str = "coredb-cdc-stream";
 const BUS: &str = "cdc-events";

@@ -6,11 +6,12 @@
 mod aws_support;
 
 use aws_lambda_events::event::kinesis::KinesisEvent;
-use aws_support::{bus_to_queue, create_queue, create_table, drain};
+use aws_support::{bus_to_queue, create_queue, drain};
 use base64::Engine;
 use cdc_processor::aws::lambda::{handler, AppState};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::json;
+use testkit::dynamodb::create_table;
 
 #[tokio::test]
 async fn init_from_the_environment_reaches_the_emulator_through_aws_endpoint_url() {

@@ -4,7 +4,6 @@
 mod aws_support;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_support::create_table;
 use cdc_processor::aws::dynamodb::{
     checkpoint_id, encode_position, DynamoCheckpointStore, DynamoStateStore,
 };
@@ -13,6 +12,7 @@ use cdc_processor::ports::{
 };
 use cdc_processor::sequence::Position;
 use chrono::{TimeZone, Utc};
+use testkit::dynamodb::create_table;
 
 const CHECKPOINTS: &str = "cdc-pipeline-checkpoints";
 const STATE: &str = "cdc-pipeline-state";

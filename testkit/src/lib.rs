@@ -12,6 +12,7 @@
 //!
 //! A missing emulator is a test failure with instructions, never a silent skip.
 
+pub mod dynamodb;
 pub mod fault_proxy;
 mod http1;
 pub mod lambda_runtime_api;

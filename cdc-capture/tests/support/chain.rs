@@ -129,29 +129,7 @@ pub async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> Result<(Stri
     Ok((url, arn))
 }
 
-pub async fn create_table(ddb: &aws_sdk_dynamodb::Client, name: &str, key: &str) -> Result<()> {
-    use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    };
-    ddb.create_table()
-        .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name(key)
-                .attribute_type(ScalarAttributeType::S)
-                .build()?,
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name(key)
-                .key_type(KeyType::Hash)
-                .build()?,
-        )
-        .send()
-        .await?;
-    Ok(())
-}
+pub use testkit::dynamodb::create_table;
 
 /// The moto side: stream, bus with a rule (source, detail-type, `detail.table`) into a queue,
 /// DynamoDB tables, a DLQ, and the processor's state as its Lambda would build it.

@@ -119,30 +119,7 @@ pub async fn world(attempt_timeout: Duration, routed: bool) -> Result<World> {
     })
 }
 
-/// Creates a table with one string partition key.
-pub async fn create_table(ddb: &aws_sdk_dynamodb::Client, name: &str, key: &str) -> Result<()> {
-    use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    };
-    ddb.create_table()
-        .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name(key)
-                .attribute_type(ScalarAttributeType::S)
-                .build()?,
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name(key)
-                .key_type(KeyType::Hash)
-                .build()?,
-        )
-        .send()
-        .await?;
-    Ok(())
-}
+use testkit::dynamodb::create_table;
 
 /// The function's variables for this world (the endpoint is the proxy).
 pub fn function_env(w: &World, max_retry_attempts: u32) -> HashMap<String, String> {

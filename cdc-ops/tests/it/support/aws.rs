@@ -137,30 +137,7 @@ pub async fn drain_messages(
     Ok(out)
 }
 
-/// Creates a table with one string partition key, on demand.
-pub async fn create_table(ddb: &aws_sdk_dynamodb::Client, name: &str, key: &str) -> Result<()> {
-    use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    };
-    ddb.create_table()
-        .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name(key)
-                .attribute_type(ScalarAttributeType::S)
-                .build()?,
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name(key)
-                .key_type(KeyType::Hash)
-                .build()?,
-        )
-        .send()
-        .await?;
-    Ok(())
-}
+pub use testkit::dynamodb::create_table;
 
 /// What the fault injector does and saw.
 #[derive(Debug, Default)]
