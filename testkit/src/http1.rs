@@ -1,9 +1,106 @@
 //! Just enough HTTP/1.1 for the test servers of this crate ([`crate::fault_proxy`],
-//! [`crate::lambda_runtime_api`]): reading a request or a response (Content-Length, chunked, or
-//! until EOF) and writing one back with a Content-Length. Loopback only, bounded sizes.
+//! [`crate::lambda_runtime_api`], [`crate::model_kinesis`]): a loopback [`Server`] that hands each
+//! connection to a handler on its own thread, reading a request or a response (Content-Length,
+//! chunked, or until EOF) and writing one back with a Content-Length. Loopback only, bounded sizes.
 
+use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// A server on a free `127.0.0.1` port, on its own thread and tokio runtime: every accepted
+/// connection is handed to the handler in a task of its own. Stops (and joins its thread) on drop.
+#[derive(Debug)]
+pub(crate) struct Server {
+    addr: SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    /// Binds a free loopback port and starts serving. `workers`: 0 for a current-thread runtime,
+    /// else a multi-thread runtime with that many workers.
+    ///
+    /// # Panics
+    /// When no loopback port can be bound or the thread cannot be started.
+    pub fn start<F, Fut>(name: &str, workers: usize, handle: F) -> Server
+    where
+        F: Fn(TcpStream) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = io::Result<()>> + Send + 'static,
+    {
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap_or_else(|e| panic!("a free loopback port for {name}: {e}"));
+        std_listener
+            .set_nonblocking(true)
+            .expect("non-blocking listener");
+        let addr = std_listener.local_addr().expect("bound address");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || {
+                let rt = if workers == 0 {
+                    tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                } else {
+                    tokio::runtime::Builder::new_multi_thread()
+                        .worker_threads(workers)
+                        .enable_all()
+                        .build()
+                }
+                .expect("server runtime");
+                rt.block_on(async move {
+                    let listener = TcpListener::from_std(std_listener).expect("tokio listener");
+                    tokio::select! {
+                        _ = rx => {}
+                        _ = accept_loop(listener, handle) => {}
+                    }
+                });
+                rt.shutdown_timeout(Duration::from_secs(1));
+            })
+            .expect("server thread");
+        Server {
+            addr,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    /// The bound address (`127.0.0.1:PORT`).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+async fn accept_loop<F, Fut>(listener: TcpListener, handle: F)
+where
+    F: Fn(TcpStream) -> Fut,
+    Fut: Future<Output = io::Result<()>> + Send + 'static,
+{
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        let connection = handle(stream);
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
 
 /// Largest head (start line plus headers) accepted.
 const MAX_HEAD: usize = 64 * 1024;

@@ -9,11 +9,10 @@
 
 use crate::http1::{self, Message};
 use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::io::BufReader;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 /// How an invocation ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,10 +42,8 @@ struct Shared {
 /// The emulator; stops on drop.
 #[derive(Debug)]
 pub struct RuntimeApi {
-    addr: SocketAddr,
+    server: http1::Server,
     shared: Arc<Shared>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl RuntimeApi {
@@ -55,50 +52,17 @@ impl RuntimeApi {
     /// # Panics
     /// When no loopback port can be bound.
     pub fn start() -> RuntimeApi {
-        let std_listener = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("a free loopback port for the runtime API");
-        std_listener
-            .set_nonblocking(true)
-            .expect("non-blocking listener");
-        let addr = std_listener.local_addr().expect("bound address");
         let shared = Arc::new(Shared::default());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let s = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name("lambda-runtime-api".into())
-            .spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("runtime API runtime");
-                rt.block_on(async move {
-                    let listener = TcpListener::from_std(std_listener).expect("tokio listener");
-                    tokio::select! {
-                        _ = rx => {}
-                        _ = async {
-                            loop {
-                                if let Ok((stream, _)) = listener.accept().await {
-                                    let s = s.clone();
-                                    tokio::spawn(async move { let _ = serve(stream, s).await; });
-                                }
-                            }
-                        } => {}
-                    }
-                });
-                rt.shutdown_timeout(Duration::from_secs(1));
-            })
-            .expect("runtime API thread");
-        RuntimeApi {
-            addr,
-            shared,
-            shutdown: Some(tx),
-            thread: Some(thread),
-        }
+        let server = http1::Server::start("lambda-runtime-api", 0, move |stream| {
+            serve(stream, s.clone())
+        });
+        RuntimeApi { server, shared }
     }
 
     /// The value of `AWS_LAMBDA_RUNTIME_API` (`127.0.0.1:PORT`).
     pub fn address(&self) -> String {
-        self.addr.to_string()
+        self.server.addr().to_string()
     }
 
     /// The variables the Lambda runtime sets for a function (runtime API address, name, memory,
@@ -178,17 +142,6 @@ impl RuntimeApi {
     /// Init errors the function reported.
     pub fn init_errors(&self) -> Vec<Vec<u8>> {
         self.shared.state.lock().expect("state").init_errors.clone()
-    }
-}
-
-impl Drop for RuntimeApi {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 

@@ -8,6 +8,11 @@
 //! concurrent `PutRecords` calls (two records can get one sequence number, one is lost), while
 //! the relay keeps several calls in flight as real Kinesis allows.
 //!
+//! [`Stack`] creates the pipeline's resources in moto (stream, bus with a rule into a queue, the
+//! DynamoDB tables, the dead-letter queues, the HMAC key secret; optionally behind a
+//! [`fault_proxy::FaultProxy`]) and the processor's environment for them: one builder for every
+//! crate's tests and benchmarks.
+//!
 //! [`Postgres`] starts a throwaway PostgreSQL server the same way (see [`postgres`]).
 //!
 //! A missing emulator is a test failure with instructions, never a silent skip.
@@ -18,8 +23,10 @@ mod http1;
 pub mod lambda_runtime_api;
 pub mod model_kinesis;
 pub mod postgres;
+pub mod stack;
 
 pub use postgres::Postgres;
+pub use stack::Stack;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -151,21 +158,37 @@ impl Moto {
 /// An SDK config reaching `endpoint` with dummy credentials (for the emulator or a fault proxy in
 /// front of it).
 pub async fn sdk_config_for(endpoint: &str) -> aws_config::SdkConfig {
+    sdk_config_with(endpoint, None).await
+}
+
+/// [`sdk_config_for`], with this per-attempt timeout (and a 1 s connect timeout) when given.
+async fn sdk_config_with(
+    endpoint: &str,
+    attempt_timeout: Option<Duration>,
+) -> aws_config::SdkConfig {
+    use aws_config::timeout::TimeoutConfig;
     use aws_smithy_http_client::tls;
     let http_client = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(
             tls::rustls_provider::CryptoMode::Ring,
         ))
         .build_https();
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_types::region::Region::new("us-east-1"))
         .endpoint_url(endpoint)
         .credentials_provider(aws_credential_types::Credentials::new(
             "testing", "testing", None, None, "static",
         ))
-        .http_client(http_client)
-        .load()
-        .await
+        .http_client(http_client);
+    if let Some(attempt) = attempt_timeout {
+        loader = loader.timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(1))
+                .operation_attempt_timeout(attempt)
+                .build(),
+        );
+    }
+    loader.load().await
 }
 
 impl Drop for Moto {

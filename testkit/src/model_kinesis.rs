@@ -10,12 +10,11 @@
 //! ```
 
 use crate::http1::{self, Message};
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use tokio::io::BufReader;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 #[derive(Debug, Default)]
 struct Shared {
@@ -28,10 +27,8 @@ struct Shared {
 /// The endpoint; stops on drop.
 #[derive(Debug)]
 pub struct ModelKinesis {
-    addr: SocketAddr,
+    server: http1::Server,
     shared: Arc<Shared>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl ModelKinesis {
@@ -41,52 +38,17 @@ impl ModelKinesis {
     /// # Panics
     /// When no loopback port can be bound.
     pub fn start(latency: Duration) -> ModelKinesis {
-        let std_listener =
-            std::net::TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
-        std_listener
-            .set_nonblocking(true)
-            .expect("non-blocking listener");
-        let addr = std_listener.local_addr().expect("bound address");
         let shared = Arc::new(Shared::default());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let s = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name("model-kinesis".into())
-            .spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("model Kinesis runtime");
-                rt.block_on(async move {
-                    let listener = TcpListener::from_std(std_listener).expect("tokio listener");
-                    tokio::select! {
-                        _ = rx => {}
-                        _ = async {
-                            loop {
-                                if let Ok((stream, _)) = listener.accept().await {
-                                    let s = s.clone();
-                                    tokio::spawn(async move {
-                                        let _ = serve(stream, s, latency).await;
-                                    });
-                                }
-                            }
-                        } => {}
-                    }
-                });
-                rt.shutdown_timeout(Duration::from_secs(1));
-            })
-            .expect("model Kinesis thread");
-        ModelKinesis {
-            addr,
-            shared,
-            shutdown: Some(tx),
-            thread: Some(thread),
-        }
+        let server = http1::Server::start("model-kinesis", 0, move |stream| {
+            serve(stream, s.clone(), latency)
+        });
+        ModelKinesis { server, shared }
     }
 
     /// The endpoint URL (`AWS_ENDPOINT_URL`).
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.server.addr())
     }
 
     /// `PutRecords` calls answered.
@@ -107,17 +69,6 @@ impl ModelKinesis {
     /// The kept bodies (JSON `PutRecords` requests, data base64) with their answer times; taken.
     pub fn take_bodies(&self) -> Vec<(SystemTime, Vec<u8>)> {
         std::mem::take(&mut *self.shared.bodies.lock().expect("bodies"))
-    }
-}
-
-impl Drop for ModelKinesis {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 
