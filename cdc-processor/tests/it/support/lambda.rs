@@ -1,195 +1,39 @@
-//! Shared by the reliability and PII tests (`reliability_faults.rs`, `pii_canary.rs`): moto behind
-//! the fault proxy with the function's resources, the function's configuration, a Lambda-style
-//! driver (ReportBatchItemFailures: redeliver from the lowest reported sequence number until the
-//! batch is done, bounded), and the real `cdc-processor` binary on the Lambda Runtime API
-//! emulator.
-#![allow(dead_code)] // each test binary uses a different subset
+//! The function as Lambda runs it, for the reliability and PII tests (`reliability_faults`,
+//! `pii_canary`): moto behind the fault proxy with the function's resources and configuration, a
+//! Lambda-style driver (ReportBatchItemFailures: redeliver from the lowest reported sequence
+//! number until the batch is done, bounded), and the real `cdc-processor` binary on the Lambda
+//! Runtime API emulator.
 
 use anyhow::{bail, ensure, Context, Result};
 use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
 use cdc_processor::aws::lambda::{handler, AppState};
-use cdc_processor::aws::metrics::MetricsSink;
 use cdc_processor::sequence::SequenceNumber;
 use lambda_runtime::{Context as LambdaContext, LambdaEvent};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use testkit::fault_proxy::{sdk_config_with_timeout, FaultProxy};
 use testkit::lambda_runtime_api::{InvocationResult, RuntimeApi};
+use testkit::Stack;
 
-/// The stream ARN of the synthetic Kinesis records.
-pub const STREAM_ARN: &str = "arn:aws:kinesis:us-east-1:123456789012:stream/coredb-cdc-stream";
-/// Event bus.
-pub const BUS: &str = "cdc-events";
-/// Checkpoint table.
-pub const CHECKPOINTS: &str = "cdc-pipeline-checkpoints";
-/// State table.
-pub const STATE: &str = "cdc-pipeline-state";
-/// HMAC key of `hash` redaction (≥ 32 bytes).
-pub const HMAC_KEY: &str = "reliability-test-hmac-key-0123456789abcdef";
-
-/// moto, the proxy in front of it, and the function's resources.
-pub struct World {
-    /// The emulator.
-    pub moto: testkit::Moto,
-    /// The fault proxy every client under test goes through.
-    pub proxy: FaultProxy,
-    /// SDK config straight to moto (set-up and ground truth, never faulted).
-    pub direct: aws_config::SdkConfig,
-    /// SDK config through the proxy, with a short per-attempt timeout.
-    pub via_proxy: aws_config::SdkConfig,
-    /// The dead-letter queue URL.
-    pub dlq_url: String,
-    /// A queue the bus's rule routes every event to, when asked for.
-    pub routed_url: Option<String>,
-}
-
-/// Starts moto and the proxy and creates the bus, the tables and the DLQ (and, with `routed`, a
-/// rule sending every `CDC.TableChange` to a queue).
-pub async fn world(attempt_timeout: Duration, routed: bool) -> Result<World> {
-    let moto = testkit::Moto::start();
-    let proxy = FaultProxy::start(&moto.endpoint());
-    let direct = moto.sdk_config().await;
-    let eb = aws_sdk_eventbridge::Client::new(&direct);
-    eb.create_event_bus().name(BUS).send().await?;
-    let ddb = aws_sdk_dynamodb::Client::new(&direct);
-    create_table(&ddb, CHECKPOINTS, "pk").await?;
-    create_table(&ddb, STATE, "processor").await?;
-    let sqs = aws_sdk_sqs::Client::new(&direct);
-    let dlq_url = sqs
-        .create_queue()
-        .queue_name("cdc-pipeline-dlq")
-        .send()
-        .await?
-        .queue_url
-        .context("dlq url")?;
-    let routed_url = if routed {
-        let url = sqs
-            .create_queue()
-            .queue_name("all-changes")
-            .send()
-            .await?
-            .queue_url
-            .context("queue url")?;
-        let arn = sqs
-            .get_queue_attributes()
-            .queue_url(&url)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-            .send()
-            .await?
-            .attributes()
-            .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
-            .context("queue arn")?
-            .clone();
-        eb.put_rule()
-            .name("all-changes")
-            .event_bus_name(BUS)
-            .event_pattern(
-                serde_json::json!({"source": ["cdc-pipeline"], "detail-type": ["CDC.TableChange"]})
-                    .to_string(),
-            )
-            .send()
-            .await?;
-        eb.put_targets()
-            .rule("all-changes")
-            .event_bus_name(BUS)
-            .targets(
-                aws_sdk_eventbridge::types::Target::builder()
-                    .id("queue")
-                    .arn(arn)
-                    .build()?,
-            )
-            .send()
-            .await?;
-        Some(url)
-    } else {
-        None
-    };
-    let via_proxy = sdk_config_with_timeout(&proxy.endpoint(), attempt_timeout).await;
-    Ok(World {
-        moto,
-        proxy,
-        direct,
-        via_proxy,
-        dlq_url,
-        routed_url,
-    })
-}
-
-use testkit::dynamodb::create_table;
-
-/// The function's variables for this world (the endpoint is the proxy).
-pub fn function_env(w: &World, max_retry_attempts: u32) -> HashMap<String, String> {
-    [
-        ("AWS_REGION", "us-east-1".to_string()),
-        ("KINESIS_STREAM_NAME", "coredb-cdc-stream".to_string()),
-        ("KINESIS_BATCH_SIZE", "10000".to_string()),
-        ("EVENT_BUS_NAME", BUS.to_string()),
-        ("EVENT_SOURCE", "cdc-pipeline".to_string()),
-        ("STATE_TABLE_NAME", STATE.to_string()),
-        ("CHECKPOINT_TABLE_NAME", CHECKPOINTS.to_string()),
-        ("ENABLE_DATA_REDACTION", "true".to_string()),
-        ("REDACTION_HMAC_KEY", HMAC_KEY.to_string()),
-        ("MAX_RETRY_ATTEMPTS", max_retry_attempts.to_string()),
-        ("DLQ_QUEUE_URL", w.dlq_url.clone()),
-        ("AWS_ENDPOINT_URL", w.proxy.endpoint()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
-}
-
-/// The function's init, in process, with the proxied SDK config; metrics kept in memory.
-pub async fn app_state(
-    w: &World,
-    vars: &HashMap<String, String>,
-) -> Result<(AppState, Arc<Mutex<Vec<String>>>)> {
-    let (sink, lines) = MetricsSink::memory();
-    let state = AppState::init(|k| vars.get(k).cloned(), &w.via_proxy, sink).await?;
-    Ok((state, lines))
-}
-
-/// Reads every message of a queue straight from moto, deleting them, until it stays empty.
-pub async fn drain(sdk: &aws_config::SdkConfig, url: &str) -> Result<Vec<Value>> {
-    let sqs = aws_sdk_sqs::Client::new(sdk);
-    let mut out = Vec::new();
-    let mut empty_polls = 0;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while empty_polls < 3 {
-        ensure!(Instant::now() < deadline, "draining {url} took over 120 s");
-        let got = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .send()
-            .await?;
-        let msgs = got.messages();
-        if msgs.is_empty() {
-            empty_polls += 1;
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
-        }
-        empty_polls = 0;
-        let mut entries = Vec::new();
-        for (i, m) in msgs.iter().enumerate() {
-            out.push(serde_json::from_str(m.body().context("body")?).context("JSON body")?);
-            entries.push(
-                aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .receipt_handle(m.receipt_handle().context("receipt")?)
-                    .build()?,
-            );
-        }
-        sqs.delete_message_batch()
-            .queue_url(url)
-            .set_entries(Some(entries))
-            .send()
-            .await?;
+/// moto behind a fault proxy whose clients give up an attempt after `attempt_timeout`, with the
+/// function's resources (and, with `routed`, a rule sending every `CDC.TableChange` to a queue).
+pub async fn world(attempt_timeout: Duration, routed: bool) -> Result<Stack> {
+    let mut builder = Stack::builder().fault_proxy(attempt_timeout);
+    if routed {
+        builder = builder.route("all-changes", &[]);
     }
-    Ok(out)
+    Ok(builder.start().await?)
+}
+
+/// The function's variables for this stack (the endpoint is the proxy): batches of up to 10,000
+/// records and this many retries.
+pub fn function_env(stack: &Stack, max_retry_attempts: u32) -> HashMap<String, String> {
+    let mut vars = stack.env();
+    vars.insert("KINESIS_BATCH_SIZE".into(), "10000".into());
+    vars.insert("MAX_RETRY_ATTEMPTS".into(), max_retry_attempts.to_string());
+    vars
 }
 
 /// The sequence numbers a response reports (`batchItemFailures[].itemIdentifier`).

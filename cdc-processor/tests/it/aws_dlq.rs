@@ -1,14 +1,13 @@
 //! Dead letters in SQS (moto): the seed's message plus the Kinesis pointer and format, batching,
 //! FIFO queues, and failures reported per letter.
 
-mod aws_support;
-
-use aws_support::{create_queue, drain_messages};
+use crate::support::aws::drain_messages;
 use cdc_processor::aws::sqs::SqsDeadLetterSink;
 use cdc_processor::error::ErrorCode;
 use cdc_processor::ports::{DeadLetter, DeadLetterError, DeadLetterSink, KinesisPointer};
 use chrono::{TimeZone, Utc};
 use serde_json::{json, Value};
+use testkit::stack::create_queue;
 
 fn letter(n: u64, code: ErrorCode) -> DeadLetter {
     DeadLetter {

@@ -103,11 +103,13 @@ async fn samples_run_twice_publish_once() {
 async fn entries_are_put_events_entries() {
     let dir = tempfile::tempdir().unwrap();
     let opts = options("sample-cdc-event.json", dir.path());
-    local::run(&opts, config()).await.unwrap();
+    let report = local::run(&opts, config()).await.unwrap();
     let text = std::fs::read_to_string(dir.path().join("entries.jsonl")).unwrap();
     let sample =
         std::fs::read_to_string(repo().join("model-schemas/examples/customers.json")).unwrap();
     let customer: serde_json::Value = serde_json::from_str(&sample).unwrap();
+    assert!(report.counts.published > 0, "the sample publishes");
+    assert_eq!(text.lines().count() as u64, report.counts.published);
     for l in text.lines() {
         let e: serde_json::Value = serde_json::from_str(l).unwrap();
         assert_eq!(e["EventBusName"], "cdc-events");

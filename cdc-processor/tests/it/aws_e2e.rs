@@ -3,13 +3,11 @@
 //! by an EventBridge rule (source, detail-type, `detail.table`) into SQS; checkpoints and state in
 //! DynamoDB; dead letters in SQS; a second run publishes nothing new.
 
-mod aws_support;
-
+use crate::support::aws::{drain, drain_messages, processor_with};
 use anyhow::{Context, Result};
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_kinesis::primitives::Blob;
-use aws_support::{bus_to_queue, create_queue, drain, drain_messages};
 use base64::Engine;
 use cdc_processor::aws::dynamodb::encode_position;
 use cdc_processor::aws::lambda::{handler, lenient_handler, AppState};
@@ -20,12 +18,11 @@ use lambda_runtime::{Context as LambdaContext, LambdaEvent};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
-use testkit::dynamodb::create_table;
+use testkit::stack::{CHECKPOINT_TABLE, SOURCE, STREAM};
+use testkit::Stack;
 
-const STREAM: &str = "coredb-cdc-stream";
-const BUS: &str = "cdc-events";
-const SOURCE: &str = "cdc-pipeline";
-const HMAC_KEY: &str = "e2e-test-hmac-key-0123456789abcdef-0123";
+/// The name of the HMAC key's secret.
+const SECRET: &str = "cdc/redaction-hmac-key";
 const TABLES: &[&str] = &["users", "orders", "agents", "agent_states"];
 
 const USER_ID: &str = "5b0c1d9e-6a3f-4a57-9d2e-0f4b7c8a1e21";
@@ -187,84 +184,39 @@ fn records() -> Vec<Put> {
 }
 
 struct World {
-    moto: testkit::Moto,
-    sdk: aws_config::SdkConfig,
-    stream_arn: String,
-    routed_queue: String,
-    dlq: String,
+    stack: Stack,
     metrics: Arc<Mutex<Vec<String>>>,
     state: AppState,
 }
 
-fn env(moto: &testkit::Moto, dlq: &str) -> HashMap<&'static str, String> {
-    [
-        ("AWS_REGION", "us-east-1".to_string()),
-        ("KINESIS_STREAM_NAME", STREAM.into()),
-        ("EVENT_BUS_NAME", BUS.into()),
-        ("EVENT_SOURCE", SOURCE.into()),
-        ("STATE_TABLE_NAME", "cdc-pipeline-state".into()),
-        ("CHECKPOINT_TABLE_NAME", "cdc-pipeline-checkpoints".into()),
-        ("ENABLE_DATA_REDACTION", "true".into()),
-        (
-            "REDACTION_HMAC_KEY_SECRET_ARN",
-            "cdc/redaction-hmac-key".into(),
-        ),
-        ("MAX_RETRY_ATTEMPTS", "2".into()),
-        ("DLQ_QUEUE_URL", dlq.into()),
-        ("AWS_ENDPOINT_URL", moto.endpoint()),
-        (
-            "CDC_TABLE_OVERRIDES",
-            r#"{"users": {"includeFields": ["*"]}}"#.into(),
-        ),
-    ]
-    .into_iter()
-    .collect()
+/// The function's variables: the stack's, with the key's secret, two retries and every `users`
+/// column included.
+fn env(stack: &Stack) -> HashMap<String, String> {
+    let mut vars = stack.env();
+    vars.insert("MAX_RETRY_ATTEMPTS".into(), "2".into());
+    vars.insert(
+        "CDC_TABLE_OVERRIDES".into(),
+        r#"{"users": {"includeFields": ["*"]}}"#.into(),
+    );
+    vars
 }
 
-async fn world(dlq_exists: bool, extra: &[(&'static str, &str)]) -> Result<World> {
-    let moto = testkit::Moto::start();
-    let sdk = moto.sdk_config().await;
-    let kinesis = aws_sdk_kinesis::Client::new(&sdk);
-    kinesis
-        .create_stream()
-        .stream_name(STREAM)
-        .shard_count(2)
-        .send()
-        .await?;
-    let stream_arn = kinesis
-        .describe_stream_summary()
-        .stream_name(STREAM)
-        .send()
-        .await?
-        .stream_description_summary
-        .context("summary")?
-        .stream_arn;
-    let routed_queue = bus_to_queue(&sdk, BUS, SOURCE, TABLES, "wallboards").await?;
-    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-    create_table(&ddb, "cdc-pipeline-checkpoints", "pk").await?;
-    create_table(&ddb, "cdc-pipeline-state", "processor").await?;
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let dlq = if dlq_exists {
-        create_queue(&sqs, "cdc-pipeline-dlq").await?.0
-    } else {
-        format!("{}/123456789012/no-such-dlq", moto.endpoint())
-    };
-    aws_sdk_secretsmanager::Client::new(&sdk)
-        .create_secret()
-        .name("cdc/redaction-hmac-key")
-        .secret_string(HMAC_KEY)
-        .send()
-        .await?;
-    let (sink, metrics) = MetricsSink::memory();
-    let mut vars = env(&moto, &dlq);
-    vars.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
-    let state = AppState::init(|k| vars.get(k).cloned(), &sdk, sink).await?;
+/// The stream (two shards), the bus routing [`TABLES`] to a queue, the tables, the DLQ (or the
+/// URL of a queue that does not exist), the key's secret, and the function's state.
+async fn world(dlq_exists: bool, extra: &[(&str, &str)]) -> Result<World> {
+    let mut builder = Stack::builder()
+        .stream(2)
+        .route("wallboards", TABLES)
+        .hmac_key_secret(SECRET);
+    if !dlq_exists {
+        builder = builder.missing_dlq();
+    }
+    let stack = builder.start().await?;
+    let mut vars = env(&stack);
+    vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let (state, metrics) = processor_with(&stack, &vars).await?;
     Ok(World {
-        moto,
-        sdk,
-        stream_arn,
-        routed_queue,
-        dlq,
+        stack,
         metrics,
         state,
     })
@@ -272,7 +224,7 @@ async fn world(dlq_exists: bool, extra: &[(&'static str, &str)]) -> Result<World
 
 /// Puts the records; returns (shard, sequence number) of each.
 async fn put_all(w: &World, puts: &[Put]) -> Result<Vec<(String, String)>> {
-    let kinesis = aws_sdk_kinesis::Client::new(&w.sdk);
+    let kinesis = w.stack.kinesis();
     let mut out = Vec::new();
     for p in puts {
         let r = kinesis
@@ -298,56 +250,7 @@ async fn lambda_events(w: &World) -> Result<Vec<KinesisEvent>> {
 
 /// The events of [`lambda_events`] as JSON, as the runtime receives them.
 async fn lambda_event_json(w: &World) -> Result<Vec<Value>> {
-    let kinesis = aws_sdk_kinesis::Client::new(&w.sdk);
-    let shards = kinesis.list_shards().stream_name(STREAM).send().await?;
-    let mut events = Vec::new();
-    for shard in shards.shards() {
-        let iterator = kinesis
-            .get_shard_iterator()
-            .stream_name(STREAM)
-            .shard_id(shard.shard_id())
-            .shard_iterator_type(aws_sdk_kinesis::types::ShardIteratorType::TrimHorizon)
-            .send()
-            .await?
-            .shard_iterator
-            .context("iterator")?;
-        let got = kinesis
-            .get_records()
-            .shard_iterator(iterator)
-            .limit(10_000)
-            .send()
-            .await?;
-        let records: Vec<Value> = got
-            .records()
-            .iter()
-            .map(|r| {
-                let arrival = r
-                    .approximate_arrival_timestamp()
-                    .map(|t| t.as_secs_f64())
-                    .unwrap_or_default();
-                json!({
-                    "kinesis": {
-                        "kinesisSchemaVersion": "1.0",
-                        "partitionKey": r.partition_key(),
-                        "sequenceNumber": r.sequence_number(),
-                        "data": base64::engine::general_purpose::STANDARD.encode(r.data().as_ref()),
-                        "approximateArrivalTimestamp": arrival,
-                    },
-                    "eventSource": "aws:kinesis",
-                    "eventVersion": "1.0",
-                    "eventID": format!("{}:{}", shard.shard_id(), r.sequence_number()),
-                    "eventName": "aws:kinesis:record",
-                    "invokeIdentityArn": "arn:aws:iam::123456789012:role/cdc-processor",
-                    "awsRegion": "us-east-1",
-                    "eventSourceARN": w.stream_arn,
-                })
-            })
-            .collect();
-        if !records.is_empty() {
-            events.push(json!({ "Records": records }));
-        }
-    }
-    Ok(events)
+    Ok(w.stack.lambda_events().await?)
 }
 
 /// Invokes the handler once per shard event; returns the reported failures.
@@ -392,8 +295,8 @@ async fn records_of_every_format_flow_from_kinesis_to_the_bus_once() -> Result<(
     assert!(failures.is_empty(), "unexpected failures: {failures:?}");
 
     // --- events routed by the rule into SQS ---
-    let sqs = aws_sdk_sqs::Client::new(&w.sdk);
-    let routed = drain(&sqs, &w.routed_queue).await?;
+    let sqs = w.stack.sqs();
+    let routed = drain(&sqs, w.stack.routed()).await?;
     let expected: Vec<(usize, &Put)> = puts
         .iter()
         .enumerate()
@@ -495,7 +398,7 @@ async fn records_of_every_format_flow_from_kinesis_to_the_bus_once() -> Result<(
     assert_eq!(users, ["INSERT", "UPDATE", "DELETE"]);
 
     // --- dead letters ---
-    let letters = drain_messages(&sqs, &w.dlq).await?;
+    let letters = drain_messages(&sqs, &w.stack.dlq).await?;
     let bad: Vec<(usize, &Put)> = puts
         .iter()
         .enumerate()
@@ -518,7 +421,7 @@ async fn records_of_every_format_flow_from_kinesis_to_the_bus_once() -> Result<(
         assert_eq!(attrs["errorCode"], code);
         assert_eq!(body["attempts"], 1);
         assert_eq!(body["kinesis"]["shardId"], shard.as_str());
-        assert_eq!(body["kinesis"]["streamArn"], w.stream_arn.as_str());
+        assert_eq!(body["kinesis"]["streamArn"], w.stack.stream_arn());
         // The raw record is kept for re-drive.
         let data = body["originalEvent"]["kinesis"]["data"]
             .as_str()
@@ -536,7 +439,7 @@ async fn records_of_every_format_flow_from_kinesis_to_the_bus_once() -> Result<(
     }
 
     // --- checkpoints and state ---
-    let ddb = aws_sdk_dynamodb::Client::new(&w.sdk);
+    let ddb = w.stack.dynamodb();
     let mut last_per_shard: BTreeMap<&str, (&str, u64)> = BTreeMap::new();
     for (shard, seq) in &pointers {
         let e = last_per_shard.entry(shard).or_insert((seq, 0));
@@ -552,10 +455,10 @@ async fn records_of_every_format_flow_from_kinesis_to_the_bus_once() -> Result<(
     for (shard, (last, count)) in &last_per_shard {
         let item = ddb
             .get_item()
-            .table_name("cdc-pipeline-checkpoints")
+            .table_name(CHECKPOINT_TABLE)
             .key(
                 "pk",
-                AttributeValue::S(format!("cdc-processor#{}#{shard}", w.stream_arn)),
+                AttributeValue::S(format!("cdc-processor#{}#{shard}", w.stack.stream_arn())),
             )
             .send()
             .await?
@@ -604,10 +507,13 @@ async fn records_of_every_format_flow_from_kinesis_to_the_bus_once() -> Result<(
     let failures = invoke_all(&w, &events).await?;
     assert!(failures.is_empty());
     assert!(
-        drain(&sqs, &w.routed_queue).await?.is_empty(),
+        drain(&sqs, w.stack.routed()).await?.is_empty(),
         "republished"
     );
-    assert!(drain(&sqs, &w.dlq).await?.is_empty(), "dead-lettered again");
+    assert!(
+        drain(&sqs, &w.stack.dlq).await?.is_empty(),
+        "dead-lettered again"
+    );
     for (shard, (_, count)) in &last_per_shard {
         let state = w
             .state
@@ -624,23 +530,23 @@ async fn records_of_every_format_flow_from_kinesis_to_the_bus_once() -> Result<(
     // --- without checkpoints (e.g. a re-drive), the same records get the same event ids ---
     for shard in last_per_shard.keys() {
         ddb.delete_item()
-            .table_name("cdc-pipeline-checkpoints")
+            .table_name(CHECKPOINT_TABLE)
             .key(
                 "pk",
-                AttributeValue::S(format!("cdc-processor#{}#{shard}", w.stream_arn)),
+                AttributeValue::S(format!("cdc-processor#{}#{shard}", w.stack.stream_arn())),
             )
             .send()
             .await?;
     }
     invoke_all(&w, &events).await?;
-    let again = drain(&sqs, &w.routed_queue).await?;
+    let again = drain(&sqs, w.stack.routed()).await?;
     let mut ids_again: Vec<&str> = again
         .iter()
         .map(|m| m["detail"]["eventId"].as_str().unwrap())
         .collect();
     ids_again.sort();
     assert_eq!(ids_again, ids, "event ids are stable across runs");
-    drop(w.moto);
+    drop(w.stack);
     Ok(())
 }
 
@@ -686,8 +592,8 @@ async fn a_record_whose_dead_letter_cannot_be_written_is_reported_with_the_rest_
     // requests, so the record after it was published meanwhile too: the retry republishes it
     // with the same event id (the duplicate window of docs/reliability.md).
     assert_eq!(failures, vec![pointers[1].1.clone(), pointers[2].1.clone()]);
-    let sqs = aws_sdk_sqs::Client::new(&w.sdk);
-    let routed = drain(&sqs, &w.routed_queue).await?;
+    let sqs = w.stack.sqs();
+    let routed = drain(&sqs, w.stack.routed()).await?;
     let mut published: Vec<&str> = routed
         .iter()
         .map(|m| {
@@ -702,12 +608,14 @@ async fn a_record_whose_dead_letter_cannot_be_written_is_reported_with_the_rest_
     assert_eq!(published, expected);
     // The checkpoint stops before the failed record.
     let shard = &pointers[0].0;
-    let item = aws_sdk_dynamodb::Client::new(&w.sdk)
+    let item = w
+        .stack
+        .dynamodb()
         .get_item()
-        .table_name("cdc-pipeline-checkpoints")
+        .table_name(CHECKPOINT_TABLE)
         .key(
             "pk",
-            AttributeValue::S(format!("cdc-processor#{}#{shard}", w.stream_arn)),
+            AttributeValue::S(format!("cdc-processor#{}#{shard}", w.stack.stream_arn())),
         )
         .send()
         .await?
@@ -722,18 +630,21 @@ async fn a_record_whose_dead_letter_cannot_be_written_is_reported_with_the_rest_
 
 #[tokio::test]
 async fn init_fails_naming_the_variable() -> Result<()> {
-    let moto = testkit::Moto::start();
-    let sdk = moto.sdk_config().await;
-    let mut vars = env(&moto, "http://127.0.0.1:1/q");
+    // No secret in moto: the variables carry the key itself until asked otherwise.
+    let stack = Stack::builder().start().await?;
+    let sdk = &stack.sdk;
+    let mut vars = env(&stack);
     vars.remove("STATE_TABLE_NAME");
-    let err = AppState::init(|k| vars.get(k).cloned(), &sdk, MetricsSink::memory().0)
+    let err = AppState::init(|k| vars.get(k).cloned(), sdk, MetricsSink::memory().0)
         .await
         .unwrap_err();
     assert!(err.to_string().starts_with("STATE_TABLE_NAME"), "{err}");
 
     // The key's secret does not exist in the emulator.
-    let vars = env(&moto, "http://127.0.0.1:1/q");
-    let err = AppState::init(|k| vars.get(k).cloned(), &sdk, MetricsSink::memory().0)
+    let mut vars = env(&stack);
+    vars.remove("REDACTION_HMAC_KEY");
+    vars.insert("REDACTION_HMAC_KEY_SECRET_ARN".into(), SECRET.into());
+    let err = AppState::init(|k| vars.get(k).cloned(), sdk, MetricsSink::memory().0)
         .await
         .unwrap_err();
     assert!(
@@ -746,32 +657,26 @@ async fn init_fails_naming_the_variable() -> Result<()> {
     );
 
     // A pipeline variable.
-    let mut vars = env(&moto, "http://127.0.0.1:1/q");
-    vars.remove("REDACTION_HMAC_KEY_SECRET_ARN");
-    vars.insert("REDACTION_HMAC_KEY", HMAC_KEY.into());
-    vars.insert("CDC_SOURCE_FORMAT", "xml".into());
-    let err = AppState::init(|k| vars.get(k).cloned(), &sdk, MetricsSink::memory().0)
+    let mut vars = env(&stack);
+    vars.insert("CDC_SOURCE_FORMAT".into(), "xml".into());
+    let err = AppState::init(|k| vars.get(k).cloned(), sdk, MetricsSink::memory().0)
         .await
         .unwrap_err();
     assert!(err.to_string().starts_with("CDC_SOURCE_FORMAT"), "{err}");
 
     // The size limit's old name is refused, not silently ignored.
-    let mut vars = env(&moto, "http://127.0.0.1:1/q");
-    vars.remove("REDACTION_HMAC_KEY_SECRET_ARN");
-    vars.insert("REDACTION_HMAC_KEY", HMAC_KEY.into());
-    vars.insert("MAX_ENTRY_SIZE_BYTES", "1048576".into());
-    let err = AppState::init(|k| vars.get(k).cloned(), &sdk, MetricsSink::memory().0)
+    let mut vars = env(&stack);
+    vars.insert("MAX_ENTRY_SIZE_BYTES".into(), "1048576".into());
+    let err = AppState::init(|k| vars.get(k).cloned(), sdk, MetricsSink::memory().0)
         .await
         .unwrap_err();
     assert!(err.to_string().starts_with("MAX_ENTRY_SIZE_BYTES"), "{err}");
     assert!(err.to_string().contains("MAX_EVENT_SIZE_BYTES"), "{err}");
 
     // Out of range for EventBridge.
-    let mut vars = env(&moto, "http://127.0.0.1:1/q");
-    vars.remove("REDACTION_HMAC_KEY_SECRET_ARN");
-    vars.insert("REDACTION_HMAC_KEY", HMAC_KEY.into());
-    vars.insert("MAX_EVENT_SIZE_BYTES", "2000000".into());
-    let err = AppState::init(|k| vars.get(k).cloned(), &sdk, MetricsSink::memory().0)
+    let mut vars = env(&stack);
+    vars.insert("MAX_EVENT_SIZE_BYTES".into(), "2000000".into());
+    let err = AppState::init(|k| vars.get(k).cloned(), sdk, MetricsSink::memory().0)
         .await
         .unwrap_err();
     assert!(err.to_string().starts_with("MAX_EVENT_SIZE_BYTES"), "{err}");
@@ -814,9 +719,9 @@ async fn the_runtime_handler_dead_letters_a_record_with_bad_base64() -> Result<(
     .await
     .map_err(|e| anyhow::anyhow!("handler error: {e}"))?;
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
-    let sqs = aws_sdk_sqs::Client::new(&w.sdk);
-    assert_eq!(drain(&sqs, &w.routed_queue).await?.len(), 1);
-    let letters = drain(&sqs, &w.dlq).await?;
+    let sqs = w.stack.sqs();
+    assert_eq!(drain(&sqs, w.stack.routed()).await?.len(), 1);
+    let letters = drain(&sqs, &w.stack.dlq).await?;
     assert_eq!(letters.len(), 1);
     assert_eq!(letters[0]["error"]["code"], "PARSE_ERROR");
     assert_eq!(
@@ -847,7 +752,7 @@ async fn with_a_parallelization_factor_above_one_nothing_is_skipped_and_ids_are_
         .collect();
     put_all(&w, &puts).await?;
     let events = lambda_events(&w).await?;
-    let sqs = aws_sdk_sqs::Client::new(&w.sdk);
+    let sqs = w.stack.sqs();
     let ids = |routed: &[Value]| {
         let mut v: Vec<String> = routed
             .iter()
@@ -857,16 +762,18 @@ async fn with_a_parallelization_factor_above_one_nothing_is_skipped_and_ids_are_
         v
     };
     assert!(invoke_all(&w, &events).await?.is_empty());
-    let first = ids(&drain(&sqs, &w.routed_queue).await?);
+    let first = ids(&drain(&sqs, w.stack.routed()).await?);
     assert_eq!(first.len(), 3);
     // No checkpoint is written or read: a retried batch publishes again, under the same ids.
-    let items = aws_sdk_dynamodb::Client::new(&w.sdk)
+    let items = w
+        .stack
+        .dynamodb()
         .scan()
-        .table_name("cdc-pipeline-checkpoints")
+        .table_name(CHECKPOINT_TABLE)
         .send()
         .await?;
     assert_eq!(items.count(), 0);
     assert!(invoke_all(&w, &events).await?.is_empty());
-    assert_eq!(ids(&drain(&sqs, &w.routed_queue).await?), first);
+    assert_eq!(ids(&drain(&sqs, w.stack.routed()).await?), first);
     Ok(())
 }

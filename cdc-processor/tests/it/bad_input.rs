@@ -4,14 +4,12 @@
 //! published, acknowledged, skipped as a repeated position, or dead-lettered with its category),
 //! every good record is published in order, and no error message repeats a value of the record.
 
-mod common;
-
+use crate::support::*;
 use base64::Engine;
 use cdc_processor::decode::kpl::{aggregate, AggregatedRecord, Record, MAGIC};
 use cdc_processor::decode::{LenientKinesisEvent, LenientKinesisRecord};
 use cdc_processor::pipeline::Disposition;
 use cdc_processor::ErrorCode;
-use common::*;
 use md5::{Digest, Md5};
 use prost::Message;
 use serde_json::{json, Value};
@@ -307,7 +305,7 @@ async fn every_bad_record_gets_its_category_and_the_batch_goes_on() {
     let record = |seq: &str, data: String| LenientKinesisRecord {
         event_source: Some("aws:kinesis".into()),
         event_id: Some(format!("{SHARD}:{seq}")),
-        event_source_arn: Some(STREAM.into()),
+        event_source_arn: Some(STREAM_ARN.into()),
         kinesis: cdc_processor::decode::kinesis::LenientKinesisData {
             partition_key: "pk".into(),
             sequence_number: seq.to_string(),

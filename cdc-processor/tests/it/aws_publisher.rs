@@ -2,9 +2,7 @@
 //! (injected `ThrottlingException` / `InternalFailure`, and moto's own `MalformedDetail`) retried or
 //! rejected per entry, transport failures, a missing bus.
 
-mod aws_support;
-
-use aws_support::{bus_to_queue, drain, Faults};
+use crate::support::aws::drain;
 use cdc_processor::aws::config::{Clients, Settings};
 use cdc_processor::aws::eventbridge::EventBridgePublisher;
 use cdc_processor::aws::metrics::PublishStats;
@@ -14,22 +12,27 @@ use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use testkit::stack::{BUS, SOURCE};
+use testkit::Stack;
 
-const BUS: &str = "cdc-events";
-const SOURCE: &str = "cdc-pipeline";
+use anyhow::anyhow;
+use aws_sdk_eventbridge::operation::put_events::PutEventsOutput;
+use aws_sdk_eventbridge::types::PutEventsResultEntry;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeTransmitInterceptorContextMut, FinalizerInterceptorContextMut, Output,
+};
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::config_bag::ConfigBag;
+use serde_json::Value;
+use std::collections::VecDeque;
+use std::sync::Mutex;
 
-fn settings(endpoint: &str, retries: u32) -> Settings {
-    let vars: HashMap<&str, String> = [
-        ("AWS_REGION", "us-east-1".to_string()),
-        ("KINESIS_STREAM_NAME", "coredb-cdc-stream".into()),
-        ("STATE_TABLE_NAME", "cdc-pipeline-state".into()),
-        ("CHECKPOINT_TABLE_NAME", "cdc-pipeline-checkpoints".into()),
-        ("DLQ_QUEUE_URL", format!("{endpoint}/123456789012/cdc-dlq")),
-        ("MAX_RETRY_ATTEMPTS", retries.to_string()),
-        ("AWS_ENDPOINT_URL", endpoint.to_string()),
-    ]
-    .into_iter()
-    .collect();
+fn settings(stack: &Stack, retries: u32) -> Settings {
+    let mut vars = stack.env();
+    vars.insert("MAX_RETRY_ATTEMPTS".into(), retries.to_string());
     Settings::from_lookup(|k| vars.get(k).cloned()).expect("valid settings")
 }
 
@@ -58,22 +61,20 @@ fn entry(n: usize, table: &str) -> PreparedEntry {
 }
 
 struct Setup {
-    _moto: testkit::Moto,
-    sdk: aws_config::SdkConfig,
-    queue: String,
+    stack: Stack,
     faults: Faults,
     stats: Arc<PublishStats>,
     publisher: EventBridgePublisher,
 }
 
 async fn setup(retries: u32, bus_for_publisher: &str) -> Setup {
-    let moto = testkit::Moto::start();
-    let sdk = moto.sdk_config().await;
-    let queue = bus_to_queue(&sdk, BUS, SOURCE, &["users", "orders"], "routed")
+    let stack = Stack::builder()
+        .route("routed", &["users", "orders"])
+        .start()
         .await
         .expect("bus, rule and queue");
-    let settings = settings(&moto.endpoint(), retries);
-    let clients = Clients::new(&sdk, &settings);
+    let settings = settings(&stack, retries);
+    let clients = Clients::new(&stack.sdk, &settings);
     let faults = Faults::default();
     let eventbridge = aws_sdk_eventbridge::Client::from_conf(
         clients
@@ -91,9 +92,7 @@ async fn setup(retries: u32, bus_for_publisher: &str) -> Setup {
         stats.clone(),
     );
     Setup {
-        _moto: moto,
-        sdk,
-        queue,
+        stack,
         faults,
         stats,
         publisher,
@@ -105,8 +104,7 @@ fn ids(entries: &[PreparedEntry]) -> Vec<String> {
 }
 
 async fn routed_event_ids(s: &Setup) -> Vec<String> {
-    let sqs = aws_sdk_sqs::Client::new(&s.sdk);
-    let mut got: Vec<String> = drain(&sqs, &s.queue)
+    let mut got: Vec<String> = drain(&s.stack.sqs(), s.stack.routed())
         .await
         .expect("drain")
         .into_iter()
@@ -176,6 +174,7 @@ async fn an_entry_still_throttled_after_the_retries_fails_alone() {
     s.faults
         .fail_entry(&entries[1].event_id, &["ThrottlingException"; 5]);
     let outcomes = s.publisher.publish(&entries).await;
+    assert_eq!(outcomes.len(), entries.len(), "one outcome per entry");
     assert_eq!(outcomes[0], PublishOutcome::Published);
     assert_eq!(outcomes[2], PublishOutcome::Published);
     match &outcomes[1] {
@@ -205,6 +204,7 @@ async fn malformed_detail_is_rejected_by_moto_and_not_retried() {
     s.faults
         .fail_entry(&entries[3].event_id, &["InternalFailure"]);
     let outcomes = s.publisher.publish(&entries).await;
+    assert_eq!(outcomes.len(), entries.len(), "one outcome per entry");
     match &outcomes[1] {
         PublishOutcome::Rejected { code, .. } => assert_eq!(code, "MalformedDetail"),
         other => panic!("expected Rejected, got {other:?}"),
@@ -249,6 +249,7 @@ async fn a_transport_failure_that_persists_fails_every_entry() {
     let entries: Vec<_> = (0..2).map(|n| entry(n, "users")).collect();
     s.faults.fail_transport(5);
     let outcomes = s.publisher.publish(&entries).await;
+    assert_eq!(outcomes.len(), entries.len(), "one outcome per entry");
     for o in &outcomes {
         match o {
             PublishOutcome::Failed { code, .. } => assert_eq!(code, "DispatchFailure"),
@@ -263,6 +264,7 @@ async fn a_missing_bus_fails_the_entries_without_retrying() {
     let s = setup(3, "no-such-bus").await;
     let entries: Vec<_> = (0..2).map(|n| entry(n, "users")).collect();
     let outcomes = s.publisher.publish(&entries).await;
+    assert_eq!(outcomes.len(), entries.len(), "one outcome per entry");
     for o in &outcomes {
         match o {
             PublishOutcome::Failed { code, .. } => {
@@ -281,4 +283,158 @@ fn retry_policy_defaults_are_the_seeds() {
     assert_eq!(p.max_retries, 3);
     assert_eq!(p.base_delay, Duration::from_millis(100));
     assert_eq!(p.max_delay, Duration::from_secs(5));
+}
+
+// --- The fault injector: an interceptor on the publisher's EventBridge client. ---
+/// What the fault injector does and saw.
+#[derive(Debug, Default)]
+pub struct FaultState {
+    /// Per event id: the error codes its next attempts fail with (one per attempt).
+    pub entry_faults: HashMap<String, VecDeque<String>>,
+    /// The next this many calls fail in transport (connection refused) before reaching moto.
+    pub transport_failures: u32,
+    /// Every `PutEvents` call as the publisher sent it: the event ids of its entries.
+    pub calls: Vec<Vec<String>>,
+    /// Every call as it reached moto (faulted entries removed; empty when nothing was sent).
+    pub forwarded: Vec<Vec<String>>,
+    /// The current call's faulted entries: (index in the call, code).
+    pending: Vec<(usize, String)>,
+    /// The current call had every entry faulted: answer it without moto.
+    synthesize: bool,
+}
+
+/// An interceptor on the EventBridge client that makes chosen entries fail with chosen per-entry
+/// error codes (`ThrottlingException`, `InternalFailure`, …) the way EventBridge reports them: the
+/// entries are taken out of the request before it is signed (so moto never receives them) and put
+/// back into the answer as failed results at their positions, with `FailedEntryCount` raised. It
+/// can also make whole calls fail in transport. Calls must be sequential (one publisher at a time).
+#[derive(Clone, Debug, Default)]
+pub struct Faults(pub Arc<Mutex<FaultState>>);
+
+impl Faults {
+    /// Makes the entry with `event_id` fail with `codes[n]` on its n-th attempt.
+    pub fn fail_entry(&self, event_id: &str, codes: &[&str]) {
+        self.0.lock().unwrap().entry_faults.insert(
+            event_id.to_string(),
+            codes.iter().map(|c| c.to_string()).collect(),
+        );
+    }
+
+    /// Makes the next `n` calls fail in transport.
+    pub fn fail_transport(&self, n: u32) {
+        self.0.lock().unwrap().transport_failures = n;
+    }
+
+    /// The calls as sent by the publisher.
+    pub fn calls(&self) -> Vec<Vec<String>> {
+        self.0.lock().unwrap().calls.clone()
+    }
+
+    /// The calls as moto received them.
+    pub fn forwarded(&self) -> Vec<Vec<String>> {
+        self.0.lock().unwrap().forwarded.clone()
+    }
+}
+
+fn event_id_of(entry: &Value) -> String {
+    entry["Detail"]
+        .as_str()
+        .and_then(|d| serde_json::from_str::<Value>(d).ok())
+        .and_then(|d| d["eventId"].as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+impl Intercept for Faults {
+    fn name(&self) -> &'static str {
+        "test-faults"
+    }
+
+    fn modify_before_signing(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let mut st = self.0.lock().unwrap();
+        let request = context.request_mut();
+        let body = request
+            .body()
+            .bytes()
+            .ok_or_else(|| anyhow!("PutEvents body is not in memory"))?;
+        let mut json: Value = serde_json::from_slice(body)?;
+        let entries = json["Entries"]
+            .as_array_mut()
+            .ok_or_else(|| anyhow!("no Entries"))?;
+        let ids: Vec<String> = entries.iter().map(event_id_of).collect();
+        st.calls.push(ids.clone());
+        let mut pending = Vec::new();
+        let mut kept = Vec::new();
+        for (i, (entry, id)) in entries.drain(..).zip(&ids).enumerate() {
+            match st.entry_faults.get_mut(id).and_then(|q| q.pop_front()) {
+                Some(code) => pending.push((i, code)),
+                None => kept.push((entry, id.clone())),
+            }
+        }
+        let transport = st.transport_failures > 0;
+        if transport {
+            st.transport_failures -= 1;
+        }
+        st.synthesize = !transport && kept.is_empty();
+        if transport || kept.is_empty() {
+            // Nothing reaches moto: a closed port refuses the connection.
+            request.set_uri("http://127.0.0.1:1/")?;
+            st.forwarded.push(Vec::new());
+        } else {
+            st.forwarded
+                .push(kept.iter().map(|(_, id)| id.clone()).collect());
+        }
+        *entries = kept.into_iter().map(|(e, _)| e).collect();
+        let bytes = serde_json::to_vec(&json)?;
+        request
+            .headers_mut()
+            .insert("content-length", bytes.len().to_string());
+        *request.body_mut() = SdkBody::from(bytes);
+        st.pending = if transport { Vec::new() } else { pending };
+        Ok(())
+    }
+
+    fn modify_before_attempt_completion(
+        &self,
+        context: &mut FinalizerInterceptorContextMut<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let mut st = self.0.lock().unwrap();
+        let pending = std::mem::take(&mut st.pending);
+        let synthesize = std::mem::replace(&mut st.synthesize, false);
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let Some(result) = context.output_or_error_mut() else {
+            return Ok(());
+        };
+        if synthesize {
+            *result = Ok(Output::erase(
+                PutEventsOutput::builder().failed_entry_count(0).build(),
+            ));
+        }
+        let Ok(output) = result else {
+            return Ok(());
+        };
+        let out = output
+            .downcast_mut::<PutEventsOutput>()
+            .ok_or_else(|| anyhow!("not a PutEvents output"))?;
+        let entries = out.entries.get_or_insert_with(Vec::new);
+        for (i, code) in &pending {
+            entries.insert(
+                *i,
+                PutEventsResultEntry::builder()
+                    .error_code(code)
+                    .error_message(format!("injected {code}"))
+                    .build(),
+            );
+        }
+        out.failed_entry_count += pending.len() as i32;
+        Ok(())
+    }
 }

@@ -13,20 +13,20 @@
 //! sent to AWS (every request and response through the fault proxy: `PutEvents` entries,
 //! DynamoDB items, dead letters outside `originalEvent`), the events as a consumer receives them
 //! (an EventBridge rule into SQS), the DLQ's messages outside `originalEvent`, logs at every level
-//! (a TRACE subscriber in process, and the real binary with `RUST_LOG=trace` on the Lambda
+//! (a TRACE subscriber in a process of its own, and the real binary with `RUST_LOG=trace` on the Lambda
 //! Runtime API emulator), the EMF metrics, every record outcome's error message, and the CLI's
 //! output (`cdc-processor local` on a JSON-lines file and on a Kinesis event, `cdc-processor
 //! validate`). Base64 runs in scanned text are decoded and scanned too, so a raw record that
 //! escapes into a log is found even though it is encoded.
 
-mod common;
-mod fault_support;
-
+use crate::support::aws::processor_with;
+use crate::support::lambda::*;
+use crate::support::process::alone;
+use crate::support::{HMAC_KEY, STREAM_ARN};
 use anyhow::{Context, Result};
 use base64::Engine;
 use cdc_models::{ColumnKind, RedactPolicy, Table};
 use cdc_processor::config::{PipelineConfig, Redaction, TableOverride};
-use fault_support::*;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
@@ -350,11 +350,12 @@ fn kinesis_records(
         .collect()
 }
 
-/// Every log line of this test binary, at every level, with every span field.
-fn logs() -> &'static common::LogBuffer {
-    static LOGS: OnceLock<common::LogBuffer> = OnceLock::new();
+/// Every log line of this process, at every level, with every span field: a global TRACE
+/// subscriber, so the test that calls it runs alone in its own process ([`alone`]).
+fn logs() -> &'static crate::support::LogBuffer {
+    static LOGS: OnceLock<crate::support::LogBuffer> = OnceLock::new();
     LOGS.get_or_init(|| {
-        let buf = common::LogBuffer::default();
+        let buf = crate::support::LogBuffer::default();
         let writer = buf.clone();
         let subscriber = tracing_subscriber::fmt()
             .json()
@@ -366,13 +367,6 @@ fn logs() -> &'static common::LogBuffer {
         tracing::subscriber::set_global_default(subscriber).expect("one subscriber");
         buf
     })
-}
-
-/// The tests of this file one at a time: the TRACE subscriber is process-wide, and the other
-/// test's own reads of its queues would land in this one's logs.
-fn serial() -> &'static tokio::sync::Mutex<()> {
-    static SERIAL: OnceLock<tokio::sync::Mutex<()>> = OnceLock::new();
-    SERIAL.get_or_init(|| tokio::sync::Mutex::new(()))
 }
 
 /// Collects what each place emitted, and which canaries it holds.
@@ -436,19 +430,21 @@ fn the_canary_scanner_finds_what_it_must() {
 /// events, the DLQ, TRACE logs, metrics; and the in-memory pipeline's record outcomes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_canary_leaves_the_pipeline() -> Result<()> {
-    let _serial = serial().lock().await;
+    if !alone(concat!(module_path!(), "::no_canary_leaves_the_pipeline")) {
+        return Ok(());
+    }
     let logs = logs();
     let logs_from = logs.0.lock().unwrap().len();
     let mut c = Canaries::default();
     let data = records(&mut c);
     let w = world(Duration::from_secs(5), true).await?;
-    w.proxy.capture_bodies(true);
+    w.proxy().capture_bodies(true);
     let mut vars = function_env(&w, 2);
     vars.insert("CDC_TABLES".into(), all_tables());
     vars.insert("CDC_TABLE_OVERRIDES".into(), include_all());
-    let (state, metrics) = app_state(&w, &vars).await?;
+    let (state, metrics) = processor_with(&w, &vars).await?;
     // Throttled entries (retried, logged) and rejected ones (dead-lettered as EVENTBRIDGE_ERROR).
-    w.proxy.add_rule(
+    w.proxy().add_rule(
         Rule::new(
             "AWSEvents.PutEvents",
             Fault::fail_entries(0.1, &["ThrottlingException", "InvalidArgument"]),
@@ -472,7 +468,7 @@ async fn no_canary_leaves_the_pipeline() -> Result<()> {
         },
     )
     .await?;
-    w.proxy.clear_rules();
+    w.proxy().clear_rules();
     assert!(drive.invocations >= 4);
 
     // Error messages of every record outcome, from the pipeline core with in-memory ports.
@@ -487,7 +483,7 @@ async fn no_canary_leaves_the_pipeline() -> Result<()> {
             },
         )?;
     }
-    let p = common::pipeline(config);
+    let p = crate::support::pipeline(config);
     let mut event = aws_lambda_events::event::kinesis::KinesisEvent::default();
     event.records = records.clone();
     let report = p.process_kinesis_event(&event, "test").await;
@@ -509,7 +505,7 @@ async fn no_canary_leaves_the_pipeline() -> Result<()> {
         scanned: Vec::new(),
     };
     // Everything sent to AWS and answered, dead letters without their raw record.
-    let exchanges = w.proxy.exchanges();
+    let exchanges = w.proxy().exchanges();
     let mut put_events = 0;
     for ex in &exchanges {
         let req = ex.request_body.clone().unwrap_or_default();
@@ -536,7 +532,7 @@ async fn no_canary_leaves_the_pipeline() -> Result<()> {
         "entries were published (and retried)"
     );
     // The events as consumers receive them.
-    let routed = drain(&w.direct, w.routed_url.as_ref().unwrap()).await?;
+    let routed = w.drain_json(w.routed()).await?;
     assert!(
         routed.len() > data.len() / 2,
         "{} events routed",
@@ -544,7 +540,7 @@ async fn no_canary_leaves_the_pipeline() -> Result<()> {
     );
     sweep.scan("routed events (SQS)", &serde_json::to_string(&routed)?);
     // The DLQ.
-    let letters = drain(&w.direct, &w.dlq_url).await?;
+    let letters = w.drain_json(&w.dlq).await?;
     let codes: BTreeSet<String> = letters
         .iter()
         .map(|l| l["error"]["code"].as_str().unwrap_or("").to_string())
@@ -570,7 +566,7 @@ async fn no_canary_leaves_the_pipeline() -> Result<()> {
         .publisher()
         .published()
         .iter()
-        .map(common::detail)
+        .map(crate::support::detail)
         .collect();
     sweep.scan(
         "in-memory published entries",
@@ -625,7 +621,6 @@ async fn no_canary_leaves_the_pipeline() -> Result<()> {
 /// command on JSON lines and on a Kinesis event, and `validate`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_canary_in_the_binary_output() -> Result<()> {
-    let _serial = serial().lock().await;
     let mut c = Canaries::default();
     let data = records(&mut c);
     let dir = tempfile::tempdir()?;
@@ -651,7 +646,7 @@ async fn no_canary_in_the_binary_output() -> Result<()> {
         "the binary logged at TRACE"
     );
     assert!(output.contains("\"RecordsIn\""), "EMF metrics on stdout");
-    let letters = drain(&w.direct, &w.dlq_url).await?;
+    let letters = w.drain_json(&w.dlq).await?;
     assert!(!letters.is_empty());
     // Say which log lines leak (their message), not only which canaries.
     for line in output.lines() {

@@ -1,11 +1,9 @@
 //! Property: any valid row of any table, in any format and operation, becomes an event whose keys
 //! are intact and in which no redacted value appears anywhere.
 
-mod common;
-
+use crate::support::*;
 use cdc_models::{ColumnKind, RedactPolicy, Table};
 use cdc_processor::config::TableOverride;
-use common::*;
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 

@@ -3,7 +3,7 @@
 //! `fuzz/regressions/README.md`) and every seed in `fuzz/seeds/<target>/` is run through the same
 //! check the fuzz target runs (`fuzz/checks/`), which panics when an invariant breaks.
 
-#[path = "../../fuzz/checks/mod.rs"]
+#[path = "../../../fuzz/checks/mod.rs"]
 mod checks;
 
 use std::path::PathBuf;

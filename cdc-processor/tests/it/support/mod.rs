@@ -1,5 +1,11 @@
-//! Helpers shared by the integration tests.
-#![allow(dead_code)]
+//! What the integration tests share: the test constants, fixtures and example rows, the
+//! in-memory pipeline, synthetic Kinesis records, a log buffer; the moto side in [`aws`]; the
+//! Lambda-style driver and the real binary in [`lambda`]; running a test alone in its own process
+//! in [`process`].
+
+pub mod aws;
+pub mod lambda;
+pub mod process;
 
 use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
 use cdc_processor::config::{PipelineConfig, Redaction};
@@ -9,25 +15,29 @@ use serde_json::{Map, Value};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-/// The test HMAC key.
-pub const KEY: &[u8] = b"test-hmac-key-0123456789abcdef-0123";
-/// A stream ARN for synthetic events.
-pub const STREAM: &str = "arn:aws:kinesis:eu-west-1:123456789012:stream/coredb-cdc";
+/// The HMAC key of `hash` redaction, in process and in moto's stack (`testkit::Stack`'s key).
+pub const HMAC_KEY: &str = testkit::stack::HMAC_KEY;
+/// The stream ARN of synthetic Kinesis records (the ARN of `testkit::stack::STREAM`).
+pub const STREAM_ARN: &str = "arn:aws:kinesis:us-east-1:123456789012:stream/coredb-cdc-stream";
 /// A shard id for synthetic events.
 pub const SHARD: &str = "shardId-000000000001";
 
+/// The pipeline with its in-memory ports.
 pub type MemPipeline = Pipeline<MemoryPublisher, MemoryCheckpointStore, MemoryDeadLetterSink>;
 
+/// The path of a file under `tests/fixtures`.
 pub fn fixture_path(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(rel)
 }
 
+/// A JSON fixture under `tests/fixtures`.
 pub fn fixture(rel: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(fixture_path(rel)).unwrap()).unwrap()
 }
 
+/// The example row of `table` (`model-schemas/examples`).
 pub fn example(table: &str) -> Map<String, Value> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../model-schemas/examples")
@@ -35,10 +45,12 @@ pub fn example(table: &str) -> Map<String, Value> {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
+/// A configuration with `hash` redaction under [`HMAC_KEY`].
 pub fn redacting_config() -> PipelineConfig {
-    PipelineConfig::new(Redaction::with_key(KEY).unwrap())
+    PipelineConfig::new(Redaction::with_key(HMAC_KEY.as_bytes()).unwrap())
 }
 
+/// The in-memory pipeline with this configuration.
 pub fn pipeline(config: PipelineConfig) -> MemPipeline {
     Pipeline::new(
         config,
@@ -48,6 +60,7 @@ pub fn pipeline(config: PipelineConfig) -> MemPipeline {
     )
 }
 
+/// The in-memory pipeline publishing through `publisher`.
 pub fn pipeline_with(config: PipelineConfig, publisher: MemoryPublisher) -> MemPipeline {
     Pipeline::new(
         config,
@@ -69,7 +82,7 @@ pub fn seq(i: usize) -> String {
 pub fn kinesis_record(i: usize, data: Vec<u8>) -> KinesisEventRecord {
     let mut r = KinesisEventRecord::default();
     r.event_id = Some(format!("{SHARD}:{}", seq(i)));
-    r.event_source_arn = Some(STREAM.to_string());
+    r.event_source_arn = Some(STREAM_ARN.to_string());
     r.event_source = Some("aws:kinesis".to_string());
     r.kinesis.sequence_number = seq(i);
     r.kinesis.partition_key = format!("pk-{i}");

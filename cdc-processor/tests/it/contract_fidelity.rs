@@ -3,11 +3,9 @@
 //! (`docs/formats.md`, `docs/cdc-event.md`); every published detail validates against its table's
 //! generated Draft 4 event schema, and no error message repeats a value.
 
-mod common;
-
+use crate::support::*;
 use cdc_processor::pipeline::Disposition;
 use cdc_processor::ErrorCode;
-use common::*;
 use serde_json::{json, Value};
 
 /// What a record must become.

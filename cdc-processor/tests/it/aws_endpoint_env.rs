@@ -1,51 +1,43 @@
 //! `AWS_ENDPOINT_URL` is honoured by aws-config's default chain: [`AppState::from_env`] — the
 //! function's own init, which does not pass an endpoint itself — reaches moto through it (reading
-//! the HMAC key secret, then publishing). One test alone in this binary, because it sets process
-//! environment variables.
+//! the HMAC key secret, then publishing). The test runs alone in a process of its own
+//! ([`crate::support::process::alone`]), because it sets process environment variables.
 
-mod aws_support;
-
+use crate::support::aws::drain;
+use crate::support::process::alone;
 use aws_lambda_events::event::kinesis::KinesisEvent;
-use aws_support::{bus_to_queue, create_queue, drain};
 use base64::Engine;
 use cdc_processor::aws::lambda::{handler, AppState};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::json;
-use testkit::dynamodb::create_table;
+use testkit::stack::{CHECKPOINT_TABLE, STATE_TABLE, STREAM};
+use testkit::Stack;
 
 #[tokio::test]
 async fn init_from_the_environment_reaches_the_emulator_through_aws_endpoint_url() {
-    let moto = testkit::Moto::start();
-    let sdk = moto.sdk_config().await;
-    let queue = bus_to_queue(&sdk, "cdc-events", "cdc-pipeline", &["agents"], "routed")
+    if !alone(concat!(
+        module_path!(),
+        "::init_from_the_environment_reaches_the_emulator_through_aws_endpoint_url"
+    )) {
+        return;
+    }
+    let stack = Stack::builder()
+        .route("routed", &["agents"])
+        .hmac_key_secret("cdc/redaction-hmac-key")
+        .start()
         .await
         .unwrap();
-    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-    create_table(&ddb, "cdc-pipeline-checkpoints", "pk")
-        .await
-        .unwrap();
-    create_table(&ddb, "cdc-pipeline-state", "processor")
-        .await
-        .unwrap();
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let (dlq, _) = create_queue(&sqs, "cdc-pipeline-dlq").await.unwrap();
-    aws_sdk_secretsmanager::Client::new(&sdk)
-        .create_secret()
-        .name("cdc/redaction-hmac-key")
-        .secret_string("endpoint-test-hmac-key-0123456789abcdef")
-        .send()
-        .await
-        .unwrap();
+    let sqs = stack.sqs();
 
     for (k, v) in [
-        ("AWS_ENDPOINT_URL", moto.endpoint().as_str()),
+        ("AWS_ENDPOINT_URL", stack.moto_endpoint()),
         ("AWS_ACCESS_KEY_ID", "testing"),
         ("AWS_SECRET_ACCESS_KEY", "testing"),
         ("AWS_REGION", "us-east-1"),
-        ("KINESIS_STREAM_NAME", "coredb-cdc-stream"),
-        ("STATE_TABLE_NAME", "cdc-pipeline-state"),
-        ("CHECKPOINT_TABLE_NAME", "cdc-pipeline-checkpoints"),
-        ("DLQ_QUEUE_URL", dlq.as_str()),
+        ("KINESIS_STREAM_NAME", STREAM),
+        ("STATE_TABLE_NAME", STATE_TABLE),
+        ("CHECKPOINT_TABLE_NAME", CHECKPOINT_TABLE),
+        ("DLQ_QUEUE_URL", stack.dlq.as_str()),
         ("REDACTION_HMAC_KEY_SECRET_ARN", "cdc/redaction-hmac-key"),
     ] {
         std::env::set_var(k, v);
@@ -63,7 +55,7 @@ async fn init_from_the_environment_reaches_the_emulator_through_aws_endpoint_url
         .expect("init from the environment");
     assert_eq!(
         state.settings().endpoint_url.as_deref(),
-        Some(moto.endpoint().as_str())
+        Some(stack.moto_endpoint())
     );
 
     let row = std::fs::read(testkit::workspace_root().join("model-schemas/examples/agents.json"))
@@ -93,7 +85,7 @@ async fn init_from_the_environment_reaches_the_emulator_through_aws_endpoint_url
         .await
         .unwrap();
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
-    let routed = drain(&sqs, &queue).await.unwrap();
+    let routed = drain(&sqs, stack.routed()).await.unwrap();
     assert_eq!(routed.len(), 1);
     assert_eq!(routed[0]["detail"]["table"], "agents");
     assert_eq!(

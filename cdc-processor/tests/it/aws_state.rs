@@ -1,8 +1,7 @@
 //! Checkpoints and processor state in DynamoDB (moto): forward-only in numeric order, conditional
 //! conflicts between concurrent writers, the seed's `save_state` / `get_state`.
 
-mod aws_support;
-
+use crate::support::STREAM_ARN;
 use aws_sdk_dynamodb::types::AttributeValue;
 use cdc_processor::aws::dynamodb::{
     checkpoint_id, encode_position, DynamoCheckpointStore, DynamoStateStore,
@@ -12,10 +11,8 @@ use cdc_processor::ports::{
 };
 use cdc_processor::sequence::Position;
 use chrono::{TimeZone, Utc};
-use testkit::dynamodb::create_table;
-
-const CHECKPOINTS: &str = "cdc-pipeline-checkpoints";
-const STATE: &str = "cdc-pipeline-state";
+use testkit::stack::{CHECKPOINT_TABLE as CHECKPOINTS, STATE_TABLE as STATE};
+use testkit::Stack;
 
 fn pos(seq: &str, sub: Option<u64>) -> Position {
     Position {
@@ -27,18 +24,16 @@ fn pos(seq: &str, sub: Option<u64>) -> Position {
 fn key(shard: &str) -> CheckpointKey {
     CheckpointKey {
         processor: "cdc-processor".into(),
-        stream: "arn:aws:kinesis:us-east-1:123456789012:stream/coredb-cdc-stream".into(),
+        stream: STREAM_ARN.into(),
         shard: shard.into(),
     }
 }
 
-async fn setup() -> (testkit::Moto, aws_sdk_dynamodb::Client) {
-    let moto = testkit::Moto::start();
-    let sdk = moto.sdk_config().await;
-    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-    create_table(&ddb, CHECKPOINTS, "pk").await.unwrap();
-    create_table(&ddb, STATE, "processor").await.unwrap();
-    (moto, ddb)
+/// moto with the checkpoint and state tables.
+async fn setup() -> (Stack, aws_sdk_dynamodb::Client) {
+    let stack = Stack::builder().start().await.unwrap();
+    let ddb = stack.dynamodb();
+    (stack, ddb)
 }
 
 #[tokio::test]

@@ -1,8 +1,7 @@
 //! Every reference fixture (tests/fixtures, from shared/formats) decoded to the right internal
 //! change, or acknowledged; plus the column encodings each format needs normalized.
 
-mod common;
-
+use crate::support::{example, fixture};
 use cdc_models::{Operation, Table};
 use cdc_processor::decode::RecordPointer;
 use cdc_processor::formats::{decode, AckReason, Decoded, FormatOptions, SourceFormat};
@@ -10,7 +9,6 @@ use cdc_processor::sequence::{Position, SequenceNumber};
 use cdc_processor::text::ShortStr;
 use cdc_processor::validate::{validate, Change, Completeness, ValidateOptions};
 use cdc_processor::{ErrorCode, RecordError};
-use common::{example, fixture};
 use serde_json::{json, Value};
 
 #[derive(Debug)]

@@ -1,0 +1,53 @@
+//! The moto side: the pipeline's resources ([`testkit::Stack`]) and reading queues.
+
+use anyhow::{Context, Result};
+use cdc_processor::aws::lambda::AppState;
+use cdc_processor::aws::metrics::MetricsSink;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use testkit::Stack;
+
+/// Every message of a queue (deleted), bodies as JSON, in arrival order.
+pub async fn drain(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<Vec<Value>> {
+    Ok(drain_messages(sqs, url)
+        .await?
+        .into_iter()
+        .map(|m| m.0)
+        .collect())
+}
+
+/// Like [`drain`], with each message's (string) attributes.
+pub async fn drain_messages(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+) -> Result<Vec<(Value, HashMap<String, String>)>> {
+    testkit::stack::drain(sqs, url)
+        .await?
+        .iter()
+        .map(|m| {
+            let body: Value =
+                serde_json::from_str(m.body().context("body")?).context("JSON body")?;
+            let attrs = m
+                .message_attributes()
+                .map(|a| {
+                    a.iter()
+                        .map(|(k, v)| (k.clone(), v.string_value().unwrap_or_default().to_string()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            Ok((body, attrs))
+        })
+        .collect()
+}
+
+/// The processor's init, in process, with these variables and the SDK config of the code under
+/// test (through the fault proxy when the stack has one); metrics kept in memory.
+pub async fn processor_with(
+    stack: &Stack,
+    vars: &HashMap<String, String>,
+) -> Result<(AppState, Arc<Mutex<Vec<String>>>)> {
+    let (sink, lines) = MetricsSink::memory();
+    let state = AppState::init(|k| vars.get(k).cloned(), stack.client_sdk(), sink).await?;
+    Ok((state, lines))
+}
