@@ -19,7 +19,7 @@ use std::process::{Command, Output, Stdio};
 fn ops(s: &Stack) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_cdc-ops"));
     c.env_clear()
-        .env("AWS_ENDPOINT_URL", s.moto.endpoint())
+        .env("AWS_ENDPOINT_URL", s.moto_endpoint())
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_REGION", "us-east-1")

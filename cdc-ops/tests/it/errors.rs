@@ -143,7 +143,7 @@ async fn every_binary_reads_dot_env_and_the_environment_wins() -> Result<()> {
             "# local emulator\nAWS_ENDPOINT_URL={}\nAWS_ACCESS_KEY_ID=testing\n\
              AWS_SECRET_ACCESS_KEY=testing\nAWS_REGION=us-east-1\n\
              CHECKPOINT_TABLE_NAME=not-the-table\n",
-            s.moto.endpoint()
+            s.moto_endpoint()
         ),
     )?;
     let o = bare(OPS, dir.path(), &[])

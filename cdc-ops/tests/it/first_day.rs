@@ -64,7 +64,7 @@ async fn every_command_of_the_first_day_runs() -> Result<()> {
             .args(["-c", &command])
             .env_clear()
             .env("PATH", &path)
-            .env("AWS_ENDPOINT_URL", s.moto.endpoint())
+            .env("AWS_ENDPOINT_URL", s.moto_endpoint())
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("AWS_REGION", "us-east-1")

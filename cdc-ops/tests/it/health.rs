@@ -245,7 +245,7 @@ async fn missing_resources_fail_each_check_and_still_report() -> Result<()> {
     env.insert("STATE_TABLE_NAME".into(), "no-such-state".into());
     env.insert(
         "DLQ_QUEUE_URL".into(),
-        format!("{}/123456789012/no-such-dlq", s.moto.endpoint()),
+        format!("{}/123456789012/no-such-dlq", s.moto_endpoint()),
     );
     let (c, lines) = checker(&s, &env);
     let r = run(&c).await;
@@ -269,7 +269,7 @@ async fn missing_resources_fail_each_check_and_still_report() -> Result<()> {
 
     // A checkpoint table with the wrong key fails its check.
     let mut env = health_env(&s);
-    crate::support::aws::create_table(&s.dynamodb(), "wrong-key-table", "id").await?;
+    testkit::dynamodb::create_table(&s.dynamodb(), "wrong-key-table", "id").await?;
     env.insert("CHECKPOINT_TABLE_NAME".into(), "wrong-key-table".into());
     let (c, _) = checker(&s, &env);
     let r = c.check().await;

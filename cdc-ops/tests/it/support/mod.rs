@@ -1,15 +1,12 @@
-//! Shared helpers of the crate's integration tests: the SAM template's resources (default names) in moto, the
-//! functions' environment, records through the real `cdc-processor` handler to make dead letters,
-//! and SQS events as the dead-letter-processor's trigger delivers them.
+//! Shared helpers of the crate's integration tests: the SAM template's resources (default names)
+//! in moto ([`testkit::Stack`]), the functions' environment, records through the real
+//! `cdc-processor` handler to make dead letters, and SQS events as the dead-letter-processor's
+//! trigger delivers them.
 
-pub mod aws;
-
-use crate::support::aws::{bus_to_queue, create_queue, create_table, drain, drain_messages};
 use anyhow::{Context, Result};
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_lambda_events::event::sqs::SqsEvent;
 use aws_sdk_kinesis::primitives::Blob;
-use base64::Engine;
 use cdc_ops::redrive::Redriver;
 use cdc_processor::aws::lambda::{handler, AppState};
 use cdc_processor::aws::metrics::MetricsSink;
@@ -18,115 +15,70 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-pub const STREAM: &str = "coredb-cdc-stream";
-pub const BUS: &str = "cdc-events";
-pub const SOURCE: &str = "cdc-pipeline";
-pub const STATE_TABLE: &str = "cdc-pipeline-state";
-pub const CHECKPOINT_TABLE: &str = "cdc-pipeline-checkpoints";
-pub const DLQ: &str = "cdc-pipeline-dlq";
-pub const PARKING: &str = "cdc-pipeline-dlq-parking";
+pub use testkit::stack::{BUS, CHECKPOINT_TABLE, DLQ, HMAC_KEY, SOURCE, STATE_TABLE, STREAM};
+
 /// The secret name the SAM template creates (the CLI's default).
 pub const SECRET: &str = "cdc-pipeline/redaction-hmac-key";
-pub const HMAC_KEY: &str = "ops-test-hmac-key-0123456789abcdef-0123";
+/// The processor's name (`AWS_LAMBDA_FUNCTION_NAME`, the checkpoints' `processor`).
 pub const PROCESSOR: &str = "cdc-processor";
+/// The tables the example consumer's rule routes.
 pub const TABLES: &[&str] = &["users", "agents", "orders"];
 
-/// The template's resources in a fresh moto.
+/// The template's resources in a fresh moto ([`testkit::Stack`]: the stream with two shards, the
+/// bus routing [`TABLES`] to the example consumer's queue, the tables, the DLQ and its parking
+/// queue, the HMAC key's secret), with the operators' helpers. Dereferences to the
+/// [`testkit::Stack`] (`sdk`, `dlq`, `shards`, clients).
 pub struct Stack {
-    pub moto: testkit::Moto,
-    pub sdk: aws_config::SdkConfig,
+    stack: testkit::Stack,
+    /// The stream's ARN.
     pub stream_arn: String,
-    pub shards: Vec<String>,
     /// The example consumer queue (the bus rule's target).
     pub routed: String,
-    pub dlq: String,
+    /// The dead-letter processor's parking queue.
     pub parking: String,
 }
 
+impl std::ops::Deref for Stack {
+    type Target = testkit::Stack;
+
+    fn deref(&self) -> &testkit::Stack {
+        &self.stack
+    }
+}
+
 impl Stack {
+    /// Starts moto with the template's resources.
     pub async fn start() -> Result<Stack> {
-        let moto = testkit::Moto::start();
-        let sdk = moto.sdk_config().await;
-        let kinesis = aws_sdk_kinesis::Client::new(&sdk);
-        kinesis
-            .create_stream()
-            .stream_name(STREAM)
-            .shard_count(2)
-            .send()
-            .await?;
-        let stream_arn = kinesis
-            .describe_stream_summary()
-            .stream_name(STREAM)
-            .send()
-            .await?
-            .stream_description_summary
-            .context("summary")?
-            .stream_arn;
-        let shards = kinesis
-            .list_shards()
-            .stream_name(STREAM)
-            .send()
-            .await?
-            .shards()
-            .iter()
-            .map(|s| s.shard_id().to_string())
-            .collect();
-        let routed = bus_to_queue(&sdk, BUS, SOURCE, TABLES, "wallboards-cdc-events").await?;
-        let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-        create_table(&ddb, CHECKPOINT_TABLE, "pk").await?;
-        create_table(&ddb, STATE_TABLE, "processor").await?;
-        let sqs = aws_sdk_sqs::Client::new(&sdk);
-        let dlq = create_queue(&sqs, DLQ).await?.0;
-        let parking = create_queue(&sqs, PARKING).await?.0;
-        aws_sdk_secretsmanager::Client::new(&sdk)
-            .create_secret()
-            .name(SECRET)
-            .secret_string(HMAC_KEY)
-            .send()
+        let stack = testkit::Stack::builder()
+            .stream(2)
+            .route("wallboards-cdc-events", TABLES)
+            .parking_queue()
+            .hmac_key_secret(SECRET)
+            .start()
             .await?;
         Ok(Stack {
-            moto,
-            sdk,
-            stream_arn,
-            shards,
-            routed,
-            dlq,
-            parking,
+            stream_arn: stack.stream_arn().to_string(),
+            routed: stack.routed().to_string(),
+            parking: stack.parking().to_string(),
+            stack,
         })
     }
 
-    /// The functions' environment (as the template sets it), pointing at moto.
+    /// The functions' environment (as the template sets it), pointing at moto: the stack's, with
+    /// one retry, re-drives without delay and every `agents` column included.
     pub fn env(&self) -> HashMap<String, String> {
-        [
-            ("AWS_REGION", "us-east-1".to_string()),
-            ("KINESIS_STREAM_NAME", STREAM.into()),
-            ("EVENT_BUS_NAME", BUS.into()),
-            ("EVENT_SOURCE", SOURCE.into()),
-            ("STATE_TABLE_NAME", STATE_TABLE.into()),
-            ("CHECKPOINT_TABLE_NAME", CHECKPOINT_TABLE.into()),
-            ("ENABLE_DATA_REDACTION", "true".into()),
-            ("REDACTION_HMAC_KEY_SECRET_ARN", SECRET.into()),
-            ("MAX_RETRY_ATTEMPTS", "1".into()),
-            ("DLQ_QUEUE_URL", self.dlq.clone()),
-            ("DLQ_PARKING_QUEUE_URL", self.parking.clone()),
-            ("DLQ_REDRIVE_DELAY_SECONDS", "0".into()),
-            ("AWS_ENDPOINT_URL", self.moto.endpoint()),
+        let mut vars = self.stack.env();
+        for (k, v) in [
+            ("MAX_RETRY_ATTEMPTS", "1"),
+            ("DLQ_REDRIVE_DELAY_SECONDS", "0"),
             (
                 "CDC_TABLE_OVERRIDES",
-                r#"{"agents": {"includeFields": ["*"]}}"#.into(),
+                r#"{"agents": {"includeFields": ["*"]}}"#,
             ),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect()
-    }
-
-    pub fn sqs(&self) -> aws_sdk_sqs::Client {
-        aws_sdk_sqs::Client::new(&self.sdk)
-    }
-
-    pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
-        aws_sdk_dynamodb::Client::new(&self.sdk)
+        ] {
+            vars.insert(k.to_string(), v.to_string());
+        }
+        vars
     }
 
     /// The cdc-processor's state with `env` plus `overrides`.
@@ -136,7 +88,12 @@ impl Stack {
         for (k, v) in overrides {
             vars.insert(k.to_string(), v.to_string());
         }
-        Ok(AppState::init(|k| vars.get(k).cloned(), &self.sdk, MetricsSink::memory().0).await?)
+        Ok(AppState::init(
+            |k| vars.get(k).cloned(),
+            &self.stack.sdk,
+            MetricsSink::memory().0,
+        )
+        .await?)
     }
 
     /// The dead-letter processor with `env` plus `overrides`, and its metrics.
@@ -160,7 +117,7 @@ impl Stack {
     /// Puts records on the stream (partition key, data) and returns them as the Lambda Kinesis
     /// events of each shard that got some (GetRecords from TRIM_HORIZON).
     pub async fn put_and_read(&self, records: &[(&str, Vec<u8>)]) -> Result<Vec<KinesisEvent>> {
-        let kinesis = aws_sdk_kinesis::Client::new(&self.sdk);
+        let kinesis = self.kinesis();
         for (key, data) in records {
             kinesis
                 .put_record()
@@ -170,49 +127,11 @@ impl Stack {
                 .send()
                 .await?;
         }
-        let mut events = Vec::new();
-        for shard in &self.shards {
-            let iterator = kinesis
-                .get_shard_iterator()
-                .stream_name(STREAM)
-                .shard_id(shard)
-                .shard_iterator_type(aws_sdk_kinesis::types::ShardIteratorType::TrimHorizon)
-                .send()
-                .await?
-                .shard_iterator
-                .context("iterator")?;
-            let got = kinesis
-                .get_records()
-                .shard_iterator(iterator)
-                .send()
-                .await?;
-            let records: Vec<Value> = got
-                .records()
-                .iter()
-                .map(|r| {
-                    json!({
-                        "kinesis": {
-                            "kinesisSchemaVersion": "1.0",
-                            "partitionKey": r.partition_key(),
-                            "sequenceNumber": r.sequence_number(),
-                            "data": base64::engine::general_purpose::STANDARD.encode(r.data().as_ref()),
-                            "approximateArrivalTimestamp": r.approximate_arrival_timestamp().map(|t| t.as_secs_f64()).unwrap_or_default(),
-                        },
-                        "eventSource": "aws:kinesis",
-                        "eventVersion": "1.0",
-                        "eventID": format!("{shard}:{}", r.sequence_number()),
-                        "eventName": "aws:kinesis:record",
-                        "invokeIdentityArn": "arn:aws:iam::123456789012:role/cdc-processor",
-                        "awsRegion": "us-east-1",
-                        "eventSourceARN": self.stream_arn,
-                    })
-                })
-                .collect();
-            if !records.is_empty() {
-                events.push(serde_json::from_value(json!({ "Records": records }))?);
-            }
-        }
-        Ok(events)
+        self.lambda_events()
+            .await?
+            .into_iter()
+            .map(|e| Ok(serde_json::from_value(e)?))
+            .collect()
     }
 
     /// Runs the real cdc-processor handler on each event; returns the reported failures.
@@ -300,12 +219,31 @@ impl Stack {
 
     /// Every message of a queue (deleted), as JSON bodies.
     pub async fn drain(&self, url: &str) -> Result<Vec<Value>> {
-        drain(&self.sqs(), url).await
+        Ok(self.drain_json(url).await?)
     }
 
-    /// Every message of a queue (deleted), with attributes.
+    /// Every message of a queue (deleted), with its (string) attributes.
     pub async fn drain_messages(&self, url: &str) -> Result<Vec<(Value, HashMap<String, String>)>> {
-        drain_messages(&self.sqs(), url).await
+        self.stack
+            .drain(url)
+            .await?
+            .iter()
+            .map(|m| {
+                let body: Value =
+                    serde_json::from_str(m.body().context("body")?).context("JSON body")?;
+                let attrs = m
+                    .message_attributes()
+                    .map(|a| {
+                        a.iter()
+                            .map(|(k, v)| {
+                                (k.clone(), v.string_value().unwrap_or_default().to_string())
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                Ok((body, attrs))
+            })
+            .collect()
     }
 
     /// The items of the checkpoint table.
