@@ -42,17 +42,15 @@ use cdc_processor::aws::metrics::MetricsSink;
 use cdc_processor::config::PipelineConfig;
 use lambda_runtime::{Context as LambdaContext, LambdaEvent};
 use serde_json::{json, Value};
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
-use testkit::fault_proxy::{sdk_config_with_timeout, Fault, FaultProxy, Rule};
+use testkit::fault_proxy::{Fault, Rule};
+use testkit::Stack;
 
 #[path = "support/workload.rs"]
 mod workload;
 
 const STREAM_ARN: &str = "arn:aws:kinesis:us-east-1:123456789012:stream/coredb-cdc-stream";
-const HMAC_KEY: &str = "latency-benchmark-hmac-key-0123456789abcdef";
-const CHECKPOINTS: &str = "latency-checkpoints";
-const STATE: &str = "latency-state";
+const CHECKPOINTS: &str = testkit::stack::CHECKPOINT_TABLE;
 const PUT_EVENTS_MS: u64 = 25;
 const DYNAMODB_MS: u64 = 6;
 const SQS_MS: u64 = 10;
@@ -140,8 +138,6 @@ fn status_kb(field: &str) -> Option<u64> {
         .ok()
 }
 
-use testkit::dynamodb::create_table;
-
 /// One run's figures.
 struct Figures {
     records: usize,
@@ -153,10 +149,7 @@ struct Figures {
 }
 
 struct Bench {
-    _moto: testkit::Moto,
-    proxy: FaultProxy,
-    via_proxy: aws_config::SdkConfig,
-    dlq: String,
+    stack: Stack,
     next_sequence: usize,
     runs: usize,
 }
@@ -173,57 +166,46 @@ impl Bench {
     ) -> Result<Figures> {
         self.runs += 1;
         let stream = format!("{STREAM_ARN}-{}", self.runs);
-        let vars: HashMap<&str, String> = [
-            ("AWS_REGION", "us-east-1".to_string()),
-            ("KINESIS_STREAM_NAME", "coredb-cdc-stream".into()),
-            ("KINESIS_BATCH_SIZE", "10000".into()),
-            ("EVENT_BUS_NAME", "cdc-events".into()),
-            ("STATE_TABLE_NAME", STATE.into()),
-            ("CHECKPOINT_TABLE_NAME", CHECKPOINTS.into()),
-            ("ENABLE_DATA_REDACTION", "true".into()),
-            ("REDACTION_HMAC_KEY", HMAC_KEY.into()),
-            ("DLQ_QUEUE_URL", self.dlq.clone()),
-            ("AWS_ENDPOINT_URL", self.proxy.endpoint()),
-        ]
-        .into_iter()
-        .collect();
+        let mut vars = self.stack.env();
+        vars.insert("KINESIS_BATCH_SIZE".into(), "10000".into());
         let lookup = |k: &str| vars.get(k).cloned();
         let settings = Settings::from_lookup(lookup)?;
         let mut config = PipelineConfig::from_lookup(lookup)?;
         mode.configure(&mut config);
         let concurrency = config.publish_concurrency();
         let (sink, metrics) = MetricsSink::memory();
-        let state = AppState::build(settings, config, &self.via_proxy, sink);
+        let state = AppState::build(settings, config, self.stack.client_sdk(), sink);
 
         // The latency model, counted per rule.
-        self.proxy.clear_rules();
+        self.stack.proxy().clear_rules();
         if tail {
-            self.proxy.add_rule(
+            self.stack.proxy().add_rule(
                 Rule::new("AWSEvents.PutEvents", backend.answer(TAIL_MS, true))
                     .probability(0.02)
                     .seed(19),
             );
         }
-        let put_events = self.proxy.add_rule(Rule::new(
+        let put_events = self.stack.proxy().add_rule(Rule::new(
             "AWSEvents.PutEvents",
             backend.answer(PUT_EVENTS_MS, true),
         ));
-        let checkpoint_writes = self.proxy.add_rule(
+        let checkpoint_writes = self.stack.proxy().add_rule(
             Rule::new(
                 "DynamoDB_20120810.PutItem",
                 backend.answer(DYNAMODB_MS, true),
             )
             .body_contains(CHECKPOINTS),
         );
-        self.proxy.add_rule(Rule::new(
+        self.stack.proxy().add_rule(Rule::new(
             "DynamoDB_20120810.PutItem",
             backend.answer(DYNAMODB_MS, true),
         ));
-        self.proxy.add_rule(Rule::new(
+        self.stack.proxy().add_rule(Rule::new(
             "DynamoDB_20120810.*",
             backend.answer(DYNAMODB_MS, false),
         ));
-        self.proxy
+        self.stack
+            .proxy()
             .add_rule(Rule::new("AmazonSQS.*", backend.answer(SQS_MS, false)));
 
         let all = workload::records(total, self.next_sequence, &stream);
@@ -251,7 +233,7 @@ impl Bench {
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
             .filter_map(|v| v["PutEventsCalls"].as_u64())
             .sum();
-        let counted = self.proxy.fired(put_events);
+        let counted = self.stack.proxy().fired(put_events);
         ensure!(
             calls >= counted,
             "the proxy saw {counted} PutEvents at 25 ms, the metrics count {calls} in all"
@@ -260,7 +242,7 @@ impl Bench {
             records: total,
             seconds,
             put_events: calls,
-            checkpoint_writes: self.proxy.fired(checkpoint_writes),
+            checkpoint_writes: self.stack.proxy().fired(checkpoint_writes),
             peak_rss_kb,
             concurrency,
         })
@@ -269,31 +251,14 @@ impl Bench {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let moto = testkit::Moto::start();
-    let proxy = FaultProxy::start(&moto.endpoint());
-    proxy.keep_log(false);
-    let direct = moto.sdk_config().await;
-    aws_sdk_eventbridge::Client::new(&direct)
-        .create_event_bus()
-        .name("cdc-events")
-        .send()
+    // moto with the function's resources, behind the fault proxy (10 s attempts).
+    let stack = Stack::builder()
+        .fault_proxy(Duration::from_secs(10))
+        .start()
         .await?;
-    let ddb = aws_sdk_dynamodb::Client::new(&direct);
-    create_table(&ddb, CHECKPOINTS, "pk").await?;
-    create_table(&ddb, STATE, "processor").await?;
-    let dlq = aws_sdk_sqs::Client::new(&direct)
-        .create_queue()
-        .queue_name("latency-dlq")
-        .send()
-        .await?
-        .queue_url
-        .context("queue url")?;
-    let via_proxy = sdk_config_with_timeout(&proxy.endpoint(), Duration::from_secs(10)).await;
+    stack.proxy().keep_log(false);
     let mut bench = Bench {
-        _moto: moto,
-        proxy,
-        via_proxy,
-        dlq,
+        stack,
         next_sequence: 1,
         runs: 0,
     };
