@@ -369,14 +369,11 @@ impl Stack {
     /// # Errors
     /// When an SQS call fails or a body is not JSON.
     pub async fn drain_json(&self, url: &str) -> Result<Vec<Value>, Error> {
-        self.drain(url)
+        Ok(drain_json(&self.sqs(), url)
             .await?
-            .iter()
-            .map(|m| {
-                serde_json::from_str(m.body().unwrap_or_default())
-                    .map_err(context("a message body as JSON"))
-            })
-            .collect()
+            .into_iter()
+            .map(|(body, _)| body)
+            .collect())
     }
 
     /// Every record of the stream, read with GetRecords from `TRIM_HORIZON`, in the shape Lambda
@@ -556,6 +553,31 @@ pub async fn drain(
         out.extend(messages);
     }
     Ok(out)
+}
+
+/// [`drain`], each message as its body (JSON) and its string attributes.
+///
+/// # Errors
+/// When an SQS call fails or a body is not JSON.
+pub async fn drain_json(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+) -> Result<Vec<(Value, HashMap<String, String>)>, Error> {
+    drain(sqs, url)
+        .await?
+        .iter()
+        .map(|m| {
+            let body = serde_json::from_str(m.body().unwrap_or_default())
+                .map_err(context("a message body as JSON"))?;
+            let attributes = m
+                .message_attributes()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), v.string_value().unwrap_or_default().to_string()))
+                .collect();
+            Ok((body, attributes))
+        })
+        .collect()
 }
 
 /// Every record of one shard of `stream` (whose ARN is `stream_arn`) from `TRIM_HORIZON`, as the records of a Lambda Kinesis event.

@@ -628,58 +628,53 @@ async fn a_record_whose_dead_letter_cannot_be_written_is_reported_with_the_rest_
     Ok(())
 }
 
+/// The message of the error init returns with the stack's variables, `remove`d and `set` ones.
+async fn init_error(stack: &Stack, remove: &[&str], set: &[(&str, &str)]) -> String {
+    let mut vars = env(stack);
+    for k in remove {
+        vars.remove(*k);
+    }
+    vars.extend(set.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    AppState::init(
+        |k| vars.get(k).cloned(),
+        &stack.sdk,
+        MetricsSink::memory().0,
+    )
+    .await
+    .map(|_| ())
+    .expect_err("init fails")
+    .to_string()
+}
+
 #[tokio::test]
 async fn init_fails_naming_the_variable() -> Result<()> {
     // No secret in moto: the variables carry the key itself until asked otherwise.
     let stack = Stack::builder().start().await?;
-    let sdk = &stack.sdk;
-    let mut vars = env(&stack);
-    vars.remove("STATE_TABLE_NAME");
-    let err = AppState::init(|k| vars.get(k).cloned(), sdk, MetricsSink::memory().0)
-        .await
-        .unwrap_err();
-    assert!(err.to_string().starts_with("STATE_TABLE_NAME"), "{err}");
+    let err = init_error(&stack, &["STATE_TABLE_NAME"], &[]).await;
+    assert!(err.starts_with("STATE_TABLE_NAME"), "{err}");
 
     // The key's secret does not exist in the emulator.
-    let mut vars = env(&stack);
-    vars.remove("REDACTION_HMAC_KEY");
-    vars.insert("REDACTION_HMAC_KEY_SECRET_ARN".into(), SECRET.into());
-    let err = AppState::init(|k| vars.get(k).cloned(), sdk, MetricsSink::memory().0)
-        .await
-        .unwrap_err();
-    assert!(
-        err.to_string().starts_with("REDACTION_HMAC_KEY_SECRET_ARN"),
-        "{err}"
-    );
-    assert!(
-        err.to_string().contains("ResourceNotFoundException"),
-        "{err}"
-    );
+    let err = init_error(
+        &stack,
+        &["REDACTION_HMAC_KEY"],
+        &[("REDACTION_HMAC_KEY_SECRET_ARN", SECRET)],
+    )
+    .await;
+    assert!(err.starts_with("REDACTION_HMAC_KEY_SECRET_ARN"), "{err}");
+    assert!(err.contains("ResourceNotFoundException"), "{err}");
 
     // A pipeline variable.
-    let mut vars = env(&stack);
-    vars.insert("CDC_SOURCE_FORMAT".into(), "xml".into());
-    let err = AppState::init(|k| vars.get(k).cloned(), sdk, MetricsSink::memory().0)
-        .await
-        .unwrap_err();
-    assert!(err.to_string().starts_with("CDC_SOURCE_FORMAT"), "{err}");
+    let err = init_error(&stack, &[], &[("CDC_SOURCE_FORMAT", "xml")]).await;
+    assert!(err.starts_with("CDC_SOURCE_FORMAT"), "{err}");
 
     // The size limit's old name is refused, not silently ignored.
-    let mut vars = env(&stack);
-    vars.insert("MAX_ENTRY_SIZE_BYTES".into(), "1048576".into());
-    let err = AppState::init(|k| vars.get(k).cloned(), sdk, MetricsSink::memory().0)
-        .await
-        .unwrap_err();
-    assert!(err.to_string().starts_with("MAX_ENTRY_SIZE_BYTES"), "{err}");
-    assert!(err.to_string().contains("MAX_EVENT_SIZE_BYTES"), "{err}");
+    let err = init_error(&stack, &[], &[("MAX_ENTRY_SIZE_BYTES", "1048576")]).await;
+    assert!(err.starts_with("MAX_ENTRY_SIZE_BYTES"), "{err}");
+    assert!(err.contains("MAX_EVENT_SIZE_BYTES"), "{err}");
 
     // Out of range for EventBridge.
-    let mut vars = env(&stack);
-    vars.insert("MAX_EVENT_SIZE_BYTES".into(), "2000000".into());
-    let err = AppState::init(|k| vars.get(k).cloned(), sdk, MetricsSink::memory().0)
-        .await
-        .unwrap_err();
-    assert!(err.to_string().starts_with("MAX_EVENT_SIZE_BYTES"), "{err}");
+    let err = init_error(&stack, &[], &[("MAX_EVENT_SIZE_BYTES", "2000000")]).await;
+    assert!(err.starts_with("MAX_EVENT_SIZE_BYTES"), "{err}");
     Ok(())
 }
 

@@ -234,22 +234,8 @@ async fn handle(shared: &Shared, req: Message) -> (Option<Message>, u64) {
 
     let (response, delay) = match decision {
         Decision::Pass => {
-            let resp = match forward(shared.upstream, &req).await {
-                Ok(r) => {
-                    ex.forwarded = true;
-                    ex.upstream_status = Some(r.status());
-                    if is_put_events {
-                        let ok = accepted_of(&r.body, ex.entries.len());
-                        for (f, a) in ex.entries.iter_mut().zip(ok) {
-                            f.reached_upstream = true;
-                            f.accepted = a && r.status() == 200;
-                        }
-                    }
-                    r
-                }
-                Err(e) => bad_gateway(e),
-            };
-            (Some(resp), None)
+            let resp = forward_logged(shared, &req, &mut ex, is_put_events).await;
+            (Some(resp.unwrap_or_else(bad_gateway)), None)
         }
         Decision::Apply(fault, choices) => match fault {
             Fault::Error {
@@ -267,22 +253,8 @@ async fn handle(shared: &Shared, req: Message) -> (Option<Message>, u64) {
             }
             Fault::SlowAnswer(d) => {
                 ex.answered_promptly = false;
-                let resp = match forward(shared.upstream, &req).await {
-                    Ok(r) => {
-                        ex.forwarded = true;
-                        ex.upstream_status = Some(r.status());
-                        if is_put_events {
-                            let ok = accepted_of(&r.body, ex.entries.len());
-                            for (f, a) in ex.entries.iter_mut().zip(ok) {
-                                f.reached_upstream = true;
-                                f.accepted = a && r.status() == 200;
-                            }
-                        }
-                        r
-                    }
-                    Err(e) => bad_gateway(e),
-                };
-                (Some(resp), Some(d))
+                let resp = forward_logged(shared, &req, &mut ex, is_put_events).await;
+                (Some(resp.unwrap_or_else(bad_gateway)), Some(d))
             }
             Fault::Succeed(d) => {
                 let body = if is_put_events {
@@ -324,6 +296,27 @@ async fn handle(shared: &Shared, req: Message) -> (Option<Message>, u64) {
         tokio::time::sleep(d).await;
     }
     (response, order)
+}
+
+/// Forwards the whole request to moto and logs what moto answered (for `PutEvents`, which entries
+/// it accepted).
+async fn forward_logged(
+    shared: &Shared,
+    req: &Message,
+    ex: &mut Exchange,
+    is_put_events: bool,
+) -> std::io::Result<Message> {
+    let r = forward(shared.upstream, req).await?;
+    ex.forwarded = true;
+    ex.upstream_status = Some(r.status());
+    if is_put_events {
+        let ok = accepted_of(&r.body, ex.entries.len());
+        for (f, a) in ex.entries.iter_mut().zip(ok) {
+            f.reached_upstream = true;
+            f.accepted = a && r.status() == 200;
+        }
+    }
+    Ok(r)
 }
 
 /// `FailEntries` on a `PutEvents` request: forwards the kept entries (or all, lying) and builds

@@ -224,26 +224,7 @@ impl Stack {
 
     /// Every message of a queue (deleted), with its (string) attributes.
     pub async fn drain_messages(&self, url: &str) -> Result<Vec<(Value, HashMap<String, String>)>> {
-        self.stack
-            .drain(url)
-            .await?
-            .iter()
-            .map(|m| {
-                let body: Value =
-                    serde_json::from_str(m.body().context("body")?).context("JSON body")?;
-                let attrs = m
-                    .message_attributes()
-                    .map(|a| {
-                        a.iter()
-                            .map(|(k, v)| {
-                                (k.clone(), v.string_value().unwrap_or_default().to_string())
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                Ok((body, attrs))
-            })
-            .collect()
+        Ok(testkit::stack::drain_json(&self.sqs(), url).await?)
     }
 
     /// The items of the checkpoint table.

@@ -1,6 +1,6 @@
 //! The moto side: the pipeline's resources ([`testkit::Stack`]) and reading queues.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use cdc_processor::aws::lambda::AppState;
 use cdc_processor::aws::metrics::MetricsSink;
 use serde_json::Value;
@@ -22,23 +22,7 @@ pub async fn drain_messages(
     sqs: &aws_sdk_sqs::Client,
     url: &str,
 ) -> Result<Vec<(Value, HashMap<String, String>)>> {
-    testkit::stack::drain(sqs, url)
-        .await?
-        .iter()
-        .map(|m| {
-            let body: Value =
-                serde_json::from_str(m.body().context("body")?).context("JSON body")?;
-            let attrs = m
-                .message_attributes()
-                .map(|a| {
-                    a.iter()
-                        .map(|(k, v)| (k.clone(), v.string_value().unwrap_or_default().to_string()))
-                        .collect()
-                })
-                .unwrap_or_default();
-            Ok((body, attrs))
-        })
-        .collect()
+    Ok(testkit::stack::drain_json(sqs, url).await?)
 }
 
 /// The processor's init, in process, with these variables and the SDK config of the code under
