@@ -14,30 +14,6 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-/// `cdc-ops` with the emulator's endpoint and dummy credentials, and nothing else from this
-/// process's environment; stdin is not a terminal.
-fn ops(s: &Stack) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_cdc-ops"));
-    c.env_clear()
-        .env("AWS_ENDPOINT_URL", s.moto_endpoint())
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/nonexistent/aws-config")
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            "/nonexistent/aws-credentials",
-        )
-        .env("DLQ_REDRIVE_DELAY_SECONDS", "0")
-        .env(
-            "CDC_TABLE_OVERRIDES",
-            r#"{"agents": {"includeFields": ["*"]}}"#,
-        )
-        .stdin(Stdio::null());
-    c
-}
-
 fn run(c: &mut Command) -> Output {
     c.output().expect("cdc-ops runs")
 }
@@ -112,7 +88,7 @@ fn on_terminal(s: &Stack, args: &str, answer: &str) -> Output {
         "this test needs util-linux `script` to give cdc-ops a terminal"
     );
     let cmdline = format!("{} {args}", env!("CARGO_BIN_EXE_cdc-ops"));
-    let base = ops(s);
+    let base = s.cdc_ops();
     let mut script = Command::new("script");
     script
         .args(["-qec", &cmdline, "/dev/null"])
@@ -153,7 +129,7 @@ async fn checkpoint_status_and_reset() -> Result<()> {
         .await?;
 
     // --- status, human ---
-    let o = run(ops(&s).args(["checkpoint", "status"]));
+    let o = run(s.cdc_ops().args(["checkpoint", "status"]));
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     for needle in [
@@ -175,13 +151,13 @@ async fn checkpoint_status_and_reset() -> Result<()> {
     );
 
     // --- status, JSON ---
-    let v = json_out(&run(ops(&s).args(["--json", "checkpoint", "status"])));
+    let v = json_out(&run(s.cdc_ops().args(["--json", "checkpoint", "status"])));
     assert_eq!(v["checkpoints"].as_array().unwrap().len(), 2);
     assert_eq!(v["redriveRecords"], 1);
     assert_eq!(v["state"][0]["processedCount"], 5);
     assert!(v["checkpoints"][0]["ageSeconds"].as_u64().unwrap() < 600);
     assert_eq!(v["checkpoints"][0]["stream"], s.stream_arn.as_str());
-    let v = json_out(&run(ops(&s).args([
+    let v = json_out(&run(s.cdc_ops().args([
         "checkpoint",
         "status",
         "--json",
@@ -190,7 +166,7 @@ async fn checkpoint_status_and_reset() -> Result<()> {
     assert_eq!(v["checkpoints"].as_array().unwrap().len(), 3);
 
     // --- reset without --yes and without a terminal: refused, nothing changed ---
-    let o = run(ops(&s).args([
+    let o = run(s.cdc_ops().args([
         "checkpoint",
         "reset",
         "--processor",
@@ -220,7 +196,7 @@ async fn checkpoint_status_and_reset() -> Result<()> {
 
     // --- --yes, all shards of the processor (by default the deployed `cdc-processor`, as
     // `invoke` writes it), delete: re-drive records stay ---
-    let v = json_out(&run(ops(&s).args([
+    let v = json_out(&run(s.cdc_ops().args([
         "--json",
         "checkpoint",
         "reset",
@@ -235,7 +211,7 @@ async fn checkpoint_status_and_reset() -> Result<()> {
     assert_eq!(items[0]["processor"].as_s().unwrap(), REDRIVE_PROCESSOR);
 
     // --- create one with --to, --shard and --stream ---
-    let o = run(ops(&s).args([
+    let o = run(s.cdc_ops().args([
         "checkpoint",
         "reset",
         "--processor",
@@ -252,7 +228,9 @@ async fn checkpoint_status_and_reset() -> Result<()> {
     assert_eq!(position_of(&s, &s1).await.as_deref(), Some("77"));
 
     // --- nothing to reset ---
-    let o = run(ops(&s).args(["checkpoint", "reset", "--processor", "nobody", "--yes"]));
+    let o = run(s
+        .cdc_ops()
+        .args(["checkpoint", "reset", "--processor", "nobody", "--yes"]));
     assert_eq!(code(&o), 2);
     assert!(
         stderr(&o).contains("no checkpoint of processor `nobody`"),
@@ -268,7 +246,7 @@ async fn health_check_prints_the_checks_and_exits_by_status() -> Result<()> {
     for shard in &s.shards {
         write_checkpoint(&s, PROCESSOR, shard, "1").await;
     }
-    let o = run(ops(&s).args(["health", "check"]));
+    let o = run(s.cdc_ops().args(["health", "check"]));
     let out = stdout(&o);
     assert_eq!(code(&o), 0, "{out}\n{}", stderr(&o));
     for needle in [
@@ -283,7 +261,7 @@ async fn health_check_prints_the_checks_and_exits_by_status() -> Result<()> {
     ] {
         assert!(out.contains(needle), "{needle} missing in\n{out}");
     }
-    let v = json_out(&run(ops(&s).args(["health", "check", "--json"])));
+    let v = json_out(&run(s.cdc_ops().args(["health", "check", "--json"])));
     assert_eq!(v["status"], "healthy");
     assert!(v["checks"].as_array().unwrap().len() >= 7);
 
@@ -293,7 +271,7 @@ async fn health_check_prints_the_checks_and_exits_by_status() -> Result<()> {
         .message_body("{}")
         .send()
         .await?;
-    let o = run(ops(&s).args(["health", "check"]));
+    let o = run(s.cdc_ops().args(["health", "check"]));
     assert_eq!(code(&o), 3, "{}", stdout(&o));
     assert!(stdout(&o).contains("overall: degraded"));
 
@@ -302,7 +280,7 @@ async fn health_check_prints_the_checks_and_exits_by_status() -> Result<()> {
         .table_name(STATE_TABLE)
         .send()
         .await?;
-    let o = run(ops(&s).args(["--json", "health", "check"]));
+    let o = run(s.cdc_ops().args(["--json", "health", "check"]));
     assert_eq!(code(&o), 1);
     let v: Value = serde_json::from_slice(&o.stdout)?;
     assert_eq!(v["status"], "unhealthy");
@@ -328,7 +306,7 @@ async fn dlq_list_peeks_and_dlq_process_redrives() -> Result<()> {
     assert_eq!(queue_depth(&s.sqs(), &s.dlq).await?, 2);
 
     // --- list: metadata only, nothing deleted ---
-    let o = run(ops(&s).args(["dlq", "list"]));
+    let o = run(s.cdc_ops().args(["dlq", "list"]));
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     for needle in [
@@ -346,7 +324,7 @@ async fn dlq_list_peeks_and_dlq_process_redrives() -> Result<()> {
 
     // Not even with every log target at TRACE: the AWS SDK would print the dead letters it
     // receives (their records, base64 included), so its targets are capped.
-    let o = run(ops(&s).env("RUST_LOG", "trace").args(["dlq", "list"]));
+    let o = run(s.cdc_ops().env("RUST_LOG", "trace").args(["dlq", "list"]));
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("TRACE") || stderr(&o).contains("DEBUG"),
@@ -370,7 +348,7 @@ async fn dlq_list_peeks_and_dlq_process_redrives() -> Result<()> {
             "record data in the output"
         );
     }
-    let v = json_out(&run(ops(&s).args(["dlq", "list", "--json"])));
+    let v = json_out(&run(s.cdc_ops().args(["dlq", "list", "--json"])));
     let msgs = v["messages"].as_array().unwrap();
     assert_eq!(msgs.len(), 2, "the listing deleted nothing");
     for m in msgs {
@@ -389,7 +367,8 @@ async fn dlq_list_peeks_and_dlq_process_redrives() -> Result<()> {
     assert_eq!(too_large["sourceFormat"], "coredb-trigger");
 
     // --- process: the fixed limit publishes the agent, the bad record comes back ---
-    let o = run(ops(&s)
+    let o = run(s
+        .cdc_ops()
         .env("DLQ_MAX_ATTEMPTS", "3")
         .args(["dlq", "process", "--json", "--yes"]));
     assert_no_record_contents(&o);
@@ -416,7 +395,8 @@ async fn dlq_list_peeks_and_dlq_process_redrives() -> Result<()> {
     assert_eq!(queue_depth(&s.sqs(), &s.dlq).await?, 1);
 
     // --- without --yes and without a terminal: refused, nothing changed ---
-    let o = run(ops(&s)
+    let o = run(s
+        .cdc_ops()
         .env("DLQ_MAX_ATTEMPTS", "3")
         .args(["dlq", "process"]));
     assert_eq!(code(&o), 2, "{}", stderr(&o));
@@ -438,7 +418,8 @@ async fn dlq_list_peeks_and_dlq_process_redrives() -> Result<()> {
     assert_eq!(queue_depth(&s.sqs(), &s.dlq).await?, 1);
 
     // --- process again (human, confirmed): the bad record reaches DLQ_MAX_ATTEMPTS, is parked ---
-    let o = run(ops(&s)
+    let o = run(s
+        .cdc_ops()
         .env("DLQ_MAX_ATTEMPTS", "3")
         .args(["dlq", "process", "-y"]));
     assert!(o.status.success(), "{}", stderr(&o));
@@ -453,14 +434,19 @@ async fn dlq_list_peeks_and_dlq_process_redrives() -> Result<()> {
     );
     assert_eq!(queue_depth(&s.sqs(), &s.dlq).await?, 0);
 
-    let v = json_out(&run(ops(&s).args(["dlq", "list", "--parking", "--json"])));
+    let v = json_out(&run(s.cdc_ops().args([
+        "dlq",
+        "list",
+        "--parking",
+        "--json",
+    ])));
     let parked = v["messages"].as_array().unwrap();
     assert_eq!(parked.len(), 1);
     assert_eq!(parked[0]["attempts"], 3);
     assert_eq!(parked[0]["code"], "PARSE_ERROR");
 
     // --- an empty queue ---
-    let o = run(ops(&s).args(["dlq", "process", "--yes"]));
+    let o = run(s.cdc_ops().args(["dlq", "process", "--yes"]));
     assert!(stdout(&o).contains("(0 processed)"), "{}", stdout(&o));
     Ok(())
 }
@@ -482,7 +468,9 @@ async fn invoke_runs_each_function_on_an_event_file() -> Result<()> {
         .await?;
     assert_eq!(events.len(), 1);
     let file = write_json(dir.path(), "kinesis.json", &events[0]);
-    let o = run(ops(&s).args(["invoke", "--function", "cdc-processor", "--event", &file]));
+    let o = run(s
+        .cdc_ops()
+        .args(["invoke", "--function", "cdc-processor", "--event", &file]));
     let v = json_out(&o);
     assert_eq!(v["batchItemFailures"], serde_json::json!([]));
     assert!(stderr(&o).contains("\"RecordsIn\":1"), "{}", stderr(&o));
@@ -498,7 +486,9 @@ async fn invoke_runs_each_function_on_an_event_file() -> Result<()> {
         .to_string();
     assert!(position_of(&s, &shard).await.is_some());
     // A second invoke of the same event publishes nothing again.
-    let o = run(ops(&s).args(["invoke", "--function", "cdc-processor", "--event", &file]));
+    let o = run(s
+        .cdc_ops()
+        .args(["invoke", "--function", "cdc-processor", "--event", &file]));
     json_out(&o);
     assert!(s.drain(&s.routed).await?.is_empty());
 
@@ -508,7 +498,7 @@ async fn invoke_runs_each_function_on_an_event_file() -> Result<()> {
         "scheduled.json",
         &serde_json::json!({"version": "0", "source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}),
     );
-    let o = run(ops(&s).args([
+    let o = run(s.cdc_ops().args([
         "invoke",
         "--function",
         "health-check",
@@ -518,7 +508,7 @@ async fn invoke_runs_each_function_on_an_event_file() -> Result<()> {
     let v = json_out(&o);
     assert!(v["status"].is_string());
     assert!(stderr(&o).contains("HealthCheckFailed"), "{}", stderr(&o));
-    let v = json_out(&run(ops(&s).args([
+    let v = json_out(&run(s.cdc_ops().args([
         "invoke",
         "--function",
         "cdc-health-check",
@@ -533,7 +523,7 @@ async fn invoke_runs_each_function_on_an_event_file() -> Result<()> {
     let (sqs_event, _) = s.receive_event(&s.dlq).await?;
     assert_eq!(sqs_event.records.len(), 1);
     let file = write_json(dir.path(), "sqs.json", &sqs_event);
-    let o = run(ops(&s).args([
+    let o = run(s.cdc_ops().args([
         "invoke",
         "--function",
         "dead-letter-processor",
@@ -556,7 +546,9 @@ async fn invoke_runs_each_function_on_an_event_file() -> Result<()> {
         env!("CARGO_MANIFEST_DIR"),
         "/../events/sample-cdc-event.json"
     );
-    let o = run(ops(&s).args(["invoke", "--function", "cdc-processor", "--event", sample]));
+    let o = run(s
+        .cdc_ops()
+        .args(["invoke", "--function", "cdc-processor", "--event", sample]));
     let v = json_out(&o);
     assert_eq!(v["batchItemFailures"], serde_json::json!([]), "{v}");
     let err = stderr(&o);
@@ -572,16 +564,18 @@ async fn invoke_runs_each_function_on_an_event_file() -> Result<()> {
     }
     assert!(position_of(&s, "shardId-000000000000").await.is_some());
     // The positional spelling is the same command; everything is below the checkpoint now.
-    let o = run(ops(&s).args(["invoke", sample]));
+    let o = run(s.cdc_ops().args(["invoke", sample]));
     json_out(&o);
     assert!(stderr(&o).contains("\"Skipped\":18"), "{}", stderr(&o));
     assert!(s.drain(&s.routed).await?.is_empty());
 
     // --- wrong function, wrong event ---
-    let o = run(ops(&s).args(["invoke", "--function", "state-manager", "--event", &file]));
+    let o = run(s
+        .cdc_ops()
+        .args(["invoke", "--function", "state-manager", "--event", &file]));
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("unknown function"), "{}", stderr(&o));
-    let o = run(ops(&s).args([
+    let o = run(s.cdc_ops().args([
         "invoke",
         "--function",
         "cdc-processor",

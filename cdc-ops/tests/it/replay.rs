@@ -4,28 +4,6 @@
 use crate::support::*;
 use anyhow::{Context, Result};
 use aws_sdk_kinesis::primitives::Blob;
-use std::process::{Command, Stdio};
-
-fn ops(s: &Stack) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_cdc-ops"));
-    c.env_clear()
-        .env("AWS_ENDPOINT_URL", s.moto_endpoint())
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/nonexistent/aws-config")
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            "/nonexistent/aws-credentials",
-        )
-        .env(
-            "CDC_TABLE_OVERRIDES",
-            r#"{"agents": {"includeFields": ["*"]}}"#,
-        )
-        .stdin(Stdio::null());
-    c
-}
 
 #[tokio::test]
 async fn a_range_is_counted_confirmed_and_replayed_once() -> Result<()> {
@@ -50,7 +28,8 @@ async fn a_range_is_counted_confirmed_and_replayed_once() -> Result<()> {
     let (from, to) = (put[1].1.clone(), put[2].1.clone());
 
     // --- dry run: counts, sends nothing ---
-    let o = ops(&s)
+    let o = s
+        .cdc_ops()
         .args([
             "--json",
             "replay",
@@ -70,7 +49,8 @@ async fn a_range_is_counted_confirmed_and_replayed_once() -> Result<()> {
     assert!(s.drain(&s.routed).await?.is_empty());
 
     // --- without --yes and without a terminal: refused ---
-    let o = ops(&s)
+    let o = s
+        .cdc_ops()
         .args(["replay", "kinesis", "--shard", &shard, "--from", &from])
         .output()?;
     let err = String::from_utf8_lossy(&o.stderr);
@@ -80,7 +60,8 @@ async fn a_range_is_counted_confirmed_and_replayed_once() -> Result<()> {
     assert!(s.drain(&s.routed).await?.is_empty());
 
     // --- replayed: the two records of the range are published, in order ---
-    let o = ops(&s)
+    let o = s
+        .cdc_ops()
         .args([
             "--json", "replay", "kinesis", "--shard", &shard, "--from", &from, "--to", &to,
             "--yes", "--batch", "1",
@@ -109,7 +90,8 @@ async fn a_range_is_counted_confirmed_and_replayed_once() -> Result<()> {
         .collect();
 
     // --- again: below the replay's own checkpoint, nothing is published twice ---
-    let o = ops(&s)
+    let o = s
+        .cdc_ops()
         .args([
             "replay", "kinesis", "--shard", &shard, "--from", &from, "--to", &to, "-y",
         ])
@@ -147,7 +129,8 @@ async fn a_range_is_counted_confirmed_and_replayed_once() -> Result<()> {
         .message_body(pointer.to_string())
         .send()
         .await?;
-    let o = ops(&s)
+    let o = s
+        .cdc_ops()
         .args([
             "--json",
             "replay",
@@ -164,7 +147,8 @@ async fn a_range_is_counted_confirmed_and_replayed_once() -> Result<()> {
         1,
         "the pointer stays"
     );
-    let o = ops(&s)
+    let o = s
+        .cdc_ops()
         .args(["--json", "replay", "kinesis", "--failure-queue", "--yes"])
         .output()?;
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -230,7 +214,8 @@ async fn archived_events_are_replayed_to_the_named_rule() -> Result<()> {
     let rule = format!("{BUS}-to-wallboards-cdc-events");
 
     // --- dry run: the archive and the rule, nothing started ---
-    let o = ops(&s)
+    let o = s
+        .cdc_ops()
         .args([
             "--json",
             "replay",
@@ -251,11 +236,13 @@ async fn archived_events_are_replayed_to_the_named_rule() -> Result<()> {
     assert!(s.drain(&s.routed).await?.is_empty());
 
     // --- a rule is required; without --yes and a terminal it refuses ---
-    let o = ops(&s)
+    let o = s
+        .cdc_ops()
         .args(["replay", "archive", "--from", &from, "--to", &to])
         .output()?;
     assert_eq!(o.status.code(), Some(2));
-    let o = ops(&s)
+    let o = s
+        .cdc_ops()
         .args([
             "replay", "archive", "--rule", &rule, "--from", &from, "--to", &to,
         ])
@@ -265,7 +252,8 @@ async fn archived_events_are_replayed_to_the_named_rule() -> Result<()> {
     assert!(err.contains("re-run with --yes"), "{err}");
 
     // --- started: the consumer's queue gets the archived event again, same eventId ---
-    let o = ops(&s)
+    let o = s
+        .cdc_ops()
         .args([
             "--json", "replay", "archive", "--rule", &rule, "--from", &from, "--to", &to, "--yes",
         ])

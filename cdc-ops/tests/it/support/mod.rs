@@ -13,6 +13,7 @@ use cdc_processor::aws::metrics::MetricsSink;
 use lambda_runtime::{Context as LambdaContext, LambdaEvent};
 use serde_json::{json, Value};
 use std::collections::HashMap;
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 pub use testkit::stack::{BUS, CHECKPOINT_TABLE, DLQ, HMAC_KEY, SOURCE, STATE_TABLE, STREAM};
@@ -79,6 +80,30 @@ impl Stack {
             vars.insert(k.to_string(), v.to_string());
         }
         vars
+    }
+
+    /// `cdc-ops` with the emulator's endpoint and dummy credentials, and nothing else from this
+    /// process's environment; stdin is not a terminal.
+    pub fn cdc_ops(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_cdc-ops"));
+        c.env_clear()
+            .env("AWS_ENDPOINT_URL", self.moto_endpoint())
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", "/nonexistent/aws-config")
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                "/nonexistent/aws-credentials",
+            )
+            .env("DLQ_REDRIVE_DELAY_SECONDS", "0")
+            .env(
+                "CDC_TABLE_OVERRIDES",
+                r#"{"agents": {"includeFields": ["*"]}}"#,
+            )
+            .stdin(Stdio::null());
+        c
     }
 
     /// The cdc-processor's state with `env` plus `overrides`.
