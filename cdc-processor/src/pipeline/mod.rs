@@ -1,0 +1,326 @@
+//! The pipeline: a Lambda Kinesis batch (or raw change records) → published events, dead letters,
+//! checkpoints and the batch item failures Lambda retries.
+//!
+//! Per shard, in order:
+//!
+//! 1. load the shard's checkpoint (a failure reports every record of the shard: `STATE_ERROR`);
+//!
+//! then, a window of records at a time (about 100 entries, a whole number of requests; a batch of
+//! the template's default size is one window):
+//!
+//! 2. decode the window's records (base64, KPL, format, validation, projection, redaction,
+//!    entry); records at or below the checkpoint (and repeated positions) are skipped;
+//! 3. dead-letter the non-retryable failures (`PARSE_ERROR`, `VALIDATION_ERROR`,
+//!    `ENTRY_TOO_LARGE`), sent while step 4's requests are in flight; a retryable one
+//!    (`TRANSFORMATION_ERROR`) is reported;
+//! 4. publish the entries in the requests of the [`crate::plan`], up to `PUBLISH_CONCURRENCY`
+//!    requests in flight together (a request starts once the requests it waits for, see
+//!    [`crate::plan::waits`], are answered); an entry EventBridge rejects is dead-lettered
+//!    (`EVENTBRIDGE_ERROR`), one still failing after the publisher's retries is reported;
+//! 5. once every request and dead letter of the window is answered, move the checkpoint past
+//!    the records resolved so far, in order. That write is answered while the next window's
+//!    dead letters and requests are in flight (it covers only settled windows; one write at a
+//!    time, so it only moves forward), and the batch ends with the last write answered and a
+//!    final one if needed. A write that fails reports every record after the checkpoint
+//!    written before it, including the next window's records published meanwhile (the
+//!    duplicate window of docs/reliability.md: republished on the retry with the same ids).
+//!
+//! Windows keep a large batch's entries from all being held at once (memory, and a window's
+//! entries are published while still in the cache); they change nothing about order: windows are
+//! taken one after another, and every request of a window is answered before the next window's
+//! is sent. A window holds max(100, 10 × `PUBLISH_CONCURRENCY`) entries.
+//!
+//! A reported record is reported together with every later record of its shard in the batch
+//! (Lambda resumes from the lowest reported sequence number, so per-key order holds); later
+//! records are then not published in this invocation. A dead letter that cannot be written makes
+//! its record reported: a record is never dropped.
+
+//!
+//! The parts, by idea (none imports this module, nor one imported after it):
+//! [`report`] (what a batch reports), `input` (the one adapter from the kinds of records to the
+//! pipeline's inputs), `unit` (a user record in flight), `stages` (the per-record stage chain),
+//! `settle` (publishing, dead letters, checkpoints) and `fields` (the record's tracing fields).
+
+mod fields;
+mod input;
+pub mod report;
+mod settle;
+mod stages;
+mod unit;
+
+pub use report::{BatchReport, Counts, Disposition, RecordOutcome};
+
+use crate::config::PipelineConfig;
+use crate::decode::{LenientKinesisEvent, RawInput, ShardHasher};
+use crate::error::ErrorCode;
+use crate::plan::PlanLimits;
+use crate::ports::{CheckpointKey, CheckpointStore, DeadLetterSink, Publisher};
+use crate::text::ShortStr;
+use aws_lambda_events::event::kinesis::KinesisEvent;
+use fields::record_event;
+use input::{Input, Source};
+use report::push_failure;
+use settle::{Ports, Settling};
+use stages::{Decoding, ShardContext, Stages};
+use unit::State;
+
+/// Entries a shard's window holds before it is planned and published (rounded up to whole
+/// requests; see the [module docs](self)). A Lambda batch of the template's default
+/// size (100 records) is one window; a larger one is taken in windows of this size, so that its
+/// entries are published while they are still in the cache and a batch's memory is bounded by
+/// the window (docs/benchmarks.md, "What changed", windows).
+const WINDOW_ENTRIES: usize = 100;
+
+/// The pipeline core, generic over its ports. See the [module docs](self).
+pub struct Pipeline<P: Publisher, C: CheckpointStore, D: DeadLetterSink> {
+    stages: Stages,
+    publisher: P,
+    checkpoints: C,
+    dead_letters: D,
+    limits: PlanLimits,
+}
+
+impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> std::fmt::Debug for Pipeline<P, C, D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("config", &self.stages.config)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
+    /// A pipeline with this configuration and these ports.
+    pub fn new(config: PipelineConfig, publisher: P, checkpoints: C, dead_letters: D) -> Self {
+        let limits = PlanLimits {
+            max_entries: config.entries_per_request(),
+            max_request_bytes: config.max_request_size(),
+        };
+        Pipeline {
+            stages: Stages::new(config),
+            publisher,
+            checkpoints,
+            dead_letters,
+            limits,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &PipelineConfig {
+        &self.stages.config
+    }
+
+    /// The publisher.
+    pub fn publisher(&self) -> &P {
+        &self.publisher
+    }
+
+    /// The checkpoint store.
+    pub fn checkpoints(&self) -> &C {
+        &self.checkpoints
+    }
+
+    /// The dead-letter sink.
+    pub fn dead_letters(&self) -> &D {
+        &self.dead_letters
+    }
+
+    /// Processes one Lambda Kinesis batch. Never panics on bad input; every record ends
+    /// published, acknowledged-not-published, skipped, dead-lettered, or reported in
+    /// `batch_item_failures`.
+    pub async fn process_kinesis_event(
+        &self,
+        event: &KinesisEvent,
+        processor: &str,
+    ) -> BatchReport {
+        self.process_records(&event.records, processor).await
+    }
+
+    /// Same as [`Self::process_kinesis_event`] for an event read with [`LenientKinesisEvent`]:
+    /// a record whose `data` is not valid base64 is that record's `PARSE_ERROR`.
+    pub async fn process_lenient_event(
+        &self,
+        event: &LenientKinesisEvent,
+        processor: &str,
+    ) -> BatchReport {
+        self.process_records(&event.records, processor).await
+    }
+
+    /// Same for raw change records (local mode JSON lines), with their synthetic
+    /// stream/shard/sequence. Their event id is over their bytes.
+    pub async fn process_raw_records(
+        &self,
+        records: Vec<RawInput>,
+        processor: &str,
+    ) -> BatchReport {
+        self.process_records(&records, processor).await
+    }
+
+    /// Every kind of record through the one adapter ([`Source`]), shard by shard.
+    async fn process_records<R: Source>(&self, records: &[R], processor: &str) -> BatchReport {
+        let mut report = BatchReport::default();
+        let inputs = records.iter().map(Source::input).collect();
+        for inputs in input::by_shard(inputs).iter().filter(|g| !g.is_empty()) {
+            let (stream, shard) = (
+                ShortStr::from(inputs[0].stream),
+                ShortStr::from(inputs[0].shard),
+            );
+            let key = CheckpointKey {
+                processor: processor.to_string(),
+                stream: stream.to_string(),
+                shard: shard.to_string(),
+            };
+            self.process_shard(&key, (&stream, &shard), inputs, &mut report)
+                .await;
+        }
+        report
+    }
+
+    async fn process_shard(
+        &self,
+        key: &CheckpointKey,
+        (stream, shard): (&ShortStr, &ShortStr),
+        inputs: &[Input<'_>],
+        report: &mut BatchReport,
+    ) {
+        let checkpoint = match self.checkpoints.load(key).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(shard = %key.shard, error = %e, "checkpoint load failed; reporting the shard's records");
+                for input in inputs {
+                    report.counts.records_in += 1;
+                    report.counts.failed += 1;
+                    push_failure(report, input.raw_sequence);
+                    report.records.push(RecordOutcome {
+                        shard: shard.clone(),
+                        sequence_number: input.reported_sequence(),
+                        sub_sequence_number: None,
+                        event_id: None,
+                        table: None,
+                        source_format: None,
+                        disposition: Disposition::Failed {
+                            reason: format!("{}: {e}", ErrorCode::StateError),
+                        },
+                    });
+                }
+                return;
+            }
+        };
+
+        // The shard's records are taken a window at a time: decoded (CPU only), their failures
+        // dead-lettered, their entries planned and published, the checkpoint advanced; then the
+        // next window. A window holds about `WINDOW_ENTRIES` entries, so a large batch's entries
+        // (each with its detail) are never all held at once: what a window writes is still in
+        // the cache when it is planned, published and freed, and memory stays bounded by the
+        // window, not the batch (docs/benchmarks.md, "What changed", windows).
+        let mut decoding = Decoding::default();
+        decoding.units.reserve(inputs.len());
+        let shard_context = ShardContext {
+            stream,
+            shard,
+            hasher: ShardHasher::new(&key.stream, &key.shard),
+            checkpoint: checkpoint.as_ref(),
+        };
+        let config = &self.stages.config;
+        // A window ends on a whole number of full requests.
+        let per_request = self.limits.max_entries.max(1);
+        // Enough requests for every one in flight together to be busy (unless configured).
+        let window_entries = config
+            .window_entries()
+            .unwrap_or_else(|| WINDOW_ENTRIES.max(per_request * config.publish_concurrency()));
+        let window_full = |d: &Decoding| {
+            d.prepared.len() >= window_entries && d.prepared.len().is_multiple_of(per_request)
+        };
+        let ports = Ports {
+            publisher: &self.publisher,
+            checkpoints: &self.checkpoints,
+            dead_letters: &self.dead_letters,
+            limits: self.limits,
+            concurrency: config.publish_concurrency(),
+        };
+        let mut settling = Settling::new(key, shard, checkpoint.clone());
+        let mut next = 0;
+        while next < inputs.len() {
+            let window_start = decoding.units.len();
+            debug_assert!(
+                decoding.prepared.is_empty(),
+                "a settled window leaves no entries"
+            );
+            while next < inputs.len() && !window_full(&decoding) {
+                self.stages
+                    .expand(next, inputs, &shard_context, &mut decoding);
+                next += 1;
+            }
+            settling
+                .settle_window(&ports, inputs, window_start, &mut decoding)
+                .await;
+        }
+        settling
+            .finish(&self.checkpoints, &decoding.units, inputs)
+            .await;
+        report.counts.dropped_columns += decoding.dropped_columns;
+        report.counts.put_events_requests += settling.put_events_requests;
+        let (units, min_failed) = (decoding.units, settling.min_failed);
+
+        // Report, in unit order.
+        for (i, u) in units.into_iter().enumerate() {
+            let input = &inputs[u.input];
+            let disposition = if i >= min_failed {
+                let reason = match u.state {
+                    State::Failed(r) => r,
+                    _ => "reported for retry behind an earlier failure in the shard".to_string(),
+                };
+                push_failure(report, input.raw_sequence);
+                report.counts.failed += 1;
+                Disposition::Failed { reason }
+            } else {
+                match u.state {
+                    State::Published => {
+                        report.counts.published += 1;
+                        Disposition::Published
+                    }
+                    State::Acknowledged(reason) => {
+                        report.counts.acknowledged += 1;
+                        Disposition::Acknowledged { reason }
+                    }
+                    State::Skipped => {
+                        report.counts.skipped += 1;
+                        Disposition::Skipped
+                    }
+                    State::DeadLettered(code, message) => {
+                        *report.counts.dead_lettered.entry(code).or_default() += 1;
+                        Disposition::DeadLettered { code, message }
+                    }
+                    // Unreachable by construction; never drop a record if it happens anyway.
+                    State::Entry(_) | State::Pending | State::Error(_) | State::Failed(_) => {
+                        push_failure(report, input.raw_sequence);
+                        report.counts.failed += 1;
+                        Disposition::Failed {
+                            reason: "unresolved".into(),
+                        }
+                    }
+                }
+            };
+            let sequence = input.raw_sequence;
+            match &disposition {
+                Disposition::Failed { reason } => {
+                    record_event!(warn, shard, sequence, u, reason = %reason, "reported for retry")
+                }
+                Disposition::DeadLettered { code, message } => {
+                    record_event!(warn, shard, sequence, u, code = %code, error = %message, "dead-lettered")
+                }
+                d => u.span.in_scope(|| tracing::debug!(outcome = ?d, "done")),
+            }
+            report.counts.records_in += 1;
+            report.records.push(RecordOutcome {
+                shard: shard.clone(),
+                sequence_number: input.reported_sequence(),
+                sub_sequence_number: u.sub_sequence,
+                event_id: u.event_id,
+                table: u.table,
+                source_format: u.format,
+                disposition,
+            });
+        }
+    }
+}
