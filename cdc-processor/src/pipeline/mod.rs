@@ -1,40 +1,41 @@
 //! The pipeline: a Lambda Kinesis batch (or raw change records) → published events, dead letters,
 //! checkpoints and the batch item failures Lambda retries.
 //!
-//! Per shard, in order:
+//! Per shard:
 //!
 //! 1. load the shard's checkpoint (a failure reports every record of the shard: `STATE_ERROR`);
+//! 2. decode the records a window at a time (max(100, 10 × `PUBLISH_CONCURRENCY`) entries, a
+//!    whole number of requests): base64, KPL, format, validation, projection, redaction, entry;
+//!    records at or below the checkpoint (and repeated positions) are skipped. The next window
+//!    is decoded while the requests before it are in flight, as soon as fewer than
+//!    `PUBLISH_CONCURRENCY` requests wait to start;
+//! 3. a window's non-retryable failures (`PARSE_ERROR`, `VALIDATION_ERROR`, `ENTRY_TOO_LARGE`)
+//!    are dead-lettered while requests are in flight; a retryable one (`TRANSFORMATION_ERROR`)
+//!    is reported;
+//! 4. a window's entries are planned into requests ([`crate::plan`]) that join one queue for the
+//!    shard. A request starts as soon as fewer than `PUBLISH_CONCURRENCY` are in flight and the
+//!    requests it waits for ([`crate::plan::Waits`]: the earlier changes of its rows, its
+//!    table's TRUNCATE — in its window or an earlier one) are answered; so requests of
+//!    successive windows are in flight together, and no window waits for the previous one's
+//!    slowest request. An entry EventBridge rejects is dead-lettered (`EVENTBRIDGE_ERROR`), one
+//!    still failing after the publisher's retries is reported;
+//! 5. the checkpoint moves past the records resolved so far, in order (published, acknowledged,
+//!    skipped or dead-lettered, with everything before them): one write in flight at a time
+//!    (so it only moves forward), started once a window's worth of records more are resolved,
+//!    answered while requests are in flight; the batch ends with every answer applied and a
+//!    final write. A write that fails reports every record after the checkpoint written before
+//!    it, including records published meanwhile (the duplicate window of docs/reliability.md:
+//!    republished on the retry with the same ids).
 //!
-//! then, a window of records at a time (about 100 entries, a whole number of requests; a batch of
-//! the template's default size is one window):
-//!
-//! 2. decode the window's records (base64, KPL, format, validation, projection, redaction,
-//!    entry); records at or below the checkpoint (and repeated positions) are skipped;
-//! 3. dead-letter the non-retryable failures (`PARSE_ERROR`, `VALIDATION_ERROR`,
-//!    `ENTRY_TOO_LARGE`), sent while step 4's requests are in flight; a retryable one
-//!    (`TRANSFORMATION_ERROR`) is reported;
-//! 4. publish the entries in the requests of the [`crate::plan`], up to `PUBLISH_CONCURRENCY`
-//!    requests in flight together (a request starts once the requests it waits for, see
-//!    [`crate::plan::waits`], are answered); an entry EventBridge rejects is dead-lettered
-//!    (`EVENTBRIDGE_ERROR`), one still failing after the publisher's retries is reported;
-//! 5. once every request and dead letter of the window is answered, move the checkpoint past
-//!    the records resolved so far, in order. That write is answered while the next window's
-//!    dead letters and requests are in flight (it covers only settled windows; one write at a
-//!    time, so it only moves forward), and the batch ends with the last write answered and a
-//!    final one if needed. A write that fails reports every record after the checkpoint
-//!    written before it, including the next window's records published meanwhile (the
-//!    duplicate window of docs/reliability.md: republished on the retry with the same ids).
-//!
-//! Windows keep a large batch's entries from all being held at once (memory, and a window's
-//! entries are published while still in the cache); they change nothing about order: windows are
-//! taken one after another, and every request of a window is answered before the next window's
-//! is sent. A window holds max(100, 10 × `PUBLISH_CONCURRENCY`) entries.
+//! Windows keep a large batch's entries from all being held at once (at most the requests in
+//! flight and about two windows of queued ones); they change nothing about order, which the
+//! waits keep.
 //!
 //! A reported record is reported together with every later record of its shard in the batch
-//! (Lambda resumes from the lowest reported sequence number, so per-key order holds); later
-//! records are then not published in this invocation. A dead letter that cannot be written makes
-//! its record reported: a record is never dropped.
-
+//! (Lambda resumes from the lowest reported sequence number, so per-key order holds); requests
+//! not started when it is known are not sent, and later records are then not published in this
+//! invocation (requests already in flight may publish some: the duplicate window). A dead letter
+//! that cannot be written makes its record reported: a record is never dropped.
 //!
 //! The parts, by idea (none imports this module, nor one imported after it):
 //! [`report`] (what a batch reports), `input` (the one adapter from the kinds of records to the
@@ -46,6 +47,8 @@ mod input;
 pub mod report;
 mod settle;
 mod stages;
+#[cfg(test)]
+mod tests;
 mod unit;
 
 pub use report::{BatchReport, Counts, Disposition, RecordOutcome};
@@ -207,12 +210,11 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
             }
         };
 
-        // The shard's records are taken a window at a time: decoded (CPU only), their failures
-        // dead-lettered, their entries planned and published, the checkpoint advanced; then the
-        // next window. A window holds about `WINDOW_ENTRIES` entries, so a large batch's entries
-        // (each with its detail) are never all held at once: what a window writes is still in
-        // the cache when it is planned, published and freed, and memory stays bounded by the
-        // window, not the batch (docs/benchmarks.md, "What changed", windows).
+        // The shard's records are decoded a window at a time (CPU only) while earlier windows'
+        // requests are in flight; each window's entries are planned into the shard's queue of
+        // requests. A window holds about `WINDOW_ENTRIES` entries (at least), so a large batch's
+        // entries (each with its detail) are never all held at once: memory stays bounded by
+        // the requests in flight and about two windows queued, not by the batch.
         let mut decoding = Decoding::default();
         decoding.units.reserve(inputs.len());
         let shard_context = ShardContext {
@@ -231,33 +233,41 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
         let window_full = |d: &Decoding| {
             d.prepared.len() >= window_entries && d.prepared.len().is_multiple_of(per_request)
         };
+        let concurrency = config.publish_concurrency().max(1);
         let ports = Ports {
             publisher: &self.publisher,
             checkpoints: &self.checkpoints,
             dead_letters: &self.dead_letters,
             limits: self.limits,
-            concurrency: config.publish_concurrency(),
+            concurrency,
+            checkpoint_every: window_entries,
         };
-        let mut settling = Settling::new(key, shard, checkpoint.clone());
+        let mut settling = Settling::new(ports, key, shard, checkpoint.clone());
         let mut next = 0;
-        while next < inputs.len() {
-            let window_start = decoding.units.len();
-            debug_assert!(
-                decoding.prepared.is_empty(),
-                "a settled window leaves no entries"
-            );
-            while next < inputs.len() && !window_full(&decoding) {
-                self.stages
-                    .expand(next, inputs, &shard_context, &mut decoding);
-                next += 1;
+        loop {
+            // A checkpoint write as soon as a window's worth of units more are resolved in order.
+            settling.checkpoint_if_due(&decoding.units, inputs, false);
+            settling.start_ready();
+            // The next window is decoded while requests are in flight, as soon as fewer than a
+            // round of requests wait to start.
+            if next < inputs.len() && settling.queued() < concurrency {
+                let window_start = decoding.units.len();
+                while next < inputs.len() && !window_full(&decoding) {
+                    self.stages
+                        .expand(next, inputs, &shard_context, &mut decoding);
+                    next += 1;
+                }
+                settling.admit(inputs, window_start, &mut decoding);
+                continue;
             }
-            settling
-                .settle_window(&ports, inputs, window_start, &mut decoding)
-                .await;
+            if !settling.next_answer(&mut decoding.units, inputs).await
+                && next >= inputs.len()
+                && settling.queued() == 0
+            {
+                break;
+            }
         }
-        settling
-            .finish(&self.checkpoints, &decoding.units, inputs)
-            .await;
+        settling.finish(&mut decoding.units, inputs).await;
         report.counts.dropped_columns += decoding.dropped_columns;
         report.counts.put_events_requests += settling.put_events_requests;
         let (units, min_failed) = (decoding.units, settling.min_failed);

@@ -1,5 +1,8 @@
-//! A shard's entries published, its failures dead-lettered and its checkpoint moved: a window at a
-//! time (see the [pipeline's docs](super)).
+//! A shard's entries published, its failures dead-lettered and its checkpoint moved, continuously
+//! (see the [pipeline's docs](super)): the decoded windows' requests wait in a queue and start as
+//! soon as a slot is free and the requests they wait for ([`plan::Waits`]) are answered, whatever
+//! window they came from; dead letters and checkpoint writes are in flight beside them, and every
+//! answer is applied as it comes.
 
 use super::fields::record_event;
 use super::input::Input;
@@ -13,8 +16,9 @@ use crate::ports::{
 };
 use crate::sequence::Position;
 use crate::text::ShortStr;
-use futures_util::future::{join3, BoxFuture};
+use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesUnordered, StreamExt};
+use std::collections::VecDeque;
 
 /// The ports a shard settles through, and the publishing limits.
 pub(super) struct Ports<'a, P, C, D> {
@@ -24,28 +28,71 @@ pub(super) struct Ports<'a, P, C, D> {
     pub limits: PlanLimits,
     /// Requests in flight together, at most.
     pub concurrency: usize,
+    /// Units resolved in order between two checkpoint writes, at least (the window's size).
+    pub checkpoint_every: usize,
+}
+
+/// An answered call.
+enum Answer {
+    /// A request (by its number) of these units was answered with these outcomes.
+    Published {
+        request: usize,
+        units: Vec<usize>,
+        outcomes: Vec<PublishOutcome>,
+    },
+    /// The dead letters of these units were answered.
+    Letters {
+        units: Vec<usize>,
+        results: Vec<Result<(), SinkError>>,
+    },
+    /// A checkpoint write of this position was answered.
+    Checkpoint(Position, Result<Advance, StateError>),
+}
+
+/// A planned request not started yet.
+struct Queued {
+    /// Its number among the shard's requests (in plan order, window after window).
+    number: usize,
+    entries: Vec<PreparedEntry>,
+    /// The unit of each entry.
+    units: Vec<usize>,
+    /// The numbers of the requests it waits for.
+    waits: Vec<usize>,
 }
 
 /// A shard's settling so far.
-pub(super) struct Settling<'a> {
-    pub key: &'a CheckpointKey,
-    pub shard: &'a ShortStr,
+pub(super) struct Settling<'a, P, C, D> {
+    ports: Ports<'a, P, C, D>,
+    key: &'a CheckpointKey,
+    shard: &'a ShortStr,
     /// The first unit reported to Lambda; it and every later unit are reported.
     pub min_failed: usize,
-    pub prefix: Prefix,
-    /// The checkpoint write of the last settled window, answered while the next window's
-    /// requests are in flight.
-    pub checkpoint_write: Option<CheckpointWrite<'a>>,
-    /// The window's entries as they are taken into requests (kept for its memory).
-    slots: Vec<Option<PreparedEntry>>,
+    prefix: Prefix,
+    waits: plan::Waits,
+    /// Requests planned and not started, in plan order.
+    queued: VecDeque<Queued>,
+    /// Per request number: answered (or started without entries).
+    answered: Vec<bool>,
+    /// Requests, dead letters and the checkpoint write in flight.
+    in_flight: FuturesUnordered<BoxFuture<'a, Answer>>,
+    requests_in_flight: usize,
+    checkpoint_in_flight: bool,
+    /// The resolved prefix's end when the last checkpoint write started.
+    checkpointed_end: usize,
     /// PutEvents requests made.
     pub put_events_requests: u64,
 }
 
-impl<'a> Settling<'a> {
+impl<'a, P: Publisher, C: CheckpointStore, D: DeadLetterSink> Settling<'a, P, C, D> {
     /// Nothing settled yet; the checkpoint stands at `durable`.
-    pub fn new(key: &'a CheckpointKey, shard: &'a ShortStr, durable: Option<Position>) -> Self {
+    pub fn new(
+        ports: Ports<'a, P, C, D>,
+        key: &'a CheckpointKey,
+        shard: &'a ShortStr,
+        durable: Option<Position>,
+    ) -> Self {
         Settling {
+            ports,
             key,
             shard,
             min_failed: usize::MAX,
@@ -54,34 +101,28 @@ impl<'a> Settling<'a> {
                 max: None,
                 durable,
             },
-            checkpoint_write: None,
-            slots: Vec::new(),
+            waits: plan::Waits::default(),
+            queued: VecDeque::new(),
+            answered: Vec::new(),
+            in_flight: FuturesUnordered::new(),
+            requests_in_flight: 0,
+            checkpoint_in_flight: false,
+            checkpointed_end: 0,
             put_events_requests: 0,
         }
     }
 
-    /// Ends one window of a shard's units (`units[window_start..]`, whose entries are
-    /// `decoding.prepared`): retryable failures reported, the other failures before the first
-    /// reported unit dead-lettered while the entries before it are published in the plan's
-    /// requests and the previous window's checkpoint write is answered; then this window's
-    /// checkpoint write started (left in `checkpoint_write`).
-    pub async fn settle_window<P: Publisher, C: CheckpointStore, D: DeadLetterSink>(
-        &mut self,
-        ports: &Ports<'a, P, C, D>,
-        inputs: &[Input<'_>],
-        window_start: usize,
-        decoding: &mut Decoding,
-    ) {
-        let Settling {
-            key,
-            shard,
-            min_failed,
-            prefix,
-            checkpoint_write,
-            slots: kept_slots,
-            put_events_requests: requests_made,
-        } = self;
-        let (key, shard) = (*key, *shard);
+    /// Requests planned and not started.
+    pub fn queued(&self) -> usize {
+        self.queued.len()
+    }
+
+    /// Takes in one decoded window (`units[window_start..]`, whose entries are
+    /// `decoding.prepared`): its retryable failures reported, the dead letters of its other
+    /// failures before the first reported unit sent, and the entries before it planned into
+    /// queued requests.
+    pub fn admit(&mut self, inputs: &[Input<'_>], window_start: usize, decoding: &mut Decoding) {
+        let shard = self.shard;
         let units = &mut decoding.units;
         for (i, u) in units.iter_mut().enumerate().skip(window_start) {
             if let State::Error(e) = &u.state {
@@ -90,36 +131,27 @@ impl<'a> Settling<'a> {
                     let sequence = inputs[u.input].raw_sequence;
                     record_event!(warn, shard, sequence, u, code = %e.code, error = %e.message, "retryable failure");
                     u.state = State::Failed(reason);
-                    *min_failed = (*min_failed).min(i);
+                    self.min_failed = self.min_failed.min(i);
                 }
             }
         }
 
-        // Dead letters of the non-retryable failures before the first reported unit.
-        let failing: Vec<usize> = (window_start..units.len().min(*min_failed))
+        // Dead letters of the non-retryable failures before the first reported unit, sent while
+        // requests are in flight (a letter that could not be written reports its unit and every
+        // later one, including any published meanwhile — the duplicate window of
+        // docs/reliability.md).
+        let failing: Vec<usize> = (window_start..units.len().min(self.min_failed))
             .filter(|&i| matches!(units[i].state, State::Error(_)))
             .collect();
-        // Sent while the window's requests are in flight (their results are applied once both
-        // are answered: a letter that could not be written reports its unit and every later
-        // one, including any published meanwhile — the duplicate window of docs/reliability.md).
-        let letters = letters_for(&failing, inputs, key, units);
-        let dead_letters = ports.dead_letters;
-        let send_letters = async move {
-            if letters.is_empty() {
-                Vec::new()
-            } else {
-                dead_letters.send(&letters).await
-            }
-        };
+        self.send_letters(failing, inputs, units);
 
-        // Publish in the plan's requests. Entries were
-        // prepared in unit order, so those of the units before the first reported one are a
-        // prefix of them.
+        // Entries were prepared in unit order, so those of the units before the first reported
+        // one are a prefix of them.
         let mut entry_units = Vec::with_capacity(decoding.prepared.len());
         for (i, u) in units
             .iter_mut()
             .enumerate()
-            .take(*min_failed)
+            .take(self.min_failed)
             .skip(window_start)
         {
             if let State::Entry(k) = u.state {
@@ -129,191 +161,205 @@ impl<'a> Settling<'a> {
             }
         }
         decoding.prepared.truncate(entry_units.len());
-        let requests = plan::plan(&decoding.prepared, &ports.limits);
-        let waits = plan::waits(&decoding.prepared, &requests);
-        // Both vectors keep their memory for the next window.
-        let mut slots = std::mem::take(kept_slots);
-        slots.extend(decoding.prepared.drain(..).map(Some));
-        // Requests start in plan order, up to `publish_concurrency` in flight, each once the
-        // requests it waits for (earlier changes of its keys, its table's TRUNCATE) are answered.
-        let concurrency = ports.concurrency.max(1);
-        let mut answered = vec![false; requests.len()];
-        let mut started = vec![false; requests.len()];
-        // Requests before it are all started.
-        let mut first_unstarted = 0;
-        let mut in_flight = FuturesUnordered::new();
+        let requests = plan::plan(&decoding.prepared, &self.ports.limits);
+        let waits = self.waits.add(&decoding.prepared, &requests);
+        let mut slots: Vec<Option<PreparedEntry>> = decoding.prepared.drain(..).map(Some).collect();
+        for (request, waits) in requests.into_iter().zip(waits) {
+            let number = self.answered.len();
+            self.answered.push(false);
+            let mut queued = Queued {
+                number,
+                entries: Vec::with_capacity(request.len()),
+                units: Vec::with_capacity(request.len()),
+                waits,
+            };
+            for k in request {
+                queued
+                    .entries
+                    .push(slots[k].take().expect("each entry is planned once"));
+                queued.units.push(entry_units[k]);
+            }
+            self.queued.push_back(queued);
+        }
+    }
 
-        let publish = async {
-            loop {
-                // A request whose waits are answered starts even if an earlier one still waits.
-                let mut candidate = first_unstarted;
-                while in_flight.len() < concurrency && candidate < requests.len() {
-                    let r = candidate;
-                    candidate += 1;
-                    if started[r] || !waits[r].iter().all(|&w| answered[w]) {
-                        continue;
-                    }
-                    started[r] = true;
-                    while first_unstarted < requests.len() && started[first_unstarted] {
-                        first_unstarted += 1;
-                    }
-                    let mut batch = Vec::with_capacity(requests[r].len());
-                    let mut batch_units = Vec::with_capacity(requests[r].len());
-                    for &k in &requests[r] {
-                        let entry = slots[k].take().expect("each entry is planned once");
-                        // Behind a reported unit (known when the request starts): not published.
-                        if entry_units[k] < *min_failed {
-                            batch_units.push(entry_units[k]);
-                            batch.push(entry);
-                        }
-                    }
-                    if batch.is_empty() {
-                        answered[r] = true;
-                        continue;
-                    }
-                    let publisher = ports.publisher;
-                    in_flight.push(async move {
-                        let outcomes = publisher.publish(&batch).await;
-                        (r, batch_units, outcomes)
-                    });
-                }
-                let Some((r, batch_units, outcomes)) = in_flight.next().await else {
-                    break;
-                };
-                answered[r] = true;
-                let mut rejected = Vec::new();
-                for (j, &u) in batch_units.iter().enumerate() {
-                    let outcome =
-                        outcomes
-                            .get(j)
-                            .cloned()
-                            .unwrap_or_else(|| PublishOutcome::Failed {
-                                code: "MissingOutcome".into(),
-                                message: format!(
-                                    "the publisher returned {} outcomes for {} entries",
-                                    outcomes.len(),
-                                    batch_units.len()
-                                ),
-                            });
-                    let unit = &mut units[u];
-                    match outcome {
-                        PublishOutcome::Published => unit.state = State::Published,
-                        PublishOutcome::Rejected { code, message } => {
-                            unit.state = State::Error(RecordError::new(
-                                ErrorCode::EventbridgeError,
-                                format!("EventBridge rejected the entry: {code}: {message}"),
-                            ));
-                            rejected.push(u);
-                        }
-                        PublishOutcome::Failed { code, message } => {
-                            let sequence = inputs[unit.input].raw_sequence;
-                            record_event!(warn, shard, sequence, unit, code = %code, error = %message, "publish failed after retries");
-                            unit.state = State::Failed(format!("EventBridge: {code}: {message}"));
-                            *min_failed = (*min_failed).min(u);
-                        }
-                    }
-                }
-                *requests_made += 1;
-                dead_letter(
-                    ports.dead_letters,
-                    &rejected,
-                    inputs,
-                    key,
+    /// Starts the queued requests whose waits are answered, in plan order, while fewer than
+    /// `concurrency` are in flight (a request whose waits are answered starts even if an earlier
+    /// one still waits).
+    pub fn start_ready(&mut self) {
+        let mut i = 0;
+        while i < self.queued.len() && self.requests_in_flight < self.ports.concurrency.max(1) {
+            if !self.queued[i].waits.iter().all(|&w| self.answered[w]) {
+                i += 1;
+                continue;
+            }
+            let Queued {
+                number,
+                mut entries,
+                mut units,
+                ..
+            } = self.queued.remove(i).expect("a queued request");
+            // Behind a reported unit (known when the request starts): not published.
+            let min_failed = self.min_failed;
+            if units.iter().any(|&u| u >= min_failed) {
+                (entries, units) = entries
+                    .into_iter()
+                    .zip(units)
+                    .filter(|(_, u)| *u < min_failed)
+                    .unzip();
+            }
+            if entries.is_empty() {
+                self.answered[number] = true;
+                continue;
+            }
+            let publisher = self.ports.publisher;
+            self.requests_in_flight += 1;
+            self.in_flight.push(Box::pin(async move {
+                let outcomes = publisher.publish(&entries).await;
+                Answer::Published {
+                    request: number,
                     units,
-                    min_failed,
-                )
-                .await;
-            }
-            debug_assert_eq!(first_unstarted, requests.len(), "every request started");
-        };
-        // The previous window's checkpoint write is answered beside this window's requests.
-        let previous_write = async {
-            match checkpoint_write.take() {
-                Some(write) => Some(write.await),
-                None => None,
-            }
-        };
-        let (letter_results, (), written) = join3(send_letters, publish, previous_write).await;
-        letters_sent(&failing, letter_results, inputs, key, units, min_failed);
-        if let Some(done) = written {
-            checkpoint_written(key, units, inputs, prefix, min_failed, done);
-        }
-        slots.clear();
-        *kept_slots = slots;
-        // One checkpoint write per window, past the records resolved in order so far (every
-        // request and dead letter of the window answered, the previous write applied); it is
-        // answered while the next window publishes.
-        if let Some(target) = checkpoint_target(units, inputs, prefix, *min_failed) {
-            *checkpoint_write = Some(start_checkpoint(ports.checkpoints, key, target));
+                    outcomes,
+                }
+            }));
         }
     }
 
-    /// After the last window: its checkpoint write answered, then the checkpoint moved past the
-    /// resolved prefix of the shard's units (and that write answered).
-    pub async fn finish<C: CheckpointStore>(
+    /// Starts a checkpoint write past the units resolved in order so far when none is in flight
+    /// and at least `checkpoint_every` more units are resolved than at the last one (`force`:
+    /// any number more).
+    pub fn checkpoint_if_due(&mut self, units: &[Unit], inputs: &[Input<'_>], force: bool) {
+        if self.checkpoint_in_flight {
+            return;
+        }
+        let Some(target) = checkpoint_target(units, inputs, &mut self.prefix, self.min_failed)
+        else {
+            return;
+        };
+        if !force && self.prefix.end < self.checkpointed_end + self.ports.checkpoint_every.max(1) {
+            return;
+        }
+        self.checkpointed_end = self.prefix.end;
+        self.checkpoint_in_flight = true;
+        let (checkpoints, key) = (self.ports.checkpoints, self.key);
+        self.in_flight.push(Box::pin(async move {
+            let result = checkpoints.advance(key, &target).await;
+            Answer::Checkpoint(target, result)
+        }));
+    }
+
+    /// Waits for the next answer and applies it; `false` when nothing is in flight.
+    pub async fn next_answer(&mut self, units: &mut [Unit], inputs: &[Input<'_>]) -> bool {
+        let Some(answer) = self.in_flight.next().await else {
+            return false;
+        };
+        match answer {
+            Answer::Published {
+                request,
+                units: batch_units,
+                outcomes,
+            } => {
+                self.requests_in_flight -= 1;
+                self.answered[request] = true;
+                self.put_events_requests += 1;
+                let rejected = self.published(batch_units, outcomes, units, inputs);
+                self.send_letters(rejected, inputs, units);
+            }
+            Answer::Letters {
+                units: failing,
+                results,
+            } => letters_sent(
+                &failing,
+                results,
+                inputs,
+                self.key,
+                units,
+                &mut self.min_failed,
+            ),
+            Answer::Checkpoint(target, result) => {
+                self.checkpoint_in_flight = false;
+                checkpoint_written(
+                    self.key,
+                    units,
+                    inputs,
+                    &mut self.prefix,
+                    &mut self.min_failed,
+                    (target, result),
+                );
+            }
+        }
+        true
+    }
+
+    /// Every answer applied, then the checkpoint moved past the resolved prefix of the shard's
+    /// units (and that write answered).
+    pub async fn finish(&mut self, units: &mut [Unit], inputs: &[Input<'_>]) {
+        debug_assert!(self.queued.is_empty(), "every request started");
+        while self.next_answer(units, inputs).await {}
+        self.checkpoint_if_due(units, inputs, true);
+        while self.next_answer(units, inputs).await {}
+    }
+
+    /// Applies a request's outcomes to its units; returns the units whose entry was rejected.
+    fn published(
         &mut self,
-        checkpoints: &'a C,
-        units: &[Unit],
+        batch_units: Vec<usize>,
+        outcomes: Vec<PublishOutcome>,
+        units: &mut [Unit],
         inputs: &[Input<'_>],
-    ) {
-        if let Some(write) = self.checkpoint_write.take() {
-            let done = write.await;
-            checkpoint_written(
-                self.key,
-                units,
-                inputs,
-                &mut self.prefix,
-                &mut self.min_failed,
-                done,
-            );
+    ) -> Vec<usize> {
+        let shard = self.shard;
+        let mut rejected = Vec::new();
+        let count = batch_units.len();
+        for (j, u) in batch_units.into_iter().enumerate() {
+            let outcome = outcomes
+                .get(j)
+                .cloned()
+                .unwrap_or_else(|| PublishOutcome::Failed {
+                    code: "MissingOutcome".into(),
+                    message: format!(
+                        "the publisher returned {} outcomes for {count} entries",
+                        outcomes.len(),
+                    ),
+                });
+            let unit = &mut units[u];
+            match outcome {
+                PublishOutcome::Published => unit.state = State::Published,
+                PublishOutcome::Rejected { code, message } => {
+                    unit.state = State::Error(RecordError::new(
+                        ErrorCode::EventbridgeError,
+                        format!("EventBridge rejected the entry: {code}: {message}"),
+                    ));
+                    rejected.push(u);
+                }
+                PublishOutcome::Failed { code, message } => {
+                    let sequence = inputs[unit.input].raw_sequence;
+                    record_event!(warn, shard, sequence, unit, code = %code, error = %message, "publish failed after retries");
+                    unit.state = State::Failed(format!("EventBridge: {code}: {message}"));
+                    self.min_failed = self.min_failed.min(u);
+                }
+            }
         }
-        if let Some(target) = checkpoint_target(units, inputs, &mut self.prefix, self.min_failed) {
-            let done = start_checkpoint(checkpoints, self.key, target).await;
-            checkpoint_written(
-                self.key,
-                units,
-                inputs,
-                &mut self.prefix,
-                &mut self.min_failed,
-                done,
-            );
+        rejected
+    }
+
+    /// Sends the dead letters of these units (in `State::Error`); applied by
+    /// [`Self::next_answer`] (a unit whose letter cannot be written is reported).
+    fn send_letters(&mut self, failing: Vec<usize>, inputs: &[Input<'_>], units: &[Unit]) {
+        if failing.is_empty() {
+            return;
         }
+        let letters = letters_for(&failing, inputs, self.key, units);
+        let dead_letters = self.ports.dead_letters;
+        self.in_flight.push(Box::pin(async move {
+            let results = dead_letters.send(&letters).await;
+            Answer::Letters {
+                units: failing,
+                results,
+            }
+        }));
     }
 }
-
-/// Sends the dead letters of these units (in `State::Error`); a unit whose letter cannot be
-/// written is reported.
-async fn dead_letter<D: DeadLetterSink>(
-    dead_letters: &D,
-    failing: &[usize],
-    inputs: &[Input<'_>],
-    key: &CheckpointKey,
-    units: &mut [Unit],
-    min_failed: &mut usize,
-) {
-    if failing.is_empty() {
-        return;
-    }
-    let letters = letters_for(failing, inputs, key, units);
-    let results = dead_letters.send(&letters).await;
-    letters_sent(failing, results, inputs, key, units, min_failed);
-}
-
-/// A checkpoint write of `target`, to be awaited (and its result given to
-/// [`checkpoint_written`]) before the next one starts.
-fn start_checkpoint<'a, C: CheckpointStore>(
-    checkpoints: &'a C,
-    key: &'a CheckpointKey,
-    target: Position,
-) -> CheckpointWrite<'a> {
-    Box::pin(async move {
-        let result = checkpoints.advance(key, &target).await;
-        (target, result)
-    })
-}
-
-/// A checkpoint write in flight: the position it writes, and its result.
-pub(super) type CheckpointWrite<'a> = BoxFuture<'a, (Position, Result<Advance, StateError>)>;
 
 /// The dead letters of these units (in `State::Error`), in their order.
 fn letters_for(
@@ -322,9 +368,6 @@ fn letters_for(
     key: &CheckpointKey,
     units: &[Unit],
 ) -> Vec<DeadLetter> {
-    if failing.is_empty() {
-        return Vec::new();
-    }
     let now = chrono::Utc::now();
     failing
         .iter()
@@ -453,7 +496,7 @@ fn checkpoint_written(
 }
 
 /// The resolved prefix of a shard's units and the checkpoint written so far.
-pub(super) struct Prefix {
+struct Prefix {
     end: usize,
     /// The unit with the largest position in the prefix.
     max: Option<usize>,
@@ -464,9 +507,9 @@ fn stage_of(code: ErrorCode) -> &'static str {
     match code {
         ErrorCode::ParseError => "decode",
         ErrorCode::ValidationError => "validate",
+        ErrorCode::EventbridgeError => "publish",
         ErrorCode::EntryTooLarge => "event",
         ErrorCode::TransformationError => "transform",
-        ErrorCode::EventbridgeError => "publish",
         _ => "state",
     }
 }
