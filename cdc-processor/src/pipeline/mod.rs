@@ -61,6 +61,7 @@ use crate::ports::{CheckpointKey, CheckpointStore, DeadLetterSink, Publisher};
 use crate::text::ShortStr;
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use fields::record_event;
+use futures_util::future::join;
 use input::{Input, Source};
 use report::push_failure;
 use settle::{Ports, Settling};
@@ -186,7 +187,45 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
         inputs: &[Input<'_>],
         report: &mut BatchReport,
     ) {
-        let checkpoint = match self.checkpoints.load(key).await {
+        let config = &self.stages.config;
+        // A window ends on a whole number of full requests.
+        let per_request = self.limits.max_entries.max(1);
+        // Enough requests for every one in flight together to be busy (unless configured).
+        let window_entries = config
+            .window_entries()
+            .unwrap_or_else(|| WINDOW_ENTRIES.max(per_request * config.publish_concurrency()));
+        let window_full = |d: &Decoding| {
+            d.prepared.len() >= window_entries && d.prepared.len().is_multiple_of(per_request)
+        };
+        let hasher = ShardHasher::new(&key.stream, &key.shard);
+
+        // The shard's records are decoded a window at a time (CPU only) while earlier windows'
+        // requests are in flight; each window's entries are planned into the shard's queue of
+        // requests. A window holds about `WINDOW_ENTRIES` entries (at least), so a large batch's
+        // entries (each with its detail) are never all held at once: memory stays bounded by
+        // the requests in flight and about two windows queued, not by the batch.
+        //
+        // The first window is decoded while the checkpoint is loaded, as if there were none; it
+        // is kept when the checkpoint is below each of its records (every batch but a retry of
+        // one already partly checkpointed), and decoded again against the checkpoint otherwise.
+        let mut decoding = Decoding::default();
+        decoding.units.reserve(inputs.len());
+        let (loaded, first_end) = join(self.checkpoints.load(key), async {
+            let unknown = ShardContext {
+                stream,
+                shard,
+                hasher: hasher.clone(),
+                checkpoint: None,
+            };
+            let mut next = 0;
+            while next < inputs.len() && !window_full(&decoding) {
+                self.stages.expand(next, inputs, &unknown, &mut decoding);
+                next += 1;
+            }
+            next
+        })
+        .await;
+        let checkpoint = match loaded {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(shard = %key.shard, error = %e, "checkpoint load failed; reporting the shard's records");
@@ -209,29 +248,22 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
                 return;
             }
         };
-
-        // The shard's records are decoded a window at a time (CPU only) while earlier windows'
-        // requests are in flight; each window's entries are planned into the shard's queue of
-        // requests. A window holds about `WINDOW_ENTRIES` entries (at least), so a large batch's
-        // entries (each with its detail) are never all held at once: memory stays bounded by
-        // the requests in flight and about two windows queued, not by the batch.
-        let mut decoding = Decoding::default();
-        decoding.units.reserve(inputs.len());
+        let below_every_record = checkpoint.as_ref().is_none_or(|c| {
+            inputs[..first_end]
+                .iter()
+                .all(|i| i.sequence.as_ref().is_ok_and(|s| *s > c.sequence))
+        });
+        let mut next = first_end;
+        if !below_every_record {
+            decoding = Decoding::default();
+            decoding.units.reserve(inputs.len());
+            next = 0;
+        }
         let shard_context = ShardContext {
             stream,
             shard,
-            hasher: ShardHasher::new(&key.stream, &key.shard),
+            hasher,
             checkpoint: checkpoint.as_ref(),
-        };
-        let config = &self.stages.config;
-        // A window ends on a whole number of full requests.
-        let per_request = self.limits.max_entries.max(1);
-        // Enough requests for every one in flight together to be busy (unless configured).
-        let window_entries = config
-            .window_entries()
-            .unwrap_or_else(|| WINDOW_ENTRIES.max(per_request * config.publish_concurrency()));
-        let window_full = |d: &Decoding| {
-            d.prepared.len() >= window_entries && d.prepared.len().is_multiple_of(per_request)
         };
         let concurrency = config.publish_concurrency().max(1);
         let ports = Ports {
@@ -243,7 +275,9 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
             checkpoint_every: window_entries,
         };
         let mut settling = Settling::new(ports, key, shard, checkpoint.clone());
-        let mut next = 0;
+        if next > 0 {
+            settling.admit(inputs, 0, &mut decoding);
+        }
         loop {
             // A checkpoint write as soon as a window's worth of units more are resolved in order.
             settling.checkpoint_if_due(&decoding.units, inputs, false);
@@ -251,6 +285,7 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
             // The next window is decoded while requests are in flight, as soon as fewer than a
             // round of requests wait to start.
             if next < inputs.len() && settling.queued() < concurrency {
+                settling.send_started(&mut decoding.units, inputs);
                 let window_start = decoding.units.len();
                 while next < inputs.len() && !window_full(&decoding) {
                     self.stages

@@ -16,7 +16,7 @@ use crate::ports::{
 };
 use crate::sequence::Position;
 use crate::text::ShortStr;
-use futures_util::future::BoxFuture;
+use futures_util::future::{BoxFuture, FutureExt};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use std::collections::VecDeque;
 
@@ -248,11 +248,26 @@ impl<'a, P: Publisher, C: CheckpointStore, D: DeadLetterSink> Settling<'a, P, C,
         }));
     }
 
+    /// Gives the calls just started their first poll, so that they go out, and applies the
+    /// answers already in, without waiting: called before CPU work (decoding the next window),
+    /// so that the work overlaps the calls instead of delaying them.
+    pub fn send_started(&mut self, units: &mut [Unit], inputs: &[Input<'_>]) {
+        while let Some(Some(answer)) = self.in_flight.next().now_or_never() {
+            self.apply(answer, units, inputs);
+        }
+    }
+
     /// Waits for the next answer and applies it; `false` when nothing is in flight.
     pub async fn next_answer(&mut self, units: &mut [Unit], inputs: &[Input<'_>]) -> bool {
         let Some(answer) = self.in_flight.next().await else {
             return false;
         };
+        self.apply(answer, units, inputs);
+        true
+    }
+
+    /// Applies an answer to the units, the prefix and the first reported unit.
+    fn apply(&mut self, answer: Answer, units: &mut [Unit], inputs: &[Input<'_>]) {
         match answer {
             Answer::Published {
                 request,
@@ -288,7 +303,6 @@ impl<'a, P: Publisher, C: CheckpointStore, D: DeadLetterSink> Settling<'a, P, C,
                 );
             }
         }
-        true
     }
 
     /// Every answer applied, then the checkpoint moved past the resolved prefix of the shard's

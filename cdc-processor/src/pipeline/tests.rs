@@ -78,8 +78,8 @@ struct Seen {
     calls_in_flight: usize,
 }
 
-/// A publisher whose every call is answered after `delay`; the entry named `fail` fails (after
-/// its retries, as a throttled entry does).
+/// A publisher whose calls are answered after `delay` to 2.5 × `delay`; the entry named `fail`
+/// fails (after its retries, as a throttled entry does).
 struct SlowPublisher {
     delay: Duration,
     fail: Option<&'static str>,
@@ -102,7 +102,10 @@ impl Publisher for SlowPublisher {
             s.calls_in_flight += 1;
             s.peak = s.peak.max(s.calls_in_flight);
         }
-        let (seen, delay, fail) = (self.seen.clone(), self.delay, self.fail);
+        // Answers spread over four delays, as network answers are.
+        let calls = self.seen.lock().unwrap().started.len() as u32;
+        let delay = self.delay + self.delay * (calls % 4) / 2;
+        let (seen, fail) = (self.seen.clone(), self.fail);
         async move {
             tokio::time::sleep(delay).await;
             let mut s = seen.lock().unwrap();
@@ -178,7 +181,7 @@ fn slow(fail: Option<&'static str>, fail_checkpoints: bool) -> (Slow, Arc<Mutex<
     let p = Pipeline::new(
         PipelineConfig::new(Redaction::with_key(KEY).unwrap()),
         SlowPublisher {
-            delay: Duration::from_millis(20),
+            delay: Duration::from_millis(60),
             fail,
             seen: seen.clone(),
         },
