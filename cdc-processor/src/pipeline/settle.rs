@@ -30,6 +30,10 @@ pub(super) struct Ports<'a, P, C, D> {
     pub concurrency: usize,
     /// Units resolved in order between two checkpoint writes, at least (the window's size).
     pub checkpoint_every: usize,
+    /// A request starts only when its first unit is less than this many units past the
+    /// resolved prefix (two windows): a request that takes long (retries, a slow answer) holds
+    /// back publishing that far, which bounds the duplicate window and the checkpoint's lag.
+    pub ahead: usize,
 }
 
 /// An answered call.
@@ -188,7 +192,22 @@ impl<'a, P: Publisher, C: CheckpointStore, D: DeadLetterSink> Settling<'a, P, C,
     /// one still waits).
     pub fn start_ready(&mut self) {
         let mut i = 0;
+        let horizon = self.prefix.end.saturating_add(self.ports.ahead.max(1));
         while i < self.queued.len() && self.requests_in_flight < self.ports.concurrency.max(1) {
+            if self.queued[i]
+                .units
+                .first()
+                .is_some_and(|&u| u >= self.min_failed)
+            {
+                // Every unit of it is behind a reported one: never sent.
+                let number = self.queued.remove(i).expect("a queued request").number;
+                self.answered[number] = true;
+                continue;
+            }
+            if self.queued[i].units.first().is_some_and(|&u| u >= horizon) {
+                // Requests are queued in unit order: every later one is past the horizon too.
+                break;
+            }
             if !self.queued[i].waits.iter().all(|&w| self.answered[w]) {
                 i += 1;
                 continue;
@@ -228,12 +247,15 @@ impl<'a, P: Publisher, C: CheckpointStore, D: DeadLetterSink> Settling<'a, P, C,
     /// Starts a checkpoint write past the units resolved in order so far when none is in flight
     /// and at least `checkpoint_every` more units are resolved than at the last one (`force`:
     /// any number more).
+    ///
+    /// The resolved prefix (which bounds how far ahead requests start) is brought up to date
+    /// either way.
     pub fn checkpoint_if_due(&mut self, units: &[Unit], inputs: &[Input<'_>], force: bool) {
+        let target = checkpoint_target(units, inputs, &mut self.prefix, self.min_failed);
         if self.checkpoint_in_flight {
             return;
         }
-        let Some(target) = checkpoint_target(units, inputs, &mut self.prefix, self.min_failed)
-        else {
+        let Some(target) = target else {
             return;
         };
         if !force && self.prefix.end < self.checkpointed_end + self.ports.checkpoint_every.max(1) {

@@ -83,6 +83,7 @@ struct Seen {
 struct SlowPublisher {
     delay: Duration,
     fail: Option<&'static str>,
+    slow: Option<&'static str>,
     seen: Arc<Mutex<Seen>>,
 }
 
@@ -102,9 +103,16 @@ impl Publisher for SlowPublisher {
             s.calls_in_flight += 1;
             s.peak = s.peak.max(s.calls_in_flight);
         }
-        // Answers spread over four delays, as network answers are.
+        // Answers spread over four delays, as network answers are; the entry named `slow` takes
+        // 20 delays.
         let calls = self.seen.lock().unwrap().started.len() as u32;
-        let delay = self.delay + self.delay * (calls % 4) / 2;
+        let mut delay = self.delay + self.delay * (calls % 4) / 2;
+        if self
+            .slow
+            .is_some_and(|slow| names.iter().any(|n| n == slow))
+        {
+            delay = self.delay * 20;
+        }
         let (seen, fail) = (self.seen.clone(), self.fail);
         async move {
             tokio::time::sleep(delay).await;
@@ -183,6 +191,7 @@ fn slow(fail: Option<&'static str>, fail_checkpoints: bool) -> (Slow, Arc<Mutex<
         SlowPublisher {
             delay: Duration::from_millis(60),
             fail,
+            slow: None,
             seen: seen.clone(),
         },
         CheckedCheckpoints {
@@ -325,4 +334,35 @@ async fn a_failing_checkpoint_write_reports_everything_after_it() {
     assert!(p.checkpoints().position.lock().unwrap().is_none());
     let sent = seen.lock().unwrap().published.len();
     assert!((160..1_000).contains(&sent), "{sent} published");
+}
+
+/// One request that takes twenty times longer than the others: requests start only while their
+/// first record is less than two windows (320 records) past the records resolved in order, so the
+/// duplicate window and the checkpoint's lag stay bounded while it is in flight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_request_holds_publishing_two_windows_ahead_at_most() {
+    let (mut p, seen) = slow(None, false);
+    p.publisher.slow = Some("User 5");
+    let records = (0..1_500).map(|i| user(i, &format!("User {i}"))).collect();
+    let report = p.process_kinesis_event(&event(records), "test").await;
+    assert_eq!(report.counts.published, 1_500);
+    let s = seen.lock().unwrap();
+    let index = |n: &str| n["User ".len()..].parse::<usize>().unwrap();
+    let mut beside_slow = 0;
+    for (names, beside) in &s.started {
+        if beside.contains("User 5") {
+            beside_slow += 1;
+            let first = names.iter().map(|n| index(n)).min().unwrap();
+            assert!(
+                first < 320,
+                "User {first} started while User 5 was in flight"
+            );
+        }
+    }
+    // Requests went on beside it, up to the bound.
+    assert!(
+        beside_slow >= 16,
+        "{beside_slow} requests beside the slow one"
+    );
+    assert_eq!(p.checkpoints().uncovered.load(Ordering::SeqCst), 0);
 }
