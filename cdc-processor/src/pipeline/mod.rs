@@ -37,7 +37,9 @@
 //! invocation (requests already in flight may publish some: the duplicate window). A dead letter
 //! that cannot be written makes its record reported: a record is never dropped.
 //!
-//! The parts, by idea (none imports this module, nor one imported after it):
+//! The parts, by idea, without an import cycle (`fields`, `input` and `report` import no sibling;
+//! `unit` imports `input`; `stages` imports `fields`, `input`, `unit`; `settle` imports those and
+//! `stages`; none imports this module, except the `tests`):
 //! [`report`] (what a batch reports), `input` (the one adapter from the kinds of records to the
 //! pipeline's inputs), `unit` (a user record in flight), `stages` (the per-record stage chain),
 //! `settle` (publishing, dead letters, checkpoints) and `fields` (the record's tracing fields).
