@@ -128,50 +128,84 @@ pub fn plan(entries: &[PreparedEntry], limits: &PlanLimits) -> Vec<Vec<usize>> {
 /// table's last TRUNCATE; a TRUNCATE waits for every request of its table since the previous one.
 /// A request only starts once what it waits for is answered, so the order holds transitively.
 pub fn waits(entries: &[PreparedEntry], requests: &[Vec<usize>]) -> Vec<Vec<usize>> {
-    let mut last_of_key: FxMap<(Table, &str), usize> =
-        FxMap::with_capacity_and_hasher(entries.len(), Default::default());
-    let mut since_barrier: FxMap<Table, Vec<usize>> = FxMap::default();
-    let mut barrier_of_table: FxMap<Table, usize> = FxMap::default();
-    let mut out = Vec::with_capacity(requests.len());
-    for (r, request) in requests.iter().enumerate() {
-        let mut waits = Vec::new();
-        for &i in request {
-            let e = &entries[i];
-            let table = e.ordering_key.table();
-            match e.row_key() {
-                Some(key) => {
-                    waits.extend(last_of_key.get(&(table, key)).copied());
-                    waits.extend(barrier_of_table.get(&table).copied());
-                }
-                None => {
-                    waits.extend(barrier_of_table.get(&table).copied());
-                    waits.extend(since_barrier.get(&table).into_iter().flatten().copied());
-                }
-            }
-        }
-        waits.retain(|&w| w < r);
-        waits.sort_unstable();
-        waits.dedup();
-        for &i in request {
-            let e = &entries[i];
-            let table = e.ordering_key.table();
-            match e.row_key() {
-                Some(key) => {
-                    last_of_key.insert((table, key), r);
-                    let list = since_barrier.entry(table).or_default();
-                    if list.last() != Some(&r) {
-                        list.push(r);
+    Waits::default().add(entries, requests)
+}
+
+/// [`waits`] over a shard's successive plans: requests are numbered on from one plan to the next
+/// (the first plan's from 0), and a request also waits for the requests of earlier plans that
+/// hold its rows or its table's TRUNCATE, by their numbers. So requests of the next plan can be
+/// sent while the previous plan's are still in flight without reordering a key.
+///
+/// Rows are remembered by the hash of their key (a plan's entries are gone by the next plan):
+/// two keys with one hash only make a request wait for one it need not wait for, never the
+/// other way round.
+#[derive(Debug, Default)]
+pub struct Waits {
+    last_of_key: FxMap<(Table, u64), usize>,
+    since_barrier: FxMap<Table, Vec<usize>>,
+    barrier_of_table: FxMap<Table, usize>,
+    next: usize,
+}
+
+impl Waits {
+    /// The waits of the next plan's requests (numbered from the number after the last plan's),
+    /// as numbers of requests of this plan or of earlier ones.
+    pub fn add(&mut self, entries: &[PreparedEntry], requests: &[Vec<usize>]) -> Vec<Vec<usize>> {
+        let mut out = Vec::with_capacity(requests.len());
+        for (r, request) in requests.iter().enumerate() {
+            let r = self.next + r;
+            let mut waits = Vec::new();
+            let keys: Vec<(Table, Option<u64>)> = request
+                .iter()
+                .map(|&i| {
+                    let e = &entries[i];
+                    let key = e
+                        .row_key()
+                        .map(|k| std::hash::BuildHasher::hash_one(self.last_of_key.hasher(), k));
+                    (e.ordering_key.table(), key)
+                })
+                .collect();
+            for &(table, key) in &keys {
+                match key {
+                    Some(key) => {
+                        waits.extend(self.last_of_key.get(&(table, key)).copied());
+                        waits.extend(self.barrier_of_table.get(&table).copied());
+                    }
+                    None => {
+                        waits.extend(self.barrier_of_table.get(&table).copied());
+                        waits.extend(
+                            self.since_barrier
+                                .get(&table)
+                                .into_iter()
+                                .flatten()
+                                .copied(),
+                        );
                     }
                 }
-                None => {
-                    barrier_of_table.insert(table, r);
-                    since_barrier.insert(table, Vec::new());
+            }
+            waits.retain(|&w| w < r);
+            waits.sort_unstable();
+            waits.dedup();
+            for (table, key) in keys {
+                match key {
+                    Some(key) => {
+                        self.last_of_key.insert((table, key), r);
+                        let list = self.since_barrier.entry(table).or_default();
+                        if list.last() != Some(&r) {
+                            list.push(r);
+                        }
+                    }
+                    None => {
+                        self.barrier_of_table.insert(table, r);
+                        self.since_barrier.insert(table, Vec::new());
+                    }
                 }
             }
+            out.push(waits);
         }
-        out.push(waits);
+        self.next += requests.len();
+        out
     }
-    out
 }
 
 #[cfg(test)]
@@ -341,5 +375,28 @@ mod tests {
         let barrier = reqs.iter().position(|r| r.contains(&30)).unwrap();
         assert_eq!(w[barrier], vec![0, 1, 2]);
         check_waits(&entries, &reqs);
+    }
+
+    /// Successive plans: a later plan's request waits for the earlier plan's request of the same
+    /// row and of its table's TRUNCATE, by their running numbers; unrelated rows wait for nothing.
+    #[test]
+    fn successive_plans_wait_across_plans() {
+        let mut w = Waits::default();
+        let first: Vec<_> = (0..20).map(|i| entry(&format!("t/{i}"), 50)).collect();
+        let reqs = plan(&first, &PlanLimits::default());
+        assert_eq!(reqs.len(), 2);
+        assert!(w.add(&first, &reqs).iter().all(Vec::is_empty));
+        // Row 15 is in request 1; a fresh row waits for nothing.
+        let second = vec![entry("t/15", 50), entry("u/1", 50)];
+        let reqs = plan(&second, &PlanLimits::default());
+        assert_eq!(w.add(&second, &reqs), vec![vec![1]]);
+        // A TRUNCATE of `t` waits for every request of `t` since the last one (0, 1 and 2);
+        // the next change of `t` waits for the TRUNCATE's request.
+        let third = vec![entry("t/*", 50)];
+        let reqs = plan(&third, &PlanLimits::default());
+        assert_eq!(w.add(&third, &reqs), vec![vec![0, 1, 2]]);
+        let fourth = vec![entry("t/99", 50), entry("u/2", 50)];
+        let reqs = plan(&fourth, &PlanLimits::default());
+        assert_eq!(w.add(&fourth, &reqs), vec![vec![3]]);
     }
 }

@@ -246,7 +246,12 @@ async fn finish(
         }
     }
 
-    let metrics = invocation_metrics(&report, batch_age_ms, state.stats.take());
+    let mut metrics = invocation_metrics(&report, batch_age_ms, state.stats.take());
+    metrics.publish_limit = state
+        .pipeline
+        .publisher()
+        .concurrency_limit()
+        .map(super::aimd::AdaptiveLimit::snapshot);
     state.metrics.write(&metrics.emf_lines(
         &settings.metrics_namespace,
         &settings.processor_name,
@@ -381,6 +386,7 @@ pub fn invocation_metrics(
         failed: report.counts.failed,
         batch_age_ms,
         publish,
+        publish_limit: None,
     }
 }
 

@@ -114,6 +114,9 @@ pub struct InvocationMetrics {
     pub batch_age_ms: Option<f64>,
     /// `PutEvents` measurements.
     pub publish: PublishSnapshot,
+    /// The AIMD limit on `PutEvents` calls in flight ([`super::aimd`]) after the batch, when
+    /// the publisher has one.
+    pub publish_limit: Option<super::aimd::LimitSnapshot>,
 }
 
 impl InvocationMetrics {
@@ -146,6 +149,12 @@ impl InvocationMetrics {
         }
         if let Some(age) = self.batch_age_ms {
             totals.push(("BatchAge", "Milliseconds", json!(age)));
+        }
+        if let Some(limit) = self.publish_limit {
+            // The limit now and the lowest it has been in this process (alarm on it staying
+            // below PUBLISH_CONCURRENCY: PutEvents throttled or timing out).
+            totals.push(("PublishConcurrencyLimit", "Count", json!(limit.limit)));
+            totals.push(("PublishConcurrencyLowest", "Count", json!(limit.lowest)));
         }
         lines.push(emf_document(
             namespace,
@@ -231,6 +240,11 @@ mod tests {
                 retries: 1,
                 latencies_ms: vec![3.5, 4.0],
             },
+            publish_limit: Some(super::super::aimd::LimitSnapshot {
+                limit: 8,
+                lowest: 4,
+                decreases: 2,
+            }),
         };
         let lines = m.emf_lines("CdcPipeline", "cdc-processor", 1_700_000_000_000);
         assert_eq!(lines.len(), 3);
@@ -251,6 +265,8 @@ mod tests {
         assert_eq!(totals["PutEventsRetries"], 1);
         assert_eq!(totals["PutEventsLatency"], json!([3.5, 4.0]));
         assert_eq!(totals["BatchAge"], 1500.0);
+        assert_eq!(totals["PublishConcurrencyLimit"], 8);
+        assert_eq!(totals["PublishConcurrencyLowest"], 4);
         let dl: Value = serde_json::from_str(&lines[2]).unwrap();
         assert_eq!(dl["Category"], "PARSE_ERROR");
         assert_eq!(dl["DeadLettered"], 2);

@@ -588,9 +588,10 @@ async fn a_record_whose_dead_letter_cannot_be_written_is_reported_with_the_rest_
     let events = lambda_events(&w).await?;
     let failures = invoke_all(&w, &events).await?;
     // The bad record cannot be dead-lettered (no queue): it and the record after it are reported,
-    // so Lambda retries from it in order. Dead letters go out beside the window's PutEvents
-    // requests, so the record after it was published meanwhile too: the retry republishes it
-    // with the same event id (the duplicate window of docs/reliability.md).
+    // so Lambda retries from it in order. Dead letters go out beside the PutEvents requests, so
+    // the record after it is published meanwhile too when its request (which waits for the
+    // first record's: same row) starts before the letter's failure is known: the retry
+    // republishes it with the same event id (the duplicate window of docs/reliability.md).
     assert_eq!(failures, vec![pointers[1].1.clone(), pointers[2].1.clone()]);
     let sqs = w.stack.sqs();
     let routed = drain(&sqs, w.stack.routed()).await?;
@@ -605,6 +606,10 @@ async fn a_record_whose_dead_letter_cannot_be_written_is_reported_with_the_rest_
     published.sort();
     let mut expected = vec![pointers[0].1.as_str(), pointers[2].1.as_str()];
     expected.sort();
+    if published.len() == 1 {
+        // Its request had not started when the failure was known.
+        expected.retain(|p| *p == pointers[0].1);
+    }
     assert_eq!(published, expected);
     // The checkpoint stops before the failed record.
     let shard = &pointers[0].0;
