@@ -182,7 +182,11 @@ impl<'a, F: Fn(&str) -> Option<String>> Reader<'a, F> {
     }
 
     /// The value (or default) as an integer in `range`.
-    pub fn integer<T>(&self, name: &str, range: std::ops::RangeInclusive<T>) -> Result<T, ConfigError>
+    pub fn integer<T>(
+        &self,
+        name: &str,
+        range: std::ops::RangeInclusive<T>,
+    ) -> Result<T, ConfigError>
     where
         T: std::str::FromStr + PartialOrd + Copy,
     {
@@ -291,7 +295,12 @@ impl Settings {
         let state_table_name = r.required("STATE_TABLE_NAME")?;
         r.check_name("STATE_TABLE_NAME", &state_table_name, 3..=255, b"")?;
         let checkpoint_table_name = r.required("CHECKPOINT_TABLE_NAME")?;
-        r.check_name("CHECKPOINT_TABLE_NAME", &checkpoint_table_name, 3..=255, b"")?;
+        r.check_name(
+            "CHECKPOINT_TABLE_NAME",
+            &checkpoint_table_name,
+            3..=255,
+            b"",
+        )?;
 
         let max_retry_attempts = r.integer("MAX_RETRY_ATTEMPTS", 0u32..=10)?;
         let dlq_queue_url = r.url("DLQ_QUEUE_URL")?;
@@ -306,10 +315,7 @@ impl Settings {
         let redaction_hmac_key_secret = r.raw("REDACTION_HMAC_KEY_SECRET_ARN");
         if let Some(secret) = &redaction_hmac_key_secret {
             if secret.len() > 2048 || secret.contains(char::is_whitespace) {
-                return Err(r.invalid(
-                    "REDACTION_HMAC_KEY_SECRET_ARN",
-                    "not a secret ARN or name",
-                ));
+                return Err(r.invalid("REDACTION_HMAC_KEY_SECRET_ARN", "not a secret ARN or name"));
             }
             if r.raw("REDACTION_HMAC_KEY").is_some() {
                 return Err(r.invalid(
@@ -327,10 +333,7 @@ impl Settings {
         r.check_name("AWS_LAMBDA_FUNCTION_NAME", &processor_name, 1..=140, b"")?;
         let metrics_namespace = r.with_default("METRICS_NAMESPACE");
         if metrics_namespace.len() > 255 || metrics_namespace.starts_with(':') {
-            return Err(r.invalid(
-                "METRICS_NAMESPACE",
-                "not a CloudWatch namespace",
-            ));
+            return Err(r.invalid("METRICS_NAMESPACE", "not a CloudWatch namespace"));
         }
 
         Ok(Settings {
