@@ -10,7 +10,9 @@
 //! - [`TableMeta`] / [`FieldMeta`]: the per-table and per-column metadata from the schemas'
 //!   `x-cdc` and `x-redact` annotations;
 //! - [`RedactPolicy`] / [`Redactor`]: the redaction policies and the keyed HMAC used by `hash`;
-//! - [`Operation`]: the kind of change.
+//! - [`Operation`]: the kind of change;
+//! - [`contract`]: the event contract's constants (`detail-type`, source, format names, sequence
+//!   numbers), shared by the processor and `consumer-sdk`.
 //!
 //! ```
 //! use cdc_models::{Column, DynImage, Redactions, Redactor, Table, TableImage};
@@ -29,6 +31,7 @@
 //! ```
 
 mod column;
+pub mod contract;
 pub mod hex_text;
 mod image;
 pub mod json;

@@ -1,9 +1,9 @@
 //! Pieces the operator CLI and the `health-check` / `dead-letter-processor` functions share: the
-//! operator error type, reading the ops functions' variables, and writing EMF lines. Depends on
+//! operator error type and writing EMF lines (their variables are read by
+//! [`cdc_processor::aws::config::Reader`], as the processor's are). Depends on
 //! nothing else in this crate, so `ops → redrive → shared` and `health → shared` stay acyclic.
 
 use aws_smithy_types::error::display::DisplayErrorContext;
-use cdc_processor::aws::config::{ConfigError, Variable};
 use cdc_processor::aws::truncate;
 
 /// An operator action failed: the AWS operation and its error (codes and messages only).
@@ -78,100 +78,6 @@ where
     OpsError::Aws {
         operation: operation.to_string(),
         message: truncate(&text, 512),
-    }
-}
-
-// ------------------------------------------------------------------------------------------------
-// Variables of the ops functions
-// ------------------------------------------------------------------------------------------------
-
-/// Reads one of the ops functions' variables (listed in a `VARIABLES` table of
-/// [`crate::health`] or [`crate::redrive`]): the trimmed value, or the default.
-pub(crate) struct OpsVars<'a, F> {
-    pub(crate) lookup: F,
-    pub(crate) table: &'a [Variable],
-}
-
-impl<F: Fn(&str) -> Option<String>> OpsVars<'_, F> {
-    fn spec(&self, name: &str) -> &Variable {
-        self.table
-            .iter()
-            .find(|v| v.name == name)
-            .expect("every variable read is listed")
-    }
-
-    pub(crate) fn raw(&self, name: &str) -> Option<String> {
-        (self.lookup)(name)
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-    }
-
-    pub(crate) fn invalid(&self, name: &str, problem: impl Into<String>) -> ConfigError {
-        let v = self.spec(name);
-        ConfigError::Invalid {
-            name: v.name,
-            expected: v.expected,
-            problem: problem.into(),
-        }
-    }
-
-    pub(crate) fn required(&self, name: &str) -> Result<String, ConfigError> {
-        let v = self.spec(name);
-        self.raw(name).ok_or(ConfigError::Missing {
-            name: v.name,
-            expected: v.expected,
-        })
-    }
-
-    pub(crate) fn string(&self, name: &str) -> String {
-        self.raw(name)
-            .unwrap_or_else(|| self.spec(name).default.unwrap_or_default().to_string())
-    }
-
-    pub(crate) fn integer(
-        &self,
-        name: &str,
-        range: std::ops::RangeInclusive<u64>,
-    ) -> Result<u64, ConfigError> {
-        let n: u64 = self
-            .string(name)
-            .parse()
-            .map_err(|_| self.invalid(name, "not a non-negative integer"))?;
-        if !range.contains(&n) {
-            return Err(self.invalid(name, "out of range"));
-        }
-        Ok(n)
-    }
-
-    pub(crate) fn url(&self, name: &str) -> Result<String, ConfigError> {
-        let value = self.required(name)?;
-        let rest = value
-            .strip_prefix("https://")
-            .or_else(|| value.strip_prefix("http://"));
-        match rest {
-            Some(r) if !r.is_empty() && !r.starts_with('/') && !r.contains(char::is_whitespace) => {
-                Ok(value)
-            }
-            _ => Err(self.invalid(name, "not an http(s) URL")),
-        }
-    }
-
-    pub(crate) fn name(
-        &self,
-        name: &str,
-        len: std::ops::RangeInclusive<usize>,
-    ) -> Result<String, ConfigError> {
-        let value = self.string(name);
-        if !len.contains(&value.len()) {
-            return Err(self.invalid(name, "length out of range"));
-        }
-        if !value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b':' | b'/'))
-        {
-            return Err(self.invalid(name, "contains characters other than a-zA-Z0-9_.-:/"));
-        }
-        Ok(value)
     }
 }
 

@@ -11,12 +11,11 @@ use cdc_models::{Projection, Redactor, Table};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, PoisonError};
 
-/// Default `EVENT_SOURCE`.
-pub const DEFAULT_EVENT_SOURCE: &str = "cdc-pipeline";
+/// Default `EVENT_SOURCE` and the `DetailType` of every published entry: the event contract's
+/// constants, defined in `cdc-models` for the processor and `consumer-sdk` alike.
+pub use cdc_models::contract::{DEFAULT_EVENT_SOURCE, DETAIL_TYPE};
 /// Default `EVENT_BUS_NAME`.
 pub const DEFAULT_EVENT_BUS_NAME: &str = "cdc-events";
-/// The `DetailType` of every published entry.
-pub const DETAIL_TYPE: &str = "CDC.TableChange";
 /// Default maximum EventBridge entry size: 256 KiB (buses created since 2026 may accept 1 MiB).
 pub const DEFAULT_MAX_ENTRY_SIZE: usize = 256 * 1024;
 /// Default maximum size of one PutEvents request (sum of its entries' sizes).

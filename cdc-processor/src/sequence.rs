@@ -24,13 +24,9 @@ use std::fmt;
 #[serde(try_from = "String", into = "String")]
 pub struct SequenceNumber(ShortStr);
 
-/// Maximum number of digits Kinesis uses.
-pub const MAX_DIGITS: usize = 129;
-
-/// A string that is not a valid sequence number.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid sequence number: {0}")]
-pub struct InvalidSequenceNumber(&'static str);
+/// Maximum number of digits Kinesis uses, and a string that is not a valid sequence number: the
+/// event contract's, in `cdc-models`.
+pub use cdc_models::contract::{InvalidSequenceNumber, MAX_SEQUENCE_DIGITS as MAX_DIGITS};
 
 impl SequenceNumber {
     /// The digits without leading zeros (`"0"` for zero).
@@ -47,18 +43,7 @@ impl SequenceNumber {
 impl std::str::FromStr for SequenceNumber {
     type Err = InvalidSequenceNumber;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s.is_empty() {
-            return Err(InvalidSequenceNumber("empty"));
-        }
-        if !s.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(InvalidSequenceNumber("not a decimal number"));
-        }
-        let trimmed = s.trim_start_matches('0');
-        let digits = if trimmed.is_empty() { "0" } else { trimmed };
-        if digits.len() > MAX_DIGITS {
-            return Err(InvalidSequenceNumber("more than 129 digits"));
-        }
-        Ok(SequenceNumber(ShortStr::new(digits)))
+        cdc_models::contract::sequence_digits(s).map(|d| SequenceNumber(ShortStr::new(d)))
     }
 }
 
@@ -77,8 +62,7 @@ impl From<SequenceNumber> for String {
 
 impl Ord for SequenceNumber {
     fn cmp(&self, other: &Self) -> Ordering {
-        let (a, b) = (self.0.as_bytes(), other.0.as_bytes());
-        a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+        cdc_models::contract::cmp_sequence_digits(self.0.as_bytes(), other.0.as_bytes())
     }
 }
 

@@ -18,12 +18,13 @@ use std::fmt;
 /// ```
 pub const SUPPORTED_MAJOR_VERSION: u32 = 1;
 
-/// The `detail-type` of every event the pipeline publishes.
+/// The `detail-type` of every event the pipeline publishes (the event contract's, defined once in
+/// `cdc-models` for the processor and this crate).
 ///
 /// ```
 /// assert_eq!(consumer_sdk::DETAIL_TYPE, "CDC.TableChange");
 /// ```
-pub const DETAIL_TYPE: &str = "CDC.TableChange";
+pub use cdc_models::contract::DETAIL_TYPE;
 
 /// The detail schema `version` of an event (`"1.0"`), not the envelope's `"0"`.
 ///
@@ -226,20 +227,31 @@ impl SourceFormat {
     /// ```
     pub fn as_str(&self) -> &str {
         match self {
-            SourceFormat::CoredbTrigger => "coredb-trigger",
-            SourceFormat::Debezium => "debezium",
-            SourceFormat::Dms => "dms",
+            SourceFormat::CoredbTrigger => Known::CoredbTrigger.as_str(),
+            SourceFormat::Debezium => Known::Debezium.as_str(),
+            SourceFormat::Dms => Known::Dms.as_str(),
             SourceFormat::Other(s) => s,
         }
     }
 
     /// The format with this name (unknown names become [`SourceFormat::Other`]).
     pub fn from_name(name: &str) -> SourceFormat {
-        match name {
-            "coredb-trigger" => SourceFormat::CoredbTrigger,
-            "debezium" => SourceFormat::Debezium,
-            "dms" => SourceFormat::Dms,
-            other => SourceFormat::Other(other.to_string()),
+        match name.parse::<Known>() {
+            Ok(known) => known.into(),
+            Err(_) => SourceFormat::Other(name.to_string()),
+        }
+    }
+}
+
+/// The formats the processor writes (their wire names are the event contract's, in `cdc-models`).
+type Known = cdc_models::contract::SourceFormat;
+
+impl From<Known> for SourceFormat {
+    fn from(known: Known) -> Self {
+        match known {
+            Known::CoredbTrigger => SourceFormat::CoredbTrigger,
+            Known::Debezium => SourceFormat::Debezium,
+            Known::Dms => SourceFormat::Dms,
         }
     }
 }
@@ -277,17 +289,12 @@ pub struct SequenceNumber(String);
 
 impl SequenceNumber {
     /// A sequence number from its decimal digits (leading zeros are dropped); `None` when `digits`
-    /// is empty, longer than 129 characters or not all ASCII digits.
+    /// is empty, not all ASCII digits, or more than 129 digits without its leading zeros (the rules
+    /// of [`cdc_models::contract::sequence_digits`], which the processor applies too).
     pub fn new(digits: &str) -> Option<SequenceNumber> {
-        if digits.is_empty() || digits.len() > 129 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        let trimmed = digits.trim_start_matches('0');
-        Some(SequenceNumber(if trimmed.is_empty() {
-            "0".to_string()
-        } else {
-            trimmed.to_string()
-        }))
+        cdc_models::contract::sequence_digits(digits)
+            .ok()
+            .map(|d| SequenceNumber(d.to_string()))
     }
 
     /// The decimal digits.
@@ -298,10 +305,7 @@ impl SequenceNumber {
 
 impl Ord for SequenceNumber {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.0
-            .len()
-            .cmp(&other.0.len())
-            .then_with(|| self.0.cmp(&other.0))
+        cdc_models::contract::cmp_sequence_digits(self.0.as_bytes(), other.0.as_bytes())
     }
 }
 

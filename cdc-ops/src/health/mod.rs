@@ -23,14 +23,13 @@ mod report;
 
 pub use report::{CheckResult, CheckStatus, HealthReport, HealthStatus};
 
-use crate::shared::OpsVars;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::types::{AttributeValue, KeyType, TableStatus};
 use aws_sdk_kinesis::types::StreamStatus;
 use aws_sdk_sqs::types::QueueAttributeName;
-use cdc_processor::aws::config::{ConfigError, Settings, Variable};
+use cdc_processor::aws::config::{ConfigError, Reader, Settings, Variable};
 use cdc_processor::aws::dynamodb::{checkpoint_id, decode_position};
 use cdc_processor::aws::metrics::MetricsSink;
 use cdc_processor::aws::{classify, http_client, CallError};
@@ -42,30 +41,17 @@ use serde_json::{json, Map, Value};
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-const fn var(
-    name: &'static str,
-    expected: &'static str,
-    default: Option<&'static str>,
-) -> Variable {
-    Variable {
-        name,
-        expected,
-        default,
-        required: false,
-    }
-}
-
 /// The health check's own variables (besides the shared ones of [`Settings`]: `AWS_REGION`,
 /// `KINESIS_STREAM_NAME`, `KINESIS_PARALLELIZATION_FACTOR`, `STATE_TABLE_NAME`,
 /// `CHECKPOINT_TABLE_NAME`, `DLQ_QUEUE_URL`, `AWS_LAMBDA_FUNCTION_NAME`, `METRICS_NAMESPACE`).
 pub const VARIABLES: &[Variable] = &[
-    var("EVENT_BUS_NAME", "the event bus name or ARN", Some("cdc-events")),
-    var("CDC_PROCESSOR_NAME", "the cdc-processor function's name, its processor name in checkpoint keys (1-140 of `a-zA-Z0-9_.-`)", Some("cdc-processor")),
-    var("HEALTH_DLQ_DEPTH_WARN", "an integer 1..=1000000: DLQ depth from which the check warns", Some("1")),
-    var("HEALTH_DLQ_DEPTH_FAIL", "an integer 0..=1000000: DLQ depth from which the check fails (0: never)", Some("100")),
-    var("HEALTH_CHECKPOINT_AGE_WARN_SECONDS", "an integer 60..=31536000: checkpoint age from which the check warns", Some("3600")),
-    var("HEALTH_CHECKPOINT_AGE_FAIL_SECONDS", "an integer 0..=31536000: checkpoint age from which the check fails (0: never)", Some("86400")),
-    var("HEALTH_CHECK_TIMEOUT_MS", "an integer 100..=25000: time limit of each check", Some("5000")),
+    Variable::new("EVENT_BUS_NAME", "the event bus name or ARN", Some("cdc-events"), false),
+    Variable::new("CDC_PROCESSOR_NAME", "the cdc-processor function's name, its processor name in checkpoint keys (1-140 of `a-zA-Z0-9_.-`)", Some("cdc-processor"), false),
+    Variable::new("HEALTH_DLQ_DEPTH_WARN", "an integer 1..=1000000: DLQ depth from which the check warns", Some("1"), false),
+    Variable::new("HEALTH_DLQ_DEPTH_FAIL", "an integer 0..=1000000: DLQ depth from which the check fails (0: never)", Some("100"), false),
+    Variable::new("HEALTH_CHECKPOINT_AGE_WARN_SECONDS", "an integer 60..=31536000: checkpoint age from which the check warns", Some("3600"), false),
+    Variable::new("HEALTH_CHECKPOINT_AGE_FAIL_SECONDS", "an integer 0..=31536000: checkpoint age from which the check fails (0: never)", Some("86400"), false),
+    Variable::new("HEALTH_CHECK_TIMEOUT_MS", "an integer 100..=25000: time limit of each check", Some("5000"), false),
 ];
 
 /// What the health check reads at init.
@@ -94,12 +80,9 @@ impl HealthConfig {
     /// expected form, never its value.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let settings = Settings::from_lookup(&lookup)?;
-        let v = OpsVars {
-            lookup: &lookup,
-            table: VARIABLES,
-        };
-        let event_bus_name = v.name("EVENT_BUS_NAME", 1..=1600)?;
-        let processor_name = v.name("CDC_PROCESSOR_NAME", 1..=140)?;
+        let v = Reader::new(&lookup, VARIABLES);
+        let event_bus_name = v.name("EVENT_BUS_NAME", 1..=1600, b":/")?;
+        let processor_name = v.name("CDC_PROCESSOR_NAME", 1..=140, b"")?;
         let dlq_depth_warn = v.integer("HEALTH_DLQ_DEPTH_WARN", 1..=1_000_000)?;
         let dlq_depth_fail =
             Some(v.integer("HEALTH_DLQ_DEPTH_FAIL", 0..=1_000_000)?).filter(|n| *n > 0);

@@ -54,13 +54,15 @@ use scope::{
     input_of, target_record, CaptureSink, RedriveCheckpoints, RedriveInput, ScopedPublisher,
 };
 
-use crate::shared::{aws_error, emf_document, OpsVars};
+use crate::shared::{aws_error, emf_document};
 use aws_config::SdkConfig;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use aws_sdk_sqs::types::MessageAttributeValue;
 use base64::Engine;
 use cdc_models::Table;
-use cdc_processor::aws::config::{load_sdk_config, Clients, ConfigError, Settings, Variable};
+use cdc_processor::aws::config::{
+    load_sdk_config, Clients, ConfigError, Reader, Settings, Variable,
+};
 use cdc_processor::aws::dynamodb::DynamoCheckpointStore;
 use cdc_processor::aws::eventbridge::EventBridgePublisher;
 use cdc_processor::aws::lambda::{AppState, InitError};
@@ -88,26 +90,12 @@ use std::time::Duration;
 /// checkpoint table.
 pub const REDRIVE_PROCESSOR: &str = "dlq-redrive";
 
-const fn var(
-    name: &'static str,
-    expected: &'static str,
-    default: Option<&'static str>,
-    required: bool,
-) -> Variable {
-    Variable {
-        name,
-        expected,
-        default,
-        required,
-    }
-}
-
 /// The dead-letter processor's own variables (besides the `cdc-processor`'s, which it reads the
 /// same way: [`AppState::init`]).
 pub const VARIABLES: &[Variable] = &[
-    var("DLQ_PARKING_QUEUE_URL", "the parking SQS queue URL, where letters go after DLQ_MAX_ATTEMPTS attempts (`https://sqs.<region>.amazonaws.com/<account>/<name>`, or an emulator's `http://…`)", None, true),
-    var("DLQ_MAX_ATTEMPTS", "an integer 2..=100: attempts (the processor's first one included) after which a letter that still fails permanently is parked", Some("5"), false),
-    var("DLQ_REDRIVE_DELAY_SECONDS", "an integer 0..=900: delay of a letter dead-lettered again before the DLQ delivers it (standard queues only)", Some("60"), false),
+    Variable::new("DLQ_PARKING_QUEUE_URL", "the parking SQS queue URL, where letters go after DLQ_MAX_ATTEMPTS attempts (`https://sqs.<region>.amazonaws.com/<account>/<name>`, or an emulator's `http://…`)", None, true),
+    Variable::new("DLQ_MAX_ATTEMPTS", "an integer 2..=100: attempts (the processor's first one included) after which a letter that still fails permanently is parked", Some("5"), false),
+    Variable::new("DLQ_REDRIVE_DELAY_SECONDS", "an integer 0..=900: delay of a letter dead-lettered again before the DLQ delivers it (standard queues only)", Some("60"), false),
 ];
 
 /// The dead-letter processor's own configuration.
@@ -125,13 +113,10 @@ impl RedriveConfig {
     /// Reads the variables through `lookup`; a missing or invalid one is named with its expected
     /// form, never its value.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let v = OpsVars {
-            lookup: &lookup,
-            table: VARIABLES,
-        };
+        let v = Reader::new(&lookup, VARIABLES);
         Ok(RedriveConfig {
             parking_queue_url: v.url("DLQ_PARKING_QUEUE_URL")?,
-            max_attempts: v.integer("DLQ_MAX_ATTEMPTS", 2..=100)? as u32,
+            max_attempts: v.integer("DLQ_MAX_ATTEMPTS", 2u32..=100)?,
             redrive_delay: Duration::from_secs(v.integer("DLQ_REDRIVE_DELAY_SECONDS", 0..=900)?),
         })
     }

@@ -30,17 +30,21 @@ pub struct Variable {
     pub required: bool,
 }
 
-const fn var(
-    name: &'static str,
-    expected: &'static str,
-    default: Option<&'static str>,
-    required: bool,
-) -> Variable {
-    Variable {
-        name,
-        expected,
-        default,
-        required,
+impl Variable {
+    /// A variable of a `VARIABLES` table: its name, expected form, default and whether init fails
+    /// without it (`const`, for the tables of this module and of the ops functions).
+    pub const fn new(
+        name: &'static str,
+        expected: &'static str,
+        default: Option<&'static str>,
+        required: bool,
+    ) -> Variable {
+        Variable {
+            name,
+            expected,
+            default,
+            required,
+        }
     }
 }
 
@@ -49,22 +53,22 @@ pub const MIN_HMAC_KEY_BYTES: usize = cdc_models::MIN_KEY_BYTES;
 
 /// Every variable the function reads, in the order of `docs/configuration.md`.
 pub const VARIABLES: &[Variable] = &[
-    var("AWS_REGION", "an AWS region name such as `us-east-1` (set by Lambda)", None, true),
-    var("KINESIS_STREAM_NAME", "the source stream's name (1-128 of `a-zA-Z0-9_.-`); names the stream in checkpoints when a record carries no eventSourceARN", None, true),
-    var("KINESIS_BATCH_SIZE", "an integer 1..=10000, the event source mapping's batch size (a larger batch is logged as a warning)", Some("100"), false),
-    var("KINESIS_PARALLELIZATION_FACTOR", "an integer 1..=10, the event source mapping's ParallelizationFactor; above 1 checkpoints are not used to skip records (docs/configuration.md)", Some("1"), false),
-    var("STATE_TABLE_NAME", "a DynamoDB table name (3-255 of `a-zA-Z0-9_.-`) with partition key `processor` (S)", None, true),
-    var("CHECKPOINT_TABLE_NAME", "a DynamoDB table name (3-255 of `a-zA-Z0-9_.-`) with partition key `pk` (S)", None, true),
-    var("MAX_RETRY_ATTEMPTS", "an integer 0..=10: retries after the first attempt for transient AWS failures", Some("3"), false),
-    var("DLQ_QUEUE_URL", "the dead-letter SQS queue URL (`https://sqs.<region>.amazonaws.com/<account>/<name>`, or an emulator's `http://…`)", None, true),
-    var("MAX_EVENT_SIZE_BYTES", "an integer 1024..=1048576: the EventBridge entry size limit (256 KiB, or 1 MiB on buses that allow it); a larger entry is dead-lettered as ENTRY_TOO_LARGE", Some("262144"), false),
-    var("REDACTION_HMAC_KEY", "the HMAC-SHA256 key of `hash` redaction, at least 32 bytes, for local runs; required (or REDACTION_HMAC_KEY_SECRET_ARN) when ENABLE_DATA_REDACTION=true", None, false),
-    var("REDACTION_HMAC_KEY_SECRET_ARN", "the ARN (or name) of a Secrets Manager secret whose SecretString is the HMAC key, read once at init; the deployed way to give REDACTION_HMAC_KEY (set at most one of the two)", None, false),
-    var("CHECKPOINT_TTL_DAYS", "an integer 1..=3650: days after its last write a checkpoint item may expire (`expiresAt`)", Some("30"), false),
-    var("AWS_ENDPOINT_URL", "an `http://` or `https://` URL of an AWS emulator (local runs and tests only; honoured by aws-config)", None, false),
-    var("AWS_LAMBDA_FUNCTION_NAME", "the processor name in checkpoints and state (set by Lambda)", Some("cdc-processor"), false),
-    var("METRICS_NAMESPACE", "the CloudWatch namespace of the EMF metrics", Some("CdcPipeline"), false),
-    var("RUST_LOG", "a tracing filter such as `info` or `cdc_processor=debug`", Some("info"), false),
+    Variable::new("AWS_REGION", "an AWS region name such as `us-east-1` (set by Lambda)", None, true),
+    Variable::new("KINESIS_STREAM_NAME", "the source stream's name (1-128 of `a-zA-Z0-9_.-`); names the stream in checkpoints when a record carries no eventSourceARN", None, true),
+    Variable::new("KINESIS_BATCH_SIZE", "an integer 1..=10000, the event source mapping's batch size (a larger batch is logged as a warning)", Some("100"), false),
+    Variable::new("KINESIS_PARALLELIZATION_FACTOR", "an integer 1..=10, the event source mapping's ParallelizationFactor; above 1 checkpoints are not used to skip records (docs/configuration.md)", Some("1"), false),
+    Variable::new("STATE_TABLE_NAME", "a DynamoDB table name (3-255 of `a-zA-Z0-9_.-`) with partition key `processor` (S)", None, true),
+    Variable::new("CHECKPOINT_TABLE_NAME", "a DynamoDB table name (3-255 of `a-zA-Z0-9_.-`) with partition key `pk` (S)", None, true),
+    Variable::new("MAX_RETRY_ATTEMPTS", "an integer 0..=10: retries after the first attempt for transient AWS failures", Some("3"), false),
+    Variable::new("DLQ_QUEUE_URL", "the dead-letter SQS queue URL (`https://sqs.<region>.amazonaws.com/<account>/<name>`, or an emulator's `http://…`)", None, true),
+    Variable::new("MAX_EVENT_SIZE_BYTES", "an integer 1024..=1048576: the EventBridge entry size limit (256 KiB, or 1 MiB on buses that allow it); a larger entry is dead-lettered as ENTRY_TOO_LARGE", Some("262144"), false),
+    Variable::new("REDACTION_HMAC_KEY", "the HMAC-SHA256 key of `hash` redaction, at least 32 bytes, for local runs; required (or REDACTION_HMAC_KEY_SECRET_ARN) when ENABLE_DATA_REDACTION=true", None, false),
+    Variable::new("REDACTION_HMAC_KEY_SECRET_ARN", "the ARN (or name) of a Secrets Manager secret whose SecretString is the HMAC key, read once at init; the deployed way to give REDACTION_HMAC_KEY (set at most one of the two)", None, false),
+    Variable::new("CHECKPOINT_TTL_DAYS", "an integer 1..=3650: days after its last write a checkpoint item may expire (`expiresAt`)", Some("30"), false),
+    Variable::new("AWS_ENDPOINT_URL", "an `http://` or `https://` URL of an AWS emulator (local runs and tests only; honoured by aws-config)", None, false),
+    Variable::new("AWS_LAMBDA_FUNCTION_NAME", "the processor name in checkpoints and state (set by Lambda)", Some("cdc-processor"), false),
+    Variable::new("METRICS_NAMESPACE", "the CloudWatch namespace of the EMF metrics", Some("CdcPipeline"), false),
+    Variable::new("RUST_LOG", "a tracing filter such as `info` or `cdc_processor=debug`", Some("info"), false),
 ];
 
 /// Why the configuration was refused. The message names the variable and the expected form, never
@@ -122,105 +126,143 @@ pub struct Settings {
     pub metrics_namespace: String,
 }
 
-fn spec(name: &str) -> &'static Variable {
-    VARIABLES
-        .iter()
-        .find(|v| v.name == name)
-        .expect("every variable read is listed in VARIABLES")
-}
-
-struct Reader<F> {
+/// Reads variables listed in a `VARIABLES` table through a lookup (the process environment, or a
+/// map in tests): the one environment reader of the functions (this module's [`Settings`] and the
+/// ops functions' own variables in `cdc-ops`). Values are trimmed, blank counts as unset, and every
+/// error names the variable and its expected form from the table, never the value.
+pub struct Reader<'a, F> {
     lookup: F,
+    table: &'a [Variable],
 }
 
-impl<F: Fn(&str) -> Option<String>> Reader<F> {
+impl<'a, F: Fn(&str) -> Option<String>> Reader<'a, F> {
+    /// A reader of the variables in `table` through `lookup`.
+    pub fn new(lookup: F, table: &'a [Variable]) -> Self {
+        Reader { lookup, table }
+    }
+
+    /// The variable's entry in the table; reading a variable the table does not list is a bug.
+    fn spec(&self, name: &str) -> &'a Variable {
+        self.table
+            .iter()
+            .find(|v| v.name == name)
+            .expect("every variable read is listed in its VARIABLES table")
+    }
+
     /// The trimmed value, `None` when unset or blank.
-    fn raw(&self, name: &str) -> Option<String> {
+    pub fn raw(&self, name: &str) -> Option<String> {
         (self.lookup)(name)
             .map(|v| v.trim().to_string())
             .filter(|v| !v.is_empty())
     }
 
-    fn required(&self, name: &'static str) -> Result<String, ConfigError> {
-        let v = spec(name);
+    /// The value; [`ConfigError::Missing`] when unset or blank.
+    pub fn required(&self, name: &str) -> Result<String, ConfigError> {
+        let v = self.spec(name);
         self.raw(name).ok_or(ConfigError::Missing {
-            name,
+            name: v.name,
             expected: v.expected,
         })
     }
 
-    fn with_default(&self, name: &'static str) -> String {
+    /// The value, or the table's default (empty when it has none).
+    pub fn with_default(&self, name: &str) -> String {
         self.raw(name)
-            .unwrap_or_else(|| spec(name).default.unwrap_or_default().to_string())
+            .unwrap_or_else(|| self.spec(name).default.unwrap_or_default().to_string())
     }
 
-    fn invalid(name: &'static str, problem: impl Into<String>) -> ConfigError {
+    /// [`ConfigError::Invalid`] for the variable, with `problem` (which must not hold the value).
+    pub fn invalid(&self, name: &str, problem: impl Into<String>) -> ConfigError {
+        let v = self.spec(name);
         ConfigError::Invalid {
-            name,
-            expected: spec(name).expected,
+            name: v.name,
+            expected: v.expected,
             problem: problem.into(),
         }
     }
 
-    fn integer<T>(
+    /// The value (or default) as an integer in `range`.
+    pub fn integer<T>(
         &self,
-        name: &'static str,
+        name: &str,
         range: std::ops::RangeInclusive<T>,
     ) -> Result<T, ConfigError>
     where
         T: std::str::FromStr + PartialOrd + Copy,
     {
-        let s = self.with_default(name);
-        let n: T = s
+        let n: T = self
+            .with_default(name)
             .parse()
-            .map_err(|_| Self::invalid(name, "not a non-negative integer"))?;
+            .map_err(|_| self.invalid(name, "not a non-negative integer"))?;
         if !range.contains(&n) {
-            return Err(Self::invalid(name, "out of range"));
+            return Err(self.invalid(name, "out of range"));
         }
         Ok(n)
     }
-}
 
-fn check_name(
-    name: &'static str,
-    value: &str,
-    len: std::ops::RangeInclusive<usize>,
-) -> Result<(), ConfigError> {
-    if !len.contains(&value.len()) {
-        return Err(Reader::<fn(&str) -> Option<String>>::invalid(
-            name,
-            format!(
-                "length {} outside {}..={}",
-                value.len(),
-                len.start(),
-                len.end()
-            ),
-        ));
-    }
-    if !value
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-    {
-        return Err(Reader::<fn(&str) -> Option<String>>::invalid(
-            name,
-            "contains characters other than a-zA-Z0-9_.-",
-        ));
-    }
-    Ok(())
-}
-
-fn check_url(name: &'static str, value: &str) -> Result<(), ConfigError> {
-    let rest = value
-        .strip_prefix("https://")
-        .or_else(|| value.strip_prefix("http://"));
-    match rest {
-        Some(r) if !r.is_empty() && !r.starts_with('/') && !r.contains(char::is_whitespace) => {
-            Ok(())
+    /// Checks that `value` (the variable's) is a name of `len` bytes of `a-zA-Z0-9_.-` and the
+    /// `extra` characters (`b":/"` for names that may be ARNs).
+    pub fn check_name(
+        &self,
+        name: &str,
+        value: &str,
+        len: std::ops::RangeInclusive<usize>,
+        extra: &[u8],
+    ) -> Result<(), ConfigError> {
+        if !len.contains(&value.len()) {
+            return Err(self.invalid(
+                name,
+                format!(
+                    "length {} outside {}..={}",
+                    value.len(),
+                    len.start(),
+                    len.end()
+                ),
+            ));
         }
-        _ => Err(Reader::<fn(&str) -> Option<String>>::invalid(
-            name,
-            "not an http(s) URL",
-        )),
+        if !value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b) || extra.contains(&b))
+        {
+            let extra = String::from_utf8_lossy(extra);
+            return Err(self.invalid(
+                name,
+                format!("contains characters other than a-zA-Z0-9_.-{extra}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The value (or default), checked by [`Self::check_name`].
+    pub fn name(
+        &self,
+        name: &str,
+        len: std::ops::RangeInclusive<usize>,
+        extra: &[u8],
+    ) -> Result<String, ConfigError> {
+        let value = self.with_default(name);
+        self.check_name(name, &value, len, extra)?;
+        Ok(value)
+    }
+
+    /// Checks that `value` (the variable's) is an `http://` or `https://` URL.
+    pub fn check_url(&self, name: &str, value: &str) -> Result<(), ConfigError> {
+        let rest = value
+            .strip_prefix("https://")
+            .or_else(|| value.strip_prefix("http://"));
+        match rest {
+            Some(r) if !r.is_empty() && !r.starts_with('/') && !r.contains(char::is_whitespace) => {
+                Ok(())
+            }
+            _ => Err(self.invalid(name, "not an http(s) URL")),
+        }
+    }
+
+    /// The required value, checked by [`Self::check_url`].
+    pub fn url(&self, name: &str) -> Result<String, ConfigError> {
+        let value = self.required(name)?;
+        self.check_url(name, &value)?;
+        Ok(value)
     }
 }
 
@@ -233,8 +275,7 @@ impl Settings {
     /// Reads variables through `lookup` (tests pass a map; [`Settings::from_env`] the process
     /// environment).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
-        let r = Reader { lookup };
-        type R = Reader<fn(&str) -> Option<String>>;
+        let r = Reader::new(lookup, VARIABLES);
 
         let region = r.required("AWS_REGION")?;
         if !region
@@ -242,26 +283,30 @@ impl Settings {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             || !region.contains('-')
         {
-            return Err(R::invalid("AWS_REGION", "not a region name"));
+            return Err(r.invalid("AWS_REGION", "not a region name"));
         }
 
         let kinesis_stream_name = r.required("KINESIS_STREAM_NAME")?;
-        check_name("KINESIS_STREAM_NAME", &kinesis_stream_name, 1..=128)?;
+        r.check_name("KINESIS_STREAM_NAME", &kinesis_stream_name, 1..=128, b"")?;
         let kinesis_batch_size = r.integer("KINESIS_BATCH_SIZE", 1u32..=10_000)?;
 
         let kinesis_parallelization_factor =
             r.integer("KINESIS_PARALLELIZATION_FACTOR", 1u32..=10)?;
         let state_table_name = r.required("STATE_TABLE_NAME")?;
-        check_name("STATE_TABLE_NAME", &state_table_name, 3..=255)?;
+        r.check_name("STATE_TABLE_NAME", &state_table_name, 3..=255, b"")?;
         let checkpoint_table_name = r.required("CHECKPOINT_TABLE_NAME")?;
-        check_name("CHECKPOINT_TABLE_NAME", &checkpoint_table_name, 3..=255)?;
+        r.check_name(
+            "CHECKPOINT_TABLE_NAME",
+            &checkpoint_table_name,
+            3..=255,
+            b"",
+        )?;
 
         let max_retry_attempts = r.integer("MAX_RETRY_ATTEMPTS", 0u32..=10)?;
-        let dlq_queue_url = r.required("DLQ_QUEUE_URL")?;
-        check_url("DLQ_QUEUE_URL", &dlq_queue_url)?;
+        let dlq_queue_url = r.url("DLQ_QUEUE_URL")?;
         if let Some(key) = r.raw("REDACTION_HMAC_KEY") {
             if key.len() < MIN_HMAC_KEY_BYTES {
-                return Err(R::invalid(
+                return Err(r.invalid(
                     "REDACTION_HMAC_KEY",
                     format!("{} bytes, fewer than {MIN_HMAC_KEY_BYTES}", key.len()),
                 ));
@@ -270,13 +315,10 @@ impl Settings {
         let redaction_hmac_key_secret = r.raw("REDACTION_HMAC_KEY_SECRET_ARN");
         if let Some(secret) = &redaction_hmac_key_secret {
             if secret.len() > 2048 || secret.contains(char::is_whitespace) {
-                return Err(R::invalid(
-                    "REDACTION_HMAC_KEY_SECRET_ARN",
-                    "not a secret ARN or name",
-                ));
+                return Err(r.invalid("REDACTION_HMAC_KEY_SECRET_ARN", "not a secret ARN or name"));
             }
             if r.raw("REDACTION_HMAC_KEY").is_some() {
-                return Err(R::invalid(
+                return Err(r.invalid(
                     "REDACTION_HMAC_KEY_SECRET_ARN",
                     "set together with REDACTION_HMAC_KEY",
                 ));
@@ -285,16 +327,13 @@ impl Settings {
         let checkpoint_ttl_days = r.integer("CHECKPOINT_TTL_DAYS", 1u32..=3650)?;
         let endpoint_url = r.raw("AWS_ENDPOINT_URL");
         if let Some(u) = &endpoint_url {
-            check_url("AWS_ENDPOINT_URL", u)?;
+            r.check_url("AWS_ENDPOINT_URL", u)?;
         }
         let processor_name = r.with_default("AWS_LAMBDA_FUNCTION_NAME");
-        check_name("AWS_LAMBDA_FUNCTION_NAME", &processor_name, 1..=140)?;
+        r.check_name("AWS_LAMBDA_FUNCTION_NAME", &processor_name, 1..=140, b"")?;
         let metrics_namespace = r.with_default("METRICS_NAMESPACE");
         if metrics_namespace.len() > 255 || metrics_namespace.starts_with(':') {
-            return Err(R::invalid(
-                "METRICS_NAMESPACE",
-                "not a CloudWatch namespace",
-            ));
+            return Err(r.invalid("METRICS_NAMESPACE", "not a CloudWatch namespace"));
         }
 
         Ok(Settings {
@@ -351,11 +390,8 @@ pub async fn load_sdk_config(settings: &Settings) -> SdkConfig {
 /// AWS error only.
 pub async fn fetch_hmac_key(sdk: &SdkConfig, secret_id: &str) -> Result<String, ConfigError> {
     let client = aws_sdk_secretsmanager::Client::new(sdk);
-    let invalid = |problem: String| ConfigError::Invalid {
-        name: "REDACTION_HMAC_KEY_SECRET_ARN",
-        expected: spec("REDACTION_HMAC_KEY_SECRET_ARN").expected,
-        problem,
-    };
+    let reader = Reader::new(|_: &str| None, VARIABLES);
+    let invalid = |problem: String| reader.invalid("REDACTION_HMAC_KEY_SECRET_ARN", problem);
     let out = client
         .get_secret_value()
         .secret_id(secret_id)

@@ -17,67 +17,15 @@ use crate::error::{ErrorCode, RecordError};
 use crate::text::ShortStr;
 use cdc_models::Operation;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 
 pub use debezium::{DebeziumSchema, FieldHint, SCHEMA_CACHE_ENTRIES, SCHEMA_CACHE_MAX_TEXT};
 pub(crate) use object::Fields;
 
-/// A change-record format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[non_exhaustive]
-pub enum SourceFormat {
-    /// The CoreDB database triggers' format (`docs/formats.md`).
-    #[serde(rename = "coredb-trigger")]
-    CoredbTrigger,
-    /// Debezium change events, with or without the JsonConverter `{schema, payload}` wrapper.
-    #[serde(rename = "debezium")]
-    Debezium,
-    /// AWS DMS messages (`{data, metadata}` / `{control, metadata}`).
-    #[serde(rename = "dms")]
-    Dms,
-}
-
-impl SourceFormat {
-    /// The name used in `metadata.sourceFormat` and on the command line.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SourceFormat::CoredbTrigger => "coredb-trigger",
-            SourceFormat::Debezium => "debezium",
-            SourceFormat::Dms => "dms",
-        }
-    }
-
-    /// Every format.
-    pub const ALL: &'static [SourceFormat] = &[
-        SourceFormat::CoredbTrigger,
-        SourceFormat::Debezium,
-        SourceFormat::Dms,
-    ];
-}
-
-impl std::fmt::Display for SourceFormat {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// An unknown format name.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("unknown source format (expected coredb-trigger, debezium or dms)")]
-pub struct UnknownFormat;
-
-impl std::str::FromStr for SourceFormat {
-    type Err = UnknownFormat;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        SourceFormat::ALL
-            .iter()
-            .copied()
-            .find(|f| f.as_str() == s)
-            .ok_or(UnknownFormat)
-    }
-}
+/// A change-record format, and an unknown format name: the event contract's, in `cdc-models`.
+pub use cdc_models::contract::{SourceFormat, UnknownFormat};
 
 /// Why a record is acknowledged without publishing a table change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
