@@ -490,15 +490,45 @@ fn extra_items(t: &TableSchema, fields: &[Field<'_>], c: &syn::Path) -> TokenStr
                 }
                 None => quote!(None),
             };
+            let constraints = crate::rules::constraints(&f.col.schema).tokens(c);
             quote!(#c::FieldMeta {
                 name: #name,
                 kind: #c::ColumnKind::#kind,
                 nullable: #nullable,
                 key: #is_key,
                 policy: #policy,
+                constraints: #constraints,
             })
         })
         .collect();
+    // The column order as declared (indices into `fields`); columns the text does not list
+    // (none: the same schema) go last.
+    let mut declared: Vec<usize> = t
+        .declared_order
+        .iter()
+        .filter_map(|name| fields.iter().position(|f| f.col.name == *name))
+        .collect();
+    for i in 0..n {
+        if !declared.contains(&i) {
+            declared.push(i);
+        }
+    }
+    let mut next = vec![n; n];
+    for pair in declared.windows(2) {
+        next[pair[0]] = pair[1];
+    }
+    let index = |i: &usize| proc_macro2::Literal::u8_unsuffixed(*i as u8);
+    let declared: Vec<proc_macro2::Literal> = declared.iter().map(index).collect();
+    let next: Vec<proc_macro2::Literal> = next.iter().map(index).collect();
+    let key_bits = crate::rules::bits_literal(
+        fields
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.col.key)
+            .fold(0, |acc, (i, _)| acc | (1u128 << i)),
+    );
+    let not_null_lit = crate::rules::bits_literal(not_null_bits);
+    let all_lit = crate::rules::bits_literal(all_bits);
     let include = match &t.include {
         None => quote!(#c::Include::All),
         Some(list) => quote!(#c::Include::Fields(&[#(#list),*])),
@@ -588,8 +618,8 @@ fn extra_items(t: &TableSchema, fields: &[Field<'_>], c: &syn::Path) -> TokenStr
             }
 
             fn into_row(self) -> ::std::result::Result<#row, Self> {
-                const ALL: u128 = #all_bits;
-                const NOT_NULL: u128 = #not_null_bits;
+                const ALL: u128 = #all_lit;
+                const NOT_NULL: u128 = #not_null_lit;
                 if #c::TableImage::present_bits(&self) != ALL
                     || #c::TableImage::null_bits(&self) & NOT_NULL != 0
                 {
@@ -635,6 +665,10 @@ fn extra_items(t: &TableSchema, fields: &[Field<'_>], c: &syn::Path) -> TokenStr
             captured_by_default: #captured,
             schema_version: #schema_version,
             fields: &[#(#field_metas),*],
+            declared_order: &[#(#declared),*],
+            declared_next: &[#(#next),*],
+            key_bits: #key_bits,
+            not_null_bits: #not_null_lit,
         };
 
         /// The model schema this module was generated from.
