@@ -401,44 +401,47 @@ mod tests {
         );
     }
 
-    /// Every column of every example row, in every encoding, replaced by each of [`MUTANTS`]
-    /// (with each epoch unit): both readers, separately; identical results or a decline.
+    /// Every column of every example row replaced by each of [`MUTANTS`], in the encodings in
+    /// turn (and with each epoch unit, as `before` and `after` in turn): both readers,
+    /// separately; identical results or a decline. (Every column × mutant in every encoding is
+    /// four times the work for little more: the encodings differ in a few column kinds, which
+    /// every table has several of.)
     #[test]
     fn the_readers_agree_on_mutated_rows() {
         let mut failures = Vec::new();
         let mut counts = [0usize; 2];
-        for enc in Encoding::ALL {
-            for (t, &table) in Table::ALL.iter().enumerate() {
-                let options = ValidateOptions {
-                    epoch_unit: [
-                        EpochUnit::Auto,
-                        EpochUnit::Millis,
-                        EpochUnit::Micros,
-                        EpochUnit::Nanos,
-                    ][t % 4],
-                };
-                let row = example(table);
-                let full = enc.encode(table, &row);
-                let members = split_members(&full[1..full.len() - 1]);
-                for (i, member) in members.iter().enumerate() {
+        for (t, &table) in Table::ALL.iter().enumerate() {
+            let options = ValidateOptions {
+                epoch_unit: [
+                    EpochUnit::Auto,
+                    EpochUnit::Millis,
+                    EpochUnit::Micros,
+                    EpochUnit::Nanos,
+                ][t % 4],
+            };
+            let row = example(table);
+            let encoded = Encoding::ALL.map(|enc| enc.encode(table, &row));
+            for i in 0..table.meta().fields.len().min(row.len()) {
+                for (k, mutant) in MUTANTS.iter().enumerate() {
+                    let e = (t + i + k) % Encoding::ALL.len();
+                    let (enc, full) = (Encoding::ALL[e], &encoded[e]);
+                    let mut members = split_members(&full[1..full.len() - 1]);
+                    let Some(member) = members.get(i) else {
+                        continue;
+                    };
                     let name_end = member.find("\":").expect("a member") + 2;
-                    for (k, mutant) in MUTANTS.iter().enumerate() {
-                        let mut m = members.clone();
-                        let replaced = format!("{}{mutant}", &member[..name_end]);
-                        m[i] = &replaced;
-                        let image = format!("{{{}}}", m.join(","));
-                        // As `before` and `after` in turn (a Debezium schema's hints are per
-                        // image; the readers are the same otherwise).
-                        let which = [["before"], ["after"]][(i + k) % 2];
-                        compare(
-                            table,
-                            enc,
-                            &options,
-                            (&image, &which),
-                            &mut counts,
-                            &mut failures,
-                        );
-                    }
+                    let replaced = format!("{}{mutant}", &member[..name_end]);
+                    members[i] = &replaced;
+                    let image = format!("{{{}}}", members.join(","));
+                    let which = [["before"], ["after"]][(i + k / 4) % 2];
+                    compare(
+                        table,
+                        enc,
+                        &options,
+                        (&image, &which),
+                        &mut counts,
+                        &mut failures,
+                    );
                 }
             }
         }
