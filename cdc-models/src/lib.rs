@@ -29,7 +29,6 @@
 //! ```
 
 mod column;
-pub mod hex_text;
 mod image;
 pub mod json;
 mod meta;

@@ -266,17 +266,15 @@ impl<'de, A: serde::de::MapAccess<'de>> serde::de::MapAccess<'de> for FastMap<'_
             return self.map.next_value_seed(seed);
         }
         let raw: &'de RawValue = self.map.next_value()?;
-        // A timestamp: read it once, in RFC 3339 or a database layout (DMS:
-        // `2024-07-29 01:09:25.366257`, zone-less = UTC, as normalization reads it), and hand the
-        // instant over without formatting and parsing it again.
-        if field.kind == ColumnKind::DateTime && !rules.constrained() {
-            if let Some(instant) = plain_string(raw)
-                .and_then(|t| {
-                    cdc_models::json::parse_timestamp(t, cdc_models::json::Zone::UtcIfMissing)
-                })
-                .and_then(|t| cdc_models::json::InstantDeserializer::<A::Error>::new(&t))
-            {
-                return seed.deserialize(instant);
+        // A timestamp in a database layout (DMS: `2024-07-29 01:09:25.366257`, zone-less = UTC,
+        // as normalization reads it): handed on in RFC 3339, the layout the column reads, as the
+        // careful path does (RFC 3339 text goes on as it is, below).
+        if field.kind == ColumnKind::DateTime && !rules.constrained() && !timestamp_fits(raw) {
+            if let Some(t) = plain_string(raw).and_then(|t| {
+                cdc_models::json::parse_timestamp(t, cdc_models::json::Zone::UtcIfMissing)
+            }) {
+                let text = normalize::format_datetime(t);
+                return seed.deserialize(serde::de::value::StrDeserializer::<A::Error>::new(&text));
             }
         }
         // A decimal the schema declares binary is base64 text: a string, like a decimal in
