@@ -479,47 +479,11 @@ fn extra_items(t: &TableSchema, fields: &[Field<'_>], c: &syn::Path) -> TokenStr
     let field_metas: Vec<TokenStream> = fields
         .iter()
         .map(|f| {
-            let name = &f.col.name;
-            let kind = format_ident!("{}", f.col.kind.variant());
-            let nullable = f.col.nullable;
-            let is_key = f.col.key;
-            let policy = match f.col.policy {
-                Some(p) => {
-                    let pt = policy_tokens(c, p);
-                    quote!(Some(#pt))
-                }
-                None => quote!(None),
-            };
-            let constraints = crate::rules::constraints(&f.col.schema).tokens(c);
-            quote!(#c::FieldMeta {
-                name: #name,
-                kind: #c::ColumnKind::#kind,
-                nullable: #nullable,
-                key: #is_key,
-                policy: #policy,
-                constraints: #constraints,
-            })
+            let policy = f.col.policy.map(|p| policy_tokens(c, p));
+            crate::rules::field_meta(f.col, policy, c)
         })
         .collect();
-    // The column order as declared (indices into `fields`); columns the text does not list
-    // (none: the same schema) go last.
-    let mut declared: Vec<usize> = t
-        .declared_order
-        .iter()
-        .filter_map(|name| fields.iter().position(|f| f.col.name == *name))
-        .collect();
-    for i in 0..n {
-        if !declared.contains(&i) {
-            declared.push(i);
-        }
-    }
-    let mut next = vec![n; n];
-    for pair in declared.windows(2) {
-        next[pair[0]] = pair[1];
-    }
-    let index = |i: &usize| proc_macro2::Literal::u8_unsuffixed(*i as u8);
-    let declared: Vec<proc_macro2::Literal> = declared.iter().map(index).collect();
-    let next: Vec<proc_macro2::Literal> = next.iter().map(index).collect();
+    let (declared, next) = crate::rules::declared_indices(&t.declared_order, &names);
     let key_bits = crate::rules::bits_literal(
         fields
             .iter()

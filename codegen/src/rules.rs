@@ -195,6 +195,60 @@ impl Constraints {
     }
 }
 
+/// A column's `cdc_models::FieldMeta` (`policy`: the tokens of its redaction policy, if any).
+pub(crate) fn field_meta(
+    col: &crate::schema::ColumnSchema,
+    policy: Option<TokenStream>,
+    c: &syn::Path,
+) -> TokenStream {
+    let name = &col.name;
+    let kind = quote::format_ident!("{}", col.kind.variant());
+    let (nullable, key) = (col.nullable, col.key);
+    let policy = match policy {
+        Some(p) => quote!(Some(#p)),
+        None => quote!(None),
+    };
+    let constraints = constraints(&col.schema).tokens(c);
+    quote!(#c::FieldMeta {
+        name: #name,
+        kind: #c::ColumnKind::#kind,
+        nullable: #nullable,
+        key: #key,
+        policy: #policy,
+        constraints: #constraints,
+    })
+}
+
+/// The column order as declared, as indices into `names` (the columns sorted by name), and for
+/// each column the index of the one declared after it (`names.len()` after the last), as
+/// literals. Columns the declared order does not list (none: it is read from the same schema) go
+/// last.
+pub(crate) fn declared_indices(
+    declared_order: &[String],
+    names: &[&str],
+) -> (Vec<proc_macro2::Literal>, Vec<proc_macro2::Literal>) {
+    let n = names.len();
+    let mut declared: Vec<usize> = declared_order
+        .iter()
+        .filter_map(|name| names.iter().position(|c| c == name))
+        .collect();
+    for i in 0..n {
+        if !declared.contains(&i) {
+            declared.push(i);
+        }
+    }
+    let mut next = vec![n; n];
+    for pair in declared.windows(2) {
+        next[pair[0]] = pair[1];
+    }
+    // At most 128 columns (checked by the lint): every index fits in a `u8`.
+    let index = |i: &usize| proc_macro2::Literal::u8_unsuffixed(*i as u8);
+    (
+        declared.iter().map(index).collect(),
+        next.iter().map(index).collect(),
+    )
+}
+
 /// A `u128` bit set as a binary literal (bit `i` = column `i`).
 pub(crate) fn bits_literal(bits: u128) -> syn::LitInt {
     syn::LitInt::new(&format!("0b{bits:b}"), proc_macro2::Span::call_site())
@@ -233,6 +287,16 @@ mod tests {
         assert!(c.nested_schema.is_some());
         let c = constraints(&serde_json::json!({"type": "array", "items": {"type": "string"}}));
         assert_eq!(c, Constraints::default());
+    }
+
+    #[test]
+    fn declared_indices_link_each_column_to_the_next() {
+        let (declared, next) =
+            declared_indices(&["b".into(), "c".into(), "a".into()], &["a", "b", "c"]);
+        let text =
+            |v: Vec<proc_macro2::Literal>| v.iter().map(ToString::to_string).collect::<Vec<_>>();
+        assert_eq!(text(declared), ["1", "2", "0"]);
+        assert_eq!(text(next), ["3", "2", "0"]);
     }
 
     #[test]
