@@ -1,5 +1,5 @@
 //! The typed change every input format maps to ([`Change`]), and the operation's rules on its
-//! images ([`assemble`]): which images an operation carries, full rows, keys, NOT NULL (from the
+//! images (`assemble`): which images an operation carries, full rows, keys, NOT NULL (from the
 //! generated bit sets of each table's `META`), and each image's completeness.
 
 use crate::decode::RecordPointer;
