@@ -101,6 +101,9 @@ impl FastContext<'_> {
     /// kinds they encode differently.
     fn inspects(&self, kind: ColumnKind, rules: &ColumnRules) -> bool {
         rules.constrained()
+            // Decimals in every format: one the careful path would rewrite (`0620.50`) is
+            // normalized here too.
+            || kind == ColumnKind::Decimal
             || (self.format != SourceFormat::CoredbTrigger
                 && matches!(
                     kind,
@@ -149,6 +152,20 @@ fn plain_string(raw: &RawValue) -> Option<&str> {
         .strip_prefix('"')
         .and_then(|t| t.strip_suffix('"'))
         .filter(|t| !t.contains('\\'))
+}
+
+/// Whether a decimal column's value is `null` or a string that normalization keeps as it is (its
+/// digits rescaled to the column's scale and written out give the same text: not `0620.50`).
+fn decimal_is_canonical(field: &FieldMeta, raw: &RawValue) -> bool {
+    raw.get() == "null"
+        || plain_string(raw).is_some_and(|t| {
+            crate::formats::decimal::Decimal::parse(t)
+                .and_then(|d| match field.constraints.decimal_scale {
+                    Some(scale) => d.rescale(scale).ok(),
+                    None => Some(d),
+                })
+                .is_some_and(|d| d.to_plain_string() == t)
+        })
 }
 
 /// Whether a timestamp column's value is a string in the layout the image type reads directly.
@@ -280,7 +297,8 @@ impl<'de, A: serde::de::MapAccess<'de>> serde::de::MapAccess<'de> for FastMap<'_
         // A decimal the schema declares binary is base64 text: a string, like a decimal in
         // `decimal.handling.mode=string`, but never one to read as it is.
         let fits = !type_mismatch(field.kind, raw)
-            && (field.kind != ColumnKind::Decimal || !self.ctx.binary_decimal(field))
+            && (field.kind != ColumnKind::Decimal
+                || (!self.ctx.binary_decimal(field) && decimal_is_canonical(field, raw)))
             && (field.kind != ColumnKind::DateTime || timestamp_fits(raw))
             && rules.check(raw).is_ok();
         if fits {
