@@ -67,7 +67,7 @@ pub fn write_bool(out: &mut Vec<u8>, v: bool) {
 #[inline]
 pub fn write_uuid(out: &mut Vec<u8>, v: &uuid::Uuid) {
     let mut buf = [b'"'; 38];
-    buf[1..37].copy_from_slice(&crate::hex_text::format_hyphenated(v));
+    v.hyphenated().encode_lower(&mut buf[1..37]);
     out.extend_from_slice(&buf);
 }
 
@@ -381,10 +381,6 @@ pub fn deserialize_datetime_column<'de, D: serde::Deserializer<'de>>(
                 .map_err(E::custom)?;
             check_fallback(s, t).map_err(E::custom)
         }
-        // An instant already read ([`InstantDeserializer`]).
-        fn visit_i128<E: serde::de::Error>(self, nanos: i128) -> Result<Self::Value, E> {
-            instant_from_nanos(nanos).ok_or_else(|| E::custom("instant out of range"))
-        }
     }
     impl ColumnValue<'_> for Timestamp {}
     deserializer.deserialize_option(NullableColumn {
@@ -425,31 +421,15 @@ impl<'de, V: ColumnValue<'de>> serde::de::Visitor<'de> for NullableColumn<V> {
     fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
         self.inner.visit_str(s).map(crate::Column::Value)
     }
-    fn visit_i128<E: serde::de::Error>(self, v: i128) -> Result<Self::Value, E> {
-        self.inner.visit_i128(v).map(crate::Column::Value)
-    }
-}
-
-/// Nanoseconds since the Unix epoch of an instant (`None` for a leap second, which has no
-/// such number).
-fn instant_to_nanos(t: &DateTime<Utc>) -> Option<i128> {
-    let sub = t.timestamp_subsec_nanos();
-    (sub < 1_000_000_000).then(|| i128::from(t.timestamp()) * 1_000_000_000 + i128::from(sub))
-}
-
-fn instant_from_nanos(nanos: i128) -> Option<DateTime<Utc>> {
-    let secs = i64::try_from(nanos.div_euclid(1_000_000_000)).ok()?;
-    let sub = u32::try_from(nanos.rem_euclid(1_000_000_000)).ok()?;
-    DateTime::from_timestamp(secs, sub)
 }
 
 /// `serde(deserialize_with)` for UUID columns of generated images: the same values and errors as
 /// `uuid`'s `Deserialize` for `Uuid` (a string in any of its forms, bytes, or a sequence of 16
-/// bytes), with the hyphenated form read by [`crate::hex_text::parse_hyphenated`].
+/// bytes), through `uuid`'s own parser.
 pub fn deserialize_uuid_column<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<crate::Column<uuid::Uuid>, D::Error> {
-    /// `uuid`'s visitor for human-readable formats, with the fast path for the hyphenated form.
+    /// `uuid`'s visitor for human-readable formats.
     struct Readable;
     impl<'de> serde::de::Visitor<'de> for Readable {
         type Value = uuid::Uuid;
@@ -457,12 +437,8 @@ pub fn deserialize_uuid_column<'de, D: serde::Deserializer<'de>>(
             f.write_str("a formatted UUID string")
         }
         fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
-            match crate::hex_text::parse_hyphenated(s) {
-                Some(v) => Ok(v),
-                None => s
-                    .parse()
-                    .map_err(|e| E::custom(format_args!("UUID parsing failed: {e}"))),
-            }
+            s.parse()
+                .map_err(|e| E::custom(format_args!("UUID parsing failed: {e}")))
         }
         fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Self::Value, E> {
             uuid::Uuid::from_slice(v)
@@ -485,45 +461,6 @@ pub fn deserialize_uuid_column<'de, D: serde::Deserializer<'de>>(
         inner: Readable,
         expecting: "a UUID string or null",
     })
-}
-
-/// Hands an instant that was already parsed to a timestamp column's deserializer
-/// ([`deserialize_datetime_column`]), so that it is not formatted and parsed again: a reader that
-/// accepts more layouts than RFC 3339 (the processor's, for database layouts) reads the value
-/// once. It presents the instant as an `i128` of nanoseconds since the Unix epoch, which JSON
-/// deserializers never produce for a timestamp column.
-#[derive(Debug)]
-pub struct InstantDeserializer<E> {
-    nanos: i128,
-    error: std::marker::PhantomData<E>,
-}
-
-impl<E> InstantDeserializer<E> {
-    /// `None` for a leap second (read it from its text instead).
-    pub fn new(t: &DateTime<Utc>) -> Option<Self> {
-        Some(InstantDeserializer {
-            nanos: instant_to_nanos(t)?,
-            error: std::marker::PhantomData,
-        })
-    }
-}
-
-impl<'de, E: serde::de::Error> serde::Deserializer<'de> for InstantDeserializer<E> {
-    type Error = E;
-
-    fn deserialize_any<V: serde::de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, E> {
-        visitor.visit_i128(self.nanos)
-    }
-
-    fn deserialize_option<V: serde::de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, E> {
-        visitor.visit_some(self)
-    }
-
-    serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-        bytes byte_buf unit unit_struct newtype_struct seq tuple
-        tuple_struct map struct enum identifier ignored_any
-    }
 }
 
 #[cfg(test)]
@@ -723,28 +660,6 @@ mod tests {
     }
 
     #[test]
-    fn instants_are_handed_over_exactly() {
-        let read = |t: &DateTime<Utc>| -> crate::Column<DateTime<Utc>> {
-            let de = InstantDeserializer::<serde::de::value::Error>::new(t).unwrap();
-            deserialize_datetime_column(de).unwrap()
-        };
-        for s in [
-            "2024-01-15T10:30:00Z",
-            "2024-01-15T10:30:00.123456789Z",
-            "1969-12-31T23:59:59.999999999Z",
-            "1900-02-28T00:00:00.000001Z",
-            "0001-01-01T00:00:00Z",
-            "9999-12-31T23:59:59.999999999Z",
-        ] {
-            let t = parse_timestamp(s, Zone::Required).unwrap();
-            assert_eq!(read(&t), crate::Column::Value(t), "{s}");
-        }
-        // A leap second has no nanosecond count: it is read from its text instead.
-        let leap: DateTime<Utc> = serde_json::from_str("\"2016-12-31T23:59:60Z\"").unwrap();
-        assert!(InstantDeserializer::<serde::de::value::Error>::new(&leap).is_none());
-    }
-
-    #[test]
     fn column_deserializer_matches_chrono() {
         let read = |s: &str| -> Result<crate::Column<DateTime<Utc>>, String> {
             let mut de = serde_json::Deserializer::from_str(s);
@@ -783,8 +698,13 @@ mod tests {
             direct.unwrap(),
             crate::Column::Value(Utc.with_ymd_and_hms(2024, 1, 15, 10, 30, 0).unwrap())
         );
-        // Integers in JSON are not instants, however large (only [`InstantDeserializer`] hands
-        // over an `i128`).
+        // Integers are not instants, however large: a timestamp column reads text only (no
+        // deserializer, JSON or other, hands it an instant as a number).
+        let number: Result<crate::Column<DateTime<Utc>>, serde::de::value::Error> =
+            deserialize_datetime_column(serde::de::value::I128Deserializer::new(
+                1_705_314_600_000_000_000,
+            ));
+        assert!(number.is_err());
         for s in [
             "\"2024-01-15 10:30:00\"",
             "\"yesterday\"",

@@ -32,7 +32,6 @@
 
 mod column;
 pub mod contract;
-pub mod hex_text;
 mod image;
 pub mod json;
 mod meta;
@@ -47,7 +46,7 @@ pub mod generated;
 pub use column::Column;
 pub use generated::{AnyImage, AnyKey, Table};
 pub use image::{DynImage, ImageError, TableImage};
-pub use meta::{Category, ColumnKind, FieldMeta, Include, Projection, TableMeta};
+pub use meta::{Category, ColumnKind, Constraints, FieldMeta, Include, Projection, TableMeta};
 pub use operation::Operation;
 pub use redact::{
     RedactPolicy, Redactions, Redactor, RedactorError, Sensitive, MASK, MIN_KEY_BYTES,

@@ -70,8 +70,81 @@ pub enum ColumnKind {
     Array,
 }
 
+/// Constraints of one column that its Rust type does not enforce, from the column's JSON Schema
+/// (generated: nothing re-reads the schema at run time).
+///
+/// The generated image types accept any string for an enum and any integer their type holds;
+/// these are what the processor checks on input besides.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Constraints {
+    /// `minimum`.
+    pub minimum: Option<f64>,
+    /// `maximum`.
+    pub maximum: Option<f64>,
+    /// `exclusiveMinimum`.
+    pub exclusive_minimum: Option<f64>,
+    /// `exclusiveMaximum`.
+    pub exclusive_maximum: Option<f64>,
+    /// `minLength` (characters).
+    pub min_length: Option<u64>,
+    /// `maxLength` (characters).
+    pub max_length: Option<u64>,
+    /// Scale a `decimal` column's pattern requires (`\.[0-9]{2}$` → 2).
+    pub decimal_scale: Option<u32>,
+    /// The schema's `enum` list (the contract; the generated enums accept any string).
+    pub enum_values: Option<&'static [&'static str]>,
+    /// `pattern` (checked by the Rust type; kept for error messages).
+    pub pattern: Option<&'static str>,
+    /// `format` (`date-time`, `uuid`, `email`, …).
+    pub format: Option<&'static str>,
+    /// The column can hold JSON integers (integer, object or array columns whose items are not
+    /// strings): each must fit in an `i64`.
+    pub integers: bool,
+    /// The column's own JSON Schema, when it has constraints only a JSON Schema validator checks
+    /// (`format: email`, item counts, constraints nested in items or members).
+    pub nested_schema: Option<&'static str>,
+}
+
+impl Constraints {
+    /// No constraint (the base the generated values are written on).
+    pub const NONE: Constraints = Constraints {
+        minimum: None,
+        maximum: None,
+        exclusive_minimum: None,
+        exclusive_maximum: None,
+        min_length: None,
+        max_length: None,
+        decimal_scale: None,
+        enum_values: None,
+        pattern: None,
+        format: None,
+        integers: false,
+        nested_schema: None,
+    };
+
+    /// Whether the column has a constraint its Rust type does not check (a value must be looked
+    /// at before it is read).
+    pub fn constrained(&self) -> bool {
+        self.minimum.is_some()
+            || self.maximum.is_some()
+            || self.exclusive_minimum.is_some()
+            || self.exclusive_maximum.is_some()
+            || self.min_length.is_some()
+            || self.max_length.is_some()
+            || self.nested_schema.is_some()
+            || self.integers
+            || self.enum_values.is_some()
+    }
+}
+
+impl Default for Constraints {
+    fn default() -> Self {
+        Self::NONE
+    }
+}
+
 /// Metadata of one column.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct FieldMeta {
     /// Column name as on the wire.
     pub name: &'static str,
@@ -83,6 +156,8 @@ pub struct FieldMeta {
     pub key: bool,
     /// Redaction policy (`None` for public columns and explicit `"x-redact": "none"`).
     pub policy: Option<RedactPolicy>,
+    /// Constraints its Rust type does not enforce.
+    pub constraints: Constraints,
 }
 
 /// Which columns a table's events publish.
@@ -95,7 +170,7 @@ pub enum Include {
 }
 
 /// Metadata of one table, from its schema's `x-cdc` annotation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TableMeta {
     /// Table name (= schema file name).
     pub name: &'static str,
@@ -117,17 +192,51 @@ pub struct TableMeta {
     pub schema_version: u32,
     /// Every column, in schema order (sorted by name).
     pub fields: &'static [FieldMeta],
+    /// The columns in the order the schema declares them (its `properties`), which is the
+    /// table's column order: the order the triggers' `row_to_json`, Debezium and DMS write rows
+    /// in. Indices into [`Self::fields`].
+    pub declared_order: &'static [u8],
+    /// For each column (by [`Self::fields`] index), the index of the column declared after it
+    /// (`fields.len()` after the last).
+    pub declared_next: &'static [u8],
+    /// Bit `i` set when column `i` is a primary-key column.
+    pub key_bits: u128,
+    /// Bit `i` set when column `i` is NOT NULL.
+    pub not_null_bits: u128,
 }
 
 impl TableMeta {
     /// The column with this name.
     pub fn field(&self, name: &str) -> Option<&'static FieldMeta> {
-        self.fields.iter().find(|f| f.name == name)
+        self.field_index(name).map(|i| &self.fields[i])
     }
 
-    /// Index of the column with this name.
+    /// Index of the column with this name (the columns are sorted by name).
     pub fn field_index(&self, name: &str) -> Option<usize> {
-        self.fields.iter().position(|f| f.name == name)
+        self.fields.binary_search_by(|f| f.name.cmp(name)).ok()
+    }
+
+    /// [`Self::field_index`] of the column that follows `previous` in a row (`None`: the row's
+    /// first column), trying the column the table declares next first: rows list their columns
+    /// in the table's order (the triggers' `row_to_json`, Debezium and DMS all do), so one short
+    /// comparison finds most, and any other order is found by the lookup.
+    pub fn field_index_after(&self, previous: Option<usize>, name: &str) -> Option<usize> {
+        let expected = match previous {
+            None => self.declared_order.first().map(|&i| usize::from(i)),
+            Some(i) => self.declared_next.get(i).map(|&i| usize::from(i)),
+        };
+        match expected.and_then(|i| Some((i, self.fields.get(i)?))) {
+            Some((i, f)) if f.name == name => Some(i),
+            _ => self.field_index(name),
+        }
+    }
+
+    /// The column names in the order the schema declares them (the table's column order).
+    pub fn declared_names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        let fields = self.fields;
+        self.declared_order
+            .iter()
+            .map(move |&i| fields[usize::from(i)].name)
     }
 
     /// Names of the columns that carry a redaction policy (the seed's `redactFields`).

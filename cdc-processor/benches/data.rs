@@ -252,9 +252,7 @@ fn write_in_source_order(v: &Value, table: Table, out: &mut String) {
         Value::Object(map) => {
             // The table's column order (its schema's `properties` order), not the metadata's,
             // which is sorted by name.
-            let columns: Vec<&str> = cdc_processor::validate::TableRules::get(table)
-                .declared_order()
-                .collect();
+            let columns: Vec<&str> = table.meta().declared_names().collect();
             let order: Vec<&str> = ORDERS
                 .iter()
                 .find(|o| map.keys().all(|k| o.contains(&k.as_str())))

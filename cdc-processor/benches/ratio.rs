@@ -3,7 +3,11 @@
 //! (the time least disturbed by other work). `pipeline` (criterion) gives rates with confidence
 //! intervals; this gives the ratio the goal is about. See docs/benchmarks.md.
 //!
-//! `cargo bench -p cdc-processor --bench ratio [-- ROUNDS] [--batch RECORDS]`
+//! `cargo bench -p cdc-processor --bench ratio [-- ROUNDS] [--batch RECORDS] [--redact]`
+//!
+//! `--redact` runs the typed pipeline with redaction on (the HMAC key of a deployment; each
+//! table's policies applied, as deployed) instead of `Redaction::Disabled`; the baseline is the
+//! same either way.
 //!
 //! `--batch` sets the records per Lambda batch (default 1,000; the deployed template's
 //! `KinesisBatchSize` defaults to 100). `scripts/bench-layouts.sh` runs it over several random
@@ -32,6 +36,7 @@ fn fastest(times: &[Duration]) -> f64 {
 fn main() {
     let mut rounds = 200;
     let mut batch = DEFAULT_BATCH;
+    let mut redact = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         if arg == "--batch" {
@@ -40,6 +45,8 @@ fn main() {
                 .and_then(|n| n.parse().ok())
                 .filter(|&n| n > 0)
                 .expect("--batch takes a number of records");
+        } else if arg == "--redact" {
+            redact = true;
         } else if let Ok(n) = arg.parse() {
             rounds = n;
         }
@@ -53,7 +60,13 @@ fn main() {
         .flat_map(|table| Fmt::ALL.map(move |fmt| (fmt, table)))
         .map(|(fmt, table)| {
             let event = data::event(&data::records(fmt, table, batch));
-            let pipeline = data::pipeline(Redaction::Disabled);
+            let redaction = if redact {
+                Redaction::with_key(b"ratio-benchmark-hmac-key-0123456789abcdef".to_vec())
+                    .expect("a key of 32 bytes or more")
+            } else {
+                Redaction::Disabled
+            };
+            let pipeline = data::pipeline(redaction);
             let report = rt.block_on(pipeline.process_lenient_event(&event, "ratio"));
             assert_eq!(report.counts.published, batch as u64);
             (fmt, table, event, pipeline)
@@ -76,7 +89,8 @@ fn main() {
             }
         }
     }
-    println!("{batch} records per batch, {rounds} rounds");
+    let redaction = if redact { "on" } else { "off" };
+    println!("{batch} records per batch, {rounds} rounds, redaction {redaction}");
     println!(
         "| batch | baseline ns/record | typed ns/record | typed ÷ baseline, fastest | typed ÷ baseline, median round |"
     );

@@ -13,6 +13,7 @@
 /// (the default `aws` feature).
 #[cfg(feature = "aws")]
 pub mod aws;
+pub mod change;
 pub mod config;
 pub mod decode;
 pub mod error;

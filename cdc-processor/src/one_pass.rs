@@ -78,6 +78,40 @@ fn decline<E: serde::de::Error>() -> E {
     E::custom("not in the one-pass shape")
 }
 
+/// A member of a record after `table` that the one-pass reader takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Member {
+    Operation,
+    Timestamp,
+    TransactionId,
+    Snapshot,
+    Before,
+    After,
+    Schema,
+    Position,
+}
+
+impl Member {
+    fn of(key: &str) -> Option<Member> {
+        Some(match key {
+            "operation" => Member::Operation,
+            "timestamp" => Member::Timestamp,
+            "transaction_id" => Member::TransactionId,
+            "snapshot" => Member::Snapshot,
+            "before" => Member::Before,
+            "after" => Member::After,
+            "schema" => Member::Schema,
+            "position" => Member::Position,
+            _ => return None,
+        })
+    }
+
+    /// This member's bit in a set of members seen.
+    fn bit(self) -> u8 {
+        1 << self as u8
+    }
+}
+
 struct RecordVisitor<'c> {
     captured: &'c dyn Fn(&str) -> Option<Table>,
     options: &'c ValidateOptions,
@@ -103,49 +137,42 @@ impl<'de> Visitor<'de> for RecordVisitor<'_> {
             self.options,
             None,
         );
+        // The members seen so far, one bit each.
         let mut seen = 0u8;
         let mut members = coredb::Members::default();
         let mut before = None;
         let mut after = None;
         while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
-            let bit = match &*key {
-                "operation" => 1,
-                "timestamp" => 2,
-                "transaction_id" => 4,
-                "snapshot" => 8,
-                "before" => 16,
-                "after" => 32,
-                // The database schema name: ignored by the format (`docs/formats.md`).
-                "schema" => 64,
-                "position" => 128,
-                _ => return Err(decline()),
-            };
+            let member = Member::of(&key).ok_or_else(decline)?;
             // Duplicates (the general path reads the first), and `after` before `before` (the
             // general path reads `before` first, which orders the dropped columns).
-            if seen & bit != 0 || (bit == 16 && seen & 32 != 0) {
+            if seen & member.bit() != 0
+                || (member == Member::Before && seen & Member::After.bit() != 0)
+            {
                 return Err(decline());
             }
-            seen |= bit;
-            match bit {
-                1 => members.operation = Some(map.next_value()?),
-                2 => members.timestamp = Some(map.next_value()?),
-                4 => members.transaction_id = Some(map.next_value()?),
-                8 => members.snapshot = Some(map.next_value()?),
-                128 => members.position = Some(map.next_value()?),
-                64 => {
+            seen |= member.bit();
+            match member {
+                Member::Operation => members.operation = Some(map.next_value()?),
+                Member::Timestamp => members.timestamp = Some(map.next_value()?),
+                Member::TransactionId => members.transaction_id = Some(map.next_value()?),
+                Member::Snapshot => members.snapshot = Some(map.next_value()?),
+                Member::Position => members.position = Some(map.next_value()?),
+                // The database schema name: ignored by the format (`docs/formats.md`).
+                Member::Schema => {
                     map.next_value::<serde::de::IgnoredAny>()?;
                 }
-                _ => {
-                    let which = if bit == 16 { "before" } else { "after" };
-                    let image = map.next_value_seed(ImageSeed {
+                Member::Before => {
+                    before = map.next_value_seed(ImageSeed {
                         reader: &mut reader,
-                        which,
+                        which: "before",
                     })?;
-                    if bit == 16 {
-                        before = image;
-                    } else {
-                        after = image;
-                    }
+                }
+                Member::After => {
+                    after = map.next_value_seed(ImageSeed {
+                        reader: &mut reader,
+                        which: "after",
+                    })?;
                 }
             }
         }

@@ -11,32 +11,10 @@ use crate::config::{DEFAULT_MAX_REQUEST_SIZE, MAX_ENTRIES_PER_REQUEST};
 use crate::ports::PreparedEntry;
 use cdc_models::Table;
 use std::collections::hash_map::Entry;
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
-/// FxHash (rustc's hasher): the plan hashes short ordering keys, many times per batch; validation
-/// looks column names up with it.
-#[derive(Default)]
-pub(crate) struct FxHasher(u64);
-
-impl Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x517c_c1b7_2722_0a95;
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let v = u64::from_le_bytes(c.try_into().expect("8 bytes"));
-            self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(K);
-        }
-        for &b in chunks.remainder() {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
-        }
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-pub(crate) type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+/// FxHash (rustc's hasher, from `rustc-hash`): the plan hashes short ordering keys, many times per
+/// batch.
+pub(crate) type FxMap<K, V> = rustc_hash::FxHashMap<K, V>;
 
 /// Limits of one PutEvents request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -479,26 +479,20 @@ fn extra_items(t: &TableSchema, fields: &[Field<'_>], c: &syn::Path) -> TokenStr
     let field_metas: Vec<TokenStream> = fields
         .iter()
         .map(|f| {
-            let name = &f.col.name;
-            let kind = format_ident!("{}", f.col.kind.variant());
-            let nullable = f.col.nullable;
-            let is_key = f.col.key;
-            let policy = match f.col.policy {
-                Some(p) => {
-                    let pt = policy_tokens(c, p);
-                    quote!(Some(#pt))
-                }
-                None => quote!(None),
-            };
-            quote!(#c::FieldMeta {
-                name: #name,
-                kind: #c::ColumnKind::#kind,
-                nullable: #nullable,
-                key: #is_key,
-                policy: #policy,
-            })
+            let policy = f.col.policy.map(|p| policy_tokens(c, p));
+            crate::rules::field_meta(f.col, policy, c)
         })
         .collect();
+    let (declared, next) = crate::rules::declared_indices(&t.declared_order, &names);
+    let key_bits = crate::rules::bits_literal(
+        fields
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.col.key)
+            .fold(0, |acc, (i, _)| acc | (1u128 << i)),
+    );
+    let not_null_lit = crate::rules::bits_literal(not_null_bits);
+    let all_lit = crate::rules::bits_literal(all_bits);
     let include = match &t.include {
         None => quote!(#c::Include::All),
         Some(list) => quote!(#c::Include::Fields(&[#(#list),*])),
@@ -588,8 +582,8 @@ fn extra_items(t: &TableSchema, fields: &[Field<'_>], c: &syn::Path) -> TokenStr
             }
 
             fn into_row(self) -> ::std::result::Result<#row, Self> {
-                const ALL: u128 = #all_bits;
-                const NOT_NULL: u128 = #not_null_bits;
+                const ALL: u128 = #all_lit;
+                const NOT_NULL: u128 = #not_null_lit;
                 if #c::TableImage::present_bits(&self) != ALL
                     || #c::TableImage::null_bits(&self) & NOT_NULL != 0
                 {
@@ -635,6 +629,10 @@ fn extra_items(t: &TableSchema, fields: &[Field<'_>], c: &syn::Path) -> TokenStr
             captured_by_default: #captured,
             schema_version: #schema_version,
             fields: &[#(#field_metas),*],
+            declared_order: &[#(#declared),*],
+            declared_next: &[#(#next),*],
+            key_bits: #key_bits,
+            not_null_bits: #not_null_lit,
         };
 
         /// The model schema this module was generated from.

@@ -22,6 +22,7 @@ mod event_schema;
 mod lint;
 mod names;
 mod open_enum;
+mod rules;
 mod schema;
 pub mod sql;
 

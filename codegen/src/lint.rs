@@ -316,10 +316,13 @@ fn check_one(file: &str, text: &str) -> Result<TableSchema, Vec<SchemaError>> {
         }
     }
 
+    // The table's column order: `serde_json::Value` sorts members, the text keeps them.
+    let declared_order = crate::rules::declared_order(text).unwrap_or_default();
     if !cx.errors.is_empty() {
         return Err(cx.errors);
     }
     Ok(TableSchema {
+        declared_order,
         file: file.to_string(),
         name: table,
         title: title.to_string(),

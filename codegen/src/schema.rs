@@ -103,6 +103,8 @@ pub struct TableSchema {
     pub version: u32,
     /// Columns sorted by name.
     pub columns: Vec<ColumnSchema>,
+    /// Column names in the order the schema text declares them (the table's column order).
+    pub declared_order: Vec<String>,
     /// The whole schema document.
     pub raw: serde_json::Value,
 }

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod decode_record;
+pub mod image_readers;
 pub mod kpl_deaggregate;
 pub mod normalize_value;
 pub mod pipeline_batch;
@@ -16,6 +17,7 @@ pub type Check = fn(&[u8]);
 /// Every check, by target name.
 pub const ALL: &[(&str, Check)] = &[
     ("decode_record", decode_record::run),
+    ("image_readers", image_readers::run),
     ("kpl_deaggregate", kpl_deaggregate::run),
     ("normalize_value", normalize_value::run),
     ("pipeline_batch", pipeline_batch::run),

@@ -2,11 +2,12 @@
 //! value for any column kind, with or without a Debezium semantic type and scale, is normalized,
 //! kept, or rejected with a reason — never a panic, never an unbounded allocation.
 //!
-//! Input: a selector byte (column, semantic type, scale, level), then the value's JSON text.
+//! Input: a selector byte (column, semantic type, scale), then the value's JSON text.
 
 use cdc_models::Table;
 use cdc_processor::config::EpochUnit;
-use cdc_processor::formats::normalize::{self, Context, Decimal, Level};
+use cdc_processor::formats::decimal::Decimal;
+use cdc_processor::formats::normalize::{self, Context};
 use cdc_processor::formats::{FieldHint, SourceFormat};
 use serde_json::value::RawValue;
 
@@ -60,11 +61,9 @@ pub fn run(data: &[u8]) {
         decimal_scale: (sel & 2 != 0).then_some(2),
         hint: (sel & 4 != 0).then_some(&hint),
     };
-    for level in [Level::Mismatch, Level::Full] {
-        if let Ok(Some(v)) = normalize::normalize(field, &raw, level, &ctx) {
-            // A normalized value is one JSON value (its numbers may still be out of a double's
-            // range: the typed image rejects those, as VALIDATION_ERROR).
-            serde_json::from_str::<Box<RawValue>>(v.get()).expect("normalized value is JSON");
-        }
+    if let Ok(Some(v)) = normalize::normalize(field, &raw, &ctx) {
+        // A normalized value is one JSON value (its numbers may still be out of a double's
+        // range: the typed image rejects those, as VALIDATION_ERROR).
+        serde_json::from_str::<Box<RawValue>>(v.get()).expect("normalized value is JSON");
     }
 }

@@ -107,4 +107,25 @@ for sel, value in [(0x04, {"scale": 2, "value": "AQ=="}), (0x06, "1.00000161E8")
                    (0xA4, "BNI="), (0xB4, "BNI="), (0x02, "12.5"), (0xE4, "{\"a\": 1}"),
                    (0x10, -1.5e-7), (0x80, [1, 2, 3])]:
     write("normalize_value", bytes([sel]) + json.dumps(value).encode())
+# Row images for the two image readers (fuzz/checks/image_readers.rs): a table index (the order of
+# model-schemas/*.json), an encoding selector (bits 0-1: CoreDB, Debezium, Debezium with its
+# schema, DMS; bit 2: `before`), then the image.
+tables = sorted(os.path.basename(p)[:-5] for p in glob.glob(os.path.join(ROOT, "model-schemas", "*.json")))
+for name in ["calls", "customers", "team_members", "users", "orders"]:
+    with open(os.path.join(ROOT, "model-schemas", "examples", name + ".json")) as f:
+        row = json.load(f)
+    index = tables.index(name)
+    for selector in [0, 1, 3, 4]:
+        write("image_readers", bytes([index, selector]) + json.dumps(row).encode())
+    # DMS timestamps, Debezium epoch microseconds, JSON in strings.
+    dms = {k: (v.replace("T", " ").replace("Z", "") if isinstance(v, str) and v[:4].isdigit() and "T" in v else v)
+           for k, v in row.items()}
+    write("image_readers", bytes([index, 3]) + json.dumps(dms).encode())
+    dbz = {k: (1764065671120000 if isinstance(v, str) and v[:4].isdigit() and "T" in v else v)
+           for k, v in row.items()}
+    write("image_readers", bytes([index, 2]) + json.dumps(dbz).encode())
+with open(os.path.join(ROOT, "model-schemas", "examples", "calls.json")) as f:
+    calls = json.load(f)
+write("image_readers", bytes([tables.index("calls"), 2]) + json.dumps(dict(calls, carrier_cost="BNI=")).encode())
+write("image_readers", bytes([tables.index("calls"), 1]) + json.dumps(dict(calls, carrier_cost="__debezium_unavailable_value")).encode())
 print("seeds written to", OUT)

@@ -653,8 +653,8 @@ impl crate::TableImage for AgentIntervalStatImage {
         })
     }
     fn into_row(self) -> ::std::result::Result<AgentIntervalStat, Self> {
-        const ALL: u128 = 16777215u128;
-        const NOT_NULL: u128 = 7831543u128;
+        const ALL: u128 = 0b111111111111111111111111;
+        const NOT_NULL: u128 = 0b11101110111111111110111;
         if crate::TableImage::present_bits(&self) != ALL
             || crate::TableImage::null_bits(&self) & NOT_NULL != 0
         {
@@ -984,6 +984,12 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                minimum: Some(0.0),
+                maximum: Some(86400.0),
+                integers: true,
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "agent_id",
@@ -991,6 +997,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: true,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "available_seconds",
@@ -998,6 +1008,12 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                minimum: Some(0.0),
+                maximum: Some(86400.0),
+                integers: true,
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "average_handle_seconds",
@@ -1005,6 +1021,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                minimum: Some(0.0),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "computed_at",
@@ -1012,6 +1032,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("date-time"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "handled",
@@ -1019,6 +1043,11 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                minimum: Some(0.0),
+                integers: true,
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "hold_seconds",
@@ -1026,6 +1055,12 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                minimum: Some(0.0),
+                maximum: Some(86400.0),
+                integers: true,
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "interval_end",
@@ -1033,6 +1068,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("date-time"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "interval_minutes",
@@ -1040,6 +1079,12 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                minimum: Some(5.0),
+                maximum: Some(1440.0),
+                integers: true,
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "interval_start",
@@ -1047,6 +1092,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: true,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("date-time"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "is_final",
@@ -1054,6 +1103,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "logged_in_seconds",
@@ -1061,6 +1111,12 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                minimum: Some(0.0),
+                maximum: Some(86400.0),
+                integers: true,
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "missed",
@@ -1068,6 +1124,11 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                minimum: Some(0.0),
+                integers: true,
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "not_ready_breakdown",
@@ -1075,6 +1136,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                integers: true,
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "not_ready_seconds",
@@ -1082,6 +1147,12 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                minimum: Some(0.0),
+                maximum: Some(86400.0),
+                integers: true,
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "occupancy_pct",
@@ -1089,6 +1160,11 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                minimum: Some(0.0),
+                maximum: Some(100.0),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "offered",
@@ -1096,6 +1172,11 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                minimum: Some(0.0),
+                integers: true,
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "outbound_calls",
@@ -1103,6 +1184,11 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                minimum: Some(0.0),
+                integers: true,
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "talk_seconds",
@@ -1110,6 +1196,12 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                minimum: Some(0.0),
+                maximum: Some(86400.0),
+                integers: true,
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "team_id",
@@ -1117,6 +1209,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "tenant_id",
@@ -1124,6 +1220,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "transferred_out",
@@ -1131,6 +1231,11 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                minimum: Some(0.0),
+                integers: true,
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "updated_at",
@@ -1138,6 +1243,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("date-time"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "utilization_pct",
@@ -1145,8 +1254,23 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                minimum: Some(0.0),
+                maximum: Some(100.0),
+                ..crate::Constraints::NONE
+            },
         },
     ],
+    declared_order: &[
+        1, 9, 20, 19, 7, 8, 16, 5, 12, 21, 17, 11, 2, 18, 6, 0, 14, 13, 3, 15, 23, 10, 4,
+        22,
+    ],
+    declared_next: &[
+        14, 9, 18, 15, 22, 12, 0, 8, 16, 20, 4, 2, 21, 3, 13, 23, 5, 11, 6, 7, 19, 17,
+        24, 10,
+    ],
+    key_bits: 0b1000000010,
+    not_null_bits: 0b11101110111111111110111,
 };
 /// The model schema this module was generated from.
 pub const SCHEMA_JSON: &str = include_str!("schemas/agent_interval_stats.json");

@@ -960,8 +960,8 @@ impl crate::TableImage for AgentScheduleImage {
         })
     }
     fn into_row(self) -> ::std::result::Result<AgentSchedule, Self> {
-        const ALL: u128 = 2097151u128;
-        const NOT_NULL: u128 = 2023038u128;
+        const ALL: u128 = 0b111111111111111111111;
+        const NOT_NULL: u128 = 0b111101101111001111110;
         if crate::TableImage::present_bits(&self) != ALL
             || crate::TableImage::null_bits(&self) & NOT_NULL != 0
         {
@@ -1248,6 +1248,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("date-time"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "activities",
@@ -1255,6 +1259,13 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                integers: true,
+                nested_schema: Some(
+                    "{\"description\":\"Planned activity blocks in time order; adherence compares agent_state_history against them.\",\"items\":{\"description\":\"One planned activity block.\",\"properties\":{\"activity\":{\"description\":\"What the agent is planned to do.\",\"enum\":[\"open_time\",\"break\",\"lunch\",\"training\",\"meeting\",\"coaching\",\"offline_work\"],\"type\":\"string\"},\"ends_at\":{\"description\":\"Block end.\",\"format\":\"date-time\",\"type\":\"string\"},\"queue_id\":{\"description\":\"Queue the block is planned for, null for any.\",\"format\":\"uuid\",\"type\":[\"string\",\"null\"]},\"starts_at\":{\"description\":\"Block start.\",\"format\":\"date-time\",\"type\":\"string\"}},\"required\":[\"activity\",\"starts_at\",\"ends_at\",\"queue_id\"],\"type\":\"object\"},\"type\":\"array\"}",
+                ),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "agent_id",
@@ -1262,6 +1273,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "created_at",
@@ -1269,6 +1284,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("date-time"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "created_by",
@@ -1276,6 +1295,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "id",
@@ -1283,6 +1306,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: true,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "is_overtime",
@@ -1290,6 +1317,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "notes",
@@ -1297,6 +1325,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: Some(crate::RedactPolicy::Mask),
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "notification_phone",
@@ -1306,6 +1335,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             policy: Some(crate::RedactPolicy::Partial {
                 keep_last: 4u8,
             }),
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "notify_by_sms",
@@ -1313,6 +1343,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "paid_minutes",
@@ -1320,6 +1351,12 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                minimum: Some(0.0),
+                maximum: Some(1440.0),
+                integers: true,
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "planned_end",
@@ -1327,6 +1364,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("date-time"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "planned_start",
@@ -1334,6 +1375,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("date-time"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "published_at",
@@ -1341,6 +1386,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("date-time"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "schedule_date",
@@ -1348,6 +1397,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("date"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "status",
@@ -1355,6 +1408,12 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                enum_values: Some(
+                    &["draft", "published", "acknowledged", "swapped", "cancelled"],
+                ),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "team_id",
@@ -1362,6 +1421,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "tenant_id",
@@ -1369,6 +1432,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "time_zone",
@@ -1376,6 +1443,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "updated_at",
@@ -1383,6 +1451,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("date-time"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "work_mode",
@@ -1390,8 +1462,20 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                enum_values: Some(&["office", "remote", "hybrid"]),
+                ..crate::Constraints::NONE
+            },
         },
     ],
+    declared_order: &[
+        5, 17, 2, 16, 14, 18, 12, 11, 1, 10, 20, 15, 6, 13, 0, 9, 8, 7, 4, 3, 19,
+    ],
+    declared_next: &[
+        9, 10, 16, 19, 3, 17, 13, 4, 7, 8, 20, 1, 11, 0, 18, 6, 14, 2, 12, 21, 15,
+    ],
+    key_bits: 0b100000,
+    not_null_bits: 0b111101101111001111110,
 };
 /// The model schema this module was generated from.
 pub const SCHEMA_JSON: &str = include_str!("schemas/agent_schedules.json");

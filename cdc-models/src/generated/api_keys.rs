@@ -940,8 +940,8 @@ impl crate::TableImage for ApiKeyImage {
         })
     }
     fn into_row(self) -> ::std::result::Result<ApiKey, Self> {
-        const ALL: u128 = 2097151u128;
-        const NOT_NULL: u128 = 2038255u128;
+        const ALL: u128 = 0b111111111111111111111;
+        const NOT_NULL: u128 = 0b111110001100111101111;
         if crate::TableImage::present_bits(&self) != ALL
             || crate::TableImage::null_bits(&self) & NOT_NULL != 0
         {
@@ -1243,6 +1243,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "created_at",
@@ -1250,6 +1251,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("date-time"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "created_by_user_id",
@@ -1257,6 +1262,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "environment",
@@ -1264,6 +1273,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                enum_values: Some(&["live", "test"]),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "expires_at",
@@ -1271,6 +1284,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("date-time"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "hash_algorithm",
@@ -1278,6 +1295,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                enum_values: Some(&["argon2id", "bcrypt", "sha256"]),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "id",
@@ -1285,6 +1306,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: true,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "key_hash",
@@ -1292,6 +1317,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: Some(crate::RedactPolicy::Remove),
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "key_prefix",
@@ -1299,6 +1325,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                pattern: Some("^ck_(live|test)_[a-z0-9]{4,8}$"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "last_used_at",
@@ -1306,6 +1336,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("date-time"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "last_used_ip",
@@ -1313,6 +1347,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: Some(crate::RedactPolicy::Hash),
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "name",
@@ -1320,6 +1355,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "rate_limit_per_minute",
@@ -1327,6 +1363,12 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                minimum: Some(1.0),
+                maximum: Some(10000.0),
+                integers: true,
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "revocation_reason",
@@ -1334,6 +1376,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "revoked_at",
@@ -1341,6 +1384,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("date-time"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "revoked_by_user_id",
@@ -1348,6 +1395,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "scopes",
@@ -1355,6 +1406,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "status",
@@ -1362,6 +1414,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                enum_values: Some(&["active", "revoked", "expired"]),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "tenant_id",
@@ -1369,6 +1425,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "updated_at",
@@ -1376,6 +1436,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("date-time"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "usage_count",
@@ -1383,8 +1447,22 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                minimum: Some(0.0),
+                format: Some("int64"),
+                integers: true,
+                ..crate::Constraints::NONE
+            },
         },
     ],
+    declared_order: &[
+        6, 18, 11, 8, 7, 5, 3, 17, 16, 0, 12, 2, 9, 10, 20, 4, 14, 15, 13, 1, 19,
+    ],
+    declared_next: &[
+        12, 19, 9, 17, 14, 3, 18, 5, 7, 10, 20, 8, 2, 1, 15, 13, 0, 16, 11, 21, 4,
+    ],
+    key_bits: 0b1000000,
+    not_null_bits: 0b111110001100111101111,
 };
 /// The model schema this module was generated from.
 pub const SCHEMA_JSON: &str = include_str!("schemas/api_keys.json");

@@ -935,8 +935,8 @@ impl crate::TableImage for AuditEntryImage {
         })
     }
     fn into_row(self) -> ::std::result::Result<AuditEntry, Self> {
-        const ALL: u128 = 524287u128;
-        const NOT_NULL: u128 = 109413u128;
+        const ALL: u128 = 0b1111111111111111111;
+        const NOT_NULL: u128 = 0b11010101101100101;
         if crate::TableImage::present_bits(&self) != ALL
             || crate::TableImage::null_bits(&self) & NOT_NULL != 0
         {
@@ -1187,6 +1187,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                pattern: Some("^[a-z_]+\\.[a-z_]+$"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "actor_api_key_id",
@@ -1194,6 +1198,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "actor_kind",
@@ -1201,6 +1209,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                enum_values: Some(&["user", "api_key", "system", "support_engineer"]),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "actor_user_id",
@@ -1208,6 +1220,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "changes",
@@ -1215,6 +1231,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: Some(crate::RedactPolicy::Remove),
+            constraints: crate::Constraints {
+                integers: true,
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "created_at",
@@ -1222,6 +1242,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("date-time"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "id",
@@ -1229,6 +1253,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: true,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "justification",
@@ -1236,6 +1264,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: Some(crate::RedactPolicy::Mask),
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "occurred_at",
@@ -1243,6 +1272,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("date-time"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "outcome",
@@ -1250,6 +1283,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                enum_values: Some(&["success", "denied", "error"]),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "request_id",
@@ -1257,6 +1294,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "retain_until",
@@ -1264,6 +1302,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("date"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "session_id",
@@ -1271,6 +1313,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "severity",
@@ -1278,6 +1324,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                enum_values: Some(&["info", "notice", "warning", "critical"]),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "source_ip",
@@ -1285,6 +1335,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: Some(crate::RedactPolicy::Hash),
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "target_id",
@@ -1292,6 +1343,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "target_table",
@@ -1299,6 +1351,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "tenant_id",
@@ -1306,6 +1359,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "user_agent",
@@ -1313,8 +1370,13 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: Some(crate::RedactPolicy::Mask),
+            constraints: crate::Constraints::NONE,
         },
     ],
+    declared_order: &[6, 17, 2, 3, 1, 0, 16, 15, 9, 13, 4, 7, 14, 18, 10, 12, 8, 11, 5],
+    declared_next: &[16, 0, 3, 1, 7, 19, 17, 14, 11, 13, 12, 5, 8, 4, 18, 9, 15, 2, 10],
+    key_bits: 0b1000000,
+    not_null_bits: 0b11010101101100101,
 };
 /// The model schema this module was generated from.
 pub const SCHEMA_JSON: &str = include_str!("schemas/audit_entries.json");

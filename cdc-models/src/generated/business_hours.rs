@@ -1571,8 +1571,8 @@ impl crate::TableImage for BusinessHoursImage {
         })
     }
     fn into_row(self) -> ::std::result::Result<BusinessHours, Self> {
-        const ALL: u128 = 32767u128;
-        const NOT_NULL: u128 = 32713u128;
+        const ALL: u128 = 0b111111111111111;
+        const NOT_NULL: u128 = 0b111111111001001;
         if crate::TableImage::present_bits(&self) != ALL
             || crate::TableImage::null_bits(&self) & NOT_NULL != 0
         {
@@ -1792,6 +1792,18 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                enum_values: Some(
+                    &[
+                        "announcement_disconnect",
+                        "voicemail",
+                        "callback_offer",
+                        "transfer_queue",
+                        "accept_and_hold",
+                    ],
+                ),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "after_hours_prompt_id",
@@ -1799,6 +1811,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "after_hours_queue_id",
@@ -1806,6 +1822,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "created_at",
@@ -1813,6 +1833,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("date-time"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "effective_from",
@@ -1820,6 +1844,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("date"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "effective_until",
@@ -1827,6 +1855,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("date"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "id",
@@ -1834,6 +1866,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: true,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "is_active",
@@ -1841,6 +1877,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "is_default",
@@ -1848,6 +1885,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "name",
@@ -1855,6 +1893,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                max_length: Some(120u64),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "open_24x7",
@@ -1862,6 +1904,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "tenant_id",
@@ -1869,6 +1912,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "time_zone",
@@ -1876,6 +1923,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "updated_at",
@@ -1883,6 +1931,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("date-time"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "weekly_schedule",
@@ -1890,8 +1942,16 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                integers: true,
+                ..crate::Constraints::NONE
+            },
         },
     ],
+    declared_order: &[6, 11, 9, 12, 14, 10, 0, 2, 1, 4, 5, 8, 7, 3, 13],
+    declared_next: &[2, 4, 1, 13, 5, 8, 11, 3, 7, 12, 0, 9, 14, 15, 10],
+    key_bits: 0b1000000,
+    not_null_bits: 0b111111111001001,
 };
 /// The model schema this module was generated from.
 pub const SCHEMA_JSON: &str = include_str!("schemas/business_hours.json");

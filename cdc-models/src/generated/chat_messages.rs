@@ -741,8 +741,8 @@ impl crate::TableImage for ChatMessageImage {
         })
     }
     fn into_row(self) -> ::std::result::Result<ChatMessage, Self> {
-        const ALL: u128 = 262143u128;
-        const NOT_NULL: u128 = 255909u128;
+        const ALL: u128 = 0b111111111111111111;
+        const NOT_NULL: u128 = 0b111110011110100101;
         if crate::TableImage::present_bits(&self) != ALL
             || crate::TableImage::null_bits(&self) & NOT_NULL != 0
         {
@@ -990,6 +990,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: Some(crate::RedactPolicy::Remove),
+            constraints: crate::Constraints {
+                integers: true,
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "body",
@@ -997,6 +1001,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: Some(crate::RedactPolicy::Mask),
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "chat_id",
@@ -1004,6 +1009,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "client_message_id",
@@ -1011,6 +1020,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "content_language",
@@ -1018,6 +1028,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "created_at",
@@ -1025,6 +1036,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("date-time"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "delivered_at",
@@ -1032,6 +1047,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("date-time"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "edited",
@@ -1039,6 +1058,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "id",
@@ -1046,6 +1066,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: true,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "is_internal",
@@ -1053,6 +1077,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "message_kind",
@@ -1060,6 +1085,12 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                enum_values: Some(
+                    &["text", "attachment", "quick_reply", "rich_card", "system_event"],
+                ),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "read_at",
@@ -1067,6 +1098,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("date-time"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "sender_agent_id",
@@ -1074,6 +1109,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "sender_kind",
@@ -1081,6 +1120,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                enum_values: Some(&["customer", "agent", "bot", "system"]),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "sent_at",
@@ -1088,6 +1131,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("date-time"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "sequence",
@@ -1095,6 +1142,11 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                minimum: Some(1.0),
+                integers: true,
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "tenant_id",
@@ -1102,6 +1154,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "updated_at",
@@ -1109,8 +1165,16 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("date-time"),
+                ..crate::Constraints::NONE
+            },
         },
     ],
+    declared_order: &[8, 16, 2, 15, 13, 12, 10, 1, 0, 4, 9, 3, 14, 6, 11, 7, 5, 17],
+    declared_next: &[4, 0, 15, 14, 9, 17, 11, 5, 16, 3, 1, 7, 10, 12, 6, 13, 2, 18],
+    key_bits: 0b100000000,
+    not_null_bits: 0b111110011110100101,
 };
 /// The model schema this module was generated from.
 pub const SCHEMA_JSON: &str = include_str!("schemas/chat_messages.json");

@@ -1127,8 +1127,8 @@ impl crate::TableImage for CustomerImage {
         })
     }
     fn into_row(self) -> ::std::result::Result<Customer, Self> {
-        const ALL: u128 = 16777215u128;
-        const NOT_NULL: u128 = 14654886u128;
+        const ALL: u128 = 0b111111111111111111111111;
+        const NOT_NULL: u128 = 0b110111111001110110100110;
         if crate::TableImage::present_bits(&self) != ALL
             || crate::TableImage::null_bits(&self) & NOT_NULL != 0
         {
@@ -1442,6 +1442,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "created_at",
@@ -1449,6 +1450,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("date-time"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "currency",
@@ -1456,6 +1461,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                pattern: Some("^[A-Z]{3}$"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "custom_fields",
@@ -1463,6 +1472,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: Some(crate::RedactPolicy::Remove),
+            constraints: crate::Constraints {
+                integers: true,
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "date_of_birth",
@@ -1470,6 +1483,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: Some(crate::RedactPolicy::Remove),
+            constraints: crate::Constraints {
+                format: Some("date"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "email",
@@ -1477,6 +1494,13 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: Some(crate::RedactPolicy::Hash),
+            constraints: crate::Constraints {
+                format: Some("email"),
+                nested_schema: Some(
+                    "{\"description\":\"Customer's primary e-mail address; hashed when redacted so consumers can still count distinct customers.\",\"format\":\"email\",\"type\":\"string\",\"x-redact\":\"hash\"}",
+                ),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "external_ref",
@@ -1484,6 +1508,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "first_name",
@@ -1491,6 +1516,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: Some(crate::RedactPolicy::Mask),
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "id",
@@ -1498,6 +1524,12 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: true,
             policy: None,
+            constraints: crate::Constraints {
+                minimum: Some(1.0),
+                format: Some("int64"),
+                integers: true,
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "last_contacted_at",
@@ -1505,6 +1537,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("date-time"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "last_name",
@@ -1512,6 +1548,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: Some(crate::RedactPolicy::Mask),
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "lifetime_value",
@@ -1519,6 +1556,12 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                decimal_scale: Some(2u32),
+                pattern: Some("^-?[0-9]{1,13}\\.[0-9]{2}$"),
+                format: Some("decimal"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "marketing_opt_in",
@@ -1526,6 +1569,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "merged_into_id",
@@ -1533,6 +1577,12 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                minimum: Some(1.0),
+                format: Some("int64"),
+                integers: true,
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "phone",
@@ -1542,6 +1592,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             policy: Some(crate::RedactPolicy::Partial {
                 keep_last: 4u8,
             }),
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "preferred_channel",
@@ -1549,6 +1600,12 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                enum_values: Some(
+                    &["voice", "chat", "email", "sms", "whatsapp", "no_preference"],
+                ),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "preferred_language",
@@ -1556,6 +1613,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "segment",
@@ -1563,6 +1621,12 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                enum_values: Some(
+                    &["consumer", "small_business", "enterprise", "public_sector"],
+                ),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "status",
@@ -1570,6 +1634,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                enum_values: Some(&["active", "blocked", "merged", "deleted"]),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "tags",
@@ -1577,6 +1645,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "tenant_id",
@@ -1584,6 +1653,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "time_zone",
@@ -1591,6 +1664,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "updated_at",
@@ -1598,6 +1672,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("date-time"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "vip",
@@ -1605,8 +1683,19 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints::NONE,
         },
     ],
+    declared_order: &[
+        8, 20, 6, 7, 10, 5, 14, 4, 0, 17, 16, 15, 21, 23, 12, 18, 13, 11, 2, 19, 3, 9, 1,
+        22,
+    ],
+    declared_next: &[
+        17, 22, 19, 9, 0, 14, 7, 10, 20, 1, 5, 2, 18, 11, 4, 21, 15, 16, 13, 3, 6, 23,
+        24, 12,
+    ],
+    key_bits: 0b100000000,
+    not_null_bits: 0b110111111001110110100110,
 };
 /// The model schema this module was generated from.
 pub const SCHEMA_JSON: &str = include_str!("schemas/customers.json");

@@ -835,8 +835,8 @@ impl crate::TableImage for LoginAttemptImage {
         })
     }
     fn into_row(self) -> ::std::result::Result<LoginAttempt, Self> {
-        const ALL: u128 = 65535u128;
-        const NOT_NULL: u128 = 11251u128;
+        const ALL: u128 = 0b1111111111111111;
+        const NOT_NULL: u128 = 0b10101111110011;
         if crate::TableImage::present_bits(&self) != ALL
             || crate::TableImage::null_bits(&self) & NOT_NULL != 0
         {
@@ -1075,6 +1075,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("date-time"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "auth_method",
@@ -1082,6 +1086,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                enum_values: Some(&["password", "saml", "oidc", "magic_link"]),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "geo_city",
@@ -1089,6 +1097,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: Some(crate::RedactPolicy::Remove),
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "geo_country",
@@ -1096,6 +1105,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "id",
@@ -1103,6 +1113,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: true,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "ip_address",
@@ -1110,6 +1124,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: Some(crate::RedactPolicy::Hash),
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "is_suspicious",
@@ -1117,6 +1132,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "mfa_method",
@@ -1124,6 +1140,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                enum_values: Some(&["none", "totp", "sms", "webauthn", "push"]),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "outcome",
@@ -1131,6 +1151,21 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                enum_values: Some(
+                    &[
+                        "success",
+                        "invalid_credentials",
+                        "unknown_user",
+                        "account_locked",
+                        "account_disabled",
+                        "mfa_failed",
+                        "sso_error",
+                        "rate_limited",
+                    ],
+                ),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "risk_score",
@@ -1138,6 +1173,12 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                minimum: Some(0.0),
+                maximum: Some(100.0),
+                integers: true,
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "session_id",
@@ -1145,6 +1186,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "submitted_login",
@@ -1152,6 +1197,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: Some(crate::RedactPolicy::Hash),
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "tenant_id",
@@ -1159,6 +1205,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "triggered_lockout",
@@ -1166,6 +1216,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "user_agent",
@@ -1173,6 +1224,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: Some(crate::RedactPolicy::Mask),
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "user_id",
@@ -1180,8 +1232,16 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
     ],
+    declared_order: &[4, 12, 15, 11, 1, 8, 7, 5, 14, 3, 2, 9, 6, 13, 10, 0],
+    declared_next: &[16, 8, 9, 2, 12, 14, 13, 5, 7, 6, 0, 1, 15, 10, 3, 11],
+    key_bits: 0b10000,
+    not_null_bits: 0b10101111110011,
 };
 /// The model schema this module was generated from.
 pub const SCHEMA_JSON: &str = include_str!("schemas/login_attempts.json");

@@ -1075,8 +1075,8 @@ impl crate::TableImage for OrderItemImage {
         })
     }
     fn into_row(self) -> ::std::result::Result<OrderItem, Self> {
-        const ALL: u128 = 1048575u128;
-        const NOT_NULL: u128 = 1032158u128;
+        const ALL: u128 = 0b11111111111111111111;
+        const NOT_NULL: u128 = 0b11111011111111011110;
         if crate::TableImage::present_bits(&self) != ALL
             || crate::TableImage::null_bits(&self) & NOT_NULL != 0
         {
@@ -1357,6 +1357,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                integers: true,
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "created_at",
@@ -1364,6 +1368,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("date-time"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "currency",
@@ -1371,6 +1379,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                pattern: Some("^[A-Z]{3}$"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "discount_amount",
@@ -1378,6 +1390,12 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                decimal_scale: Some(2u32),
+                pattern: Some("^-?[0-9]{1,13}\\.[0-9]{2}$"),
+                format: Some("decimal"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "fulfilment_status",
@@ -1385,6 +1403,19 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                enum_values: Some(
+                    &[
+                        "pending",
+                        "allocated",
+                        "shipped",
+                        "delivered",
+                        "cancelled",
+                        "returned",
+                    ],
+                ),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "gift_message",
@@ -1392,6 +1423,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: Some(crate::RedactPolicy::Mask),
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "id",
@@ -1399,6 +1431,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: true,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "item_kind",
@@ -1406,6 +1442,19 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                enum_values: Some(
+                    &[
+                        "product",
+                        "service",
+                        "subscription",
+                        "discount",
+                        "shipping",
+                        "fee",
+                    ],
+                ),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "line_number",
@@ -1413,6 +1462,12 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                minimum: Some(1.0),
+                maximum: Some(1000.0),
+                integers: true,
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "line_total",
@@ -1420,6 +1475,12 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                decimal_scale: Some(2u32),
+                pattern: Some("^-?[0-9]{1,13}\\.[0-9]{2}$"),
+                format: Some("decimal"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "order_id",
@@ -1427,6 +1488,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "product_name",
@@ -1434,6 +1499,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "quantity",
@@ -1441,6 +1507,12 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                minimum: Some(1.0),
+                maximum: Some(10000.0),
+                integers: true,
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "sku",
@@ -1448,6 +1520,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "subscription_id",
@@ -1455,6 +1528,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "tax_amount",
@@ -1462,6 +1539,12 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                decimal_scale: Some(2u32),
+                pattern: Some("^-?[0-9]{1,13}\\.[0-9]{2}$"),
+                format: Some("decimal"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "tax_rate",
@@ -1469,6 +1552,11 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                minimum: Some(0.0),
+                maximum: Some(1.0),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "tenant_id",
@@ -1476,6 +1564,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "unit_price",
@@ -1483,6 +1575,12 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                decimal_scale: Some(2u32),
+                pattern: Some("^-?[0-9]{1,13}\\.[0-9]{2}$"),
+                format: Some("decimal"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "updated_at",
@@ -1490,8 +1588,20 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("date-time"),
+                ..crate::Constraints::NONE
+            },
         },
     ],
+    declared_order: &[
+        6, 17, 10, 8, 7, 13, 11, 12, 18, 3, 16, 15, 9, 2, 14, 4, 5, 0, 1, 19,
+    ],
+    declared_next: &[
+        1, 19, 14, 16, 5, 0, 17, 13, 7, 2, 8, 12, 18, 11, 4, 9, 15, 10, 3, 20,
+    ],
+    key_bits: 0b1000000,
+    not_null_bits: 0b11111011111111011110,
 };
 /// The model schema this module was generated from.
 pub const SCHEMA_JSON: &str = include_str!("schemas/order_items.json");

@@ -925,8 +925,8 @@ impl crate::TableImage for QueueThresholdImage {
         })
     }
     fn into_row(self) -> ::std::result::Result<QueueThreshold, Self> {
-        const ALL: u128 = 65535u128;
-        const NOT_NULL: u128 = 65527u128;
+        const ALL: u128 = 0b1111111111111111;
+        const NOT_NULL: u128 = 0b1111111111110111;
         if crate::TableImage::present_bits(&self) != ALL
             || crate::TableImage::null_bits(&self) & NOT_NULL != 0
         {
@@ -1167,6 +1167,12 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                enum_values: Some(
+                    &["greater_than", "greater_or_equal", "less_than", "less_or_equal"],
+                ),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "cooldown_seconds",
@@ -1174,6 +1180,12 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                minimum: Some(0.0),
+                maximum: Some(86400.0),
+                integers: true,
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "created_at",
@@ -1181,6 +1193,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("date-time"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "created_by",
@@ -1188,6 +1204,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "critical_colour",
@@ -1195,6 +1215,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                pattern: Some("^#[0-9A-Fa-f]{6}$"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "critical_value",
@@ -1202,6 +1226,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "evaluation_window_seconds",
@@ -1209,6 +1234,12 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                minimum: Some(0.0),
+                maximum: Some(86400.0),
+                integers: true,
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "id",
@@ -1216,6 +1247,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: true,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "is_enabled",
@@ -1223,6 +1258,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "metric",
@@ -1230,6 +1266,20 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                enum_values: Some(
+                    &[
+                        "contacts_waiting",
+                        "longest_wait_seconds",
+                        "service_level_percent",
+                        "abandon_rate_percent",
+                        "agents_available",
+                        "average_speed_of_answer_seconds",
+                        "occupancy_percent",
+                    ],
+                ),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "notify_channels",
@@ -1237,6 +1287,12 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                nested_schema: Some(
+                    "{\"description\":\"Where alerts go when the critical value is crossed.\",\"items\":{\"enum\":[\"wallboard\",\"email\",\"sms\",\"slack\",\"teams\",\"webhook\",\"pager\"],\"type\":\"string\"},\"type\":\"array\"}",
+                ),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "queue_id",
@@ -1244,6 +1300,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "tenant_id",
@@ -1251,6 +1311,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "updated_at",
@@ -1258,6 +1322,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("date-time"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "warning_colour",
@@ -1265,6 +1333,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                pattern: Some("^#[0-9A-Fa-f]{6}$"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "warning_value",
@@ -1272,8 +1344,13 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints::NONE,
         },
     ],
+    declared_order: &[7, 12, 11, 9, 0, 15, 5, 6, 1, 10, 14, 4, 8, 3, 2, 13],
+    declared_next: &[15, 10, 13, 2, 8, 6, 1, 12, 3, 0, 14, 9, 11, 16, 4, 5],
+    key_bits: 0b10000000,
+    not_null_bits: 0b1111111111110111,
 };
 /// The model schema this module was generated from.
 pub const SCHEMA_JSON: &str = include_str!("schemas/queue_thresholds.json");

@@ -1100,8 +1100,8 @@ impl crate::TableImage for RoutingRuleImage {
         })
     }
     fn into_row(self) -> ::std::result::Result<RoutingRule, Self> {
-        const ALL: u128 = 16777215u128;
-        const NOT_NULL: u128 = 14904263u128;
+        const ALL: u128 = 0b111111111111111111111111;
+        const NOT_NULL: u128 = 0b111000110110101111000111;
         if crate::TableImage::present_bits(&self) != ALL
             || crate::TableImage::null_bits(&self) & NOT_NULL != 0
         {
@@ -1412,6 +1412,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                integers: true,
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "conditions",
@@ -1419,6 +1423,13 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                integers: true,
+                nested_schema: Some(
+                    "{\"additionalProperties\":true,\"description\":\"Conditions on contact attributes, all or any of which must hold for the rule to match.\",\"properties\":{\"clauses\":{\"description\":\"Individual tests on contact attributes.\",\"items\":{\"description\":\"One test: attribute, operator and value.\",\"properties\":{\"attribute\":{\"description\":\"Contact attribute tested (e.g. customer.segment, ivr.selection, wait_seconds).\",\"type\":\"string\"},\"operator\":{\"description\":\"Comparison applied.\",\"enum\":[\"eq\",\"neq\",\"in\",\"not_in\",\"gt\",\"gte\",\"lt\",\"lte\",\"contains\",\"exists\"],\"type\":\"string\"},\"value\":{\"description\":\"Value compared against (any JSON value).\"}},\"required\":[\"attribute\",\"operator\",\"value\"],\"type\":\"object\"},\"type\":\"array\"},\"combinator\":{\"description\":\"Whether all or any of the clauses must hold.\",\"enum\":[\"all\",\"any\"],\"type\":\"string\"}},\"required\":[\"combinator\",\"clauses\"],\"type\":\"object\"}",
+                ),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "created_at",
@@ -1426,6 +1437,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("date-time"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "created_by",
@@ -1433,6 +1448,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "effective_from",
@@ -1440,6 +1459,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("date-time"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "effective_until",
@@ -1447,6 +1470,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("date-time"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "evaluation_order",
@@ -1454,6 +1481,12 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                minimum: Some(0.0),
+                maximum: Some(10000.0),
+                integers: true,
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "id",
@@ -1461,6 +1494,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: true,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "is_enabled",
@@ -1468,6 +1505,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "is_terminal",
@@ -1475,6 +1513,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "last_matched_at",
@@ -1482,6 +1521,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("date-time"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "match_count",
@@ -1489,6 +1532,12 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                minimum: Some(0.0),
+                format: Some("int64"),
+                integers: true,
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "min_proficiency",
@@ -1496,6 +1545,12 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                minimum: Some(1.0),
+                maximum: Some(10.0),
+                integers: true,
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "name",
@@ -1503,6 +1558,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                max_length: Some(120u64),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "priority_adjustment",
@@ -1510,6 +1569,12 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                minimum: Some(-100.0),
+                maximum: Some(100.0),
+                integers: true,
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "queue_id",
@@ -1517,6 +1582,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "required_skill_ids",
@@ -1524,6 +1593,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "rule_kind",
@@ -1531,6 +1601,20 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                enum_values: Some(
+                    &[
+                        "skill_match",
+                        "priority_boost",
+                        "preferred_agent",
+                        "language",
+                        "vip",
+                        "time_based",
+                        "reroute",
+                    ],
+                ),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "summary",
@@ -1538,6 +1622,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "target_group_id",
@@ -1545,6 +1630,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "target_queue_id",
@@ -1552,6 +1641,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "tenant_id",
@@ -1559,6 +1652,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "updated_at",
@@ -1566,6 +1663,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("date-time"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "version",
@@ -1573,8 +1674,24 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                minimum: Some(1.0),
+                maximum: Some(1000000.0),
+                integers: true,
+                ..crate::Constraints::NONE
+            },
         },
     ],
+    declared_order: &[
+        7, 21, 15, 13, 18, 17, 6, 1, 0, 20, 19, 16, 12, 14, 9, 8, 4, 5, 11, 10, 3, 2, 22,
+        23,
+    ],
+    declared_next: &[
+        20, 0, 22, 2, 5, 11, 1, 21, 4, 8, 3, 10, 14, 18, 9, 13, 12, 6, 17, 16, 19, 15,
+        23, 24,
+    ],
+    key_bits: 0b10000000,
+    not_null_bits: 0b111000110110101111000111,
 };
 /// The model schema this module was generated from.
 pub const SCHEMA_JSON: &str = include_str!("schemas/routing_rules.json");

@@ -1024,8 +1024,8 @@ impl crate::TableImage for ShiftImage {
         })
     }
     fn into_row(self) -> ::std::result::Result<Shift, Self> {
-        const ALL: u128 = 8388607u128;
-        const NOT_NULL: u128 = 4037578u128;
+        const ALL: u128 = 0b11111111111111111111111;
+        const NOT_NULL: u128 = 0b1111011001101111001010;
         if crate::TableImage::present_bits(&self) != ALL
             || crate::TableImage::null_bits(&self) & NOT_NULL != 0
         {
@@ -1324,6 +1324,11 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                minimum: Some(0.0),
+                maximum: Some(1.0),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "agent_id",
@@ -1331,6 +1336,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "approved_by",
@@ -1338,6 +1347,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "break_minutes",
@@ -1345,6 +1358,12 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                minimum: Some(0.0),
+                maximum: Some(1440.0),
+                integers: true,
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "clocked_in_at",
@@ -1352,6 +1371,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("date-time"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "clocked_out_at",
@@ -1359,6 +1382,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("date-time"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "created_at",
@@ -1366,6 +1393,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("date-time"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "currency",
@@ -1373,6 +1404,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                pattern: Some("^[A-Z]{3}$"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "hourly_rate",
@@ -1380,6 +1415,12 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                decimal_scale: Some(2u32),
+                pattern: Some("^-?[0-9]{1,13}\\.[0-9]{2}$"),
+                format: Some("decimal"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "id",
@@ -1387,6 +1428,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: true,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "labour_cost",
@@ -1394,6 +1439,12 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                decimal_scale: Some(2u32),
+                pattern: Some("^-?[0-9]{1,13}\\.[0-9]{2}$"),
+                format: Some("decimal"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "late_minutes",
@@ -1401,6 +1452,12 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                minimum: Some(0.0),
+                maximum: Some(1440.0),
+                integers: true,
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "overtime_seconds",
@@ -1408,6 +1465,12 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                minimum: Some(0.0),
+                maximum: Some(86400.0),
+                integers: true,
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "remote_work_address",
@@ -1415,6 +1478,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: Some(crate::RedactPolicy::Remove),
+            constraints: crate::Constraints {
+                integers: true,
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "schedule_id",
@@ -1422,6 +1489,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "scheduled_end",
@@ -1429,6 +1500,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("date-time"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "scheduled_start",
@@ -1436,6 +1511,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("date-time"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "site_id",
@@ -1443,6 +1522,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "status",
@@ -1450,6 +1533,12 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                enum_values: Some(
+                    &["scheduled", "in_progress", "completed", "missed", "cancelled"],
+                ),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "tenant_id",
@@ -1457,6 +1546,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "updated_at",
@@ -1464,6 +1557,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("date-time"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "work_mode",
@@ -1471,6 +1568,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                enum_values: Some(&["office", "remote", "hybrid"]),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "worked_seconds",
@@ -1478,8 +1579,22 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                minimum: Some(0.0),
+                maximum: Some(86400.0),
+                integers: true,
+                ..crate::Constraints::NONE
+            },
         },
     ],
+    declared_order: &[
+        9, 19, 1, 14, 17, 21, 18, 16, 15, 4, 5, 11, 3, 22, 12, 0, 7, 8, 10, 13, 2, 6, 20,
+    ],
+    declared_next: &[
+        7, 14, 6, 22, 5, 11, 20, 8, 10, 19, 13, 3, 0, 2, 17, 4, 15, 21, 16, 1, 23, 18, 12,
+    ],
+    key_bits: 0b1000000000,
+    not_null_bits: 0b1111011001101111001010,
 };
 /// The model schema this module was generated from.
 pub const SCHEMA_JSON: &str = include_str!("schemas/shifts.json");

@@ -1000,8 +1000,8 @@ impl crate::TableImage for SlaPolicyImage {
         })
     }
     fn into_row(self) -> ::std::result::Result<SlaPolicy, Self> {
-        const ALL: u128 = 262143u128;
-        const NOT_NULL: u128 = 255983u128;
+        const ALL: u128 = 0b111111111111111111;
+        const NOT_NULL: u128 = 0b111110011111101111;
         if crate::TableImage::present_bits(&self) != ALL
             || crate::TableImage::null_bits(&self) & NOT_NULL != 0
         {
@@ -1260,6 +1260,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "calculation_method",
@@ -1267,6 +1268,16 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                enum_values: Some(
+                    &[
+                        "answered_within_over_offered",
+                        "answered_within_over_answered_and_abandoned",
+                        "answered_within_over_answered",
+                    ],
+                ),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "channel",
@@ -1274,6 +1285,12 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                enum_values: Some(
+                    &["voice", "chat", "email", "sms", "callback", "social"],
+                ),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "created_at",
@@ -1281,6 +1298,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("date-time"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "currency",
@@ -1288,6 +1309,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                pattern: Some("^[A-Z]{3}$"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "id",
@@ -1295,6 +1320,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: true,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "is_active",
@@ -1302,6 +1331,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "is_default",
@@ -1309,6 +1339,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "max_abandon_percent",
@@ -1316,6 +1347,11 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                minimum: Some(0.0),
+                maximum: Some(100.0),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "measurement_interval",
@@ -1323,6 +1359,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                enum_values: Some(&["interval_15m", "interval_30m", "hourly", "daily"]),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "name",
@@ -1330,6 +1370,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                max_length: Some(120u64),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "penalty_per_breach",
@@ -1337,6 +1381,12 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                decimal_scale: Some(2u32),
+                pattern: Some("^-?[0-9]{1,13}\\.[0-9]{2}$"),
+                format: Some("decimal"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "resolution_target_minutes",
@@ -1344,6 +1394,12 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                minimum: Some(1.0),
+                maximum: Some(525600.0),
+                integers: true,
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "short_abandon_seconds",
@@ -1351,6 +1407,12 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                minimum: Some(0.0),
+                maximum: Some(600.0),
+                integers: true,
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "target_answer_seconds",
@@ -1358,6 +1420,12 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                minimum: Some(1.0),
+                maximum: Some(604800.0),
+                integers: true,
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "target_percent",
@@ -1365,6 +1433,11 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                minimum: Some(0.0),
+                maximum: Some(100.0),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "tenant_id",
@@ -1372,6 +1445,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "updated_at",
@@ -1379,8 +1456,16 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("date-time"),
+                ..crate::Constraints::NONE
+            },
         },
     ],
+    declared_order: &[5, 16, 10, 2, 14, 15, 8, 13, 12, 1, 9, 0, 4, 11, 7, 6, 3, 17],
+    declared_next: &[4, 9, 14, 17, 11, 16, 3, 6, 13, 0, 2, 7, 1, 12, 15, 8, 10, 18],
+    key_bits: 0b100000,
+    not_null_bits: 0b111110011111101111,
 };
 /// The model schema this module was generated from.
 pub const SCHEMA_JSON: &str = include_str!("schemas/sla_policies.json");

@@ -938,8 +938,8 @@ impl crate::TableImage for UserPreferenceImage {
         })
     }
     fn into_row(self) -> ::std::result::Result<UserPreference, Self> {
-        const ALL: u128 = 262143u128;
-        const NOT_NULL: u128 = 114527u128;
+        const ALL: u128 = 0b111111111111111111;
+        const NOT_NULL: u128 = 0b11011111101011111;
         if crate::TableImage::present_bits(&self) != ALL
             || crate::TableImage::null_bits(&self) & NOT_NULL != 0
         {
@@ -1193,6 +1193,13 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                integers: true,
+                nested_schema: Some(
+                    "{\"description\":\"Accessibility settings.\",\"properties\":{\"font_scale\":{\"description\":\"Font size multiplier.\",\"maximum\":3,\"minimum\":0.5,\"type\":\"number\"},\"reduced_motion\":{\"description\":\"Disable animations.\",\"type\":\"boolean\"},\"screen_reader_mode\":{\"description\":\"Optimise the UI for screen readers.\",\"type\":\"boolean\"}},\"required\":[\"screen_reader_mode\",\"reduced_motion\",\"font_scale\"],\"type\":\"object\"}",
+                ),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "auto_ready_after_wrap_up",
@@ -1200,6 +1207,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "clock_format",
@@ -1207,6 +1215,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                enum_values: Some(&["twelve_hour", "twenty_four_hour"]),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "created_at",
@@ -1214,6 +1226,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("date-time"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "date_format",
@@ -1221,6 +1237,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                enum_values: Some(&["iso", "day_month_year", "month_day_year"]),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "default_wrap_up_code",
@@ -1228,6 +1248,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "keyboard_shortcuts",
@@ -1235,6 +1256,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                integers: true,
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "locale",
@@ -1242,6 +1267,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "notification_channels",
@@ -1249,6 +1275,12 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                nested_schema: Some(
+                    "{\"description\":\"Channels on which the user receives system notifications.\",\"items\":{\"enum\":[\"in_app\",\"desktop\",\"mail\",\"sms\"],\"type\":\"string\"},\"type\":\"array\"}",
+                ),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "pinned_queue_ids",
@@ -1256,6 +1288,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "ring_volume",
@@ -1263,6 +1296,12 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                minimum: Some(0.0),
+                maximum: Some(100.0),
+                integers: true,
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "ringtone",
@@ -1270,6 +1309,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "tenant_id",
@@ -1277,6 +1317,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "theme",
@@ -1284,6 +1328,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                enum_values: Some(&["system", "light", "dark", "high_contrast"]),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "time_zone",
@@ -1291,6 +1339,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "updated_at",
@@ -1298,6 +1347,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("date-time"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "user_id",
@@ -1305,6 +1358,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: true,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "wallboard_layout",
@@ -1312,8 +1369,16 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                integers: true,
+                ..crate::Constraints::NONE
+            },
         },
     ],
+    declared_order: &[16, 12, 13, 7, 14, 4, 2, 10, 11, 8, 1, 5, 9, 17, 6, 0, 3, 15],
+    declared_next: &[3, 5, 10, 15, 2, 9, 0, 14, 1, 17, 11, 8, 13, 7, 4, 18, 12, 6],
+    key_bits: 0b10000000000000000,
+    not_null_bits: 0b11011111101011111,
 };
 /// The model schema this module was generated from.
 pub const SCHEMA_JSON: &str = include_str!("schemas/user_preferences.json");

@@ -908,8 +908,8 @@ impl crate::TableImage for UserProfileImage {
         })
     }
     fn into_row(self) -> ::std::result::Result<UserProfile, Self> {
-        const ALL: u128 = 67108863u128;
-        const NOT_NULL: u128 = 66081286u128;
+        const ALL: u128 = 0b11111111111111111111111111;
+        const NOT_NULL: u128 = 0b11111100000101001000000110;
         if crate::TableImage::present_bits(&self) != ALL
             || crate::TableImage::null_bits(&self) & NOT_NULL != 0
         {
@@ -1228,6 +1228,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: Some(crate::RedactPolicy::Mask),
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "contracted_hours_per_week",
@@ -1235,6 +1236,11 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                minimum: Some(0.0),
+                maximum: Some(80.0),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "created_at",
@@ -1242,6 +1248,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("date-time"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "custom_fields",
@@ -1249,6 +1259,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                integers: true,
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "date_of_birth",
@@ -1256,6 +1270,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: Some(crate::RedactPolicy::Remove),
+            constraints: crate::Constraints {
+                format: Some("date"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "department_id",
@@ -1263,6 +1281,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "emergency_contact",
@@ -1270,6 +1292,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: Some(crate::RedactPolicy::Remove),
+            constraints: crate::Constraints {
+                integers: true,
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "employee_number",
@@ -1277,6 +1303,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: Some(crate::RedactPolicy::Hash),
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "employment_end_date",
@@ -1284,6 +1311,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("date"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "first_name",
@@ -1291,6 +1322,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: Some(crate::RedactPolicy::Mask),
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "hire_date",
@@ -1298,6 +1330,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("date"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "home_location",
@@ -1305,6 +1341,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: Some(crate::RedactPolicy::Remove),
+            constraints: crate::Constraints {
+                integers: true,
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "id",
@@ -1312,6 +1352,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: true,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "job_title",
@@ -1319,6 +1363,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "last_name",
@@ -1326,6 +1371,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: Some(crate::RedactPolicy::Mask),
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "manager_user_id",
@@ -1333,6 +1379,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "mobile_number",
@@ -1342,6 +1392,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             policy: Some(crate::RedactPolicy::Partial {
                 keep_last: 4u8,
             }),
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "national_id",
@@ -1349,6 +1400,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: Some(crate::RedactPolicy::Mask),
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "personal_email",
@@ -1356,6 +1408,13 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: Some(crate::RedactPolicy::Hash),
+            constraints: crate::Constraints {
+                format: Some("email"),
+                nested_schema: Some(
+                    "{\"description\":\"Private e-mail address used for out-of-hours rota notifications.\",\"format\":\"email\",\"type\":[\"string\",\"null\"],\"x-redact\":\"hash\"}",
+                ),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "preferred_name",
@@ -1363,6 +1422,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: true,
             key: false,
             policy: Some(crate::RedactPolicy::Mask),
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "profile_completed",
@@ -1370,6 +1430,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "spoken_languages",
@@ -1377,6 +1438,7 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints::NONE,
         },
         crate::FieldMeta {
             name: "tenant_id",
@@ -1384,6 +1446,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "updated_at",
@@ -1391,6 +1457,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("date-time"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "user_id",
@@ -1398,6 +1468,10 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                format: Some("uuid"),
+                ..crate::Constraints::NONE
+            },
         },
         crate::FieldMeta {
             name: "working_pattern",
@@ -1405,8 +1479,24 @@ pub static META: crate::TableMeta = crate::TableMeta {
             nullable: false,
             key: false,
             policy: None,
+            constraints: crate::Constraints {
+                enum_values: Some(
+                    &["full_time", "part_time", "flexible", "zero_hours", "seasonal"],
+                ),
+                ..crate::Constraints::NONE
+            },
         },
     ],
+    declared_order: &[
+        12, 22, 24, 9, 14, 19, 13, 7, 17, 4, 18, 16, 11, 6, 0, 21, 15, 5, 25, 1, 10, 8,
+        20, 3, 2, 23,
+    ],
+    declared_next: &[
+        21, 10, 23, 2, 18, 25, 0, 17, 20, 14, 8, 6, 22, 7, 19, 5, 11, 4, 16, 13, 3, 15,
+        24, 26, 9, 1,
+    ],
+    key_bits: 0b1000000000000,
+    not_null_bits: 0b11111100000101001000000110,
 };
 /// The model schema this module was generated from.
 pub const SCHEMA_JSON: &str = include_str!("schemas/user_profiles.json");

@@ -51,7 +51,9 @@ pub struct InvalidEventId;
 impl EventId {
     /// The id of these 16 bytes: their lower-case hex (as `hex::encode`).
     pub fn from_bytes(bytes: &[u8; 16]) -> EventId {
-        EventId(cdc_models::hex_text::encode16(bytes))
+        let mut hex = [0u8; 32];
+        hex::encode_to_slice(bytes, &mut hex).expect("32 hex digits for 16 bytes");
+        EventId(hex)
     }
 
     /// The 32 hex digits as bytes (without the UTF-8 check [`Self::as_str`] makes).

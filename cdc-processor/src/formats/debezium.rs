@@ -212,7 +212,7 @@ type CachedSchema = (Box<str>, Arc<DebeziumSchema>);
 /// only; no hash over the text).
 #[derive(Default)]
 struct SchemaCache {
-    by_len: crate::plan::FxMap<usize, Vec<CachedSchema>>,
+    by_len: rustc_hash::FxHashMap<usize, Vec<CachedSchema>>,
     entries: usize,
 }
 

@@ -9,6 +9,7 @@
 
 pub(crate) mod coredb;
 mod debezium;
+pub mod decimal;
 mod dms;
 pub mod normalize;
 pub(crate) mod object;
