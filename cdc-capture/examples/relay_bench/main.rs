@@ -3,10 +3,12 @@
 //! ```text
 //! cargo run -p cdc-capture --example relay_bench -- drain   [--rows 100000] [--target moto|model] [--in-flight 4] [--buckets 1] [--latency-ms 20]
 //! cargo run -p cdc-capture --example relay_bench -- latency [--rate 500] [--seconds 20] [--target moto|model] [--latency-ms 20]
+//! cargo run -p cdc-capture --example relay_bench -- lambda  [--rate 500] [--seconds 20] [--in-flight 4] [--batch 100] [--poll-ms 1000]
 //! cargo run -p cdc-capture --example relay_bench -- trigger [--seconds 5] [--rounds 6] [--clients 1] [--durable] [--install FILE]
 //! ```
 //!
-//! `trigger`: see `trigger.rs`.
+//! `trigger`: see `trigger.rs`; `lambda` (commit → PutEvents through the processor's handler):
+//! see `lambda.rs`.
 //!
 //! `drain`: a backlog of `--rows` `users` inserts (written by the generated trigger into the
 //! outbox), then `--buckets` relays (one per hash bucket, each with `--in-flight` PutRecords calls
@@ -16,6 +18,7 @@
 //! `--target model` answers PutRecords itself after `--latency-ms` (testkit's `ModelKinesis`, the
 //! fault proxy's model latency); `moto` is the emulator, whose CPU sets the figure.
 
+mod lambda;
 mod trigger;
 
 use anyhow::{Context, Result};
@@ -30,7 +33,7 @@ const STREAM: &str = "bench";
 
 #[derive(Parser)]
 struct Args {
-    /// `drain` or `latency`.
+    /// `drain`, `latency`, `lambda` or `trigger`.
     mode: String,
     #[arg(long, default_value_t = 100_000)]
     rows: i64,
@@ -57,6 +60,12 @@ struct Args {
     /// `trigger`: install this install.sql instead of the current generated one.
     #[arg(long)]
     install: Option<String>,
+    /// `lambda`: records per GetRecords call (the mapping's BatchSize).
+    #[arg(long, default_value_t = 100)]
+    batch: i32,
+    /// `lambda`: pause after an empty GetRecords answer, ms.
+    #[arg(long, default_value_t = 1000)]
+    poll_ms: u64,
 }
 
 enum Target {
@@ -103,6 +112,9 @@ async fn main() -> Result<()> {
     let pg = Postgres::start();
     if args.mode == "trigger" {
         return trigger::trigger_overhead(&pg, &args).await;
+    }
+    if args.mode == "lambda" {
+        return lambda::lambda_latency(&pg, &args).await;
     }
     let target = match args.target.as_str() {
         "moto" => Target::Moto(Moto::start()),
