@@ -11,7 +11,10 @@
 #   4. a canary: the same steps on a copy with a misspelled Kinesis event property must fail, so
 #      this check cannot silently turn into a no-op;
 #   5. cfn-lint on deploy/consumer.yaml (a consumer's stack, plain CloudFormation), with its own
-#      canary (a misspelled target property must fail).
+#      canary (a misspelled target property must fail);
+#   6. `sam validate --lint` (the AWS SAM CLI, pinned in scripts/requirements-dev.txt) on the
+#      template, offline, AWS_DEFAULT_REGION set and no credentials, with its own canary (a
+#      misspelled function property must fail; it does not see event properties, step 2 does).
 #
 # Any cfn-lint finding fails, informational ones included (-c I: e.g. a stateful resource without
 # an explicit DeletionPolicy). Runs without network when user namespaces allow it (unshare -rn).
@@ -83,3 +86,30 @@ grep -q "DeadLetterConfigz" "$work/consumer-canary.log" || {
   exit 1
 }
 echo "ci-template: $consumer ok (and its canary was rejected)"
+
+# AWS SAM CLI's own check (`sam validate --lint`: cfn-lint with SAM's rules, as `sam deploy`'s users
+# run it), offline, without credentials or telemetry; the canary above must fail it too.
+sam=.venv/bin/sam
+[ -x "$sam" ] || scripts/setup.sh
+sam_validate() {
+  env -u AWS_PROFILE -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN \
+    AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 \
+    "${offline[@]}" "$sam" validate --lint --template-file "$1"
+}
+sam_validate "$template"
+# Its canary: a misspelled function property (an event property, as above, it does not see).
+sed 's/^\( *\)MemorySize: /\1MemorySizez: /' "$template" > "$work/sam-canary.yaml"
+if cmp -s "$template" "$work/sam-canary.yaml"; then
+  echo "ci-template: sam canary could not be planted (MemorySize: not found)" >&2
+  exit 1
+fi
+if sam_validate "$work/sam-canary.yaml" >"$work/sam-canary.log" 2>&1; then
+  echo "ci-template: sam validate --lint accepted a template with a misspelled function property" >&2
+  exit 1
+fi
+grep -q "MemorySizez" "$work/sam-canary.log" || {
+  echo "ci-template: the sam canary failed for another reason:" >&2
+  cat "$work/sam-canary.log" >&2
+  exit 1
+}
+echo "ci-template: sam validate --lint ok (and its canary was rejected)"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need that cargo does not: a Python virtualenv in .venv with moto (the AWS
-# emulator the integration tests start on 127.0.0.1), cargo-lambda, aws-sam-translator and cfn-lint.
+# emulator the integration tests start on 127.0.0.1), cargo-lambda, aws-sam-translator, cfn-lint and
+# the AWS SAM CLI.
 # Idempotent: re-running only installs what is missing or changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."

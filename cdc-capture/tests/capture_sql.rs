@@ -225,3 +225,118 @@ async fn every_table_captures_every_operation_in_the_processors_format() {
         .await
         .expect("tables still work without capture");
 }
+
+/// A schema of 120 columns (`id` and the integers `c000`…`c118`): wider than one
+/// `json_build_object` call takes (50 columns), so each image is spliced from three chunks.
+fn wide_schema() -> Value {
+    let mut props = serde_json::Map::new();
+    let mut required = vec!["id".to_string()];
+    props.insert(
+        "id".into(),
+        serde_json::json!({"description": "Key.", "type": "string", "format": "uuid"}),
+    );
+    for i in 0..119 {
+        props.insert(
+            format!("c{i:03}"),
+            serde_json::json!({"description": "A column.", "type": ["integer", "null"]}),
+        );
+        required.push(format!("c{i:03}"));
+    }
+    serde_json::json!({
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "title": "Wide",
+        "description": "A wide table.",
+        "type": "object",
+        "x-cdc": {"table": "wide", "version": 1, "primaryKey": ["id"], "eventType": "wide.changed",
+                  "category": "organization", "includeFields": ["*"], "capturedByDefault": false},
+        "required": required,
+        "properties": props
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_wider_than_one_call_is_captured_whole() {
+    let files = codegen::Generator::new(codegen::Settings::new("unused"))
+        .generate_sql_from_sources(vec![("wide.json".into(), wide_schema().to_string())])
+        .expect("the wide schema generates");
+    let sql = |name: &str| {
+        files
+            .iter()
+            .find(|f| f.path.to_str() == Some(name))
+            .map(|f| f.contents.clone())
+            .unwrap()
+    };
+    let pg = Postgres::start();
+    let client = connect(&pg).await;
+    client.batch_execute(&sql("tables.sql")).await.unwrap();
+    client.batch_execute(&sql("install.sql")).await.unwrap();
+    let values: Vec<String> = (0..119).map(|i| format!("c{i:03} = {}", i * 7)).collect();
+    client
+        .batch_execute(&format!(
+            "INSERT INTO wide (id) VALUES ('6d8c1f3e-0000-4000-8000-000000000001'); \
+             UPDATE wide SET {}; UPDATE wide SET c118 = NULL, id = gen_random_uuid(); DELETE FROM wide",
+            values.join(", ")
+        ))
+        .await
+        .unwrap();
+    let payloads: Vec<Value> = client
+        .query("SELECT payload::text FROM cdc.outbox ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_str(r.get::<_, &str>(0)).expect("a JSON record"))
+        .collect();
+    let ops: Vec<&str> = payloads
+        .iter()
+        .map(|p| p["operation"].as_str().unwrap())
+        .collect();
+    assert_eq!(ops, ["INSERT", "UPDATE", "DELETE", "INSERT", "DELETE"]);
+    for p in &payloads {
+        for image in [&p["before"], &p["after"]] {
+            if let Some(obj) = image.as_object() {
+                assert_eq!(obj.len(), 120, "every column in the image");
+            }
+        }
+    }
+    assert!(payloads[0]["after"]["c000"].is_null());
+    let after = &payloads[1]["after"];
+    for i in 0..119 {
+        assert_eq!(after[format!("c{i:03}")], i * 7, "c{i:03}");
+    }
+    assert_eq!(payloads[1]["before"], payloads[0]["after"]);
+    assert_eq!(payloads[2]["before"], payloads[1]["after"]);
+    assert!(payloads[3]["after"]["c118"].is_null());
+    assert_eq!(payloads[3]["after"]["c117"], 117 * 7);
+    assert_eq!(payloads[4]["before"], payloads[3]["after"]);
+}
+
+/// An install from before the images were `json` has `cdc.enqueue(…, jsonb, jsonb)`; installing
+/// today's drops it, so TRUNCATE (which passes two NULLs) still finds exactly one function.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrading_an_install_with_the_jsonb_enqueue_keeps_truncate_working() {
+    let pg = Postgres::start();
+    let client = connect(&pg).await;
+    client.batch_execute(cdc_capture::TABLES_SQL).await.unwrap();
+    client
+        .batch_execute(
+            "CREATE SCHEMA cdc; CREATE FUNCTION cdc.enqueue(p_table text, p_operation text, \
+               p_partition_key text, p_before jsonb, p_after jsonb) RETURNS void \
+             LANGUAGE sql AS 'SELECT'",
+        )
+        .await
+        .unwrap();
+    client
+        .batch_execute(cdc_capture::INSTALL_SQL)
+        .await
+        .expect("install.sql over the old install");
+    client.batch_execute("TRUNCATE users").await.unwrap();
+    let n: i64 = client
+        .query_one(
+            "SELECT count(*) FROM cdc.outbox WHERE payload->>'operation' = 'TRUNCATE'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1);
+}

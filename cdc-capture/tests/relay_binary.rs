@@ -207,3 +207,93 @@ async fn snapshot_command_writes_snapshot_records() {
     }
     assert!(!run("no_such_table").status.success());
 }
+
+/// `cdc-relay` reads `.env` in its working directory like the other binaries: a variable only in
+/// the file is used, one set in the environment wins over the file, and a malformed line is
+/// reported by its position without its contents.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_dot_env_and_the_environment_wins() {
+    let pg = Postgres::start();
+    let (db, conn) = tokio_postgres::connect(&pg.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    db.batch_execute(cdc_capture::TABLES_SQL).await.unwrap();
+    db.batch_execute(cdc_capture::INSTALL_SQL).await.unwrap();
+    db.batch_execute(
+        "INSERT INTO users SELECT (jsonb_populate_record(NULL::users, \
+           jsonb_set(u, '{id}', to_jsonb(gen_random_uuid()::text)))).* \
+         FROM (SELECT jsonb_build_object('tenant_id', gen_random_uuid(), 'name', 'n', 'email', 'e', \
+           'status', 'active', 'locale', 'en', 'time_zone', 'UTC', 'mfa_enabled', true, \
+           'created_at', now(), 'updated_at', now()) AS u) s, generate_series(1, 2); \
+         TRUNCATE cdc.outbox",
+    )
+    .await
+    .unwrap();
+    let dir = std::env::temp_dir().join(format!("cdc-relay-dotenv-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = |dotenv: &str, database_url: Option<&str>| {
+        std::fs::write(dir.join(".env"), dotenv).unwrap();
+        let mut c = Command::new(env!("CARGO_BIN_EXE_cdc-relay"));
+        c.current_dir(&dir)
+            .env_remove("CDC_RELAY_DATABASE_URL")
+            .env_remove("CDC_RELAY_STREAM")
+            .args(["snapshot", "--table", "users"]);
+        if let Some(url) = database_url {
+            c.env("CDC_RELAY_DATABASE_URL", url);
+        }
+        c.output().unwrap()
+    };
+    // Only in the file: used.
+    let out = run(
+        &format!(
+            "CDC_RELAY_DATABASE_URL='{}'\nCDC_RELAY_STREAM=s\n",
+            pg.url()
+        ),
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The environment wins over a file that names a server nobody listens on.
+    let dead = format!(
+        "CDC_RELAY_DATABASE_URL='host=127.0.0.1 port={} user=postgres dbname=postgres connect_timeout=2'\nCDC_RELAY_STREAM=s\n",
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    );
+    let out = run(&dead, Some(&pg.url()));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Without the environment the file's dead server is used, and fails.
+    let out = run(&dead, None);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("CDC_RELAY_DATABASE_URL"), "{stderr}");
+    // A malformed line: its position, not its contents; the variable stays unset.
+    let out = run("CDC_RELAY_STREAM=s\nsecret-value-x y z\n", Some(&pg.url()));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(".env: cannot parse it at character"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("secret-value"), "{stderr}");
+    assert!(out.status.success(), "{stderr}");
+    let n: i64 = db
+        .query_one(
+            "SELECT count(*) FROM cdc.outbox WHERE payload->>'operation' = 'SNAPSHOT'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 6, "three runs that reached the database, two rows each");
+    let _ = std::fs::remove_dir_all(&dir);
+}

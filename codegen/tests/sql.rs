@@ -94,17 +94,15 @@ fn generation_is_deterministic() {
     );
 }
 
-/// 120 columns: every image is built from three `jsonb_build_object` calls of at most 50 columns
-/// (100 arguments, PostgreSQL's limit).
-#[test]
-fn wide_tables_are_built_in_chunks() {
+/// A schema of `columns` columns: `id` (uuid key) and `c000`… (integers).
+fn wide_schema(columns: usize) -> Value {
     let mut props = Map::new();
     let mut required = vec![json!("id")];
     props.insert(
         "id".into(),
         json!({"description": "Key.", "type": "string", "format": "uuid"}),
     );
-    for i in 0..119 {
+    for i in 0..columns - 1 {
         let name = format!("c{i:03}");
         props.insert(
             name.clone(),
@@ -112,7 +110,7 @@ fn wide_tables_are_built_in_chunks() {
         );
         required.push(json!(name));
     }
-    let schema = json!({
+    json!({
         "$schema": "http://json-schema.org/draft-07/schema#",
         "title": "Wide",
         "description": "A wide table.",
@@ -120,19 +118,42 @@ fn wide_tables_are_built_in_chunks() {
         "x-cdc": {"table": "wide", "version": 1, "primaryKey": ["id"], "eventType": "wide.changed", "category": "organization", "includeFields": ["*"], "capturedByDefault": false},
         "required": required,
         "properties": props
-    });
-    let files = sql_files(schema, "wide.json");
+    })
+}
+
+/// 120 columns: every image is built from three `json_build_object` calls of at most 50 columns
+/// (100 arguments, PostgreSQL's limit) whose texts are spliced into one object. (The SQL runs on
+/// a real PostgreSQL in cdc-capture/tests/capture_sql.rs.)
+#[test]
+fn wide_tables_are_built_in_chunks() {
+    let files = sql_files(wide_schema(120), "wide.json");
     let install = &files[0].contents;
     let function = install
         .split("CREATE OR REPLACE FUNCTION cdc.\"capture_wide\"()")
         .nth(1)
         .expect("the table's trigger function");
     let function = function.split("$cdc$;").next().unwrap();
-    // INSERT, DELETE, key change (2 images) and UPDATE (2 images): 6 images of 3 chunks each.
-    assert_eq!(function.matches("jsonb_build_object(").count(), 18);
-    for call in function.split("jsonb_build_object(").skip(1) {
+    // INSERT, DELETE, key change (2 images) and UPDATE (2 images): 6 images of 3 chunks each
+    // (a chunk call starts a line with its first column's name).
+    let chunk_start = "json_build_object(\n        '";
+    assert_eq!(function.matches(chunk_start).count(), 18);
+    for call in function.split(chunk_start).skip(1) {
         let body = call.split("\n      )").next().unwrap();
         let args = body.matches("NEW.").count() + body.matches("OLD.").count();
         assert!((1..=50).contains(&args), "a chunk of {args} columns");
     }
+    // Each image splices its chunks: the first without its `}`, the middle without both braces,
+    // the last without its `{`.
+    assert_eq!(function.matches(", (left(json_build_object(").count(), 6);
+    assert_eq!(
+        function.matches("substr(left(json_build_object(").count(),
+        6
+    );
+    assert_eq!(
+        function
+            .matches("|| ', ' || substr(json_build_object(")
+            .count(),
+        6
+    );
+    assert_eq!(function.matches("jsonb_build_object(").count(), 0);
 }

@@ -27,8 +27,11 @@ INSERT INTO cdc.source DEFAULT VALUES ON CONFLICT DO NOTHING;
 -- track_commit_timestamp is on, which is why it is the last member (docs/capture.md).
 -- PL/pgSQL, not SQL: PostgreSQL 15 plans a non-inlined SQL function's INSERT on every call,
 -- PL/pgSQL keeps the plan for the session (about half of the trigger's cost; docs/capture.md).
+-- The images are json since the trigger stopped building jsonb (docs/capture.md): an install
+-- before that has the jsonb overload, dropped here so that NULL arguments stay unambiguous.
+DROP FUNCTION IF EXISTS cdc.enqueue(text, text, text, jsonb, jsonb);
 CREATE OR REPLACE FUNCTION cdc.enqueue(
-  p_table text, p_operation text, p_partition_key text, p_before jsonb, p_after jsonb
+  p_table text, p_operation text, p_partition_key text, p_before json, p_after json
 ) RETURNS void
 LANGUAGE plpgsql AS $cdc$
 BEGIN
@@ -55,7 +58,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'abandonment_stats', NEW."queue_id"::text, NEW."interval_start"::text), json_build_object(
       'table', 'abandonment_stats', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'abandon_rate_pct', NEW."abandon_rate_pct",
         'abandoned', NEW."abandoned",
         'abandoned_after_callback_offer', NEW."abandoned_after_callback_offer",
@@ -82,7 +85,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'abandonment_stats', OLD."queue_id"::text, OLD."interval_start"::text), json_build_object(
       'table', 'abandonment_stats', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'abandon_rate_pct', OLD."abandon_rate_pct",
         'abandoned', OLD."abandoned",
         'abandoned_after_callback_offer', OLD."abandoned_after_callback_offer",
@@ -110,7 +113,7 @@ BEGIN
   ELSIF (OLD."queue_id", OLD."interval_start") IS DISTINCT FROM (NEW."queue_id", NEW."interval_start") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'abandonment_stats', OLD."queue_id"::text, OLD."interval_start"::text), json_build_object(
       'table', 'abandonment_stats', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'abandon_rate_pct', OLD."abandon_rate_pct",
         'abandoned', OLD."abandoned",
         'abandoned_after_callback_offer', OLD."abandoned_after_callback_offer",
@@ -138,7 +141,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'abandonment_stats', NEW."queue_id"::text, NEW."interval_start"::text), json_build_object(
       'table', 'abandonment_stats', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'abandon_rate_pct', NEW."abandon_rate_pct",
         'abandoned', NEW."abandoned",
         'abandoned_after_callback_offer', NEW."abandoned_after_callback_offer",
@@ -165,7 +168,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'abandonment_stats', NEW."queue_id"::text, NEW."interval_start"::text), json_build_object(
       'table', 'abandonment_stats', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'abandon_rate_pct', OLD."abandon_rate_pct",
         'abandoned', OLD."abandoned",
         'abandoned_after_callback_offer', OLD."abandoned_after_callback_offer",
@@ -188,7 +191,7 @@ BEGIN
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'wait_buckets', OLD."wait_buckets"
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'abandon_rate_pct', NEW."abandon_rate_pct",
         'abandoned', NEW."abandoned",
         'abandoned_after_callback_offer', NEW."abandoned_after_callback_offer",
@@ -235,7 +238,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "abandonment_stats" FOR SHARE LOOP
     PERFORM cdc.enqueue('abandonment_stats', 'SNAPSHOT', concat_ws(':', 'abandonment_stats', NEW."queue_id"::text, NEW."interval_start"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'abandon_rate_pct', NEW."abandon_rate_pct",
         'abandoned', NEW."abandoned",
         'abandoned_after_callback_offer', NEW."abandoned_after_callback_offer",
@@ -277,7 +280,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_availability', NEW."agent_id"::text, NEW."channel"::text), json_build_object(
       'table', 'agent_availability', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'active_interactions', NEW."active_interactions",
         'agent_id', NEW."agent_id",
         'block_reason', NEW."block_reason",
@@ -298,7 +301,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_availability', OLD."agent_id"::text, OLD."channel"::text), json_build_object(
       'table', 'agent_availability', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'active_interactions', OLD."active_interactions",
         'agent_id', OLD."agent_id",
         'block_reason', OLD."block_reason",
@@ -320,7 +323,7 @@ BEGIN
   ELSIF (OLD."agent_id", OLD."channel") IS DISTINCT FROM (NEW."agent_id", NEW."channel") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_availability', OLD."agent_id"::text, OLD."channel"::text), json_build_object(
       'table', 'agent_availability', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'active_interactions', OLD."active_interactions",
         'agent_id', OLD."agent_id",
         'block_reason', OLD."block_reason",
@@ -342,7 +345,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_availability', NEW."agent_id"::text, NEW."channel"::text), json_build_object(
       'table', 'agent_availability', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'active_interactions', NEW."active_interactions",
         'agent_id', NEW."agent_id",
         'block_reason', NEW."block_reason",
@@ -363,7 +366,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_availability', NEW."agent_id"::text, NEW."channel"::text), json_build_object(
       'table', 'agent_availability', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'active_interactions', OLD."active_interactions",
         'agent_id', OLD."agent_id",
         'block_reason', OLD."block_reason",
@@ -380,7 +383,7 @@ BEGIN
         'tenant_id', OLD."tenant_id",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'active_interactions', NEW."active_interactions",
         'agent_id', NEW."agent_id",
         'block_reason', NEW."block_reason",
@@ -421,7 +424,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "agent_availability" FOR SHARE LOOP
     PERFORM cdc.enqueue('agent_availability', 'SNAPSHOT', concat_ws(':', 'agent_availability', NEW."agent_id"::text, NEW."channel"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'active_interactions', NEW."active_interactions",
         'agent_id', NEW."agent_id",
         'block_reason', NEW."block_reason",
@@ -457,7 +460,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_breaks', NEW."id"::text), json_build_object(
       'table', 'agent_breaks', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'agent_id', NEW."agent_id",
         'approved_by', NEW."approved_by",
         'break_kind', NEW."break_kind",
@@ -481,7 +484,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_breaks', OLD."id"::text), json_build_object(
       'table', 'agent_breaks', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'agent_id', OLD."agent_id",
         'approved_by', OLD."approved_by",
         'break_kind', OLD."break_kind",
@@ -506,7 +509,7 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_breaks', OLD."id"::text), json_build_object(
       'table', 'agent_breaks', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'agent_id', OLD."agent_id",
         'approved_by', OLD."approved_by",
         'break_kind', OLD."break_kind",
@@ -531,7 +534,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_breaks', NEW."id"::text), json_build_object(
       'table', 'agent_breaks', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'agent_id', NEW."agent_id",
         'approved_by', NEW."approved_by",
         'break_kind', NEW."break_kind",
@@ -555,7 +558,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_breaks', NEW."id"::text), json_build_object(
       'table', 'agent_breaks', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'agent_id', OLD."agent_id",
         'approved_by', OLD."approved_by",
         'break_kind', OLD."break_kind",
@@ -575,7 +578,7 @@ BEGIN
         'tenant_id', OLD."tenant_id",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'agent_id', NEW."agent_id",
         'approved_by', NEW."approved_by",
         'break_kind', NEW."break_kind",
@@ -619,7 +622,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "agent_breaks" FOR SHARE LOOP
     PERFORM cdc.enqueue('agent_breaks', 'SNAPSHOT', concat_ws(':', 'agent_breaks', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'agent_id', NEW."agent_id",
         'approved_by', NEW."approved_by",
         'break_kind', NEW."break_kind",
@@ -658,14 +661,14 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_certifications', NEW."id"::text), json_build_object(
       'table', 'agent_certifications', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'agent_id', NEW."agent_id",
         'certificate_number', NEW."certificate_number",
         'certification_name', NEW."certification_name",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'expires_on', to_char(NEW."expires_on", 'YYYY-MM-DD'),
+        'expires_on', NEW."expires_on",
         'id', NEW."id",
-        'issued_on', to_char(NEW."issued_on", 'YYYY-MM-DD'),
+        'issued_on', NEW."issued_on",
         'issuing_body', NEW."issuing_body",
         'level', NEW."level",
         'notes', NEW."notes",
@@ -682,14 +685,14 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_certifications', OLD."id"::text), json_build_object(
       'table', 'agent_certifications', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'agent_id', OLD."agent_id",
         'certificate_number', OLD."certificate_number",
         'certification_name', OLD."certification_name",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'expires_on', to_char(OLD."expires_on", 'YYYY-MM-DD'),
+        'expires_on', OLD."expires_on",
         'id', OLD."id",
-        'issued_on', to_char(OLD."issued_on", 'YYYY-MM-DD'),
+        'issued_on', OLD."issued_on",
         'issuing_body', OLD."issuing_body",
         'level', OLD."level",
         'notes', OLD."notes",
@@ -707,14 +710,14 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_certifications', OLD."id"::text), json_build_object(
       'table', 'agent_certifications', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'agent_id', OLD."agent_id",
         'certificate_number', OLD."certificate_number",
         'certification_name', OLD."certification_name",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'expires_on', to_char(OLD."expires_on", 'YYYY-MM-DD'),
+        'expires_on', OLD."expires_on",
         'id', OLD."id",
-        'issued_on', to_char(OLD."issued_on", 'YYYY-MM-DD'),
+        'issued_on', OLD."issued_on",
         'issuing_body', OLD."issuing_body",
         'level', OLD."level",
         'notes', OLD."notes",
@@ -732,14 +735,14 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_certifications', NEW."id"::text), json_build_object(
       'table', 'agent_certifications', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'agent_id', NEW."agent_id",
         'certificate_number', NEW."certificate_number",
         'certification_name', NEW."certification_name",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'expires_on', to_char(NEW."expires_on", 'YYYY-MM-DD'),
+        'expires_on', NEW."expires_on",
         'id', NEW."id",
-        'issued_on', to_char(NEW."issued_on", 'YYYY-MM-DD'),
+        'issued_on', NEW."issued_on",
         'issuing_body', NEW."issuing_body",
         'level', NEW."level",
         'notes', NEW."notes",
@@ -756,14 +759,14 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_certifications', NEW."id"::text), json_build_object(
       'table', 'agent_certifications', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'agent_id', OLD."agent_id",
         'certificate_number', OLD."certificate_number",
         'certification_name', OLD."certification_name",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'expires_on', to_char(OLD."expires_on", 'YYYY-MM-DD'),
+        'expires_on', OLD."expires_on",
         'id', OLD."id",
-        'issued_on', to_char(OLD."issued_on", 'YYYY-MM-DD'),
+        'issued_on', OLD."issued_on",
         'issuing_body', OLD."issuing_body",
         'level', OLD."level",
         'notes', OLD."notes",
@@ -776,14 +779,14 @@ BEGIN
         'verified_at', to_char(OLD."verified_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'verified_by', OLD."verified_by"
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'agent_id', NEW."agent_id",
         'certificate_number', NEW."certificate_number",
         'certification_name', NEW."certification_name",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'expires_on', to_char(NEW."expires_on", 'YYYY-MM-DD'),
+        'expires_on', NEW."expires_on",
         'id', NEW."id",
-        'issued_on', to_char(NEW."issued_on", 'YYYY-MM-DD'),
+        'issued_on', NEW."issued_on",
         'issuing_body', NEW."issuing_body",
         'level', NEW."level",
         'notes', NEW."notes",
@@ -820,14 +823,14 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "agent_certifications" FOR SHARE LOOP
     PERFORM cdc.enqueue('agent_certifications', 'SNAPSHOT', concat_ws(':', 'agent_certifications', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'agent_id', NEW."agent_id",
         'certificate_number', NEW."certificate_number",
         'certification_name', NEW."certification_name",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'expires_on', to_char(NEW."expires_on", 'YYYY-MM-DD'),
+        'expires_on', NEW."expires_on",
         'id', NEW."id",
-        'issued_on', to_char(NEW."issued_on", 'YYYY-MM-DD'),
+        'issued_on', NEW."issued_on",
         'issuing_body', NEW."issuing_body",
         'level', NEW."level",
         'notes', NEW."notes",
@@ -859,7 +862,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_group_members', NEW."group_id"::text, NEW."agent_id"::text), json_build_object(
       'table', 'agent_group_members', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'added_by', NEW."added_by",
         'agent_id', NEW."agent_id",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -875,7 +878,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_group_members', OLD."group_id"::text, OLD."agent_id"::text), json_build_object(
       'table', 'agent_group_members', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'added_by', OLD."added_by",
         'agent_id', OLD."agent_id",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -892,7 +895,7 @@ BEGIN
   ELSIF (OLD."group_id", OLD."agent_id") IS DISTINCT FROM (NEW."group_id", NEW."agent_id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_group_members', OLD."group_id"::text, OLD."agent_id"::text), json_build_object(
       'table', 'agent_group_members', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'added_by', OLD."added_by",
         'agent_id', OLD."agent_id",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -909,7 +912,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_group_members', NEW."group_id"::text, NEW."agent_id"::text), json_build_object(
       'table', 'agent_group_members', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'added_by', NEW."added_by",
         'agent_id', NEW."agent_id",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -925,7 +928,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_group_members', NEW."group_id"::text, NEW."agent_id"::text), json_build_object(
       'table', 'agent_group_members', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'added_by', OLD."added_by",
         'agent_id', OLD."agent_id",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -937,7 +940,7 @@ BEGIN
         'tenant_id', OLD."tenant_id",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'added_by', NEW."added_by",
         'agent_id', NEW."agent_id",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -973,7 +976,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "agent_group_members" FOR SHARE LOOP
     PERFORM cdc.enqueue('agent_group_members', 'SNAPSHOT', concat_ws(':', 'agent_group_members', NEW."group_id"::text, NEW."agent_id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'added_by', NEW."added_by",
         'agent_id', NEW."agent_id",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -1004,7 +1007,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_groups', NEW."id"::text), json_build_object(
       'table', 'agent_groups', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'archived_at', to_char(NEW."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'group_kind', NEW."group_kind",
@@ -1027,7 +1030,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_groups', OLD."id"::text), json_build_object(
       'table', 'agent_groups', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'archived_at', to_char(OLD."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'group_kind', OLD."group_kind",
@@ -1051,7 +1054,7 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_groups', OLD."id"::text), json_build_object(
       'table', 'agent_groups', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'archived_at', to_char(OLD."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'group_kind', OLD."group_kind",
@@ -1075,7 +1078,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_groups', NEW."id"::text), json_build_object(
       'table', 'agent_groups', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'archived_at', to_char(NEW."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'group_kind', NEW."group_kind",
@@ -1098,7 +1101,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_groups', NEW."id"::text), json_build_object(
       'table', 'agent_groups', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'archived_at', to_char(OLD."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'group_kind', OLD."group_kind",
@@ -1117,7 +1120,7 @@ BEGIN
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'wallboard_visible', OLD."wallboard_visible"
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'archived_at', to_char(NEW."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'group_kind', NEW."group_kind",
@@ -1160,7 +1163,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "agent_groups" FOR SHARE LOOP
     PERFORM cdc.enqueue('agent_groups', 'SNAPSHOT', concat_ws(':', 'agent_groups', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'archived_at', to_char(NEW."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'group_kind', NEW."group_kind",
@@ -1198,7 +1201,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_interval_stats', NEW."agent_id"::text, NEW."interval_start"::text), json_build_object(
       'table', 'agent_interval_stats', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'after_contact_seconds', NEW."after_contact_seconds",
         'agent_id', NEW."agent_id",
         'available_seconds', NEW."available_seconds",
@@ -1228,7 +1231,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_interval_stats', OLD."agent_id"::text, OLD."interval_start"::text), json_build_object(
       'table', 'agent_interval_stats', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'after_contact_seconds', OLD."after_contact_seconds",
         'agent_id', OLD."agent_id",
         'available_seconds', OLD."available_seconds",
@@ -1259,7 +1262,7 @@ BEGIN
   ELSIF (OLD."agent_id", OLD."interval_start") IS DISTINCT FROM (NEW."agent_id", NEW."interval_start") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_interval_stats', OLD."agent_id"::text, OLD."interval_start"::text), json_build_object(
       'table', 'agent_interval_stats', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'after_contact_seconds', OLD."after_contact_seconds",
         'agent_id', OLD."agent_id",
         'available_seconds', OLD."available_seconds",
@@ -1290,7 +1293,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_interval_stats', NEW."agent_id"::text, NEW."interval_start"::text), json_build_object(
       'table', 'agent_interval_stats', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'after_contact_seconds', NEW."after_contact_seconds",
         'agent_id', NEW."agent_id",
         'available_seconds', NEW."available_seconds",
@@ -1320,7 +1323,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_interval_stats', NEW."agent_id"::text, NEW."interval_start"::text), json_build_object(
       'table', 'agent_interval_stats', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'after_contact_seconds', OLD."after_contact_seconds",
         'agent_id', OLD."agent_id",
         'available_seconds', OLD."available_seconds",
@@ -1346,7 +1349,7 @@ BEGIN
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'utilization_pct', OLD."utilization_pct"
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'after_contact_seconds', NEW."after_contact_seconds",
         'agent_id', NEW."agent_id",
         'available_seconds', NEW."available_seconds",
@@ -1396,7 +1399,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "agent_interval_stats" FOR SHARE LOOP
     PERFORM cdc.enqueue('agent_interval_stats', 'SNAPSHOT', concat_ws(':', 'agent_interval_stats', NEW."agent_id"::text, NEW."interval_start"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'after_contact_seconds', NEW."after_contact_seconds",
         'agent_id', NEW."agent_id",
         'available_seconds', NEW."available_seconds",
@@ -1441,14 +1444,14 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_metrics', NEW."agent_id"::text), json_build_object(
       'table', 'agent_metrics', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'active_contacts', NEW."active_contacts",
         'adherence_pct', NEW."adherence_pct",
         'after_contact_seconds_today', NEW."after_contact_seconds_today",
         'agent_id', NEW."agent_id",
         'available_seconds_today', NEW."available_seconds_today",
         'average_handle_seconds', NEW."average_handle_seconds",
-        'business_day', to_char(NEW."business_day", 'YYYY-MM-DD'),
+        'business_day', NEW."business_day",
         'csat_average_today', NEW."csat_average_today",
         'current_interaction_id', NEW."current_interaction_id",
         'current_queue_id', NEW."current_queue_id",
@@ -1472,14 +1475,14 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_metrics', OLD."agent_id"::text), json_build_object(
       'table', 'agent_metrics', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'active_contacts', OLD."active_contacts",
         'adherence_pct', OLD."adherence_pct",
         'after_contact_seconds_today', OLD."after_contact_seconds_today",
         'agent_id', OLD."agent_id",
         'available_seconds_today', OLD."available_seconds_today",
         'average_handle_seconds', OLD."average_handle_seconds",
-        'business_day', to_char(OLD."business_day", 'YYYY-MM-DD'),
+        'business_day', OLD."business_day",
         'csat_average_today', OLD."csat_average_today",
         'current_interaction_id', OLD."current_interaction_id",
         'current_queue_id', OLD."current_queue_id",
@@ -1504,14 +1507,14 @@ BEGIN
   ELSIF (OLD."agent_id") IS DISTINCT FROM (NEW."agent_id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_metrics', OLD."agent_id"::text), json_build_object(
       'table', 'agent_metrics', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'active_contacts', OLD."active_contacts",
         'adherence_pct', OLD."adherence_pct",
         'after_contact_seconds_today', OLD."after_contact_seconds_today",
         'agent_id', OLD."agent_id",
         'available_seconds_today', OLD."available_seconds_today",
         'average_handle_seconds', OLD."average_handle_seconds",
-        'business_day', to_char(OLD."business_day", 'YYYY-MM-DD'),
+        'business_day', OLD."business_day",
         'csat_average_today', OLD."csat_average_today",
         'current_interaction_id', OLD."current_interaction_id",
         'current_queue_id', OLD."current_queue_id",
@@ -1536,14 +1539,14 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_metrics', NEW."agent_id"::text), json_build_object(
       'table', 'agent_metrics', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'active_contacts', NEW."active_contacts",
         'adherence_pct', NEW."adherence_pct",
         'after_contact_seconds_today', NEW."after_contact_seconds_today",
         'agent_id', NEW."agent_id",
         'available_seconds_today', NEW."available_seconds_today",
         'average_handle_seconds', NEW."average_handle_seconds",
-        'business_day', to_char(NEW."business_day", 'YYYY-MM-DD'),
+        'business_day', NEW."business_day",
         'csat_average_today', NEW."csat_average_today",
         'current_interaction_id', NEW."current_interaction_id",
         'current_queue_id', NEW."current_queue_id",
@@ -1567,14 +1570,14 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_metrics', NEW."agent_id"::text), json_build_object(
       'table', 'agent_metrics', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'active_contacts', OLD."active_contacts",
         'adherence_pct', OLD."adherence_pct",
         'after_contact_seconds_today', OLD."after_contact_seconds_today",
         'agent_id', OLD."agent_id",
         'available_seconds_today', OLD."available_seconds_today",
         'average_handle_seconds', OLD."average_handle_seconds",
-        'business_day', to_char(OLD."business_day", 'YYYY-MM-DD'),
+        'business_day', OLD."business_day",
         'csat_average_today', OLD."csat_average_today",
         'current_interaction_id', OLD."current_interaction_id",
         'current_queue_id', OLD."current_queue_id",
@@ -1594,14 +1597,14 @@ BEGIN
         'transferred_today', OLD."transferred_today",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'active_contacts', NEW."active_contacts",
         'adherence_pct', NEW."adherence_pct",
         'after_contact_seconds_today', NEW."after_contact_seconds_today",
         'agent_id', NEW."agent_id",
         'available_seconds_today', NEW."available_seconds_today",
         'average_handle_seconds', NEW."average_handle_seconds",
-        'business_day', to_char(NEW."business_day", 'YYYY-MM-DD'),
+        'business_day', NEW."business_day",
         'csat_average_today', NEW."csat_average_today",
         'current_interaction_id', NEW."current_interaction_id",
         'current_queue_id', NEW."current_queue_id",
@@ -1645,14 +1648,14 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "agent_metrics" FOR SHARE LOOP
     PERFORM cdc.enqueue('agent_metrics', 'SNAPSHOT', concat_ws(':', 'agent_metrics', NEW."agent_id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'active_contacts', NEW."active_contacts",
         'adherence_pct', NEW."adherence_pct",
         'after_contact_seconds_today', NEW."after_contact_seconds_today",
         'agent_id', NEW."agent_id",
         'available_seconds_today', NEW."available_seconds_today",
         'average_handle_seconds', NEW."average_handle_seconds",
-        'business_day', to_char(NEW."business_day", 'YYYY-MM-DD'),
+        'business_day', NEW."business_day",
         'csat_average_today', NEW."csat_average_today",
         'current_interaction_id', NEW."current_interaction_id",
         'current_queue_id', NEW."current_queue_id",
@@ -1691,7 +1694,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_schedules', NEW."id"::text), json_build_object(
       'table', 'agent_schedules', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'acknowledged_at', to_char(NEW."acknowledged_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'activities', NEW."activities",
         'agent_id', NEW."agent_id",
@@ -1706,7 +1709,7 @@ BEGIN
         'planned_end', to_char(NEW."planned_end" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'planned_start', to_char(NEW."planned_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'published_at', to_char(NEW."published_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'schedule_date', to_char(NEW."schedule_date", 'YYYY-MM-DD'),
+        'schedule_date', NEW."schedule_date",
         'status', NEW."status",
         'team_id', NEW."team_id",
         'tenant_id', NEW."tenant_id",
@@ -1718,7 +1721,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_schedules', OLD."id"::text), json_build_object(
       'table', 'agent_schedules', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'acknowledged_at', to_char(OLD."acknowledged_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'activities', OLD."activities",
         'agent_id', OLD."agent_id",
@@ -1733,7 +1736,7 @@ BEGIN
         'planned_end', to_char(OLD."planned_end" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'planned_start', to_char(OLD."planned_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'published_at', to_char(OLD."published_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'schedule_date', to_char(OLD."schedule_date", 'YYYY-MM-DD'),
+        'schedule_date', OLD."schedule_date",
         'status', OLD."status",
         'team_id', OLD."team_id",
         'tenant_id', OLD."tenant_id",
@@ -1746,7 +1749,7 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_schedules', OLD."id"::text), json_build_object(
       'table', 'agent_schedules', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'acknowledged_at', to_char(OLD."acknowledged_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'activities', OLD."activities",
         'agent_id', OLD."agent_id",
@@ -1761,7 +1764,7 @@ BEGIN
         'planned_end', to_char(OLD."planned_end" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'planned_start', to_char(OLD."planned_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'published_at', to_char(OLD."published_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'schedule_date', to_char(OLD."schedule_date", 'YYYY-MM-DD'),
+        'schedule_date', OLD."schedule_date",
         'status', OLD."status",
         'team_id', OLD."team_id",
         'tenant_id', OLD."tenant_id",
@@ -1774,7 +1777,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_schedules', NEW."id"::text), json_build_object(
       'table', 'agent_schedules', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'acknowledged_at', to_char(NEW."acknowledged_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'activities', NEW."activities",
         'agent_id', NEW."agent_id",
@@ -1789,7 +1792,7 @@ BEGIN
         'planned_end', to_char(NEW."planned_end" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'planned_start', to_char(NEW."planned_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'published_at', to_char(NEW."published_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'schedule_date', to_char(NEW."schedule_date", 'YYYY-MM-DD'),
+        'schedule_date', NEW."schedule_date",
         'status', NEW."status",
         'team_id', NEW."team_id",
         'tenant_id', NEW."tenant_id",
@@ -1801,7 +1804,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_schedules', NEW."id"::text), json_build_object(
       'table', 'agent_schedules', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'acknowledged_at', to_char(OLD."acknowledged_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'activities', OLD."activities",
         'agent_id', OLD."agent_id",
@@ -1816,7 +1819,7 @@ BEGIN
         'planned_end', to_char(OLD."planned_end" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'planned_start', to_char(OLD."planned_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'published_at', to_char(OLD."published_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'schedule_date', to_char(OLD."schedule_date", 'YYYY-MM-DD'),
+        'schedule_date', OLD."schedule_date",
         'status', OLD."status",
         'team_id', OLD."team_id",
         'tenant_id', OLD."tenant_id",
@@ -1824,7 +1827,7 @@ BEGIN
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'work_mode', OLD."work_mode"
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'acknowledged_at', to_char(NEW."acknowledged_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'activities', NEW."activities",
         'agent_id', NEW."agent_id",
@@ -1839,7 +1842,7 @@ BEGIN
         'planned_end', to_char(NEW."planned_end" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'planned_start', to_char(NEW."planned_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'published_at', to_char(NEW."published_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'schedule_date', to_char(NEW."schedule_date", 'YYYY-MM-DD'),
+        'schedule_date', NEW."schedule_date",
         'status', NEW."status",
         'team_id', NEW."team_id",
         'tenant_id', NEW."tenant_id",
@@ -1871,7 +1874,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "agent_schedules" FOR SHARE LOOP
     PERFORM cdc.enqueue('agent_schedules', 'SNAPSHOT', concat_ws(':', 'agent_schedules', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'acknowledged_at', to_char(NEW."acknowledged_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'activities', NEW."activities",
         'agent_id', NEW."agent_id",
@@ -1886,7 +1889,7 @@ BEGIN
         'planned_end', to_char(NEW."planned_end" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'planned_start', to_char(NEW."planned_start" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'published_at', to_char(NEW."published_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'schedule_date', to_char(NEW."schedule_date", 'YYYY-MM-DD'),
+        'schedule_date', NEW."schedule_date",
         'status', NEW."status",
         'team_id', NEW."team_id",
         'tenant_id', NEW."tenant_id",
@@ -1913,13 +1916,13 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_skills', NEW."agent_id"::text, NEW."skill_id"::text), json_build_object(
       'table', 'agent_skills', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'agent_id', NEW."agent_id",
         'assessed_at', to_char(NEW."assessed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'assessed_by', NEW."assessed_by",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'enabled', NEW."enabled",
-        'expires_on', to_char(NEW."expires_on", 'YYYY-MM-DD'),
+        'expires_on', NEW."expires_on",
         'is_primary', NEW."is_primary",
         'proficiency', NEW."proficiency",
         'skill_id', NEW."skill_id",
@@ -1931,13 +1934,13 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_skills', OLD."agent_id"::text, OLD."skill_id"::text), json_build_object(
       'table', 'agent_skills', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'agent_id', OLD."agent_id",
         'assessed_at', to_char(OLD."assessed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'assessed_by', OLD."assessed_by",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'enabled', OLD."enabled",
-        'expires_on', to_char(OLD."expires_on", 'YYYY-MM-DD'),
+        'expires_on', OLD."expires_on",
         'is_primary', OLD."is_primary",
         'proficiency', OLD."proficiency",
         'skill_id', OLD."skill_id",
@@ -1950,13 +1953,13 @@ BEGIN
   ELSIF (OLD."agent_id", OLD."skill_id") IS DISTINCT FROM (NEW."agent_id", NEW."skill_id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_skills', OLD."agent_id"::text, OLD."skill_id"::text), json_build_object(
       'table', 'agent_skills', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'agent_id', OLD."agent_id",
         'assessed_at', to_char(OLD."assessed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'assessed_by', OLD."assessed_by",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'enabled', OLD."enabled",
-        'expires_on', to_char(OLD."expires_on", 'YYYY-MM-DD'),
+        'expires_on', OLD."expires_on",
         'is_primary', OLD."is_primary",
         'proficiency', OLD."proficiency",
         'skill_id', OLD."skill_id",
@@ -1969,13 +1972,13 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_skills', NEW."agent_id"::text, NEW."skill_id"::text), json_build_object(
       'table', 'agent_skills', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'agent_id', NEW."agent_id",
         'assessed_at', to_char(NEW."assessed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'assessed_by', NEW."assessed_by",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'enabled', NEW."enabled",
-        'expires_on', to_char(NEW."expires_on", 'YYYY-MM-DD'),
+        'expires_on', NEW."expires_on",
         'is_primary', NEW."is_primary",
         'proficiency', NEW."proficiency",
         'skill_id', NEW."skill_id",
@@ -1987,13 +1990,13 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_skills', NEW."agent_id"::text, NEW."skill_id"::text), json_build_object(
       'table', 'agent_skills', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'agent_id', OLD."agent_id",
         'assessed_at', to_char(OLD."assessed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'assessed_by', OLD."assessed_by",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'enabled', OLD."enabled",
-        'expires_on', to_char(OLD."expires_on", 'YYYY-MM-DD'),
+        'expires_on', OLD."expires_on",
         'is_primary', OLD."is_primary",
         'proficiency', OLD."proficiency",
         'skill_id', OLD."skill_id",
@@ -2001,13 +2004,13 @@ BEGIN
         'tenant_id', OLD."tenant_id",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'agent_id', NEW."agent_id",
         'assessed_at', to_char(NEW."assessed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'assessed_by', NEW."assessed_by",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'enabled', NEW."enabled",
-        'expires_on', to_char(NEW."expires_on", 'YYYY-MM-DD'),
+        'expires_on', NEW."expires_on",
         'is_primary', NEW."is_primary",
         'proficiency', NEW."proficiency",
         'skill_id', NEW."skill_id",
@@ -2039,13 +2042,13 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "agent_skills" FOR SHARE LOOP
     PERFORM cdc.enqueue('agent_skills', 'SNAPSHOT', concat_ws(':', 'agent_skills', NEW."agent_id"::text, NEW."skill_id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'agent_id', NEW."agent_id",
         'assessed_at', to_char(NEW."assessed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'assessed_by', NEW."assessed_by",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'enabled', NEW."enabled",
-        'expires_on', to_char(NEW."expires_on", 'YYYY-MM-DD'),
+        'expires_on', NEW."expires_on",
         'is_primary', NEW."is_primary",
         'proficiency', NEW."proficiency",
         'skill_id', NEW."skill_id",
@@ -2072,7 +2075,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_state_history', NEW."id"::text), json_build_object(
       'table', 'agent_state_history', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'agent_id', NEW."agent_id",
         'changed_by_user_id', NEW."changed_by_user_id",
         'channel', NEW."channel",
@@ -2096,7 +2099,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_state_history', OLD."id"::text), json_build_object(
       'table', 'agent_state_history', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'agent_id', OLD."agent_id",
         'changed_by_user_id', OLD."changed_by_user_id",
         'channel', OLD."channel",
@@ -2121,7 +2124,7 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_state_history', OLD."id"::text), json_build_object(
       'table', 'agent_state_history', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'agent_id', OLD."agent_id",
         'changed_by_user_id', OLD."changed_by_user_id",
         'channel', OLD."channel",
@@ -2146,7 +2149,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_state_history', NEW."id"::text), json_build_object(
       'table', 'agent_state_history', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'agent_id', NEW."agent_id",
         'changed_by_user_id', NEW."changed_by_user_id",
         'channel', NEW."channel",
@@ -2170,7 +2173,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_state_history', NEW."id"::text), json_build_object(
       'table', 'agent_state_history', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'agent_id', OLD."agent_id",
         'changed_by_user_id', OLD."changed_by_user_id",
         'channel', OLD."channel",
@@ -2190,7 +2193,7 @@ BEGIN
         'team_id', OLD."team_id",
         'tenant_id', OLD."tenant_id"
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'agent_id', NEW."agent_id",
         'changed_by_user_id', NEW."changed_by_user_id",
         'channel', NEW."channel",
@@ -2234,7 +2237,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "agent_state_history" FOR SHARE LOOP
     PERFORM cdc.enqueue('agent_state_history', 'SNAPSHOT', concat_ws(':', 'agent_state_history', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'agent_id', NEW."agent_id",
         'changed_by_user_id', NEW."changed_by_user_id",
         'channel', NEW."channel",
@@ -2273,7 +2276,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_states', NEW."agent_id"::text), json_build_object(
       'table', 'agent_states', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'acw_ends_at', to_char(NEW."acw_ends_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'agent_id', NEW."agent_id",
         'changed_by_user_id', NEW."changed_by_user_id",
@@ -2300,7 +2303,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_states', OLD."agent_id"::text), json_build_object(
       'table', 'agent_states', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'acw_ends_at', to_char(OLD."acw_ends_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'agent_id', OLD."agent_id",
         'changed_by_user_id', OLD."changed_by_user_id",
@@ -2328,7 +2331,7 @@ BEGIN
   ELSIF (OLD."agent_id") IS DISTINCT FROM (NEW."agent_id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_states', OLD."agent_id"::text), json_build_object(
       'table', 'agent_states', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'acw_ends_at', to_char(OLD."acw_ends_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'agent_id', OLD."agent_id",
         'changed_by_user_id', OLD."changed_by_user_id",
@@ -2356,7 +2359,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_states', NEW."agent_id"::text), json_build_object(
       'table', 'agent_states', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'acw_ends_at', to_char(NEW."acw_ends_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'agent_id', NEW."agent_id",
         'changed_by_user_id', NEW."changed_by_user_id",
@@ -2383,7 +2386,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agent_states', NEW."agent_id"::text), json_build_object(
       'table', 'agent_states', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'acw_ends_at', to_char(OLD."acw_ends_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'agent_id', OLD."agent_id",
         'changed_by_user_id', OLD."changed_by_user_id",
@@ -2406,7 +2409,7 @@ BEGIN
         'tenant_id', OLD."tenant_id",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'acw_ends_at', to_char(NEW."acw_ends_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'agent_id', NEW."agent_id",
         'changed_by_user_id', NEW."changed_by_user_id",
@@ -2453,7 +2456,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "agent_states" FOR SHARE LOOP
     PERFORM cdc.enqueue('agent_states', 'SNAPSHOT', concat_ws(':', 'agent_states', NEW."agent_id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'acw_ends_at', to_char(NEW."acw_ends_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'agent_id', NEW."agent_id",
         'changed_by_user_id', NEW."changed_by_user_id",
@@ -2495,7 +2498,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agents', NEW."id"::text), json_build_object(
       'table', 'agents', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'agent_type', NEW."agent_type",
         'auto_answer', NEW."auto_answer",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -2518,7 +2521,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agents', OLD."id"::text), json_build_object(
       'table', 'agents', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'agent_type', OLD."agent_type",
         'auto_answer', OLD."auto_answer",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -2542,7 +2545,7 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agents', OLD."id"::text), json_build_object(
       'table', 'agents', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'agent_type', OLD."agent_type",
         'auto_answer', OLD."auto_answer",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -2566,7 +2569,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agents', NEW."id"::text), json_build_object(
       'table', 'agents', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'agent_type', NEW."agent_type",
         'auto_answer', NEW."auto_answer",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -2589,7 +2592,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'agents', NEW."id"::text), json_build_object(
       'table', 'agents', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'agent_type', OLD."agent_type",
         'auto_answer', OLD."auto_answer",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -2608,7 +2611,7 @@ BEGIN
         'user_id', OLD."user_id",
         'wrap_up_seconds', OLD."wrap_up_seconds"
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'agent_type', NEW."agent_type",
         'auto_answer', NEW."auto_answer",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -2651,7 +2654,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "agents" FOR SHARE LOOP
     PERFORM cdc.enqueue('agents', 'SNAPSHOT', concat_ws(':', 'agents', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'agent_type', NEW."agent_type",
         'auto_answer', NEW."auto_answer",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -2689,7 +2692,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'api_keys', NEW."id"::text), json_build_object(
       'table', 'api_keys', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'allowed_cidrs', NEW."allowed_cidrs",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_by_user_id', NEW."created_by_user_id",
@@ -2716,7 +2719,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'api_keys', OLD."id"::text), json_build_object(
       'table', 'api_keys', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'allowed_cidrs', OLD."allowed_cidrs",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_by_user_id', OLD."created_by_user_id",
@@ -2744,7 +2747,7 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'api_keys', OLD."id"::text), json_build_object(
       'table', 'api_keys', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'allowed_cidrs', OLD."allowed_cidrs",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_by_user_id', OLD."created_by_user_id",
@@ -2772,7 +2775,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'api_keys', NEW."id"::text), json_build_object(
       'table', 'api_keys', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'allowed_cidrs', NEW."allowed_cidrs",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_by_user_id', NEW."created_by_user_id",
@@ -2799,7 +2802,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'api_keys', NEW."id"::text), json_build_object(
       'table', 'api_keys', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'allowed_cidrs', OLD."allowed_cidrs",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_by_user_id', OLD."created_by_user_id",
@@ -2822,7 +2825,7 @@ BEGIN
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'usage_count', OLD."usage_count"
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'allowed_cidrs', NEW."allowed_cidrs",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_by_user_id', NEW."created_by_user_id",
@@ -2869,7 +2872,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "api_keys" FOR SHARE LOOP
     PERFORM cdc.enqueue('api_keys', 'SNAPSHOT', concat_ws(':', 'api_keys', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'allowed_cidrs', NEW."allowed_cidrs",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_by_user_id', NEW."created_by_user_id",
@@ -2911,7 +2914,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'audit_entries', NEW."id"::text), json_build_object(
       'table', 'audit_entries', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'action', NEW."action",
         'actor_api_key_id', NEW."actor_api_key_id",
         'actor_kind', NEW."actor_kind",
@@ -2923,7 +2926,7 @@ BEGIN
         'occurred_at', to_char(NEW."occurred_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'outcome', NEW."outcome",
         'request_id', NEW."request_id",
-        'retain_until', to_char(NEW."retain_until", 'YYYY-MM-DD'),
+        'retain_until', NEW."retain_until",
         'session_id', NEW."session_id",
         'severity', NEW."severity",
         'source_ip', NEW."source_ip",
@@ -2936,7 +2939,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'audit_entries', OLD."id"::text), json_build_object(
       'table', 'audit_entries', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'action', OLD."action",
         'actor_api_key_id', OLD."actor_api_key_id",
         'actor_kind', OLD."actor_kind",
@@ -2948,7 +2951,7 @@ BEGIN
         'occurred_at', to_char(OLD."occurred_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'outcome', OLD."outcome",
         'request_id', OLD."request_id",
-        'retain_until', to_char(OLD."retain_until", 'YYYY-MM-DD'),
+        'retain_until', OLD."retain_until",
         'session_id', OLD."session_id",
         'severity', OLD."severity",
         'source_ip', OLD."source_ip",
@@ -2962,7 +2965,7 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'audit_entries', OLD."id"::text), json_build_object(
       'table', 'audit_entries', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'action', OLD."action",
         'actor_api_key_id', OLD."actor_api_key_id",
         'actor_kind', OLD."actor_kind",
@@ -2974,7 +2977,7 @@ BEGIN
         'occurred_at', to_char(OLD."occurred_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'outcome', OLD."outcome",
         'request_id', OLD."request_id",
-        'retain_until', to_char(OLD."retain_until", 'YYYY-MM-DD'),
+        'retain_until', OLD."retain_until",
         'session_id', OLD."session_id",
         'severity', OLD."severity",
         'source_ip', OLD."source_ip",
@@ -2988,7 +2991,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'audit_entries', NEW."id"::text), json_build_object(
       'table', 'audit_entries', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'action', NEW."action",
         'actor_api_key_id', NEW."actor_api_key_id",
         'actor_kind', NEW."actor_kind",
@@ -3000,7 +3003,7 @@ BEGIN
         'occurred_at', to_char(NEW."occurred_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'outcome', NEW."outcome",
         'request_id', NEW."request_id",
-        'retain_until', to_char(NEW."retain_until", 'YYYY-MM-DD'),
+        'retain_until', NEW."retain_until",
         'session_id', NEW."session_id",
         'severity', NEW."severity",
         'source_ip', NEW."source_ip",
@@ -3013,7 +3016,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'audit_entries', NEW."id"::text), json_build_object(
       'table', 'audit_entries', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'action', OLD."action",
         'actor_api_key_id', OLD."actor_api_key_id",
         'actor_kind', OLD."actor_kind",
@@ -3025,7 +3028,7 @@ BEGIN
         'occurred_at', to_char(OLD."occurred_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'outcome', OLD."outcome",
         'request_id', OLD."request_id",
-        'retain_until', to_char(OLD."retain_until", 'YYYY-MM-DD'),
+        'retain_until', OLD."retain_until",
         'session_id', OLD."session_id",
         'severity', OLD."severity",
         'source_ip', OLD."source_ip",
@@ -3034,7 +3037,7 @@ BEGIN
         'tenant_id', OLD."tenant_id",
         'user_agent', OLD."user_agent"
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'action', NEW."action",
         'actor_api_key_id', NEW."actor_api_key_id",
         'actor_kind', NEW."actor_kind",
@@ -3046,7 +3049,7 @@ BEGIN
         'occurred_at', to_char(NEW."occurred_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'outcome', NEW."outcome",
         'request_id', NEW."request_id",
-        'retain_until', to_char(NEW."retain_until", 'YYYY-MM-DD'),
+        'retain_until', NEW."retain_until",
         'session_id', NEW."session_id",
         'severity', NEW."severity",
         'source_ip', NEW."source_ip",
@@ -3079,7 +3082,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "audit_entries" FOR SHARE LOOP
     PERFORM cdc.enqueue('audit_entries', 'SNAPSHOT', concat_ws(':', 'audit_entries', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'action', NEW."action",
         'actor_api_key_id', NEW."actor_api_key_id",
         'actor_kind', NEW."actor_kind",
@@ -3091,7 +3094,7 @@ BEGIN
         'occurred_at', to_char(NEW."occurred_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'outcome', NEW."outcome",
         'request_id', NEW."request_id",
-        'retain_until', to_char(NEW."retain_until", 'YYYY-MM-DD'),
+        'retain_until', NEW."retain_until",
         'session_id', NEW."session_id",
         'severity', NEW."severity",
         'source_ip', NEW."source_ip",
@@ -3119,13 +3122,13 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'business_hours', NEW."id"::text), json_build_object(
       'table', 'business_hours', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'after_hours_action', NEW."after_hours_action",
         'after_hours_prompt_id', NEW."after_hours_prompt_id",
         'after_hours_queue_id', NEW."after_hours_queue_id",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'effective_from', to_char(NEW."effective_from", 'YYYY-MM-DD'),
-        'effective_until', to_char(NEW."effective_until", 'YYYY-MM-DD'),
+        'effective_from', NEW."effective_from",
+        'effective_until', NEW."effective_until",
         'id', NEW."id",
         'is_active', NEW."is_active",
         'is_default', NEW."is_default",
@@ -3140,13 +3143,13 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'business_hours', OLD."id"::text), json_build_object(
       'table', 'business_hours', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'after_hours_action', OLD."after_hours_action",
         'after_hours_prompt_id', OLD."after_hours_prompt_id",
         'after_hours_queue_id', OLD."after_hours_queue_id",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'effective_from', to_char(OLD."effective_from", 'YYYY-MM-DD'),
-        'effective_until', to_char(OLD."effective_until", 'YYYY-MM-DD'),
+        'effective_from', OLD."effective_from",
+        'effective_until', OLD."effective_until",
         'id', OLD."id",
         'is_active', OLD."is_active",
         'is_default', OLD."is_default",
@@ -3162,13 +3165,13 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'business_hours', OLD."id"::text), json_build_object(
       'table', 'business_hours', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'after_hours_action', OLD."after_hours_action",
         'after_hours_prompt_id', OLD."after_hours_prompt_id",
         'after_hours_queue_id', OLD."after_hours_queue_id",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'effective_from', to_char(OLD."effective_from", 'YYYY-MM-DD'),
-        'effective_until', to_char(OLD."effective_until", 'YYYY-MM-DD'),
+        'effective_from', OLD."effective_from",
+        'effective_until', OLD."effective_until",
         'id', OLD."id",
         'is_active', OLD."is_active",
         'is_default', OLD."is_default",
@@ -3184,13 +3187,13 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'business_hours', NEW."id"::text), json_build_object(
       'table', 'business_hours', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'after_hours_action', NEW."after_hours_action",
         'after_hours_prompt_id', NEW."after_hours_prompt_id",
         'after_hours_queue_id', NEW."after_hours_queue_id",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'effective_from', to_char(NEW."effective_from", 'YYYY-MM-DD'),
-        'effective_until', to_char(NEW."effective_until", 'YYYY-MM-DD'),
+        'effective_from', NEW."effective_from",
+        'effective_until', NEW."effective_until",
         'id', NEW."id",
         'is_active', NEW."is_active",
         'is_default', NEW."is_default",
@@ -3205,13 +3208,13 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'business_hours', NEW."id"::text), json_build_object(
       'table', 'business_hours', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'after_hours_action', OLD."after_hours_action",
         'after_hours_prompt_id', OLD."after_hours_prompt_id",
         'after_hours_queue_id', OLD."after_hours_queue_id",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'effective_from', to_char(OLD."effective_from", 'YYYY-MM-DD'),
-        'effective_until', to_char(OLD."effective_until", 'YYYY-MM-DD'),
+        'effective_from', OLD."effective_from",
+        'effective_until', OLD."effective_until",
         'id', OLD."id",
         'is_active', OLD."is_active",
         'is_default', OLD."is_default",
@@ -3222,13 +3225,13 @@ BEGIN
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'weekly_schedule', OLD."weekly_schedule"
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'after_hours_action', NEW."after_hours_action",
         'after_hours_prompt_id', NEW."after_hours_prompt_id",
         'after_hours_queue_id', NEW."after_hours_queue_id",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'effective_from', to_char(NEW."effective_from", 'YYYY-MM-DD'),
-        'effective_until', to_char(NEW."effective_until", 'YYYY-MM-DD'),
+        'effective_from', NEW."effective_from",
+        'effective_until', NEW."effective_until",
         'id', NEW."id",
         'is_active', NEW."is_active",
         'is_default', NEW."is_default",
@@ -3263,13 +3266,13 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "business_hours" FOR SHARE LOOP
     PERFORM cdc.enqueue('business_hours', 'SNAPSHOT', concat_ws(':', 'business_hours', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'after_hours_action', NEW."after_hours_action",
         'after_hours_prompt_id', NEW."after_hours_prompt_id",
         'after_hours_queue_id', NEW."after_hours_queue_id",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'effective_from', to_char(NEW."effective_from", 'YYYY-MM-DD'),
-        'effective_until', to_char(NEW."effective_until", 'YYYY-MM-DD'),
+        'effective_from', NEW."effective_from",
+        'effective_until', NEW."effective_until",
         'id', NEW."id",
         'is_active', NEW."is_active",
         'is_default', NEW."is_default",
@@ -3299,7 +3302,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'call_legs', NEW."id"::text), json_build_object(
       'table', 'call_legs', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'agent_id', NEW."agent_id",
         'call_id', NEW."call_id",
         'codec', NEW."codec",
@@ -3329,7 +3332,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'call_legs', OLD."id"::text), json_build_object(
       'table', 'call_legs', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'agent_id', OLD."agent_id",
         'call_id', OLD."call_id",
         'codec', OLD."codec",
@@ -3360,7 +3363,7 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'call_legs', OLD."id"::text), json_build_object(
       'table', 'call_legs', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'agent_id', OLD."agent_id",
         'call_id', OLD."call_id",
         'codec', OLD."codec",
@@ -3391,7 +3394,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'call_legs', NEW."id"::text), json_build_object(
       'table', 'call_legs', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'agent_id', NEW."agent_id",
         'call_id', NEW."call_id",
         'codec', NEW."codec",
@@ -3421,7 +3424,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'call_legs', NEW."id"::text), json_build_object(
       'table', 'call_legs', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'agent_id', OLD."agent_id",
         'call_id', OLD."call_id",
         'codec', OLD."codec",
@@ -3447,7 +3450,7 @@ BEGIN
         'to_number', OLD."to_number",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'agent_id', NEW."agent_id",
         'call_id', NEW."call_id",
         'codec', NEW."codec",
@@ -3497,7 +3500,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "call_legs" FOR SHARE LOOP
     PERFORM cdc.enqueue('call_legs', 'SNAPSHOT', concat_ws(':', 'call_legs', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'agent_id', NEW."agent_id",
         'call_id', NEW."call_id",
         'codec', NEW."codec",
@@ -3542,7 +3545,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'call_transfers', NEW."id"::text), json_build_object(
       'table', 'call_transfers', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'call_id', NEW."call_id",
         'completed_at', to_char(NEW."completed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'consult_seconds', NEW."consult_seconds",
@@ -3568,7 +3571,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'call_transfers', OLD."id"::text), json_build_object(
       'table', 'call_transfers', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'call_id', OLD."call_id",
         'completed_at', to_char(OLD."completed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'consult_seconds', OLD."consult_seconds",
@@ -3595,7 +3598,7 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'call_transfers', OLD."id"::text), json_build_object(
       'table', 'call_transfers', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'call_id', OLD."call_id",
         'completed_at', to_char(OLD."completed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'consult_seconds', OLD."consult_seconds",
@@ -3622,7 +3625,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'call_transfers', NEW."id"::text), json_build_object(
       'table', 'call_transfers', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'call_id', NEW."call_id",
         'completed_at', to_char(NEW."completed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'consult_seconds', NEW."consult_seconds",
@@ -3648,7 +3651,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'call_transfers', NEW."id"::text), json_build_object(
       'table', 'call_transfers', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'call_id', OLD."call_id",
         'completed_at', to_char(OLD."completed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'consult_seconds', OLD."consult_seconds",
@@ -3670,7 +3673,7 @@ BEGIN
         'transfer_kind', OLD."transfer_kind",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'call_id', NEW."call_id",
         'completed_at', to_char(NEW."completed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'consult_seconds', NEW."consult_seconds",
@@ -3716,7 +3719,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "call_transfers" FOR SHARE LOOP
     PERFORM cdc.enqueue('call_transfers', 'SNAPSHOT', concat_ws(':', 'call_transfers', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'call_id', NEW."call_id",
         'completed_at', to_char(NEW."completed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'consult_seconds', NEW."consult_seconds",
@@ -3757,7 +3760,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'callbacks', NEW."id"::text), json_build_object(
       'table', 'callbacks', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'agent_id', NEW."agent_id",
         'attempts', NEW."attempts",
         'completed_call_id', NEW."completed_call_id",
@@ -3788,7 +3791,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'callbacks', OLD."id"::text), json_build_object(
       'table', 'callbacks', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'agent_id', OLD."agent_id",
         'attempts', OLD."attempts",
         'completed_call_id', OLD."completed_call_id",
@@ -3820,7 +3823,7 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'callbacks', OLD."id"::text), json_build_object(
       'table', 'callbacks', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'agent_id', OLD."agent_id",
         'attempts', OLD."attempts",
         'completed_call_id', OLD."completed_call_id",
@@ -3852,7 +3855,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'callbacks', NEW."id"::text), json_build_object(
       'table', 'callbacks', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'agent_id', NEW."agent_id",
         'attempts', NEW."attempts",
         'completed_call_id', NEW."completed_call_id",
@@ -3883,7 +3886,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'callbacks', NEW."id"::text), json_build_object(
       'table', 'callbacks', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'agent_id', OLD."agent_id",
         'attempts', OLD."attempts",
         'completed_call_id', OLD."completed_call_id",
@@ -3910,7 +3913,7 @@ BEGIN
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'window_end', to_char(OLD."window_end" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'agent_id', NEW."agent_id",
         'attempts', NEW."attempts",
         'completed_call_id', NEW."completed_call_id",
@@ -3961,7 +3964,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "callbacks" FOR SHARE LOOP
     PERFORM cdc.enqueue('callbacks', 'SNAPSHOT', concat_ws(':', 'callbacks', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'agent_id', NEW."agent_id",
         'attempts', NEW."attempts",
         'completed_call_id', NEW."completed_call_id",
@@ -4007,7 +4010,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'calls', NEW."id"::text), json_build_object(
       'table', 'calls', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'agent_id', NEW."agent_id",
         'answered_at', to_char(NEW."answered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'caller_name', NEW."caller_name",
@@ -4044,7 +4047,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'calls', OLD."id"::text), json_build_object(
       'table', 'calls', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'agent_id', OLD."agent_id",
         'answered_at', to_char(OLD."answered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'caller_name', OLD."caller_name",
@@ -4082,7 +4085,7 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'calls', OLD."id"::text), json_build_object(
       'table', 'calls', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'agent_id', OLD."agent_id",
         'answered_at', to_char(OLD."answered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'caller_name', OLD."caller_name",
@@ -4120,7 +4123,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'calls', NEW."id"::text), json_build_object(
       'table', 'calls', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'agent_id', NEW."agent_id",
         'answered_at', to_char(NEW."answered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'caller_name', NEW."caller_name",
@@ -4157,7 +4160,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'calls', NEW."id"::text), json_build_object(
       'table', 'calls', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'agent_id', OLD."agent_id",
         'answered_at', to_char(OLD."answered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'caller_name', OLD."caller_name",
@@ -4190,7 +4193,7 @@ BEGIN
         'wait_seconds', OLD."wait_seconds",
         'wrap_up_seconds', OLD."wrap_up_seconds"
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'agent_id', NEW."agent_id",
         'answered_at', to_char(NEW."answered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'caller_name', NEW."caller_name",
@@ -4247,7 +4250,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "calls" FOR SHARE LOOP
     PERFORM cdc.enqueue('calls', 'SNAPSHOT', concat_ws(':', 'calls', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'agent_id', NEW."agent_id",
         'answered_at', to_char(NEW."answered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'caller_name', NEW."caller_name",
@@ -4299,7 +4302,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'chat_messages', NEW."id"::text), json_build_object(
       'table', 'chat_messages', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'attachments', NEW."attachments",
         'body', NEW."body",
         'chat_id', NEW."chat_id",
@@ -4323,7 +4326,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'chat_messages', OLD."id"::text), json_build_object(
       'table', 'chat_messages', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'attachments', OLD."attachments",
         'body', OLD."body",
         'chat_id', OLD."chat_id",
@@ -4348,7 +4351,7 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'chat_messages', OLD."id"::text), json_build_object(
       'table', 'chat_messages', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'attachments', OLD."attachments",
         'body', OLD."body",
         'chat_id', OLD."chat_id",
@@ -4373,7 +4376,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'chat_messages', NEW."id"::text), json_build_object(
       'table', 'chat_messages', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'attachments', NEW."attachments",
         'body', NEW."body",
         'chat_id', NEW."chat_id",
@@ -4397,7 +4400,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'chat_messages', NEW."id"::text), json_build_object(
       'table', 'chat_messages', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'attachments', OLD."attachments",
         'body', OLD."body",
         'chat_id', OLD."chat_id",
@@ -4417,7 +4420,7 @@ BEGIN
         'tenant_id', OLD."tenant_id",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'attachments', NEW."attachments",
         'body', NEW."body",
         'chat_id', NEW."chat_id",
@@ -4461,7 +4464,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "chat_messages" FOR SHARE LOOP
     PERFORM cdc.enqueue('chat_messages', 'SNAPSHOT', concat_ws(':', 'chat_messages', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'attachments', NEW."attachments",
         'body', NEW."body",
         'chat_id', NEW."chat_id",
@@ -4500,7 +4503,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'chats', NEW."id"::text), json_build_object(
       'table', 'chats', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'accepted_at', to_char(NEW."accepted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'agent_id', NEW."agent_id",
         'agent_message_count', NEW."agent_message_count",
@@ -4536,7 +4539,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'chats', OLD."id"::text), json_build_object(
       'table', 'chats', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'accepted_at', to_char(OLD."accepted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'agent_id', OLD."agent_id",
         'agent_message_count', OLD."agent_message_count",
@@ -4573,7 +4576,7 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'chats', OLD."id"::text), json_build_object(
       'table', 'chats', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'accepted_at', to_char(OLD."accepted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'agent_id', OLD."agent_id",
         'agent_message_count', OLD."agent_message_count",
@@ -4610,7 +4613,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'chats', NEW."id"::text), json_build_object(
       'table', 'chats', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'accepted_at', to_char(NEW."accepted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'agent_id', NEW."agent_id",
         'agent_message_count', NEW."agent_message_count",
@@ -4646,7 +4649,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'chats', NEW."id"::text), json_build_object(
       'table', 'chats', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'accepted_at', to_char(OLD."accepted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'agent_id', OLD."agent_id",
         'agent_message_count', OLD."agent_message_count",
@@ -4678,7 +4681,7 @@ BEGIN
         'visitor_name', OLD."visitor_name",
         'wait_seconds', OLD."wait_seconds"
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'accepted_at', to_char(NEW."accepted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'agent_id', NEW."agent_id",
         'agent_message_count', NEW."agent_message_count",
@@ -4734,7 +4737,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "chats" FOR SHARE LOOP
     PERFORM cdc.enqueue('chats', 'SNAPSHOT', concat_ws(':', 'chats', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'accepted_at', to_char(NEW."accepted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'agent_id', NEW."agent_id",
         'agent_message_count', NEW."agent_message_count",
@@ -4785,7 +4788,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'consents', NEW."id"::text), json_build_object(
       'table', 'consents', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'captured_by_user_id', NEW."captured_by_user_id",
         'captured_via', NEW."captured_via",
         'channel', NEW."channel",
@@ -4812,7 +4815,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'consents', OLD."id"::text), json_build_object(
       'table', 'consents', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'captured_by_user_id', OLD."captured_by_user_id",
         'captured_via', OLD."captured_via",
         'channel', OLD."channel",
@@ -4840,7 +4843,7 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'consents', OLD."id"::text), json_build_object(
       'table', 'consents', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'captured_by_user_id', OLD."captured_by_user_id",
         'captured_via', OLD."captured_via",
         'channel', OLD."channel",
@@ -4868,7 +4871,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'consents', NEW."id"::text), json_build_object(
       'table', 'consents', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'captured_by_user_id', NEW."captured_by_user_id",
         'captured_via', NEW."captured_via",
         'channel', NEW."channel",
@@ -4895,7 +4898,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'consents', NEW."id"::text), json_build_object(
       'table', 'consents', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'captured_by_user_id', OLD."captured_by_user_id",
         'captured_via', OLD."captured_via",
         'channel', OLD."channel",
@@ -4918,7 +4921,7 @@ BEGIN
         'withdrawal_note', OLD."withdrawal_note",
         'withdrawn_at', to_char(OLD."withdrawn_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'captured_by_user_id', NEW."captured_by_user_id",
         'captured_via', NEW."captured_via",
         'channel', NEW."channel",
@@ -4965,7 +4968,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "consents" FOR SHARE LOOP
     PERFORM cdc.enqueue('consents', 'SNAPSHOT', concat_ws(':', 'consents', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'captured_by_user_id', NEW."captured_by_user_id",
         'captured_via', NEW."captured_via",
         'channel', NEW."channel",
@@ -5007,7 +5010,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'csat_summaries', NEW."id"::text), json_build_object(
       'table', 'csat_summaries', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'channel', NEW."channel",
         'computed_at', to_char(NEW."computed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -5023,7 +5026,7 @@ BEGIN
         'scope_id', NEW."scope_id",
         'scope_kind', NEW."scope_kind",
         'score_distribution', NEW."score_distribution",
-        'summary_date', to_char(NEW."summary_date", 'YYYY-MM-DD'),
+        'summary_date', NEW."summary_date",
         'surveys_sent', NEW."surveys_sent",
         'tenant_id', NEW."tenant_id",
         'top_themes', NEW."top_themes",
@@ -5033,7 +5036,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'csat_summaries', OLD."id"::text), json_build_object(
       'table', 'csat_summaries', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'channel', OLD."channel",
         'computed_at', to_char(OLD."computed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -5049,7 +5052,7 @@ BEGIN
         'scope_id', OLD."scope_id",
         'scope_kind', OLD."scope_kind",
         'score_distribution', OLD."score_distribution",
-        'summary_date', to_char(OLD."summary_date", 'YYYY-MM-DD'),
+        'summary_date', OLD."summary_date",
         'surveys_sent', OLD."surveys_sent",
         'tenant_id', OLD."tenant_id",
         'top_themes', OLD."top_themes",
@@ -5060,7 +5063,7 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'csat_summaries', OLD."id"::text), json_build_object(
       'table', 'csat_summaries', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'channel', OLD."channel",
         'computed_at', to_char(OLD."computed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -5076,7 +5079,7 @@ BEGIN
         'scope_id', OLD."scope_id",
         'scope_kind', OLD."scope_kind",
         'score_distribution', OLD."score_distribution",
-        'summary_date', to_char(OLD."summary_date", 'YYYY-MM-DD'),
+        'summary_date', OLD."summary_date",
         'surveys_sent', OLD."surveys_sent",
         'tenant_id', OLD."tenant_id",
         'top_themes', OLD."top_themes",
@@ -5087,7 +5090,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'csat_summaries', NEW."id"::text), json_build_object(
       'table', 'csat_summaries', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'channel', NEW."channel",
         'computed_at', to_char(NEW."computed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -5103,7 +5106,7 @@ BEGIN
         'scope_id', NEW."scope_id",
         'scope_kind', NEW."scope_kind",
         'score_distribution', NEW."score_distribution",
-        'summary_date', to_char(NEW."summary_date", 'YYYY-MM-DD'),
+        'summary_date', NEW."summary_date",
         'surveys_sent', NEW."surveys_sent",
         'tenant_id', NEW."tenant_id",
         'top_themes', NEW."top_themes",
@@ -5113,7 +5116,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'csat_summaries', NEW."id"::text), json_build_object(
       'table', 'csat_summaries', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'channel', OLD."channel",
         'computed_at', to_char(OLD."computed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -5129,13 +5132,13 @@ BEGIN
         'scope_id', OLD."scope_id",
         'scope_kind', OLD."scope_kind",
         'score_distribution', OLD."score_distribution",
-        'summary_date', to_char(OLD."summary_date", 'YYYY-MM-DD'),
+        'summary_date', OLD."summary_date",
         'surveys_sent', OLD."surveys_sent",
         'tenant_id', OLD."tenant_id",
         'top_themes', OLD."top_themes",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'channel', NEW."channel",
         'computed_at', to_char(NEW."computed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -5151,7 +5154,7 @@ BEGIN
         'scope_id', NEW."scope_id",
         'scope_kind', NEW."scope_kind",
         'score_distribution', NEW."score_distribution",
-        'summary_date', to_char(NEW."summary_date", 'YYYY-MM-DD'),
+        'summary_date', NEW."summary_date",
         'surveys_sent', NEW."surveys_sent",
         'tenant_id', NEW."tenant_id",
         'top_themes', NEW."top_themes",
@@ -5181,7 +5184,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "csat_summaries" FOR SHARE LOOP
     PERFORM cdc.enqueue('csat_summaries', 'SNAPSHOT', concat_ws(':', 'csat_summaries', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'channel', NEW."channel",
         'computed_at', to_char(NEW."computed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -5197,7 +5200,7 @@ BEGIN
         'scope_id', NEW."scope_id",
         'scope_kind', NEW."scope_kind",
         'score_distribution', NEW."score_distribution",
-        'summary_date', to_char(NEW."summary_date", 'YYYY-MM-DD'),
+        'summary_date', NEW."summary_date",
         'surveys_sent', NEW."surveys_sent",
         'tenant_id', NEW."tenant_id",
         'top_themes', NEW."top_themes",
@@ -5222,7 +5225,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'customer_addresses', NEW."id"::text), json_build_object(
       'table', 'customer_addresses', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'city', NEW."city",
         'country_code', NEW."country_code",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -5238,8 +5241,8 @@ BEGIN
         'region', NEW."region",
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'valid_from', to_char(NEW."valid_from", 'YYYY-MM-DD'),
-        'valid_to', to_char(NEW."valid_to", 'YYYY-MM-DD'),
+        'valid_from', NEW."valid_from",
+        'valid_to', NEW."valid_to",
         'validated_at', to_char(NEW."validated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'validation_status', NEW."validation_status"
       ),
@@ -5247,7 +5250,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'customer_addresses', OLD."id"::text), json_build_object(
       'table', 'customer_addresses', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'city', OLD."city",
         'country_code', OLD."country_code",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -5263,8 +5266,8 @@ BEGIN
         'region', OLD."region",
         'tenant_id', OLD."tenant_id",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'valid_from', to_char(OLD."valid_from", 'YYYY-MM-DD'),
-        'valid_to', to_char(OLD."valid_to", 'YYYY-MM-DD'),
+        'valid_from', OLD."valid_from",
+        'valid_to', OLD."valid_to",
         'validated_at', to_char(OLD."validated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'validation_status', OLD."validation_status"
       ),
@@ -5273,7 +5276,7 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'customer_addresses', OLD."id"::text), json_build_object(
       'table', 'customer_addresses', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'city', OLD."city",
         'country_code', OLD."country_code",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -5289,8 +5292,8 @@ BEGIN
         'region', OLD."region",
         'tenant_id', OLD."tenant_id",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'valid_from', to_char(OLD."valid_from", 'YYYY-MM-DD'),
-        'valid_to', to_char(OLD."valid_to", 'YYYY-MM-DD'),
+        'valid_from', OLD."valid_from",
+        'valid_to', OLD."valid_to",
         'validated_at', to_char(OLD."validated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'validation_status', OLD."validation_status"
       ),
@@ -5299,7 +5302,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'customer_addresses', NEW."id"::text), json_build_object(
       'table', 'customer_addresses', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'city', NEW."city",
         'country_code', NEW."country_code",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -5315,8 +5318,8 @@ BEGIN
         'region', NEW."region",
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'valid_from', to_char(NEW."valid_from", 'YYYY-MM-DD'),
-        'valid_to', to_char(NEW."valid_to", 'YYYY-MM-DD'),
+        'valid_from', NEW."valid_from",
+        'valid_to', NEW."valid_to",
         'validated_at', to_char(NEW."validated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'validation_status', NEW."validation_status"
       ),
@@ -5324,7 +5327,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'customer_addresses', NEW."id"::text), json_build_object(
       'table', 'customer_addresses', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'city', OLD."city",
         'country_code', OLD."country_code",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -5340,12 +5343,12 @@ BEGIN
         'region', OLD."region",
         'tenant_id', OLD."tenant_id",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'valid_from', to_char(OLD."valid_from", 'YYYY-MM-DD'),
-        'valid_to', to_char(OLD."valid_to", 'YYYY-MM-DD'),
+        'valid_from', OLD."valid_from",
+        'valid_to', OLD."valid_to",
         'validated_at', to_char(OLD."validated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'validation_status', OLD."validation_status"
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'city', NEW."city",
         'country_code', NEW."country_code",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -5361,8 +5364,8 @@ BEGIN
         'region', NEW."region",
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'valid_from', to_char(NEW."valid_from", 'YYYY-MM-DD'),
-        'valid_to', to_char(NEW."valid_to", 'YYYY-MM-DD'),
+        'valid_from', NEW."valid_from",
+        'valid_to', NEW."valid_to",
         'validated_at', to_char(NEW."validated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'validation_status', NEW."validation_status"
       ),
@@ -5390,7 +5393,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "customer_addresses" FOR SHARE LOOP
     PERFORM cdc.enqueue('customer_addresses', 'SNAPSHOT', concat_ws(':', 'customer_addresses', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'city', NEW."city",
         'country_code', NEW."country_code",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -5406,8 +5409,8 @@ BEGIN
         'region', NEW."region",
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'valid_from', to_char(NEW."valid_from", 'YYYY-MM-DD'),
-        'valid_to', to_char(NEW."valid_to", 'YYYY-MM-DD'),
+        'valid_from', NEW."valid_from",
+        'valid_to', NEW."valid_to",
         'validated_at', to_char(NEW."validated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'validation_status', NEW."validation_status"
       ));
@@ -5430,12 +5433,12 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'customers', NEW."id"::text), json_build_object(
       'table', 'customers', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'company_name', NEW."company_name",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'currency', NEW."currency",
         'custom_fields', NEW."custom_fields",
-        'date_of_birth', to_char(NEW."date_of_birth", 'YYYY-MM-DD'),
+        'date_of_birth', NEW."date_of_birth",
         'email', NEW."email",
         'external_ref', NEW."external_ref",
         'first_name', NEW."first_name",
@@ -5460,12 +5463,12 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'customers', OLD."id"::text), json_build_object(
       'table', 'customers', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'company_name', OLD."company_name",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'currency', OLD."currency",
         'custom_fields', OLD."custom_fields",
-        'date_of_birth', to_char(OLD."date_of_birth", 'YYYY-MM-DD'),
+        'date_of_birth', OLD."date_of_birth",
         'email', OLD."email",
         'external_ref', OLD."external_ref",
         'first_name', OLD."first_name",
@@ -5491,12 +5494,12 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'customers', OLD."id"::text), json_build_object(
       'table', 'customers', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'company_name', OLD."company_name",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'currency', OLD."currency",
         'custom_fields', OLD."custom_fields",
-        'date_of_birth', to_char(OLD."date_of_birth", 'YYYY-MM-DD'),
+        'date_of_birth', OLD."date_of_birth",
         'email', OLD."email",
         'external_ref', OLD."external_ref",
         'first_name', OLD."first_name",
@@ -5522,12 +5525,12 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'customers', NEW."id"::text), json_build_object(
       'table', 'customers', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'company_name', NEW."company_name",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'currency', NEW."currency",
         'custom_fields', NEW."custom_fields",
-        'date_of_birth', to_char(NEW."date_of_birth", 'YYYY-MM-DD'),
+        'date_of_birth', NEW."date_of_birth",
         'email', NEW."email",
         'external_ref', NEW."external_ref",
         'first_name', NEW."first_name",
@@ -5552,12 +5555,12 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'customers', NEW."id"::text), json_build_object(
       'table', 'customers', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'company_name', OLD."company_name",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'currency', OLD."currency",
         'custom_fields', OLD."custom_fields",
-        'date_of_birth', to_char(OLD."date_of_birth", 'YYYY-MM-DD'),
+        'date_of_birth', OLD."date_of_birth",
         'email', OLD."email",
         'external_ref', OLD."external_ref",
         'first_name', OLD."first_name",
@@ -5578,12 +5581,12 @@ BEGIN
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'vip', OLD."vip"
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'company_name', NEW."company_name",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'currency', NEW."currency",
         'custom_fields', NEW."custom_fields",
-        'date_of_birth', to_char(NEW."date_of_birth", 'YYYY-MM-DD'),
+        'date_of_birth', NEW."date_of_birth",
         'email', NEW."email",
         'external_ref', NEW."external_ref",
         'first_name', NEW."first_name",
@@ -5628,12 +5631,12 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "customers" FOR SHARE LOOP
     PERFORM cdc.enqueue('customers', 'SNAPSHOT', concat_ws(':', 'customers', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'company_name', NEW."company_name",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'currency', NEW."currency",
         'custom_fields', NEW."custom_fields",
-        'date_of_birth', to_char(NEW."date_of_birth", 'YYYY-MM-DD'),
+        'date_of_birth', NEW."date_of_birth",
         'email', NEW."email",
         'external_ref', NEW."external_ref",
         'first_name', NEW."first_name",
@@ -5673,7 +5676,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'daily_agent_summaries', NEW."agent_id"::text, NEW."summary_date"::text), json_build_object(
       'table', 'daily_agent_summaries', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'adherence_pct', NEW."adherence_pct",
         'after_contact_seconds', NEW."after_contact_seconds",
         'agent_id', NEW."agent_id",
@@ -5698,7 +5701,7 @@ BEGIN
         'outbound_calls', NEW."outbound_calls",
         'sales_count', NEW."sales_count",
         'sales_value', NEW."sales_value"::text,
-        'summary_date', to_char(NEW."summary_date", 'YYYY-MM-DD'),
+        'summary_date', NEW."summary_date",
         'talk_seconds', NEW."talk_seconds",
         'team_id', NEW."team_id",
         'tenant_id', NEW."tenant_id",
@@ -5710,7 +5713,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'daily_agent_summaries', OLD."agent_id"::text, OLD."summary_date"::text), json_build_object(
       'table', 'daily_agent_summaries', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'adherence_pct', OLD."adherence_pct",
         'after_contact_seconds', OLD."after_contact_seconds",
         'agent_id', OLD."agent_id",
@@ -5735,7 +5738,7 @@ BEGIN
         'outbound_calls', OLD."outbound_calls",
         'sales_count', OLD."sales_count",
         'sales_value', OLD."sales_value"::text,
-        'summary_date', to_char(OLD."summary_date", 'YYYY-MM-DD'),
+        'summary_date', OLD."summary_date",
         'talk_seconds', OLD."talk_seconds",
         'team_id', OLD."team_id",
         'tenant_id', OLD."tenant_id",
@@ -5748,7 +5751,7 @@ BEGIN
   ELSIF (OLD."agent_id", OLD."summary_date") IS DISTINCT FROM (NEW."agent_id", NEW."summary_date") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'daily_agent_summaries', OLD."agent_id"::text, OLD."summary_date"::text), json_build_object(
       'table', 'daily_agent_summaries', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'adherence_pct', OLD."adherence_pct",
         'after_contact_seconds', OLD."after_contact_seconds",
         'agent_id', OLD."agent_id",
@@ -5773,7 +5776,7 @@ BEGIN
         'outbound_calls', OLD."outbound_calls",
         'sales_count', OLD."sales_count",
         'sales_value', OLD."sales_value"::text,
-        'summary_date', to_char(OLD."summary_date", 'YYYY-MM-DD'),
+        'summary_date', OLD."summary_date",
         'talk_seconds', OLD."talk_seconds",
         'team_id', OLD."team_id",
         'tenant_id', OLD."tenant_id",
@@ -5786,7 +5789,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'daily_agent_summaries', NEW."agent_id"::text, NEW."summary_date"::text), json_build_object(
       'table', 'daily_agent_summaries', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'adherence_pct', NEW."adherence_pct",
         'after_contact_seconds', NEW."after_contact_seconds",
         'agent_id', NEW."agent_id",
@@ -5811,7 +5814,7 @@ BEGIN
         'outbound_calls', NEW."outbound_calls",
         'sales_count', NEW."sales_count",
         'sales_value', NEW."sales_value"::text,
-        'summary_date', to_char(NEW."summary_date", 'YYYY-MM-DD'),
+        'summary_date', NEW."summary_date",
         'talk_seconds', NEW."talk_seconds",
         'team_id', NEW."team_id",
         'tenant_id', NEW."tenant_id",
@@ -5823,7 +5826,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'daily_agent_summaries', NEW."agent_id"::text, NEW."summary_date"::text), json_build_object(
       'table', 'daily_agent_summaries', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'adherence_pct', OLD."adherence_pct",
         'after_contact_seconds', OLD."after_contact_seconds",
         'agent_id', OLD."agent_id",
@@ -5848,7 +5851,7 @@ BEGIN
         'outbound_calls', OLD."outbound_calls",
         'sales_count', OLD."sales_count",
         'sales_value', OLD."sales_value"::text,
-        'summary_date', to_char(OLD."summary_date", 'YYYY-MM-DD'),
+        'summary_date', OLD."summary_date",
         'talk_seconds', OLD."talk_seconds",
         'team_id', OLD."team_id",
         'tenant_id', OLD."tenant_id",
@@ -5856,7 +5859,7 @@ BEGIN
         'transferred_out', OLD."transferred_out",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'adherence_pct', NEW."adherence_pct",
         'after_contact_seconds', NEW."after_contact_seconds",
         'agent_id', NEW."agent_id",
@@ -5881,7 +5884,7 @@ BEGIN
         'outbound_calls', NEW."outbound_calls",
         'sales_count', NEW."sales_count",
         'sales_value', NEW."sales_value"::text,
-        'summary_date', to_char(NEW."summary_date", 'YYYY-MM-DD'),
+        'summary_date', NEW."summary_date",
         'talk_seconds', NEW."talk_seconds",
         'team_id', NEW."team_id",
         'tenant_id', NEW."tenant_id",
@@ -5913,7 +5916,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "daily_agent_summaries" FOR SHARE LOOP
     PERFORM cdc.enqueue('daily_agent_summaries', 'SNAPSHOT', concat_ws(':', 'daily_agent_summaries', NEW."agent_id"::text, NEW."summary_date"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'adherence_pct', NEW."adherence_pct",
         'after_contact_seconds', NEW."after_contact_seconds",
         'agent_id', NEW."agent_id",
@@ -5938,7 +5941,7 @@ BEGIN
         'outbound_calls', NEW."outbound_calls",
         'sales_count', NEW."sales_count",
         'sales_value', NEW."sales_value"::text,
-        'summary_date', to_char(NEW."summary_date", 'YYYY-MM-DD'),
+        'summary_date', NEW."summary_date",
         'talk_seconds', NEW."talk_seconds",
         'team_id', NEW."team_id",
         'tenant_id', NEW."tenant_id",
@@ -5965,7 +5968,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'daily_queue_summaries', NEW."queue_id"::text, NEW."summary_date"::text), json_build_object(
       'table', 'daily_queue_summaries', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'abandon_rate_pct', NEW."abandon_rate_pct",
         'abandoned', NEW."abandoned",
         'average_handle_seconds', NEW."average_handle_seconds",
@@ -5988,7 +5991,7 @@ BEGIN
         'service_level_target_pct', NEW."service_level_target_pct",
         'service_level_threshold_seconds', NEW."service_level_threshold_seconds",
         'short_abandoned', NEW."short_abandoned",
-        'summary_date', to_char(NEW."summary_date", 'YYYY-MM-DD'),
+        'summary_date', NEW."summary_date",
         'tenant_id', NEW."tenant_id",
         'time_zone', NEW."time_zone",
         'transferred_out', NEW."transferred_out",
@@ -5998,7 +6001,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'daily_queue_summaries', OLD."queue_id"::text, OLD."summary_date"::text), json_build_object(
       'table', 'daily_queue_summaries', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'abandon_rate_pct', OLD."abandon_rate_pct",
         'abandoned', OLD."abandoned",
         'average_handle_seconds', OLD."average_handle_seconds",
@@ -6021,7 +6024,7 @@ BEGIN
         'service_level_target_pct', OLD."service_level_target_pct",
         'service_level_threshold_seconds', OLD."service_level_threshold_seconds",
         'short_abandoned', OLD."short_abandoned",
-        'summary_date', to_char(OLD."summary_date", 'YYYY-MM-DD'),
+        'summary_date', OLD."summary_date",
         'tenant_id', OLD."tenant_id",
         'time_zone', OLD."time_zone",
         'transferred_out', OLD."transferred_out",
@@ -6032,7 +6035,7 @@ BEGIN
   ELSIF (OLD."queue_id", OLD."summary_date") IS DISTINCT FROM (NEW."queue_id", NEW."summary_date") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'daily_queue_summaries', OLD."queue_id"::text, OLD."summary_date"::text), json_build_object(
       'table', 'daily_queue_summaries', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'abandon_rate_pct', OLD."abandon_rate_pct",
         'abandoned', OLD."abandoned",
         'average_handle_seconds', OLD."average_handle_seconds",
@@ -6055,7 +6058,7 @@ BEGIN
         'service_level_target_pct', OLD."service_level_target_pct",
         'service_level_threshold_seconds', OLD."service_level_threshold_seconds",
         'short_abandoned', OLD."short_abandoned",
-        'summary_date', to_char(OLD."summary_date", 'YYYY-MM-DD'),
+        'summary_date', OLD."summary_date",
         'tenant_id', OLD."tenant_id",
         'time_zone', OLD."time_zone",
         'transferred_out', OLD."transferred_out",
@@ -6066,7 +6069,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'daily_queue_summaries', NEW."queue_id"::text, NEW."summary_date"::text), json_build_object(
       'table', 'daily_queue_summaries', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'abandon_rate_pct', NEW."abandon_rate_pct",
         'abandoned', NEW."abandoned",
         'average_handle_seconds', NEW."average_handle_seconds",
@@ -6089,7 +6092,7 @@ BEGIN
         'service_level_target_pct', NEW."service_level_target_pct",
         'service_level_threshold_seconds', NEW."service_level_threshold_seconds",
         'short_abandoned', NEW."short_abandoned",
-        'summary_date', to_char(NEW."summary_date", 'YYYY-MM-DD'),
+        'summary_date', NEW."summary_date",
         'tenant_id', NEW."tenant_id",
         'time_zone', NEW."time_zone",
         'transferred_out', NEW."transferred_out",
@@ -6099,7 +6102,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'daily_queue_summaries', NEW."queue_id"::text, NEW."summary_date"::text), json_build_object(
       'table', 'daily_queue_summaries', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'abandon_rate_pct', OLD."abandon_rate_pct",
         'abandoned', OLD."abandoned",
         'average_handle_seconds', OLD."average_handle_seconds",
@@ -6122,13 +6125,13 @@ BEGIN
         'service_level_target_pct', OLD."service_level_target_pct",
         'service_level_threshold_seconds', OLD."service_level_threshold_seconds",
         'short_abandoned', OLD."short_abandoned",
-        'summary_date', to_char(OLD."summary_date", 'YYYY-MM-DD'),
+        'summary_date', OLD."summary_date",
         'tenant_id', OLD."tenant_id",
         'time_zone', OLD."time_zone",
         'transferred_out', OLD."transferred_out",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'abandon_rate_pct', NEW."abandon_rate_pct",
         'abandoned', NEW."abandoned",
         'average_handle_seconds', NEW."average_handle_seconds",
@@ -6151,7 +6154,7 @@ BEGIN
         'service_level_target_pct', NEW."service_level_target_pct",
         'service_level_threshold_seconds', NEW."service_level_threshold_seconds",
         'short_abandoned', NEW."short_abandoned",
-        'summary_date', to_char(NEW."summary_date", 'YYYY-MM-DD'),
+        'summary_date', NEW."summary_date",
         'tenant_id', NEW."tenant_id",
         'time_zone', NEW."time_zone",
         'transferred_out', NEW."transferred_out",
@@ -6181,7 +6184,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "daily_queue_summaries" FOR SHARE LOOP
     PERFORM cdc.enqueue('daily_queue_summaries', 'SNAPSHOT', concat_ws(':', 'daily_queue_summaries', NEW."queue_id"::text, NEW."summary_date"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'abandon_rate_pct', NEW."abandon_rate_pct",
         'abandoned', NEW."abandoned",
         'average_handle_seconds', NEW."average_handle_seconds",
@@ -6204,7 +6207,7 @@ BEGIN
         'service_level_target_pct', NEW."service_level_target_pct",
         'service_level_threshold_seconds', NEW."service_level_threshold_seconds",
         'short_abandoned', NEW."short_abandoned",
-        'summary_date', to_char(NEW."summary_date", 'YYYY-MM-DD'),
+        'summary_date', NEW."summary_date",
         'tenant_id', NEW."tenant_id",
         'time_zone', NEW."time_zone",
         'transferred_out', NEW."transferred_out",
@@ -6229,7 +6232,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'data_retention_policies', NEW."id"::text), json_build_object(
       'table', 'data_retention_policies', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'action_on_expiry', NEW."action_on_expiry",
         'applies_to_channels', NEW."applies_to_channels",
         'applies_to_queue_ids', NEW."applies_to_queue_ids",
@@ -6257,7 +6260,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'data_retention_policies', OLD."id"::text), json_build_object(
       'table', 'data_retention_policies', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'action_on_expiry', OLD."action_on_expiry",
         'applies_to_channels', OLD."applies_to_channels",
         'applies_to_queue_ids', OLD."applies_to_queue_ids",
@@ -6286,7 +6289,7 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'data_retention_policies', OLD."id"::text), json_build_object(
       'table', 'data_retention_policies', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'action_on_expiry', OLD."action_on_expiry",
         'applies_to_channels', OLD."applies_to_channels",
         'applies_to_queue_ids', OLD."applies_to_queue_ids",
@@ -6315,7 +6318,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'data_retention_policies', NEW."id"::text), json_build_object(
       'table', 'data_retention_policies', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'action_on_expiry', NEW."action_on_expiry",
         'applies_to_channels', NEW."applies_to_channels",
         'applies_to_queue_ids', NEW."applies_to_queue_ids",
@@ -6343,7 +6346,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'data_retention_policies', NEW."id"::text), json_build_object(
       'table', 'data_retention_policies', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'action_on_expiry', OLD."action_on_expiry",
         'applies_to_channels', OLD."applies_to_channels",
         'applies_to_queue_ids', OLD."applies_to_queue_ids",
@@ -6367,7 +6370,7 @@ BEGIN
         'tenant_id', OLD."tenant_id",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'action_on_expiry', NEW."action_on_expiry",
         'applies_to_channels', NEW."applies_to_channels",
         'applies_to_queue_ids', NEW."applies_to_queue_ids",
@@ -6415,7 +6418,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "data_retention_policies" FOR SHARE LOOP
     PERFORM cdc.enqueue('data_retention_policies', 'SNAPSHOT', concat_ws(':', 'data_retention_policies', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'action_on_expiry', NEW."action_on_expiry",
         'applies_to_channels', NEW."applies_to_channels",
         'applies_to_queue_ids', NEW."applies_to_queue_ids",
@@ -6458,7 +6461,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'departments', NEW."id"::text), json_build_object(
       'table', 'departments', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'annual_budget', NEW."annual_budget"::text,
         'code', NEW."code",
         'cost_centre', NEW."cost_centre",
@@ -6478,7 +6481,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'departments', OLD."id"::text), json_build_object(
       'table', 'departments', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'annual_budget', OLD."annual_budget"::text,
         'code', OLD."code",
         'cost_centre', OLD."cost_centre",
@@ -6499,7 +6502,7 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'departments', OLD."id"::text), json_build_object(
       'table', 'departments', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'annual_budget', OLD."annual_budget"::text,
         'code', OLD."code",
         'cost_centre', OLD."cost_centre",
@@ -6520,7 +6523,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'departments', NEW."id"::text), json_build_object(
       'table', 'departments', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'annual_budget', NEW."annual_budget"::text,
         'code', NEW."code",
         'cost_centre', NEW."cost_centre",
@@ -6540,7 +6543,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'departments', NEW."id"::text), json_build_object(
       'table', 'departments', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'annual_budget', OLD."annual_budget"::text,
         'code', OLD."code",
         'cost_centre', OLD."cost_centre",
@@ -6556,7 +6559,7 @@ BEGIN
         'tenant_id', OLD."tenant_id",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'annual_budget', NEW."annual_budget"::text,
         'code', NEW."code",
         'cost_centre', NEW."cost_centre",
@@ -6596,7 +6599,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "departments" FOR SHARE LOOP
     PERFORM cdc.enqueue('departments', 'SNAPSHOT', concat_ws(':', 'departments', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'annual_budget', NEW."annual_budget"::text,
         'code', NEW."code",
         'cost_centre', NEW."cost_centre",
@@ -6631,7 +6634,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'dispositions', NEW."id"::text), json_build_object(
       'table', 'dispositions', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'channels', NEW."channels",
         'code', NEW."code",
         'counts_as_resolved', NEW."counts_as_resolved",
@@ -6653,7 +6656,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'dispositions', OLD."id"::text), json_build_object(
       'table', 'dispositions', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'channels', OLD."channels",
         'code', OLD."code",
         'counts_as_resolved', OLD."counts_as_resolved",
@@ -6676,7 +6679,7 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'dispositions', OLD."id"::text), json_build_object(
       'table', 'dispositions', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'channels', OLD."channels",
         'code', OLD."code",
         'counts_as_resolved', OLD."counts_as_resolved",
@@ -6699,7 +6702,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'dispositions', NEW."id"::text), json_build_object(
       'table', 'dispositions', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'channels', NEW."channels",
         'code', NEW."code",
         'counts_as_resolved', NEW."counts_as_resolved",
@@ -6721,7 +6724,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'dispositions', NEW."id"::text), json_build_object(
       'table', 'dispositions', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'channels', OLD."channels",
         'code', OLD."code",
         'counts_as_resolved', OLD."counts_as_resolved",
@@ -6739,7 +6742,7 @@ BEGIN
         'tenant_id', OLD."tenant_id",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'channels', NEW."channels",
         'code', NEW."code",
         'counts_as_resolved', NEW."counts_as_resolved",
@@ -6781,7 +6784,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "dispositions" FOR SHARE LOOP
     PERFORM cdc.enqueue('dispositions', 'SNAPSHOT', concat_ws(':', 'dispositions', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'channels', NEW."channels",
         'code', NEW."code",
         'counts_as_resolved', NEW."counts_as_resolved",
@@ -6818,15 +6821,15 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'do_not_call_entries', NEW."id"::text), json_build_object(
       'table', 'do_not_call_entries', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'added_by_user_id', NEW."added_by_user_id",
         'campaign_ids', NEW."campaign_ids",
         'channels', NEW."channels",
         'country_code', NEW."country_code",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'customer_id', NEW."customer_id",
-        'effective_from', to_char(NEW."effective_from", 'YYYY-MM-DD'),
-        'expires_on', to_char(NEW."expires_on", 'YYYY-MM-DD'),
+        'effective_from', NEW."effective_from",
+        'expires_on', NEW."expires_on",
         'id', NEW."id",
         'interaction_id', NEW."interaction_id",
         'is_active', NEW."is_active",
@@ -6843,15 +6846,15 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'do_not_call_entries', OLD."id"::text), json_build_object(
       'table', 'do_not_call_entries', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'added_by_user_id', OLD."added_by_user_id",
         'campaign_ids', OLD."campaign_ids",
         'channels', OLD."channels",
         'country_code', OLD."country_code",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'customer_id', OLD."customer_id",
-        'effective_from', to_char(OLD."effective_from", 'YYYY-MM-DD'),
-        'expires_on', to_char(OLD."expires_on", 'YYYY-MM-DD'),
+        'effective_from', OLD."effective_from",
+        'expires_on', OLD."expires_on",
         'id', OLD."id",
         'interaction_id', OLD."interaction_id",
         'is_active', OLD."is_active",
@@ -6869,15 +6872,15 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'do_not_call_entries', OLD."id"::text), json_build_object(
       'table', 'do_not_call_entries', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'added_by_user_id', OLD."added_by_user_id",
         'campaign_ids', OLD."campaign_ids",
         'channels', OLD."channels",
         'country_code', OLD."country_code",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'customer_id', OLD."customer_id",
-        'effective_from', to_char(OLD."effective_from", 'YYYY-MM-DD'),
-        'expires_on', to_char(OLD."expires_on", 'YYYY-MM-DD'),
+        'effective_from', OLD."effective_from",
+        'expires_on', OLD."expires_on",
         'id', OLD."id",
         'interaction_id', OLD."interaction_id",
         'is_active', OLD."is_active",
@@ -6895,15 +6898,15 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'do_not_call_entries', NEW."id"::text), json_build_object(
       'table', 'do_not_call_entries', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'added_by_user_id', NEW."added_by_user_id",
         'campaign_ids', NEW."campaign_ids",
         'channels', NEW."channels",
         'country_code', NEW."country_code",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'customer_id', NEW."customer_id",
-        'effective_from', to_char(NEW."effective_from", 'YYYY-MM-DD'),
-        'expires_on', to_char(NEW."expires_on", 'YYYY-MM-DD'),
+        'effective_from', NEW."effective_from",
+        'expires_on', NEW."expires_on",
         'id', NEW."id",
         'interaction_id', NEW."interaction_id",
         'is_active', NEW."is_active",
@@ -6920,15 +6923,15 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'do_not_call_entries', NEW."id"::text), json_build_object(
       'table', 'do_not_call_entries', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'added_by_user_id', OLD."added_by_user_id",
         'campaign_ids', OLD."campaign_ids",
         'channels', OLD."channels",
         'country_code', OLD."country_code",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'customer_id', OLD."customer_id",
-        'effective_from', to_char(OLD."effective_from", 'YYYY-MM-DD'),
-        'expires_on', to_char(OLD."expires_on", 'YYYY-MM-DD'),
+        'effective_from', OLD."effective_from",
+        'expires_on', OLD."expires_on",
         'id', OLD."id",
         'interaction_id', OLD."interaction_id",
         'is_active', OLD."is_active",
@@ -6941,15 +6944,15 @@ BEGIN
         'tenant_id', OLD."tenant_id",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'added_by_user_id', NEW."added_by_user_id",
         'campaign_ids', NEW."campaign_ids",
         'channels', NEW."channels",
         'country_code', NEW."country_code",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'customer_id', NEW."customer_id",
-        'effective_from', to_char(NEW."effective_from", 'YYYY-MM-DD'),
-        'expires_on', to_char(NEW."expires_on", 'YYYY-MM-DD'),
+        'effective_from', NEW."effective_from",
+        'expires_on', NEW."expires_on",
         'id', NEW."id",
         'interaction_id', NEW."interaction_id",
         'is_active', NEW."is_active",
@@ -6986,15 +6989,15 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "do_not_call_entries" FOR SHARE LOOP
     PERFORM cdc.enqueue('do_not_call_entries', 'SNAPSHOT', concat_ws(':', 'do_not_call_entries', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'added_by_user_id', NEW."added_by_user_id",
         'campaign_ids', NEW."campaign_ids",
         'channels', NEW."channels",
         'country_code', NEW."country_code",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'customer_id', NEW."customer_id",
-        'effective_from', to_char(NEW."effective_from", 'YYYY-MM-DD'),
-        'expires_on', to_char(NEW."expires_on", 'YYYY-MM-DD'),
+        'effective_from', NEW."effective_from",
+        'expires_on', NEW."expires_on",
         'id', NEW."id",
         'interaction_id', NEW."interaction_id",
         'is_active', NEW."is_active",
@@ -7026,7 +7029,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'emails', NEW."id"::text), json_build_object(
       'table', 'emails', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'agent_id', NEW."agent_id",
         'attachment_count', NEW."attachment_count",
         'body_html', NEW."body_html",
@@ -7060,7 +7063,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'emails', OLD."id"::text), json_build_object(
       'table', 'emails', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'agent_id', OLD."agent_id",
         'attachment_count', OLD."attachment_count",
         'body_html', OLD."body_html",
@@ -7095,7 +7098,7 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'emails', OLD."id"::text), json_build_object(
       'table', 'emails', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'agent_id', OLD."agent_id",
         'attachment_count', OLD."attachment_count",
         'body_html', OLD."body_html",
@@ -7130,7 +7133,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'emails', NEW."id"::text), json_build_object(
       'table', 'emails', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'agent_id', NEW."agent_id",
         'attachment_count', NEW."attachment_count",
         'body_html', NEW."body_html",
@@ -7164,7 +7167,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'emails', NEW."id"::text), json_build_object(
       'table', 'emails', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'agent_id', OLD."agent_id",
         'attachment_count', OLD."attachment_count",
         'body_html', OLD."body_html",
@@ -7194,7 +7197,7 @@ BEGIN
         'to_address', OLD."to_address",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'agent_id', NEW."agent_id",
         'attachment_count', NEW."attachment_count",
         'body_html', NEW."body_html",
@@ -7248,7 +7251,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "emails" FOR SHARE LOOP
     PERFORM cdc.enqueue('emails', 'SNAPSHOT', concat_ws(':', 'emails', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'agent_id', NEW."agent_id",
         'attachment_count', NEW."attachment_count",
         'body_html', NEW."body_html",
@@ -7297,20 +7300,20 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'holidays', NEW."id"::text), json_build_object(
       'table', 'holidays', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'announcement_text', NEW."announcement_text",
         'business_hours_id', NEW."business_hours_id",
         'close_time', NEW."close_time",
         'closure_kind', NEW."closure_kind",
         'country_code', NEW."country_code",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'ends_on', to_char(NEW."ends_on", 'YYYY-MM-DD'),
+        'ends_on', NEW."ends_on",
         'id', NEW."id",
         'name', NEW."name",
         'open_time', NEW."open_time",
         'recurs_yearly', NEW."recurs_yearly",
         'region_code', NEW."region_code",
-        'starts_on', to_char(NEW."starts_on", 'YYYY-MM-DD'),
+        'starts_on', NEW."starts_on",
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
@@ -7318,20 +7321,20 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'holidays', OLD."id"::text), json_build_object(
       'table', 'holidays', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'announcement_text', OLD."announcement_text",
         'business_hours_id', OLD."business_hours_id",
         'close_time', OLD."close_time",
         'closure_kind', OLD."closure_kind",
         'country_code', OLD."country_code",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'ends_on', to_char(OLD."ends_on", 'YYYY-MM-DD'),
+        'ends_on', OLD."ends_on",
         'id', OLD."id",
         'name', OLD."name",
         'open_time', OLD."open_time",
         'recurs_yearly', OLD."recurs_yearly",
         'region_code', OLD."region_code",
-        'starts_on', to_char(OLD."starts_on", 'YYYY-MM-DD'),
+        'starts_on', OLD."starts_on",
         'tenant_id', OLD."tenant_id",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
@@ -7340,20 +7343,20 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'holidays', OLD."id"::text), json_build_object(
       'table', 'holidays', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'announcement_text', OLD."announcement_text",
         'business_hours_id', OLD."business_hours_id",
         'close_time', OLD."close_time",
         'closure_kind', OLD."closure_kind",
         'country_code', OLD."country_code",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'ends_on', to_char(OLD."ends_on", 'YYYY-MM-DD'),
+        'ends_on', OLD."ends_on",
         'id', OLD."id",
         'name', OLD."name",
         'open_time', OLD."open_time",
         'recurs_yearly', OLD."recurs_yearly",
         'region_code', OLD."region_code",
-        'starts_on', to_char(OLD."starts_on", 'YYYY-MM-DD'),
+        'starts_on', OLD."starts_on",
         'tenant_id', OLD."tenant_id",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
@@ -7362,20 +7365,20 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'holidays', NEW."id"::text), json_build_object(
       'table', 'holidays', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'announcement_text', NEW."announcement_text",
         'business_hours_id', NEW."business_hours_id",
         'close_time', NEW."close_time",
         'closure_kind', NEW."closure_kind",
         'country_code', NEW."country_code",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'ends_on', to_char(NEW."ends_on", 'YYYY-MM-DD'),
+        'ends_on', NEW."ends_on",
         'id', NEW."id",
         'name', NEW."name",
         'open_time', NEW."open_time",
         'recurs_yearly', NEW."recurs_yearly",
         'region_code', NEW."region_code",
-        'starts_on', to_char(NEW."starts_on", 'YYYY-MM-DD'),
+        'starts_on', NEW."starts_on",
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
@@ -7383,37 +7386,37 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'holidays', NEW."id"::text), json_build_object(
       'table', 'holidays', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'announcement_text', OLD."announcement_text",
         'business_hours_id', OLD."business_hours_id",
         'close_time', OLD."close_time",
         'closure_kind', OLD."closure_kind",
         'country_code', OLD."country_code",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'ends_on', to_char(OLD."ends_on", 'YYYY-MM-DD'),
+        'ends_on', OLD."ends_on",
         'id', OLD."id",
         'name', OLD."name",
         'open_time', OLD."open_time",
         'recurs_yearly', OLD."recurs_yearly",
         'region_code', OLD."region_code",
-        'starts_on', to_char(OLD."starts_on", 'YYYY-MM-DD'),
+        'starts_on', OLD."starts_on",
         'tenant_id', OLD."tenant_id",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'announcement_text', NEW."announcement_text",
         'business_hours_id', NEW."business_hours_id",
         'close_time', NEW."close_time",
         'closure_kind', NEW."closure_kind",
         'country_code', NEW."country_code",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'ends_on', to_char(NEW."ends_on", 'YYYY-MM-DD'),
+        'ends_on', NEW."ends_on",
         'id', NEW."id",
         'name', NEW."name",
         'open_time', NEW."open_time",
         'recurs_yearly', NEW."recurs_yearly",
         'region_code', NEW."region_code",
-        'starts_on', to_char(NEW."starts_on", 'YYYY-MM-DD'),
+        'starts_on', NEW."starts_on",
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
@@ -7441,20 +7444,20 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "holidays" FOR SHARE LOOP
     PERFORM cdc.enqueue('holidays', 'SNAPSHOT', concat_ws(':', 'holidays', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'announcement_text', NEW."announcement_text",
         'business_hours_id', NEW."business_hours_id",
         'close_time', NEW."close_time",
         'closure_kind', NEW."closure_kind",
         'country_code', NEW."country_code",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'ends_on', to_char(NEW."ends_on", 'YYYY-MM-DD'),
+        'ends_on', NEW."ends_on",
         'id', NEW."id",
         'name', NEW."name",
         'open_time', NEW."open_time",
         'recurs_yearly', NEW."recurs_yearly",
         'region_code', NEW."region_code",
-        'starts_on', to_char(NEW."starts_on", 'YYYY-MM-DD'),
+        'starts_on', NEW."starts_on",
         'tenant_id', NEW."tenant_id",
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ));
@@ -7477,7 +7480,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'interaction_notes', NEW."id"::text), json_build_object(
       'table', 'interaction_notes', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'author_user_id', NEW."author_user_id",
         'body', NEW."body",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -7497,7 +7500,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'interaction_notes', OLD."id"::text), json_build_object(
       'table', 'interaction_notes', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'author_user_id', OLD."author_user_id",
         'body', OLD."body",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -7518,7 +7521,7 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'interaction_notes', OLD."id"::text), json_build_object(
       'table', 'interaction_notes', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'author_user_id', OLD."author_user_id",
         'body', OLD."body",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -7539,7 +7542,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'interaction_notes', NEW."id"::text), json_build_object(
       'table', 'interaction_notes', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'author_user_id', NEW."author_user_id",
         'body', NEW."body",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -7559,7 +7562,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'interaction_notes', NEW."id"::text), json_build_object(
       'table', 'interaction_notes', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'author_user_id', OLD."author_user_id",
         'body', OLD."body",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -7575,7 +7578,7 @@ BEGIN
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'visibility', OLD."visibility"
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'author_user_id', NEW."author_user_id",
         'body', NEW."body",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -7615,7 +7618,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "interaction_notes" FOR SHARE LOOP
     PERFORM cdc.enqueue('interaction_notes', 'SNAPSHOT', concat_ws(':', 'interaction_notes', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'author_user_id', NEW."author_user_id",
         'body', NEW."body",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -7650,7 +7653,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'interactions', NEW."id"::text), json_build_object(
       'table', 'interactions', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'abandoned', NEW."abandoned",
         'agent_id', NEW."agent_id",
         'answered_at', to_char(NEW."answered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -7686,7 +7689,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'interactions', OLD."id"::text), json_build_object(
       'table', 'interactions', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'abandoned', OLD."abandoned",
         'agent_id', OLD."agent_id",
         'answered_at', to_char(OLD."answered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -7723,7 +7726,7 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'interactions', OLD."id"::text), json_build_object(
       'table', 'interactions', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'abandoned', OLD."abandoned",
         'agent_id', OLD."agent_id",
         'answered_at', to_char(OLD."answered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -7760,7 +7763,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'interactions', NEW."id"::text), json_build_object(
       'table', 'interactions', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'abandoned', NEW."abandoned",
         'agent_id', NEW."agent_id",
         'answered_at', to_char(NEW."answered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -7796,7 +7799,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'interactions', NEW."id"::text), json_build_object(
       'table', 'interactions', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'abandoned', OLD."abandoned",
         'agent_id', OLD."agent_id",
         'answered_at', to_char(OLD."answered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -7828,7 +7831,7 @@ BEGIN
         'within_service_level', OLD."within_service_level",
         'wrap_up_ended_at', to_char(OLD."wrap_up_ended_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'abandoned', NEW."abandoned",
         'agent_id', NEW."agent_id",
         'answered_at', to_char(NEW."answered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -7884,7 +7887,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "interactions" FOR SHARE LOOP
     PERFORM cdc.enqueue('interactions', 'SNAPSHOT', concat_ws(':', 'interactions', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'abandoned', NEW."abandoned",
         'agent_id', NEW."agent_id",
         'answered_at', to_char(NEW."answered_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -7935,7 +7938,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'invoices', NEW."id"::text), json_build_object(
       'table', 'invoices', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'amount_due', NEW."amount_due"::text,
         'amount_paid', NEW."amount_paid"::text,
         'billing_address', NEW."billing_address",
@@ -7946,10 +7949,10 @@ BEGIN
         'customer_id', NEW."customer_id",
         'customer_tax_id', NEW."customer_tax_id",
         'discount_total', NEW."discount_total"::text,
-        'due_date', to_char(NEW."due_date", 'YYYY-MM-DD'),
+        'due_date', NEW."due_date",
         'id', NEW."id",
         'invoice_number', NEW."invoice_number",
-        'issue_date', to_char(NEW."issue_date", 'YYYY-MM-DD'),
+        'issue_date', NEW."issue_date",
         'lines', NEW."lines",
         'memo', NEW."memo",
         'order_id', NEW."order_id",
@@ -7968,7 +7971,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'invoices', OLD."id"::text), json_build_object(
       'table', 'invoices', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'amount_due', OLD."amount_due"::text,
         'amount_paid', OLD."amount_paid"::text,
         'billing_address', OLD."billing_address",
@@ -7979,10 +7982,10 @@ BEGIN
         'customer_id', OLD."customer_id",
         'customer_tax_id', OLD."customer_tax_id",
         'discount_total', OLD."discount_total"::text,
-        'due_date', to_char(OLD."due_date", 'YYYY-MM-DD'),
+        'due_date', OLD."due_date",
         'id', OLD."id",
         'invoice_number', OLD."invoice_number",
-        'issue_date', to_char(OLD."issue_date", 'YYYY-MM-DD'),
+        'issue_date', OLD."issue_date",
         'lines', OLD."lines",
         'memo', OLD."memo",
         'order_id', OLD."order_id",
@@ -8002,7 +8005,7 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'invoices', OLD."id"::text), json_build_object(
       'table', 'invoices', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'amount_due', OLD."amount_due"::text,
         'amount_paid', OLD."amount_paid"::text,
         'billing_address', OLD."billing_address",
@@ -8013,10 +8016,10 @@ BEGIN
         'customer_id', OLD."customer_id",
         'customer_tax_id', OLD."customer_tax_id",
         'discount_total', OLD."discount_total"::text,
-        'due_date', to_char(OLD."due_date", 'YYYY-MM-DD'),
+        'due_date', OLD."due_date",
         'id', OLD."id",
         'invoice_number', OLD."invoice_number",
-        'issue_date', to_char(OLD."issue_date", 'YYYY-MM-DD'),
+        'issue_date', OLD."issue_date",
         'lines', OLD."lines",
         'memo', OLD."memo",
         'order_id', OLD."order_id",
@@ -8036,7 +8039,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'invoices', NEW."id"::text), json_build_object(
       'table', 'invoices', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'amount_due', NEW."amount_due"::text,
         'amount_paid', NEW."amount_paid"::text,
         'billing_address', NEW."billing_address",
@@ -8047,10 +8050,10 @@ BEGIN
         'customer_id', NEW."customer_id",
         'customer_tax_id', NEW."customer_tax_id",
         'discount_total', NEW."discount_total"::text,
-        'due_date', to_char(NEW."due_date", 'YYYY-MM-DD'),
+        'due_date', NEW."due_date",
         'id', NEW."id",
         'invoice_number', NEW."invoice_number",
-        'issue_date', to_char(NEW."issue_date", 'YYYY-MM-DD'),
+        'issue_date', NEW."issue_date",
         'lines', NEW."lines",
         'memo', NEW."memo",
         'order_id', NEW."order_id",
@@ -8069,7 +8072,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'invoices', NEW."id"::text), json_build_object(
       'table', 'invoices', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'amount_due', OLD."amount_due"::text,
         'amount_paid', OLD."amount_paid"::text,
         'billing_address', OLD."billing_address",
@@ -8080,10 +8083,10 @@ BEGIN
         'customer_id', OLD."customer_id",
         'customer_tax_id', OLD."customer_tax_id",
         'discount_total', OLD."discount_total"::text,
-        'due_date', to_char(OLD."due_date", 'YYYY-MM-DD'),
+        'due_date', OLD."due_date",
         'id', OLD."id",
         'invoice_number', OLD."invoice_number",
-        'issue_date', to_char(OLD."issue_date", 'YYYY-MM-DD'),
+        'issue_date', OLD."issue_date",
         'lines', OLD."lines",
         'memo', OLD."memo",
         'order_id', OLD."order_id",
@@ -8098,7 +8101,7 @@ BEGIN
         'total', OLD."total"::text,
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'amount_due', NEW."amount_due"::text,
         'amount_paid', NEW."amount_paid"::text,
         'billing_address', NEW."billing_address",
@@ -8109,10 +8112,10 @@ BEGIN
         'customer_id', NEW."customer_id",
         'customer_tax_id', NEW."customer_tax_id",
         'discount_total', NEW."discount_total"::text,
-        'due_date', to_char(NEW."due_date", 'YYYY-MM-DD'),
+        'due_date', NEW."due_date",
         'id', NEW."id",
         'invoice_number', NEW."invoice_number",
-        'issue_date', to_char(NEW."issue_date", 'YYYY-MM-DD'),
+        'issue_date', NEW."issue_date",
         'lines', NEW."lines",
         'memo', NEW."memo",
         'order_id', NEW."order_id",
@@ -8151,7 +8154,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "invoices" FOR SHARE LOOP
     PERFORM cdc.enqueue('invoices', 'SNAPSHOT', concat_ws(':', 'invoices', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'amount_due', NEW."amount_due"::text,
         'amount_paid', NEW."amount_paid"::text,
         'billing_address', NEW."billing_address",
@@ -8162,10 +8165,10 @@ BEGIN
         'customer_id', NEW."customer_id",
         'customer_tax_id', NEW."customer_tax_id",
         'discount_total', NEW."discount_total"::text,
-        'due_date', to_char(NEW."due_date", 'YYYY-MM-DD'),
+        'due_date', NEW."due_date",
         'id', NEW."id",
         'invoice_number', NEW."invoice_number",
-        'issue_date', to_char(NEW."issue_date", 'YYYY-MM-DD'),
+        'issue_date', NEW."issue_date",
         'lines', NEW."lines",
         'memo', NEW."memo",
         'order_id', NEW."order_id",
@@ -8199,7 +8202,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'ivr_menus', NEW."id"::text), json_build_object(
       'table', 'ivr_menus', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'business_hours_id', NEW."business_hours_id",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'default_queue_id', NEW."default_queue_id",
@@ -8226,7 +8229,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'ivr_menus', OLD."id"::text), json_build_object(
       'table', 'ivr_menus', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'business_hours_id', OLD."business_hours_id",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'default_queue_id', OLD."default_queue_id",
@@ -8254,7 +8257,7 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'ivr_menus', OLD."id"::text), json_build_object(
       'table', 'ivr_menus', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'business_hours_id', OLD."business_hours_id",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'default_queue_id', OLD."default_queue_id",
@@ -8282,7 +8285,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'ivr_menus', NEW."id"::text), json_build_object(
       'table', 'ivr_menus', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'business_hours_id', NEW."business_hours_id",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'default_queue_id', NEW."default_queue_id",
@@ -8309,7 +8312,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'ivr_menus', NEW."id"::text), json_build_object(
       'table', 'ivr_menus', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'business_hours_id', OLD."business_hours_id",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'default_queue_id', OLD."default_queue_id",
@@ -8332,7 +8335,7 @@ BEGIN
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'version', OLD."version"
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'business_hours_id', NEW."business_hours_id",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'default_queue_id', NEW."default_queue_id",
@@ -8379,7 +8382,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "ivr_menus" FOR SHARE LOOP
     PERFORM cdc.enqueue('ivr_menus', 'SNAPSHOT', concat_ws(':', 'ivr_menus', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'business_hours_id', NEW."business_hours_id",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'default_queue_id', NEW."default_queue_id",
@@ -8421,7 +8424,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'kpi_definitions', NEW."id"::text), json_build_object(
       'table', 'kpi_definitions', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'aggregation', NEW."aggregation",
         'applies_to', NEW."applies_to",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -8449,7 +8452,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'kpi_definitions', OLD."id"::text), json_build_object(
       'table', 'kpi_definitions', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'aggregation', OLD."aggregation",
         'applies_to', OLD."applies_to",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -8478,7 +8481,7 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'kpi_definitions', OLD."id"::text), json_build_object(
       'table', 'kpi_definitions', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'aggregation', OLD."aggregation",
         'applies_to', OLD."applies_to",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -8507,7 +8510,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'kpi_definitions', NEW."id"::text), json_build_object(
       'table', 'kpi_definitions', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'aggregation', NEW."aggregation",
         'applies_to', NEW."applies_to",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -8535,7 +8538,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'kpi_definitions', NEW."id"::text), json_build_object(
       'table', 'kpi_definitions', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'aggregation', OLD."aggregation",
         'applies_to', OLD."applies_to",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -8559,7 +8562,7 @@ BEGIN
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'warning_threshold', OLD."warning_threshold"
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'aggregation', NEW."aggregation",
         'applies_to', NEW."applies_to",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -8607,7 +8610,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "kpi_definitions" FOR SHARE LOOP
     PERFORM cdc.enqueue('kpi_definitions', 'SNAPSHOT', concat_ws(':', 'kpi_definitions', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'aggregation', NEW."aggregation",
         'applies_to', NEW."applies_to",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -8650,7 +8653,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'login_attempts', NEW."id"::text), json_build_object(
       'table', 'login_attempts', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'attempted_at', to_char(NEW."attempted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'auth_method', NEW."auth_method",
         'geo_city', NEW."geo_city",
@@ -8672,7 +8675,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'login_attempts', OLD."id"::text), json_build_object(
       'table', 'login_attempts', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'attempted_at', to_char(OLD."attempted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'auth_method', OLD."auth_method",
         'geo_city', OLD."geo_city",
@@ -8695,7 +8698,7 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'login_attempts', OLD."id"::text), json_build_object(
       'table', 'login_attempts', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'attempted_at', to_char(OLD."attempted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'auth_method', OLD."auth_method",
         'geo_city', OLD."geo_city",
@@ -8718,7 +8721,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'login_attempts', NEW."id"::text), json_build_object(
       'table', 'login_attempts', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'attempted_at', to_char(NEW."attempted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'auth_method', NEW."auth_method",
         'geo_city', NEW."geo_city",
@@ -8740,7 +8743,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'login_attempts', NEW."id"::text), json_build_object(
       'table', 'login_attempts', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'attempted_at', to_char(OLD."attempted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'auth_method', OLD."auth_method",
         'geo_city', OLD."geo_city",
@@ -8758,7 +8761,7 @@ BEGIN
         'user_agent', OLD."user_agent",
         'user_id', OLD."user_id"
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'attempted_at', to_char(NEW."attempted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'auth_method', NEW."auth_method",
         'geo_city', NEW."geo_city",
@@ -8800,7 +8803,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "login_attempts" FOR SHARE LOOP
     PERFORM cdc.enqueue('login_attempts', 'SNAPSHOT', concat_ws(':', 'login_attempts', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'attempted_at', to_char(NEW."attempted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'auth_method', NEW."auth_method",
         'geo_city', NEW."geo_city",
@@ -8837,7 +8840,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'order_items', NEW."id"::text), json_build_object(
       'table', 'order_items', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'attributes', NEW."attributes",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'currency', NEW."currency",
@@ -8863,7 +8866,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'order_items', OLD."id"::text), json_build_object(
       'table', 'order_items', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'attributes', OLD."attributes",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'currency', OLD."currency",
@@ -8890,7 +8893,7 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'order_items', OLD."id"::text), json_build_object(
       'table', 'order_items', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'attributes', OLD."attributes",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'currency', OLD."currency",
@@ -8917,7 +8920,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'order_items', NEW."id"::text), json_build_object(
       'table', 'order_items', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'attributes', NEW."attributes",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'currency', NEW."currency",
@@ -8943,7 +8946,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'order_items', NEW."id"::text), json_build_object(
       'table', 'order_items', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'attributes', OLD."attributes",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'currency', OLD."currency",
@@ -8965,7 +8968,7 @@ BEGIN
         'unit_price', OLD."unit_price"::text,
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'attributes', NEW."attributes",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'currency', NEW."currency",
@@ -9011,7 +9014,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "order_items" FOR SHARE LOOP
     PERFORM cdc.enqueue('order_items', 'SNAPSHOT', concat_ws(':', 'order_items', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'attributes', NEW."attributes",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'currency', NEW."currency",
@@ -9052,7 +9055,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'orders', NEW."id"::text), json_build_object(
       'table', 'orders', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'currency', NEW."currency",
         'customer_id', NEW."customer_id",
@@ -9072,7 +9075,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'orders', OLD."id"::text), json_build_object(
       'table', 'orders', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'currency', OLD."currency",
         'customer_id', OLD."customer_id",
@@ -9093,7 +9096,7 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'orders', OLD."id"::text), json_build_object(
       'table', 'orders', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'currency', OLD."currency",
         'customer_id', OLD."customer_id",
@@ -9114,7 +9117,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'orders', NEW."id"::text), json_build_object(
       'table', 'orders', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'currency', NEW."currency",
         'customer_id', NEW."customer_id",
@@ -9134,7 +9137,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'orders', NEW."id"::text), json_build_object(
       'table', 'orders', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'currency', OLD."currency",
         'customer_id', OLD."customer_id",
@@ -9150,7 +9153,7 @@ BEGIN
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'user_id', OLD."user_id"
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'currency', NEW."currency",
         'customer_id', NEW."customer_id",
@@ -9190,7 +9193,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "orders" FOR SHARE LOOP
     PERFORM cdc.enqueue('orders', 'SNAPSHOT', concat_ws(':', 'orders', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'currency', NEW."currency",
         'customer_id', NEW."customer_id",
@@ -9225,7 +9228,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'overflow_rules', NEW."id"::text), json_build_object(
       'table', 'overflow_rules', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'business_hours_only', NEW."business_hours_only",
         'check_interval_seconds', NEW."check_interval_seconds",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -9250,7 +9253,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'overflow_rules', OLD."id"::text), json_build_object(
       'table', 'overflow_rules', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'business_hours_only', OLD."business_hours_only",
         'check_interval_seconds', OLD."check_interval_seconds",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -9276,7 +9279,7 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'overflow_rules', OLD."id"::text), json_build_object(
       'table', 'overflow_rules', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'business_hours_only', OLD."business_hours_only",
         'check_interval_seconds', OLD."check_interval_seconds",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -9302,7 +9305,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'overflow_rules', NEW."id"::text), json_build_object(
       'table', 'overflow_rules', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'business_hours_only', NEW."business_hours_only",
         'check_interval_seconds', NEW."check_interval_seconds",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -9327,7 +9330,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'overflow_rules', NEW."id"::text), json_build_object(
       'table', 'overflow_rules', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'business_hours_only', OLD."business_hours_only",
         'check_interval_seconds', OLD."check_interval_seconds",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -9348,7 +9351,7 @@ BEGIN
         'trigger_kind', OLD."trigger_kind",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'business_hours_only', NEW."business_hours_only",
         'check_interval_seconds', NEW."check_interval_seconds",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -9393,7 +9396,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "overflow_rules" FOR SHARE LOOP
     PERFORM cdc.enqueue('overflow_rules', 'SNAPSHOT', concat_ws(':', 'overflow_rules', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'business_hours_only', NEW."business_hours_only",
         'check_interval_seconds', NEW."check_interval_seconds",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -9433,7 +9436,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'payments', NEW."id"::text), json_build_object(
       'table', 'payments', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'amount', NEW."amount"::text,
         'authentication_result', NEW."authentication_result",
         'billing_address', NEW."billing_address",
@@ -9466,7 +9469,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'payments', OLD."id"::text), json_build_object(
       'table', 'payments', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'amount', OLD."amount"::text,
         'authentication_result', OLD."authentication_result",
         'billing_address', OLD."billing_address",
@@ -9500,7 +9503,7 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'payments', OLD."id"::text), json_build_object(
       'table', 'payments', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'amount', OLD."amount"::text,
         'authentication_result', OLD."authentication_result",
         'billing_address', OLD."billing_address",
@@ -9534,7 +9537,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'payments', NEW."id"::text), json_build_object(
       'table', 'payments', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'amount', NEW."amount"::text,
         'authentication_result', NEW."authentication_result",
         'billing_address', NEW."billing_address",
@@ -9567,7 +9570,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'payments', NEW."id"::text), json_build_object(
       'table', 'payments', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'amount', OLD."amount"::text,
         'authentication_result', OLD."authentication_result",
         'billing_address', OLD."billing_address",
@@ -9596,7 +9599,7 @@ BEGIN
         'tenant_id', OLD."tenant_id",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'amount', NEW."amount"::text,
         'authentication_result', NEW."authentication_result",
         'billing_address', NEW."billing_address",
@@ -9649,7 +9652,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "payments" FOR SHARE LOOP
     PERFORM cdc.enqueue('payments', 'SNAPSHOT', concat_ws(':', 'payments', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'amount', NEW."amount"::text,
         'authentication_result', NEW."authentication_result",
         'billing_address', NEW."billing_address",
@@ -9697,7 +9700,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'permissions', NEW."id"::text), json_build_object(
       'table', 'permissions', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'action', NEW."action",
         'code', NEW."code",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -9716,7 +9719,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'permissions', OLD."id"::text), json_build_object(
       'table', 'permissions', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'action', OLD."action",
         'code', OLD."code",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -9736,7 +9739,7 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'permissions', OLD."id"::text), json_build_object(
       'table', 'permissions', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'action', OLD."action",
         'code', OLD."code",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -9756,7 +9759,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'permissions', NEW."id"::text), json_build_object(
       'table', 'permissions', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'action', NEW."action",
         'code', NEW."code",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -9775,7 +9778,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'permissions', NEW."id"::text), json_build_object(
       'table', 'permissions', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'action', OLD."action",
         'code', OLD."code",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -9790,7 +9793,7 @@ BEGIN
         'risk_level', OLD."risk_level",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'action', NEW."action",
         'code', NEW."code",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -9829,7 +9832,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "permissions" FOR SHARE LOOP
     PERFORM cdc.enqueue('permissions', 'SNAPSHOT', concat_ws(':', 'permissions', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'action', NEW."action",
         'code', NEW."code",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -9863,7 +9866,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'phone_numbers', NEW."id"::text), json_build_object(
       'table', 'phone_numbers', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'caller_id_name', NEW."caller_id_name",
         'capabilities', NEW."capabilities",
         'carrier', NEW."carrier",
@@ -9890,7 +9893,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'phone_numbers', OLD."id"::text), json_build_object(
       'table', 'phone_numbers', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'caller_id_name', OLD."caller_id_name",
         'capabilities', OLD."capabilities",
         'carrier', OLD."carrier",
@@ -9918,7 +9921,7 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'phone_numbers', OLD."id"::text), json_build_object(
       'table', 'phone_numbers', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'caller_id_name', OLD."caller_id_name",
         'capabilities', OLD."capabilities",
         'carrier', OLD."carrier",
@@ -9946,7 +9949,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'phone_numbers', NEW."id"::text), json_build_object(
       'table', 'phone_numbers', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'caller_id_name', NEW."caller_id_name",
         'capabilities', NEW."capabilities",
         'carrier', NEW."carrier",
@@ -9973,7 +9976,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'phone_numbers', NEW."id"::text), json_build_object(
       'table', 'phone_numbers', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'caller_id_name', OLD."caller_id_name",
         'capabilities', OLD."capabilities",
         'carrier', OLD."carrier",
@@ -9996,7 +9999,7 @@ BEGIN
         'tenant_id', OLD."tenant_id",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'caller_id_name', NEW."caller_id_name",
         'capabilities', NEW."capabilities",
         'carrier', NEW."carrier",
@@ -10043,7 +10046,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "phone_numbers" FOR SHARE LOOP
     PERFORM cdc.enqueue('phone_numbers', 'SNAPSHOT', concat_ws(':', 'phone_numbers', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'caller_id_name', NEW."caller_id_name",
         'capabilities', NEW."capabilities",
         'carrier', NEW."carrier",
@@ -10085,7 +10088,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queue_interval_stats', NEW."queue_id"::text, NEW."interval_start"::text), json_build_object(
       'table', 'queue_interval_stats', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'abandon_rate_pct', NEW."abandon_rate_pct",
         'abandoned', NEW."abandoned",
         'answered_within_threshold', NEW."answered_within_threshold",
@@ -10118,7 +10121,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queue_interval_stats', OLD."queue_id"::text, OLD."interval_start"::text), json_build_object(
       'table', 'queue_interval_stats', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'abandon_rate_pct', OLD."abandon_rate_pct",
         'abandoned', OLD."abandoned",
         'answered_within_threshold', OLD."answered_within_threshold",
@@ -10152,7 +10155,7 @@ BEGIN
   ELSIF (OLD."queue_id", OLD."interval_start") IS DISTINCT FROM (NEW."queue_id", NEW."interval_start") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queue_interval_stats', OLD."queue_id"::text, OLD."interval_start"::text), json_build_object(
       'table', 'queue_interval_stats', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'abandon_rate_pct', OLD."abandon_rate_pct",
         'abandoned', OLD."abandoned",
         'answered_within_threshold', OLD."answered_within_threshold",
@@ -10186,7 +10189,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queue_interval_stats', NEW."queue_id"::text, NEW."interval_start"::text), json_build_object(
       'table', 'queue_interval_stats', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'abandon_rate_pct', NEW."abandon_rate_pct",
         'abandoned', NEW."abandoned",
         'answered_within_threshold', NEW."answered_within_threshold",
@@ -10219,7 +10222,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queue_interval_stats', NEW."queue_id"::text, NEW."interval_start"::text), json_build_object(
       'table', 'queue_interval_stats', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'abandon_rate_pct', OLD."abandon_rate_pct",
         'abandoned', OLD."abandoned",
         'answered_within_threshold', OLD."answered_within_threshold",
@@ -10248,7 +10251,7 @@ BEGIN
         'transferred_out', OLD."transferred_out",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'abandon_rate_pct', NEW."abandon_rate_pct",
         'abandoned', NEW."abandoned",
         'answered_within_threshold', NEW."answered_within_threshold",
@@ -10301,7 +10304,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "queue_interval_stats" FOR SHARE LOOP
     PERFORM cdc.enqueue('queue_interval_stats', 'SNAPSHOT', concat_ws(':', 'queue_interval_stats', NEW."queue_id"::text, NEW."interval_start"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'abandon_rate_pct', NEW."abandon_rate_pct",
         'abandoned', NEW."abandoned",
         'answered_within_threshold', NEW."answered_within_threshold",
@@ -10349,7 +10352,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queue_memberships', NEW."queue_id"::text, NEW."agent_id"::text), json_build_object(
       'table', 'queue_memberships', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'added_by', NEW."added_by",
         'agent_id', NEW."agent_id",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -10369,7 +10372,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queue_memberships', OLD."queue_id"::text, OLD."agent_id"::text), json_build_object(
       'table', 'queue_memberships', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'added_by', OLD."added_by",
         'agent_id', OLD."agent_id",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -10390,7 +10393,7 @@ BEGIN
   ELSIF (OLD."queue_id", OLD."agent_id") IS DISTINCT FROM (NEW."queue_id", NEW."agent_id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queue_memberships', OLD."queue_id"::text, OLD."agent_id"::text), json_build_object(
       'table', 'queue_memberships', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'added_by', OLD."added_by",
         'agent_id', OLD."agent_id",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -10411,7 +10414,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queue_memberships', NEW."queue_id"::text, NEW."agent_id"::text), json_build_object(
       'table', 'queue_memberships', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'added_by', NEW."added_by",
         'agent_id', NEW."agent_id",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -10431,7 +10434,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queue_memberships', NEW."queue_id"::text, NEW."agent_id"::text), json_build_object(
       'table', 'queue_memberships', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'added_by', OLD."added_by",
         'agent_id', OLD."agent_id",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -10447,7 +10450,7 @@ BEGIN
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'via_group_id', OLD."via_group_id"
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'added_by', NEW."added_by",
         'agent_id', NEW."agent_id",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -10487,7 +10490,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "queue_memberships" FOR SHARE LOOP
     PERFORM cdc.enqueue('queue_memberships', 'SNAPSHOT', concat_ws(':', 'queue_memberships', NEW."queue_id"::text, NEW."agent_id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'added_by', NEW."added_by",
         'agent_id', NEW."agent_id",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -10522,7 +10525,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queue_metrics', NEW."queue_id"::text), json_build_object(
       'table', 'queue_metrics', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'abandon_rate_pct', NEW."abandon_rate_pct",
         'abandoned_today', NEW."abandoned_today",
         'agents_after_contact_work', NEW."agents_after_contact_work",
@@ -10532,7 +10535,7 @@ BEGIN
         'agents_not_ready', NEW."agents_not_ready",
         'average_handle_seconds', NEW."average_handle_seconds",
         'average_speed_of_answer_seconds', NEW."average_speed_of_answer_seconds",
-        'business_day', to_char(NEW."business_day", 'YYYY-MM-DD'),
+        'business_day', NEW."business_day",
         'callbacks_waiting', NEW."callbacks_waiting",
         'channel', NEW."channel",
         'contacts_waiting', NEW."contacts_waiting",
@@ -10556,7 +10559,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queue_metrics', OLD."queue_id"::text), json_build_object(
       'table', 'queue_metrics', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'abandon_rate_pct', OLD."abandon_rate_pct",
         'abandoned_today', OLD."abandoned_today",
         'agents_after_contact_work', OLD."agents_after_contact_work",
@@ -10566,7 +10569,7 @@ BEGIN
         'agents_not_ready', OLD."agents_not_ready",
         'average_handle_seconds', OLD."average_handle_seconds",
         'average_speed_of_answer_seconds', OLD."average_speed_of_answer_seconds",
-        'business_day', to_char(OLD."business_day", 'YYYY-MM-DD'),
+        'business_day', OLD."business_day",
         'callbacks_waiting', OLD."callbacks_waiting",
         'channel', OLD."channel",
         'contacts_waiting', OLD."contacts_waiting",
@@ -10591,7 +10594,7 @@ BEGIN
   ELSIF (OLD."queue_id") IS DISTINCT FROM (NEW."queue_id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queue_metrics', OLD."queue_id"::text), json_build_object(
       'table', 'queue_metrics', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'abandon_rate_pct', OLD."abandon_rate_pct",
         'abandoned_today', OLD."abandoned_today",
         'agents_after_contact_work', OLD."agents_after_contact_work",
@@ -10601,7 +10604,7 @@ BEGIN
         'agents_not_ready', OLD."agents_not_ready",
         'average_handle_seconds', OLD."average_handle_seconds",
         'average_speed_of_answer_seconds', OLD."average_speed_of_answer_seconds",
-        'business_day', to_char(OLD."business_day", 'YYYY-MM-DD'),
+        'business_day', OLD."business_day",
         'callbacks_waiting', OLD."callbacks_waiting",
         'channel', OLD."channel",
         'contacts_waiting', OLD."contacts_waiting",
@@ -10626,7 +10629,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queue_metrics', NEW."queue_id"::text), json_build_object(
       'table', 'queue_metrics', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'abandon_rate_pct', NEW."abandon_rate_pct",
         'abandoned_today', NEW."abandoned_today",
         'agents_after_contact_work', NEW."agents_after_contact_work",
@@ -10636,7 +10639,7 @@ BEGIN
         'agents_not_ready', NEW."agents_not_ready",
         'average_handle_seconds', NEW."average_handle_seconds",
         'average_speed_of_answer_seconds', NEW."average_speed_of_answer_seconds",
-        'business_day', to_char(NEW."business_day", 'YYYY-MM-DD'),
+        'business_day', NEW."business_day",
         'callbacks_waiting', NEW."callbacks_waiting",
         'channel', NEW."channel",
         'contacts_waiting', NEW."contacts_waiting",
@@ -10660,7 +10663,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queue_metrics', NEW."queue_id"::text), json_build_object(
       'table', 'queue_metrics', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'abandon_rate_pct', OLD."abandon_rate_pct",
         'abandoned_today', OLD."abandoned_today",
         'agents_after_contact_work', OLD."agents_after_contact_work",
@@ -10670,7 +10673,7 @@ BEGIN
         'agents_not_ready', OLD."agents_not_ready",
         'average_handle_seconds', OLD."average_handle_seconds",
         'average_speed_of_answer_seconds', OLD."average_speed_of_answer_seconds",
-        'business_day', to_char(OLD."business_day", 'YYYY-MM-DD'),
+        'business_day', OLD."business_day",
         'callbacks_waiting', OLD."callbacks_waiting",
         'channel', OLD."channel",
         'contacts_waiting', OLD."contacts_waiting",
@@ -10690,7 +10693,7 @@ BEGIN
         'transferred_out_today', OLD."transferred_out_today",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'abandon_rate_pct', NEW."abandon_rate_pct",
         'abandoned_today', NEW."abandoned_today",
         'agents_after_contact_work', NEW."agents_after_contact_work",
@@ -10700,7 +10703,7 @@ BEGIN
         'agents_not_ready', NEW."agents_not_ready",
         'average_handle_seconds', NEW."average_handle_seconds",
         'average_speed_of_answer_seconds', NEW."average_speed_of_answer_seconds",
-        'business_day', to_char(NEW."business_day", 'YYYY-MM-DD'),
+        'business_day', NEW."business_day",
         'callbacks_waiting', NEW."callbacks_waiting",
         'channel', NEW."channel",
         'contacts_waiting', NEW."contacts_waiting",
@@ -10744,7 +10747,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "queue_metrics" FOR SHARE LOOP
     PERFORM cdc.enqueue('queue_metrics', 'SNAPSHOT', concat_ws(':', 'queue_metrics', NEW."queue_id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'abandon_rate_pct', NEW."abandon_rate_pct",
         'abandoned_today', NEW."abandoned_today",
         'agents_after_contact_work', NEW."agents_after_contact_work",
@@ -10754,7 +10757,7 @@ BEGIN
         'agents_not_ready', NEW."agents_not_ready",
         'average_handle_seconds', NEW."average_handle_seconds",
         'average_speed_of_answer_seconds', NEW."average_speed_of_answer_seconds",
-        'business_day', to_char(NEW."business_day", 'YYYY-MM-DD'),
+        'business_day', NEW."business_day",
         'callbacks_waiting', NEW."callbacks_waiting",
         'channel', NEW."channel",
         'contacts_waiting', NEW."contacts_waiting",
@@ -10793,7 +10796,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queue_priorities', NEW."id"::text), json_build_object(
       'table', 'queue_priorities', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'aging_increment', NEW."aging_increment",
         'aging_interval_seconds', NEW."aging_interval_seconds",
         'base_priority', NEW."base_priority",
@@ -10813,7 +10816,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queue_priorities', OLD."id"::text), json_build_object(
       'table', 'queue_priorities', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'aging_increment', OLD."aging_increment",
         'aging_interval_seconds', OLD."aging_interval_seconds",
         'base_priority', OLD."base_priority",
@@ -10834,7 +10837,7 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queue_priorities', OLD."id"::text), json_build_object(
       'table', 'queue_priorities', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'aging_increment', OLD."aging_increment",
         'aging_interval_seconds', OLD."aging_interval_seconds",
         'base_priority', OLD."base_priority",
@@ -10855,7 +10858,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queue_priorities', NEW."id"::text), json_build_object(
       'table', 'queue_priorities', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'aging_increment', NEW."aging_increment",
         'aging_interval_seconds', NEW."aging_interval_seconds",
         'base_priority', NEW."base_priority",
@@ -10875,7 +10878,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queue_priorities', NEW."id"::text), json_build_object(
       'table', 'queue_priorities', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'aging_increment', OLD."aging_increment",
         'aging_interval_seconds', OLD."aging_interval_seconds",
         'base_priority', OLD."base_priority",
@@ -10891,7 +10894,7 @@ BEGIN
         'tenant_id', OLD."tenant_id",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'aging_increment', NEW."aging_increment",
         'aging_interval_seconds', NEW."aging_interval_seconds",
         'base_priority', NEW."base_priority",
@@ -10931,7 +10934,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "queue_priorities" FOR SHARE LOOP
     PERFORM cdc.enqueue('queue_priorities', 'SNAPSHOT', concat_ws(':', 'queue_priorities', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'aging_increment', NEW."aging_increment",
         'aging_interval_seconds', NEW."aging_interval_seconds",
         'base_priority', NEW."base_priority",
@@ -10966,7 +10969,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queue_thresholds', NEW."id"::text), json_build_object(
       'table', 'queue_thresholds', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'comparison', NEW."comparison",
         'cooldown_seconds', NEW."cooldown_seconds",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -10988,7 +10991,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queue_thresholds', OLD."id"::text), json_build_object(
       'table', 'queue_thresholds', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'comparison', OLD."comparison",
         'cooldown_seconds', OLD."cooldown_seconds",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -11011,7 +11014,7 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queue_thresholds', OLD."id"::text), json_build_object(
       'table', 'queue_thresholds', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'comparison', OLD."comparison",
         'cooldown_seconds', OLD."cooldown_seconds",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -11034,7 +11037,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queue_thresholds', NEW."id"::text), json_build_object(
       'table', 'queue_thresholds', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'comparison', NEW."comparison",
         'cooldown_seconds', NEW."cooldown_seconds",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -11056,7 +11059,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queue_thresholds', NEW."id"::text), json_build_object(
       'table', 'queue_thresholds', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'comparison', OLD."comparison",
         'cooldown_seconds', OLD."cooldown_seconds",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -11074,7 +11077,7 @@ BEGIN
         'warning_colour', OLD."warning_colour",
         'warning_value', OLD."warning_value"
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'comparison', NEW."comparison",
         'cooldown_seconds', NEW."cooldown_seconds",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -11116,7 +11119,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "queue_thresholds" FOR SHARE LOOP
     PERFORM cdc.enqueue('queue_thresholds', 'SNAPSHOT', concat_ws(':', 'queue_thresholds', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'comparison', NEW."comparison",
         'cooldown_seconds', NEW."cooldown_seconds",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -11153,7 +11156,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queues', NEW."id"::text), json_build_object(
       'table', 'queues', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'archived_at', to_char(NEW."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'business_hours_id', NEW."business_hours_id",
         'callback_enabled', NEW."callback_enabled",
@@ -11185,7 +11188,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queues', OLD."id"::text), json_build_object(
       'table', 'queues', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'archived_at', to_char(OLD."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'business_hours_id', OLD."business_hours_id",
         'callback_enabled', OLD."callback_enabled",
@@ -11218,7 +11221,7 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queues', OLD."id"::text), json_build_object(
       'table', 'queues', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'archived_at', to_char(OLD."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'business_hours_id', OLD."business_hours_id",
         'callback_enabled', OLD."callback_enabled",
@@ -11251,7 +11254,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queues', NEW."id"::text), json_build_object(
       'table', 'queues', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'archived_at', to_char(NEW."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'business_hours_id', NEW."business_hours_id",
         'callback_enabled', NEW."callback_enabled",
@@ -11283,7 +11286,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'queues', NEW."id"::text), json_build_object(
       'table', 'queues', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'archived_at', to_char(OLD."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'business_hours_id', OLD."business_hours_id",
         'callback_enabled', OLD."callback_enabled",
@@ -11311,7 +11314,7 @@ BEGIN
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'wrap_up_seconds', OLD."wrap_up_seconds"
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'archived_at', to_char(NEW."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'business_hours_id', NEW."business_hours_id",
         'callback_enabled', NEW."callback_enabled",
@@ -11363,7 +11366,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "queues" FOR SHARE LOOP
     PERFORM cdc.enqueue('queues', 'SNAPSHOT', concat_ws(':', 'queues', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'archived_at', to_char(NEW."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'business_hours_id', NEW."business_hours_id",
         'callback_enabled', NEW."callback_enabled",
@@ -11410,7 +11413,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'recordings', NEW."id"::text), json_build_object(
       'table', 'recordings', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'agent_id', NEW."agent_id",
         'audio_channels', NEW."audio_channels",
         'call_id', NEW."call_id",
@@ -11426,7 +11429,7 @@ BEGIN
         'mime_type', NEW."mime_type",
         'pause_segments', NEW."pause_segments",
         'pci_paused', NEW."pci_paused",
-        'retention_until', to_char(NEW."retention_until", 'YYYY-MM-DD'),
+        'retention_until', NEW."retention_until",
         'sha256', NEW."sha256",
         'size_bytes', NEW."size_bytes",
         'started_at', to_char(NEW."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -11440,7 +11443,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'recordings', OLD."id"::text), json_build_object(
       'table', 'recordings', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'agent_id', OLD."agent_id",
         'audio_channels', OLD."audio_channels",
         'call_id', OLD."call_id",
@@ -11456,7 +11459,7 @@ BEGIN
         'mime_type', OLD."mime_type",
         'pause_segments', OLD."pause_segments",
         'pci_paused', OLD."pci_paused",
-        'retention_until', to_char(OLD."retention_until", 'YYYY-MM-DD'),
+        'retention_until', OLD."retention_until",
         'sha256', OLD."sha256",
         'size_bytes', OLD."size_bytes",
         'started_at', to_char(OLD."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -11471,7 +11474,7 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'recordings', OLD."id"::text), json_build_object(
       'table', 'recordings', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'agent_id', OLD."agent_id",
         'audio_channels', OLD."audio_channels",
         'call_id', OLD."call_id",
@@ -11487,7 +11490,7 @@ BEGIN
         'mime_type', OLD."mime_type",
         'pause_segments', OLD."pause_segments",
         'pci_paused', OLD."pci_paused",
-        'retention_until', to_char(OLD."retention_until", 'YYYY-MM-DD'),
+        'retention_until', OLD."retention_until",
         'sha256', OLD."sha256",
         'size_bytes', OLD."size_bytes",
         'started_at', to_char(OLD."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -11502,7 +11505,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'recordings', NEW."id"::text), json_build_object(
       'table', 'recordings', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'agent_id', NEW."agent_id",
         'audio_channels', NEW."audio_channels",
         'call_id', NEW."call_id",
@@ -11518,7 +11521,7 @@ BEGIN
         'mime_type', NEW."mime_type",
         'pause_segments', NEW."pause_segments",
         'pci_paused', NEW."pci_paused",
-        'retention_until', to_char(NEW."retention_until", 'YYYY-MM-DD'),
+        'retention_until', NEW."retention_until",
         'sha256', NEW."sha256",
         'size_bytes', NEW."size_bytes",
         'started_at', to_char(NEW."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -11532,7 +11535,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'recordings', NEW."id"::text), json_build_object(
       'table', 'recordings', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'agent_id', OLD."agent_id",
         'audio_channels', OLD."audio_channels",
         'call_id', OLD."call_id",
@@ -11548,7 +11551,7 @@ BEGIN
         'mime_type', OLD."mime_type",
         'pause_segments', OLD."pause_segments",
         'pci_paused', OLD."pci_paused",
-        'retention_until', to_char(OLD."retention_until", 'YYYY-MM-DD'),
+        'retention_until', OLD."retention_until",
         'sha256', OLD."sha256",
         'size_bytes', OLD."size_bytes",
         'started_at', to_char(OLD."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -11558,7 +11561,7 @@ BEGIN
         'tenant_id', OLD."tenant_id",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'agent_id', NEW."agent_id",
         'audio_channels', NEW."audio_channels",
         'call_id', NEW."call_id",
@@ -11574,7 +11577,7 @@ BEGIN
         'mime_type', NEW."mime_type",
         'pause_segments', NEW."pause_segments",
         'pci_paused', NEW."pci_paused",
-        'retention_until', to_char(NEW."retention_until", 'YYYY-MM-DD'),
+        'retention_until', NEW."retention_until",
         'sha256', NEW."sha256",
         'size_bytes', NEW."size_bytes",
         'started_at', to_char(NEW."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -11608,7 +11611,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "recordings" FOR SHARE LOOP
     PERFORM cdc.enqueue('recordings', 'SNAPSHOT', concat_ws(':', 'recordings', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'agent_id', NEW."agent_id",
         'audio_channels', NEW."audio_channels",
         'call_id', NEW."call_id",
@@ -11624,7 +11627,7 @@ BEGIN
         'mime_type', NEW."mime_type",
         'pause_segments', NEW."pause_segments",
         'pci_paused', NEW."pci_paused",
-        'retention_until', to_char(NEW."retention_until", 'YYYY-MM-DD'),
+        'retention_until', NEW."retention_until",
         'sha256', NEW."sha256",
         'size_bytes', NEW."size_bytes",
         'started_at', to_char(NEW."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -11653,7 +11656,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'role_permissions', NEW."role_id"::text, NEW."permission_id"::text), json_build_object(
       'table', 'role_permissions', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'conditions', NEW."conditions",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'effect', NEW."effect",
@@ -11667,7 +11670,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'role_permissions', OLD."role_id"::text, OLD."permission_id"::text), json_build_object(
       'table', 'role_permissions', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'conditions', OLD."conditions",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'effect', OLD."effect",
@@ -11682,7 +11685,7 @@ BEGIN
   ELSIF (OLD."role_id", OLD."permission_id") IS DISTINCT FROM (NEW."role_id", NEW."permission_id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'role_permissions', OLD."role_id"::text, OLD."permission_id"::text), json_build_object(
       'table', 'role_permissions', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'conditions', OLD."conditions",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'effect', OLD."effect",
@@ -11697,7 +11700,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'role_permissions', NEW."role_id"::text, NEW."permission_id"::text), json_build_object(
       'table', 'role_permissions', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'conditions', NEW."conditions",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'effect', NEW."effect",
@@ -11711,7 +11714,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'role_permissions', NEW."role_id"::text, NEW."permission_id"::text), json_build_object(
       'table', 'role_permissions', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'conditions', OLD."conditions",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'effect', OLD."effect",
@@ -11721,7 +11724,7 @@ BEGIN
         'tenant_id', OLD."tenant_id",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'conditions', NEW."conditions",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'effect', NEW."effect",
@@ -11755,7 +11758,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "role_permissions" FOR SHARE LOOP
     PERFORM cdc.enqueue('role_permissions', 'SNAPSHOT', concat_ws(':', 'role_permissions', NEW."role_id"::text, NEW."permission_id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'conditions', NEW."conditions",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'effect', NEW."effect",
@@ -11784,7 +11787,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'roles', NEW."id"::text), json_build_object(
       'table', 'roles', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'archived_at', to_char(NEW."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_by_user_id', NEW."created_by_user_id",
@@ -11807,7 +11810,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'roles', OLD."id"::text), json_build_object(
       'table', 'roles', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'archived_at', to_char(OLD."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_by_user_id', OLD."created_by_user_id",
@@ -11831,7 +11834,7 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'roles', OLD."id"::text), json_build_object(
       'table', 'roles', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'archived_at', to_char(OLD."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_by_user_id', OLD."created_by_user_id",
@@ -11855,7 +11858,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'roles', NEW."id"::text), json_build_object(
       'table', 'roles', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'archived_at', to_char(NEW."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_by_user_id', NEW."created_by_user_id",
@@ -11878,7 +11881,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'roles', NEW."id"::text), json_build_object(
       'table', 'roles', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'archived_at', to_char(OLD."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_by_user_id', OLD."created_by_user_id",
@@ -11897,7 +11900,7 @@ BEGIN
         'tenant_id', OLD."tenant_id",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'archived_at', to_char(NEW."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_by_user_id', NEW."created_by_user_id",
@@ -11940,7 +11943,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "roles" FOR SHARE LOOP
     PERFORM cdc.enqueue('roles', 'SNAPSHOT', concat_ws(':', 'roles', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'archived_at', to_char(NEW."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_by_user_id', NEW."created_by_user_id",
@@ -11978,7 +11981,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'routing_rules', NEW."id"::text), json_build_object(
       'table', 'routing_rules', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'actions', NEW."actions",
         'conditions', NEW."conditions",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -12008,7 +12011,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'routing_rules', OLD."id"::text), json_build_object(
       'table', 'routing_rules', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'actions', OLD."actions",
         'conditions', OLD."conditions",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -12039,7 +12042,7 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'routing_rules', OLD."id"::text), json_build_object(
       'table', 'routing_rules', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'actions', OLD."actions",
         'conditions', OLD."conditions",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -12070,7 +12073,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'routing_rules', NEW."id"::text), json_build_object(
       'table', 'routing_rules', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'actions', NEW."actions",
         'conditions', NEW."conditions",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -12100,7 +12103,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'routing_rules', NEW."id"::text), json_build_object(
       'table', 'routing_rules', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'actions', OLD."actions",
         'conditions', OLD."conditions",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -12126,7 +12129,7 @@ BEGIN
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'version', OLD."version"
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'actions', NEW."actions",
         'conditions', NEW."conditions",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -12176,7 +12179,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "routing_rules" FOR SHARE LOOP
     PERFORM cdc.enqueue('routing_rules', 'SNAPSHOT', concat_ws(':', 'routing_rules', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'actions', NEW."actions",
         'conditions', NEW."conditions",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -12221,7 +12224,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'service_level_snapshots', NEW."id"::text), json_build_object(
       'table', 'service_level_snapshots', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'abandoned', NEW."abandoned",
         'agents_available', NEW."agents_available",
         'answered_within_threshold', NEW."answered_within_threshold",
@@ -12244,7 +12247,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'service_level_snapshots', OLD."id"::text), json_build_object(
       'table', 'service_level_snapshots', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'abandoned', OLD."abandoned",
         'agents_available', OLD."agents_available",
         'answered_within_threshold', OLD."answered_within_threshold",
@@ -12268,7 +12271,7 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'service_level_snapshots', OLD."id"::text), json_build_object(
       'table', 'service_level_snapshots', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'abandoned', OLD."abandoned",
         'agents_available', OLD."agents_available",
         'answered_within_threshold', OLD."answered_within_threshold",
@@ -12292,7 +12295,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'service_level_snapshots', NEW."id"::text), json_build_object(
       'table', 'service_level_snapshots', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'abandoned', NEW."abandoned",
         'agents_available', NEW."agents_available",
         'answered_within_threshold', NEW."answered_within_threshold",
@@ -12315,7 +12318,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'service_level_snapshots', NEW."id"::text), json_build_object(
       'table', 'service_level_snapshots', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'abandoned', OLD."abandoned",
         'agents_available', OLD."agents_available",
         'answered_within_threshold', OLD."answered_within_threshold",
@@ -12334,7 +12337,7 @@ BEGIN
         'threshold_seconds', OLD."threshold_seconds",
         'window_kind', OLD."window_kind"
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'abandoned', NEW."abandoned",
         'agents_available', NEW."agents_available",
         'answered_within_threshold', NEW."answered_within_threshold",
@@ -12377,7 +12380,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "service_level_snapshots" FOR SHARE LOOP
     PERFORM cdc.enqueue('service_level_snapshots', 'SNAPSHOT', concat_ws(':', 'service_level_snapshots', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'abandoned', NEW."abandoned",
         'agents_available', NEW."agents_available",
         'answered_within_threshold', NEW."answered_within_threshold",
@@ -12415,7 +12418,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'shifts', NEW."id"::text), json_build_object(
       'table', 'shifts', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'adherence_ratio', NEW."adherence_ratio",
         'agent_id', NEW."agent_id",
         'approved_by', NEW."approved_by",
@@ -12444,7 +12447,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'shifts', OLD."id"::text), json_build_object(
       'table', 'shifts', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'adherence_ratio', OLD."adherence_ratio",
         'agent_id', OLD."agent_id",
         'approved_by', OLD."approved_by",
@@ -12474,7 +12477,7 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'shifts', OLD."id"::text), json_build_object(
       'table', 'shifts', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'adherence_ratio', OLD."adherence_ratio",
         'agent_id', OLD."agent_id",
         'approved_by', OLD."approved_by",
@@ -12504,7 +12507,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'shifts', NEW."id"::text), json_build_object(
       'table', 'shifts', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'adherence_ratio', NEW."adherence_ratio",
         'agent_id', NEW."agent_id",
         'approved_by', NEW."approved_by",
@@ -12533,7 +12536,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'shifts', NEW."id"::text), json_build_object(
       'table', 'shifts', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'adherence_ratio', OLD."adherence_ratio",
         'agent_id', OLD."agent_id",
         'approved_by', OLD."approved_by",
@@ -12558,7 +12561,7 @@ BEGIN
         'work_mode', OLD."work_mode",
         'worked_seconds', OLD."worked_seconds"
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'adherence_ratio', NEW."adherence_ratio",
         'agent_id', NEW."agent_id",
         'approved_by', NEW."approved_by",
@@ -12607,7 +12610,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "shifts" FOR SHARE LOOP
     PERFORM cdc.enqueue('shifts', 'SNAPSHOT', concat_ws(':', 'shifts', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'adherence_ratio', NEW."adherence_ratio",
         'agent_id', NEW."agent_id",
         'approved_by', NEW."approved_by",
@@ -12651,7 +12654,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'sites', NEW."id"::text), json_build_object(
       'table', 'sites', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'code', NEW."code",
         'country_code', NEW."country_code",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -12675,7 +12678,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'sites', OLD."id"::text), json_build_object(
       'table', 'sites', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'code', OLD."code",
         'country_code', OLD."country_code",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -12700,7 +12703,7 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'sites', OLD."id"::text), json_build_object(
       'table', 'sites', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'code', OLD."code",
         'country_code', OLD."country_code",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -12725,7 +12728,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'sites', NEW."id"::text), json_build_object(
       'table', 'sites', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'code', NEW."code",
         'country_code', NEW."country_code",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -12749,7 +12752,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'sites', NEW."id"::text), json_build_object(
       'table', 'sites', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'code', OLD."code",
         'country_code', OLD."country_code",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -12769,7 +12772,7 @@ BEGIN
         'time_zone', OLD."time_zone",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'code', NEW."code",
         'country_code', NEW."country_code",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -12813,7 +12816,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "sites" FOR SHARE LOOP
     PERFORM cdc.enqueue('sites', 'SNAPSHOT', concat_ws(':', 'sites', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'code', NEW."code",
         'country_code', NEW."country_code",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -12852,7 +12855,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'skills', NEW."id"::text), json_build_object(
       'table', 'skills', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'archived_at', to_char(NEW."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'certification_validity_days', NEW."certification_validity_days",
         'channels', NEW."channels",
@@ -12874,7 +12877,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'skills', OLD."id"::text), json_build_object(
       'table', 'skills', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'archived_at', to_char(OLD."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'certification_validity_days', OLD."certification_validity_days",
         'channels', OLD."channels",
@@ -12897,7 +12900,7 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'skills', OLD."id"::text), json_build_object(
       'table', 'skills', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'archived_at', to_char(OLD."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'certification_validity_days', OLD."certification_validity_days",
         'channels', OLD."channels",
@@ -12920,7 +12923,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'skills', NEW."id"::text), json_build_object(
       'table', 'skills', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'archived_at', to_char(NEW."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'certification_validity_days', NEW."certification_validity_days",
         'channels', NEW."channels",
@@ -12942,7 +12945,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'skills', NEW."id"::text), json_build_object(
       'table', 'skills', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'archived_at', to_char(OLD."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'certification_validity_days', OLD."certification_validity_days",
         'channels', OLD."channels",
@@ -12960,7 +12963,7 @@ BEGIN
         'tenant_id', OLD."tenant_id",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'archived_at', to_char(NEW."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'certification_validity_days', NEW."certification_validity_days",
         'channels', NEW."channels",
@@ -13002,7 +13005,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "skills" FOR SHARE LOOP
     PERFORM cdc.enqueue('skills', 'SNAPSHOT', concat_ws(':', 'skills', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'archived_at', to_char(NEW."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'certification_validity_days', NEW."certification_validity_days",
         'channels', NEW."channels",
@@ -13039,7 +13042,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'sla_policies', NEW."id"::text), json_build_object(
       'table', 'sla_policies', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'business_hours_only', NEW."business_hours_only",
         'calculation_method', NEW."calculation_method",
         'channel', NEW."channel",
@@ -13063,7 +13066,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'sla_policies', OLD."id"::text), json_build_object(
       'table', 'sla_policies', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'business_hours_only', OLD."business_hours_only",
         'calculation_method', OLD."calculation_method",
         'channel', OLD."channel",
@@ -13088,7 +13091,7 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'sla_policies', OLD."id"::text), json_build_object(
       'table', 'sla_policies', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'business_hours_only', OLD."business_hours_only",
         'calculation_method', OLD."calculation_method",
         'channel', OLD."channel",
@@ -13113,7 +13116,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'sla_policies', NEW."id"::text), json_build_object(
       'table', 'sla_policies', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'business_hours_only', NEW."business_hours_only",
         'calculation_method', NEW."calculation_method",
         'channel', NEW."channel",
@@ -13137,7 +13140,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'sla_policies', NEW."id"::text), json_build_object(
       'table', 'sla_policies', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'business_hours_only', OLD."business_hours_only",
         'calculation_method', OLD."calculation_method",
         'channel', OLD."channel",
@@ -13157,7 +13160,7 @@ BEGIN
         'tenant_id', OLD."tenant_id",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'business_hours_only', NEW."business_hours_only",
         'calculation_method', NEW."calculation_method",
         'channel', NEW."channel",
@@ -13201,7 +13204,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "sla_policies" FOR SHARE LOOP
     PERFORM cdc.enqueue('sla_policies', 'SNAPSHOT', concat_ws(':', 'sla_policies', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'business_hours_only', NEW."business_hours_only",
         'calculation_method', NEW."calculation_method",
         'channel', NEW."channel",
@@ -13240,7 +13243,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'sla_reports', NEW."id"::text), json_build_object(
       'table', 'sla_reports', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'achieved_pct', NEW."achieved_pct",
         'answered_within_threshold', NEW."answered_within_threshold",
         'breach_intervals', NEW."breach_intervals",
@@ -13253,9 +13256,9 @@ BEGIN
         'met', NEW."met",
         'offered', NEW."offered",
         'penalty_amount', NEW."penalty_amount"::text,
-        'period_end', to_char(NEW."period_end", 'YYYY-MM-DD'),
+        'period_end', NEW."period_end",
         'period_kind', NEW."period_kind",
-        'period_start', to_char(NEW."period_start", 'YYYY-MM-DD'),
+        'period_start', NEW."period_start",
         'published_at', to_char(NEW."published_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'published_by_user_id', NEW."published_by_user_id",
         'queue_id', NEW."queue_id",
@@ -13272,7 +13275,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'sla_reports', OLD."id"::text), json_build_object(
       'table', 'sla_reports', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'achieved_pct', OLD."achieved_pct",
         'answered_within_threshold', OLD."answered_within_threshold",
         'breach_intervals', OLD."breach_intervals",
@@ -13285,9 +13288,9 @@ BEGIN
         'met', OLD."met",
         'offered', OLD."offered",
         'penalty_amount', OLD."penalty_amount"::text,
-        'period_end', to_char(OLD."period_end", 'YYYY-MM-DD'),
+        'period_end', OLD."period_end",
         'period_kind', OLD."period_kind",
-        'period_start', to_char(OLD."period_start", 'YYYY-MM-DD'),
+        'period_start', OLD."period_start",
         'published_at', to_char(OLD."published_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'published_by_user_id', OLD."published_by_user_id",
         'queue_id', OLD."queue_id",
@@ -13305,7 +13308,7 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'sla_reports', OLD."id"::text), json_build_object(
       'table', 'sla_reports', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'achieved_pct', OLD."achieved_pct",
         'answered_within_threshold', OLD."answered_within_threshold",
         'breach_intervals', OLD."breach_intervals",
@@ -13318,9 +13321,9 @@ BEGIN
         'met', OLD."met",
         'offered', OLD."offered",
         'penalty_amount', OLD."penalty_amount"::text,
-        'period_end', to_char(OLD."period_end", 'YYYY-MM-DD'),
+        'period_end', OLD."period_end",
         'period_kind', OLD."period_kind",
-        'period_start', to_char(OLD."period_start", 'YYYY-MM-DD'),
+        'period_start', OLD."period_start",
         'published_at', to_char(OLD."published_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'published_by_user_id', OLD."published_by_user_id",
         'queue_id', OLD."queue_id",
@@ -13338,7 +13341,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'sla_reports', NEW."id"::text), json_build_object(
       'table', 'sla_reports', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'achieved_pct', NEW."achieved_pct",
         'answered_within_threshold', NEW."answered_within_threshold",
         'breach_intervals', NEW."breach_intervals",
@@ -13351,9 +13354,9 @@ BEGIN
         'met', NEW."met",
         'offered', NEW."offered",
         'penalty_amount', NEW."penalty_amount"::text,
-        'period_end', to_char(NEW."period_end", 'YYYY-MM-DD'),
+        'period_end', NEW."period_end",
         'period_kind', NEW."period_kind",
-        'period_start', to_char(NEW."period_start", 'YYYY-MM-DD'),
+        'period_start', NEW."period_start",
         'published_at', to_char(NEW."published_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'published_by_user_id', NEW."published_by_user_id",
         'queue_id', NEW."queue_id",
@@ -13370,7 +13373,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'sla_reports', NEW."id"::text), json_build_object(
       'table', 'sla_reports', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'achieved_pct', OLD."achieved_pct",
         'answered_within_threshold', OLD."answered_within_threshold",
         'breach_intervals', OLD."breach_intervals",
@@ -13383,9 +13386,9 @@ BEGIN
         'met', OLD."met",
         'offered', OLD."offered",
         'penalty_amount', OLD."penalty_amount"::text,
-        'period_end', to_char(OLD."period_end", 'YYYY-MM-DD'),
+        'period_end', OLD."period_end",
         'period_kind', OLD."period_kind",
-        'period_start', to_char(OLD."period_start", 'YYYY-MM-DD'),
+        'period_start', OLD."period_start",
         'published_at', to_char(OLD."published_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'published_by_user_id', OLD."published_by_user_id",
         'queue_id', OLD."queue_id",
@@ -13398,7 +13401,7 @@ BEGIN
         'threshold_seconds', OLD."threshold_seconds",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'achieved_pct', NEW."achieved_pct",
         'answered_within_threshold', NEW."answered_within_threshold",
         'breach_intervals', NEW."breach_intervals",
@@ -13411,9 +13414,9 @@ BEGIN
         'met', NEW."met",
         'offered', NEW."offered",
         'penalty_amount', NEW."penalty_amount"::text,
-        'period_end', to_char(NEW."period_end", 'YYYY-MM-DD'),
+        'period_end', NEW."period_end",
         'period_kind', NEW."period_kind",
-        'period_start', to_char(NEW."period_start", 'YYYY-MM-DD'),
+        'period_start', NEW."period_start",
         'published_at', to_char(NEW."published_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'published_by_user_id', NEW."published_by_user_id",
         'queue_id', NEW."queue_id",
@@ -13450,7 +13453,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "sla_reports" FOR SHARE LOOP
     PERFORM cdc.enqueue('sla_reports', 'SNAPSHOT', concat_ws(':', 'sla_reports', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'achieved_pct', NEW."achieved_pct",
         'answered_within_threshold', NEW."answered_within_threshold",
         'breach_intervals', NEW."breach_intervals",
@@ -13463,9 +13466,9 @@ BEGIN
         'met', NEW."met",
         'offered', NEW."offered",
         'penalty_amount', NEW."penalty_amount"::text,
-        'period_end', to_char(NEW."period_end", 'YYYY-MM-DD'),
+        'period_end', NEW."period_end",
         'period_kind', NEW."period_kind",
-        'period_start', to_char(NEW."period_start", 'YYYY-MM-DD'),
+        'period_start', NEW."period_start",
         'published_at', to_char(NEW."published_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'published_by_user_id', NEW."published_by_user_id",
         'queue_id', NEW."queue_id",
@@ -13497,7 +13500,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'sms_messages', NEW."id"::text), json_build_object(
       'table', 'sms_messages', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'agent_id', NEW."agent_id",
         'body', NEW."body",
         'campaign_id', NEW."campaign_id",
@@ -13525,7 +13528,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'sms_messages', OLD."id"::text), json_build_object(
       'table', 'sms_messages', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'agent_id', OLD."agent_id",
         'body', OLD."body",
         'campaign_id', OLD."campaign_id",
@@ -13554,7 +13557,7 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'sms_messages', OLD."id"::text), json_build_object(
       'table', 'sms_messages', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'agent_id', OLD."agent_id",
         'body', OLD."body",
         'campaign_id', OLD."campaign_id",
@@ -13583,7 +13586,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'sms_messages', NEW."id"::text), json_build_object(
       'table', 'sms_messages', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'agent_id', NEW."agent_id",
         'body', NEW."body",
         'campaign_id', NEW."campaign_id",
@@ -13611,7 +13614,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'sms_messages', NEW."id"::text), json_build_object(
       'table', 'sms_messages', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'agent_id', OLD."agent_id",
         'body', OLD."body",
         'campaign_id', OLD."campaign_id",
@@ -13635,7 +13638,7 @@ BEGIN
         'to_number', OLD."to_number",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'agent_id', NEW."agent_id",
         'body', NEW."body",
         'campaign_id', NEW."campaign_id",
@@ -13683,7 +13686,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "sms_messages" FOR SHARE LOOP
     PERFORM cdc.enqueue('sms_messages', 'SNAPSHOT', concat_ws(':', 'sms_messages', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'agent_id', NEW."agent_id",
         'body', NEW."body",
         'campaign_id', NEW."campaign_id",
@@ -13726,7 +13729,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'subscriptions', NEW."id"::text), json_build_object(
       'table', 'subscriptions', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'billing_interval', NEW."billing_interval",
         'cancel_at_period_end', NEW."cancel_at_period_end",
         'cancellation_comment', NEW."cancellation_comment",
@@ -13734,8 +13737,8 @@ BEGIN
         'cancelled_at', to_char(NEW."cancelled_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'currency', NEW."currency",
-        'current_period_end', to_char(NEW."current_period_end", 'YYYY-MM-DD'),
-        'current_period_start', to_char(NEW."current_period_start", 'YYYY-MM-DD'),
+        'current_period_end', NEW."current_period_end",
+        'current_period_start', NEW."current_period_start",
         'customer_id', NEW."customer_id",
         'discount_percent', NEW."discount_percent",
         'id', NEW."id",
@@ -13749,7 +13752,7 @@ BEGIN
         'started_at', to_char(NEW."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'status', NEW."status",
         'tenant_id', NEW."tenant_id",
-        'trial_end', to_char(NEW."trial_end", 'YYYY-MM-DD'),
+        'trial_end', NEW."trial_end",
         'unit_price', NEW."unit_price"::text,
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
@@ -13757,7 +13760,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'subscriptions', OLD."id"::text), json_build_object(
       'table', 'subscriptions', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'billing_interval', OLD."billing_interval",
         'cancel_at_period_end', OLD."cancel_at_period_end",
         'cancellation_comment', OLD."cancellation_comment",
@@ -13765,8 +13768,8 @@ BEGIN
         'cancelled_at', to_char(OLD."cancelled_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'currency', OLD."currency",
-        'current_period_end', to_char(OLD."current_period_end", 'YYYY-MM-DD'),
-        'current_period_start', to_char(OLD."current_period_start", 'YYYY-MM-DD'),
+        'current_period_end', OLD."current_period_end",
+        'current_period_start', OLD."current_period_start",
         'customer_id', OLD."customer_id",
         'discount_percent', OLD."discount_percent",
         'id', OLD."id",
@@ -13780,7 +13783,7 @@ BEGIN
         'started_at', to_char(OLD."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'status', OLD."status",
         'tenant_id', OLD."tenant_id",
-        'trial_end', to_char(OLD."trial_end", 'YYYY-MM-DD'),
+        'trial_end', OLD."trial_end",
         'unit_price', OLD."unit_price"::text,
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
@@ -13789,7 +13792,7 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'subscriptions', OLD."id"::text), json_build_object(
       'table', 'subscriptions', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'billing_interval', OLD."billing_interval",
         'cancel_at_period_end', OLD."cancel_at_period_end",
         'cancellation_comment', OLD."cancellation_comment",
@@ -13797,8 +13800,8 @@ BEGIN
         'cancelled_at', to_char(OLD."cancelled_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'currency', OLD."currency",
-        'current_period_end', to_char(OLD."current_period_end", 'YYYY-MM-DD'),
-        'current_period_start', to_char(OLD."current_period_start", 'YYYY-MM-DD'),
+        'current_period_end', OLD."current_period_end",
+        'current_period_start', OLD."current_period_start",
         'customer_id', OLD."customer_id",
         'discount_percent', OLD."discount_percent",
         'id', OLD."id",
@@ -13812,7 +13815,7 @@ BEGIN
         'started_at', to_char(OLD."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'status', OLD."status",
         'tenant_id', OLD."tenant_id",
-        'trial_end', to_char(OLD."trial_end", 'YYYY-MM-DD'),
+        'trial_end', OLD."trial_end",
         'unit_price', OLD."unit_price"::text,
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
@@ -13821,7 +13824,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'subscriptions', NEW."id"::text), json_build_object(
       'table', 'subscriptions', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'billing_interval', NEW."billing_interval",
         'cancel_at_period_end', NEW."cancel_at_period_end",
         'cancellation_comment', NEW."cancellation_comment",
@@ -13829,8 +13832,8 @@ BEGIN
         'cancelled_at', to_char(NEW."cancelled_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'currency', NEW."currency",
-        'current_period_end', to_char(NEW."current_period_end", 'YYYY-MM-DD'),
-        'current_period_start', to_char(NEW."current_period_start", 'YYYY-MM-DD'),
+        'current_period_end', NEW."current_period_end",
+        'current_period_start', NEW."current_period_start",
         'customer_id', NEW."customer_id",
         'discount_percent', NEW."discount_percent",
         'id', NEW."id",
@@ -13844,7 +13847,7 @@ BEGIN
         'started_at', to_char(NEW."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'status', NEW."status",
         'tenant_id', NEW."tenant_id",
-        'trial_end', to_char(NEW."trial_end", 'YYYY-MM-DD'),
+        'trial_end', NEW."trial_end",
         'unit_price', NEW."unit_price"::text,
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
@@ -13852,7 +13855,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'subscriptions', NEW."id"::text), json_build_object(
       'table', 'subscriptions', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'billing_interval', OLD."billing_interval",
         'cancel_at_period_end', OLD."cancel_at_period_end",
         'cancellation_comment', OLD."cancellation_comment",
@@ -13860,8 +13863,8 @@ BEGIN
         'cancelled_at', to_char(OLD."cancelled_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'currency', OLD."currency",
-        'current_period_end', to_char(OLD."current_period_end", 'YYYY-MM-DD'),
-        'current_period_start', to_char(OLD."current_period_start", 'YYYY-MM-DD'),
+        'current_period_end', OLD."current_period_end",
+        'current_period_start', OLD."current_period_start",
         'customer_id', OLD."customer_id",
         'discount_percent', OLD."discount_percent",
         'id', OLD."id",
@@ -13875,11 +13878,11 @@ BEGIN
         'started_at', to_char(OLD."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'status', OLD."status",
         'tenant_id', OLD."tenant_id",
-        'trial_end', to_char(OLD."trial_end", 'YYYY-MM-DD'),
+        'trial_end', OLD."trial_end",
         'unit_price', OLD."unit_price"::text,
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'billing_interval', NEW."billing_interval",
         'cancel_at_period_end', NEW."cancel_at_period_end",
         'cancellation_comment', NEW."cancellation_comment",
@@ -13887,8 +13890,8 @@ BEGIN
         'cancelled_at', to_char(NEW."cancelled_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'currency', NEW."currency",
-        'current_period_end', to_char(NEW."current_period_end", 'YYYY-MM-DD'),
-        'current_period_start', to_char(NEW."current_period_start", 'YYYY-MM-DD'),
+        'current_period_end', NEW."current_period_end",
+        'current_period_start', NEW."current_period_start",
         'customer_id', NEW."customer_id",
         'discount_percent', NEW."discount_percent",
         'id', NEW."id",
@@ -13902,7 +13905,7 @@ BEGIN
         'started_at', to_char(NEW."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'status', NEW."status",
         'tenant_id', NEW."tenant_id",
-        'trial_end', to_char(NEW."trial_end", 'YYYY-MM-DD'),
+        'trial_end', NEW."trial_end",
         'unit_price', NEW."unit_price"::text,
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
@@ -13930,7 +13933,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "subscriptions" FOR SHARE LOOP
     PERFORM cdc.enqueue('subscriptions', 'SNAPSHOT', concat_ws(':', 'subscriptions', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'billing_interval', NEW."billing_interval",
         'cancel_at_period_end', NEW."cancel_at_period_end",
         'cancellation_comment', NEW."cancellation_comment",
@@ -13938,8 +13941,8 @@ BEGIN
         'cancelled_at', to_char(NEW."cancelled_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'currency', NEW."currency",
-        'current_period_end', to_char(NEW."current_period_end", 'YYYY-MM-DD'),
-        'current_period_start', to_char(NEW."current_period_start", 'YYYY-MM-DD'),
+        'current_period_end', NEW."current_period_end",
+        'current_period_start', NEW."current_period_start",
         'customer_id', NEW."customer_id",
         'discount_percent', NEW."discount_percent",
         'id', NEW."id",
@@ -13953,7 +13956,7 @@ BEGIN
         'started_at', to_char(NEW."started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'status', NEW."status",
         'tenant_id', NEW."tenant_id",
-        'trial_end', to_char(NEW."trial_end", 'YYYY-MM-DD'),
+        'trial_end', NEW."trial_end",
         'unit_price', NEW."unit_price"::text,
         'updated_at', to_char(NEW."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ));
@@ -13976,7 +13979,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'team_members', NEW."team_id"::text, NEW."user_id"::text), json_build_object(
       'table', 'team_members', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'added_by_user_id', NEW."added_by_user_id",
         'allocation_percent', NEW."allocation_percent",
         'is_primary_team', NEW."is_primary_team",
@@ -13992,7 +13995,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'team_members', OLD."team_id"::text, OLD."user_id"::text), json_build_object(
       'table', 'team_members', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'added_by_user_id', OLD."added_by_user_id",
         'allocation_percent', OLD."allocation_percent",
         'is_primary_team', OLD."is_primary_team",
@@ -14009,7 +14012,7 @@ BEGIN
   ELSIF (OLD."team_id", OLD."user_id") IS DISTINCT FROM (NEW."team_id", NEW."user_id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'team_members', OLD."team_id"::text, OLD."user_id"::text), json_build_object(
       'table', 'team_members', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'added_by_user_id', OLD."added_by_user_id",
         'allocation_percent', OLD."allocation_percent",
         'is_primary_team', OLD."is_primary_team",
@@ -14026,7 +14029,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'team_members', NEW."team_id"::text, NEW."user_id"::text), json_build_object(
       'table', 'team_members', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'added_by_user_id', NEW."added_by_user_id",
         'allocation_percent', NEW."allocation_percent",
         'is_primary_team', NEW."is_primary_team",
@@ -14042,7 +14045,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'team_members', NEW."team_id"::text, NEW."user_id"::text), json_build_object(
       'table', 'team_members', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'added_by_user_id', OLD."added_by_user_id",
         'allocation_percent', OLD."allocation_percent",
         'is_primary_team', OLD."is_primary_team",
@@ -14054,7 +14057,7 @@ BEGIN
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'user_id', OLD."user_id"
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'added_by_user_id', NEW."added_by_user_id",
         'allocation_percent', NEW."allocation_percent",
         'is_primary_team', NEW."is_primary_team",
@@ -14090,7 +14093,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "team_members" FOR SHARE LOOP
     PERFORM cdc.enqueue('team_members', 'SNAPSHOT', concat_ws(':', 'team_members', NEW."team_id"::text, NEW."user_id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'added_by_user_id', NEW."added_by_user_id",
         'allocation_percent', NEW."allocation_percent",
         'is_primary_team', NEW."is_primary_team",
@@ -14121,7 +14124,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'teams', NEW."id"::text), json_build_object(
       'table', 'teams', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'color', NEW."color",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'department_id', NEW."department_id",
@@ -14146,7 +14149,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'teams', OLD."id"::text), json_build_object(
       'table', 'teams', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'color', OLD."color",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'department_id', OLD."department_id",
@@ -14172,7 +14175,7 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'teams', OLD."id"::text), json_build_object(
       'table', 'teams', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'color', OLD."color",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'department_id', OLD."department_id",
@@ -14198,7 +14201,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'teams', NEW."id"::text), json_build_object(
       'table', 'teams', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'color', NEW."color",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'department_id', NEW."department_id",
@@ -14223,7 +14226,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'teams', NEW."id"::text), json_build_object(
       'table', 'teams', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'color', OLD."color",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'department_id', OLD."department_id",
@@ -14244,7 +14247,7 @@ BEGIN
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'wallboard_visible', OLD."wallboard_visible"
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'color', NEW."color",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'department_id', NEW."department_id",
@@ -14289,7 +14292,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "teams" FOR SHARE LOOP
     PERFORM cdc.enqueue('teams', 'SNAPSHOT', concat_ws(':', 'teams', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'color', NEW."color",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'department_id', NEW."department_id",
@@ -14329,7 +14332,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'tenants', NEW."id"::text), json_build_object(
       'table', 'tenants', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'billing_contact_name', NEW."billing_contact_name",
         'billing_email', NEW."billing_email",
         'company_registration_number', NEW."company_registration_number",
@@ -14360,7 +14363,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'tenants', OLD."id"::text), json_build_object(
       'table', 'tenants', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'billing_contact_name', OLD."billing_contact_name",
         'billing_email', OLD."billing_email",
         'company_registration_number', OLD."company_registration_number",
@@ -14392,7 +14395,7 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'tenants', OLD."id"::text), json_build_object(
       'table', 'tenants', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'billing_contact_name', OLD."billing_contact_name",
         'billing_email', OLD."billing_email",
         'company_registration_number', OLD."company_registration_number",
@@ -14424,7 +14427,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'tenants', NEW."id"::text), json_build_object(
       'table', 'tenants', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'billing_contact_name', NEW."billing_contact_name",
         'billing_email', NEW."billing_email",
         'company_registration_number', NEW."company_registration_number",
@@ -14455,7 +14458,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'tenants', NEW."id"::text), json_build_object(
       'table', 'tenants', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'billing_contact_name', OLD."billing_contact_name",
         'billing_email', OLD."billing_email",
         'company_registration_number', OLD."company_registration_number",
@@ -14482,7 +14485,7 @@ BEGIN
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'vat_number', OLD."vat_number"
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'billing_contact_name', NEW."billing_contact_name",
         'billing_email', NEW."billing_email",
         'company_registration_number', NEW."company_registration_number",
@@ -14533,7 +14536,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "tenants" FOR SHARE LOOP
     PERFORM cdc.enqueue('tenants', 'SNAPSHOT', concat_ws(':', 'tenants', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'billing_contact_name', NEW."billing_contact_name",
         'billing_email', NEW."billing_email",
         'company_registration_number', NEW."company_registration_number",
@@ -14579,7 +14582,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'transcripts', NEW."id"::text), json_build_object(
       'table', 'transcripts', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'completed_at', to_char(NEW."completed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'confidence', NEW."confidence",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -14606,7 +14609,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'transcripts', OLD."id"::text), json_build_object(
       'table', 'transcripts', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'completed_at', to_char(OLD."completed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'confidence', OLD."confidence",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -14634,7 +14637,7 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'transcripts', OLD."id"::text), json_build_object(
       'table', 'transcripts', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'completed_at', to_char(OLD."completed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'confidence', OLD."confidence",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -14662,7 +14665,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'transcripts', NEW."id"::text), json_build_object(
       'table', 'transcripts', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'completed_at', to_char(NEW."completed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'confidence', NEW."confidence",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -14689,7 +14692,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'transcripts', NEW."id"::text), json_build_object(
       'table', 'transcripts', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'completed_at', to_char(OLD."completed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'confidence', OLD."confidence",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -14712,7 +14715,7 @@ BEGIN
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'word_count', OLD."word_count"
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'completed_at', to_char(NEW."completed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'confidence', NEW."confidence",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -14759,7 +14762,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "transcripts" FOR SHARE LOOP
     PERFORM cdc.enqueue('transcripts', 'SNAPSHOT', concat_ws(':', 'transcripts', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'completed_at', to_char(NEW."completed_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'confidence', NEW."confidence",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -14801,7 +14804,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'user_preferences', NEW."user_id"::text), json_build_object(
       'table', 'user_preferences', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'accessibility', NEW."accessibility",
         'auto_ready_after_wrap_up', NEW."auto_ready_after_wrap_up",
         'clock_format', NEW."clock_format",
@@ -14825,7 +14828,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'user_preferences', OLD."user_id"::text), json_build_object(
       'table', 'user_preferences', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'accessibility', OLD."accessibility",
         'auto_ready_after_wrap_up', OLD."auto_ready_after_wrap_up",
         'clock_format', OLD."clock_format",
@@ -14850,7 +14853,7 @@ BEGIN
   ELSIF (OLD."user_id") IS DISTINCT FROM (NEW."user_id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'user_preferences', OLD."user_id"::text), json_build_object(
       'table', 'user_preferences', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'accessibility', OLD."accessibility",
         'auto_ready_after_wrap_up', OLD."auto_ready_after_wrap_up",
         'clock_format', OLD."clock_format",
@@ -14875,7 +14878,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'user_preferences', NEW."user_id"::text), json_build_object(
       'table', 'user_preferences', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'accessibility', NEW."accessibility",
         'auto_ready_after_wrap_up', NEW."auto_ready_after_wrap_up",
         'clock_format', NEW."clock_format",
@@ -14899,7 +14902,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'user_preferences', NEW."user_id"::text), json_build_object(
       'table', 'user_preferences', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'accessibility', OLD."accessibility",
         'auto_ready_after_wrap_up', OLD."auto_ready_after_wrap_up",
         'clock_format', OLD."clock_format",
@@ -14919,7 +14922,7 @@ BEGIN
         'user_id', OLD."user_id",
         'wallboard_layout', OLD."wallboard_layout"
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'accessibility', NEW."accessibility",
         'auto_ready_after_wrap_up', NEW."auto_ready_after_wrap_up",
         'clock_format', NEW."clock_format",
@@ -14963,7 +14966,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "user_preferences" FOR SHARE LOOP
     PERFORM cdc.enqueue('user_preferences', 'SNAPSHOT', concat_ws(':', 'user_preferences', NEW."user_id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'accessibility', NEW."accessibility",
         'auto_ready_after_wrap_up', NEW."auto_ready_after_wrap_up",
         'clock_format', NEW."clock_format",
@@ -15002,18 +15005,18 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'user_profiles', NEW."id"::text), json_build_object(
       'table', 'user_profiles', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'avatar_url', NEW."avatar_url",
         'contracted_hours_per_week', NEW."contracted_hours_per_week",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'custom_fields', NEW."custom_fields",
-        'date_of_birth', to_char(NEW."date_of_birth", 'YYYY-MM-DD'),
+        'date_of_birth', NEW."date_of_birth",
         'department_id', NEW."department_id",
         'emergency_contact', NEW."emergency_contact",
         'employee_number', NEW."employee_number",
-        'employment_end_date', to_char(NEW."employment_end_date", 'YYYY-MM-DD'),
+        'employment_end_date', NEW."employment_end_date",
         'first_name', NEW."first_name",
-        'hire_date', to_char(NEW."hire_date", 'YYYY-MM-DD'),
+        'hire_date', NEW."hire_date",
         'home_location', NEW."home_location",
         'id', NEW."id",
         'job_title', NEW."job_title",
@@ -15034,18 +15037,18 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'user_profiles', OLD."id"::text), json_build_object(
       'table', 'user_profiles', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'avatar_url', OLD."avatar_url",
         'contracted_hours_per_week', OLD."contracted_hours_per_week",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'custom_fields', OLD."custom_fields",
-        'date_of_birth', to_char(OLD."date_of_birth", 'YYYY-MM-DD'),
+        'date_of_birth', OLD."date_of_birth",
         'department_id', OLD."department_id",
         'emergency_contact', OLD."emergency_contact",
         'employee_number', OLD."employee_number",
-        'employment_end_date', to_char(OLD."employment_end_date", 'YYYY-MM-DD'),
+        'employment_end_date', OLD."employment_end_date",
         'first_name', OLD."first_name",
-        'hire_date', to_char(OLD."hire_date", 'YYYY-MM-DD'),
+        'hire_date', OLD."hire_date",
         'home_location', OLD."home_location",
         'id', OLD."id",
         'job_title', OLD."job_title",
@@ -15067,18 +15070,18 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'user_profiles', OLD."id"::text), json_build_object(
       'table', 'user_profiles', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'avatar_url', OLD."avatar_url",
         'contracted_hours_per_week', OLD."contracted_hours_per_week",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'custom_fields', OLD."custom_fields",
-        'date_of_birth', to_char(OLD."date_of_birth", 'YYYY-MM-DD'),
+        'date_of_birth', OLD."date_of_birth",
         'department_id', OLD."department_id",
         'emergency_contact', OLD."emergency_contact",
         'employee_number', OLD."employee_number",
-        'employment_end_date', to_char(OLD."employment_end_date", 'YYYY-MM-DD'),
+        'employment_end_date', OLD."employment_end_date",
         'first_name', OLD."first_name",
-        'hire_date', to_char(OLD."hire_date", 'YYYY-MM-DD'),
+        'hire_date', OLD."hire_date",
         'home_location', OLD."home_location",
         'id', OLD."id",
         'job_title', OLD."job_title",
@@ -15100,18 +15103,18 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'user_profiles', NEW."id"::text), json_build_object(
       'table', 'user_profiles', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'avatar_url', NEW."avatar_url",
         'contracted_hours_per_week', NEW."contracted_hours_per_week",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'custom_fields', NEW."custom_fields",
-        'date_of_birth', to_char(NEW."date_of_birth", 'YYYY-MM-DD'),
+        'date_of_birth', NEW."date_of_birth",
         'department_id', NEW."department_id",
         'emergency_contact', NEW."emergency_contact",
         'employee_number', NEW."employee_number",
-        'employment_end_date', to_char(NEW."employment_end_date", 'YYYY-MM-DD'),
+        'employment_end_date', NEW."employment_end_date",
         'first_name', NEW."first_name",
-        'hire_date', to_char(NEW."hire_date", 'YYYY-MM-DD'),
+        'hire_date', NEW."hire_date",
         'home_location', NEW."home_location",
         'id', NEW."id",
         'job_title', NEW."job_title",
@@ -15132,18 +15135,18 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'user_profiles', NEW."id"::text), json_build_object(
       'table', 'user_profiles', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'avatar_url', OLD."avatar_url",
         'contracted_hours_per_week', OLD."contracted_hours_per_week",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'custom_fields', OLD."custom_fields",
-        'date_of_birth', to_char(OLD."date_of_birth", 'YYYY-MM-DD'),
+        'date_of_birth', OLD."date_of_birth",
         'department_id', OLD."department_id",
         'emergency_contact', OLD."emergency_contact",
         'employee_number', OLD."employee_number",
-        'employment_end_date', to_char(OLD."employment_end_date", 'YYYY-MM-DD'),
+        'employment_end_date', OLD."employment_end_date",
         'first_name', OLD."first_name",
-        'hire_date', to_char(OLD."hire_date", 'YYYY-MM-DD'),
+        'hire_date', OLD."hire_date",
         'home_location', OLD."home_location",
         'id', OLD."id",
         'job_title', OLD."job_title",
@@ -15160,18 +15163,18 @@ BEGIN
         'user_id', OLD."user_id",
         'working_pattern', OLD."working_pattern"
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'avatar_url', NEW."avatar_url",
         'contracted_hours_per_week', NEW."contracted_hours_per_week",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'custom_fields', NEW."custom_fields",
-        'date_of_birth', to_char(NEW."date_of_birth", 'YYYY-MM-DD'),
+        'date_of_birth', NEW."date_of_birth",
         'department_id', NEW."department_id",
         'emergency_contact', NEW."emergency_contact",
         'employee_number', NEW."employee_number",
-        'employment_end_date', to_char(NEW."employment_end_date", 'YYYY-MM-DD'),
+        'employment_end_date', NEW."employment_end_date",
         'first_name', NEW."first_name",
-        'hire_date', to_char(NEW."hire_date", 'YYYY-MM-DD'),
+        'hire_date', NEW."hire_date",
         'home_location', NEW."home_location",
         'id', NEW."id",
         'job_title', NEW."job_title",
@@ -15212,18 +15215,18 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "user_profiles" FOR SHARE LOOP
     PERFORM cdc.enqueue('user_profiles', 'SNAPSHOT', concat_ws(':', 'user_profiles', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'avatar_url', NEW."avatar_url",
         'contracted_hours_per_week', NEW."contracted_hours_per_week",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'custom_fields', NEW."custom_fields",
-        'date_of_birth', to_char(NEW."date_of_birth", 'YYYY-MM-DD'),
+        'date_of_birth', NEW."date_of_birth",
         'department_id', NEW."department_id",
         'emergency_contact', NEW."emergency_contact",
         'employee_number', NEW."employee_number",
-        'employment_end_date', to_char(NEW."employment_end_date", 'YYYY-MM-DD'),
+        'employment_end_date', NEW."employment_end_date",
         'first_name', NEW."first_name",
-        'hire_date', to_char(NEW."hire_date", 'YYYY-MM-DD'),
+        'hire_date', NEW."hire_date",
         'home_location', NEW."home_location",
         'id', NEW."id",
         'job_title', NEW."job_title",
@@ -15259,7 +15262,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'user_roles', NEW."user_id"::text, NEW."role_id"::text), json_build_object(
       'table', 'user_roles', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'expires_at', to_char(NEW."expires_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'grant_reason', NEW."grant_reason",
         'granted_at', to_char(NEW."granted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -15275,7 +15278,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'user_roles', OLD."user_id"::text, OLD."role_id"::text), json_build_object(
       'table', 'user_roles', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'expires_at', to_char(OLD."expires_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'grant_reason', OLD."grant_reason",
         'granted_at', to_char(OLD."granted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -15292,7 +15295,7 @@ BEGIN
   ELSIF (OLD."user_id", OLD."role_id") IS DISTINCT FROM (NEW."user_id", NEW."role_id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'user_roles', OLD."user_id"::text, OLD."role_id"::text), json_build_object(
       'table', 'user_roles', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'expires_at', to_char(OLD."expires_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'grant_reason', OLD."grant_reason",
         'granted_at', to_char(OLD."granted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -15309,7 +15312,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'user_roles', NEW."user_id"::text, NEW."role_id"::text), json_build_object(
       'table', 'user_roles', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'expires_at', to_char(NEW."expires_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'grant_reason', NEW."grant_reason",
         'granted_at', to_char(NEW."granted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -15325,7 +15328,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'user_roles', NEW."user_id"::text, NEW."role_id"::text), json_build_object(
       'table', 'user_roles', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'expires_at', to_char(OLD."expires_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'grant_reason', OLD."grant_reason",
         'granted_at', to_char(OLD."granted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -15337,7 +15340,7 @@ BEGIN
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'user_id', OLD."user_id"
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'expires_at', to_char(NEW."expires_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'grant_reason', NEW."grant_reason",
         'granted_at', to_char(NEW."granted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -15373,7 +15376,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "user_roles" FOR SHARE LOOP
     PERFORM cdc.enqueue('user_roles', 'SNAPSHOT', concat_ws(':', 'user_roles', NEW."user_id"::text, NEW."role_id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'expires_at', to_char(NEW."expires_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'grant_reason', NEW."grant_reason",
         'granted_at', to_char(NEW."granted_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -15404,7 +15407,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'user_sessions', NEW."id"::text), json_build_object(
       'table', 'user_sessions', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'auth_method', NEW."auth_method",
         'client_kind', NEW."client_kind",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -15431,7 +15434,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'user_sessions', OLD."id"::text), json_build_object(
       'table', 'user_sessions', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'auth_method', OLD."auth_method",
         'client_kind', OLD."client_kind",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -15459,7 +15462,7 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'user_sessions', OLD."id"::text), json_build_object(
       'table', 'user_sessions', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'auth_method', OLD."auth_method",
         'client_kind', OLD."client_kind",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -15487,7 +15490,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'user_sessions', NEW."id"::text), json_build_object(
       'table', 'user_sessions', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'auth_method', NEW."auth_method",
         'client_kind', NEW."client_kind",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -15514,7 +15517,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'user_sessions', NEW."id"::text), json_build_object(
       'table', 'user_sessions', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'auth_method', OLD."auth_method",
         'client_kind', OLD."client_kind",
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -15537,7 +15540,7 @@ BEGIN
         'user_agent', OLD."user_agent",
         'user_id', OLD."user_id"
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'auth_method', NEW."auth_method",
         'client_kind', NEW."client_kind",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -15584,7 +15587,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "user_sessions" FOR SHARE LOOP
     PERFORM cdc.enqueue('user_sessions', 'SNAPSHOT', concat_ws(':', 'user_sessions', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'auth_method', NEW."auth_method",
         'client_kind', NEW."client_kind",
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -15626,7 +15629,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'users', NEW."id"::text), json_build_object(
       'table', 'users', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'email', NEW."email",
         'id', NEW."id",
@@ -15645,7 +15648,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'users', OLD."id"::text), json_build_object(
       'table', 'users', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'email', OLD."email",
         'id', OLD."id",
@@ -15665,7 +15668,7 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'users', OLD."id"::text), json_build_object(
       'table', 'users', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'email', OLD."email",
         'id', OLD."id",
@@ -15685,7 +15688,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'users', NEW."id"::text), json_build_object(
       'table', 'users', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'email', NEW."email",
         'id', NEW."id",
@@ -15704,7 +15707,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'users', NEW."id"::text), json_build_object(
       'table', 'users', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'email', OLD."email",
         'id', OLD."id",
@@ -15719,7 +15722,7 @@ BEGIN
         'time_zone', OLD."time_zone",
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'email', NEW."email",
         'id', NEW."id",
@@ -15758,7 +15761,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "users" FOR SHARE LOOP
     PERFORM cdc.enqueue('users', 'SNAPSHOT', concat_ws(':', 'users', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'email', NEW."email",
         'id', NEW."id",
@@ -15792,7 +15795,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'voicemails', NEW."id"::text), json_build_object(
       'table', 'voicemails', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'agent_id', NEW."agent_id",
         'audio_url', NEW."audio_url",
         'call_id', NEW."call_id",
@@ -15819,7 +15822,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'voicemails', OLD."id"::text), json_build_object(
       'table', 'voicemails', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'agent_id', OLD."agent_id",
         'audio_url', OLD."audio_url",
         'call_id', OLD."call_id",
@@ -15847,7 +15850,7 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'voicemails', OLD."id"::text), json_build_object(
       'table', 'voicemails', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'agent_id', OLD."agent_id",
         'audio_url', OLD."audio_url",
         'call_id', OLD."call_id",
@@ -15875,7 +15878,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'voicemails', NEW."id"::text), json_build_object(
       'table', 'voicemails', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'agent_id', NEW."agent_id",
         'audio_url', NEW."audio_url",
         'call_id', NEW."call_id",
@@ -15902,7 +15905,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'voicemails', NEW."id"::text), json_build_object(
       'table', 'voicemails', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'agent_id', OLD."agent_id",
         'audio_url', OLD."audio_url",
         'call_id', OLD."call_id",
@@ -15925,7 +15928,7 @@ BEGIN
         'updated_at', to_char(OLD."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'urgent', OLD."urgent"
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'agent_id', NEW."agent_id",
         'audio_url', NEW."audio_url",
         'call_id', NEW."call_id",
@@ -15972,7 +15975,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "voicemails" FOR SHARE LOOP
     PERFORM cdc.enqueue('voicemails', 'SNAPSHOT', concat_ws(':', 'voicemails', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'agent_id', NEW."agent_id",
         'audio_url', NEW."audio_url",
         'call_id', NEW."call_id",
@@ -16014,7 +16017,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'wallboard_layouts', NEW."id"::text), json_build_object(
       'table', 'wallboard_layouts', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'archived_at', to_char(NEW."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'grid_columns', NEW."grid_columns",
@@ -16040,7 +16043,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'wallboard_layouts', OLD."id"::text), json_build_object(
       'table', 'wallboard_layouts', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'archived_at', to_char(OLD."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'grid_columns', OLD."grid_columns",
@@ -16067,7 +16070,7 @@ BEGIN
   ELSIF (OLD."id") IS DISTINCT FROM (NEW."id") THEN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'wallboard_layouts', OLD."id"::text), json_build_object(
       'table', 'wallboard_layouts', 'operation', 'DELETE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'archived_at', to_char(OLD."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'grid_columns', OLD."grid_columns",
@@ -16094,7 +16097,7 @@ BEGIN
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'wallboard_layouts', NEW."id"::text), json_build_object(
       'table', 'wallboard_layouts', 'operation', 'INSERT', 'transaction_id', txid_current()::text,
       'before', NULL,
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'archived_at', to_char(NEW."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'grid_columns', NEW."grid_columns",
@@ -16120,7 +16123,7 @@ BEGIN
   ELSE
     INSERT INTO cdc.outbox (partition_key, payload) VALUES (concat_ws(':', 'wallboard_layouts', NEW."id"::text), json_build_object(
       'table', 'wallboard_layouts', 'operation', 'UPDATE', 'transaction_id', txid_current()::text,
-      'before', jsonb_build_object(
+      'before', json_build_object(
         'archived_at', to_char(OLD."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_at', to_char(OLD."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'grid_columns', OLD."grid_columns",
@@ -16142,7 +16145,7 @@ BEGIN
         'version', OLD."version",
         'visibility', OLD."visibility"
       ),
-      'after', jsonb_build_object(
+      'after', json_build_object(
         'archived_at', to_char(NEW."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'grid_columns', NEW."grid_columns",
@@ -16188,7 +16191,7 @@ DECLARE
 BEGIN
   FOR NEW IN SELECT * FROM "wallboard_layouts" FOR SHARE LOOP
     PERFORM cdc.enqueue('wallboard_layouts', 'SNAPSHOT', concat_ws(':', 'wallboard_layouts', NEW."id"::text), NULL,
-      jsonb_build_object(
+      json_build_object(
         'archived_at', to_char(NEW."archived_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'created_at', to_char(NEW."created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'grid_columns', NEW."grid_columns",

@@ -7,9 +7,26 @@ use clap::Parser;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::signal::unix::{signal, SignalKind};
 
-#[tokio::main]
-async fn main() -> Result<()> {
+fn main() -> Result<()> {
+    // `.env` in the current directory, as the other binaries read it: variables already set win;
+    // a malformed line is reported by its position, never its contents. Before clap and any thread.
+    match dotenvy::from_path(".env") {
+        Ok(()) => {}
+        Err(e) if e.not_found() => {}
+        Err(dotenvy::Error::LineParse(_, index)) => eprintln!(
+            "cdc-relay: .env: cannot parse it at character {index}; the lines from there on are ignored"
+        ),
+        Err(e) => eprintln!("cdc-relay: .env: {e}; the file is ignored"),
+    }
     let config = Config::parse();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?
+        .block_on(run(config))
+}
+
+async fn run(config: Config) -> Result<()> {
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(

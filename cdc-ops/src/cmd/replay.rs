@@ -323,6 +323,12 @@ pub(crate) async fn replay_kinesis(ctx: &mut Ctx, a: KinesisReplay<'_>) -> Resul
     })
 }
 
+/// Why `replay archive --dry-run` cannot say how many events the time range holds.
+const UNCOUNTABLE_RANGE: &str = "EventBridge has no API that lists or counts an archive's events: \
+    DescribeArchive gives only the archive's total (EventCount) and size, and archived events can \
+    only be read by replaying them. Once started, `aws events describe-replay` shows the replay's \
+    progress (EventLastReplayedTime).";
+
 /// Arguments of `replay archive`.
 pub(crate) struct ArchiveReplay<'a> {
     pub archive: Option<&'a str>,
@@ -386,11 +392,14 @@ pub(crate) async fn replay_archive(ctx: &mut Ctx, a: ArchiveReplay<'_>) -> Resul
             print_json(&json!({
                 "archive": archive_name,
                 "archivedEvents": archive.event_count(),
+                "eventsInRange": null,
+                "eventsInRangeNote": UNCOUNTABLE_RANGE,
                 "rules": rule_arns,
                 "dryRun": true,
             }))?;
         } else {
             println!("would replay {what} (dry run: nothing started)");
+            println!("events in the range: not counted. {UNCOUNTABLE_RANGE}");
         }
         return Ok(ExitCode::SUCCESS);
     }

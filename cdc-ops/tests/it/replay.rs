@@ -233,6 +233,30 @@ async fn archived_events_are_replayed_to_the_named_rule() -> Result<()> {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout)?;
     assert_eq!(v["archive"], format!("{BUS}-archive"));
     assert!(v["rules"][0].as_str().unwrap().ends_with(&rule), "{v}");
+    // The range cannot be counted, and the output says why rather than showing a wrong number.
+    assert!(v["eventsInRange"].is_null(), "{v}");
+    let note = v["eventsInRangeNote"].as_str().context("the note")?;
+    assert!(note.contains("no API that lists or counts"), "{note}");
+    let o = ops(&s)
+        .args([
+            "replay",
+            "archive",
+            "--rule",
+            &rule,
+            "--from",
+            &from,
+            "--to",
+            &to,
+            "--dry-run",
+        ])
+        .output()?;
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(text.contains("would replay archive"), "{text}");
+    assert!(
+        text.contains("events in the range: not counted. EventBridge has no API"),
+        "{text}"
+    );
     assert!(s.drain(&s.routed).await?.is_empty());
 
     // --- a rule is required; without --yes and a terminal it refuses ---

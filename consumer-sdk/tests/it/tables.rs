@@ -1,10 +1,8 @@
 //! Every table, every operation, redaction on and off, in the three forms a consumer receives:
 //! the event parses into the table's variant with values equal to what was published.
 
-mod common;
-
+use crate::common::{build, builds_for, example, lambda_envelope, sqs_body, Built, Opts};
 use cdc_models::{AnyImage, Operation, Table};
-use common::{build, builds_for, example, lambda_envelope, sqs_body, Built, Opts};
 use consumer_sdk::{
     Change, ColumnState, Event, ImageCompleteness, ImageSide, Redaction, SourceFormat,
 };

@@ -3,12 +3,10 @@
 //! and each queue must receive exactly the matching ones — parsed back with `Event::from_sqs_body`
 //! (moto's bodies carry no `account`).
 
-mod common;
-
+use crate::common::{build, example, Opts};
 use aws_sdk_eventbridge::types::{PutEventsRequestEntry, Target};
 use aws_sdk_sqs::types::QueueAttributeName;
 use cdc_models::{Operation, Table};
-use common::{build, example, Opts};
 use consumer_sdk::{Condition, DetailFilter, Event, EventPattern, SourceFormat};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -271,7 +269,7 @@ async fn built_patterns_select_exactly_the_matching_events_in_moto() {
     let q5 = queue(15, json!({"contacts_waiting": 9}), "coredb-trigger");
     let a1_elsewhere = {
         let mut d = a1.clone();
-        d["eventId"] = json!(common::event_id(99));
+        d["eventId"] = json!(crate::common::event_id(99));
         d
     };
 

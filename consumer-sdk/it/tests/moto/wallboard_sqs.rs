@@ -2,11 +2,9 @@
 //! code, included as a module, reads the queue an `EventPattern` rule feeds and must build the same
 //! board as from the sample file.
 
-#[allow(dead_code)]
-#[path = "../examples/wallboard.rs"]
-mod wallboard;
+use crate::wallboard;
 
-const EVENTS: &str = include_str!("../examples/wallboard-events.jsonl");
+const EVENTS: &str = include_str!("../../../examples/wallboard-events.jsonl");
 
 /// The SQS mode end to end against moto: a bus, a rule built with `EventPattern` for the
 /// wallboard's tables, its queue, the sample events put on the bus.

@@ -1,11 +1,9 @@
 //! The `lambda` adapters: aws_lambda_events payloads to typed changes, partial batch responses.
 
-mod common;
-
+use crate::common::{build, example, lambda_envelope, sqs_body, Opts};
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::SqsEvent;
 use cdc_models::{Operation, Table};
-use common::{build, example, lambda_envelope, sqs_body, Opts};
 use consumer_sdk::lambda::{handle_sqs_event, handle_sqs_fifo_event, sqs_items};
 use consumer_sdk::{Change, Event, FailureReason};
 use serde_json::{json, Value};
@@ -86,7 +84,7 @@ async fn an_sqs_batch_reports_unreadable_and_failed_messages_only() {
     assert_eq!(items.len(), 4);
     assert!(items[0].event.is_ok() && items[1].event.is_err());
 
-    let fail_id = common::event_id(3);
+    let fail_id = crate::common::event_id(3);
     let mut handled = Vec::new();
     let outcome = handle_sqs_event(&event, async |e: Event| {
         if e.dedupe_key() == fail_id {
@@ -96,7 +94,10 @@ async fn an_sqs_batch_reports_unreadable_and_failed_messages_only() {
         Ok(())
     })
     .await;
-    assert_eq!(handled, [common::event_id(1), common::event_id(4)]);
+    assert_eq!(
+        handled,
+        [crate::common::event_id(1), crate::common::event_id(4)]
+    );
     assert_eq!(outcome.succeeded, 2);
     assert_eq!(outcome.failures.len(), 2);
     assert_eq!(outcome.failures[0].message_id, "msg-1");

@@ -6,13 +6,11 @@
 //!   level, in arrays and in nested objects, a bumped `schemaVersion`) is read with today's types,
 //!   and what this crate does not know comes back out unchanged where it is kept.
 
-mod common;
-
+use crate::common::{build, builds_for, example, lambda_envelope, Opts};
 use cdc_models::generated::agent_states::AgentStateState;
 use cdc_models::generated::routing_rules::RoutingRuleConditionsCombinator;
 use cdc_models::generated::skills::SkillChannelsItem;
 use cdc_models::{Column, Operation, Table};
-use common::{build, builds_for, example, lambda_envelope, Opts};
 use consumer_sdk::{Change, Event};
 use pretty_assertions::assert_eq;
 use serde_json::{json, Value};

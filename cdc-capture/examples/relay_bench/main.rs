@@ -1,15 +1,14 @@
-//! Relay measurements (results in docs/capture.md; not a test: no timed assertions).
+//! Relay and trigger measurements (results in docs/capture.md; not a test: no timed assertions).
 //!
 //! ```text
 //! cargo run -p cdc-capture --example relay_bench -- drain   [--rows 100000] [--target moto|model] [--in-flight 4] [--buckets 1] [--latency-ms 20]
 //! cargo run -p cdc-capture --example relay_bench -- latency [--rate 500] [--seconds 20] [--target moto|model] [--latency-ms 20]
-//! cargo run -p cdc-capture --example relay_bench -- trigger [--seconds 20] [--clients 2]
+//! cargo run -p cdc-capture --example relay_bench -- lambda  [--rate 500] [--seconds 20] [--in-flight 4] [--batch 100] [--poll-ms 1000]
+//! cargo run -p cdc-capture --example relay_bench -- trigger [--seconds 5] [--rounds 6] [--clients 1] [--durable] [--install FILE]
 //! ```
 //!
-//! `trigger`: pgbench (from `pg_config --bindir`) inserting single `users` rows (the example row
-//! with a fresh id, columns listed, no JSON on the insert side) for `--seconds`, with the capture
-//! trigger disabled and enabled, twice each in turn; prints tps and WAL bytes per insert
-//! (`pg_current_wal_lsn()` difference over the rows inserted).
+//! `trigger`: see `trigger.rs`; `lambda` (commit → PutEvents through the processor's handler):
+//! see `lambda.rs`.
 //!
 //! `drain`: a backlog of `--rows` `users` inserts (written by the generated trigger into the
 //! outbox), then `--buckets` relays (one per hash bucket, each with `--in-flight` PutRecords calls
@@ -18,6 +17,9 @@
 //! against the time its PutRecords was answered gives commit → published (at Kinesis) p50/p99.
 //! `--target model` answers PutRecords itself after `--latency-ms` (testkit's `ModelKinesis`, the
 //! fault proxy's model latency); `moto` is the emulator, whose CPU sets the figure.
+
+mod lambda;
+mod trigger;
 
 use anyhow::{Context, Result};
 use base64::Engine;
@@ -31,7 +33,7 @@ const STREAM: &str = "bench";
 
 #[derive(Parser)]
 struct Args {
-    /// `drain` or `latency`.
+    /// `drain`, `latency`, `lambda` or `trigger`.
     mode: String,
     #[arg(long, default_value_t = 100_000)]
     rows: i64,
@@ -47,8 +49,23 @@ struct Args {
     rate: u64,
     #[arg(long, default_value_t = 20)]
     seconds: u64,
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 1)]
     clients: u32,
+    /// `trigger`: off/on slices of `--seconds` each.
+    #[arg(long, default_value_t = 6)]
+    rounds: u32,
+    /// `trigger`: run the server with fsync, synchronous_commit and full_page_writes on.
+    #[arg(long)]
+    durable: bool,
+    /// `trigger`: install this install.sql instead of the current generated one.
+    #[arg(long)]
+    install: Option<String>,
+    /// `lambda`: records per GetRecords call (the mapping's BatchSize).
+    #[arg(long, default_value_t = 100)]
+    batch: i32,
+    /// `lambda`: pause after an empty GetRecords answer, ms.
+    #[arg(long, default_value_t = 1000)]
+    poll_ms: u64,
 }
 
 enum Target {
@@ -94,7 +111,10 @@ async fn main() -> Result<()> {
     let args = Args::parse();
     let pg = Postgres::start();
     if args.mode == "trigger" {
-        return trigger_overhead(&pg, &args).await;
+        return trigger::trigger_overhead(&pg, &args).await;
+    }
+    if args.mode == "lambda" {
+        return lambda::lambda_latency(&pg, &args).await;
     }
     let target = match args.target.as_str() {
         "moto" => Target::Moto(Moto::start()),
@@ -218,111 +238,4 @@ async fn main() -> Result<()> {
 /// An RFC 3339 time (what the trigger and the relay write) as a `SystemTime`.
 fn chrono_like(text: &str) -> Result<SystemTime> {
     Ok(chrono::DateTime::parse_from_rfc3339(text)?.into())
-}
-
-/// The `trigger` mode.
-async fn trigger_overhead(pg: &Postgres, args: &Args) -> Result<()> {
-    let admin = connect(&pg.url()).await?;
-    admin.batch_execute(cdc_capture::TABLES_SQL).await?;
-    admin.batch_execute(cdc_capture::INSTALL_SQL).await?;
-    let example = std::fs::read_to_string(
-        testkit::workspace_root().join("model-schemas/examples/users.json"),
-    )?;
-    admin
-        .execute(
-            "CREATE TABLE bench_template AS SELECT * FROM jsonb_populate_record(NULL::users, $1::text::jsonb)",
-            &[&example],
-        )
-        .await?;
-    let columns: String = admin
-        .query_one(
-            "SELECT string_agg(CASE WHEN attname = 'id' THEN 'gen_random_uuid()' \
-               ELSE quote_ident(attname) END, ', ' ORDER BY attnum) \
-             FROM pg_attribute WHERE attrelid = 'users'::regclass AND attnum > 0 AND NOT attisdropped",
-            &[],
-        )
-        .await?
-        .get(0);
-    let script = std::env::temp_dir().join(format!("cdc-trigger-bench-{}.sql", std::process::id()));
-    std::fs::write(
-        &script,
-        format!("INSERT INTO users SELECT {columns} FROM bench_template;\n"),
-    )?;
-    let bindir = std::process::Command::new("pg_config")
-        .arg("--bindir")
-        .output()?;
-    let pgbench = std::path::Path::new(String::from_utf8(bindir.stdout)?.trim()).join("pgbench");
-    for round in 0..2 {
-        for enabled in [false, true] {
-            admin
-                .batch_execute(&format!(
-                    "ALTER TABLE users {} TRIGGER cdc_capture; TRUNCATE users; TRUNCATE cdc.outbox; CHECKPOINT",
-                    if enabled { "ENABLE" } else { "DISABLE" }
-                ))
-                .await?;
-            let before: String = admin
-                .query_one("SELECT pg_current_wal_lsn()::text", &[])
-                .await?
-                .get(0);
-            let out = std::process::Command::new(&pgbench)
-                .args(["-n", "-f"])
-                .arg(&script)
-                .args([
-                    "-c",
-                    &args.clients.to_string(),
-                    "-j",
-                    &args.clients.to_string(),
-                ])
-                .args(["-T", &args.seconds.to_string(), "-d", &pg.url()])
-                .output()
-                .context("running pgbench")?;
-            anyhow::ensure!(
-                out.status.success(),
-                "pgbench: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let text = String::from_utf8_lossy(&out.stdout);
-            let tps = text
-                .lines()
-                .find(|l| l.starts_with("tps"))
-                .unwrap_or("tps = ?")
-                .to_string();
-            let row = admin
-                .query_one(
-                    "SELECT (pg_current_wal_lsn() - $1::text::pg_lsn)::float8, (SELECT count(*) FROM users)",
-                    &[&before],
-                )
-                .await?;
-            let (wal, rows): (f64, i64) = (row.get(0), row.get(1));
-            println!(
-                "trigger {}: round {round}: {tps}; {rows} inserts, {:.0} WAL bytes per insert",
-                if enabled { "on " } else { "off" },
-                wal / rows.max(1) as f64
-            );
-        }
-    }
-    std::fs::remove_file(&script)?;
-    // One statement inserting 10,000 rows (last session's measure), trigger off and on in turn.
-    for round in 0..3 {
-        for enabled in [false, true] {
-            admin
-                .batch_execute(&format!(
-                    "ALTER TABLE users {} TRIGGER cdc_capture; TRUNCATE users; TRUNCATE cdc.outbox; CHECKPOINT",
-                    if enabled { "ENABLE" } else { "DISABLE" }
-                ))
-                .await?;
-            let start = Instant::now();
-            admin
-                .batch_execute(&format!(
-                    "INSERT INTO users SELECT {columns} FROM bench_template, generate_series(1, 10000)"
-                ))
-                .await?;
-            println!(
-                "trigger {}: round {round}: 10,000-row INSERT in {:.0} ms",
-                if enabled { "on " } else { "off" },
-                start.elapsed().as_secs_f64() * 1e3
-            );
-        }
-    }
-    Ok(())
 }

@@ -10,8 +10,14 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 pub fn example(table: Table) -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../model-schemas/examples")
+    // The repository root: above consumer-sdk/ (this binary) or consumer-sdk/it/ (the moto tests).
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .find(|d| d.join("model-schemas/examples").is_dir())
+        .expect("model-schemas/ above the package")
+        .to_path_buf();
+    let path = root
+        .join("model-schemas/examples")
         .join(format!("{}.json", table.name()));
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("every table has {}: {e}", path.display()));

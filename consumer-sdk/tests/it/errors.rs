@@ -1,10 +1,8 @@
 //! Errors name what was wrong and where, never a value of the row; forward-compatible input is
 //! accepted.
 
-mod common;
-
+use crate::common::{build, example, lambda_envelope, Opts};
 use cdc_models::{Operation, Table};
-use common::{build, example, lambda_envelope, Opts};
 use consumer_sdk::{Change, ColumnState, Error, ErrorKind, Event, ImageSide, JsonType};
 use serde_json::{json, Value};
 

@@ -1,10 +1,8 @@
 //! The `sqs` poller against moto: receive, parse, hand to the callback, delete on success; leave
 //! unreadable and failed messages in the queue.
 
-mod common;
-
+use crate::common::{build, example, sqs_body, Opts};
 use cdc_models::{Operation, Table};
-use common::{build, example, sqs_body, Opts};
 use consumer_sdk::sqs::SqsPoller;
 use consumer_sdk::{Event, FailureReason};
 use std::ops::ControlFlow;
@@ -54,7 +52,7 @@ async fn the_poller_deletes_handled_messages_and_leaves_the_rest() {
     let poller = SqsPoller::new(sqs.clone(), &url)
         .wait_time_seconds(1)
         .visibility_timeout(1);
-    let refuse = common::event_id(3);
+    let refuse = crate::common::event_id(3);
     let mut handled: Vec<String> = Vec::new();
     let mut failures = Vec::new();
     let mut deleted = 0;
@@ -85,7 +83,10 @@ async fn the_poller_deletes_handled_messages_and_leaves_the_rest() {
         .await
         .unwrap();
     handled.sort();
-    assert_eq!(handled, [common::event_id(1), common::event_id(4)]);
+    assert_eq!(
+        handled,
+        [crate::common::event_id(1), crate::common::event_id(4)]
+    );
     assert_eq!(deleted, 2);
     assert_eq!(failures.len(), 2, "{failures:?}");
     assert!(failures
@@ -111,7 +112,7 @@ async fn the_poller_deletes_handled_messages_and_leaves_the_rest() {
             break;
         }
     }
-    assert_eq!(again, [common::event_id(3)]);
+    assert_eq!(again, [crate::common::event_id(3)]);
     let attrs = sqs
         .get_queue_attributes()
         .queue_url(&url)
