@@ -237,7 +237,8 @@ async fn archived_events_are_replayed_to_the_named_rule() -> Result<()> {
     assert!(v["eventsInRange"].is_null(), "{v}");
     let note = v["eventsInRangeNote"].as_str().context("the note")?;
     assert!(note.contains("no API that lists or counts"), "{note}");
-    let o = ops(&s)
+    let o = s
+        .cdc_ops()
         .args([
             "replay",
             "archive",

@@ -18,6 +18,7 @@ mod contract_fidelity;
 mod formats;
 mod fuzz_regressions;
 mod local;
+mod local_progress;
 mod logging;
 mod pii_canary;
 mod pipeline;
