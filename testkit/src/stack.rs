@@ -612,27 +612,33 @@ pub async fn lambda_records(
             break;
         }
         for r in got.records() {
-            records.push(json!({
-                "kinesis": {
-                    "kinesisSchemaVersion": "1.0",
-                    "partitionKey": r.partition_key(),
-                    "sequenceNumber": r.sequence_number(),
-                    "data": base64::engine::general_purpose::STANDARD.encode(r.data().as_ref()),
-                    "approximateArrivalTimestamp": r
-                        .approximate_arrival_timestamp()
-                        .map(|t| t.as_secs_f64())
-                        .unwrap_or_default(),
-                },
-                "eventSource": "aws:kinesis",
-                "eventVersion": "1.0",
-                "eventID": format!("{shard}:{}", r.sequence_number()),
-                "eventName": "aws:kinesis:record",
-                "invokeIdentityArn": "arn:aws:iam::123456789012:role/cdc-processor",
-                "awsRegion": REGION,
-                "eventSourceARN": stream_arn,
-            }));
+            records.push(lambda_record(r, shard, stream_arn));
         }
         iterator = got.next_shard_iterator;
     }
     Ok(records)
+}
+
+/// One Kinesis record of `shard` of the stream `stream_arn` as the record of a Lambda Kinesis event
+/// (what Lambda's event source mapping hands the function).
+pub fn lambda_record(r: &aws_sdk_kinesis::types::Record, shard: &str, stream_arn: &str) -> Value {
+    json!({
+        "kinesis": {
+            "kinesisSchemaVersion": "1.0",
+            "partitionKey": r.partition_key(),
+            "sequenceNumber": r.sequence_number(),
+            "data": base64::engine::general_purpose::STANDARD.encode(r.data().as_ref()),
+            "approximateArrivalTimestamp": r
+                .approximate_arrival_timestamp()
+                .map(|t| t.as_secs_f64())
+                .unwrap_or_default(),
+        },
+        "eventSource": "aws:kinesis",
+        "eventVersion": "1.0",
+        "eventID": format!("{shard}:{}", r.sequence_number()),
+        "eventName": "aws:kinesis:record",
+        "invokeIdentityArn": "arn:aws:iam::123456789012:role/cdc-processor",
+        "awsRegion": REGION,
+        "eventSourceARN": stream_arn,
+    })
 }

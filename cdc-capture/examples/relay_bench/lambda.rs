@@ -17,7 +17,6 @@
 use crate::{connect, run_relay, Args};
 use anyhow::{Context, Result};
 use aws_lambda_events::event::kinesis::KinesisEvent;
-use base64::Engine;
 use cdc_capture::relay::Relay;
 use cdc_processor::aws::lambda::{handler, AppState};
 use cdc_processor::aws::metrics::MetricsSink;
@@ -116,25 +115,7 @@ async fn poll_shard(
                 chrono::DateTime::parse_from_rfc3339(data["timestamp"].as_str().context("ts")?)?
                     .into();
             commits.push((data["position"].as_str().unwrap_or("").to_string(), commit));
-            records.push(json!({
-                "kinesis": {
-                    "kinesisSchemaVersion": "1.0",
-                    "partitionKey": r.partition_key(),
-                    "sequenceNumber": r.sequence_number(),
-                    "data": base64::engine::general_purpose::STANDARD.encode(r.data().as_ref()),
-                    "approximateArrivalTimestamp": r
-                        .approximate_arrival_timestamp()
-                        .map(|t| t.as_secs_f64())
-                        .unwrap_or_default(),
-                },
-                "eventSource": "aws:kinesis",
-                "eventVersion": "1.0",
-                "eventID": format!("{shard}:{}", r.sequence_number()),
-                "eventName": "aws:kinesis:record",
-                "invokeIdentityArn": "arn:aws:iam::123456789012:role/cdc-processor",
-                "awsRegion": "us-east-1",
-                "eventSourceARN": stream_arn,
-            }));
+            records.push(testkit::stack::lambda_record(r, &shard, &stream_arn));
         }
         let event: KinesisEvent = serde_json::from_value(json!({ "Records": records }))?;
         let response = handler(&state, LambdaEvent::new(event, LambdaContext::default()))
