@@ -6,7 +6,7 @@
 //! the seed's environment variables (plus this crate's own) and names the variable and the
 //! expected form when one is invalid.
 
-use crate::formats::SourceFormat;
+use cdc_models::contract::SourceFormat;
 use cdc_models::{Projection, Redactor, Table};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, PoisonError};
