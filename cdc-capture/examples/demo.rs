@@ -2,7 +2,7 @@
 //! triggers, the relay, moto Kinesis, the processor's Lambda handler, moto EventBridge → SQS, and
 //! what a consumer receives. Exits 0 only when every change arrived.
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/it/support/mod.rs"]
 mod support;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

@@ -25,8 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use testkit::{Moto, Postgres};
 
-mod support;
-use support::chain::{aws, drain, lambda_events, STREAM, TABLES};
+use crate::support::chain::{aws, drain, lambda_events, STREAM, TABLES};
 
 /// Users writer 1 inserts (it deletes the last two).
 const USERS: usize = 16;
