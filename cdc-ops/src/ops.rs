@@ -111,12 +111,13 @@ pub fn checkpoint_row(item: &HashMap<String, AttributeValue>) -> Option<Checkpoi
     })
 }
 
-/// Every checkpoint item of the table (a paginated `Scan`), sorted by processor, stream, shard.
-pub async fn list_checkpoints(
+/// Every item of `table` (a consistent, paginated `Scan`); `what` names the table in errors.
+async fn scan_all(
     ddb: &aws_sdk_dynamodb::Client,
     table: &str,
-) -> Result<Vec<CheckpointRow>, OpsError> {
-    let mut rows = Vec::new();
+    what: &str,
+) -> Result<Vec<HashMap<String, AttributeValue>>, OpsError> {
+    let mut items = Vec::new();
     let mut start: Option<HashMap<String, AttributeValue>> = None;
     loop {
         let out = ddb
@@ -126,13 +127,23 @@ pub async fn list_checkpoints(
             .set_exclusive_start_key(start.take())
             .send()
             .await
-            .map_err(|e| aws_error(&format!("Scan (checkpoint table {table})"), &e))?;
-        rows.extend(out.items().iter().filter_map(checkpoint_row));
+            .map_err(|e| aws_error(&format!("Scan ({what} table {table})"), &e))?;
+        items.extend(out.items().iter().cloned());
         match out.last_evaluated_key() {
             Some(k) if !k.is_empty() => start = Some(k.clone()),
             _ => break,
         }
     }
+    Ok(items)
+}
+
+/// Every checkpoint item of the table (a paginated `Scan`), sorted by processor, stream, shard.
+pub async fn list_checkpoints(
+    ddb: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> Result<Vec<CheckpointRow>, OpsError> {
+    let items = scan_all(ddb, table, "checkpoint").await?;
+    let mut rows: Vec<CheckpointRow> = items.iter().filter_map(checkpoint_row).collect();
     rows.sort_by(|a, b| {
         (&a.processor, &a.stream, &a.shard).cmp(&(&b.processor, &b.stream, &b.shard))
     });
@@ -158,33 +169,18 @@ pub async fn list_state(
     ddb: &aws_sdk_dynamodb::Client,
     table: &str,
 ) -> Result<Vec<StateRow>, OpsError> {
-    let mut rows = Vec::new();
-    let mut start: Option<HashMap<String, AttributeValue>> = None;
-    loop {
-        let out = ddb
-            .scan()
-            .table_name(table)
-            .consistent_read(true)
-            .set_exclusive_start_key(start.take())
-            .send()
-            .await
-            .map_err(|e| aws_error(&format!("Scan (state table {table})"), &e))?;
-        for item in out.items() {
-            let Some(processor) = attr_s(item, "processor") else {
-                continue;
-            };
-            rows.push(StateRow {
-                processor: processor.to_string(),
+    let items = scan_all(ddb, table, "state").await?;
+    let mut rows: Vec<StateRow> = items
+        .iter()
+        .filter_map(|item| {
+            Some(StateRow {
+                processor: attr_s(item, "processor")?.to_string(),
                 last_processed_sequence: attr_s(item, "lastProcessedSequence").map(str::to_string),
                 processed_count: attr_n(item, "processedCount"),
                 last_updated: parse_time(attr_s(item, "lastUpdated")),
-            });
-        }
-        match out.last_evaluated_key() {
-            Some(k) if !k.is_empty() => start = Some(k.clone()),
-            _ => break,
-        }
-    }
+            })
+        })
+        .collect();
     rows.sort_by(|a, b| a.processor.cmp(&b.processor));
     Ok(rows)
 }

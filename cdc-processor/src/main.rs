@@ -84,6 +84,7 @@ enum Command {
     },
 }
 
+#[cfg(feature = "cli")]
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -97,24 +98,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
 /// The Lambda function alone (built without the `cli` feature: the deployed binary).
 #[cfg(not(feature = "cli"))]
 fn main() -> ExitCode {
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(code) => return code,
-    };
-    match rt.block_on(cdc_processor::aws::lambda::run()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            // The error and its causes, as the CLI build prints them (`{:#}` of anyhow).
-            let mut message = e.to_string();
-            let mut source = e.source();
-            while let Some(cause) = source {
-                message.push_str(&format!(": {cause}"));
-                source = cause.source();
-            }
-            eprintln!("cdc-processor: {message}");
-            ExitCode::from(2)
-        }
-    }
+    cdc_processor::aws::lambda::main()
 }
 
 #[cfg(feature = "cli")]

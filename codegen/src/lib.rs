@@ -22,6 +22,7 @@ mod event_schema;
 mod lint;
 mod names;
 mod open_enum;
+mod registry;
 mod rules;
 mod schema;
 pub mod sql;
@@ -118,7 +119,7 @@ impl Generator {
         }
         files.push(GeneratedFile {
             path: PathBuf::from("mod.rs"),
-            contents: emit::registry(&tables, &self.settings),
+            contents: registry::registry(&tables, &self.settings),
         });
         files.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(files)

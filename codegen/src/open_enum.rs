@@ -52,32 +52,6 @@ fn derives_serde(attrs: &[syn::Attribute]) -> bool {
     })
 }
 
-/// Removes `Copy`, `Serialize` and `Deserialize` from the derives (written by hand below).
-fn strip_derives(attrs: &mut [syn::Attribute]) {
-    for attr in attrs.iter_mut() {
-        if !attr.path().is_ident("derive") {
-            continue;
-        }
-        let Ok(paths) = attr.parse_args_with(
-            syn::punctuated::Punctuated::<syn::Path, syn::Token![,]>::parse_terminated,
-        ) else {
-            continue;
-        };
-        let kept: Vec<_> = paths
-            .into_iter()
-            .filter(|p| {
-                p.segments.last().is_none_or(|s| {
-                    !matches!(
-                        s.ident.to_string().as_str(),
-                        "Copy" | "Serialize" | "Deserialize"
-                    )
-                })
-            })
-            .collect();
-        *attr = syn::parse_quote!(#[derive(#(#kept),*)]);
-    }
-}
-
 /// The type an `impl` block is for, when it is a plain identifier.
 fn impl_self(item: &syn::ItemImpl) -> Option<&syn::Ident> {
     let syn::Type::Path(p) = &*item.self_ty else {
@@ -124,7 +98,8 @@ pub(crate) fn open_enums(file: &mut syn::File, t: &TableSchema) -> Result<(), Sc
             v.attrs.retain(|a| !a.path().is_ident("serde"));
         }
         e.attrs.retain(|a| !a.path().is_ident("serde"));
-        strip_derives(&mut e.attrs);
+        // `Copy`, `Serialize` and `Deserialize` are written by hand below.
+        crate::emit::strip_derives(&mut e.attrs, &["Copy", "Serialize", "Deserialize"]);
         let other = format_ident!("{}", OTHER);
         let variant: syn::Variant = syn::parse_quote! {
             /// A value this version of the schema does not list (a newer schema added it), kept

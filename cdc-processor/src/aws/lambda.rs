@@ -270,6 +270,36 @@ async fn finish(
     Ok(report.to_response())
 }
 
+/// The deployed binary's `main`: a multi-thread Tokio runtime running [`run`]. An error (the
+/// runtime cannot start, init fails, the runtime API is gone) goes to stderr with its causes, as
+/// `{:#}` of anyhow would print it, and exits 2.
+pub fn main() -> std::process::ExitCode {
+    use std::process::ExitCode;
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cdc-processor: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match rt.block_on(run()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let mut message = e.to_string();
+            let mut source = e.source();
+            while let Some(cause) = source {
+                message.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            eprintln!("cdc-processor: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 /// The function's main loop: JSON logs, init once, then serve invocations until the runtime stops.
 pub async fn run() -> Result<(), Error> {
     init_tracing();
