@@ -261,6 +261,9 @@ mod tests {
         r#""2024-01-15 10:30:00.123456+02""#,
         r#""2024-01-15T10:30:00+05:30""#,
         r#""2024-02-30T10:30:00Z""#,
+        // `chrono`'s lenient `FromStr` reads these; RFC 3339 and the careful reader do not.
+        r#""2026-11-25T1 :02:05Z""#,
+        r#""2024-1-15T10:30:00Z""#,
         r#""5B0C1D9E-6A3F-4A57-9D2E-0F4B7C8A1E21""#,
         r#""5b0c1d9e6a3f4a579d2e0f4b7c8a1e21""#,
         r#""a@example.com""#,

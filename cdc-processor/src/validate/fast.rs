@@ -104,6 +104,10 @@ impl FastContext<'_> {
             // Decimals in every format: one the careful path would rewrite (`0620.50`) is
             // normalized here too.
             || kind == ColumnKind::Decimal
+            // Timestamps in every format: the image type's reader falls back to `chrono`'s
+            // lenient `FromStr` (`2026-11-25T1 :02:05Z` is read as 01:02:05), which the careful
+            // path refuses; only the layout `parse_timestamp` reads goes on unchecked.
+            || kind == ColumnKind::DateTime
             || (self.format != SourceFormat::CoredbTrigger
                 && matches!(
                     kind,
