@@ -15,6 +15,9 @@
 #   6. `sam validate --lint` (the AWS SAM CLI, pinned in scripts/requirements-dev.txt) on the
 #      template, offline, AWS_DEFAULT_REGION set and no credentials, with its own canary (a
 #      misspelled function property must fail; it does not see event properties, step 2 does).
+#   7. (after step 4) scripts/check_template_options.py: the expansion resolved for each setting
+#      of KinesisEnhancedFanOut (off/on, own/existing stream): the consumer, the mapping's source
+#      and the role's grants are what that setting should deploy.
 #
 # Any cfn-lint finding fails, informational ones included (-c I: e.g. a stateful resource without
 # an explicit DeletionPolicy). Runs without network when user namespaces allow it (unshare -rn).
@@ -67,6 +70,10 @@ grep -q "BisectBatchOnFunctionErrorz" "$work/canary.log" || {
   exit 1
 }
 echo "ci-template: ok (and the canary was rejected: $(grep -m1 -o 'property BisectBatchOnFunctionErrorz[^.]*' "$work/canary.log"))"
+
+# What each setting of the template's options deploys (conditions resolved on the expansion):
+# KinesisEnhancedFanOut off and on, with the stack's stream and an existing one.
+"${offline[@]}" "$py" scripts/check_template_options.py target/ci-template/template.expanded.json
 
 # A consumer's stack: plain CloudFormation (no transform), linted as written.
 consumer=deploy/consumer.yaml

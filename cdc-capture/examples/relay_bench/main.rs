@@ -4,6 +4,7 @@
 //! cargo run -p cdc-capture --example relay_bench -- drain   [--rows 100000] [--target moto|model] [--in-flight 4] [--buckets 1] [--latency-ms 20]
 //! cargo run -p cdc-capture --example relay_bench -- latency [--rate 500] [--seconds 20] [--target moto|model] [--latency-ms 20]
 //! cargo run -p cdc-capture --example relay_bench -- lambda  [--rate 500] [--seconds 20] [--in-flight 4] [--batch 100] [--poll-ms 1000]
+//!                                                             [--efo [--push-delay-ms 70] [--efo-idle-ms 10]]
 //! cargo run -p cdc-capture --example relay_bench -- trigger [--seconds 5] [--rounds 6] [--clients 1] [--durable] [--install FILE]
 //! ```
 //!
@@ -63,9 +64,18 @@ struct Args {
     /// `lambda`: records per GetRecords call (the mapping's BatchSize).
     #[arg(long, default_value_t = 100)]
     batch: i32,
-    /// `lambda`: pause after an empty GetRecords answer, ms.
+    /// `lambda`: pause after an empty GetRecords answer, ms (standard polling).
     #[arg(long, default_value_t = 1000)]
     poll_ms: u64,
+    /// `lambda`: model enhanced fan-out (a pushed consumer) instead of standard polling.
+    #[arg(long)]
+    efo: bool,
+    /// `lambda --efo`: the push delay, ms: a batch reaches the handler this long after it was read.
+    #[arg(long, default_value_t = 70)]
+    push_delay_ms: u64,
+    /// `lambda --efo`: pause after an empty GetRecords answer, ms (bounds moto's load).
+    #[arg(long, default_value_t = 10)]
+    efo_idle_ms: u64,
 }
 
 enum Target {

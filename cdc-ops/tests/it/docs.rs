@@ -137,6 +137,79 @@ fn the_template_gives_each_function_what_it_reads() {
     );
 }
 
+/// `KinesisEnhancedFanOut`: off by default; on, the processor's Kinesis event source reads through
+/// the stack's stream consumer and its role may subscribe to that consumer; off, it reads the
+/// stream and gets no such grant. (`scripts/check_template_options.py`, run by
+/// `scripts/ci-template.sh`, checks the same on the SAM expansion with the conditions resolved.)
+#[test]
+fn enhanced_fan_out_is_an_option_off_by_default() {
+    let t = read("deploy/template.yaml");
+    let param = block(&t, "KinesisEnhancedFanOut");
+    assert!(param.contains("Default: \"false\""), "{param}");
+    assert!(
+        param.contains("AllowedValues: [\"true\", \"false\"]"),
+        "{param}"
+    );
+    assert!(
+        t.lines()
+            .any(|l| l == "  EnhancedFanOut: !Equals [!Ref KinesisEnhancedFanOut, \"true\"]"),
+        "no EnhancedFanOut condition"
+    );
+    let consumer = block(&t, "CdcStreamConsumer");
+    for needle in [
+        "Type: AWS::Kinesis::StreamConsumer",
+        "Condition: EnhancedFanOut",
+        "StreamARN: !If [CreateStream, !GetAtt CdcStream.Arn, !Ref ExistingKinesisStreamArn]",
+    ] {
+        assert!(
+            consumer.contains(needle),
+            "consumer lacks {needle}:\n{consumer}"
+        );
+    }
+    // The mapping's source: `!If [EnhancedFanOut, <on>, <off>]`, as three list lines.
+    let function = block(&t, "CdcProcessorFunction");
+    let lines: Vec<&str> = function.lines().map(str::trim).collect();
+    let at = lines
+        .iter()
+        .position(|l| *l == "Stream: !If")
+        .expect("the Kinesis event's Stream is an !If");
+    let stream = "!If [CreateStream, !GetAtt CdcStream.Arn, !Ref ExistingKinesisStreamArn]";
+    for (setting, source) in [
+        (true, "!GetAtt CdcStreamConsumer.ConsumerARN"),
+        (false, stream),
+    ] {
+        assert_eq!(lines[at + 1], "- EnhancedFanOut");
+        let chosen = if setting {
+            lines[at + 2]
+        } else {
+            lines[at + 3]
+        };
+        assert_eq!(
+            chosen.strip_prefix("- "),
+            Some(source),
+            "KinesisEnhancedFanOut={setting}"
+        );
+    }
+    // The role: the stream as before; the consumer only under the condition.
+    let role = block(&t, "CdcProcessorRole");
+    assert!(role.contains(&format!("Resource: {stream}")), "{role}");
+    let grant = role
+        .split("- !If")
+        .find(|part| part.contains("kinesis:SubscribeToShard"))
+        .expect("a conditional enhanced fan-out grant");
+    for needle in [
+        "- EnhancedFanOut",
+        "Action: [kinesis:SubscribeToShard, kinesis:DescribeStreamConsumer]",
+        "Resource: !GetAtt CdcStreamConsumer.ConsumerARN",
+        "- !Ref AWS::NoValue",
+    ] {
+        assert!(grant.contains(needle), "grant lacks {needle}:\n{grant}");
+    }
+    // Its cost is documented where it is deployed.
+    let deploy = read("docs/deploy.md");
+    assert!(deploy.contains("`KinesisEnhancedFanOut`") && deploy.contains("**Cost.**"));
+}
+
 #[test]
 fn the_health_alarm_watches_what_the_function_emits() {
     let t = read("deploy/template.yaml");
