@@ -328,7 +328,7 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
             limits: self.limits,
             concurrency,
             checkpoint_every: window_entries,
-            ahead: 2 * window_entries,
+            ahead: config.ahead_windows().max(1) * window_entries,
         };
         let mut settling = Settling::new(ports, key, shard, checkpoint.clone());
         if next > 0 {
