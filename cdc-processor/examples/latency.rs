@@ -6,7 +6,14 @@
 //! ```text
 //! cargo run --release -p cdc-processor --example latency
 //! cargo run -p cdc-processor --example latency -- quick   # a smoke run, few records
+//! target/release/examples/latency batch=10000 mode=default backend=proxy tail=both concurrency=32 ahead=4
 //! ```
+//!
+//! Without arguments every row runs. `key=value` arguments pick rows while iterating: `batch=`
+//! (100, 1000, 10000, comma-separated), `mode=` (sequential, default, seed), `backend=` (proxy,
+//! moto), `tail=` (no, yes, both; default both); and change the default mode: `concurrency=`
+//! (`PUBLISH_CONCURRENCY`), `ahead=` (how many windows past the records resolved in order
+//! requests start, [`PipelineConfig::set_ahead_windows`]).
 //!
 //! Three modes side by side, in the same process:
 //!
@@ -27,7 +34,7 @@
 //! Each run prints one line a script can read:
 //!
 //! ```text
-//! latency-model batch=<N> concurrency=<C> records_per_s=<R> putevents=<P> checkpoint_writes=<W> peak_rss_mib=<M> mode=<m> backend=<b> tail=<t> records=<n>
+//! latency-model batch=<N> concurrency=<C> records_per_s=<R> putevents=<P> checkpoint_writes=<W> peak_rss_mib=<M> mode=<m> backend=<b> tail=<t> records=<n> seconds=<s> ahead=<windows>
 //! ```
 //!
 //! `putevents` and `checkpoint_writes` are per 1,000 records (counted by the proxy's rules);
@@ -72,13 +79,20 @@ impl Mode {
         }
     }
 
-    fn configure(self, config: &mut PipelineConfig) {
+    fn configure(self, config: &mut PipelineConfig, args: &Args) {
         match self {
             Mode::Sequential => {
                 config.set_publish_concurrency(1);
                 config.set_window_entries(Some(config.entries_per_request()));
             }
-            Mode::Default => {}
+            Mode::Default => {
+                if let Some(n) = args.concurrency {
+                    config.set_publish_concurrency(n);
+                }
+                if let Some(n) = args.ahead {
+                    config.set_ahead_windows(n);
+                }
+            }
             Mode::Seed => {
                 config.set_publish_concurrency(1);
                 config.set_entries_per_request(1);
@@ -110,6 +124,67 @@ impl Backend {
         } else {
             Fault::SlowAnswer(d)
         }
+    }
+}
+
+/// The command line: `quick` and `key=value` filters and settings (see the module docs).
+#[derive(Default)]
+struct Args {
+    quick: bool,
+    batches: Option<Vec<usize>>,
+    modes: Option<Vec<String>>,
+    backends: Option<Vec<String>>,
+    tail: Option<String>,
+    concurrency: Option<usize>,
+    ahead: Option<usize>,
+}
+
+impl Args {
+    fn parse() -> Result<Args> {
+        let mut args = Args::default();
+        let list = |v: &str| v.split(',').map(str::to_string).collect::<Vec<_>>();
+        for arg in std::env::args().skip(1) {
+            if arg == "quick" {
+                args.quick = true;
+                continue;
+            }
+            let (key, value) = arg
+                .split_once('=')
+                .with_context(|| format!("argument {arg}: quick or key=value"))?;
+            match key {
+                "batch" => {
+                    args.batches = Some(
+                        value
+                            .split(',')
+                            .map(str::parse)
+                            .collect::<Result<_, _>>()
+                            .context("batch=")?,
+                    )
+                }
+                "mode" => args.modes = Some(list(value)),
+                "backend" => args.backends = Some(list(value)),
+                "tail" => args.tail = Some(value.to_string()),
+                "concurrency" => args.concurrency = Some(value.parse().context("concurrency=")?),
+                "ahead" => args.ahead = Some(value.parse().context("ahead=")?),
+                _ => anyhow::bail!("unknown argument {arg}"),
+            }
+        }
+        Ok(args)
+    }
+
+    /// Whether this row is asked for.
+    fn wants(&self, backend: Backend, tail: bool, mode: Mode, batch: usize) -> bool {
+        let has =
+            |l: &Option<Vec<String>>, v: &str| l.as_ref().is_none_or(|l| l.iter().any(|x| x == v));
+        let tail_ok = match self.tail.as_deref() {
+            Some("no") => !tail,
+            Some("yes") => tail,
+            _ => true,
+        };
+        tail_ok
+            && has(&self.modes, mode.name())
+            && has(&self.backends, backend.name())
+            && self.batches.as_ref().is_none_or(|b| b.contains(&batch))
     }
 }
 
@@ -146,12 +221,14 @@ struct Figures {
     checkpoint_writes: u64,
     peak_rss_kb: u64,
     concurrency: usize,
+    ahead: usize,
 }
 
 struct Bench {
     stack: Stack,
     next_sequence: usize,
     runs: usize,
+    args: Args,
 }
 
 impl Bench {
@@ -171,8 +248,8 @@ impl Bench {
         let lookup = |k: &str| vars.get(k).cloned();
         let settings = Settings::from_lookup(lookup)?;
         let mut config = PipelineConfig::from_lookup(lookup)?;
-        mode.configure(&mut config);
-        let concurrency = config.publish_concurrency();
+        mode.configure(&mut config, &self.args);
+        let (concurrency, ahead) = (config.publish_concurrency(), config.ahead_windows());
         let (sink, metrics) = MetricsSink::memory();
         let state = AppState::build(settings, config, self.stack.client_sdk(), sink);
 
@@ -245,6 +322,7 @@ impl Bench {
             checkpoint_writes: self.stack.proxy().fired(checkpoint_writes),
             peak_rss_kb,
             concurrency,
+            ahead,
         })
     }
 }
@@ -257,10 +335,13 @@ async fn main() -> Result<()> {
         .start()
         .await?;
     stack.proxy().keep_log(false);
+    let args = Args::parse()?;
+    let quick = args.quick;
     let mut bench = Bench {
         stack,
         next_sequence: 1,
         runs: 0,
+        args,
     };
     let profile = if cfg!(debug_assertions) {
         "debug"
@@ -275,7 +356,6 @@ async fn main() -> Result<()> {
     // costs ~31 ms per record whatever the batch, so it runs 1,000 records and not the
     // 10,000-record batch (about 5 minutes on its own).
     // `-- quick`: a smoke run of every mode with few records (checks the example, not a figure).
-    let quick = std::env::args().nth(1).as_deref() == Some("quick");
     let plan: Vec<(usize, usize)> = if quick {
         vec![(100, 200), (1_000, 1_000)]
     } else {
@@ -300,11 +380,12 @@ async fn main() -> Result<()> {
             runs.push((backend, true, Mode::Default, batch, total));
         }
     }
+    runs.retain(|&(backend, tail, mode, batch, _)| bench.args.wants(backend, tail, mode, batch));
     for (backend, tail, mode, batch, total) in runs {
         let f = bench.run(mode, backend, tail, batch, total).await?;
         let per_k = |n: u64| n as f64 * 1000.0 / f.records as f64;
         println!(
-            "latency-model batch={batch} concurrency={} records_per_s={:.0} putevents={:.1} checkpoint_writes={:.1} peak_rss_mib={:.1} mode={} backend={} tail={} records={} seconds={:.2}",
+            "latency-model batch={batch} concurrency={} records_per_s={:.0} putevents={:.1} checkpoint_writes={:.1} peak_rss_mib={:.1} mode={} backend={} tail={} records={} seconds={:.2} ahead={}",
             f.concurrency,
             f.records as f64 / f.seconds,
             per_k(f.put_events),
@@ -315,6 +396,7 @@ async fn main() -> Result<()> {
             if tail { "1in50x250ms" } else { "none" },
             f.records,
             f.seconds,
+            f.ahead,
         );
     }
     Ok(())

@@ -32,6 +32,10 @@ pub const MAX_ENTRIES_PER_REQUEST: usize = 10;
 pub const DEFAULT_PUBLISH_CONCURRENCY: usize = 16;
 /// The largest accepted `PUBLISH_CONCURRENCY`.
 pub const MAX_PUBLISH_CONCURRENCY: usize = 256;
+/// How far past the records resolved in order a shard's requests start, in windows, by default:
+/// a slow answer (or a request retrying) holds publishing back that far, which bounds the
+/// duplicate window and the checkpoint's lag (docs/reliability.md).
+pub const DEFAULT_AHEAD_WINDOWS: usize = 2;
 /// Default name of the DMS before-image field (`BeforeImageSettings.FieldName`).
 pub const DEFAULT_DMS_BEFORE_IMAGE_FIELD: &str = "before-image";
 
@@ -199,6 +203,7 @@ pub struct PipelineConfig {
     publish_concurrency: usize,
     entries_per_request: usize,
     window_entries: Option<usize>,
+    ahead_windows: usize,
 }
 
 impl Default for PipelineConfig {
@@ -236,6 +241,7 @@ impl PipelineConfig {
             publish_concurrency: DEFAULT_PUBLISH_CONCURRENCY,
             entries_per_request: MAX_ENTRIES_PER_REQUEST,
             window_entries: None,
+            ahead_windows: DEFAULT_AHEAD_WINDOWS,
         }
     }
 
@@ -499,6 +505,20 @@ impl PipelineConfig {
     /// the latency benchmark's sequential mode.
     pub fn set_window_entries(&mut self, n: Option<usize>) -> &mut Self {
         self.window_entries = n.map(|n| n.max(1));
+        self
+    }
+
+    /// How far past the records resolved in order a shard's requests start, in windows (default
+    /// [`DEFAULT_AHEAD_WINDOWS`]): a request starts only while its first record is less than this
+    /// many windows' entries past them.
+    pub fn ahead_windows(&self) -> usize {
+        self.ahead_windows
+    }
+
+    /// Sets how far past the records resolved in order requests start, in windows (at least 1).
+    /// Only the latency benchmark changes it, to measure the bound.
+    pub fn set_ahead_windows(&mut self, n: usize) -> &mut Self {
+        self.ahead_windows = n.max(1);
         self
     }
 

@@ -9,8 +9,8 @@
 //! `VALIDATION_ERROR`, `ENTRY_TOO_LARGE`, rejected entries) go to the DLQ and processing continues;
 //! a record still failing transiently after the retries is reported, with every later record of its
 //! shard, so Lambda resumes from it in order; a record whose dead letter cannot be written is
-//! reported too. After the batch the handler moves the state item of each shard, writes the EMF
-//! metrics and returns the failures.
+//! reported too. The state item of each shard is moved once per batch, beside the shard's final
+//! checkpoint write; after the batch the handler writes the EMF metrics and returns the failures.
 
 use super::config::{fetch_hmac_key, load_sdk_config, Clients, ConfigError, Settings};
 use super::dynamodb::{DynamoCheckpointStore, DynamoStateStore, ShardCheckpoints};
@@ -19,14 +19,15 @@ use super::metrics::{InvocationMetrics, MetricsSink, PublishStats};
 use super::sqs::SqsDeadLetterSink;
 use crate::config::PipelineConfig;
 use crate::decode::LenientKinesisEvent;
+pub use crate::pipeline::report::{shard_progress, ShardProgress};
 use crate::pipeline::{BatchReport, Disposition, Pipeline};
-use crate::sequence::Position;
 use aws_config::SdkConfig;
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_lambda_events::event::streams::KinesisEventResponse;
 use chrono::{DateTime, Utc};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
@@ -171,11 +172,15 @@ pub async fn handler(
     let span = invocation_span(&context, payload.records.len());
     async {
         check_batch_size(state, payload.records.len());
+        let state_errors = AtomicU64::new(0);
         let report = state
             .pipeline
-            .process_kinesis_event(&payload, &state.settings.processor_name)
+            .process_kinesis_event_with(&payload, &state.settings.processor_name, &|p| {
+                record_state(state, p, &state_errors)
+            })
             .await;
-        finish(state, report, batch_age_ms(&payload, received), received).await
+        let age = batch_age_ms(&payload, received);
+        finish(state, report, state_errors.into_inner(), age, received)
     }
     .instrument(span)
     .await
@@ -194,9 +199,12 @@ pub async fn lenient_handler(
     let span = invocation_span(&context, payload.records.len());
     async {
         check_batch_size(state, payload.records.len());
+        let state_errors = AtomicU64::new(0);
         let report = state
             .pipeline
-            .process_lenient_event(&payload, &state.settings.processor_name)
+            .process_lenient_event_with(&payload, &state.settings.processor_name, &|p| {
+                record_state(state, p, &state_errors)
+            })
             .await;
         let oldest = payload
             .records
@@ -204,7 +212,7 @@ pub async fn lenient_handler(
             .filter_map(|r| r.kinesis.approximate_arrival_timestamp)
             .reduce(f64::min);
         let age = oldest.map(|t| (received.timestamp_millis() as f64 - t * 1000.0).max(0.0));
-        finish(state, report, age, received).await
+        finish(state, report, state_errors.into_inner(), age, received)
     }
     .instrument(span)
     .await
@@ -224,27 +232,32 @@ fn check_batch_size(state: &AppState, records: usize) {
     }
 }
 
-/// After the pipeline: state per shard, metrics, summary log, response.
-async fn finish(
+/// A shard's state item, once per batch: the pipeline calls this when the shard's records are
+/// settled, and it is in flight beside the shard's final checkpoint write (so a batch pays one
+/// DynamoDB round trip for both). A failure is counted in `errors`.
+async fn record_state(state: &AppState, p: ShardProgress, errors: &AtomicU64) {
+    let id = format!("{}#{}", state.settings.processor_name, p.shard);
+    if let Err(e) = state
+        .state
+        .record_progress(&id, &p.last, p.handled, Utc::now())
+        .await
+    {
+        // The state is informational (checkpoints decide what is skipped): log, count, go on.
+        errors.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(shard = %p.shard, error = %e, "state update failed");
+    }
+}
+
+/// After the pipeline (and the state items, written beside each shard's final checkpoint write):
+/// metrics, summary log, response.
+fn finish(
     state: &AppState,
     report: BatchReport,
+    state_errors: u64,
     batch_age_ms: Option<f64>,
     received: DateTime<Utc>,
 ) -> Result<KinesisEventResponse, Error> {
     let settings = &state.settings;
-    let mut state_errors = 0u64;
-    for p in shard_progress(&report) {
-        let id = format!("{}#{}", settings.processor_name, p.shard);
-        if let Err(e) = state
-            .state
-            .record_progress(&id, &p.last, p.handled, Utc::now())
-            .await
-        {
-            // The state is informational (checkpoints decide what is skipped): log, count, go on.
-            state_errors += 1;
-            tracing::error!(shard = %p.shard, error = %e, "state update failed");
-        }
-    }
 
     let mut metrics = invocation_metrics(&report, batch_age_ms, state.stats.take());
     metrics.publish_limit = state
@@ -420,66 +433,12 @@ pub fn invocation_metrics(
     }
 }
 
-/// What a batch did to one shard, for the state table.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ShardProgress {
-    /// The shard id.
-    pub shard: String,
-    /// The last record of the shard handled in this batch.
-    pub last: Position,
-    /// Records of the shard handled (published, acknowledged or dead-lettered) in this batch;
-    /// records skipped at the checkpoint were counted when first handled.
-    pub handled: u64,
-}
-
-/// Per shard: the records before the first one reported for retry (Lambda resumes there, so the
-/// ones after it are not done).
-pub fn shard_progress(report: &BatchReport) -> Vec<ShardProgress> {
-    // shard -> (last position, handled, stopped)
-    let mut out: BTreeMap<&str, (Option<Position>, u64, bool)> = BTreeMap::new();
-    for r in &report.records {
-        let e = out.entry(&*r.shard).or_insert((None, 0, false));
-        if e.2 {
-            continue;
-        }
-        let counted = match r.disposition {
-            Disposition::Failed { .. } => {
-                e.2 = true;
-                continue;
-            }
-            Disposition::Skipped => false,
-            _ => true,
-        };
-        if let Ok(sequence) = r.sequence_number.parse() {
-            let p = Position {
-                sequence,
-                sub_sequence: r.sub_sequence_number,
-            };
-            if e.0.as_ref().is_none_or(|last| &p > last) {
-                e.0 = Some(p);
-            }
-        }
-        if counted {
-            e.1 += 1;
-        }
-    }
-    out.into_iter()
-        .filter_map(|(shard, (last, handled, _))| {
-            last.map(|last| ShardProgress {
-                shard: shard.to_string(),
-                last,
-                handled,
-            })
-        })
-        .filter(|p| p.handled > 0)
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::error::ErrorCode;
     use crate::pipeline::RecordOutcome;
+    use crate::sequence::Position;
 
     fn outcome(
         shard: &str,

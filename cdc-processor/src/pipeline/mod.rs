@@ -23,7 +23,8 @@
 //!    skipped or dead-lettered, with everything before them): one write in flight at a time
 //!    (so it only moves forward), started once a window's worth of records more are resolved,
 //!    answered while requests are in flight; the batch ends with every answer applied and a
-//!    final write. A write that fails reports every record after the checkpoint written before
+//!    final write, with the caller's per-shard `settled` (the Lambda's state item) in flight
+//!    beside it. A write that fails reports every record after the checkpoint written before
 //!    it, including records published meanwhile (the duplicate window of docs/reliability.md:
 //!    republished on the retry with the same ids).
 //!
@@ -53,13 +54,14 @@ mod stages;
 mod tests;
 mod unit;
 
-pub use report::{BatchReport, Counts, Disposition, RecordOutcome};
+pub use report::{BatchReport, Counts, Disposition, RecordOutcome, ShardProgress};
 
 use crate::config::PipelineConfig;
 use crate::decode::{LenientKinesisEvent, RawInput, ShardHasher};
 use crate::error::ErrorCode;
 use crate::plan::PlanLimits;
 use crate::ports::{CheckpointKey, CheckpointStore, DeadLetterSink, Publisher};
+use crate::sequence::Position;
 use crate::text::ShortStr;
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use fields::record_event;
@@ -68,7 +70,8 @@ use input::{Input, Source};
 use report::push_failure;
 use settle::{Ports, Settling};
 use stages::{Decoding, ShardContext, Stages};
-use unit::State;
+use std::future::Future;
+use unit::{State, Unit};
 
 /// Entries a shard's window holds before it is planned and published (rounded up to whole
 /// requests; see the [module docs](self)). A Lambda batch of the template's default
@@ -139,7 +142,8 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
         event: &KinesisEvent,
         processor: &str,
     ) -> BatchReport {
-        self.process_records(&event.records, processor).await
+        self.process_records(&event.records, processor, &nothing)
+            .await
     }
 
     /// Same as [`Self::process_kinesis_event`] for an event read with [`LenientKinesisEvent`]:
@@ -149,7 +153,43 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
         event: &LenientKinesisEvent,
         processor: &str,
     ) -> BatchReport {
-        self.process_records(&event.records, processor).await
+        self.process_records(&event.records, processor, &nothing)
+            .await
+    }
+
+    /// [`Self::process_kinesis_event`], calling `settled` once per shard whose records are
+    /// settled with what the batch did to it (when it handled any record), beside the shard's
+    /// final checkpoint write: the Lambda handler records the state item there, so that the two
+    /// writes cost one round trip. `settled` sees the shard as it stands before that write is
+    /// answered: if the write fails, the records after the previous checkpoint are reported
+    /// although `settled` counted them (they were published; the retry publishes them again).
+    pub async fn process_kinesis_event_with<F, Fut>(
+        &self,
+        event: &KinesisEvent,
+        processor: &str,
+        settled: &F,
+    ) -> BatchReport
+    where
+        F: Fn(ShardProgress) -> Fut + Sync,
+        Fut: Future<Output = ()> + Send,
+    {
+        self.process_records(&event.records, processor, settled)
+            .await
+    }
+
+    /// [`Self::process_lenient_event`] with `settled` as in [`Self::process_kinesis_event_with`].
+    pub async fn process_lenient_event_with<F, Fut>(
+        &self,
+        event: &LenientKinesisEvent,
+        processor: &str,
+        settled: &F,
+    ) -> BatchReport
+    where
+        F: Fn(ShardProgress) -> Fut + Sync,
+        Fut: Future<Output = ()> + Send,
+    {
+        self.process_records(&event.records, processor, settled)
+            .await
     }
 
     /// Same for raw change records (local mode JSON lines), with their synthetic
@@ -159,11 +199,20 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
         records: Vec<RawInput>,
         processor: &str,
     ) -> BatchReport {
-        self.process_records(&records, processor).await
+        self.process_records(&records, processor, &nothing).await
     }
 
     /// Every kind of record through the one adapter ([`Source`]), shard by shard.
-    async fn process_records<R: Source>(&self, records: &[R], processor: &str) -> BatchReport {
+    async fn process_records<R: Source, F, Fut>(
+        &self,
+        records: &[R],
+        processor: &str,
+        settled: &F,
+    ) -> BatchReport
+    where
+        F: Fn(ShardProgress) -> Fut + Sync,
+        Fut: Future<Output = ()> + Send,
+    {
         let mut report = BatchReport::default();
         let inputs = records.iter().map(Source::input).collect();
         for inputs in input::by_shard(inputs).iter().filter(|g| !g.is_empty()) {
@@ -176,19 +225,23 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
                 stream: stream.to_string(),
                 shard: shard.to_string(),
             };
-            self.process_shard(&key, (&stream, &shard), inputs, &mut report)
+            self.process_shard(&key, (&stream, &shard), inputs, settled, &mut report)
                 .await;
         }
         report
     }
 
-    async fn process_shard(
+    async fn process_shard<F, Fut>(
         &self,
         key: &CheckpointKey,
         (stream, shard): (&ShortStr, &ShortStr),
         inputs: &[Input<'_>],
+        settled: &F,
         report: &mut BatchReport,
-    ) {
+    ) where
+        F: Fn(ShardProgress) -> Fut + Sync,
+        Fut: Future<Output = ()> + Send,
+    {
         let config = &self.stages.config;
         // A window ends on a whole number of full requests.
         let per_request = self.limits.max_entries.max(1);
@@ -275,7 +328,7 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
             limits: self.limits,
             concurrency,
             checkpoint_every: window_entries,
-            ahead: 2 * window_entries,
+            ahead: config.ahead_windows().max(1) * window_entries,
         };
         let mut settling = Settling::new(ports, key, shard, checkpoint.clone());
         if next > 0 {
@@ -305,7 +358,17 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
                 break;
             }
         }
-        settling.finish(&mut decoding.units, inputs).await;
+        // The shard's progress goes out beside the final checkpoint write.
+        settling
+            .finish(&mut decoding.units, inputs, |units, min_failed| {
+                let progress = settled_progress(shard, units, inputs, min_failed);
+                async move {
+                    if let Some(progress) = progress {
+                        settled(progress).await;
+                    }
+                }
+            })
+            .await;
         report.counts.dropped_columns += decoding.dropped_columns;
         report.counts.put_events_requests += settling.put_events_requests;
         let (units, min_failed) = (decoding.units, settling.min_failed);
@@ -371,4 +434,39 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
             });
         }
     }
+}
+
+/// A [`Pipeline::process_records`] caller that does nothing when a shard is settled.
+async fn nothing(_: ShardProgress) {}
+
+/// What the batch did to a shard whose units are settled (every answer applied), as
+/// [`report::shard_progress`] reads it from the report: the units before the first reported one,
+/// their largest position and how many of them were handled (not skipped); `None` when none was.
+fn settled_progress(
+    shard: &ShortStr,
+    units: &[Unit],
+    inputs: &[Input<'_>],
+    min_failed: usize,
+) -> Option<ShardProgress> {
+    let mut last = None;
+    let mut handled = 0;
+    for u in units.iter().take(min_failed) {
+        if !u.state.resolved() {
+            break;
+        }
+        if let Some(p) = u.at(inputs) {
+            if last.is_none_or(|l| p > l) {
+                last = Some(p);
+            }
+        }
+        if !matches!(u.state, State::Skipped) {
+            handled += 1;
+        }
+    }
+    let last = Position::from_borrowed(last?);
+    (handled > 0).then(|| ShardProgress {
+        shard: shard.to_string(),
+        last,
+        handled,
+    })
 }

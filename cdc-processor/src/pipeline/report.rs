@@ -3,6 +3,7 @@
 use crate::decode::EventId;
 use crate::error::ErrorCode;
 use crate::formats::{AckReason, SourceFormat};
+use crate::sequence::Position;
 use crate::text::ShortStr;
 use aws_lambda_events::event::streams::KinesisEventResponse;
 use serde::Serialize;
@@ -156,4 +157,60 @@ pub(super) fn push_failure(report: &mut BatchReport, sequence: &str) {
     {
         report.batch_item_failures.push(sequence.to_string());
     }
+}
+
+/// What a batch did to one shard, for the state item (`aws::lambda` records it once per shard and
+/// batch, beside the shard's final checkpoint write).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShardProgress {
+    /// The shard id.
+    pub shard: String,
+    /// The last record of the shard handled in this batch.
+    pub last: Position,
+    /// Records of the shard handled (published, acknowledged or dead-lettered) in this batch;
+    /// records skipped at the checkpoint were counted when first handled.
+    pub handled: u64,
+}
+
+/// Per shard: the records before the first one reported for retry (Lambda resumes there, so the
+/// ones after it are not done).
+pub fn shard_progress(report: &BatchReport) -> Vec<ShardProgress> {
+    // shard -> (last position, handled, stopped)
+    let mut out: BTreeMap<&str, (Option<Position>, u64, bool)> = BTreeMap::new();
+    for r in &report.records {
+        let e = out.entry(&*r.shard).or_insert((None, 0, false));
+        if e.2 {
+            continue;
+        }
+        let counted = match r.disposition {
+            Disposition::Failed { .. } => {
+                e.2 = true;
+                continue;
+            }
+            Disposition::Skipped => false,
+            _ => true,
+        };
+        if let Ok(sequence) = r.sequence_number.parse() {
+            let p = Position {
+                sequence,
+                sub_sequence: r.sub_sequence_number,
+            };
+            if e.0.as_ref().is_none_or(|last| &p > last) {
+                e.0 = Some(p);
+            }
+        }
+        if counted {
+            e.1 += 1;
+        }
+    }
+    out.into_iter()
+        .filter_map(|(shard, (last, handled, _))| {
+            last.map(|last| ShardProgress {
+                shard: shard.to_string(),
+                last,
+                handled,
+            })
+        })
+        .filter(|p| p.handled > 0)
+        .collect()
 }

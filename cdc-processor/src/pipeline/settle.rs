@@ -16,9 +16,10 @@ use crate::ports::{
 };
 use crate::sequence::Position;
 use crate::text::ShortStr;
-use futures_util::future::{BoxFuture, FutureExt};
+use futures_util::future::{join, BoxFuture, FutureExt};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use std::collections::VecDeque;
+use std::future::Future;
 
 /// The ports a shard settles through, and the publishing limits.
 pub(super) struct Ports<'a, P, C, D> {
@@ -328,12 +329,23 @@ impl<'a, P: Publisher, C: CheckpointStore, D: DeadLetterSink> Settling<'a, P, C,
     }
 
     /// Every answer applied, then the checkpoint moved past the resolved prefix of the shard's
-    /// units (and that write answered).
-    pub async fn finish(&mut self, units: &mut [Unit], inputs: &[Input<'_>]) {
+    /// units (and that write answered) with `beside` in flight beside it: a future made from the
+    /// settled units and the first reported one (the state item's update, in the Lambda).
+    pub async fn finish<F: Future<Output = ()>>(
+        &mut self,
+        units: &mut [Unit],
+        inputs: &[Input<'_>],
+        beside: impl FnOnce(&[Unit], usize) -> F,
+    ) {
         debug_assert!(self.queued.is_empty(), "every request started");
         while self.next_answer(units, inputs).await {}
+        let beside = beside(units, self.min_failed);
         self.checkpoint_if_due(units, inputs, true);
-        while self.next_answer(units, inputs).await {}
+        join(
+            async { while self.next_answer(units, inputs).await {} },
+            beside,
+        )
+        .await;
     }
 
     /// Applies a request's outcomes to its units; returns the units whose entry was rejected.

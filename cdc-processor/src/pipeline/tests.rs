@@ -4,6 +4,7 @@
 //! one, checkpoint writes only over published records and at most one per window, and a failure
 //! stopping what had not started.
 
+use super::report::{shard_progress, ShardProgress};
 use super::Pipeline;
 use crate::config::{PipelineConfig, Redaction};
 use crate::ports::{
@@ -365,4 +366,65 @@ async fn a_slow_request_holds_publishing_two_windows_ahead_at_most() {
         "{beside_slow} requests beside the slow one"
     );
     assert_eq!(p.checkpoints().uncovered.load(Ordering::SeqCst), 0);
+}
+
+/// The shard's progress the Lambda records in the state item: given once per shard, as the
+/// report reads it (the records before the first reported one; dead letters counted), while the
+/// final checkpoint write is in flight — not after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shards_progress_goes_out_beside_its_final_checkpoint_write() {
+    // 100 records (less than a window: the final write is the only one), two of them bad.
+    let (p, _) = slow(None, false);
+    let records = (0..100)
+        .map(|i| match i {
+            30 | 70 => b"not json".to_vec(),
+            _ => user(i, &format!("User {i}")),
+        })
+        .collect();
+    let calls: Mutex<Vec<(ShardProgress, Vec<usize>, bool)>> = Mutex::new(Vec::new());
+    let (checkpoints, calls_ref) = (p.checkpoints(), &calls);
+    let settled = |progress: ShardProgress| async move {
+        let writes = checkpoints.writes.lock().unwrap().clone();
+        let answered = checkpoints.position.lock().unwrap().is_some();
+        calls_ref.lock().unwrap().push((progress, writes, answered));
+    };
+    let report = p
+        .process_kinesis_event_with(&event(records), "test", &settled)
+        .await;
+    assert_eq!(report.counts.published, 98);
+    let calls = calls.into_inner().unwrap();
+    assert_eq!(calls.len(), 1, "once per shard");
+    let (progress, writes, answered) = &calls[0];
+    assert_eq!(vec![progress.clone()], shard_progress(&report));
+    assert_eq!(progress.handled, 100);
+    assert_eq!(progress.last.sequence.as_str(), seq(99));
+    assert_eq!(writes, &[99], "the final write had started");
+    assert!(!answered, "and was not answered yet");
+}
+
+/// A failure in the batch: the progress stops before the first reported record, as the report
+/// reads it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shards_progress_stops_at_its_first_reported_record() {
+    let (p, _) = slow(Some("User 250"), false);
+    let records = (0..400)
+        .map(|i| match i {
+            10 | 260 => b"not json".to_vec(),
+            _ => user(i, &format!("User {i}")),
+        })
+        .collect();
+    let calls = Mutex::new(Vec::new());
+    let calls_ref = &calls;
+    let settled = |progress: ShardProgress| async move {
+        calls_ref.lock().unwrap().push(progress);
+    };
+    let report = p
+        .process_kinesis_event_with(&event(records), "test", &settled)
+        .await;
+    assert_eq!(report.batch_item_failures.first(), Some(&seq(250)));
+    let calls = calls.into_inner().unwrap();
+    assert_eq!(calls, shard_progress(&report));
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].handled, 250);
+    assert_eq!(calls[0].last.sequence.as_str(), seq(249));
 }
