@@ -60,7 +60,6 @@ use crate::decode::{LenientKinesisEvent, RawInput, ShardHasher};
 use crate::error::ErrorCode;
 use crate::plan::PlanLimits;
 use crate::ports::{CheckpointKey, CheckpointStore, DeadLetterSink, Publisher};
-use crate::text::ShortStr;
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use fields::record_event;
 use futures_util::future::join;
@@ -68,6 +67,7 @@ use input::{Input, Source};
 use report::push_failure;
 use settle::{Ports, Settling};
 use stages::{Decoding, ShardContext, Stages};
+use std::sync::Arc;
 use unit::State;
 
 /// Entries a shard's window holds before it is planned and published (rounded up to whole
@@ -168,8 +168,8 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
         let inputs = records.iter().map(Source::input).collect();
         for inputs in input::by_shard(inputs).iter().filter(|g| !g.is_empty()) {
             let (stream, shard) = (
-                ShortStr::from(inputs[0].stream),
-                ShortStr::from(inputs[0].shard),
+                Arc::<str>::from(inputs[0].stream),
+                Arc::<str>::from(inputs[0].shard),
             );
             let key = CheckpointKey {
                 processor: processor.to_string(),
@@ -185,7 +185,7 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
     async fn process_shard(
         &self,
         key: &CheckpointKey,
-        (stream, shard): (&ShortStr, &ShortStr),
+        (stream, shard): (&Arc<str>, &Arc<str>),
         inputs: &[Input<'_>],
         report: &mut BatchReport,
     ) {
