@@ -5,9 +5,9 @@
 use crate::decode::RecordPointer;
 use crate::error::{ErrorCode, RecordError};
 use crate::formats::SourceFormat;
-use crate::text::ShortStr;
 use cdc_models::{AnyImage, AnyKey, Operation, Table};
 use chrono::{DateTime, Utc};
+use std::sync::Arc;
 
 /// Whether an image holds every column of the table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -48,7 +48,7 @@ pub struct Change {
     /// When it happened at the source.
     pub timestamp: DateTime<Utc>,
     /// Source transaction id.
-    pub transaction_id: Option<ShortStr>,
+    pub transaction_id: Option<Arc<str>>,
     /// Whether it comes from a snapshot.
     pub snapshot: bool,
     /// The format it was read from.
@@ -77,7 +77,7 @@ pub(crate) struct Envelope {
     pub(crate) format: SourceFormat,
     pub(crate) operation: Operation,
     pub(crate) timestamp: Option<DateTime<Utc>>,
-    pub(crate) transaction_id: Option<ShortStr>,
+    pub(crate) transaction_id: Option<Arc<str>>,
     pub(crate) snapshot: bool,
     pub(crate) before_has_placeholder_nulls: bool,
     /// See [`crate::formats::RawChange::source_position`].

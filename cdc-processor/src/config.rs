@@ -8,8 +8,7 @@
 
 use cdc_models::contract::SourceFormat;
 use cdc_models::{Projection, Redactor, Table};
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Mutex, PoisonError};
+use std::collections::BTreeMap;
 
 /// Default `EVENT_SOURCE` and the `DetailType` of every published entry: the event contract's
 /// constants, defined in `cdc-models` for the processor and `consumer-sdk` alike.
@@ -38,24 +37,6 @@ pub const MAX_PUBLISH_CONCURRENCY: usize = 256;
 pub const DEFAULT_AHEAD_WINDOWS: usize = 2;
 /// Default name of the DMS before-image field (`BeforeImageSettings.FieldName`).
 pub const DEFAULT_DMS_BEFORE_IMAGE_FIELD: &str = "before-image";
-
-/// Keeps `text` for the life of the process and returns the kept copy. The `Source` and event
-/// types every entry carries are `&'static str`, so that an entry holds them without a reference
-/// count to increment and decrement per record (docs/benchmarks.md). Each distinct text is kept
-/// once, so configurations built again and again (tests, a warm Lambda's re-reads) keep no more
-/// than the distinct values they name.
-fn interned(text: &str) -> &'static str {
-    static TEXTS: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
-    let mut texts = TEXTS.lock().unwrap_or_else(PoisonError::into_inner);
-    match texts.get(text) {
-        Some(kept) => kept,
-        None => {
-            let kept: &'static str = Box::leak(text.into());
-            texts.insert(kept);
-            kept
-        }
-    }
-}
 
 /// A configuration value that is missing or invalid.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -182,8 +163,8 @@ pub struct TableSettings {
     pub table: Table,
     /// Whether changes of this table are published (allow-list, or `capturedByDefault`).
     pub captured: bool,
-    /// The detail's `eventType` (the generated default, or a configured override, interned).
-    pub event_type: &'static str,
+    /// The detail's `eventType` (the generated default, or a configured override).
+    pub event_type: String,
     /// Columns published.
     pub projection: Projection,
 }
@@ -191,7 +172,7 @@ pub struct TableSettings {
 /// Configuration of a [`crate::Pipeline`].
 #[derive(Clone, Debug)]
 pub struct PipelineConfig {
-    event_source: &'static str,
+    event_source: String,
     event_bus_name: String,
     redaction: Redaction,
     tables: Vec<TableSettings>,
@@ -223,13 +204,13 @@ impl PipelineConfig {
                 TableSettings {
                     table,
                     captured: meta.captured_by_default,
-                    event_type: meta.event_type,
+                    event_type: meta.event_type.to_string(),
                     projection: meta.default_projection(),
                 }
             })
             .collect();
         PipelineConfig {
-            event_source: DEFAULT_EVENT_SOURCE,
+            event_source: DEFAULT_EVENT_SOURCE.to_string(),
             event_bus_name: DEFAULT_EVENT_BUS_NAME.to_string(),
             redaction,
             tables,
@@ -290,7 +271,7 @@ impl PipelineConfig {
         };
         let mut config = PipelineConfig::new(redaction);
         if let Some(source) = get("EVENT_SOURCE") {
-            config.event_source = interned(&source);
+            config.event_source = source;
         }
         if let Some(bus) = get("EVENT_BUS_NAME") {
             config.event_bus_name = bus;
@@ -365,13 +346,13 @@ impl PipelineConfig {
     }
 
     /// `Source` of published entries.
-    pub fn event_source(&self) -> &'static str {
-        self.event_source
+    pub fn event_source(&self) -> &str {
+        &self.event_source
     }
 
     /// Sets the `Source` of published entries.
     pub fn set_event_source(&mut self, source: impl Into<String>) -> &mut Self {
-        self.event_source = interned(&source.into());
+        self.event_source = source.into();
         self
     }
 
@@ -591,7 +572,7 @@ impl PipelineConfig {
             settings.projection = p;
         }
         if let Some(e) = o.event_type {
-            settings.event_type = interned(&e);
+            settings.event_type = e;
         }
         Ok(self)
     }
@@ -630,16 +611,10 @@ mod tests {
     }
 
     #[test]
-    fn configured_texts_are_kept_once_per_distinct_value() {
-        let a = interned(&String::from("orders.changed"));
-        let b = interned(&String::from("orders.changed"));
-        assert_eq!(a, "orders.changed");
-        assert!(std::ptr::eq(a, b), "the same text is kept once");
-        assert_eq!(interned("orders.changed.v2"), "orders.changed.v2");
+    fn the_event_source_is_the_configured_text() {
         let mut c = PipelineConfig::default();
         c.set_event_source(String::from("billing"));
         assert_eq!(c.event_source(), "billing");
-        assert!(std::ptr::eq(c.event_source(), interned("billing")));
     }
 
     #[test]

@@ -5,17 +5,17 @@
 use crate::config::DETAIL_TYPE;
 use crate::error::{ErrorCode, RecordError};
 use crate::ports::{OrderingKey, PreparedEntry};
-use crate::text::ShortStr;
 use crate::transform::Redacted;
 use crate::validate::{Change, Image};
 use cdc_models::{json, DETAIL_VERSION};
 use std::borrow::Borrow;
+use std::sync::Arc;
 
 /// What the event builder needs besides the change.
 #[derive(Clone, Debug)]
 pub struct EventOptions {
-    /// `Source` (`EVENT_SOURCE`).
-    pub source: &'static str,
+    /// `Source` (`EVENT_SOURCE`), shared by the entries.
+    pub source: Arc<str>,
     /// Largest entry published (bytes as EventBridge counts them).
     pub max_entry_size: usize,
 }
@@ -62,7 +62,7 @@ pub fn entry_size(
 /// [`cdc_models::json`] for the rest): the same bytes `serde_json` writes for the documented
 /// structure (a test keeps a `serde` model of it as the oracle), without its per-field overhead.
 pub fn build<C: Borrow<Change>>(
-    change: &Redacted<C>,
+    change: &Redacted<'_, C>,
     options: &EventOptions,
 ) -> Result<PreparedEntry, RecordError> {
     build_with_buffer(change, options, &mut Vec::new())
@@ -73,7 +73,7 @@ pub fn build<C: Borrow<Change>>(
 /// record costs one allocation of the detail's size instead of a larger guess that often needs
 /// the allocator's slower paths.
 pub fn build_with_buffer<C: Borrow<Change>>(
-    change: &Redacted<C>,
+    change: &Redacted<'_, C>,
     options: &EventOptions,
     buffer: &mut Vec<u8>,
 ) -> Result<PreparedEntry, RecordError> {
@@ -144,7 +144,7 @@ pub fn build_with_buffer<C: Borrow<Change>>(
     }
     out.extend_from_slice(b"},\"metadata\":{\"transactionId\":");
     match &c.transaction_id {
-        Some(t) => write_text(out, t),
+        Some(t) => json::write_str(out, t),
         None => out.extend_from_slice(b"null"),
     }
     out.extend_from_slice(b",\"sequenceNumber\":");
@@ -155,7 +155,7 @@ pub fn build_with_buffer<C: Borrow<Change>>(
         None => out.extend_from_slice(b"null"),
     }
     out.extend_from_slice(b",\"shardId\":");
-    write_text(out, &c.pointer.shard);
+    json::write_str(out, &c.pointer.shard);
     out.extend_from_slice(b",\"sourceFormat\":");
     write_plain(out, c.format.as_str().as_bytes());
     out.extend_from_slice(b",\"snapshot\":");
@@ -192,7 +192,7 @@ pub fn build_with_buffer<C: Borrow<Change>>(
             )
         })?
         .to_owned();
-    let size = entry_size(options.source, DETAIL_TYPE, &detail, &[], true);
+    let size = entry_size(&options.source, DETAIL_TYPE, &detail, &[], true);
     if size > options.max_entry_size {
         return Err(RecordError::new(
             ErrorCode::EntryTooLarge,
@@ -212,7 +212,7 @@ pub fn build_with_buffer<C: Borrow<Change>>(
     };
     Ok(PreparedEntry {
         event_id: c.pointer.event_id,
-        source: options.source,
+        source: options.source.clone(),
         detail_type: DETAIL_TYPE,
         detail,
         time: Some(c.timestamp),
@@ -238,18 +238,6 @@ fn write_plain(out: &mut Vec<u8>, text: &[u8]) {
     out.push(b'"');
 }
 
-/// Writes a [`ShortStr`] (a shard id, a transaction id) as a JSON string, checking for
-/// characters to escape on its bytes instead of reading it as `&str` first (a UTF-8 check);
-/// one that needs escaping is written by [`json::write_str`].
-#[inline]
-fn write_text(out: &mut Vec<u8>, text: &ShortStr) {
-    if json::needs_escape_bytes(text.as_bytes()) {
-        json::write_str(out, text.as_str());
-    } else {
-        write_plain(out, text.as_bytes());
-    }
-}
-
 trait ClassifyName {
     fn classify_name(&self) -> &'static str;
 }
@@ -272,12 +260,12 @@ mod tests {
     use crate::decode::RecordPointer;
     use crate::formats::{self, Decoded, FormatOptions};
     use crate::sequence::Position;
-    use crate::text::ShortStr;
     use crate::transform;
     use crate::validate::{self, ValidateOptions};
     use cdc_models::{AnyImage, AnyKey, Operation, Redactions, Table};
     use serde::Serialize;
     use serde_json::{json, Value};
+    use std::sync::Arc;
 
     /// The documented detail structure as a `serde` model: the oracle for [`build`]'s writer.
     #[derive(Serialize)]
@@ -323,7 +311,7 @@ mod tests {
         dropped_column_count: Option<usize>,
     }
 
-    fn oracle(change: &Redacted<Change>) -> String {
+    fn oracle(change: &Redacted<'_, Change>) -> String {
         let c = change.value();
         fn image(i: &Option<Image>) -> Option<&AnyImage> {
             i.as_ref().map(|i| &*i.image)
@@ -375,7 +363,7 @@ mod tests {
     #[test]
     fn detail_writer_matches_the_serde_model() {
         let options = EventOptions {
-            source: "cdc-pipeline",
+            source: "cdc-pipeline".into(),
             max_entry_size: 1 << 20,
         };
         let mut checked = 0;
@@ -410,7 +398,7 @@ mod tests {
                 ] {
                     let record = json!({"table": table.name(), "operation": op,
                         "timestamp": "2026-11-25T10:14:31.120456+02:00",
-                        // Texts that need escaping in some of them (`write_text`'s other way).
+                        // Texts that need escaping in some of them (`json::write_str`'s other way).
                         "transaction_id": match n % 4 {
                             0 | 2 => json!(n),
                             1 => json!("tx \"é\\\u{1}"),
@@ -424,8 +412,8 @@ mod tests {
                         panic!("not a change")
                     };
                     let pointer = RecordPointer {
-                        stream: ShortStr::from("arn:aws:kinesis:eu-west-1:1:stream/s"),
-                        shard: ShortStr::from(if n % 4 == 1 {
+                        stream: Arc::<str>::from("arn:aws:kinesis:eu-west-1:1:stream/s"),
+                        shard: Arc::<str>::from(if n % 4 == 1 {
                             "shard \"é\\\n"
                         } else {
                             "shardId-000000000001"

@@ -25,7 +25,6 @@ pub mod pipeline;
 pub mod plan;
 pub mod ports;
 pub mod sequence;
-pub mod text;
 pub mod transform;
 pub mod validate;
 

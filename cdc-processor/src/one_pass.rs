@@ -239,10 +239,10 @@ mod tests {
     use crate::event::{self, EventOptions};
     use crate::formats::{AckReason, Decoded, FormatOptions};
     use crate::sequence::Position;
-    use crate::text::ShortStr;
     use crate::{transform, validate};
     use serde_json::{json, Map, Value};
     use std::path::PathBuf;
+    use std::sync::Arc;
 
     /// Every table captured but the last one.
     fn config() -> PipelineConfig {
@@ -256,8 +256,8 @@ mod tests {
 
     fn pointer() -> RecordPointer {
         RecordPointer {
-            stream: ShortStr::from("stream"),
-            shard: ShortStr::from("shard"),
+            stream: Arc::<str>::from("stream"),
+            shard: Arc::<str>::from("shard"),
             position: Position {
                 sequence: "7".parse().unwrap(),
                 sub_sequence: None,
@@ -289,7 +289,7 @@ mod tests {
             Err(e) => return Outcome::Error(e.code, e.message),
         };
         let options = EventOptions {
-            source: "cdc-pipeline",
+            source: "cdc-pipeline".into(),
             max_entry_size: 1 << 20,
         };
         match event::build(&redacted, &options) {

@@ -209,7 +209,7 @@ mod tests {
         };
         PreparedEntry {
             event_id: "0".repeat(32).parse().unwrap(),
-            source: "",
+            source: "".into(),
             detail_type: "",
             detail: row.to_string(),
             time: None,

@@ -16,8 +16,8 @@ use std::future::Future;
 pub struct PreparedEntry {
     /// The detail's `eventId` (stable across retries and re-drives).
     pub event_id: EventId,
-    /// `Source` (the same for every entry of a pipeline).
-    pub source: &'static str,
+    /// `Source` (the same for every entry of a pipeline: one shared text).
+    pub source: std::sync::Arc<str>,
     /// `DetailType`.
     pub detail_type: &'static str,
     /// `Detail` (JSON text).

@@ -1,9 +1,9 @@
 //! Kinesis sequence numbers, compared as numbers.
 
-use crate::text::ShortStr;
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 use std::fmt;
+use std::sync::Arc;
 
 /// A Kinesis sequence number: a decimal string of up to 129 digits (real ones have 56).
 ///
@@ -18,11 +18,11 @@ use std::fmt;
 /// assert!("0x1".parse::<SequenceNumber>().is_err());
 /// ```
 ///
-/// Held inline up to 62 digits ([`ShortStr`]): copying a real one allocates nothing and makes no
-/// atomic operation.
+/// Shared (`Arc<str>`): the pipeline's copies of a record's sequence number (its pointer, its
+/// outcome) share one allocation.
 #[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct SequenceNumber(ShortStr);
+pub struct SequenceNumber(Arc<str>);
 
 /// Maximum number of digits Kinesis uses, and a string that is not a valid sequence number: the
 /// event contract's, in `cdc-models`.
@@ -31,11 +31,11 @@ pub use cdc_models::contract::{InvalidSequenceNumber, MAX_SEQUENCE_DIGITS as MAX
 impl SequenceNumber {
     /// The digits without leading zeros (`"0"` for zero).
     pub fn as_str(&self) -> &str {
-        self.0.as_str()
+        &self.0
     }
 
-    /// The digits without leading zeros, as a [`ShortStr`].
-    pub fn text(&self) -> &ShortStr {
+    /// The digits without leading zeros, shared.
+    pub fn text(&self) -> &Arc<str> {
         &self.0
     }
 }
@@ -43,7 +43,7 @@ impl SequenceNumber {
 impl std::str::FromStr for SequenceNumber {
     type Err = InvalidSequenceNumber;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        cdc_models::contract::sequence_digits(s).map(|d| SequenceNumber(ShortStr::new(d)))
+        cdc_models::contract::sequence_digits(s).map(|d| SequenceNumber(Arc::from(d)))
     }
 }
 
@@ -56,7 +56,7 @@ impl TryFrom<String> for SequenceNumber {
 
 impl From<SequenceNumber> for String {
     fn from(s: SequenceNumber) -> String {
-        s.0.into()
+        s.0.to_string()
     }
 }
 

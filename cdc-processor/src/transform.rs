@@ -4,8 +4,8 @@
 //!
 //! Leaking is hard by construction: [`Redacted`] can only be made by [`apply`] (or
 //! [`apply_in_place`], which borrows the change it redacted), has no mutable access to what it
-//! wraps, and [`crate::event`] builds entries only from a `Redacted<Change>` (or
-//! `Redacted<&Change>`).
+//! wraps, and [`crate::event`] builds entries only from a `Redacted<'_, Change>` (or
+//! `Redacted<'_, &Change>`).
 
 use crate::config::{Redaction, TableSettings};
 use crate::error::{ErrorCode, RecordError};
@@ -14,15 +14,15 @@ use cdc_models::{AnyImage, RedactPolicy, Redactions, Redactor};
 use std::sync::OnceLock;
 
 /// A value that went through projection and redaction as configured. Only [`apply`] and
-/// [`apply_in_place`] make one.
+/// [`apply_in_place`] make one. It borrows the table's settings it was made with (`'s`).
 #[derive(Debug)]
-pub struct Redacted<T> {
+pub struct Redacted<'s, T> {
     value: T,
     redactions: Redactions,
-    event_type: &'static str,
+    event_type: &'s str,
 }
 
-impl<T> Redacted<T> {
+impl<'s, T> Redacted<'s, T> {
     /// The projected, redacted value (read-only).
     pub fn value(&self) -> &T {
         &self.value
@@ -34,7 +34,7 @@ impl<T> Redacted<T> {
     }
 
     /// The event type configured for the table.
-    pub fn event_type(&self) -> &'static str {
+    pub fn event_type(&self) -> &'s str {
         self.event_type
     }
 }
@@ -43,11 +43,11 @@ impl<T> Redacted<T> {
 ///
 /// With redaction on but no HMAC key, a change that would publish a value of a `hash` column fails
 /// with `TRANSFORMATION_ERROR` (retryable) instead of being published unredacted.
-pub fn apply(
+pub fn apply<'s>(
     mut change: Change,
-    settings: &TableSettings,
+    settings: &'s TableSettings,
     redaction: &Redaction,
-) -> Result<Redacted<Change>, RecordError> {
+) -> Result<Redacted<'s, Change>, RecordError> {
     let Redacted {
         redactions,
         event_type,
@@ -65,11 +65,11 @@ pub fn apply(
 ///
 /// The pipeline uses this one: a [`Change`] is a few hundred bytes, and moving it into and out
 /// of [`apply`] was measurable (docs/benchmarks.md).
-pub fn apply_in_place<'c>(
+pub fn apply_in_place<'c, 's>(
     change: &'c mut Change,
-    settings: &TableSettings,
+    settings: &'s TableSettings,
     redaction: &Redaction,
-) -> Result<Redacted<&'c Change>, RecordError> {
+) -> Result<Redacted<'s, &'c Change>, RecordError> {
     let mut redactions = Redactions::default();
     let projection = settings.projection;
     let meta = change.table.meta();
@@ -109,7 +109,7 @@ pub fn apply_in_place<'c>(
     Ok(Redacted {
         value: &*change,
         redactions,
-        event_type: settings.event_type,
+        event_type: &settings.event_type,
     })
 }
 

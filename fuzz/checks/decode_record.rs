@@ -10,9 +10,9 @@ use cdc_processor::decode::RecordPointer;
 use cdc_processor::event::{self, EventOptions};
 use cdc_processor::formats::{self, Decoded, FormatOptions, SourceFormat};
 use cdc_processor::sequence::Position;
-use cdc_processor::text::ShortStr;
 use cdc_processor::validate::{self, ValidateOptions};
 use cdc_processor::{transform, ErrorCode};
+use std::sync::Arc;
 
 const MAX_ENTRY: usize = 262_144;
 
@@ -60,8 +60,8 @@ pub fn run(data: &[u8]) {
         return;
     };
     let pointer = RecordPointer {
-        stream: ShortStr::from("arn:aws:kinesis:us-east-1:123456789012:stream/fuzz"),
-        shard: ShortStr::from("shardId-000000000000"),
+        stream: Arc::<str>::from("arn:aws:kinesis:us-east-1:123456789012:stream/fuzz"),
+        shard: Arc::<str>::from("shardId-000000000000"),
         position: Position {
             sequence: "49590338271490256608559692538361571095921575989136588898"
                 .parse()
@@ -87,7 +87,7 @@ pub fn run(data: &[u8]) {
     let redacted = transform::apply(change, config.table(table), config.redaction())
         .expect("with a key, projection and redaction cannot fail");
     let options = EventOptions {
-        source: "cdc-pipeline",
+        source: "cdc-pipeline".into(),
         max_entry_size: MAX_ENTRY,
     };
     match event::build(&redacted, &options) {

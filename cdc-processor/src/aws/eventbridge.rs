@@ -100,7 +100,7 @@ impl EventBridgePublisher {
         PutEventsRequestEntry::builder()
             .set_trace_header(trace.map(str::to_string))
             .event_bus_name(&self.bus)
-            .source(e.source)
+            .source(&*e.source)
             .detail_type(e.detail_type)
             .detail(&e.detail)
             .set_time(e.time.map(|t| {
@@ -345,7 +345,7 @@ mod tests {
         );
         let entry = PreparedEntry {
             event_id: EventId::from_bytes(&[7; 16]),
-            source: "cdc-pipeline",
+            source: "cdc-pipeline".into(),
             detail_type: "CDC.TableChange",
             detail: "{}".into(),
             time: None,

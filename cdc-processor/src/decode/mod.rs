@@ -10,16 +10,16 @@ pub use kpl::{deaggregate, UserRecord};
 pub use raw::RawInput;
 
 use crate::sequence::Position;
-use crate::text::ShortStr;
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 
 /// Where a user record came from: its stream, shard and position, and its stable event id.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RecordPointer {
     /// Stream ARN (Lambda's `eventSourceARN`) or the local stream name.
-    pub stream: ShortStr,
+    pub stream: Arc<str>,
     /// Shard id.
-    pub shard: ShortStr,
+    pub shard: Arc<str>,
     /// Sequence and sub-sequence number.
     pub position: Position,
     /// The event id the record publishes under (see [`event_id_for_pointer`]).

@@ -9,10 +9,10 @@ use super::{json_str, non_null, parse_error, parse_timestamp, string_or_number};
 use super::{Cow, SourceFormat};
 use super::{Decoded, Fields, RawChange};
 use crate::error::RecordError;
-use crate::text::ShortStr;
 use cdc_models::Operation;
 use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
+use std::sync::Arc;
 
 pub(super) fn read<'a>(fields: &Fields<'a>) -> Result<Decoded<'a>, RecordError> {
     let table = fields
@@ -56,7 +56,7 @@ pub(crate) struct Members<'a> {
 pub(crate) struct Header {
     pub(crate) operation: Operation,
     pub(crate) timestamp: DateTime<Utc>,
-    pub(crate) transaction_id: Option<ShortStr>,
+    pub(crate) transaction_id: Option<Arc<str>>,
     pub(crate) snapshot: bool,
     /// `coredb-trigger` and the record's `position` (see [`super::RawChange::source_position`]).
     pub(crate) source_position: Option<String>,

@@ -15,12 +15,12 @@ pub mod normalize;
 pub(crate) mod object;
 
 use crate::error::{ErrorCode, RecordError};
-use crate::text::ShortStr;
 use cdc_models::Operation;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
+use std::sync::Arc;
 
 pub use debezium::{DebeziumSchema, FieldHint, SCHEMA_CACHE_ENTRIES, SCHEMA_CACHE_MAX_TEXT};
 pub(crate) use object::Fields;
@@ -73,7 +73,7 @@ pub struct RawChange<'a> {
     /// When it happened at the source (commit time when the format carries it).
     pub timestamp: Option<DateTime<Utc>>,
     /// Source transaction id.
-    pub transaction_id: Option<ShortStr>,
+    pub transaction_id: Option<Arc<str>>,
     /// Whether the change comes from a snapshot.
     pub snapshot: bool,
     /// The row before the change (`None`: not sent).
@@ -230,14 +230,14 @@ pub(crate) fn json_error(what: &str, e: &serde_json::Error) -> RecordError {
 pub(crate) fn string_or_number(
     what: &str,
     raw: &RawValue,
-) -> Result<Option<ShortStr>, RecordError> {
+) -> Result<Option<Arc<str>>, RecordError> {
     let text = raw.get();
     if text.starts_with('"') {
-        Ok(json_str(raw).map(|s| ShortStr::new(&s)))
+        Ok(json_str(raw).map(|s| Arc::from(&*s)))
     } else if text == "null" {
         Ok(None)
     } else if !text.starts_with(['{', '[', 't', 'f']) {
-        Ok(Some(ShortStr::new(text)))
+        Ok(Some(Arc::<str>::from(text)))
     } else {
         // Publishing `null` would hide that the source sent something else (`docs/formats.md`).
         Err(parse_error(format!(

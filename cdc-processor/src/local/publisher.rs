@@ -48,7 +48,7 @@ impl FilePublisher {
                 &mut buf,
                 &Line {
                     event_bus_name: &self.bus,
-                    source: e.source,
+                    source: &e.source,
                     detail_type: e.detail_type,
                     detail: &e.detail,
                     time: e.time.map(crate::formats::normalize::format_datetime),

@@ -5,9 +5,9 @@
 use crate::decode::kinesis::shard_id;
 use crate::decode::{LenientKinesisRecord, RawInput};
 use crate::sequence::{InvalidSequenceNumber, SequenceNumber};
-use crate::text::ShortStr;
 use aws_lambda_events::event::kinesis::KinesisEventRecord;
 use base64::Engine;
+use std::sync::Arc;
 
 /// A record of a batch, as the pipeline reads it.
 pub(super) trait Source: Sync {
@@ -20,7 +20,7 @@ pub(super) trait Source: Sync {
 /// One Kinesis record (or raw record) of a batch.
 pub(super) struct Input<'e> {
     /// Stream ARN (or local stream name) and shard id, as the record carries them (the
-    /// [`ShortStr`] copies of the pointers are made once per shard).
+    /// shared copies of the pointers are made once per shard).
     pub stream: &'e str,
     pub shard: &'e str,
     pub raw_sequence: &'e str,
@@ -50,13 +50,13 @@ impl Input<'_> {
     /// The parsed text is always the received one without its leading zeros (every `Input` is
     /// built that way), so the two are the same text exactly when they are of the same length;
     /// comparing lengths spares a comparison of the digits per record.
-    pub fn reported_sequence(&self) -> ShortStr {
+    pub fn reported_sequence(&self) -> Arc<str> {
         match &self.sequence {
             Ok(s) if s.text().len() == self.raw_sequence.len() => {
                 debug_assert_eq!(s.as_str(), self.raw_sequence);
                 s.text().clone()
             }
-            _ => ShortStr::from(self.raw_sequence),
+            _ => Arc::<str>::from(self.raw_sequence),
         }
     }
 }

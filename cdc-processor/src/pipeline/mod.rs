@@ -62,7 +62,6 @@ use crate::error::ErrorCode;
 use crate::plan::PlanLimits;
 use crate::ports::{CheckpointKey, CheckpointStore, DeadLetterSink, Publisher};
 use crate::sequence::Position;
-use crate::text::ShortStr;
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use fields::record_event;
 use futures_util::future::join;
@@ -71,6 +70,7 @@ use report::push_failure;
 use settle::{Ports, Settling};
 use stages::{Decoding, ShardContext, Stages};
 use std::future::Future;
+use std::sync::Arc;
 use unit::{State, Unit};
 
 /// Entries a shard's window holds before it is planned and published (rounded up to whole
@@ -217,8 +217,8 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
         let inputs = records.iter().map(Source::input).collect();
         for inputs in input::by_shard(inputs).iter().filter(|g| !g.is_empty()) {
             let (stream, shard) = (
-                ShortStr::from(inputs[0].stream),
-                ShortStr::from(inputs[0].shard),
+                Arc::<str>::from(inputs[0].stream),
+                Arc::<str>::from(inputs[0].shard),
             );
             let key = CheckpointKey {
                 processor: processor.to_string(),
@@ -234,7 +234,7 @@ impl<P: Publisher, C: CheckpointStore, D: DeadLetterSink> Pipeline<P, C, D> {
     async fn process_shard<F, Fut>(
         &self,
         key: &CheckpointKey,
-        (stream, shard): (&ShortStr, &ShortStr),
+        (stream, shard): (&Arc<str>, &Arc<str>),
         inputs: &[Input<'_>],
         settled: &F,
         report: &mut BatchReport,
@@ -443,7 +443,7 @@ async fn nothing(_: ShardProgress) {}
 /// [`report::shard_progress`] reads it from the report: the units before the first reported one,
 /// their largest position and how many of them were handled (not skipped); `None` when none was.
 fn settled_progress(
-    shard: &ShortStr,
+    shard: &str,
     units: &[Unit],
     inputs: &[Input<'_>],
     min_failed: usize,

@@ -4,10 +4,10 @@ use crate::decode::EventId;
 use crate::error::ErrorCode;
 use crate::formats::{AckReason, SourceFormat};
 use crate::sequence::Position;
-use crate::text::ShortStr;
 use aws_lambda_events::event::streams::KinesisEventResponse;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Record counts of a batch.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -112,9 +112,9 @@ pub enum Disposition {
 #[serde(rename_all = "camelCase")]
 pub struct RecordOutcome {
     /// Shard id.
-    pub shard: ShortStr,
+    pub shard: Arc<str>,
     /// Kinesis sequence number (as received).
-    pub sequence_number: ShortStr,
+    pub sequence_number: Arc<str>,
     /// Index inside a KPL aggregate.
     pub sub_sequence_number: Option<u64>,
     /// Event id (when the record's position is valid).

@@ -15,11 +15,11 @@ use crate::ports::{
     KinesisPointer, PreparedEntry, PublishOutcome, Publisher, SinkError, StateError,
 };
 use crate::sequence::Position;
-use crate::text::ShortStr;
 use futures_util::future::{join, BoxFuture, FutureExt};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use std::collections::VecDeque;
 use std::future::Future;
+use std::sync::Arc;
 
 /// The ports a shard settles through, and the publishing limits.
 pub(super) struct Ports<'a, P, C, D> {
@@ -69,7 +69,7 @@ struct Queued {
 pub(super) struct Settling<'a, P, C, D> {
     ports: Ports<'a, P, C, D>,
     key: &'a CheckpointKey,
-    shard: &'a ShortStr,
+    shard: &'a Arc<str>,
     /// The first unit reported to Lambda; it and every later unit are reported.
     pub min_failed: usize,
     prefix: Prefix,
@@ -93,7 +93,7 @@ impl<'a, P: Publisher, C: CheckpointStore, D: DeadLetterSink> Settling<'a, P, C,
     pub fn new(
         ports: Ports<'a, P, C, D>,
         key: &'a CheckpointKey,
-        shard: &'a ShortStr,
+        shard: &'a Arc<str>,
         durable: Option<Position>,
     ) -> Self {
         Settling {

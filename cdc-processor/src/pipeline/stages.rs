@@ -2,7 +2,7 @@
 //! validated, projected and redacted change → EventBridge entry, each user record a [`Unit`]
 //! whose [`State`] says how far it got.
 
-use super::fields::{record_event, record_late, Late};
+use super::fields::record_event;
 use super::input::{Data, Input};
 use super::unit::{State, Unit};
 use crate::config::PipelineConfig;
@@ -15,11 +15,11 @@ use crate::event::{self, EventOptions};
 use crate::formats::{self, AckReason, Decoded, FormatOptions, SourceFormat};
 use crate::ports::PreparedEntry;
 use crate::sequence::{Position, PositionRef};
-use crate::text::ShortStr;
 use crate::transform;
 use crate::validate::{self, Change, ValidateOptions};
 use cdc_models::Table;
 use std::borrow::Cow;
+use std::sync::Arc;
 use tracing::field::Empty;
 
 /// The largest position seen in a shard's batch, to skip repeated ones. Kinesis delivers
@@ -48,8 +48,8 @@ impl Seen {
 /// What every record of a shard's batch is expanded against.
 pub(super) struct ShardContext<'a> {
     /// The shard's stream and id, shared by its records' pointers.
-    pub stream: &'a ShortStr,
-    pub shard: &'a ShortStr,
+    pub stream: &'a Arc<str>,
+    pub shard: &'a Arc<str>,
     /// Event ids continue from the hashed stream/shard prefix.
     pub hasher: ShardHasher,
     /// Records at or below it are skipped.
@@ -91,7 +91,7 @@ impl Stages {
             epoch_unit: config.epoch_unit(),
         };
         let event_options = EventOptions {
-            source: config.event_source(),
+            source: config.event_source().into(),
             max_entry_size: config.max_entry_size(),
         };
         Stages {
@@ -306,13 +306,10 @@ impl Stages {
             if let Some(read) = crate::one_pass::read(data, &captured, &self.validate_options) {
                 identify(unit, SourceFormat::CoredbTrigger);
                 unit.operation = Some(read.envelope.operation.as_str());
-                record_late(
-                    &unit.span,
-                    Late::Operation,
-                    read.envelope.operation.as_str(),
-                );
+                unit.span
+                    .record("operation", read.envelope.operation.as_str());
                 unit.table = Some(read.table.name());
-                record_late(&unit.span, Late::Table, read.table.name());
+                unit.span.record("table", read.table.name());
                 return validate::assemble(
                     read.table,
                     read.envelope,
@@ -335,7 +332,7 @@ impl Stages {
             Ok(Decoded::Change(raw)) => raw,
         };
         unit.operation = Some(raw.operation.as_str());
-        record_late(&unit.span, Late::Operation, raw.operation.as_str());
+        unit.span.record("operation", raw.operation.as_str());
         let Some(table) = Table::from_name(&raw.table) else {
             return Err(State::Error(RecordError::new(
                 ErrorCode::ValidationError,
@@ -343,7 +340,7 @@ impl Stages {
             )));
         };
         unit.table = Some(table.name());
-        record_late(&unit.span, Late::Table, table.name());
+        unit.span.record("table", table.name());
         if !self.config.table(table).captured {
             return Err(State::Acknowledged(AckReason::TableNotCaptured));
         }
@@ -354,7 +351,7 @@ impl Stages {
 /// Records the record's format on its unit and span.
 fn identify(unit: &mut Unit, format: SourceFormat) {
     unit.format = Some(format);
-    record_late(&unit.span, Late::SourceFormat, format.as_str());
+    unit.span.record("source_format", format.as_str());
 }
 
 /// A table name as it may appear in messages: short identifiers only.

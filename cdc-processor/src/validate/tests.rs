@@ -7,9 +7,9 @@ use crate::error::ErrorCode;
 use crate::formats::SourceFormat;
 use crate::formats::{decode, Decoded, FormatOptions};
 use crate::sequence::Position;
-use crate::text::ShortStr;
 use serde_json::value::RawValue;
 use serde_json::Value;
+use std::sync::Arc;
 
 #[test]
 fn debezium_placeholders_are_found_anywhere() {
@@ -183,8 +183,8 @@ fn generated_bit_sets_match_the_columns() {
 
 fn pointer() -> RecordPointer {
     RecordPointer {
-        stream: ShortStr::from("s"),
-        shard: ShortStr::from("shard"),
+        stream: Arc::<str>::from("s"),
+        shard: Arc::<str>::from("shard"),
         position: Position {
             sequence: "1".parse().unwrap(),
             sub_sequence: None,

@@ -51,7 +51,7 @@ fn entry(n: usize, table: &str) -> PreparedEntry {
     PreparedEntry {
         size: SOURCE.len() + "CDC.TableChange".len() + detail.len() + 14,
         event_id: event_id.parse().unwrap(),
-        source: SOURCE,
+        source: SOURCE.into(),
         detail_type: "CDC.TableChange",
         detail,
         time: Some(chrono::Utc::now()),

@@ -6,10 +6,10 @@ use cdc_models::{Operation, Table};
 use cdc_processor::decode::RecordPointer;
 use cdc_processor::formats::{decode, AckReason, Decoded, FormatOptions, SourceFormat};
 use cdc_processor::sequence::{Position, SequenceNumber};
-use cdc_processor::text::ShortStr;
 use cdc_processor::validate::{validate, Change, Completeness, ValidateOptions};
 use cdc_processor::{ErrorCode, RecordError};
 use serde_json::{json, Value};
+use std::sync::Arc;
 
 #[derive(Debug)]
 enum Out {
@@ -19,8 +19,8 @@ enum Out {
 
 fn pointer() -> RecordPointer {
     RecordPointer {
-        stream: ShortStr::from("stream"),
-        shard: ShortStr::from("shardId-000000000000"),
+        stream: Arc::<str>::from("stream"),
+        shard: Arc::<str>::from("shardId-000000000000"),
         position: Position {
             sequence: "1".parse().unwrap(),
             sub_sequence: None,

@@ -331,7 +331,7 @@ async fn json_lines_are_streamed_in_chunks_and_every_record_is_accounted_for() {
     // Only the outcome worth reading is kept: the dead letter, at its line number.
     assert_eq!(first.records.len(), 1, "{:?}", first.records);
     assert_eq!(
-        first.records[0].sequence_number.as_str(),
+        &*first.records[0].sequence_number,
         (local::CHUNK_RECORDS + 8).to_string()
     );
     assert_eq!(lines(&dir.path().join("entries.jsonl")), n - 1);

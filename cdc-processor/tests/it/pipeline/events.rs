@@ -112,7 +112,7 @@ async fn detail_follows_the_contract() {
         .await;
     assert_eq!(report.counts.published, 1);
     let e = &p.publisher().published()[0];
-    assert_eq!(e.source, "cdc-pipeline");
+    assert_eq!(&*e.source, "cdc-pipeline");
     assert_eq!(e.detail_type, "CDC.TableChange");
     assert_eq!(
         e.size,
