@@ -138,30 +138,6 @@ fn keep_unknown_members(file: &mut syn::File, row: &syn::Ident) {
     }
 }
 
-/// Removes the derives named in `remove` (by their last path segment) from `attrs`: typify's
-/// derives that the generator writes by hand instead.
-pub(crate) fn strip_derives(attrs: &mut [syn::Attribute], remove: &[&str]) {
-    for attr in attrs.iter_mut() {
-        if !attr.path().is_ident("derive") {
-            continue;
-        }
-        let Ok(paths) = attr.parse_args_with(
-            syn::punctuated::Punctuated::<syn::Path, syn::Token![,]>::parse_terminated,
-        ) else {
-            continue;
-        };
-        let kept: Vec<_> = paths
-            .into_iter()
-            .filter(|p| {
-                p.segments
-                    .last()
-                    .is_none_or(|s| !remove.iter().any(|r| s.ident == r))
-            })
-            .collect();
-        *attr = syn::parse_quote!(#[derive(#(#kept),*)]);
-    }
-}
-
 fn policy_tokens(c: &syn::Path, p: Policy) -> TokenStream {
     match p {
         Policy::Remove => quote!(#c::RedactPolicy::Remove),
@@ -246,7 +222,7 @@ pub(crate) fn table_module(t: &TableSchema, settings: &Settings) -> Result<Strin
         if let syn::Item::Struct(s) = item {
             if s.ident == row {
                 found_row = true;
-                strip_derives(&mut s.attrs, &["Debug"]);
+                crate::attrs::strip_derives(&mut s.attrs, &["Debug"]);
                 for f in &s.fields {
                     let ident = f.ident.clone().expect("typify structs have named fields");
                     let name = serde_rename(f).unwrap_or_else(|| ident.to_string());

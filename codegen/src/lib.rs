@@ -16,6 +16,7 @@
 //! }
 //! ```
 
+mod attrs;
 mod emit;
 mod error;
 mod event_schema;

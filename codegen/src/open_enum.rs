@@ -99,7 +99,7 @@ pub(crate) fn open_enums(file: &mut syn::File, t: &TableSchema) -> Result<(), Sc
         }
         e.attrs.retain(|a| !a.path().is_ident("serde"));
         // `Copy`, `Serialize` and `Deserialize` are written by hand below.
-        crate::emit::strip_derives(&mut e.attrs, &["Copy", "Serialize", "Deserialize"]);
+        crate::attrs::strip_derives(&mut e.attrs, &["Copy", "Serialize", "Deserialize"]);
         let other = format_ident!("{}", OTHER);
         let variant: syn::Variant = syn::parse_quote! {
             /// A value this version of the schema does not list (a newer schema added it), kept
