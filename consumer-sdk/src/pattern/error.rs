@@ -1,6 +1,6 @@
 //! [`PatternError`]: why an event pattern cannot be built.
 
-/// Why an [`EventPattern`] cannot be built.
+/// Why an [`EventPattern`](super::EventPattern) cannot be built.
 ///
 /// ```
 /// use consumer_sdk::{Condition, EventPattern, PatternError, Table};
@@ -34,7 +34,7 @@ pub enum PatternError {
     },
     /// The column is redacted in events (removed, masked or partially masked), so a condition on
     /// its value would not see the real value. Use `exists`/`absent`/`null`, or
-    /// [`EventPattern::allow_redacted_columns`] when redaction is off.
+    /// [`EventPattern::allow_redacted_columns`](super::EventPattern::allow_redacted_columns) when redaction is off.
     #[error("`{field}` of table {table} is redacted with `{policy}` in events: its value cannot be matched")]
     RedactedColumn {
         /// The field.
