@@ -25,7 +25,7 @@
 //! written too). Prints p50/p99/max of each, and whether every committed change was handled and
 //! published once without a batch item failure.
 
-use crate::{connect, run_relay, Args};
+use crate::{connect, paced_inserts, run_relay, Args};
 use anyhow::{Context, Result};
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_smithy_runtime_api::client::http::{
@@ -42,7 +42,7 @@ use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 use testkit::{Moto, Postgres};
 
 const STREAM: &str = "coredb-cdc-stream";
@@ -293,21 +293,8 @@ pub async fn lambda_latency(pg: &Postgres, args: &Args) -> Result<()> {
         )));
     }
 
-    let writer = connect(&pg.url()).await?;
-    let insert = writer
-        .prepare(
-            "INSERT INTO users SELECT (jsonb_populate_record(NULL::users, \
-               jsonb_set($1::text::jsonb, '{id}', to_jsonb(gen_random_uuid()::text)))).*",
-        )
-        .await?;
-    let start = Instant::now();
     let total = args.rate * args.seconds;
-    for i in 0..total {
-        let due = start + Duration::from_secs_f64(i as f64 / args.rate as f64);
-        tokio::time::sleep_until(due.into()).await;
-        writer.execute(&insert, &[&example]).await?;
-    }
-    let wrote = start.elapsed().as_secs_f64();
+    let wrote = paced_inserts(&pg.url(), &example, args.rate, args.seconds).await?;
     stop_relay.store(true, Ordering::SeqCst);
     let sent = relay.await??;
     stop_pollers.store(true, Ordering::SeqCst);

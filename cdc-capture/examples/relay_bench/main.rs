@@ -99,6 +99,26 @@ async fn connect(url: &str) -> Result<tokio_postgres::Client> {
 }
 
 /// Relays until `stop` is set and the outbox (or bucket) is empty.
+/// Inserts `rate × seconds` copies of the example `users` row (a new id each), one single-row
+/// transaction at a time, paced so that change `i` commits at `i / rate` seconds; returns the
+/// seconds it took.
+async fn paced_inserts(url: &str, example: &str, rate: u64, seconds: u64) -> Result<f64> {
+    let writer = connect(url).await?;
+    let insert = writer
+        .prepare(
+            "INSERT INTO users SELECT (jsonb_populate_record(NULL::users, \
+               jsonb_set($1::text::jsonb, '{id}', to_jsonb(gen_random_uuid()::text)))).*",
+        )
+        .await?;
+    let start = Instant::now();
+    for i in 0..rate * seconds {
+        let due = start + Duration::from_secs_f64(i as f64 / rate as f64);
+        tokio::time::sleep_until(due.into()).await;
+        writer.execute(&insert, &[&example]).await?;
+    }
+    Ok(start.elapsed().as_secs_f64())
+}
+
 async fn run_relay(
     relay: Relay,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -196,22 +216,8 @@ async fn main() -> Result<()> {
                 .with_in_flight(args.in_flight);
             relay.lock().await?;
             let relay = tokio::spawn(run_relay(relay, stop.clone()));
-            let writer = connect(&pg.url()).await?;
-            let insert = writer
-                .prepare(
-                    "INSERT INTO users SELECT (jsonb_populate_record(NULL::users, \
-                       jsonb_set($1::text::jsonb, '{id}', to_jsonb(gen_random_uuid()::text)))).*",
-                )
-                .await?;
-            let start = Instant::now();
             let total = args.rate * args.seconds;
-            for i in 0..total {
-                // Paced: change i commits at i / rate seconds.
-                let due = start + Duration::from_secs_f64(i as f64 / args.rate as f64);
-                tokio::time::sleep_until(due.into()).await;
-                writer.execute(&insert, &[&example]).await?;
-            }
-            let wrote = start.elapsed().as_secs_f64();
+            let wrote = paced_inserts(&pg.url(), &example, args.rate, args.seconds).await?;
             stop.store(true, std::sync::atomic::Ordering::SeqCst);
             relay.await??;
             let mut latencies = Vec::new();
