@@ -16,11 +16,14 @@ async fn connect(url: &str) -> tokio_postgres::Client {
     client
 }
 
-/// Every record of the stream, `(partition key, data)`, per shard in sequence order.
-async fn stream_records(kinesis: &aws_sdk_kinesis::Client) -> Vec<(String, String)> {
+/// Every record of `stream`, `(partition key, data)`, per shard in sequence order.
+pub(crate) async fn stream_records(
+    kinesis: &aws_sdk_kinesis::Client,
+    stream: &str,
+) -> Vec<(String, String)> {
     let shards = kinesis
         .list_shards()
-        .stream_name(STREAM)
+        .stream_name(stream)
         .send()
         .await
         .unwrap();
@@ -28,7 +31,7 @@ async fn stream_records(kinesis: &aws_sdk_kinesis::Client) -> Vec<(String, Strin
     for shard in shards.shards() {
         let mut iterator = kinesis
             .get_shard_iterator()
-            .stream_name(STREAM)
+            .stream_name(stream)
             .shard_id(shard.shard_id())
             .shard_iterator_type(aws_sdk_kinesis::types::ShardIteratorType::TrimHorizon)
             .send()
@@ -167,7 +170,7 @@ async fn relays_everything_in_key_order_and_resends_after_a_crash() {
     }
     assert_eq!(cdc_capture::outbox::depth(relay.db()).await.unwrap(), 0);
 
-    let received = stream_records(&kinesis).await;
+    let received = stream_records(&kinesis, STREAM).await;
     assert_eq!(
         received.len(),
         1_200 + 300,
@@ -312,7 +315,7 @@ async fn bucket_relays_with_calls_in_flight_keep_each_keys_order() {
     );
     assert_eq!(cdc_capture::outbox::depth(&admin).await.unwrap(), 0);
 
-    let received = stream_records(&kinesis).await;
+    let received = stream_records(&kinesis, STREAM).await;
     assert_eq!(received.len(), 1_200, "every change once");
     let mut by_key: HashMap<String, Vec<i64>> = HashMap::new();
     for (key, data) in &received {
@@ -394,7 +397,7 @@ async fn the_emulator_keeps_every_record_of_concurrent_calls() {
     for call in calls {
         call.await.unwrap();
     }
-    let records = stream_records(&kinesis).await;
+    let records = stream_records(&kinesis, STREAM).await;
     let distinct: std::collections::HashSet<_> = records.iter().map(|(_, d)| d.clone()).collect();
     assert_eq!(records.len(), 8_000, "every record stored once");
     assert_eq!(distinct.len(), 8_000);

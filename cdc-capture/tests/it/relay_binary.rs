@@ -119,40 +119,9 @@ async fn binary_drains_survives_sigkill_and_stops_on_sigterm() {
     }
 
     // Every row arrived at least once.
-    let shard = kinesis
-        .list_shards()
-        .stream_name(STREAM)
-        .send()
-        .await
-        .unwrap();
-    let mut it = kinesis
-        .get_shard_iterator()
-        .stream_name(STREAM)
-        .shard_id(shard.shards()[0].shard_id())
-        .shard_iterator_type(aws_sdk_kinesis::types::ShardIteratorType::TrimHorizon)
-        .send()
-        .await
-        .unwrap()
-        .shard_iterator;
-    let mut got = HashSet::new();
-    let mut total = 0;
-    while let Some(i) = it {
-        let r = kinesis
-            .get_records()
-            .shard_iterator(i)
-            .limit(10_000)
-            .send()
-            .await
-            .unwrap();
-        if r.records().is_empty() {
-            break;
-        }
-        for rec in r.records() {
-            total += 1;
-            got.insert(rec.partition_key().unwrap_or_default().to_string());
-        }
-        it = r.next_shard_iterator;
-    }
+    let records = crate::relay::stream_records(&kinesis, STREAM).await;
+    let got: HashSet<String> = records.iter().map(|(key, _)| key.clone()).collect();
+    let total = records.len();
     assert_eq!(got, keys, "no loss across a SIGKILL");
     assert!(total >= 3000);
 }
