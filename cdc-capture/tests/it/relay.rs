@@ -16,6 +16,23 @@ async fn connect(url: &str) -> tokio_postgres::Client {
     client
 }
 
+/// Inserts `n` copies of the example `users` row, each with a new id, in one statement.
+async fn insert_users(admin: &tokio_postgres::Client, n: i32) {
+    let example = std::fs::read_to_string(
+        testkit::workspace_root().join("model-schemas/examples/users.json"),
+    )
+    .unwrap();
+    admin
+        .execute(
+            "INSERT INTO users SELECT (jsonb_populate_record(NULL::users, \
+               jsonb_set($1::text::jsonb, '{id}', to_jsonb(gen_random_uuid()::text)))).* \
+             FROM generate_series(1, $2) g",
+            &[&example, &n],
+        )
+        .await
+        .unwrap();
+}
+
 /// Every record of `stream`, `(partition key, data)`, per shard in sequence order.
 pub(crate) async fn stream_records(
     kinesis: &aws_sdk_kinesis::Client,
@@ -87,20 +104,8 @@ async fn relays_everything_in_key_order_and_resends_after_a_crash() {
         )
         .await
         .unwrap();
-    let example = std::fs::read_to_string(
-        testkit::workspace_root().join("model-schemas/examples/users.json"),
-    )
-    .unwrap();
     // 300 users, then 3 updates of each in multi-statement transactions: 1,200 changes.
-    admin
-        .execute(
-            "INSERT INTO users SELECT (jsonb_populate_record(NULL::users, \
-               jsonb_set($1::text::jsonb, '{id}', to_jsonb(gen_random_uuid()::text)))).* \
-             FROM generate_series(1, 300) g",
-            &[&example],
-        )
-        .await
-        .unwrap();
+    insert_users(&admin, 300).await;
     for i in 0..3 {
         admin
             .batch_execute(&format!(
@@ -231,19 +236,7 @@ async fn bucket_relays_with_calls_in_flight_keep_each_keys_order() {
     let admin = connect(&pg.url()).await;
     admin.batch_execute(cdc_capture::TABLES_SQL).await.unwrap();
     admin.batch_execute(cdc_capture::INSTALL_SQL).await.unwrap();
-    let example = std::fs::read_to_string(
-        testkit::workspace_root().join("model-schemas/examples/users.json"),
-    )
-    .unwrap();
-    admin
-        .execute(
-            "INSERT INTO users SELECT (jsonb_populate_record(NULL::users, \
-               jsonb_set($1::text::jsonb, '{id}', to_jsonb(gen_random_uuid()::text)))).* \
-             FROM generate_series(1, 300) g",
-            &[&example],
-        )
-        .await
-        .unwrap();
+    insert_users(&admin, 300).await;
     for i in 0..3 {
         admin
             .execute(&format!("UPDATE users SET name = 'round {i}'"), &[])
