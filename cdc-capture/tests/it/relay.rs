@@ -17,7 +17,7 @@ async fn connect(url: &str) -> tokio_postgres::Client {
 }
 
 /// Inserts `n` copies of the example `users` row, each with a new id, in one statement.
-async fn insert_users(admin: &tokio_postgres::Client, n: i32) {
+pub(crate) async fn insert_users(admin: &tokio_postgres::Client, n: i32) {
     let example = std::fs::read_to_string(
         testkit::workspace_root().join("model-schemas/examples/users.json"),
     )

@@ -48,19 +48,8 @@ async fn binary_drains_survives_sigkill_and_stops_on_sigterm() {
     tokio::spawn(conn);
     db.batch_execute(cdc_capture::TABLES_SQL).await.unwrap();
     db.batch_execute(cdc_capture::INSTALL_SQL).await.unwrap();
-    let example = std::fs::read_to_string(
-        testkit::workspace_root().join("model-schemas/examples/users.json"),
-    )
-    .unwrap();
     // 3,000 users: several rounds of 500.
-    db.execute(
-        "INSERT INTO users SELECT (jsonb_populate_record(NULL::users, \
-           jsonb_set($1::text::jsonb, '{id}', to_jsonb(gen_random_uuid()::text)))).* \
-         FROM generate_series(1, 3000)",
-        &[&example],
-    )
-    .await
-    .unwrap();
+    crate::relay::insert_users(&db, 3000).await;
     let keys: HashSet<String> = db
         .query("SELECT partition_key FROM cdc.outbox", &[])
         .await
@@ -136,19 +125,8 @@ async fn snapshot_command_writes_snapshot_records() {
         .unwrap();
     tokio::spawn(conn);
     db.batch_execute(cdc_capture::TABLES_SQL).await.unwrap();
-    let example = std::fs::read_to_string(
-        testkit::workspace_root().join("model-schemas/examples/users.json"),
-    )
-    .unwrap();
     // Rows that exist before capture is installed: what a backfill is for.
-    db.execute(
-        "INSERT INTO users SELECT (jsonb_populate_record(NULL::users, \
-           jsonb_set($1::text::jsonb, '{id}', to_jsonb(gen_random_uuid()::text)))).* \
-         FROM generate_series(1, 25)",
-        &[&example],
-    )
-    .await
-    .unwrap();
+    crate::relay::insert_users(&db, 25).await;
     db.batch_execute(cdc_capture::INSTALL_SQL).await.unwrap();
     let run = |table: &str| {
         Command::new(env!("CARGO_BIN_EXE_cdc-relay"))
