@@ -3,7 +3,10 @@
 //! names (`metadata.sourceFormat`) and the rules of Kinesis sequence numbers
 //! (`metadata.sequenceNumber`). `docs/cdc-event.md` describes the event.
 
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::cmp::Ordering;
+use std::fmt;
+use std::sync::Arc;
 
 /// The `detail-type` of every event the pipeline publishes.
 ///
@@ -121,6 +124,99 @@ pub fn cmp_sequence_digits(a: &[u8], b: &[u8]) -> Ordering {
     a.len().cmp(&b.len()).then_with(|| a.cmp(b))
 }
 
+/// A Kinesis sequence number (`metadata.sequenceNumber`): a decimal string of up to
+/// [`MAX_SEQUENCE_DIGITS`] digits (real ones have 56), kept without leading zeros and ordered
+/// numerically ([`cmp_sequence_digits`]). The one type of the processor and the consumers.
+///
+/// ```
+/// use cdc_models::contract::SequenceNumber;
+/// let a: SequenceNumber = "9".parse().unwrap();
+/// let b = SequenceNumber::new("49590338271490256608559692538361571095921575989136588898").unwrap();
+/// assert!(a < b); // numerically, not as strings
+/// assert_eq!(SequenceNumber::new("0049").unwrap().as_str(), "49");
+/// assert!("0x1".parse::<SequenceNumber>().is_err() && SequenceNumber::new("12a").is_none());
+/// ```
+///
+/// Shared (`Arc<str>`): the processor's copies of a record's sequence number (its position, its
+/// outcome) share one allocation.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct SequenceNumber(Arc<str>);
+
+impl SequenceNumber {
+    /// A sequence number from its decimal digits (leading zeros are dropped); `None` when `digits`
+    /// is not one ([`sequence_digits`]'s rules; `str::parse` says why).
+    pub fn new(digits: &str) -> Option<SequenceNumber> {
+        digits.parse().ok()
+    }
+
+    /// The digits without leading zeros (`"0"` for zero).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The digits without leading zeros, shared.
+    pub fn text(&self) -> &Arc<str> {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for SequenceNumber {
+    type Err = InvalidSequenceNumber;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        sequence_digits(s).map(|d| SequenceNumber(Arc::from(d)))
+    }
+}
+
+impl TryFrom<String> for SequenceNumber {
+    type Error = InvalidSequenceNumber;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<SequenceNumber> for String {
+    fn from(s: SequenceNumber) -> String {
+        s.0.to_string()
+    }
+}
+
+impl Ord for SequenceNumber {
+    fn cmp(&self, other: &Self) -> Ordering {
+        cmp_sequence_digits(self.0.as_bytes(), other.0.as_bytes())
+    }
+}
+
+impl PartialOrd for SequenceNumber {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl fmt::Display for SequenceNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for SequenceNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SequenceNumber({})", self.0)
+    }
+}
+
+impl Serialize for SequenceNumber {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for SequenceNumber {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,5 +241,32 @@ mod tests {
         );
         assert!(cmp_sequence_digits(b"10", b"10").is_eq());
         assert!(cmp_sequence_digits(b"11", b"10").is_gt());
+    }
+
+    fn s(x: &str) -> SequenceNumber {
+        x.parse().unwrap()
+    }
+
+    #[test]
+    fn sequence_numbers_order_numerically_across_lengths() {
+        assert!(s("9") < s("10"));
+        assert!(s("0009") == s("9"));
+        let real = "49590338271490256608559692538361571095921575989136588898";
+        let bigger = "49590338271490256608559692540925702759324208523137515618";
+        assert!(s(real) < s(bigger));
+        let max = "9".repeat(129);
+        assert!(s(real) < s(&max));
+        assert!(max.parse::<SequenceNumber>().is_ok());
+        assert!("1".repeat(130).parse::<SequenceNumber>().is_err());
+    }
+
+    #[test]
+    fn sequence_numbers_round_trip_through_serde() {
+        let n: SequenceNumber = serde_json::from_str("\"00049\"").unwrap();
+        assert_eq!(n.as_str(), "49");
+        assert_eq!(serde_json::to_string(&n).unwrap(), "\"49\"");
+        let err = serde_json::from_str::<SequenceNumber>("\"4x9\"").unwrap_err();
+        assert!(err.to_string().contains("not a decimal number"), "{err}");
+        assert!(serde_json::from_str::<SequenceNumber>("49").is_err());
     }
 }

@@ -3,7 +3,6 @@
 use cdc_models::Operation;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -275,7 +274,8 @@ impl fmt::Display for SourceFormat {
     }
 }
 
-/// A Kinesis sequence number: a decimal string of up to 129 digits, ordered numerically.
+/// A Kinesis sequence number: a decimal string of up to 129 digits, ordered numerically (the
+/// event contract's type, in `cdc-models`: the processor uses the same one).
 ///
 /// ```
 /// use consumer_sdk::SequenceNumber;
@@ -284,60 +284,7 @@ impl fmt::Display for SourceFormat {
 /// assert!(a < b); // numerically, not as strings
 /// assert!(SequenceNumber::new("12a").is_none());
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct SequenceNumber(String);
-
-impl SequenceNumber {
-    /// A sequence number from its decimal digits (leading zeros are dropped); `None` when `digits`
-    /// is empty, not all ASCII digits, or more than 129 digits without its leading zeros (the rules
-    /// of [`cdc_models::contract::sequence_digits`], which the processor applies too).
-    pub fn new(digits: &str) -> Option<SequenceNumber> {
-        cdc_models::contract::sequence_digits(digits)
-            .ok()
-            .map(|d| SequenceNumber(d.to_string()))
-    }
-
-    /// The decimal digits.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl Ord for SequenceNumber {
-    fn cmp(&self, other: &Self) -> Ordering {
-        cdc_models::contract::cmp_sequence_digits(self.0.as_bytes(), other.0.as_bytes())
-    }
-}
-
-impl PartialOrd for SequenceNumber {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl fmt::Display for SequenceNumber {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl Serialize for SequenceNumber {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for SequenceNumber {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        SequenceNumber::new(&s).ok_or_else(|| {
-            serde::de::Error::invalid_value(
-                serde::de::Unexpected::Other("a string that is not a sequence number"),
-                &"a decimal string of up to 129 digits",
-            )
-        })
-    }
-}
+pub use cdc_models::contract::SequenceNumber;
 
 /// Where a change came from (`metadata`). New fields may appear in any 1.x detail.
 ///
