@@ -20,7 +20,7 @@
 //! - **sequential**: what the processor did before requests went out together — one `PutEvents`
 //!   at a time (`PUBLISH_CONCURRENCY=1`) and a checkpoint write after every request (a window of
 //!   one request);
-//! - **default**: the default configuration (`PUBLISH_CONCURRENCY` = 16 under the AIMD limit, a
+//! - **default**: the default configuration (`PUBLISH_CONCURRENCY` = 32 under the AIMD limit, a
 //!   checkpoint per window);
 //! - **seed**: the original Node service's pattern (`processWithCheckpoint` of the seed README):
 //!   one `PutEvents` entry per record and a checkpoint write per record.

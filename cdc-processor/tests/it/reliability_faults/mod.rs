@@ -355,17 +355,21 @@ async fn dynamodb_conditional_conflicts_and_outages() -> Result<()> {
         records: N_DYNAMODB,
         max_retry_attempts: 1,
         rules: vec![
-            // Outages: every DynamoDB call fails for a while, twice (SDK retries included).
+            // Outages: every DynamoDB call fails for a while, twice (SDK retries included). The
+            // counts start early: a batch makes only three or four DynamoDB calls (a checkpoint
+            // read, a checkpoint write per window of 10 × PUBLISH_CONCURRENCY entries and at the
+            // end, the state update), so at the default concurrency the whole run makes a few
+            // dozen, and a schedule that starts late would fire little or nothing.
             Rule::new("DynamoDB_20120810.*", Fault::unavailable())
-                .skip(20)
+                .skip(5)
                 .times(12),
             Rule::new("DynamoDB_20120810.GetItem", Fault::Reset)
-                .skip(6)
+                .skip(2)
                 .probability(0.3)
                 .times(8)
                 .seed(51),
             Rule::new("DynamoDB_20120810.PutItem", Fault::internal_error())
-                .skip(60)
+                .skip(6)
                 .times(10),
             // Conflicts: another invocation "moved" the checkpoint or the state.
             Rule::new(
