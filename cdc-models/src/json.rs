@@ -347,6 +347,27 @@ pub fn fraction_is_exact(s: &str) -> bool {
     digits <= 9 || b[29..20 + digits].iter().all(|&c| c == b'0')
 }
 
+/// The timestamp layouts [`parse_timestamp`] does not read, through `chrono`: RFC 3339 as chrono
+/// reads it, and `YYYY-MM-DD[ T]HH:MM:SS[.f]` with an offset or without one (UTC). What the
+/// processor accepted with chrono alone before [`parse_timestamp`] existed; [`check_fallback`]
+/// must pass what it reads before it is used.
+pub fn chrono_fallback(s: &str) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc));
+    }
+    for layout in ["%Y-%m-%d %H:%M:%S%.f%#z", "%Y-%m-%dT%H:%M:%S%.f%#z"] {
+        if let Ok(t) = DateTime::parse_from_str(s, layout) {
+            return Some(t.with_timezone(&Utc));
+        }
+    }
+    for layout in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
+        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, layout) {
+            return Some(t.and_utc());
+        }
+    }
+    None
+}
+
 /// Checks what `chrono` read (the fallback for layouts [`parse_timestamp`] does not take): the
 /// fraction is exact and the instant is publishable. The error names the rule, never the value.
 pub fn check_fallback(s: &str, t: DateTime<Utc>) -> Result<DateTime<Utc>, &'static str> {
@@ -568,24 +589,6 @@ mod tests {
         }
     }
 
-    /// The layouts the processor accepted with chrono alone before this parser existed.
-    fn lenient_chrono(s: &str) -> Option<DateTime<Utc>> {
-        if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-            return Some(t.with_timezone(&Utc));
-        }
-        for layout in ["%Y-%m-%d %H:%M:%S%.f%#z", "%Y-%m-%dT%H:%M:%S%.f%#z"] {
-            if let Ok(t) = DateTime::parse_from_str(s, layout) {
-                return Some(t.with_timezone(&Utc));
-            }
-        }
-        for layout in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
-            if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, layout) {
-                return Some(t.and_utc());
-            }
-        }
-        None
-    }
-
     /// Every string the fast parser accepts, chrono accepts with the same instant; the layouts
     /// sources send are accepted.
     #[test]
@@ -637,7 +640,7 @@ mod tests {
                 assert_eq!(Some(t), chrono_strict.map(|c| c.with_timezone(&Utc)), "{s}");
             }
             if let Some(t) = parse_timestamp(s, Zone::UtcIfMissing) {
-                assert_eq!(Some(t), lenient_chrono(s), "{s}");
+                assert_eq!(Some(t), chrono_fallback(s), "{s}");
             }
         }
         assert!(accepted > 1000, "{accepted}");

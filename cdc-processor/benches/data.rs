@@ -48,12 +48,7 @@ impl Fmt {
 }
 
 fn example(table: Table) -> Map<String, Value> {
-    let path = format!(
-        "{}/../model-schemas/examples/{}.json",
-        env!("CARGO_MANIFEST_DIR"),
-        table.name()
-    );
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    testkit::example_row(table.name())
 }
 
 /// The i-th variation of the example row: distinct keys.

@@ -42,13 +42,13 @@
 //! proxy and moto's client side, so it is an upper bound for the handler alone.
 
 use anyhow::{ensure, Context, Result};
-use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
+use aws_lambda_events::event::kinesis::KinesisEvent;
 use cdc_processor::aws::config::Settings;
 use cdc_processor::aws::lambda::{handler, AppState};
 use cdc_processor::aws::metrics::MetricsSink;
 use cdc_processor::config::PipelineConfig;
 use lambda_runtime::{Context as LambdaContext, LambdaEvent};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::time::{Duration, Instant};
 use testkit::fault_proxy::{Fault, Rule};
 use testkit::Stack;
@@ -188,21 +188,6 @@ impl Args {
     }
 }
 
-/// The JSON Lambda sends for these records.
-fn event_json(records: &[KinesisEventRecord]) -> Result<Vec<u8>> {
-    let mut event = KinesisEvent::default();
-    event.records = records.to_vec();
-    let mut v = serde_json::to_value(&event)?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_millis() as f64
-        / 1000.0;
-    for r in v["Records"].as_array_mut().context("Records")? {
-        r["kinesis"]["approximateArrivalTimestamp"] = json!(now);
-    }
-    Ok(serde_json::to_vec(&v)?)
-}
-
 fn status_kb(field: &str) -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
     s.lines()
@@ -287,7 +272,10 @@ impl Bench {
 
         let all = workload::records(total, self.next_sequence, &stream);
         self.next_sequence += total + 1;
-        let payloads: Vec<Vec<u8>> = all.chunks(batch).map(event_json).collect::<Result<_>>()?;
+        let payloads: Vec<Vec<u8>> = all
+            .chunks(batch)
+            .map(workload::event_json)
+            .collect::<Result<_>>()?;
         drop(all);
         let _ = std::fs::write("/proc/self/clear_refs", "5");
         let started = Instant::now();

@@ -27,7 +27,7 @@ use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
 use cdc_processor::aws::lambda::{handler, AppState};
 use cdc_processor::aws::metrics::MetricsSink;
 use lambda_runtime::{Context as LambdaContext, LambdaEvent};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -41,23 +41,6 @@ const HMAC_KEY: &str = "load-benchmark-hmac-key-0123456789abcdef";
 /// A realistic batch (see `support/workload.rs`), on its own stream per run.
 fn batch(n: usize, run: usize) -> Vec<KinesisEventRecord> {
     workload::records(n, 1, &format!("{STREAM_ARN}-{run}"))
-}
-
-/// The JSON Lambda sends (numeric arrival timestamps, as Lambda writes them).
-fn event_json(records: &[KinesisEventRecord]) -> Result<Vec<u8>> {
-    let mut event = KinesisEvent::default();
-    event.records = records.to_vec();
-    let mut v = serde_json::to_value(&event)?;
-    // To the millisecond, as Lambda writes it (`aws_lambda_events` reads the fraction's digits
-    // as milliseconds: more than three fail the whole event).
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_millis() as f64
-        / 1000.0;
-    for r in v["Records"].as_array_mut().context("Records")? {
-        r["kinesis"]["approximateArrivalTimestamp"] = json!(now);
-    }
-    Ok(serde_json::to_vec(&v)?)
 }
 
 fn status_kb(pid: &str, field: &str) -> Option<u64> {
@@ -127,7 +110,7 @@ async fn main() -> Result<()> {
     println!("| run | records in | published | dead-lettered | PutEvents requests | handler time | records/s | RSS before | peak RSS while handling (VmHWM) | growth |");
     println!("|---|---|---|---|---|---|---|---|---|---|");
     for run in 0..iterations {
-        let bytes = event_json(&batch(n, run))?;
+        let bytes = workload::event_json(&batch(n, run))?;
         let before = status_kb("self", "VmRSS:").unwrap_or(0);
         // Reset the peak to the current RSS (Linux ≥ 4.0), so VmHWM is this run's peak.
         let _ = std::fs::write("/proc/self/clear_refs", "5");
@@ -196,7 +179,7 @@ async fn main() -> Result<()> {
             .stderr(std::process::Stdio::null());
         let mut child = cmd.spawn()?;
         let pid = child.id().to_string();
-        let bytes = event_json(&batch(n, iterations + run))?;
+        let bytes = workload::event_json(&batch(n, iterations + run))?;
         let started = Instant::now();
         let id = api.invoke(bytes);
         let result = api.wait(&id, Duration::from_secs(600));

@@ -49,6 +49,15 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// The example row of a table (`model-schemas/examples/<table>.json`): a JSON object with every
+/// column, valid against the table's schema.
+pub fn example_row(table: &str) -> serde_json::Map<String, serde_json::Value> {
+    let path = workspace_root().join(format!("model-schemas/examples/{table}.json"));
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 /// The command that starts the emulator: `$MOTO_SERVER` when set, else `testkit/moto_server.py`
 /// (moto's server with its Kinesis shard race fixed, see that file) under `.venv`'s Python, else
 /// `.venv/bin/moto_server`, else `moto_server` from `PATH`.

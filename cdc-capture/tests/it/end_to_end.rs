@@ -43,8 +43,7 @@ fn order_id(n: usize) -> String {
 }
 
 fn example(table: &str) -> Value {
-    let path = testkit::workspace_root().join(format!("model-schemas/examples/{table}.json"));
-    serde_json::from_slice(&std::fs::read(path).expect("example row")).expect("example JSON")
+    Value::Object(testkit::example_row(table))
 }
 
 async fn connect(pg: &Postgres) -> Result<tokio_postgres::Client> {

@@ -2,12 +2,12 @@
 //! `#[path]`): CoreDB trigger, Debezium and DMS changes of users, orders, agents, calls and agent
 //! states (narrow and wide rows), one bad record in 100 (dead-lettered).
 
-use aws_lambda_events::event::kinesis::KinesisEventRecord;
+use anyhow::{Context, Result};
+use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
 use serde_json::{json, Value};
 
 pub fn example(table: &str) -> Value {
-    let path = testkit::workspace_root().join(format!("model-schemas/examples/{table}.json"));
-    serde_json::from_slice(&std::fs::read(path).expect("example row")).expect("example JSON")
+    Value::Object(testkit::example_row(table))
 }
 
 /// `n` records of one shard of the workload.
@@ -53,4 +53,21 @@ pub fn records(n: usize, first: usize, stream: &str) -> Vec<KinesisEventRecord> 
             r
         })
         .collect()
+}
+
+/// The JSON Lambda sends for these records: numeric arrival timestamps (now), to the millisecond
+/// as Lambda writes them (`aws_lambda_events` reads the fraction's digits as milliseconds: more
+/// than three fail the whole event).
+pub fn event_json(records: &[KinesisEventRecord]) -> Result<Vec<u8>> {
+    let mut event = KinesisEvent::default();
+    event.records = records.to_vec();
+    let mut v = serde_json::to_value(&event)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis() as f64
+        / 1000.0;
+    for r in v["Records"].as_array_mut().context("Records")? {
+        r["kinesis"]["approximateArrivalTimestamp"] = json!(now);
+    }
+    Ok(serde_json::to_vec(&v)?)
 }

@@ -168,22 +168,7 @@ pub async fn handler(
     event: LambdaEvent<KinesisEvent>,
 ) -> Result<KinesisEventResponse, Error> {
     let (payload, context) = event.into_parts();
-    let received = Utc::now();
-    let span = invocation_span(&context, payload.records.len());
-    async {
-        check_batch_size(state, payload.records.len());
-        let state_errors = AtomicU64::new(0);
-        let report = state
-            .pipeline
-            .process_kinesis_event_with(&payload, &state.settings.processor_name, &|p| {
-                record_state(state, p, &state_errors)
-            })
-            .await;
-        let age = batch_age_ms(&payload, received);
-        finish(state, report, state_errors.into_inner(), age, received)
-    }
-    .instrument(span)
-    .await
+    handle(state, &context, Batch::Strict(&payload)).await
 }
 
 /// [`handler`] for the event as the runtime hands it over, read leniently: a record whose `data`
@@ -195,23 +180,56 @@ pub async fn lenient_handler(
     event: LambdaEvent<LenientKinesisEvent>,
 ) -> Result<KinesisEventResponse, Error> {
     let (payload, context) = event.into_parts();
+    handle(state, &context, Batch::Lenient(&payload)).await
+}
+
+/// A batch as either handler received it.
+#[derive(Clone, Copy)]
+enum Batch<'a> {
+    Strict(&'a KinesisEvent),
+    Lenient(&'a LenientKinesisEvent),
+}
+
+/// The body of [`handler`] and [`lenient_handler`]: one span per invocation, the pipeline with the
+/// shards' state recorded beside their final checkpoint writes, then the metrics and response.
+async fn handle(
+    state: &AppState,
+    context: &lambda_runtime::Context,
+    batch: Batch<'_>,
+) -> Result<KinesisEventResponse, Error> {
     let received = Utc::now();
-    let span = invocation_span(&context, payload.records.len());
+    let (records, age) = match batch {
+        Batch::Strict(event) => (event.records.len(), batch_age_ms(event, received)),
+        Batch::Lenient(event) => {
+            let oldest = event
+                .records
+                .iter()
+                .filter_map(|r| r.kinesis.approximate_arrival_timestamp)
+                .reduce(f64::min);
+            let age = oldest.map(|t| (received.timestamp_millis() as f64 - t * 1000.0).max(0.0));
+            (event.records.len(), age)
+        }
+    };
+    let span = invocation_span(context, records);
     async {
-        check_batch_size(state, payload.records.len());
+        check_batch_size(state, records);
         let state_errors = AtomicU64::new(0);
-        let report = state
-            .pipeline
-            .process_lenient_event_with(&payload, &state.settings.processor_name, &|p| {
-                record_state(state, p, &state_errors)
-            })
-            .await;
-        let oldest = payload
-            .records
-            .iter()
-            .filter_map(|r| r.kinesis.approximate_arrival_timestamp)
-            .reduce(f64::min);
-        let age = oldest.map(|t| (received.timestamp_millis() as f64 - t * 1000.0).max(0.0));
+        let processor = &state.settings.processor_name;
+        let on_settled = |p| record_state(state, p, &state_errors);
+        let report = match batch {
+            Batch::Strict(event) => {
+                state
+                    .pipeline
+                    .process_kinesis_event_with(event, processor, &on_settled)
+                    .await
+            }
+            Batch::Lenient(event) => {
+                state
+                    .pipeline
+                    .process_lenient_event_with(event, processor, &on_settled)
+                    .await
+            }
+        };
         finish(state, report, state_errors.into_inner(), age, received)
     }
     .instrument(span)

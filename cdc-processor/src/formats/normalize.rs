@@ -23,7 +23,7 @@ use super::{epoch_to_datetime, FieldHint, SourceFormat};
 use crate::config::EpochUnit;
 use base64::Engine;
 use cdc_models::{ColumnKind, FieldMeta};
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 
@@ -287,25 +287,7 @@ pub fn parse_datetime_lenient(s: &str) -> Option<DateTime<Utc>> {
     if let Some(t) = cdc_models::json::parse_timestamp(s, cdc_models::json::Zone::UtcIfMissing) {
         return Some(t);
     }
-    parse_datetime_fallback(s).and_then(|t| cdc_models::json::check_fallback(s, t).ok())
-}
-
-/// The layouts `cdc_models::json::parse_timestamp` does not read, through `chrono`.
-fn parse_datetime_fallback(s: &str) -> Option<DateTime<Utc>> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Some(t.with_timezone(&Utc));
-    }
-    for layout in ["%Y-%m-%d %H:%M:%S%.f%#z", "%Y-%m-%dT%H:%M:%S%.f%#z"] {
-        if let Ok(t) = DateTime::parse_from_str(s, layout) {
-            return Some(t.with_timezone(&Utc));
-        }
-    }
-    for layout in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
-        if let Ok(t) = NaiveDateTime::parse_from_str(s, layout) {
-            return Some(t.and_utc());
-        }
-    }
-    None
+    cdc_models::json::chrono_fallback(s).and_then(|t| cdc_models::json::check_fallback(s, t).ok())
 }
 
 fn looks_like_base64(s: &str) -> bool {

@@ -30,11 +30,7 @@ fn seq(i: usize) -> String {
 
 /// An UPDATE of the users row `id` named `name` (CoreDB trigger format).
 fn user(id: usize, name: &str) -> Vec<u8> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../model-schemas/examples/users.json"
-    );
-    let mut row: Value = serde_json::from_slice(&std::fs::read(path).expect("example")).unwrap();
+    let mut row = Value::Object(testkit::example_row("users"));
     row["id"] = json!(format!("00000000-0000-4000-8000-{id:012}"));
     row["name"] = json!(name);
     json!({"table": "users", "operation": "UPDATE", "timestamp": "2026-11-25T10:14:31Z",
@@ -185,10 +181,18 @@ impl CheckpointStore for CheckedCheckpoints {
 
 type Slow = Pipeline<SlowPublisher, CheckedCheckpoints, MemoryDeadLetterSink>;
 
+/// The `PUBLISH_CONCURRENCY` of the [`slow`] pipelines: the figures below (windows of 160 entries,
+/// a two-window bound of 320 records) are set for it, whatever the default.
+const CONCURRENCY: usize = 16;
+/// A window's entries at [`CONCURRENCY`]: max(100, 10 × concurrency).
+const WINDOW: usize = 10 * CONCURRENCY;
+
 fn slow(fail: Option<&'static str>, fail_checkpoints: bool) -> (Slow, Arc<Mutex<Seen>>) {
     let seen = Arc::new(Mutex::new(Seen::default()));
+    let mut config = PipelineConfig::new(Redaction::with_key(KEY).unwrap());
+    config.set_publish_concurrency(CONCURRENCY);
     let p = Pipeline::new(
-        PipelineConfig::new(Redaction::with_key(KEY).unwrap()),
+        config,
         SlowPublisher {
             delay: Duration::from_millis(60),
             fail,
@@ -208,8 +212,8 @@ fn slow(fail: Option<&'static str>, fail_checkpoints: bool) -> (Slow, Arc<Mutex<
     (p, seen)
 }
 
-/// 1,000 distinct rows (the default window: 160 entries, 16 requests): requests of the next
-/// window start while the previous window's are still in flight, up to 16 at a time, and the
+/// 1,000 distinct rows (windows of 160 entries, 16 requests): requests of the next window
+/// start while the previous window's are still in flight, up to 16 at a time, and the
 /// checkpoint is written at most once per window plus once at the end, each time only over
 /// published records.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -222,11 +226,11 @@ async fn requests_of_successive_windows_are_in_flight_together() {
     let s = seen.lock().unwrap();
     assert_eq!(s.published.len(), 1_000);
     assert_eq!(
-        s.peak, 16,
+        s.peak, CONCURRENCY,
         "never more requests in flight than PUBLISH_CONCURRENCY"
     );
     // Some request of the second window (records 160..320) started beside one of the first's.
-    let window = |n: &str| n["User ".len()..].parse::<usize>().unwrap() / 160;
+    let window = |n: &str| n["User ".len()..].parse::<usize>().unwrap() / WINDOW;
     let across = s.started.iter().any(|(names, beside)| {
         names.iter().any(|n| window(n) == 1) && beside.iter().any(|n| window(n) == 0)
     });
@@ -242,7 +246,9 @@ async fn requests_of_successive_windows_are_in_flight_together() {
     );
     assert!(writes.windows(2).all(|w| w[0] < w[1]), "{writes:?}");
     assert!(
-        writes.windows(2).all(|w| w[1] - w[0] >= 160 || w[1] == 999),
+        writes
+            .windows(2)
+            .all(|w| w[1] - w[0] >= WINDOW || w[1] == 999),
         "{writes:?}"
     );
     assert_eq!(writes.last(), Some(&999));
@@ -334,7 +340,7 @@ async fn a_failing_checkpoint_write_reports_everything_after_it() {
     assert_eq!(report.batch_item_failures.first(), Some(&seq(0)));
     assert!(p.checkpoints().position.lock().unwrap().is_none());
     let sent = seen.lock().unwrap().published.len();
-    assert!((160..1_000).contains(&sent), "{sent} published");
+    assert!((WINDOW..1_000).contains(&sent), "{sent} published");
 }
 
 /// One request that takes twenty times longer than the others: requests start only while their
@@ -355,14 +361,14 @@ async fn a_slow_request_holds_publishing_two_windows_ahead_at_most() {
             beside_slow += 1;
             let first = names.iter().map(|n| index(n)).min().unwrap();
             assert!(
-                first < 320,
+                first < 2 * WINDOW,
                 "User {first} started while User 5 was in flight"
             );
         }
     }
     // Requests went on beside it, up to the bound.
     assert!(
-        beside_slow >= 16,
+        beside_slow >= CONCURRENCY,
         "{beside_slow} requests beside the slow one"
     );
     assert_eq!(p.checkpoints().uncovered.load(Ordering::SeqCst), 0);

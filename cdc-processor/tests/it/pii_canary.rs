@@ -165,9 +165,7 @@ fn without_original(letter: &Value) -> Value {
 }
 
 fn example(table: Table) -> Map<String, Value> {
-    let path =
-        testkit::workspace_root().join(format!("model-schemas/examples/{}.json", table.name()));
-    serde_json::from_slice(&std::fs::read(path).expect("example row")).expect("example JSON")
+    testkit::example_row(table.name())
 }
 
 fn is_email_column(table: Table, column: &str) -> bool {

@@ -5,20 +5,37 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-/// The example's binary, built (or found fresh) by cargo in this test's target directory.
+/// The example's binary, built (or found fresh) by cargo in this test's target directory, with the
+/// features this test was built with: when they are all of consumer-sdk's (the README's `cargo
+/// test --workspace --all-features`), as the workspace with all features, which `cargo test`
+/// has already built (fresh: no second build of consumer-sdk and its dependencies with fewer
+/// features); otherwise consumer-sdk alone with this test's features.
 fn wallboard() -> PathBuf {
-    let status = Command::new(env!("CARGO"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "consumer-sdk",
-            "--example",
-            "wallboard",
-        ])
-        .status()
-        .expect("cargo runs");
+    let features: Vec<&str> = [
+        ("lambda", cfg!(feature = "lambda")),
+        ("sqs", cfg!(feature = "sqs")),
+        ("dedupe-dynamodb", cfg!(feature = "dedupe-dynamodb")),
+    ]
+    .iter()
+    .filter(|(_, on)| *on)
+    .map(|(name, _)| *name)
+    .collect();
+    let mut cargo = Command::new(env!("CARGO"));
+    cargo.current_dir(env!("CARGO_MANIFEST_DIR")).args([
+        "build",
+        "--quiet",
+        "--example",
+        "wallboard",
+    ]);
+    if features.len() == 3 {
+        cargo.args(["--workspace", "--all-features"]);
+    } else {
+        cargo.args(["-p", "consumer-sdk", "--no-default-features"]);
+        if !features.is_empty() {
+            cargo.args(["--features", &features.join(",")]);
+        }
+    }
+    let status = cargo.status().expect("cargo runs");
     assert!(status.success(), "building the wallboard example failed");
     // This test runs from <target>/<profile>/deps/; the example is in <target>/<profile>/examples/.
     let exe = std::env::current_exe().expect("the test's path");

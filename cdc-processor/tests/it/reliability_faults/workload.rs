@@ -83,8 +83,7 @@ pub(super) fn debezium_position(i: usize) -> String {
 }
 
 pub(super) fn example_user() -> Value {
-    let path = testkit::workspace_root().join("model-schemas/examples/users.json");
-    serde_json::from_slice(&std::fs::read(path).expect("example row")).expect("example JSON")
+    Value::Object(testkit::example_row("users"))
 }
 
 pub(super) fn user_id(shard: usize, key: usize) -> String {
