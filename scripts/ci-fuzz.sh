@@ -4,7 +4,7 @@
 #   FUZZ_SECONDS   seconds per target (default 60)
 #   FUZZ_TARGETS   space-separated targets (default: every target of fuzz/Cargo.toml)
 #
-# cargo-fuzz is installed into .tools if missing. It builds on the stable toolchain without a
+# cargo-fuzz is installed if missing (below). It builds on the stable toolchain without a
 # sanitizer (`-s none`): libFuzzer's coverage guidance and Rust's panics and debug assertions
 # (overflow checks included) find the bugs. Each target starts from its committed seeds
 # (fuzz/seeds/<target>, from fuzz/seeds/generate.py), its kept crash inputs
@@ -16,15 +16,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds=${FUZZ_SECONDS:-60}
-cargo_fuzz=.tools/bin/cargo-fuzz
+# cargo-fuzz, pinned, installed once per machine (not once per checkout: CI runs on a clean
+# checkout, and building it takes minutes) under the user's cache directory, or CARGO_FUZZ_ROOT.
+fuzz_version=0.13.2
+tools=${CARGO_FUZZ_ROOT:-${XDG_CACHE_HOME:-$HOME/.cache}/cdc-pipeline/cargo-fuzz-$fuzz_version}
+cargo_fuzz=$tools/bin/cargo-fuzz
 if [ ! -x "$cargo_fuzz" ]; then
-  cargo install cargo-fuzz --locked --root .tools
+  cargo install cargo-fuzz --version "$fuzz_version" --locked --root "$tools"
 fi
 
 cd fuzz
-targets=${FUZZ_TARGETS:-$(../$cargo_fuzz list)}
+targets=${FUZZ_TARGETS:-$("$cargo_fuzz" list)}
 echo "ci-fuzz: building $(echo $targets | wc -w) targets"
-../$cargo_fuzz build -s none
+"$cargo_fuzz" build -s none
 
 failed=()
 for t in $targets; do
@@ -35,7 +39,7 @@ for t in $targets; do
   echo "ci-fuzz: $t for ${seconds}s"
   # -rss_limit_mb: an input that makes the code allocate without bound is a crash too.
   # -timeout: one input running 10 s is a hang.
-  if ! ../$cargo_fuzz run "$t" -s none "${dirs[@]}" -- \
+  if ! "$cargo_fuzz" run "$t" -s none "${dirs[@]}" -- \
       -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
       >"artifacts/$t.log" 2>&1; then
     echo "ci-fuzz: $t FAILED; last lines of its log:" >&2
