@@ -314,6 +314,34 @@ fn the_generated_checks_give_jsonschemas_first_error() {
     );
 }
 
+/// The record path's `format` checks against `jsonschema`'s on every edge-case string.
+#[test]
+fn formats_answer_as_jsonschema_does() {
+    let options = schema_options();
+    for (format, ours) in [
+        ("email", super::format::email_is_valid as fn(&str) -> bool),
+        ("date-time", super::format::date_time_is_valid),
+    ] {
+        let validator = options
+            .build(&json!({"type": "string", "format": format}))
+            .unwrap();
+        let (mut accepted, mut refused) = (0, 0);
+        for s in STRINGS {
+            let theirs = validator.is_valid(&json!(s));
+            assert_eq!(ours(s), theirs, "{format}: {s:?}");
+            if theirs {
+                accepted += 1;
+            } else {
+                refused += 1;
+            }
+        }
+        assert!(
+            accepted > 0 && refused > 0,
+            "{format}: {accepted} / {refused}"
+        );
+    }
+}
+
 /// Keywords the model schemas do not nest today, checked on a schema written here in both forms.
 #[test]
 fn keywords_no_column_nests_today_give_the_same_first_error() {

@@ -2,8 +2,8 @@
 //! the record path's generated checks with a validator: only with the `cli` feature (the
 //! deployed Lambda carries no JSON Schema validator).
 
-use super::format::email_is_valid;
 use super::rules::path_shape;
+use serde_json::Value;
 
 /// A JSON Schema error as keyword and limit: never the instance (it may be personal data).
 pub fn describe_schema_error(e: &jsonschema::ValidationError<'_>) -> String {
@@ -43,4 +43,22 @@ pub fn schema_options() -> jsonschema::ValidationOptions<'static> {
         .with_draft(jsonschema::Draft::Draft7)
         .should_validate_formats(true)
         .with_format("email", email_is_valid)
+}
+
+/// `format: email` as `jsonschema` checks it, with the domain read case-insensitively: what
+/// [`super::format::email_is_valid`] answers without a validator (the differential test,
+/// `nested_differential.rs`, compares them through [`schema_options`]).
+fn email_is_valid(s: &str) -> bool {
+    static PLAIN: std::sync::LazyLock<jsonschema::Validator> = std::sync::LazyLock::new(|| {
+        jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft7)
+            .should_validate_formats(true)
+            .build(&serde_json::json!({"type": "string", "format": "email"}))
+            .expect("a valid schema")
+    });
+    let lowered = match s.rfind('@') {
+        Some(at) => format!("{}{}", &s[..=at], s[at + 1..].to_ascii_lowercase()),
+        None => s.to_string(),
+    };
+    PLAIN.is_valid(&Value::String(lowered))
 }
