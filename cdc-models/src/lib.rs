@@ -46,7 +46,10 @@ pub mod generated;
 pub use column::Column;
 pub use generated::{AnyImage, AnyKey, Table};
 pub use image::{DynImage, ImageError, TableImage};
-pub use meta::{Category, ColumnKind, Constraints, FieldMeta, Include, Projection, TableMeta};
+pub use meta::{
+    Category, ColumnKind, Constraints, FieldMeta, Include, JsonTypes, Limit, NestedFormat,
+    NestedSchema, Projection, TableMeta,
+};
 pub use operation::Operation;
 pub use redact::{
     RedactPolicy, Redactions, Redactor, RedactorError, Sensitive, MASK, MIN_KEY_BYTES,

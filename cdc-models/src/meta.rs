@@ -3,6 +3,9 @@
 use crate::RedactPolicy;
 use serde::{Deserialize, Serialize};
 
+mod nested;
+pub use nested::{JsonTypes, Limit, NestedFormat, NestedSchema};
+
 /// Model category of a table (the seed's five plus the platform's own).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -103,6 +106,9 @@ pub struct Constraints {
     /// The column's own JSON Schema, when it has constraints only a JSON Schema validator checks
     /// (`format: email`, item counts, constraints nested in items or members).
     pub nested_schema: Option<&'static str>,
+    /// The checks of [`Self::nested_schema`], generated: what the processor walks over the
+    /// value (set exactly when `nested_schema` is).
+    pub nested: Option<&'static NestedSchema>,
 }
 
 impl Constraints {
@@ -120,6 +126,7 @@ impl Constraints {
         format: None,
         integers: false,
         nested_schema: None,
+        nested: None,
     };
 
     /// Whether the column has a constraint its Rust type does not check (a value must be looked
@@ -132,6 +139,7 @@ impl Constraints {
             || self.min_length.is_some()
             || self.max_length.is_some()
             || self.nested_schema.is_some()
+            || self.nested.is_some()
             || self.integers
             || self.enum_values.is_some()
     }

@@ -547,6 +547,11 @@ fn check_column(
             }
         }
     }
+    if crate::rules::needs_nested(schema) {
+        if let Err((at, why)) = crate::rules::nested(schema, "") {
+            cx.err(format!("{ptr}{at}"), why);
+        }
+    }
     Some(ColumnSchema {
         name: name.to_string(),
         rust_name: field_name(name),

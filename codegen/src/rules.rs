@@ -67,6 +67,7 @@ pub(crate) struct Constraints {
     format: Option<String>,
     integers: bool,
     nested_schema: Option<String>,
+    nested: Option<Nested>,
 }
 
 /// Reads the constraints of a column from its schema.
@@ -84,14 +85,7 @@ pub(crate) fn constraints(column: &Value) -> Constraints {
             .collect()
     });
     let format = column.get("format").and_then(Value::as_str);
-    let needs_validator = format == Some("email")
-        || ["minItems", "maxItems", "uniqueItems"]
-            .iter()
-            .any(|k| column.get(*k).is_some())
-        || ["items", "properties", "additionalProperties"]
-            .iter()
-            .filter_map(|k| column.get(*k))
-            .any(has_constraints);
+    let needs_validator = needs_nested(column);
     let types: Vec<&str> = match column.get("type") {
         Some(Value::String(t)) => vec![t.as_str()],
         Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
@@ -118,6 +112,268 @@ pub(crate) fn constraints(column: &Value) -> Constraints {
         format: format.map(str::to_string),
         integers,
         nested_schema: needs_validator.then(|| column.to_string()),
+        nested: needs_validator
+            .then(|| nested(column, "").expect("column schemas are checked by lint::check_column")),
+    }
+}
+
+/// Whether the column needs its nested rules ([`nested`]): constraints only a walk over the
+/// whole value checks (`format: email`, item counts, constraints inside items or members).
+pub(crate) fn needs_nested(column: &Value) -> bool {
+    column.get("format").and_then(Value::as_str) == Some("email")
+        || ["minItems", "maxItems", "uniqueItems"]
+            .iter()
+            .any(|k| column.get(*k).is_some())
+        || ["items", "properties", "additionalProperties"]
+            .iter()
+            .filter_map(|k| column.get(*k))
+            .any(has_constraints)
+}
+
+/// Annotation keywords a column schema may carry besides the ones [`Nested`] models: they
+/// check nothing.
+const ANNOTATIONS: [&str; 5] = ["description", "title", "$comment", "examples", "default"];
+
+/// The checks of one (sub)schema, as `cdc_models::NestedSchema` describes them.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(crate) struct Nested {
+    /// `type`, as schema names (`None`: any).
+    types: Option<Vec<String>>,
+    enum_values: Option<Vec<String>>,
+    /// Bounds as (value, text as written).
+    minimum: Option<(f64, String)>,
+    maximum: Option<(f64, String)>,
+    exclusive_minimum: Option<(f64, String)>,
+    exclusive_maximum: Option<(f64, String)>,
+    min_length: Option<u64>,
+    max_length: Option<u64>,
+    min_items: Option<u64>,
+    max_items: Option<u64>,
+    required: Vec<String>,
+    pattern: Option<String>,
+    /// `NestedFormat` variant name (`None`: no format, or one no validator checks).
+    format: Option<&'static str>,
+    unique_items: bool,
+    /// Sorted by name (`serde_json::Map` iterates so).
+    properties: Vec<(String, Nested)>,
+    additional_properties: bool,
+    items: Option<Box<Nested>>,
+}
+
+/// Reads the nested rules of a (sub)schema at `ptr` (a JSON pointer relative to the column);
+/// a keyword the processor does not check is an error (`(pointer, reason)`), so a new schema
+/// cannot silently lose a check.
+pub(crate) fn nested(schema: &Value, ptr: &str) -> Result<Nested, (String, String)> {
+    let err = |key: &str, why: &str| Err((format!("{ptr}/{key}"), why.to_string()));
+    let Some(map) = schema.as_object() else {
+        return Err((
+            ptr.to_string(),
+            "a nested schema must be an object".to_string(),
+        ));
+    };
+    let mut n = Nested {
+        additional_properties: true,
+        ..Nested::default()
+    };
+    for (key, value) in map {
+        let bound = |v: &Value| match v {
+            Value::Number(num) => num.as_f64().map(|f| (f, num.to_string())),
+            _ => None,
+        };
+        let count = |v: &Value| v.as_u64();
+        match key.as_str() {
+            k if ANNOTATIONS.contains(&k) || k.starts_with("x-") => {}
+            "type" => {
+                let names: Option<Vec<String>> = match value {
+                    Value::String(t) => Some(vec![t.clone()]),
+                    Value::Array(ts) => ts.iter().map(|t| t.as_str().map(str::to_string)).collect(),
+                    _ => None,
+                };
+                const TYPES: [&str; 7] =
+                    ["null", "boolean", "integer", "number", "string", "array", "object"];
+                match names {
+                    Some(ns) if !ns.is_empty() && ns.iter().all(|t| TYPES.contains(&t.as_str())) => {
+                        n.types = Some(ns)
+                    }
+                    _ => return err(key, "`type` must be a type name or a list of them"),
+                }
+            }
+            "enum" => match value.as_array().and_then(|vs| {
+                vs.iter()
+                    .map(|v| v.as_str().map(str::to_string))
+                    .collect::<Option<Vec<_>>>()
+            }) {
+                Some(vs) => n.enum_values = Some(vs),
+                None => return err(key, "only an `enum` of strings is checked on records"),
+            },
+            "minimum" | "maximum" | "exclusiveMinimum" | "exclusiveMaximum" => {
+                let Some(b) = bound(value) else {
+                    return err(key, "a bound must be a number");
+                };
+                *match key.as_str() {
+                    "minimum" => &mut n.minimum,
+                    "maximum" => &mut n.maximum,
+                    "exclusiveMinimum" => &mut n.exclusive_minimum,
+                    _ => &mut n.exclusive_maximum,
+                } = Some(b);
+            }
+            "minLength" | "maxLength" | "minItems" | "maxItems" => {
+                let Some(c) = count(value) else {
+                    return err(key, "a count must be a non-negative integer");
+                };
+                *match key.as_str() {
+                    "minLength" => &mut n.min_length,
+                    "maxLength" => &mut n.max_length,
+                    "minItems" => &mut n.min_items,
+                    _ => &mut n.max_items,
+                } = Some(c);
+            }
+            "required" => match value.as_array().and_then(|vs| {
+                vs.iter()
+                    .map(|v| v.as_str().map(str::to_string))
+                    .collect::<Option<Vec<_>>>()
+            }) {
+                Some(vs) => n.required = vs,
+                None => return err(key, "`required` must list member names"),
+            },
+            "pattern" => match value.as_str() {
+                Some(p) if regress::Regex::new(p).is_ok() => n.pattern = Some(p.to_string()),
+                _ => return err(key, "`pattern` must be an ECMAScript regular expression"),
+            },
+            "format" => {
+                n.format = match value.as_str() {
+                    Some("email") => Some("Email"),
+                    Some("date-time") => Some("DateTime"),
+                    // Not draft-07 formats: a draft-07 validator ignores them, and so did the
+                    // record path's (the decimal's `pattern` checks it; `uuid` is 2019-09's).
+                    Some("decimal" | "uuid") => None,
+                    _ => {
+                        return err(
+                            key,
+                            "the processor checks only the formats email and date-time inside a \
+                             column (and ignores decimal and uuid, as draft-07 does)",
+                        )
+                    }
+                }
+            }
+            "uniqueItems" => match value.as_bool() {
+                Some(b) => n.unique_items = b,
+                None => return err(key, "`uniqueItems` must be a boolean"),
+            },
+            "additionalProperties" => match value.as_bool() {
+                Some(b) => n.additional_properties = b,
+                None => {
+                    return err(
+                        key,
+                        "only a boolean `additionalProperties` is checked on records",
+                    )
+                }
+            },
+            "properties" => {
+                let Some(members) = value.as_object() else {
+                    return err(key, "`properties` must be an object");
+                };
+                for (name, member) in members {
+                    let at = format!("{ptr}/properties/{}", name.replace('~', "~0").replace('/', "~1"));
+                    n.properties.push((name.clone(), nested(member, &at)?));
+                }
+            }
+            "items" => {
+                if !value.is_object() {
+                    return err(key, "only one `items` schema for every item is checked on records");
+                }
+                n.items = Some(Box::new(nested(value, &format!("{ptr}/items"))?));
+            }
+            _ => {
+                return err(
+                    key,
+                    "a keyword the processor does not check on records: model it in                      cdc_models::NestedSchema and the processor's nested checker first",
+                )
+            }
+        }
+    }
+    Ok(n)
+}
+
+impl Nested {
+    /// The `cdc_models::NestedSchema` value: only what differs from `NestedSchema::ANY` is
+    /// written.
+    pub(crate) fn tokens(&self, c: &syn::Path) -> TokenStream {
+        fn opt<T>(v: &Option<T>, f: impl Fn(&T) -> TokenStream) -> Option<TokenStream> {
+            v.as_ref().map(|v| {
+                let t = f(v);
+                quote!(Some(#t))
+            })
+        }
+        let limit = |(v, text): &(f64, String)| {
+            let lit = proc_macro2::Literal::f64_unsuffixed(*v);
+            quote!(#c::Limit { value: #lit, text: #text })
+        };
+        let types = |ts: &Vec<String>| {
+            let consts = ts
+                .iter()
+                .map(|t| quote::format_ident!("{}", t.to_ascii_uppercase()));
+            let mut consts = consts.map(|i| quote!(#c::JsonTypes::#i));
+            let first = consts.next().expect("`type` lists at least one type");
+            consts.fold(first, |acc, t| quote!(#acc.union(#t)))
+        };
+        let strings = |vs: &Vec<String>| quote!(&[#(#vs),*]);
+        let properties = (!self.properties.is_empty()).then(|| {
+            let members = self.properties.iter().map(|(name, s)| {
+                let s = s.tokens(c);
+                quote!((#name, #s))
+            });
+            quote!(&[#(#members),*])
+        });
+        let members: Vec<(&str, Option<TokenStream>)> = vec![
+            ("types", opt(&self.types, types)),
+            ("enum_values", opt(&self.enum_values, strings)),
+            ("minimum", opt(&self.minimum, limit)),
+            ("maximum", opt(&self.maximum, limit)),
+            ("exclusive_minimum", opt(&self.exclusive_minimum, limit)),
+            ("exclusive_maximum", opt(&self.exclusive_maximum, limit)),
+            ("min_length", opt(&self.min_length, |v| quote!(#v))),
+            ("max_length", opt(&self.max_length, |v| quote!(#v))),
+            ("min_items", opt(&self.min_items, |v| quote!(#v))),
+            ("max_items", opt(&self.max_items, |v| quote!(#v))),
+            (
+                "required",
+                (!self.required.is_empty()).then(|| strings(&self.required)),
+            ),
+            ("pattern", opt(&self.pattern, |v| quote!(#v))),
+            (
+                "format",
+                opt(&self.format, |v| {
+                    let v = quote::format_ident!("{v}");
+                    quote!(#c::NestedFormat::#v)
+                }),
+            ),
+            ("unique_items", self.unique_items.then(|| quote!(true))),
+            ("properties", properties),
+            (
+                "additional_properties",
+                (!self.additional_properties).then(|| quote!(false)),
+            ),
+            (
+                "items",
+                self.items.as_ref().map(|s| {
+                    let s = s.tokens(c);
+                    quote!(Some(&#s))
+                }),
+            ),
+        ];
+        let set: Vec<TokenStream> = members
+            .into_iter()
+            .filter_map(|(name, v)| {
+                let name = quote::format_ident!("{name}");
+                v.map(|v| quote!(#name: #v))
+            })
+            .collect();
+        if set.is_empty() {
+            quote!(#c::NestedSchema::ANY)
+        } else {
+            quote!(#c::NestedSchema { #(#set,)* ..#c::NestedSchema::ANY })
+        }
     }
 }
 
@@ -179,6 +435,13 @@ impl Constraints {
             ("format", opt(&self.format, |v| quote!(#v))),
             ("integers", self.integers.then(|| quote!(true))),
             ("nested_schema", opt(&self.nested_schema, |v| quote!(#v))),
+            (
+                "nested",
+                self.nested.as_ref().map(|n| {
+                    let n = n.tokens(c);
+                    quote!(Some(&#n))
+                }),
+            ),
         ];
         let set: Vec<TokenStream> = members
             .into_iter()
@@ -287,6 +550,82 @@ mod tests {
         assert!(c.nested_schema.is_some());
         let c = constraints(&serde_json::json!({"type": "array", "items": {"type": "string"}}));
         assert_eq!(c, Constraints::default());
+    }
+
+    #[test]
+    fn nested_rules_from_a_column_schema() {
+        let column = serde_json::json!({
+            "type": "array", "description": "d", "x-redact": "remove", "maxItems": 5,
+            "items": {
+                "type": "object", "required": ["b", "a"], "additionalProperties": false,
+                "properties": {
+                    "b": {"type": ["string", "null"], "format": "uuid"},
+                    "a": {"type": "number", "minimum": 0.5, "maximum": 3,
+                          "enum": ["x"], "pattern": "^a$", "format": "decimal"}
+                }
+            }
+        });
+        assert!(needs_nested(&column));
+        let n = nested(&column, "").unwrap();
+        assert_eq!(n.max_items, Some(5));
+        let item = n.items.as_deref().unwrap();
+        assert_eq!(item.required, ["b", "a"]);
+        assert!(!item.additional_properties);
+        let names: Vec<&str> = item.properties.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["a", "b"], "members sorted by name");
+        let a = &item.properties[0].1;
+        assert_eq!(a.minimum, Some((0.5, "0.5".to_string())));
+        assert_eq!(a.maximum, Some((3.0, "3".to_string())));
+        assert_eq!(a.format, None, "decimal is not checked");
+        assert_eq!(
+            item.properties[1].1.format, None,
+            "uuid is not a draft-07 format"
+        );
+        let c: syn::Path = syn::parse_quote!(crate);
+        let text = |n: &Nested| n.tokens(&c).to_string().replace(' ', "");
+        assert_eq!(
+            text(&item.properties[1].1),
+            "crate::NestedSchema{types:Some(crate::JsonTypes::STRING.union(crate::JsonTypes::NULL)),..crate::NestedSchema::ANY}"
+        );
+        assert_eq!(
+            text(&nested(&serde_json::json!({"format": "date-time"}), "").unwrap()),
+            "crate::NestedSchema{format:Some(crate::NestedFormat::DateTime),..crate::NestedSchema::ANY}"
+        );
+        assert_eq!(
+            constraints(&serde_json::json!({"type": "string", "format": "email"})).nested,
+            Some(Nested {
+                types: Some(vec!["string".into()]),
+                format: Some("Email"),
+                additional_properties: true,
+                ..Nested::default()
+            })
+        );
+        assert!(!needs_nested(
+            &serde_json::json!({"type": "string", "format": "uuid"})
+        ));
+    }
+
+    #[test]
+    fn unmodelled_nested_keywords_are_errors() {
+        let bad = |schema: serde_json::Value| nested(&schema, "").unwrap_err();
+        assert_eq!(
+            bad(serde_json::json!({"type": "array", "items": {"oneOf": []}})).0,
+            "/items/oneOf"
+        );
+        assert_eq!(
+            bad(serde_json::json!({"properties": {"a": {"multipleOf": 2}}})).0,
+            "/properties/a/multipleOf"
+        );
+        assert_eq!(bad(serde_json::json!({"format": "ipv4"})).0, "/format");
+        assert_eq!(bad(serde_json::json!({"enum": [1, 2]})).0, "/enum");
+        assert_eq!(
+            bad(serde_json::json!({"additionalProperties": {"type": "string"}})).0,
+            "/additionalProperties"
+        );
+        assert_eq!(bad(serde_json::json!({"items": [{}]})).0, "/items");
+        assert!(bad(serde_json::json!({"$ref": "#/x"}))
+            .1
+            .contains("does not check on records"));
     }
 
     #[test]

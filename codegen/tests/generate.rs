@@ -168,6 +168,31 @@ fn rejects_policy_the_type_cannot_hold() {
 }
 
 #[test]
+fn rejects_a_nested_keyword_the_processor_does_not_check() {
+    let mut s = tiny();
+    s["properties"]["tags"] = json!({
+        "type": "array",
+        "description": "Labels.",
+        "minItems": 1,
+        "items": {"type": "string", "not": {"const": "x"}}
+    });
+    assert_rejected(
+        s,
+        "tickets.json#/properties/tags/items/not: a keyword the processor does not check on records",
+    );
+    let mut s = tiny();
+    s["properties"]["tags"] = json!({
+        "type": "array",
+        "description": "Labels.",
+        "items": {"type": "string", "format": "ipv4", "maxLength": 15}
+    });
+    assert_rejected(
+        s,
+        "tickets.json#/properties/tags/items/format: the processor checks only the formats email and date-time",
+    );
+}
+
+#[test]
 fn rejects_redacted_key_column() {
     let mut s = tiny();
     s["properties"]["tenant_id"]["x-redact"] = json!("remove");

@@ -1869,6 +1869,15 @@ pub static META: crate::TableMeta = crate::TableMeta {
                 nested_schema: Some(
                     "{\"description\":\"E-mail address the visitor typed in the pre-chat form; hashed so repeat visitors can be counted.\",\"format\":\"email\",\"type\":[\"string\",\"null\"],\"x-redact\":\"hash\"}",
                 ),
+                nested: Some(
+                    &crate::NestedSchema {
+                        types: Some(
+                            crate::JsonTypes::STRING.union(crate::JsonTypes::NULL),
+                        ),
+                        format: Some(crate::NestedFormat::Email),
+                        ..crate::NestedSchema::ANY
+                    },
+                ),
                 ..crate::Constraints::NONE
             },
         },

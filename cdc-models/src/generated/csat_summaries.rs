@@ -1223,6 +1223,24 @@ pub static META: crate::TableMeta = crate::TableMeta {
                 nested_schema: Some(
                     "{\"description\":\"Number of ratings of 1, 2, 3, 4 and 5, in that order.\",\"items\":{\"minimum\":0,\"type\":\"integer\"},\"maxItems\":5,\"minItems\":5,\"type\":\"array\"}",
                 ),
+                nested: Some(
+                    &crate::NestedSchema {
+                        types: Some(crate::JsonTypes::ARRAY),
+                        min_items: Some(5u64),
+                        max_items: Some(5u64),
+                        items: Some(
+                            &crate::NestedSchema {
+                                types: Some(crate::JsonTypes::INTEGER),
+                                minimum: Some(crate::Limit {
+                                    value: 0.0,
+                                    text: "0",
+                                }),
+                                ..crate::NestedSchema::ANY
+                            },
+                        ),
+                        ..crate::NestedSchema::ANY
+                    },
+                ),
                 ..crate::Constraints::NONE
             },
         },

@@ -1232,6 +1232,23 @@ pub static META: crate::TableMeta = crate::TableMeta {
                 nested_schema: Some(
                     "{\"description\":\"Contacts offered per local hour of the day (23-25 entries on daylight-saving changes).\",\"items\":{\"minimum\":0,\"type\":\"integer\"},\"maxItems\":25,\"type\":\"array\"}",
                 ),
+                nested: Some(
+                    &crate::NestedSchema {
+                        types: Some(crate::JsonTypes::ARRAY),
+                        max_items: Some(25u64),
+                        items: Some(
+                            &crate::NestedSchema {
+                                types: Some(crate::JsonTypes::INTEGER),
+                                minimum: Some(crate::Limit {
+                                    value: 0.0,
+                                    text: "0",
+                                }),
+                                ..crate::NestedSchema::ANY
+                            },
+                        ),
+                        ..crate::NestedSchema::ANY
+                    },
+                ),
                 ..crate::Constraints::NONE
             },
         },

@@ -1360,6 +1360,21 @@ pub static META: crate::TableMeta = crate::TableMeta {
                 nested_schema: Some(
                     "{\"description\":\"Channels the policy is limited to; empty for all.\",\"items\":{\"enum\":[\"voice\",\"chat\",\"email\",\"sms\",\"social\"],\"type\":\"string\"},\"type\":\"array\"}",
                 ),
+                nested: Some(
+                    &crate::NestedSchema {
+                        types: Some(crate::JsonTypes::ARRAY),
+                        items: Some(
+                            &crate::NestedSchema {
+                                types: Some(crate::JsonTypes::STRING),
+                                enum_values: Some(
+                                    &["voice", "chat", "email", "sms", "social"],
+                                ),
+                                ..crate::NestedSchema::ANY
+                            },
+                        ),
+                        ..crate::NestedSchema::ANY
+                    },
+                ),
                 ..crate::Constraints::NONE
             },
         },

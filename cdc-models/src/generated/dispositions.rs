@@ -993,6 +993,30 @@ pub static META: crate::TableMeta = crate::TableMeta {
                 nested_schema: Some(
                     "{\"description\":\"Channels on which agents may pick the code.\",\"items\":{\"enum\":[\"voice\",\"chat\",\"email\",\"sms\",\"social\",\"callback\",\"voicemail\"],\"type\":\"string\"},\"type\":\"array\",\"uniqueItems\":true}",
                 ),
+                nested: Some(
+                    &crate::NestedSchema {
+                        types: Some(crate::JsonTypes::ARRAY),
+                        unique_items: true,
+                        items: Some(
+                            &crate::NestedSchema {
+                                types: Some(crate::JsonTypes::STRING),
+                                enum_values: Some(
+                                    &[
+                                        "voice",
+                                        "chat",
+                                        "email",
+                                        "sms",
+                                        "social",
+                                        "callback",
+                                        "voicemail",
+                                    ],
+                                ),
+                                ..crate::NestedSchema::ANY
+                            },
+                        ),
+                        ..crate::NestedSchema::ANY
+                    },
+                ),
                 ..crate::Constraints::NONE
             },
         },

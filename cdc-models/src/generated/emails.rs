@@ -1538,6 +1538,19 @@ pub static META: crate::TableMeta = crate::TableMeta {
                 nested_schema: Some(
                     "{\"description\":\"Carbon-copy recipient addresses.\",\"items\":{\"format\":\"email\",\"type\":\"string\"},\"type\":\"array\",\"x-redact\":\"remove\"}",
                 ),
+                nested: Some(
+                    &crate::NestedSchema {
+                        types: Some(crate::JsonTypes::ARRAY),
+                        items: Some(
+                            &crate::NestedSchema {
+                                types: Some(crate::JsonTypes::STRING),
+                                format: Some(crate::NestedFormat::Email),
+                                ..crate::NestedSchema::ANY
+                            },
+                        ),
+                        ..crate::NestedSchema::ANY
+                    },
+                ),
                 ..crate::Constraints::NONE
             },
         },
@@ -1597,6 +1610,13 @@ pub static META: crate::TableMeta = crate::TableMeta {
                 format: Some("email"),
                 nested_schema: Some(
                     "{\"description\":\"Sender e-mail address: the customer's on inbound mail.\",\"format\":\"email\",\"type\":\"string\",\"x-redact\":\"hash\"}",
+                ),
+                nested: Some(
+                    &crate::NestedSchema {
+                        types: Some(crate::JsonTypes::STRING),
+                        format: Some(crate::NestedFormat::Email),
+                        ..crate::NestedSchema::ANY
+                    },
                 ),
                 ..crate::Constraints::NONE
             },
@@ -1783,6 +1803,13 @@ pub static META: crate::TableMeta = crate::TableMeta {
                 format: Some("email"),
                 nested_schema: Some(
                     "{\"description\":\"Primary recipient e-mail address: the customer's on outbound mail.\",\"format\":\"email\",\"type\":\"string\",\"x-redact\":\"hash\"}",
+                ),
+                nested: Some(
+                    &crate::NestedSchema {
+                        types: Some(crate::JsonTypes::STRING),
+                        format: Some(crate::NestedFormat::Email),
+                        ..crate::NestedSchema::ANY
+                    },
                 ),
                 ..crate::Constraints::NONE
             },

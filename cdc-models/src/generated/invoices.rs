@@ -1846,6 +1846,15 @@ pub static META: crate::TableMeta = crate::TableMeta {
                 nested_schema: Some(
                     "{\"description\":\"E-mail address the invoice is sent to.\",\"format\":\"email\",\"type\":[\"string\",\"null\"],\"x-redact\":\"hash\"}",
                 ),
+                nested: Some(
+                    &crate::NestedSchema {
+                        types: Some(
+                            crate::JsonTypes::STRING.union(crate::JsonTypes::NULL),
+                        ),
+                        format: Some(crate::NestedFormat::Email),
+                        ..crate::NestedSchema::ANY
+                    },
+                ),
                 ..crate::Constraints::NONE
             },
         },
@@ -1967,6 +1976,55 @@ pub static META: crate::TableMeta = crate::TableMeta {
                 integers: true,
                 nested_schema: Some(
                     "{\"description\":\"Invoice lines as printed.\",\"items\":{\"properties\":{\"amount\":{\"description\":\"Line amount, decimal string in major units.\",\"format\":\"decimal\",\"pattern\":\"^-?[0-9]{1,13}\\\\.[0-9]{2}$\",\"type\":\"string\"},\"label\":{\"description\":\"Line text.\",\"type\":\"string\"},\"quantity\":{\"description\":\"Units.\",\"minimum\":0,\"type\":\"integer\"},\"unit_price\":{\"description\":\"Unit price, decimal string in major units.\",\"format\":\"decimal\",\"pattern\":\"^-?[0-9]{1,13}\\\\.[0-9]{2}$\",\"type\":\"string\"}},\"required\":[\"label\",\"quantity\",\"unit_price\",\"amount\"],\"type\":\"object\"},\"type\":\"array\"}",
+                ),
+                nested: Some(
+                    &crate::NestedSchema {
+                        types: Some(crate::JsonTypes::ARRAY),
+                        items: Some(
+                            &crate::NestedSchema {
+                                types: Some(crate::JsonTypes::OBJECT),
+                                required: &["label", "quantity", "unit_price", "amount"],
+                                properties: &[
+                                    (
+                                        "amount",
+                                        crate::NestedSchema {
+                                            types: Some(crate::JsonTypes::STRING),
+                                            pattern: Some("^-?[0-9]{1,13}\\.[0-9]{2}$"),
+                                            ..crate::NestedSchema::ANY
+                                        },
+                                    ),
+                                    (
+                                        "label",
+                                        crate::NestedSchema {
+                                            types: Some(crate::JsonTypes::STRING),
+                                            ..crate::NestedSchema::ANY
+                                        },
+                                    ),
+                                    (
+                                        "quantity",
+                                        crate::NestedSchema {
+                                            types: Some(crate::JsonTypes::INTEGER),
+                                            minimum: Some(crate::Limit {
+                                                value: 0.0,
+                                                text: "0",
+                                            }),
+                                            ..crate::NestedSchema::ANY
+                                        },
+                                    ),
+                                    (
+                                        "unit_price",
+                                        crate::NestedSchema {
+                                            types: Some(crate::JsonTypes::STRING),
+                                            pattern: Some("^-?[0-9]{1,13}\\.[0-9]{2}$"),
+                                            ..crate::NestedSchema::ANY
+                                        },
+                                    ),
+                                ],
+                                ..crate::NestedSchema::ANY
+                            },
+                        ),
+                        ..crate::NestedSchema::ANY
+                    },
                 ),
                 ..crate::Constraints::NONE
             },

@@ -1419,6 +1419,20 @@ pub static META: crate::TableMeta = crate::TableMeta {
                 nested_schema: Some(
                     "{\"description\":\"Scopes the KPI can be shown for.\",\"items\":{\"enum\":[\"tenant\",\"queue\",\"team\",\"agent\"],\"type\":\"string\"},\"type\":\"array\",\"uniqueItems\":true}",
                 ),
+                nested: Some(
+                    &crate::NestedSchema {
+                        types: Some(crate::JsonTypes::ARRAY),
+                        unique_items: true,
+                        items: Some(
+                            &crate::NestedSchema {
+                                types: Some(crate::JsonTypes::STRING),
+                                enum_values: Some(&["tenant", "queue", "team", "agent"]),
+                                ..crate::NestedSchema::ANY
+                            },
+                        ),
+                        ..crate::NestedSchema::ANY
+                    },
+                ),
                 ..crate::Constraints::NONE
             },
         },

@@ -1982,6 +1982,15 @@ pub static META: crate::TableMeta = crate::TableMeta {
                 nested_schema: Some(
                     "{\"description\":\"E-mail address the receipt was sent to.\",\"format\":\"email\",\"type\":[\"string\",\"null\"],\"x-redact\":\"hash\"}",
                 ),
+                nested: Some(
+                    &crate::NestedSchema {
+                        types: Some(
+                            crate::JsonTypes::STRING.union(crate::JsonTypes::NULL),
+                        ),
+                        format: Some(crate::NestedFormat::Email),
+                        ..crate::NestedSchema::ANY
+                    },
+                ),
                 ..crate::Constraints::NONE
             },
         },

@@ -1545,6 +1545,21 @@ pub static META: crate::TableMeta = crate::TableMeta {
                 nested_schema: Some(
                     "{\"description\":\"Channels the number supports.\",\"items\":{\"enum\":[\"voice\",\"sms\",\"mms\",\"fax\",\"whatsapp\"],\"type\":\"string\"},\"type\":\"array\"}",
                 ),
+                nested: Some(
+                    &crate::NestedSchema {
+                        types: Some(crate::JsonTypes::ARRAY),
+                        items: Some(
+                            &crate::NestedSchema {
+                                types: Some(crate::JsonTypes::STRING),
+                                enum_values: Some(
+                                    &["voice", "sms", "mms", "fax", "whatsapp"],
+                                ),
+                                ..crate::NestedSchema::ANY
+                            },
+                        ),
+                        ..crate::NestedSchema::ANY
+                    },
+                ),
                 ..crate::Constraints::NONE
             },
         },

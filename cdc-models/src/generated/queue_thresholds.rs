@@ -1291,6 +1291,29 @@ pub static META: crate::TableMeta = crate::TableMeta {
                 nested_schema: Some(
                     "{\"description\":\"Where alerts go when the critical value is crossed.\",\"items\":{\"enum\":[\"wallboard\",\"email\",\"sms\",\"slack\",\"teams\",\"webhook\",\"pager\"],\"type\":\"string\"},\"type\":\"array\"}",
                 ),
+                nested: Some(
+                    &crate::NestedSchema {
+                        types: Some(crate::JsonTypes::ARRAY),
+                        items: Some(
+                            &crate::NestedSchema {
+                                types: Some(crate::JsonTypes::STRING),
+                                enum_values: Some(
+                                    &[
+                                        "wallboard",
+                                        "email",
+                                        "sms",
+                                        "slack",
+                                        "teams",
+                                        "webhook",
+                                        "pager",
+                                    ],
+                                ),
+                                ..crate::NestedSchema::ANY
+                            },
+                        ),
+                        ..crate::NestedSchema::ANY
+                    },
+                ),
                 ..crate::Constraints::NONE
             },
         },

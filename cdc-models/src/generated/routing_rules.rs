@@ -1428,6 +1428,68 @@ pub static META: crate::TableMeta = crate::TableMeta {
                 nested_schema: Some(
                     "{\"additionalProperties\":true,\"description\":\"Conditions on contact attributes, all or any of which must hold for the rule to match.\",\"properties\":{\"clauses\":{\"description\":\"Individual tests on contact attributes.\",\"items\":{\"description\":\"One test: attribute, operator and value.\",\"properties\":{\"attribute\":{\"description\":\"Contact attribute tested (e.g. customer.segment, ivr.selection, wait_seconds).\",\"type\":\"string\"},\"operator\":{\"description\":\"Comparison applied.\",\"enum\":[\"eq\",\"neq\",\"in\",\"not_in\",\"gt\",\"gte\",\"lt\",\"lte\",\"contains\",\"exists\"],\"type\":\"string\"},\"value\":{\"description\":\"Value compared against (any JSON value).\"}},\"required\":[\"attribute\",\"operator\",\"value\"],\"type\":\"object\"},\"type\":\"array\"},\"combinator\":{\"description\":\"Whether all or any of the clauses must hold.\",\"enum\":[\"all\",\"any\"],\"type\":\"string\"}},\"required\":[\"combinator\",\"clauses\"],\"type\":\"object\"}",
                 ),
+                nested: Some(
+                    &crate::NestedSchema {
+                        types: Some(crate::JsonTypes::OBJECT),
+                        required: &["combinator", "clauses"],
+                        properties: &[
+                            (
+                                "clauses",
+                                crate::NestedSchema {
+                                    types: Some(crate::JsonTypes::ARRAY),
+                                    items: Some(
+                                        &crate::NestedSchema {
+                                            types: Some(crate::JsonTypes::OBJECT),
+                                            required: &["attribute", "operator", "value"],
+                                            properties: &[
+                                                (
+                                                    "attribute",
+                                                    crate::NestedSchema {
+                                                        types: Some(crate::JsonTypes::STRING),
+                                                        ..crate::NestedSchema::ANY
+                                                    },
+                                                ),
+                                                (
+                                                    "operator",
+                                                    crate::NestedSchema {
+                                                        types: Some(crate::JsonTypes::STRING),
+                                                        enum_values: Some(
+                                                            &[
+                                                                "eq",
+                                                                "neq",
+                                                                "in",
+                                                                "not_in",
+                                                                "gt",
+                                                                "gte",
+                                                                "lt",
+                                                                "lte",
+                                                                "contains",
+                                                                "exists",
+                                                            ],
+                                                        ),
+                                                        ..crate::NestedSchema::ANY
+                                                    },
+                                                ),
+                                                ("value", crate::NestedSchema::ANY),
+                                            ],
+                                            ..crate::NestedSchema::ANY
+                                        },
+                                    ),
+                                    ..crate::NestedSchema::ANY
+                                },
+                            ),
+                            (
+                                "combinator",
+                                crate::NestedSchema {
+                                    types: Some(crate::JsonTypes::STRING),
+                                    enum_values: Some(&["all", "any"]),
+                                    ..crate::NestedSchema::ANY
+                                },
+                            ),
+                        ],
+                        ..crate::NestedSchema::ANY
+                    },
+                ),
                 ..crate::Constraints::NONE
             },
         },

@@ -1114,6 +1114,21 @@ pub static META: crate::TableMeta = crate::TableMeta {
                 nested_schema: Some(
                     "{\"description\":\"Channels on which the skill is used for routing; empty means all channels.\",\"items\":{\"enum\":[\"voice\",\"chat\",\"email\",\"sms\",\"callback\",\"social\"],\"type\":\"string\"},\"type\":\"array\"}",
                 ),
+                nested: Some(
+                    &crate::NestedSchema {
+                        types: Some(crate::JsonTypes::ARRAY),
+                        items: Some(
+                            &crate::NestedSchema {
+                                types: Some(crate::JsonTypes::STRING),
+                                enum_values: Some(
+                                    &["voice", "chat", "email", "sms", "callback", "social"],
+                                ),
+                                ..crate::NestedSchema::ANY
+                            },
+                        ),
+                        ..crate::NestedSchema::ANY
+                    },
+                ),
                 ..crate::Constraints::NONE
             },
         },

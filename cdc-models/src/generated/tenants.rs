@@ -1475,6 +1475,13 @@ pub static META: crate::TableMeta = crate::TableMeta {
                 nested_schema: Some(
                     "{\"description\":\"Mailbox invoices are sent to; often a named finance contact.\",\"format\":\"email\",\"type\":\"string\",\"x-redact\":\"hash\"}",
                 ),
+                nested: Some(
+                    &crate::NestedSchema {
+                        types: Some(crate::JsonTypes::STRING),
+                        format: Some(crate::NestedFormat::Email),
+                        ..crate::NestedSchema::ANY
+                    },
+                ),
                 ..crate::Constraints::NONE
             },
         },

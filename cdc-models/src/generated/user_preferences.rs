@@ -1198,6 +1198,48 @@ pub static META: crate::TableMeta = crate::TableMeta {
                 nested_schema: Some(
                     "{\"description\":\"Accessibility settings.\",\"properties\":{\"font_scale\":{\"description\":\"Font size multiplier.\",\"maximum\":3,\"minimum\":0.5,\"type\":\"number\"},\"reduced_motion\":{\"description\":\"Disable animations.\",\"type\":\"boolean\"},\"screen_reader_mode\":{\"description\":\"Optimise the UI for screen readers.\",\"type\":\"boolean\"}},\"required\":[\"screen_reader_mode\",\"reduced_motion\",\"font_scale\"],\"type\":\"object\"}",
                 ),
+                nested: Some(
+                    &crate::NestedSchema {
+                        types: Some(crate::JsonTypes::OBJECT),
+                        required: &[
+                            "screen_reader_mode",
+                            "reduced_motion",
+                            "font_scale",
+                        ],
+                        properties: &[
+                            (
+                                "font_scale",
+                                crate::NestedSchema {
+                                    types: Some(crate::JsonTypes::NUMBER),
+                                    minimum: Some(crate::Limit {
+                                        value: 0.5,
+                                        text: "0.5",
+                                    }),
+                                    maximum: Some(crate::Limit {
+                                        value: 3.0,
+                                        text: "3",
+                                    }),
+                                    ..crate::NestedSchema::ANY
+                                },
+                            ),
+                            (
+                                "reduced_motion",
+                                crate::NestedSchema {
+                                    types: Some(crate::JsonTypes::BOOLEAN),
+                                    ..crate::NestedSchema::ANY
+                                },
+                            ),
+                            (
+                                "screen_reader_mode",
+                                crate::NestedSchema {
+                                    types: Some(crate::JsonTypes::BOOLEAN),
+                                    ..crate::NestedSchema::ANY
+                                },
+                            ),
+                        ],
+                        ..crate::NestedSchema::ANY
+                    },
+                ),
                 ..crate::Constraints::NONE
             },
         },
@@ -1278,6 +1320,19 @@ pub static META: crate::TableMeta = crate::TableMeta {
             constraints: crate::Constraints {
                 nested_schema: Some(
                     "{\"description\":\"Channels on which the user receives system notifications.\",\"items\":{\"enum\":[\"in_app\",\"desktop\",\"mail\",\"sms\"],\"type\":\"string\"},\"type\":\"array\"}",
+                ),
+                nested: Some(
+                    &crate::NestedSchema {
+                        types: Some(crate::JsonTypes::ARRAY),
+                        items: Some(
+                            &crate::NestedSchema {
+                                types: Some(crate::JsonTypes::STRING),
+                                enum_values: Some(&["in_app", "desktop", "mail", "sms"]),
+                                ..crate::NestedSchema::ANY
+                            },
+                        ),
+                        ..crate::NestedSchema::ANY
+                    },
                 ),
                 ..crate::Constraints::NONE
             },

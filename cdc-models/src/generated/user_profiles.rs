@@ -1413,6 +1413,15 @@ pub static META: crate::TableMeta = crate::TableMeta {
                 nested_schema: Some(
                     "{\"description\":\"Private e-mail address used for out-of-hours rota notifications.\",\"format\":\"email\",\"type\":[\"string\",\"null\"],\"x-redact\":\"hash\"}",
                 ),
+                nested: Some(
+                    &crate::NestedSchema {
+                        types: Some(
+                            crate::JsonTypes::STRING.union(crate::JsonTypes::NULL),
+                        ),
+                        format: Some(crate::NestedFormat::Email),
+                        ..crate::NestedSchema::ANY
+                    },
+                ),
                 ..crate::Constraints::NONE
             },
         },

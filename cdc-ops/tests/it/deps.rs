@@ -103,3 +103,27 @@ fn library_crates_carry_no_cli_only_dependencies() {
     let ops = tree("cdc-ops", Some(1), None);
     assert!(ops.iter().any(|c| c == "clap"), "{ops:?}");
 }
+
+#[test]
+fn the_processor_lambda_carries_no_json_schema_validator_or_regex_engine() {
+    // The record path's nested checks are generated (`cdc_models::NestedSchema`) and the Lambdas
+    // read `RUST_LOG` as `filter::Targets`: jsonschema (2.4 MB of code), its regex engines and
+    // EnvFilter's stay with the CLIs (issue 21 item 7). `regex-lite` (the AWS SDK's) is not one.
+    let not_in_lambda = [
+        "jsonschema",
+        "fancy-regex",
+        "regex",
+        "regex-automata",
+        "regex-syntax",
+        "matchers",
+    ];
+    let crates = tree("cdc-processor-lambda", None, None);
+    let bad: Vec<_> = crates
+        .iter()
+        .filter(|c| not_in_lambda.contains(&c.as_str()))
+        .collect();
+    assert!(bad.is_empty(), "the processor Lambda carries {bad:?}");
+    // …and the `validate` CLI does carry jsonschema (the check above would see it).
+    let cli = tree("cdc-processor", None, Some("cli"));
+    assert!(cli.iter().any(|c| c == "jsonschema"), "{cli:?}");
+}

@@ -364,7 +364,7 @@ pub fn init_tracing() {
 }
 
 /// The functions' log subscriber ([`init_tracing`]) writing to `writer`: JSON lines with the
-/// current span's fields, filtered by `RUST_LOG` (default `info`) with the payload-logging targets
+/// current span's fields, filtered by `RUST_LOG` ([`rust_log_targets`]) with the payload-logging targets
 /// capped. The per-record span is DEBUG (at `info`, a record's warnings carry its identity as
 /// fields). The pipeline benchmark measures it on a sink.
 pub fn json_subscriber<W>(writer: W) -> impl tracing::Subscriber + Send + Sync + 'static
@@ -372,18 +372,32 @@ where
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
 {
     use tracing_subscriber::layer::SubscriberExt;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .json()
-        .with_env_filter(filter)
+        // Every level reaches the layers below; `RUST_LOG` and the caps choose.
+        .with_max_level(tracing_subscriber::filter::LevelFilter::TRACE)
         .with_current_span(true)
         .with_span_list(false)
         .with_target(false)
         .with_ansi(false)
         .with_writer(writer)
         .finish()
+        .with(rust_log_targets())
         .with(sensitive_caps())
+}
+
+/// The `RUST_LOG` filter of the functions: a `filter::Targets` list, `level` and
+/// `target=level` directives separated by commas (`info`, `cdc_processor=debug,warn`, `off`);
+/// `info` when `RUST_LOG` is unset, empty or not such a list. `EnvFilter`'s span and field
+/// directives (`[span{field=value}]=level`) are not read: `EnvFilter` matches them with
+/// regular expressions, which the Lambda binary leaves out (docs/configuration.md).
+pub fn rust_log_targets() -> tracing_subscriber::filter::Targets {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .and_then(|v| v.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO))
 }
 
 /// Caps the log targets that print payloads, whatever `RUST_LOG` asks: `lambda_runtime` logs every

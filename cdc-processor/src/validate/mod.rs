@@ -20,16 +20,23 @@
 //! schema. Errors name the image, the column and the reason, never the value.
 //!
 //! The operation's rules on the images read (which images, full rows, keys, NOT NULL) and the
-//! [`Change`] type are in [`crate::change`]; [`validate_row`] is the `validate` command's check
-//! of one row.
+//! [`Change`] type are in [`crate::change`]; `validate_row` (with the `cli` feature) is the
+//! `validate` command's check of one row, with a JSON Schema validator.
 
 mod fast;
+pub mod format;
+mod nested;
 mod read;
+#[cfg(any(feature = "cli", test))]
 mod row;
 pub mod rules;
+#[cfg(any(feature = "cli", test))]
+mod schema;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod differential;
+#[cfg(test)]
+mod nested_differential;
 #[cfg(test)]
 mod tests;
 
@@ -41,9 +48,13 @@ use cdc_models::Table;
 
 pub(crate) use crate::change::{assemble, Envelope};
 pub use crate::change::{Change, Completeness, Image};
+pub use format::email_is_valid;
 pub(crate) use read::ImageReader;
+#[cfg(any(feature = "cli", test))]
 pub use row::{validate_row, validate_row_with_notes};
-pub use rules::{describe_schema_error, email_is_valid, schema_options, ColumnRules, TableRules};
+pub use rules::{ColumnRules, TableRules};
+#[cfg(any(feature = "cli", test))]
+pub use schema::{describe_schema_error, schema_options};
 
 /// Options of validation.
 #[derive(Clone, Copy, Debug, Default)]

@@ -2,7 +2,8 @@
 //! validator, formats on) and through the pipeline's own image reader.
 
 use super::read::ImageReader;
-use super::rules::{describe_schema_error, path_shape, schema_options};
+use super::rules::path_shape;
+use super::schema::{describe_schema_error, schema_options};
 use super::ValidateOptions;
 use crate::config::EpochUnit;
 use crate::formats::SourceFormat;

@@ -1,9 +1,10 @@
 //! The checks a column's Rust type does not make, on a value's raw JSON text: the generated
-//! [`Constraints`] of each column (bounds, lengths, `enum`, 64-bit integers), and a JSON Schema
-//! validator for the few columns whose constraints only one can check (built once per table, on
-//! first use, from the column's own schema text in `META`). Also the JSON Schema helpers of the
-//! `validate` command.
+//! [`Constraints`] of each column (bounds, lengths, `enum`, 64-bit integers), and the generated
+//! nested checks ([`cdc_models::NestedSchema`], walked by [`super::nested`]) for the few
+//! columns whose constraints are inside the value (`format: email`, item counts, members' and
+//! items' constraints). No JSON Schema validator on the record path.
 
+use super::nested::NestedRules;
 use cdc_models::{ColumnKind, Constraints, FieldMeta, Table};
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -14,8 +15,8 @@ use std::sync::OnceLock;
 pub struct ColumnRules {
     /// The column's generated constraints.
     pub constraints: Constraints,
-    /// A validator of the column's own schema, when [`Constraints::nested_schema`] is set.
-    nested: Option<jsonschema::Validator>,
+    /// The column's nested checks, when [`Constraints::nested`] is set.
+    nested: Option<NestedRules>,
 }
 
 impl std::fmt::Debug for ColumnRules {
@@ -29,13 +30,7 @@ impl std::fmt::Debug for ColumnRules {
 
 impl ColumnRules {
     fn new(field: &FieldMeta) -> ColumnRules {
-        let nested = field.constraints.nested_schema.map(|text| {
-            let schema: Value =
-                serde_json::from_str(text).expect("generated column schemas are valid JSON");
-            schema_options()
-                .build(&schema)
-                .expect("model schemas are valid draft-07 (checked by cdc-models tests)")
-        });
+        let nested = field.constraints.nested.map(NestedRules::new);
         ColumnRules {
             constraints: field.constraints,
             nested,
@@ -99,14 +94,10 @@ impl ColumnRules {
                 }
             }
         }
-        if let Some(validator) = &self.nested {
+        if let Some(nested) = &self.nested {
             let value: Value =
                 serde_json::from_str(text).map_err(|_| "not valid JSON".to_string())?;
-            let first = validator
-                .iter_errors(&value)
-                .next()
-                .map(|e| describe_schema_error(&e));
-            if let Some(reason) = first {
+            if let Some(reason) = nested.first_error(&value) {
                 return Err(reason);
             }
         }
@@ -180,37 +171,6 @@ pub(crate) fn integers_fit_i64(text: &str) -> bool {
     true
 }
 
-/// A JSON Schema error as keyword and limit: never the instance (it may be personal data).
-pub fn describe_schema_error(e: &jsonschema::ValidationError<'_>) -> String {
-    use jsonschema::error::ValidationErrorKind as K;
-    let at = e.instance_path().as_str();
-    let at = if at.is_empty() {
-        String::new()
-    } else {
-        format!(" (at {})", path_shape(at))
-    };
-    let what = match e.kind() {
-        K::Minimum { limit } => format!("below the minimum {limit}"),
-        K::Maximum { limit } => format!("above the maximum {limit}"),
-        K::ExclusiveMinimum { limit } => format!("not above the exclusive minimum {limit}"),
-        K::ExclusiveMaximum { limit } => format!("not below the exclusive maximum {limit}"),
-        K::MinLength { limit } => format!("shorter than {limit} characters"),
-        K::MaxLength { limit } => format!("longer than {limit} characters"),
-        K::MinItems { limit } => format!("fewer than {limit} items"),
-        K::MaxItems { limit } => format!("more than {limit} items"),
-        K::UniqueItems => "items are not unique".into(),
-        K::Format { format } => format!("not a valid `{format}`"),
-        K::Pattern { pattern } => format!("does not match the pattern {pattern}"),
-        K::Enum { .. } => "not one of the allowed values".into(),
-        K::Type { kind } => format!("wrong JSON type (expected {kind:?})"),
-        K::Required { property } => format!("missing required member {property}"),
-        K::AdditionalProperties { .. } => "has members the schema does not allow".into(),
-        K::MultipleOf { .. } => "not a multiple of the required step".into(),
-        _ => format!("violates the schema keyword `{}`", e.kind().keyword()),
-    };
-    format!("{what}{at}")
-}
-
 /// A JSON pointer with array indices kept and object member names kept only when they are
 /// schema-defined identifiers (letters, digits, `_`), so no free-form data is echoed.
 pub(crate) fn path_shape(pointer: &str) -> String {
@@ -247,31 +207,4 @@ impl TableRules {
             columns: table.meta().fields.iter().map(ColumnRules::new).collect(),
         })
     }
-}
-
-/// The validator options for the model schemas: draft-07, formats checked, and `email` with
-/// its domain read case-insensitively (`docs/formats.md`).
-pub fn schema_options() -> jsonschema::ValidationOptions<'static> {
-    jsonschema::options()
-        .with_draft(jsonschema::Draft::Draft7)
-        .should_validate_formats(true)
-        .with_format("email", email_is_valid)
-}
-
-/// `format: email`, as the `jsonschema` crate checks it, except that the domain is compared
-/// case-insensitively, as domain names are (RFC 4343): `a@F.XN--4GBRIM` is `a@f.xn--4gbrim`.
-/// The local part is left as it is (it may be case-sensitive).
-pub fn email_is_valid(s: &str) -> bool {
-    static PLAIN: std::sync::LazyLock<jsonschema::Validator> = std::sync::LazyLock::new(|| {
-        jsonschema::options()
-            .with_draft(jsonschema::Draft::Draft7)
-            .should_validate_formats(true)
-            .build(&serde_json::json!({"type": "string", "format": "email"}))
-            .expect("a valid schema")
-    });
-    let lowered = match s.rfind('@') {
-        Some(at) => format!("{}{}", &s[..=at], s[at + 1..].to_ascii_lowercase()),
-        None => s.to_string(),
-    };
-    PLAIN.is_valid(&Value::String(lowered))
 }

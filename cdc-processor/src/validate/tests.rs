@@ -1,7 +1,8 @@
 //! Tests of validation: the readers, the operation's rules, the row check.
 
+use super::format::email_is_valid;
 use super::read::{has_debezium_placeholder, ImageReader};
-use super::rules::{email_is_valid, integers_fit_i64};
+use super::rules::integers_fit_i64;
 use super::*;
 use crate::error::ErrorCode;
 use crate::formats::SourceFormat;
