@@ -1,6 +1,6 @@
 //! The checks a column's Rust type does not make, on a value's raw JSON text: the generated
 //! [`Constraints`] of each column (bounds, lengths, `enum`, 64-bit integers), and the generated
-//! nested checks ([`cdc_models::NestedSchema`], walked by [`super::nested`]) for the few
+//! nested checks ([`cdc_models::NestedSchema`], walked by the private `validate::nested` module) for the few
 //! columns whose constraints are inside the value (`format: email`, item counts, members' and
 //! items' constraints). No JSON Schema validator on the record path.
 
