@@ -103,11 +103,10 @@ pub struct Constraints {
     /// The column can hold JSON integers (integer, object or array columns whose items are not
     /// strings): each must fit in an `i64`.
     pub integers: bool,
-    /// The column's own JSON Schema, when it has constraints only a JSON Schema validator checks
-    /// (`format: email`, item counts, constraints nested in items or members).
-    pub nested_schema: Option<&'static str>,
-    /// The checks of [`Self::nested_schema`], generated: what the processor walks over the
-    /// value (set exactly when `nested_schema` is).
+    /// The checks over the whole value, generated from the column's schema, when it has
+    /// constraints that only a walk over the value checks (`format: email`, item counts,
+    /// constraints nested in items or members). The column's schema text itself is in
+    /// [`crate::Table::schema_json`].
     pub nested: Option<&'static NestedSchema>,
 }
 
@@ -125,7 +124,6 @@ impl Constraints {
         pattern: None,
         format: None,
         integers: false,
-        nested_schema: None,
         nested: None,
     };
 
@@ -138,7 +136,6 @@ impl Constraints {
             || self.exclusive_maximum.is_some()
             || self.min_length.is_some()
             || self.max_length.is_some()
-            || self.nested_schema.is_some()
             || self.nested.is_some()
             || self.integers
             || self.enum_values.is_some()

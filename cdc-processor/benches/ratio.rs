@@ -3,11 +3,14 @@
 //! (the time least disturbed by other work). `pipeline` (criterion) gives rates with confidence
 //! intervals; this gives the ratio the goal is about. See docs/benchmarks.md.
 //!
-//! `cargo bench -p cdc-processor --bench ratio [-- ROUNDS] [--batch RECORDS] [--redact]`
+//! `cargo bench -p cdc-processor --bench ratio [-- ROUNDS] [--batch RECORDS] [--redact] [--only ROW]`
 //!
 //! `--redact` runs the typed pipeline with redaction on (the HMAC key of a deployment; each
 //! table's policies applied, as deployed) instead of `Redaction::Disabled`; the baseline is the
 //! same either way.
+//!
+//! `--only ROW` runs one row of the table (`--only "dms team_members"`), for profiling one
+//! format's typed path (`perf record`) without the other rows' samples.
 //!
 //! `--batch` sets the records per Lambda batch (default 1,000; the deployed template's
 //! `KinesisBatchSize` defaults to 100). `scripts/bench-layouts.sh` runs it over several random
@@ -37,6 +40,7 @@ fn main() {
     let mut rounds = 200;
     let mut batch = DEFAULT_BATCH;
     let mut redact = false;
+    let mut only: Option<String> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         if arg == "--batch" {
@@ -45,6 +49,11 @@ fn main() {
                 .and_then(|n| n.parse().ok())
                 .filter(|&n| n > 0)
                 .expect("--batch takes a number of records");
+        } else if arg == "--only" {
+            only = Some(
+                args.next()
+                    .expect("--only takes a row, e.g. \"dms team_members\""),
+            );
         } else if arg == "--redact" {
             redact = true;
         } else if let Ok(n) = arg.parse() {
@@ -58,6 +67,10 @@ fn main() {
     let batches: Vec<_> = [Table::TeamMembers, Table::Calls]
         .into_iter()
         .flat_map(|table| Fmt::ALL.map(move |fmt| (fmt, table)))
+        .filter(|(fmt, table)| {
+            only.as_ref()
+                .is_none_or(|row| *row == format!("{} {}", fmt.name(), table.name()))
+        })
         .map(|(fmt, table)| {
             let event = data::event(&data::records(fmt, table, batch));
             let redaction = if redact {
@@ -72,6 +85,7 @@ fn main() {
             (fmt, table, event, pipeline)
         })
         .collect();
+    assert!(!batches.is_empty(), "--only matches no row");
     // Every round times every batch, so that a slow spell of the machine hits all of them alike.
     let mut times = vec![(Vec::new(), Vec::new()); batches.len()];
     for round in 0..rounds + 10 {

@@ -66,7 +66,6 @@ pub(crate) struct Constraints {
     pattern: Option<String>,
     format: Option<String>,
     integers: bool,
-    nested_schema: Option<String>,
     nested: Option<Nested>,
 }
 
@@ -111,7 +110,6 @@ pub(crate) fn constraints(column: &Value) -> Constraints {
         pattern: pattern.map(str::to_string),
         format: format.map(str::to_string),
         integers,
-        nested_schema: needs_validator.then(|| column.to_string()),
         nested: needs_validator
             .then(|| nested(column, "").expect("column schemas are checked by lint::check_column")),
     }
@@ -299,12 +297,6 @@ impl Nested {
     /// The `cdc_models::NestedSchema` value: only what differs from `NestedSchema::ANY` is
     /// written.
     pub(crate) fn tokens(&self, c: &syn::Path) -> TokenStream {
-        fn opt<T>(v: &Option<T>, f: impl Fn(&T) -> TokenStream) -> Option<TokenStream> {
-            v.as_ref().map(|v| {
-                let t = f(v);
-                quote!(Some(#t))
-            })
-        }
         let limit = |(v, text): &(f64, String)| {
             let lit = proc_macro2::Literal::f64_unsuffixed(*v);
             quote!(#c::Limit { value: #lit, text: #text })
@@ -326,24 +318,24 @@ impl Nested {
             quote!(&[#(#members),*])
         });
         let members: Vec<(&str, Option<TokenStream>)> = vec![
-            ("types", opt(&self.types, types)),
-            ("enum_values", opt(&self.enum_values, strings)),
-            ("minimum", opt(&self.minimum, limit)),
-            ("maximum", opt(&self.maximum, limit)),
-            ("exclusive_minimum", opt(&self.exclusive_minimum, limit)),
-            ("exclusive_maximum", opt(&self.exclusive_maximum, limit)),
-            ("min_length", opt(&self.min_length, |v| quote!(#v))),
-            ("max_length", opt(&self.max_length, |v| quote!(#v))),
-            ("min_items", opt(&self.min_items, |v| quote!(#v))),
-            ("max_items", opt(&self.max_items, |v| quote!(#v))),
+            ("types", some(&self.types, types)),
+            ("enum_values", some(&self.enum_values, strings)),
+            ("minimum", some(&self.minimum, limit)),
+            ("maximum", some(&self.maximum, limit)),
+            ("exclusive_minimum", some(&self.exclusive_minimum, limit)),
+            ("exclusive_maximum", some(&self.exclusive_maximum, limit)),
+            ("min_length", some(&self.min_length, |v| quote!(#v))),
+            ("max_length", some(&self.max_length, |v| quote!(#v))),
+            ("min_items", some(&self.min_items, |v| quote!(#v))),
+            ("max_items", some(&self.max_items, |v| quote!(#v))),
             (
                 "required",
                 (!self.required.is_empty()).then(|| strings(&self.required)),
             ),
-            ("pattern", opt(&self.pattern, |v| quote!(#v))),
+            ("pattern", some(&self.pattern, |v| quote!(#v))),
             (
                 "format",
-                opt(&self.format, |v| {
+                some(&self.format, |v| {
                     let v = quote::format_ident!("{v}");
                     quote!(#c::NestedFormat::#v)
                 }),
@@ -362,18 +354,7 @@ impl Nested {
                 }),
             ),
         ];
-        let set: Vec<TokenStream> = members
-            .into_iter()
-            .filter_map(|(name, v)| {
-                let name = quote::format_ident!("{name}");
-                v.map(|v| quote!(#name: #v))
-            })
-            .collect();
-        if set.is_empty() {
-            quote!(#c::NestedSchema::ANY)
-        } else {
-            quote!(#c::NestedSchema { #(#set,)* ..#c::NestedSchema::ANY })
-        }
+        struct_literal(c, "NestedSchema", "ANY", members)
     }
 }
 
@@ -409,32 +390,25 @@ fn has_constraints(schema: &Value) -> bool {
 impl Constraints {
     /// The `cdc_models::Constraints` value: only what differs from `Constraints::NONE` is written.
     pub(crate) fn tokens(&self, c: &syn::Path) -> TokenStream {
-        fn opt<T>(v: &Option<T>, f: impl Fn(&T) -> TokenStream) -> Option<TokenStream> {
-            v.as_ref().map(|v| {
-                let t = f(v);
-                quote!(Some(#t))
-            })
-        }
         let float = |v: &f64| {
             let lit = proc_macro2::Literal::f64_unsuffixed(*v);
             quote!(#lit)
         };
         let members: Vec<(&str, Option<TokenStream>)> = vec![
-            ("minimum", opt(&self.minimum, float)),
-            ("maximum", opt(&self.maximum, float)),
-            ("exclusive_minimum", opt(&self.exclusive_minimum, float)),
-            ("exclusive_maximum", opt(&self.exclusive_maximum, float)),
-            ("min_length", opt(&self.min_length, |v| quote!(#v))),
-            ("max_length", opt(&self.max_length, |v| quote!(#v))),
-            ("decimal_scale", opt(&self.decimal_scale, |v| quote!(#v))),
+            ("minimum", some(&self.minimum, float)),
+            ("maximum", some(&self.maximum, float)),
+            ("exclusive_minimum", some(&self.exclusive_minimum, float)),
+            ("exclusive_maximum", some(&self.exclusive_maximum, float)),
+            ("min_length", some(&self.min_length, |v| quote!(#v))),
+            ("max_length", some(&self.max_length, |v| quote!(#v))),
+            ("decimal_scale", some(&self.decimal_scale, |v| quote!(#v))),
             (
                 "enum_values",
-                opt(&self.enum_values, |vs| quote!(&[#(#vs),*])),
+                some(&self.enum_values, |vs| quote!(&[#(#vs),*])),
             ),
-            ("pattern", opt(&self.pattern, |v| quote!(#v))),
-            ("format", opt(&self.format, |v| quote!(#v))),
+            ("pattern", some(&self.pattern, |v| quote!(#v))),
+            ("format", some(&self.format, |v| quote!(#v))),
             ("integers", self.integers.then(|| quote!(true))),
-            ("nested_schema", opt(&self.nested_schema, |v| quote!(#v))),
             (
                 "nested",
                 self.nested.as_ref().map(|n| {
@@ -443,18 +417,42 @@ impl Constraints {
                 }),
             ),
         ];
-        let set: Vec<TokenStream> = members
-            .into_iter()
-            .filter_map(|(name, v)| {
-                let name = quote::format_ident!("{name}");
-                v.map(|v| quote!(#name: #v))
-            })
-            .collect();
-        if set.is_empty() {
-            quote!(#c::Constraints::NONE)
-        } else {
-            quote!(#c::Constraints { #(#set,)* ..#c::Constraints::NONE })
-        }
+        struct_literal(c, "Constraints", "NONE", members)
+    }
+}
+
+/// `Some(…)` of `v`'s tokens, or `None` (the member keeps its default) when `v` is unset.
+fn some<T>(v: &Option<T>, f: impl Fn(&T) -> TokenStream) -> Option<TokenStream> {
+    v.as_ref().map(|v| {
+        let t = f(v);
+        quote!(Some(#t))
+    })
+}
+
+/// The struct literal `#c::#ty { name: value, …, ..#c::#ty::#default }` with the members that
+/// have a value (`#c::#ty::#default` alone when none has): generated `META` spells out only what
+/// differs from the type's default constant.
+fn struct_literal(
+    c: &syn::Path,
+    ty: &str,
+    default: &str,
+    members: Vec<(&str, Option<TokenStream>)>,
+) -> TokenStream {
+    let (ty, default) = (
+        quote::format_ident!("{ty}"),
+        quote::format_ident!("{default}"),
+    );
+    let set: Vec<TokenStream> = members
+        .into_iter()
+        .filter_map(|(name, v)| {
+            let name = quote::format_ident!("{name}");
+            v.map(|v| quote!(#name: #v))
+        })
+        .collect();
+    if set.is_empty() {
+        quote!(#c::#ty::#default)
+    } else {
+        quote!(#c::#ty { #(#set,)* ..#c::#ty::#default })
     }
 }
 
@@ -539,7 +537,7 @@ mod tests {
         assert_eq!(c.decimal_scale, Some(2));
         assert_eq!(c.max_length, Some(20));
         assert!(!c.integers);
-        assert!(c.nested_schema.is_none());
+        assert!(c.nested.is_none());
         let c = constraints(&serde_json::json!({"type": "integer", "minimum": 0}));
         assert!(c.integers);
         assert_eq!(c.minimum, Some(0.0));
@@ -547,7 +545,7 @@ mod tests {
             &serde_json::json!({"type": "array", "items": {"type": "string", "format": "email"}}),
         );
         assert!(!c.integers);
-        assert!(c.nested_schema.is_some());
+        assert!(c.nested.is_some());
         let c = constraints(&serde_json::json!({"type": "array", "items": {"type": "string"}}));
         assert_eq!(c, Constraints::default());
     }

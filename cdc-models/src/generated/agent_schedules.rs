@@ -1261,9 +1261,6 @@ pub static META: crate::TableMeta = crate::TableMeta {
             policy: None,
             constraints: crate::Constraints {
                 integers: true,
-                nested_schema: Some(
-                    "{\"description\":\"Planned activity blocks in time order; adherence compares agent_state_history against them.\",\"items\":{\"description\":\"One planned activity block.\",\"properties\":{\"activity\":{\"description\":\"What the agent is planned to do.\",\"enum\":[\"open_time\",\"break\",\"lunch\",\"training\",\"meeting\",\"coaching\",\"offline_work\"],\"type\":\"string\"},\"ends_at\":{\"description\":\"Block end.\",\"format\":\"date-time\",\"type\":\"string\"},\"queue_id\":{\"description\":\"Queue the block is planned for, null for any.\",\"format\":\"uuid\",\"type\":[\"string\",\"null\"]},\"starts_at\":{\"description\":\"Block start.\",\"format\":\"date-time\",\"type\":\"string\"}},\"required\":[\"activity\",\"starts_at\",\"ends_at\",\"queue_id\"],\"type\":\"object\"},\"type\":\"array\"}",
-                ),
                 nested: Some(
                     &crate::NestedSchema {
                         types: Some(crate::JsonTypes::ARRAY),

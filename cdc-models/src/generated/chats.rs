@@ -1866,9 +1866,6 @@ pub static META: crate::TableMeta = crate::TableMeta {
             policy: Some(crate::RedactPolicy::Hash),
             constraints: crate::Constraints {
                 format: Some("email"),
-                nested_schema: Some(
-                    "{\"description\":\"E-mail address the visitor typed in the pre-chat form; hashed so repeat visitors can be counted.\",\"format\":\"email\",\"type\":[\"string\",\"null\"],\"x-redact\":\"hash\"}",
-                ),
                 nested: Some(
                     &crate::NestedSchema {
                         types: Some(

@@ -1220,9 +1220,6 @@ pub static META: crate::TableMeta = crate::TableMeta {
             policy: None,
             constraints: crate::Constraints {
                 integers: true,
-                nested_schema: Some(
-                    "{\"description\":\"Number of ratings of 1, 2, 3, 4 and 5, in that order.\",\"items\":{\"minimum\":0,\"type\":\"integer\"},\"maxItems\":5,\"minItems\":5,\"type\":\"array\"}",
-                ),
                 nested: Some(
                     &crate::NestedSchema {
                         types: Some(crate::JsonTypes::ARRAY),

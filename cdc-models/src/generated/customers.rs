@@ -1496,9 +1496,6 @@ pub static META: crate::TableMeta = crate::TableMeta {
             policy: Some(crate::RedactPolicy::Hash),
             constraints: crate::Constraints {
                 format: Some("email"),
-                nested_schema: Some(
-                    "{\"description\":\"Customer's primary e-mail address; hashed when redacted so consumers can still count distinct customers.\",\"format\":\"email\",\"type\":\"string\",\"x-redact\":\"hash\"}",
-                ),
                 nested: Some(
                     &crate::NestedSchema {
                         types: Some(crate::JsonTypes::STRING),

@@ -1229,9 +1229,6 @@ pub static META: crate::TableMeta = crate::TableMeta {
             policy: None,
             constraints: crate::Constraints {
                 integers: true,
-                nested_schema: Some(
-                    "{\"description\":\"Contacts offered per local hour of the day (23-25 entries on daylight-saving changes).\",\"items\":{\"minimum\":0,\"type\":\"integer\"},\"maxItems\":25,\"type\":\"array\"}",
-                ),
                 nested: Some(
                     &crate::NestedSchema {
                         types: Some(crate::JsonTypes::ARRAY),

@@ -1357,9 +1357,6 @@ pub static META: crate::TableMeta = crate::TableMeta {
             key: false,
             policy: None,
             constraints: crate::Constraints {
-                nested_schema: Some(
-                    "{\"description\":\"Channels the policy is limited to; empty for all.\",\"items\":{\"enum\":[\"voice\",\"chat\",\"email\",\"sms\",\"social\"],\"type\":\"string\"},\"type\":\"array\"}",
-                ),
                 nested: Some(
                     &crate::NestedSchema {
                         types: Some(crate::JsonTypes::ARRAY),

@@ -990,9 +990,6 @@ pub static META: crate::TableMeta = crate::TableMeta {
             key: false,
             policy: None,
             constraints: crate::Constraints {
-                nested_schema: Some(
-                    "{\"description\":\"Channels on which agents may pick the code.\",\"items\":{\"enum\":[\"voice\",\"chat\",\"email\",\"sms\",\"social\",\"callback\",\"voicemail\"],\"type\":\"string\"},\"type\":\"array\",\"uniqueItems\":true}",
-                ),
                 nested: Some(
                     &crate::NestedSchema {
                         types: Some(crate::JsonTypes::ARRAY),

@@ -1304,9 +1304,6 @@ pub static META: crate::TableMeta = crate::TableMeta {
             key: false,
             policy: None,
             constraints: crate::Constraints {
-                nested_schema: Some(
-                    "{\"description\":\"Channels suppressed.\",\"items\":{\"enum\":[\"voice\",\"sms\",\"whatsapp\"],\"type\":\"string\"},\"type\":\"array\"}",
-                ),
                 nested: Some(
                     &crate::NestedSchema {
                         types: Some(crate::JsonTypes::ARRAY),

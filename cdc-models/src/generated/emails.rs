@@ -1535,9 +1535,6 @@ pub static META: crate::TableMeta = crate::TableMeta {
             key: false,
             policy: Some(crate::RedactPolicy::Remove),
             constraints: crate::Constraints {
-                nested_schema: Some(
-                    "{\"description\":\"Carbon-copy recipient addresses.\",\"items\":{\"format\":\"email\",\"type\":\"string\"},\"type\":\"array\",\"x-redact\":\"remove\"}",
-                ),
                 nested: Some(
                     &crate::NestedSchema {
                         types: Some(crate::JsonTypes::ARRAY),
@@ -1608,9 +1605,6 @@ pub static META: crate::TableMeta = crate::TableMeta {
             policy: Some(crate::RedactPolicy::Hash),
             constraints: crate::Constraints {
                 format: Some("email"),
-                nested_schema: Some(
-                    "{\"description\":\"Sender e-mail address: the customer's on inbound mail.\",\"format\":\"email\",\"type\":\"string\",\"x-redact\":\"hash\"}",
-                ),
                 nested: Some(
                     &crate::NestedSchema {
                         types: Some(crate::JsonTypes::STRING),
@@ -1801,9 +1795,6 @@ pub static META: crate::TableMeta = crate::TableMeta {
             policy: Some(crate::RedactPolicy::Hash),
             constraints: crate::Constraints {
                 format: Some("email"),
-                nested_schema: Some(
-                    "{\"description\":\"Primary recipient e-mail address: the customer's on outbound mail.\",\"format\":\"email\",\"type\":\"string\",\"x-redact\":\"hash\"}",
-                ),
                 nested: Some(
                     &crate::NestedSchema {
                         types: Some(crate::JsonTypes::STRING),

@@ -1843,9 +1843,6 @@ pub static META: crate::TableMeta = crate::TableMeta {
             policy: Some(crate::RedactPolicy::Hash),
             constraints: crate::Constraints {
                 format: Some("email"),
-                nested_schema: Some(
-                    "{\"description\":\"E-mail address the invoice is sent to.\",\"format\":\"email\",\"type\":[\"string\",\"null\"],\"x-redact\":\"hash\"}",
-                ),
                 nested: Some(
                     &crate::NestedSchema {
                         types: Some(
@@ -1974,9 +1971,6 @@ pub static META: crate::TableMeta = crate::TableMeta {
             policy: None,
             constraints: crate::Constraints {
                 integers: true,
-                nested_schema: Some(
-                    "{\"description\":\"Invoice lines as printed.\",\"items\":{\"properties\":{\"amount\":{\"description\":\"Line amount, decimal string in major units.\",\"format\":\"decimal\",\"pattern\":\"^-?[0-9]{1,13}\\\\.[0-9]{2}$\",\"type\":\"string\"},\"label\":{\"description\":\"Line text.\",\"type\":\"string\"},\"quantity\":{\"description\":\"Units.\",\"minimum\":0,\"type\":\"integer\"},\"unit_price\":{\"description\":\"Unit price, decimal string in major units.\",\"format\":\"decimal\",\"pattern\":\"^-?[0-9]{1,13}\\\\.[0-9]{2}$\",\"type\":\"string\"}},\"required\":[\"label\",\"quantity\",\"unit_price\",\"amount\"],\"type\":\"object\"},\"type\":\"array\"}",
-                ),
                 nested: Some(
                     &crate::NestedSchema {
                         types: Some(crate::JsonTypes::ARRAY),

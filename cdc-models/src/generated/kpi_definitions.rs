@@ -1416,9 +1416,6 @@ pub static META: crate::TableMeta = crate::TableMeta {
             key: false,
             policy: None,
             constraints: crate::Constraints {
-                nested_schema: Some(
-                    "{\"description\":\"Scopes the KPI can be shown for.\",\"items\":{\"enum\":[\"tenant\",\"queue\",\"team\",\"agent\"],\"type\":\"string\"},\"type\":\"array\",\"uniqueItems\":true}",
-                ),
                 nested: Some(
                     &crate::NestedSchema {
                         types: Some(crate::JsonTypes::ARRAY),

@@ -1542,9 +1542,6 @@ pub static META: crate::TableMeta = crate::TableMeta {
             key: false,
             policy: None,
             constraints: crate::Constraints {
-                nested_schema: Some(
-                    "{\"description\":\"Channels the number supports.\",\"items\":{\"enum\":[\"voice\",\"sms\",\"mms\",\"fax\",\"whatsapp\"],\"type\":\"string\"},\"type\":\"array\"}",
-                ),
                 nested: Some(
                     &crate::NestedSchema {
                         types: Some(crate::JsonTypes::ARRAY),

@@ -1288,9 +1288,6 @@ pub static META: crate::TableMeta = crate::TableMeta {
             key: false,
             policy: None,
             constraints: crate::Constraints {
-                nested_schema: Some(
-                    "{\"description\":\"Where alerts go when the critical value is crossed.\",\"items\":{\"enum\":[\"wallboard\",\"email\",\"sms\",\"slack\",\"teams\",\"webhook\",\"pager\"],\"type\":\"string\"},\"type\":\"array\"}",
-                ),
                 nested: Some(
                     &crate::NestedSchema {
                         types: Some(crate::JsonTypes::ARRAY),

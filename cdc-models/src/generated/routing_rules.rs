@@ -1425,9 +1425,6 @@ pub static META: crate::TableMeta = crate::TableMeta {
             policy: None,
             constraints: crate::Constraints {
                 integers: true,
-                nested_schema: Some(
-                    "{\"additionalProperties\":true,\"description\":\"Conditions on contact attributes, all or any of which must hold for the rule to match.\",\"properties\":{\"clauses\":{\"description\":\"Individual tests on contact attributes.\",\"items\":{\"description\":\"One test: attribute, operator and value.\",\"properties\":{\"attribute\":{\"description\":\"Contact attribute tested (e.g. customer.segment, ivr.selection, wait_seconds).\",\"type\":\"string\"},\"operator\":{\"description\":\"Comparison applied.\",\"enum\":[\"eq\",\"neq\",\"in\",\"not_in\",\"gt\",\"gte\",\"lt\",\"lte\",\"contains\",\"exists\"],\"type\":\"string\"},\"value\":{\"description\":\"Value compared against (any JSON value).\"}},\"required\":[\"attribute\",\"operator\",\"value\"],\"type\":\"object\"},\"type\":\"array\"},\"combinator\":{\"description\":\"Whether all or any of the clauses must hold.\",\"enum\":[\"all\",\"any\"],\"type\":\"string\"}},\"required\":[\"combinator\",\"clauses\"],\"type\":\"object\"}",
-                ),
                 nested: Some(
                     &crate::NestedSchema {
                         types: Some(crate::JsonTypes::OBJECT),

@@ -1111,9 +1111,6 @@ pub static META: crate::TableMeta = crate::TableMeta {
             key: false,
             policy: None,
             constraints: crate::Constraints {
-                nested_schema: Some(
-                    "{\"description\":\"Channels on which the skill is used for routing; empty means all channels.\",\"items\":{\"enum\":[\"voice\",\"chat\",\"email\",\"sms\",\"callback\",\"social\"],\"type\":\"string\"},\"type\":\"array\"}",
-                ),
                 nested: Some(
                     &crate::NestedSchema {
                         types: Some(crate::JsonTypes::ARRAY),

@@ -1195,9 +1195,6 @@ pub static META: crate::TableMeta = crate::TableMeta {
             policy: None,
             constraints: crate::Constraints {
                 integers: true,
-                nested_schema: Some(
-                    "{\"description\":\"Accessibility settings.\",\"properties\":{\"font_scale\":{\"description\":\"Font size multiplier.\",\"maximum\":3,\"minimum\":0.5,\"type\":\"number\"},\"reduced_motion\":{\"description\":\"Disable animations.\",\"type\":\"boolean\"},\"screen_reader_mode\":{\"description\":\"Optimise the UI for screen readers.\",\"type\":\"boolean\"}},\"required\":[\"screen_reader_mode\",\"reduced_motion\",\"font_scale\"],\"type\":\"object\"}",
-                ),
                 nested: Some(
                     &crate::NestedSchema {
                         types: Some(crate::JsonTypes::OBJECT),
@@ -1318,9 +1315,6 @@ pub static META: crate::TableMeta = crate::TableMeta {
             key: false,
             policy: None,
             constraints: crate::Constraints {
-                nested_schema: Some(
-                    "{\"description\":\"Channels on which the user receives system notifications.\",\"items\":{\"enum\":[\"in_app\",\"desktop\",\"mail\",\"sms\"],\"type\":\"string\"},\"type\":\"array\"}",
-                ),
                 nested: Some(
                     &crate::NestedSchema {
                         types: Some(crate::JsonTypes::ARRAY),

@@ -1410,9 +1410,6 @@ pub static META: crate::TableMeta = crate::TableMeta {
             policy: Some(crate::RedactPolicy::Hash),
             constraints: crate::Constraints {
                 format: Some("email"),
-                nested_schema: Some(
-                    "{\"description\":\"Private e-mail address used for out-of-hours rota notifications.\",\"format\":\"email\",\"type\":[\"string\",\"null\"],\"x-redact\":\"hash\"}",
-                ),
                 nested: Some(
                     &crate::NestedSchema {
                         types: Some(

@@ -718,9 +718,6 @@ pub static META: crate::TableMeta = crate::TableMeta {
             policy: Some(crate::RedactPolicy::Mask),
             constraints: crate::Constraints {
                 format: Some("email"),
-                nested_schema: Some(
-                    "{\"description\":\"Work e-mail address used to sign in.\",\"format\":\"email\",\"type\":\"string\",\"x-redact\":\"mask\"}",
-                ),
                 nested: Some(
                     &crate::NestedSchema {
                         types: Some(crate::JsonTypes::STRING),

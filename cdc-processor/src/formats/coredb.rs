@@ -91,7 +91,7 @@ pub(crate) fn header(m: &Members<'_>) -> Result<Header, RecordError> {
     let source_position = match non_null(m.position) {
         None => None,
         Some(raw) => match string_or_number("coredb-trigger `position`", raw)? {
-            Some(p) if !p.is_empty() => Some(format!("coredb-trigger\n{p}")),
+            Some(p) if !p.is_empty() => Some(super::position_text(&["coredb-trigger", &p])),
             _ => return Err(parse_error("coredb-trigger `position` is empty")),
         },
     };

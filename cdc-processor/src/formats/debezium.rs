@@ -144,15 +144,16 @@ fn position(source: &Source<'_>, table: &str, op: &str, snapshot: bool) -> Optio
     if snapshot {
         return None;
     }
-    Some(format!(
-        "debezium\n{}\n{}\n{}\n{}\n{}\n{}\n{op}",
+    Some(super::position_text(&[
+        "debezium",
         raw_text(source.name),
         raw_text(source.db),
         raw_text(source.schema),
-        serde_json::to_string(table).unwrap_or_default(),
+        &serde_json::to_string(table).unwrap_or_default(),
         raw_text(source.tx_id),
         lsn.get(),
-    ))
+        op,
+    ]))
 }
 
 /// Commit time from `source` (`ts_us`, `ts_ms`, `ts_ns`; 0 means unknown, as in MySQL snapshots),

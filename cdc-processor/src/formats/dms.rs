@@ -1,7 +1,7 @@
 //! AWS DMS messages as written to a Kinesis target: `{data, metadata}` and `{control, metadata}`,
 //! with the optional before-image under its configured field name.
 
-use super::{non_null, parse_error, parse_timestamp, raw_text, string_or_number};
+use super::{non_null, parse_error, parse_timestamp, position_text, raw_text, string_or_number};
 use super::{AckReason, Cow, Decoded, Fields, RawChange, SourceFormat};
 use crate::error::RecordError;
 use cdc_models::Operation;
@@ -105,14 +105,14 @@ pub(super) fn read<'a>(
 fn position(metadata: &Metadata<'_>, table: &str) -> Option<String> {
     let transaction = non_null(metadata.transaction_id)?;
     let record = non_null(metadata.transaction_record_id)?;
-    Some(format!(
-        "dms\n{}\n{}\n{}\n{}\n{}",
+    Some(position_text(&[
+        "dms",
         raw_text(metadata.stream_position),
         raw_text(metadata.schema_name),
-        serde_json::to_string(table).unwrap_or_default(),
+        &serde_json::to_string(table).unwrap_or_default(),
         transaction.get(),
         record.get(),
-    ))
+    ]))
 }
 
 fn is_empty_object(text: &str) -> bool {

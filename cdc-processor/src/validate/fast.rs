@@ -294,8 +294,16 @@ impl<'de, A: serde::de::MapAccess<'de>> serde::de::MapAccess<'de> for FastMap<'_
             if let Some(t) = plain_string(raw).and_then(|t| {
                 cdc_models::json::parse_timestamp(t, cdc_models::json::Zone::UtcIfMissing)
             }) {
-                let text = normalize::format_datetime(t);
-                return seed.deserialize(serde::de::value::StrDeserializer::<A::Error>::new(&text));
+                let mut buf = [0u8; 32];
+                let owned;
+                let text = match cdc_models::json::format_datetime_in(&t, &mut buf) {
+                    Some(text) => text,
+                    None => {
+                        owned = normalize::format_datetime(t);
+                        &owned
+                    }
+                };
+                return seed.deserialize(serde::de::value::StrDeserializer::<A::Error>::new(text));
             }
         }
         // A decimal the schema declares binary is base64 text: a string, like a decimal in

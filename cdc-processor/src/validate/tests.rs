@@ -338,6 +338,45 @@ fn email_domains_are_case_insensitive() {
     }
 }
 
+/// Whether a column's schema has checks that only a walk over the whole value makes: `format:
+/// email`, item counts, or a constraint inside its items or members (the rule of the
+/// generator's `needs_nested`, written here from the schema keywords as the test's oracle).
+fn column_needs_a_walk(column: &Value) -> bool {
+    fn constrains(schema: &Value) -> bool {
+        match schema {
+            Value::Object(map) => map.iter().any(|(k, v)| {
+                matches!(
+                    k.as_str(),
+                    "enum"
+                        | "minimum"
+                        | "maximum"
+                        | "exclusiveMinimum"
+                        | "exclusiveMaximum"
+                        | "minLength"
+                        | "maxLength"
+                        | "minItems"
+                        | "maxItems"
+                        | "uniqueItems"
+                        | "multipleOf"
+                        | "minProperties"
+                        | "maxProperties"
+                ) || (k == "format" && v == "email")
+                    || constrains(v)
+            }),
+            Value::Array(items) => items.iter().any(constrains),
+            _ => false,
+        }
+    }
+    column["format"] == "email"
+        || ["minItems", "maxItems", "uniqueItems"]
+            .iter()
+            .any(|k| column.get(*k).is_some())
+        || ["items", "properties", "additionalProperties"]
+            .iter()
+            .filter_map(|k| column.get(*k))
+            .any(constrains)
+}
+
 /// The generated constraints are the schema's keywords, for every column of every table (the
 /// schema read here, in the test, as the processor no longer does at run time).
 #[test]
@@ -364,13 +403,11 @@ fn generated_constraints_are_the_schema_keywords() {
                 .and_then(Value::as_array)
                 .map(|vs| vs.iter().filter_map(Value::as_str).collect());
             assert_eq!(c.enum_values.map(<[&str]>::to_vec), enum_values, "{at}");
-            if let Some(nested) = c.nested_schema {
-                assert_eq!(
-                    serde_json::from_str::<Value>(nested).unwrap(),
-                    *column,
-                    "{at}"
-                );
-            }
+            assert_eq!(
+                c.nested.is_some(),
+                column_needs_a_walk(column),
+                "{at}: nested rules generated exactly for the columns that need them"
+            );
             if f.kind == cdc_models::ColumnKind::Decimal {
                 assert!(c.decimal_scale.is_some(), "{at}: a decimal without a scale");
             }
