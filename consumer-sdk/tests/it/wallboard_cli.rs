@@ -35,6 +35,22 @@ fn wallboard() -> PathBuf {
             cargo.args(["--features", &features.join(",")]);
         }
     }
+    // Without the variables cargo sets for this test's own package (`CARGO_MANIFEST_DIR`,
+    // `CARGO_PKG_*`, …): build scripts that watch them (`ring`'s does, through `cc`) would see
+    // them change and run again, here and once more in the next top-level cargo command.
+    for (name, _) in std::env::vars_os() {
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_MANIFEST_")
+            || name.starts_with("CARGO_BIN_")
+            || matches!(
+                name,
+                "CARGO_CRATE_NAME" | "CARGO_PRIMARY_PACKAGE" | "CARGO_TARGET_TMPDIR" | "OUT_DIR"
+            )
+        {
+            cargo.env_remove(name);
+        }
+    }
     let status = cargo.status().expect("cargo runs");
     assert!(status.success(), "building the wallboard example failed");
     // This test runs from <target>/<profile>/deps/; the example is in <target>/<profile>/examples/.
