@@ -5,7 +5,9 @@
 
 use codegen::{Error, Generator, Settings};
 use serde_json::{json, Value};
-use std::path::PathBuf;
+mod snapshot;
+
+use snapshot::check_snapshot;
 
 fn generator() -> Generator {
     Generator::new(Settings::new("unused"))
@@ -65,29 +67,6 @@ fn assert_rejected(schema: Value, expected: &str) {
     assert!(
         errors.iter().any(|e| e.contains(expected)),
         "expected an error containing {expected:?}, got {errors:#?}"
-    );
-}
-
-fn snapshot_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots")
-}
-
-fn check_snapshot(name: &str, actual: &str) {
-    let path = snapshot_dir().join(name);
-    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
-        panic!(
-            "missing snapshot {}; run with UPDATE_SNAPSHOTS=1",
-            path.display()
-        )
-    });
-    pretty_assertions::assert_eq!(
-        expected,
-        actual,
-        "snapshot {name} differs; UPDATE_SNAPSHOTS=1 to accept"
     );
 }
 

@@ -1,12 +1,14 @@
 //! Snapshot tests of the generated capture SQL (`codegen::sql`) for a small schema, and the
 //! chunking of wide tables. The SQL itself runs against a real PostgreSQL in
-//! `testkit/tests/capture_sql.rs`.
+//! `cdc-capture/tests/it/capture_sql.rs`.
 //!
 //! Set `UPDATE_SNAPSHOTS=1` to rewrite the snapshots after an intended generator change.
 
 use codegen::{Generator, Settings};
 use serde_json::{json, Map, Value};
-use std::path::PathBuf;
+mod snapshot;
+
+use snapshot::check_snapshot;
 
 /// A composite key, a keyword column name, every column kind the SQL maps differently.
 fn tiny() -> Value {
@@ -47,27 +49,6 @@ fn sql_files(schema: Value, file: &str) -> Vec<codegen::GeneratedFile> {
             serde_json::to_string_pretty(&schema).unwrap(),
         )])
         .expect("valid schema")
-}
-
-fn check_snapshot(name: &str, actual: &str) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/snapshots")
-        .join(name);
-    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
-        panic!(
-            "missing snapshot {}; run with UPDATE_SNAPSHOTS=1",
-            path.display()
-        )
-    });
-    pretty_assertions::assert_eq!(
-        expected,
-        actual,
-        "snapshot {name} differs; UPDATE_SNAPSHOTS=1 to accept"
-    );
 }
 
 #[test]
@@ -123,7 +104,7 @@ fn wide_schema(columns: usize) -> Value {
 
 /// 120 columns: every image is built from three `json_build_object` calls of at most 50 columns
 /// (100 arguments, PostgreSQL's limit) whose texts are spliced into one object. (The SQL runs on
-/// a real PostgreSQL in cdc-capture/tests/capture_sql.rs.)
+/// a real PostgreSQL in cdc-capture/tests/it/capture_sql.rs.)
 #[test]
 fn wide_tables_are_built_in_chunks() {
     let files = sql_files(wide_schema(120), "wide.json");

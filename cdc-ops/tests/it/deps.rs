@@ -1,6 +1,8 @@
-//! Each crate's allowed dependencies (ARCHITECTURE.md), checked with `cargo tree` as
-//! consumer-sdk's `tests/deps.rs` does: the library crates carry no CLI-only crate, `cdc-ops` sits
-//! on top of `cdc-processor`, nothing at run time depends on `codegen` or on `cdc-ops`.
+//! Each crate's allowed dependencies (ARCHITECTURE.md), checked with `cargo tree`: the library
+//! crates carry no CLI-only crate, `cdc-ops` sits on top of `cdc-processor`, nothing at run time
+//! depends on `codegen` or on `cdc-ops`, the processor Lambda carries no JSON Schema validator,
+//! and consumer-sdk's default tree has no AWS SDK crate and no Lambda runtime (its adapters bring
+//! theirs only behind their features).
 
 use std::process::Command;
 
@@ -102,6 +104,38 @@ fn library_crates_carry_no_cli_only_dependencies() {
     // …and the operator crate does carry them (the check above would see them).
     let ops = tree("cdc-ops", Some(1), None);
     assert!(ops.iter().any(|c| c == "clap"), "{ops:?}");
+}
+
+/// AWS SDK and Lambda runtime crates: none in consumer-sdk's default tree.
+fn aws_or_lambda_runtime(name: &str) -> bool {
+    name.starts_with("aws-sdk-")
+        || name == "aws-config"
+        || name.starts_with("aws-smithy-")
+        || name == "lambda_runtime"
+        || name == "lambda_runtime_api_client"
+        || name == "aws_lambda_events"
+}
+
+#[test]
+fn consumer_sdks_default_tree_has_no_aws_sdk_and_no_lambda_runtime() {
+    let crates = tree("consumer-sdk", None, None);
+    assert!(crates.iter().any(|c| c == "cdc-models"), "{crates:?}");
+    let bad: Vec<_> = crates.iter().filter(|c| aws_or_lambda_runtime(c)).collect();
+    assert!(bad.is_empty(), "default dependency tree pulls in {bad:?}");
+}
+
+#[test]
+fn consumer_sdks_adapters_bring_their_crates_only_behind_their_features() {
+    // The check above would catch them: each feature really adds its crate.
+    let sqs = tree("consumer-sdk", None, Some("sqs"));
+    assert!(sqs.iter().any(|c| c == "aws-sdk-sqs"));
+    let dedupe = tree("consumer-sdk", None, Some("dedupe-dynamodb"));
+    assert!(dedupe.iter().any(|c| c == "aws-sdk-dynamodb"));
+    let lambda = tree("consumer-sdk", None, Some("lambda"));
+    assert!(lambda.iter().any(|c| c == "aws_lambda_events"));
+    assert!(!lambda
+        .iter()
+        .any(|c| c.starts_with("aws-sdk-") || c == "lambda_runtime"));
 }
 
 #[test]

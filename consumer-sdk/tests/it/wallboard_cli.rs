@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 /// The example's binary, built (or found fresh) by cargo in this test's target directory, with the
-/// features this test was built with: when they are all of consumer-sdk's (the README's `cargo
-/// test --workspace --all-features`), as the workspace with all features, which `cargo test`
-/// has already built (fresh: no second build of consumer-sdk and its dependencies with fewer
-/// features); otherwise consumer-sdk alone with this test's features.
+/// features this test was built with: when they are all of consumer-sdk's (the README's test
+/// command builds `--workspace --all-features`), as the workspace with all features, which the
+/// test run has already built (fresh: no second build of consumer-sdk and its dependencies with
+/// fewer features); otherwise consumer-sdk alone with this test's features.
 fn wallboard() -> PathBuf {
     let features: Vec<&str> = [
         ("lambda", cfg!(feature = "lambda")),
