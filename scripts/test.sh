@@ -7,7 +7,8 @@
 # elsewhere) the tests of all binaries share one pool (.config/nextest.toml: 4 at a time, as
 # most of them wait on an emulator or PostgreSQL), then the doc tests run with `cargo test --doc`
 # (nextest does not run doc tests). Without it, `cargo test` runs everything, one test binary
-# after the other. Both run the same tests; docs/benchmarks.md ("CI wall time") has the times.
+# after the other (also with nextest installed when CDC_TEST_WITH_CARGO_TEST is set). Both run
+# the same tests; docs/benchmarks.md ("CI wall time") has the times.
 # Arguments go to the runner (`scripts/test.sh -p cdc-processor reliability`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
