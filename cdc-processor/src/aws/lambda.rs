@@ -200,15 +200,7 @@ async fn handle(
     let received = Utc::now();
     let (records, age) = match batch {
         Batch::Strict(event) => (event.records.len(), batch_age_ms(event, received)),
-        Batch::Lenient(event) => {
-            let oldest = event
-                .records
-                .iter()
-                .filter_map(|r| r.kinesis.approximate_arrival_timestamp)
-                .reduce(f64::min);
-            let age = oldest.map(|t| (received.timestamp_millis() as f64 - t * 1000.0).max(0.0));
-            (event.records.len(), age)
-        }
+        Batch::Lenient(event) => (event.records.len(), lenient_batch_age_ms(event, received)),
     };
     let span = invocation_span(context, records);
     async {
@@ -430,6 +422,17 @@ pub fn batch_age_ms(event: &KinesisEvent, now: DateTime<Utc>) -> Option<f64> {
         .map(|r| *r.kinesis.approximate_arrival_timestamp)
         .min()
         .map(|oldest| (now - oldest).num_milliseconds().max(0) as f64)
+}
+
+/// [`batch_age_ms`] of a leniently read event, whose `approximateArrivalTimestamp` is kept as
+/// the epoch seconds Kinesis writes (absent ones are left out).
+fn lenient_batch_age_ms(event: &LenientKinesisEvent, now: DateTime<Utc>) -> Option<f64> {
+    event
+        .records
+        .iter()
+        .filter_map(|r| r.kinesis.approximate_arrival_timestamp)
+        .reduce(f64::min)
+        .map(|oldest| (now.timestamp_millis() as f64 - oldest * 1000.0).max(0.0))
 }
 
 /// The metrics of one batch.
